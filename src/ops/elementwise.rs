@@ -1,0 +1,56 @@
+//! ReLU and fill. Kernels: `shaders/elementwise.wgsl`; tests: `tests/ops_elementwise.rs`.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::Result;
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+const SHADER: &str = "elementwise";
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    value: f32,
+    _pad: [u32; 2],
+}
+
+fn params(n: usize, value: f32) -> Params {
+    Params { n: n as u32, value, _pad: [0; 2] }
+}
+
+pub fn relu_forward_ref(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|&v| v.max(0.0)).collect()
+}
+
+/// `y` is the forward output; the gradient passes where it is positive.
+pub fn relu_backward_ref(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    y.iter().zip(dy).map(|(&y, &g)| if y > 0.0 { g } else { 0.0 }).collect()
+}
+
+pub fn relu_forward(ctx: &GpuContext, x: &GpuTensor, y: &GpuTensor) -> Result<Dispatch> {
+    let p = params(x.len, 0.0);
+    ctx.dispatch(SHADER, "relu_forward", bytemuck::bytes_of(&p), &[("x", x), ("y", y)], grid_1d(x.len, 256))
+}
+
+/// `dx` may alias nothing; `y` is the forward output.
+pub fn relu_backward(
+    ctx: &GpuContext,
+    y: &GpuTensor,
+    dy: &GpuTensor,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
+    let p = params(y.len, 0.0);
+    ctx.dispatch(
+        SHADER,
+        "relu_backward",
+        bytemuck::bytes_of(&p),
+        &[("x", y), ("dy", dy), ("y", dx)],
+        grid_1d(y.len, 256),
+    )
+}
+
+pub fn fill(ctx: &GpuContext, t: &GpuTensor, value: f32) -> Result<Dispatch> {
+    let p = params(t.len, value);
+    ctx.dispatch(SHADER, "fill", bytemuck::bytes_of(&p), &[("y", t)], grid_1d(t.len, 256))
+}

@@ -1,0 +1,5 @@
+//! One file per op family: the CPU reference (plain Rust, the oracle) beside the GPU dispatch that
+//! launches the matching kernel of `shaders/NAME.wgsl`.
+
+pub mod elementwise;
+pub mod step;

@@ -1,0 +1,29 @@
+//! Per-step values that change while a compiled graph is replayed. A whole epoch of them is uploaded
+//! at once; before each step the graph copies one record into the `step` tensor that kernels bind
+//! (WGSL: `var<storage, read> step: Step;`), so many steps fit in one submission.
+//!
+//! WGSL mirror (keep in sync):
+//! ```wgsl
+//! struct Step { batch: u32, t: u32, seed: u32, offset: u32, lr: f32, _p0: u32, _p1: u32, _p2: u32 }
+//! ```
+
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct StepParams {
+    /// Valid rows in this batch (the last batch of an epoch may be short; rows past it are padding).
+    pub batch: u32,
+    /// 1-based optimizer step (Adam's bias correction, dropout's random stream).
+    pub t: u32,
+    /// Run seed (dropout masks).
+    pub seed: u32,
+    /// Index of this batch's first sample in the epoch's permutation.
+    pub offset: u32,
+    /// Learning rate for this step.
+    pub lr: f32,
+    pub _pad: [u32; 3],
+}
+
+/// Size of one record in 32-bit words.
+pub const STEP_WORDS: usize = 8;

@@ -1,0 +1,344 @@
+//! The wgpu device: adapter choice, the limits the adapter really offers, buffer helpers, and
+//! wgpu errors turned into `Result`s instead of panics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::kernel::Kernel;
+use super::tensor::GpuTensor;
+use crate::error::{Error, Result};
+
+const NO_ADAPTER_HINT: &str = "no GPU adapter found. Install a GPU driver with Vulkan, Metal or DX12 \
+support, or Mesa's CPU Vulkan driver (`apt-get install -y mesa-vulkan-drivers` gives lavapipe); \
+or train on the CPU backend with `--backend cpu`";
+
+/// Which adapter to use: the highest-performance one, or one picked by index or name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum AdapterChoice {
+    #[default]
+    Auto,
+    Index(usize),
+    /// Case-insensitive substring of the adapter name.
+    Name(String),
+}
+
+impl AdapterChoice {
+    /// `WGNN_ADAPTER` (an index or a name fragment) when set, else `Auto`.
+    pub fn from_env() -> Self {
+        match std::env::var("WGNN_ADAPTER") {
+            Ok(s) if !s.trim().is_empty() => Self::parse(&s),
+            _ => Self::Auto,
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            Self::Auto
+        } else if let Ok(i) = s.parse() {
+            Self::Index(i)
+        } else {
+            Self::Name(s.to_string())
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub index: usize,
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
+        if !self.driver.is_empty() {
+            write!(f, ", {}", self.driver)?;
+        }
+        write!(f, ")")
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+fn summary(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
+    let i = a.get_info();
+    AdapterSummary {
+        index,
+        name: i.name,
+        backend: format!("{:?}", i.backend),
+        device_type: format!("{:?}", i.device_type),
+        driver: [i.driver, i.driver_info]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+fn rank(a: &wgpu::Adapter) -> u32 {
+    match a.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// Adapters able to run compute, listed in a stable order, with the index `choose` would pick.
+fn list(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let mut v: Vec<wgpu::Adapter> =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .into_iter()
+            .filter(|a| a.get_info().backend != wgpu::Backend::Noop)
+            .collect();
+    // Highest performance first (discrete, integrated, virtual, other, CPU); stable otherwise.
+    v.sort_by_key(rank);
+    v
+}
+
+/// Every adapter wgpu sees, and the index that `choice` selects (None when it selects nothing).
+pub fn adapters(choice: &AdapterChoice) -> (Vec<AdapterSummary>, Option<usize>) {
+    let all = list(&instance());
+    let chosen = choose(&all, choice).ok();
+    (all.iter().enumerate().map(|(i, a)| summary(i, a)).collect(), chosen)
+}
+
+fn choose(all: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize> {
+    if all.is_empty() {
+        return Err(Error::Gpu(NO_ADAPTER_HINT.into()));
+    }
+    match choice {
+        AdapterChoice::Auto => Ok(0),
+        AdapterChoice::Index(i) if *i < all.len() => Ok(*i),
+        AdapterChoice::Index(i) => Err(Error::Gpu(format!(
+            "adapter index {i} out of range: {} adapter(s) found (see `wgnn devices`)",
+            all.len()
+        ))),
+        AdapterChoice::Name(n) => {
+            let n = n.to_lowercase();
+            all.iter()
+                .position(|a| a.get_info().name.to_lowercase().contains(&n))
+                .ok_or_else(|| {
+                    Error::Gpu(format!(
+                        "no adapter name contains \"{n}\" (see `wgnn devices`)"
+                    ))
+                })
+        }
+    }
+}
+
+/// A device and queue with the adapter's own limits, a kernel cache and an error trap.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pub(crate) kernels: Mutex<HashMap<(String, String), Arc<Kernel>>>,
+    /// First uncaptured wgpu error or device loss since the last `check`.
+    errors: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// The adapter named by `WGNN_ADAPTER`, or the highest-performance one.
+    pub fn new() -> Result<Self> {
+        Self::with_adapter(&AdapterChoice::from_env())
+    }
+
+    pub fn with_adapter(choice: &AdapterChoice) -> Result<Self> {
+        let instance = instance();
+        let all = list(&instance);
+        let idx = choose(&all, choice)?;
+        let adapter = &all[idx];
+        let limits = adapter.limits();
+        // Timestamp queries let `bench --profile` break a step down by kernel; optional.
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let features = adapter.features() & wanted;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgnn"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("could not open {}: {e}", adapter.get_info().name)))?;
+        let errors = Arc::new(Mutex::new(None::<String>));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let msg = match &e {
+                wgpu::Error::OutOfMemory { .. } => format!("GPU out of memory: {e}"),
+                _ => format!("GPU error: {e}"),
+            };
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert(msg);
+            }
+        }));
+        let sink = errors.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert(format!("GPU device lost ({reason:?}): {msg}"));
+            }
+        });
+        Ok(Self {
+            device,
+            queue,
+            adapter: summary(idx, adapter),
+            limits,
+            features,
+            kernels: Mutex::new(HashMap::new()),
+            errors,
+        })
+    }
+
+    /// The first wgpu error or device loss since the last call, as an `Err`.
+    pub fn check(&self) -> Result<()> {
+        match self.errors.lock().ok().and_then(|mut s| s.take()) {
+            Some(msg) => Err(Error::Gpu(msg)),
+            None => Ok(()),
+        }
+    }
+
+    /// Largest buffer that can be bound as one storage binding on this device.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages, label: &str) -> Result<wgpu::Buffer> {
+        let max = self.max_binding_bytes();
+        if bytes > max {
+            return Err(Error::Gpu(format!(
+                "buffer `{label}` needs {bytes} bytes, more than this device allows in one binding ({max} bytes on {})",
+                self.adapter.name
+            )));
+        }
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
+            usage,
+            mapped_at_creation: false,
+        });
+        self.check()?;
+        Ok(b)
+    }
+
+    /// A zeroed storage tensor of `len` 32-bit elements.
+    pub fn alloc(&self, len: usize, label: &str) -> Result<GpuTensor> {
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let buffer = Arc::new(self.buffer(len as u64 * 4, usage, label)?);
+        Ok(GpuTensor { buffer, offset: 0, len })
+    }
+
+    /// Several tensors in one buffer, each starting at an aligned offset (so each can be bound
+    /// alone, and the whole buffer can be handled by one dispatch).
+    pub fn alloc_arena(&self, lens: &[usize], label: &str) -> Result<(GpuTensor, Vec<GpuTensor>)> {
+        let align = (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let mut offsets = Vec::with_capacity(lens.len());
+        let mut total = 0usize;
+        for &l in lens {
+            offsets.push(total);
+            total += l.max(1).next_multiple_of(align);
+        }
+        let whole = self.alloc(total, label)?;
+        let views = offsets
+            .iter()
+            .zip(lens)
+            .map(|(&o, &len)| GpuTensor { buffer: whole.buffer.clone(), offset: o as u64 * 4, len })
+            .collect();
+        Ok((whole, views))
+    }
+
+    /// A storage tensor holding `data`.
+    pub fn tensor<T: bytemuck::Pod>(&self, data: &[T], label: &str) -> Result<GpuTensor> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let t = self.alloc(bytes.len().div_ceil(4), label)?;
+        self.write(&t, data)?;
+        Ok(t)
+    }
+
+    /// Overwrite the start of `t` with `data` (at most `t.len` elements).
+    pub fn write<T: bytemuck::Pod>(&self, t: &GpuTensor, data: &[T]) -> Result<()> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        if bytes.len() as u64 > t.len as u64 * 4 {
+            return Err(Error::Gpu(format!(
+                "write of {} bytes into a tensor of {} elements",
+                bytes.len(),
+                t.len
+            )));
+        }
+        if bytes.len() % 4 != 0 {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().next_multiple_of(4), 0);
+            self.queue.write_buffer(&t.buffer, t.offset, &padded);
+        } else if !bytes.is_empty() {
+            self.queue.write_buffer(&t.buffer, t.offset, bytes);
+        }
+        self.check()
+    }
+
+    /// A small uniform buffer holding a kernel's parameters (padded to 16 bytes as WGSL wants).
+    pub fn uniform(&self, bytes: &[u8], label: &str) -> Result<wgpu::Buffer> {
+        let size = (bytes.len() as u64).max(16).next_multiple_of(16);
+        let b = self.buffer(size, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, label)?;
+        let mut padded = bytes.to_vec();
+        padded.resize(size as usize, 0);
+        self.queue.write_buffer(&b, 0, &padded);
+        Ok(b)
+    }
+
+    /// Copy `t` back to the host (blocks until the GPU is done with all earlier work).
+    pub fn read_bytes(&self, t: &GpuTensor) -> Result<Vec<u8>> {
+        let size = t.len as u64 * 4;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.buffer(
+            size,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            "readback",
+        )?;
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&t.buffer, t.offset, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        match pollster::block_on(rx.receive()) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(Error::Gpu(format!("reading a GPU buffer back: {e}"))),
+            None => return Err(Error::Gpu("reading a GPU buffer back: mapping dropped".into())),
+        }
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("reading a GPU buffer back: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+
+    pub fn read_f32(&self, t: &GpuTensor) -> Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(t)?))
+    }
+
+    pub fn read_u32(&self, t: &GpuTensor) -> Result<Vec<u32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(t)?))
+    }
+
+    /// Block until all submitted work is done; report any GPU error it raised.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check()
+    }
+}

@@ -1,0 +1,187 @@
+//! Compiled kernels (one pipeline per WGSL entry point, cached) and `Dispatch` records: a pipeline,
+//! its bind group and its grid, built once when a graph is compiled and replayed every step.
+
+use std::sync::Arc;
+
+use super::context::GpuContext;
+use super::reflect::{reflect_entry, BindingInfo, BindingKind};
+use super::shaders::shader_source;
+use super::tensor::GpuTensor;
+use crate::error::{Error, Result};
+
+/// Name of the uniform that holds a kernel's parameters in every shader.
+pub const PARAMS: &str = "p";
+
+pub struct Kernel {
+    pub name: String,
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    pub bindings: Vec<BindingInfo>,
+    pub workgroup_size: [u32; 3],
+}
+
+/// One recorded kernel launch.
+pub struct Dispatch {
+    pub name: String,
+    kernel: Arc<Kernel>,
+    bind_group: wgpu::BindGroup,
+    /// Keeps the parameter uniform alive as long as the dispatch.
+    _params: Option<wgpu::Buffer>,
+    pub groups: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.kernel.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+}
+
+/// Workgroups for `n` invocations of a 1-D kernel with workgroup size `wg`. Past 65,535 groups
+/// the grid folds into y; kernels compute `i = gid.x + gid.y * nwg.x * WG`.
+pub fn grid_1d(n: usize, wg: u32) -> [u32; 3] {
+    let groups = (n as u64).div_ceil(wg as u64).max(1);
+    let x = groups.min(65_535);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+impl GpuContext {
+    /// The pipeline for `shader::entry`, compiled on first use.
+    pub fn kernel(&self, shader: &str, entry: &str) -> Result<Arc<Kernel>> {
+        let key = (shader.to_string(), entry.to_string());
+        if let Some(k) = self.kernels.lock().map_err(|_| poisoned())?.get(&key) {
+            return Ok(k.clone());
+        }
+        let source = shader_source(shader)
+            .ok_or_else(|| Error::Gpu(format!("no shader named `{shader}`")))?;
+        let (bindings, workgroup_size) = reflect_entry(shader, source, entry)?;
+        let name = format!("{shader}::{entry}");
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+            .iter()
+            .map(|b| wgpu::BindGroupLayoutEntry {
+                binding: b.binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match b.kind {
+                        BindingKind::Uniform => wgpu::BufferBindingType::Uniform,
+                        BindingKind::StorageRead => {
+                            wgpu::BufferBindingType::Storage { read_only: true }
+                        }
+                        BindingKind::StorageReadWrite => {
+                            wgpu::BufferBindingType::Storage { read_only: false }
+                        }
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(&name),
+            entries: &entries,
+        });
+        let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&name),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&name),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        self.check()?;
+        let k = Arc::new(Kernel { name, pipeline, layout, bindings, workgroup_size });
+        self.kernels.lock().map_err(|_| poisoned())?.insert(key, k.clone());
+        Ok(k)
+    }
+
+    /// Build a launch of `shader::entry` over `groups` workgroups. `params` fills the uniform `p`
+    /// (a `#[repr(C)]` Pod struct matching the WGSL one); `bind` maps storage variable names to
+    /// tensors. Names the entry point does not use are ignored, so callers may pass a superset.
+    pub fn dispatch(
+        &self,
+        shader: &str,
+        entry: &str,
+        params: &[u8],
+        bind: &[(&str, &GpuTensor)],
+        groups: [u32; 3],
+    ) -> Result<Dispatch> {
+        let kernel = self.kernel(shader, entry)?;
+        let lim = self.limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > lim) {
+            return Err(Error::Gpu(format!(
+                "{}: grid {groups:?} exceeds the device limit of {lim} workgroups per dimension",
+                kernel.name
+            )));
+        }
+        let mut params_buf = None;
+        let mut entries = Vec::with_capacity(kernel.bindings.len());
+        for b in &kernel.bindings {
+            if b.kind == BindingKind::Uniform {
+                if b.name != PARAMS {
+                    return Err(Error::Gpu(format!(
+                        "{}: uniform `{}` (the parameter uniform must be named `{PARAMS}`)",
+                        kernel.name, b.name
+                    )));
+                }
+                params_buf = Some(self.uniform(params, &kernel.name)?);
+                continue;
+            }
+            let t = bind.iter().find(|(n, _)| *n == b.name).map(|(_, t)| *t).ok_or_else(|| {
+                Error::Gpu(format!("{}: no tensor bound to `{}`", kernel.name, b.name))
+            })?;
+            entries.push((b.binding, t));
+        }
+        let mut desc_entries: Vec<wgpu::BindGroupEntry> = entries
+            .iter()
+            .map(|(binding, t)| wgpu::BindGroupEntry { binding: *binding, resource: t.binding() })
+            .collect();
+        if let (Some(buf), Some(b)) = (
+            &params_buf,
+            kernel.bindings.iter().find(|b| b.kind == BindingKind::Uniform),
+        ) {
+            desc_entries.push(wgpu::BindGroupEntry {
+                binding: b.binding,
+                resource: buf.as_entire_binding(),
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&kernel.name),
+            layout: &kernel.layout,
+            entries: &desc_entries,
+        });
+        self.check()?;
+        Ok(Dispatch { name: kernel.name.clone(), kernel, bind_group, _params: params_buf, groups })
+    }
+
+    /// Record `dispatches` in order into one compute pass of `enc`.
+    pub fn record(&self, enc: &mut wgpu::CommandEncoder, dispatches: &[&Dispatch]) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        for d in dispatches {
+            d.record(&mut pass);
+        }
+    }
+
+    /// Run `dispatches` in order and wait for them (tests and one-off work; training records many
+    /// steps into one submission instead).
+    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        self.record(&mut enc, dispatches);
+        self.queue.submit([enc.finish()]);
+        self.wait()
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Gpu("kernel cache lock poisoned".into())
+}

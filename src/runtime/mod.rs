@@ -1,0 +1,14 @@
+//! The GPU side of wgnn: device context, tensors resident in GPU buffers, the shader registry and
+//! the kernel cache, and `Dispatch` records that a graph replays every step.
+
+mod context;
+mod kernel;
+mod reflect;
+mod shaders;
+mod tensor;
+
+pub use context::{adapters, AdapterChoice, AdapterSummary, GpuContext};
+pub use kernel::{grid_1d, Dispatch, Kernel};
+pub use reflect::{reflect_entry, BindingInfo, BindingKind};
+pub use shaders::{shader_source, SHADERS};
+pub use tensor::GpuTensor;

@@ -1,0 +1,80 @@
+//! Shared test support: the tolerance policy (stated once, here), the GPU context, random inputs.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use wgnn::runtime::GpuContext;
+use wgnn::util::rng::Rng;
+
+/// Tolerance policy for GPU-vs-reference checks: |got - want| <= ATOL + RTOL * |want|.
+/// f32 kernels that sum up to a few thousand products in a different order than the reference
+/// stay well inside this; anything larger is a bug, not rounding.
+pub const ATOL: f32 = 1e-4;
+pub const RTOL: f32 = 1e-3;
+
+/// Finite-difference checks of the CPU reference backward passes (f64 central differences of an
+/// f32 forward): relative error over the whole gradient vector.
+pub const FD_EPS: f32 = 1e-2;
+pub const FD_RTOL: f32 = 1e-2;
+
+/// One GPU context for the whole test binary. No adapter is a loud failure with the install hint:
+/// GPU checks are never skipped silently.
+pub fn gpu() -> &'static GpuContext {
+    static CTX: OnceLock<GpuContext> = OnceLock::new();
+    CTX.get_or_init(|| match GpuContext::new() {
+        Ok(c) => c,
+        Err(e) => panic!("GPU tests need an adapter: {e}"),
+    })
+}
+
+pub fn rand_vec(seed: u64, n: usize) -> Vec<f32> {
+    Rng::new(seed).vec(n, -1.0, 1.0)
+}
+
+/// Largest |got - want| and the worst ratio to the allowed error; panics with the index on failure.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32]) -> f32 {
+    assert_close_tol(what, got, want, ATOL, RTOL)
+}
+
+pub fn assert_close_tol(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {}", got.len(), want.len());
+    let mut max_err = 0f32;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs();
+        assert!(
+            err <= atol + rtol * w.abs() && g.is_finite(),
+            "{what}: element {i}: got {g}, reference {w} (|diff| {err})"
+        );
+        max_err = max_err.max(err);
+    }
+    eprintln!("{what}: max |gpu - ref| = {max_err:.3e} over {} values", got.len());
+    max_err
+}
+
+/// Check an analytic gradient against central finite differences of a scalar function.
+/// `f` maps the input to the scalar loss; `grad` is the analytic dloss/dinput.
+pub fn check_grad(what: &str, x: &[f32], grad: &[f32], f: impl Fn(&[f32]) -> f64) {
+    assert_eq!(x.len(), grad.len());
+    let mut num = vec![0f64; x.len()];
+    let mut xp = x.to_vec();
+    for i in 0..x.len() {
+        let orig = xp[i];
+        xp[i] = orig + FD_EPS;
+        let up = f(&xp);
+        xp[i] = orig - FD_EPS;
+        let down = f(&xp);
+        xp[i] = orig;
+        num[i] = (up - down) / (2.0 * FD_EPS as f64);
+    }
+    let diff: f64 = num.iter().zip(grad).map(|(n, &g)| (n - g as f64).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = num.iter().map(|n| n * n).sum::<f64>().sqrt().max(1e-8);
+    let rel = diff / norm;
+    eprintln!("{what}: finite-difference relative error {rel:.3e} over {} values", x.len());
+    assert!(rel < FD_RTOL as f64, "{what}: gradient differs from finite differences by {rel:.3e}");
+    assert!(norm > 1e-6, "{what}: gradient is zero everywhere, the check proves nothing");
+}
+
+/// Dot product of two slices in f64: the usual scalar "loss" for gradient checks.
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
