@@ -2,4 +2,7 @@
 //! launches the matching kernel of `shaders/NAME.wgsl`.
 
 pub mod elementwise;
+pub mod gather;
+pub mod loss;
+pub mod reduce;
 pub mod step;

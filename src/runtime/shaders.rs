@@ -2,7 +2,13 @@
 
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[
-    ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
+    (
+        "elementwise",
+        include_str!("../../shaders/elementwise.wgsl"),
+    ),
+    ("gather", include_str!("../../shaders/gather.wgsl")),
+    ("loss", include_str!("../../shaders/loss.wgsl")),
+    ("reduce", include_str!("../../shaders/reduce.wgsl")),
 ];
 
 /// The source of shader `name`, or None if no such file was compiled in.

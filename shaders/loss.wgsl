@@ -1,0 +1,100 @@
+// Softmax, fused softmax + cross-entropy (loss per row, gradient, prediction), and the
+// deterministic accumulation of epoch metrics. Labels are class indices.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct Step { batch: u32, t: u32, seed: u32, offset: u32, lr: f32, _p0: u32, _p1: u32, _p2: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read> step: Step;
+@group(0) @binding(4) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(5) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(6) var<storage, read_write> row_loss: array<f32>;
+@group(0) @binding(7) var<storage, read_write> row_pred: array<u32>;
+@group(0) @binding(8) var<storage, read_write> metrics: array<f32>;
+@group(0) @binding(9) var<storage, read> row_loss_in: array<f32>;
+@group(0) @binding(10) var<storage, read> row_pred_in: array<u32>;
+
+// One thread per row: probs = softmax(logits).
+@compute @workgroup_size(64)
+fn softmax(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if r >= p.rows { return; }
+    let base = r * p.cols;
+    var m = logits[base];
+    for (var c = 1u; c < p.cols; c++) { m = max(m, logits[base + c]); }
+    var s = 0.0;
+    for (var c = 0u; c < p.cols; c++) { s += exp(logits[base + c] - m); }
+    for (var c = 0u; c < p.cols; c++) { probs[base + c] = exp(logits[base + c] - m) / s; }
+}
+
+// One thread per row. Rows at or past step.batch are padding: zero loss and gradient.
+// grad = (softmax - onehot) / batch, the gradient of the batch-mean loss.
+@compute @workgroup_size(64)
+fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if r >= p.rows { return; }
+    let base = r * p.cols;
+    if r >= step.batch {
+        for (var c = 0u; c < p.cols; c++) { grad[base + c] = 0.0; }
+        row_loss[r] = 0.0;
+        row_pred[r] = 0u;
+        return;
+    }
+    var m = logits[base];
+    var arg = 0u;
+    for (var c = 1u; c < p.cols; c++) {
+        let v = logits[base + c];
+        if v > m { m = v; arg = c; }
+    }
+    var s = 0.0;
+    for (var c = 0u; c < p.cols; c++) { s += exp(logits[base + c] - m); }
+    let label = labels[r];
+    let scale = 1.0 / f32(step.batch);
+    for (var c = 0u; c < p.cols; c++) {
+        let q = exp(logits[base + c] - m) / s;
+        grad[base + c] = (q - select(0.0, 1.0, c == label)) * scale;
+    }
+    row_loss[r] = log(s) + m - logits[base + label];
+    row_pred[r] = arg;
+}
+
+const RED: u32 = 256u;
+var<workgroup> part_loss: array<f32, RED>;
+var<workgroup> part_hit: array<f32, RED>;
+
+// One workgroup: metrics[0] += sum of row losses, [1] += correct predictions, [2] += rows,
+// over the step.batch valid rows. Fixed-order strided sums and a tree: deterministic.
+@compute @workgroup_size(256)
+fn accumulate(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = lid.x;
+    let n = min(step.batch, p.rows);
+    var l = 0.0;
+    var h = 0.0;
+    for (var r = i; r < n; r += RED) {
+        l += row_loss_in[r];
+        h += select(0.0, 1.0, row_pred_in[r] == labels[r]);
+    }
+    part_loss[i] = l;
+    part_hit[i] = h;
+    workgroupBarrier();
+    for (var s = RED / 2u; s > 0u; s >>= 1u) {
+        if i < s {
+            part_loss[i] += part_loss[i + s];
+            part_hit[i] += part_hit[i + s];
+        }
+        workgroupBarrier();
+    }
+    if i == 0u {
+        metrics[0] += part_loss[0];
+        metrics[1] += part_hit[0];
+        metrics[2] += f32(n);
+    }
+}

@@ -1,0 +1,92 @@
+//! Batch gathering from the GPU-resident dataset. Kernel: `shaders/gather.wgsl`;
+//! tests: `tests/ops_gather.rs`.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    sample_len: u32,
+    max_batch: u32,
+    _pad: [u32; 2],
+}
+
+/// Images as bytes packed four to a u32 word, little-endian (so the GPU reads them unconverted).
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}
+
+/// x [max_batch, sample_len] in [0, 1] and labels [max_batch] for samples perm[offset..offset+batch];
+/// padding rows are zero.
+pub fn gather_ref(
+    images: &[u8],
+    labels_all: &[u8],
+    sample_len: usize,
+    perm: &[u32],
+    offset: usize,
+    batch: usize,
+    max_batch: usize,
+) -> (Vec<f32>, Vec<u32>) {
+    let mut x = vec![0f32; max_batch * sample_len];
+    let mut labels = vec![0u32; max_batch];
+    for b in 0..batch.min(max_batch) {
+        let s = perm[offset + b] as usize;
+        let src = &images[s * sample_len..(s + 1) * sample_len];
+        for (d, &v) in x[b * sample_len..(b + 1) * sample_len].iter_mut().zip(src) {
+            *d = v as f32 / 255.0;
+        }
+        labels[b] = labels_all[s] as u32;
+    }
+    (x, labels)
+}
+
+pub struct GatherBuffers<'a> {
+    pub images: &'a GpuTensor,
+    pub labels_all: &'a GpuTensor,
+    pub perm: &'a GpuTensor,
+    pub step: &'a GpuTensor,
+    pub x: &'a GpuTensor,
+    pub labels: &'a GpuTensor,
+}
+
+pub fn gather(
+    ctx: &GpuContext,
+    sample_len: usize,
+    max_batch: usize,
+    b: &GatherBuffers,
+) -> Result<Dispatch> {
+    if b.x.len < sample_len * max_batch || b.labels.len < max_batch {
+        return Err(Error::Msg(format!(
+            "gather: batch buffers too small for {max_batch} samples of {sample_len}"
+        )));
+    }
+    let p = Params {
+        sample_len: sample_len as u32,
+        max_batch: max_batch as u32,
+        _pad: [0; 2],
+    };
+    ctx.dispatch(
+        "gather",
+        "gather",
+        bytemuck::bytes_of(&p),
+        &[
+            ("images", b.images),
+            ("labels_all", b.labels_all),
+            ("perm", b.perm),
+            ("step", b.step),
+            ("x", b.x),
+            ("labels", b.labels),
+        ],
+        grid_1d(sample_len * max_batch, 256),
+    )
+}

@@ -1,0 +1,170 @@
+//! Softmax, fused softmax + cross-entropy with its gradient, and epoch metrics.
+//! Kernel: `shaders/loss.wgsl`; tests: `tests/ops_loss.rs`.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+
+const SHADER: &str = "loss";
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    _pad: [u32; 2],
+}
+
+fn params(rows: usize, cols: usize) -> Params {
+    Params {
+        rows: rows as u32,
+        cols: cols as u32,
+        _pad: [0; 2],
+    }
+}
+
+fn row_max(row: &[f32]) -> (usize, f32) {
+    let mut arg = 0;
+    for (c, &v) in row.iter().enumerate() {
+        if v > row[arg] {
+            arg = c;
+        }
+    }
+    (arg, row[arg])
+}
+
+pub fn softmax_ref(cols: usize, logits: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(logits.len());
+    for row in logits.chunks_exact(cols) {
+        let (_, m) = row_max(row);
+        let s: f32 = row.iter().map(|v| (v - m).exp()).sum();
+        out.extend(row.iter().map(|v| (v - m).exp() / s));
+    }
+    out
+}
+
+/// Per-row loss, gradient of the mean loss over the `valid` first rows, and predicted class.
+pub struct XentRef {
+    pub row_loss: Vec<f32>,
+    pub grad: Vec<f32>,
+    pub pred: Vec<u32>,
+}
+
+pub fn softmax_xent_ref(cols: usize, logits: &[f32], labels: &[u32], valid: usize) -> XentRef {
+    let rows = logits.len() / cols;
+    let mut out = XentRef {
+        row_loss: vec![0.0; rows],
+        grad: vec![0.0; rows * cols],
+        pred: vec![0; rows],
+    };
+    for r in 0..rows.min(valid) {
+        let row = &logits[r * cols..(r + 1) * cols];
+        let (arg, m) = row_max(row);
+        let s: f32 = row.iter().map(|v| (v - m).exp()).sum();
+        let label = labels[r] as usize;
+        for c in 0..cols {
+            let q = (row[c] - m).exp() / s;
+            out.grad[r * cols + c] = (q - if c == label { 1.0 } else { 0.0 }) / valid as f32;
+        }
+        out.row_loss[r] = s.ln() + m - row[label];
+        out.pred[r] = arg as u32;
+    }
+    out
+}
+
+fn check(rows: usize, cols: usize, logits: &GpuTensor) -> Result<()> {
+    if rows == 0 || cols < 2 || logits.len < rows * cols {
+        return Err(Error::Msg(format!(
+            "softmax over [{rows}, {cols}] needs at least 1 row, 2 classes and {} logits (got {})",
+            rows * cols,
+            logits.len
+        )));
+    }
+    Ok(())
+}
+
+pub fn softmax(
+    ctx: &GpuContext,
+    rows: usize,
+    cols: usize,
+    logits: &GpuTensor,
+    probs: &GpuTensor,
+) -> Result<Dispatch> {
+    check(rows, cols, logits)?;
+    let p = params(rows, cols);
+    let groups = [(rows as u32).div_ceil(64), 1, 1];
+    ctx.dispatch(
+        SHADER,
+        "softmax",
+        bytemuck::bytes_of(&p),
+        &[("logits", logits), ("probs", probs)],
+        groups,
+    )
+}
+
+/// Buffers of the fused loss: `labels` u32 [rows], `grad` [rows, cols], `row_loss` [rows],
+/// `row_pred` u32 [rows]; the valid row count is `step.batch`.
+pub struct XentBuffers<'a> {
+    pub logits: &'a GpuTensor,
+    pub labels: &'a GpuTensor,
+    pub step: &'a GpuTensor,
+    pub grad: &'a GpuTensor,
+    pub row_loss: &'a GpuTensor,
+    pub row_pred: &'a GpuTensor,
+}
+
+pub fn softmax_xent(
+    ctx: &GpuContext,
+    rows: usize,
+    cols: usize,
+    b: &XentBuffers,
+) -> Result<Dispatch> {
+    check(rows, cols, b.logits)?;
+    let p = params(rows, cols);
+    ctx.dispatch(
+        SHADER,
+        "softmax_xent",
+        bytemuck::bytes_of(&p),
+        &[
+            ("logits", b.logits),
+            ("labels", b.labels),
+            ("step", b.step),
+            ("grad", b.grad),
+            ("row_loss", b.row_loss),
+            ("row_pred", b.row_pred),
+        ],
+        [(rows as u32).div_ceil(64), 1, 1],
+    )
+}
+
+/// metrics[0..3] += (sum of the valid rows' losses, correct predictions, valid rows).
+pub fn accumulate(
+    ctx: &GpuContext,
+    rows: usize,
+    b: &XentBuffers,
+    metrics: &GpuTensor,
+) -> Result<Dispatch> {
+    let p = params(rows, 0);
+    ctx.dispatch(
+        SHADER,
+        "accumulate",
+        bytemuck::bytes_of(&p),
+        &[
+            ("row_loss_in", b.row_loss),
+            ("row_pred_in", b.row_pred),
+            ("labels", b.labels),
+            ("step", b.step),
+            ("metrics", metrics),
+        ],
+        [1, 1, 1],
+    )
+}
+
+/// Reference of `accumulate`: (loss sum, correct, rows) over the first `valid` rows.
+pub fn accumulate_ref(x: &XentRef, labels: &[u32], valid: usize) -> [f32; 3] {
+    let n = valid.min(x.row_loss.len());
+    let loss: f32 = x.row_loss[..n].iter().sum();
+    let hit = (0..n).filter(|&r| x.pred[r] == labels[r]).count();
+    [loss, hit as f32, n as f32]
+}
