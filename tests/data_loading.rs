@@ -55,7 +55,10 @@ fn real_mnist_loads_with_expected_shapes_and_hashes() {
     for &l in &m.train.labels {
         counts[l as usize] += 1;
     }
-    assert_eq!(counts, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    assert_eq!(
+        counts,
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
     assert_eq!(m.train.image(0).len(), 784);
     assert_eq!(*m.train.image(0).iter().max().unwrap(), 255);
     assert_eq!(m.train.image(0)[0], 0);
@@ -65,7 +68,10 @@ fn real_mnist_loads_with_expected_shapes_and_hashes() {
     assert_eq!(raw.len(), 8 + 10_000);
     assert_eq!(idx::encode_labels(&m.test.labels).unwrap(), raw);
     let raw = idx::read_maybe_gz(&mnist_dir().join("t10k-images-idx3-ubyte.gz")).unwrap();
-    assert_eq!(idx::encode_images(10_000, 28, 28, &m.test.images).unwrap(), raw);
+    assert_eq!(
+        idx::encode_images(10_000, 28, 28, &m.test.images).unwrap(),
+        raw
+    );
 }
 
 #[test]
@@ -98,8 +104,14 @@ fn raw_and_gzip_small_files_load() {
         assert_eq!(m.test.n, 6);
         assert_eq!((m.train.height, m.train.width), (4, 5));
         assert_eq!(m.classes, 3);
-        assert_eq!(m.train.labels, (0..12).map(|i| (i % 3) as u8).collect::<Vec<_>>());
-        assert_eq!(m.train.image(1), &(20..40).map(|i| i as u8).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            m.train.labels,
+            (0..12).map(|i| (i % 3) as u8).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            m.train.image(1),
+            &(20..40).map(|i| i as u8).collect::<Vec<_>>()[..]
+        );
     }
 }
 
@@ -144,7 +156,9 @@ fn wrong_magic_is_rejected() {
     assert!(e.contains("train-images-idx3-ubyte"), "{e}");
     assert!(e.contains("magic"), "{e}");
     // Label file given where images are expected.
-    let e = err_string(idx::read_images(&tmp.path().join("train-labels-idx1-ubyte")));
+    let e = err_string(idx::read_images(
+        &tmp.path().join("train-labels-idx1-ubyte"),
+    ));
     assert!(e.contains("label file"), "{e}");
     // Wrong element type (0x0D = float).
     b[0] = 0;
@@ -162,7 +176,10 @@ fn truncated_and_trailing_garbage_are_rejected() {
     let full = std::fs::read(&p).unwrap();
     std::fs::write(&p, &full[..full.len() - 5]).unwrap();
     let e = err_string(data::load_dir(tmp.path()));
-    assert!(e.contains("train-images-idx3-ubyte") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("truncated"),
+        "{e}"
+    );
     std::fs::write(&p, &full[..6]).unwrap();
     let e = err_string(idx::read_images(&p));
     assert!(e.contains("truncated"), "{e}");
@@ -184,7 +201,9 @@ fn absurd_dims_are_rejected_without_allocating() {
     for d in [u32::MAX, u32::MAX, u32::MAX] {
         b.extend_from_slice(&d.to_be_bytes());
     }
-    let e = idx::parse_images(&b, Path::new("huge.idx")).unwrap_err().to_string();
+    let e = idx::parse_images(&b, Path::new("huge.idx"))
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("huge.idx:"), "{e}");
     assert!(e.contains("absurd") || e.contains("truncated"), "{e}");
 }
@@ -199,7 +218,10 @@ fn count_mismatch_names_both_files() {
     )
     .unwrap();
     let e = err_string(data::load_dir(tmp.path()));
-    assert!(e.contains("train-images-idx3-ubyte") && e.contains("train-labels-idx1-ubyte"), "{e}");
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("train-labels-idx1-ubyte"),
+        "{e}"
+    );
     assert!(e.contains("4 images") && e.contains("3 labels"), "{e}");
 }
 
@@ -274,7 +296,10 @@ fn slice_take_and_splits() {
     let (tr, va) = mnist::split_last(&ds, 4).unwrap();
     assert_eq!(tr.labels, vec![0, 1, 2, 3, 4, 5]);
     assert_eq!(va.labels, vec![6, 7, 8, 9]);
-    assert!(data::split_last(&ds, 10).unwrap_err().to_string().contains("10"));
+    assert!(data::split_last(&ds, 10)
+        .unwrap_err()
+        .to_string()
+        .contains("10"));
 }
 
 #[test]
@@ -341,7 +366,10 @@ fn load_digit_makes_mnist_style_input() {
     assert_eq!(*img.iter().max().unwrap(), 255);
     // Centred by centre of mass.
     let (cy, cx) = centre_of_mass(&img, 28, 28);
-    assert!((cy - 14.0).abs() < 1.0 && (cx - 14.0).abs() < 1.0, "({cy}, {cx})");
+    assert!(
+        (cy - 14.0).abs() < 1.0 && (cx - 14.0).abs() < 1.0,
+        "({cy}, {cx})"
+    );
     // The longer side (70 px tall) is scaled to 20 px.
     let (y0, x0, y1, x1) = ink_box(&img, 28, 28);
     assert!((19..=21).contains(&(y1 - y0 + 1)), "height {}", y1 - y0 + 1);
@@ -359,7 +387,8 @@ fn load_digit_keeps_white_on_black_and_handles_jpeg() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("seven.jpg");
     let img = image::GrayImage::from_fn(60, 60, |x, y| {
-        let on = (10..50).contains(&x) && (8..14).contains(&y) || (x + y > 55 && x + y < 64 && y >= 8 && y < 55);
+        let on = (10..50).contains(&x) && (8..14).contains(&y)
+            || (x + y > 55 && x + y < 64 && (8..55).contains(&y));
         image::Luma([if on { 250 } else { 5 }])
     });
     img.save(&p).unwrap();
@@ -378,7 +407,9 @@ fn load_digit_errors_name_the_file() {
     let e = err_string(digit::load_digit(&tmp.path().join("absent.png"), 28, 28));
     assert!(e.contains("absent.png"), "{e}");
     let blank = tmp.path().join("blank.png");
-    image::GrayImage::from_pixel(30, 30, image::Luma([255])).save(&blank).unwrap();
+    image::GrayImage::from_pixel(30, 30, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
     let e = err_string(digit::load_digit(&blank, 28, 28));
     assert!(e.contains("blank.png") && e.contains("no digit"), "{e}");
 }

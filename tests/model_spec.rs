@@ -69,7 +69,10 @@ fn unknown_preset_lists_presets() {
     for p in PRESETS {
         assert!(e.contains(p), "{e}");
     }
-    assert!(resolve("nonexistent.toml").unwrap_err().to_string().contains("nonexistent.toml"));
+    assert!(resolve("nonexistent.toml")
+        .unwrap_err()
+        .to_string()
+        .contains("nonexistent.toml"));
     assert_eq!(resolve("tiny").unwrap(), preset("tiny").unwrap());
 }
 
@@ -281,27 +284,56 @@ fn toml_errors_name_layer_and_field() {
     let e = toml_err(
         "[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nactivation = \"softmax\"\n",
     );
-    assert_eq!(e, "examples/bad.toml: layer 2 (dense): missing field \"units\"");
+    assert_eq!(
+        e,
+        "examples/bad.toml: layer 2 (dense): missing field \"units\""
+    );
 
-    let e = toml_err(&format!("[[layers]]\ntype = \"conv3d\"\nfilters = 3\n{TAIL}"));
-    assert!(e.starts_with("examples/bad.toml: layer 1 (conv3d): unknown layer type \"conv3d\""), "{e}");
+    let e = toml_err(&format!(
+        "[[layers]]\ntype = \"conv3d\"\nfilters = 3\n{TAIL}"
+    ));
+    assert!(
+        e.starts_with("examples/bad.toml: layer 1 (conv3d): unknown layer type \"conv3d\""),
+        "{e}"
+    );
 
     let e = toml_err(&format!(
         "[[layers]]\ntype = \"conv2d\"\nfilters = 3\nkernel_size = 3\nfilter = 4\n{TAIL}"
     ));
-    assert!(e.starts_with("examples/bad.toml: layer 1 (conv2d): unknown field \"filter\""), "{e}");
+    assert!(
+        e.starts_with("examples/bad.toml: layer 1 (conv2d): unknown field \"filter\""),
+        "{e}"
+    );
 
-    let e = toml_err(&format!("[[layers]]\ntype = \"conv2d\"\nfilters = \"many\"\nkernel_size = 3\n{TAIL}"));
-    assert!(e.contains("layer 1 (conv2d): field \"filters\" must be an integer, got a string"), "{e}");
+    let e = toml_err(&format!(
+        "[[layers]]\ntype = \"conv2d\"\nfilters = \"many\"\nkernel_size = 3\n{TAIL}"
+    ));
+    assert!(
+        e.contains("layer 1 (conv2d): field \"filters\" must be an integer, got a string"),
+        "{e}"
+    );
 
-    let e = toml_err(&format!("[[layers]]\ntype = \"conv2d\"\nfilters = -2\nkernel_size = 3\n{TAIL}"));
-    assert!(e.contains("layer 1 (conv2d)") && e.contains("non-negative"), "{e}");
+    let e = toml_err(&format!(
+        "[[layers]]\ntype = \"conv2d\"\nfilters = -2\nkernel_size = 3\n{TAIL}"
+    ));
+    assert!(
+        e.contains("layer 1 (conv2d)") && e.contains("non-negative"),
+        "{e}"
+    );
 
-    let e = toml_err(&format!("[[layers]]\ntype = \"conv2d\"\nfilters = 2\nkernel_size = [3, 3, 3]\n{TAIL}"));
-    assert!(e.contains("layer 1 (conv2d)") && e.contains("kernel_size"), "{e}");
+    let e = toml_err(&format!(
+        "[[layers]]\ntype = \"conv2d\"\nfilters = 2\nkernel_size = [3, 3, 3]\n{TAIL}"
+    ));
+    assert!(
+        e.contains("layer 1 (conv2d)") && e.contains("kernel_size"),
+        "{e}"
+    );
 
     let e = toml_err(&format!("[[layers]]\ntype = \"conv2d\"\nfilters = 2\nkernel_size = 3\nactivation = \"tanh\"\n{TAIL}"));
-    assert!(e.contains("layer 1 (conv2d)") && e.contains("unknown activation \"tanh\""), "{e}");
+    assert!(
+        e.contains("layer 1 (conv2d)") && e.contains("unknown activation \"tanh\""),
+        "{e}"
+    );
 
     let e = toml_err(&format!("[[layers]]\nfilters = 2\n{TAIL}"));
     assert!(e.contains("layer 1: missing field \"type\""), "{e}");
@@ -323,7 +355,10 @@ fn toml_errors_name_layer_and_field() {
 
     // Semantic errors are reported with the file and layer too.
     let e = toml_err(&format!("[[layers]]\ntype = \"dense\"\nunits = 4\n{TAIL}"));
-    assert!(e.starts_with("examples/bad.toml: model: layer 1 (dense): Dense needs a flat input"), "{e}");
+    assert!(
+        e.starts_with("examples/bad.toml: model: layer 1 (dense): Dense needs a flat input"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -341,7 +376,10 @@ fn bad_models_name_the_layer() {
         Layer::Flatten,
         Layer::dense(10, Softmax),
     ]);
-    assert_eq!(e, "model: layer 7 (conv2d_3): kernel 3x3 is larger than its 1x1 input");
+    assert_eq!(
+        e,
+        "model: layer 7 (conv2d_3): kernel 3x3 is larger than its 1x1 input"
+    );
 
     let e = model_err(vec![
         Layer::conv(8, 3, Relu),
@@ -358,7 +396,10 @@ fn bad_models_name_the_layer() {
         Layer::Flatten,
         Layer::dense(10, Softmax),
     ]);
-    assert_eq!(e, "model: layer 5 (conv2d_1): kernel 5x2 is larger than its 3x3 input");
+    assert_eq!(
+        e,
+        "model: layer 5 (conv2d_1): kernel 5x2 is larger than its 3x3 input"
+    );
 }
 
 #[test]
@@ -370,9 +411,15 @@ fn more_bad_models() {
         model_err(v)
     };
     let e = with(vec![Layer::conv(0, 3, Relu)]);
-    assert!(e.contains("layer 1 (conv2d)") && e.contains("filters"), "{e}");
+    assert!(
+        e.contains("layer 1 (conv2d)") && e.contains("filters"),
+        "{e}"
+    );
     let e = with(vec![Layer::conv(4, 0, Relu)]);
-    assert!(e.contains("layer 1 (conv2d)") && e.contains("kernel 0x0"), "{e}");
+    assert!(
+        e.contains("layer 1 (conv2d)") && e.contains("kernel 0x0"),
+        "{e}"
+    );
     let e = with(vec![Layer::Conv2D {
         filters: 4,
         kernel: [3, 3],
@@ -380,9 +427,15 @@ fn more_bad_models() {
         padding: Padding::Valid,
         activation: Relu,
     }]);
-    assert!(e.contains("layer 1 (conv2d)") && e.contains("strides 0x1"), "{e}");
+    assert!(
+        e.contains("layer 1 (conv2d)") && e.contains("strides 0x1"),
+        "{e}"
+    );
     let e = with(vec![Layer::Dropout { rate: 1.0 }]);
-    assert!(e.contains("layer 1 (dropout)") && e.contains("[0, 1)"), "{e}");
+    assert!(
+        e.contains("layer 1 (dropout)") && e.contains("[0, 1)"),
+        "{e}"
+    );
     let e = with(vec![Layer::Dropout { rate: -0.1 }]);
     assert!(e.contains("layer 1 (dropout)"), "{e}");
     let e = with(vec![Layer::MaxPool2D {
@@ -390,43 +443,98 @@ fn more_bad_models() {
         strides: [2, 2],
         padding: Padding::Same,
     }]);
-    assert!(e.contains("layer 1 (max_pooling2d)") && e.contains("same"), "{e}");
+    assert!(
+        e.contains("layer 1 (max_pooling2d)") && e.contains("same"),
+        "{e}"
+    );
     let e = with(vec![Layer::maxpool(29)]);
-    assert!(e.contains("layer 1 (max_pooling2d)") && e.contains("29x29"), "{e}");
-    let e = with(vec![Layer::BatchNorm { momentum: 1.5, epsilon: 0.001 }]);
+    assert!(
+        e.contains("layer 1 (max_pooling2d)") && e.contains("29x29"),
+        "{e}"
+    );
+    let e = with(vec![Layer::BatchNorm {
+        momentum: 1.5,
+        epsilon: 0.001,
+    }]);
     assert!(e.contains("layer 1 (batch_normalization)"), "{e}");
     let e = with(vec![Layer::dense(0, Relu)]);
-    assert!(e.contains("layer 1 (dense)") && e.contains("Flatten"), "{e}");
+    assert!(
+        e.contains("layer 1 (dense)") && e.contains("Flatten"),
+        "{e}"
+    );
 
     let e = model_err(vec![]);
     assert_eq!(e, "model: model has no layers");
-    let e = model_err(vec![Layer::Flatten, Layer::conv(4, 3, Relu), Layer::dense(10, Softmax)]);
-    assert!(e.starts_with("model: layer 2 (conv2d): Conv2D needs an image input"), "{e}");
-    let e = model_err(vec![Layer::Flatten, Layer::maxpool(2), Layer::dense(10, Softmax)]);
+    let e = model_err(vec![
+        Layer::Flatten,
+        Layer::conv(4, 3, Relu),
+        Layer::dense(10, Softmax),
+    ]);
+    assert!(
+        e.starts_with("model: layer 2 (conv2d): Conv2D needs an image input"),
+        "{e}"
+    );
+    let e = model_err(vec![
+        Layer::Flatten,
+        Layer::maxpool(2),
+        Layer::dense(10, Softmax),
+    ]);
     assert!(e.starts_with("model: layer 2 (max_pooling2d)"), "{e}");
     let e = model_err(vec![Layer::Flatten, Layer::dense(0, Softmax)]);
-    assert!(e.contains("layer 2 (dense): units must be at least 1"), "{e}");
+    assert!(
+        e.contains("layer 2 (dense): units must be at least 1"),
+        "{e}"
+    );
     let e = model_err(vec![Layer::Flatten, Layer::dense(10, Relu)]);
-    assert!(e.contains("layer 2 (dense)") && e.contains("must end with a softmax"), "{e}");
+    assert!(
+        e.contains("layer 2 (dense)") && e.contains("must end with a softmax"),
+        "{e}"
+    );
     let e = model_err(vec![Layer::Flatten, Layer::dense(1, Softmax)]);
-    assert!(e.contains("layer 2 (dense)") && e.contains("at least 2"), "{e}");
-    let e = model_err(vec![Layer::conv(4, 3, Softmax), Layer::Flatten, Layer::dense(10, Softmax)]);
-    assert!(e.contains("layer 1 (conv2d)") && e.contains("softmax"), "{e}");
+    assert!(
+        e.contains("layer 2 (dense)") && e.contains("at least 2"),
+        "{e}"
+    );
+    let e = model_err(vec![
+        Layer::conv(4, 3, Softmax),
+        Layer::Flatten,
+        Layer::dense(10, Softmax),
+    ]);
+    assert!(
+        e.contains("layer 1 (conv2d)") && e.contains("softmax"),
+        "{e}"
+    );
     let e = model_err(vec![Layer::conv(4, 3, Relu), Layer::Activation(Softmax)]);
-    assert!(e.contains("layer 2 (activation)") && e.contains("flat"), "{e}");
+    assert!(
+        e.contains("layer 2 (activation)") && e.contains("flat"),
+        "{e}"
+    );
     let mut m = spec(tail());
     m.input = [28, 0, 1];
-    assert!(m.infer().unwrap_err().to_string().contains("input shape 28x0x1"));
+    assert!(m
+        .infer()
+        .unwrap_err()
+        .to_string()
+        .contains("input shape 28x0x1"));
 }
 
 #[test]
 fn optimizer_from_str_and_serde_names() {
-    assert_eq!("adam".parse::<OptimizerKind>().unwrap(), OptimizerKind::Adam);
-    assert_eq!("RMSprop".parse::<OptimizerKind>().unwrap(), OptimizerKind::Rmsprop);
+    assert_eq!(
+        "adam".parse::<OptimizerKind>().unwrap(),
+        OptimizerKind::Adam
+    );
+    assert_eq!(
+        "RMSprop".parse::<OptimizerKind>().unwrap(),
+        OptimizerKind::Rmsprop
+    );
     assert_eq!("sgd".parse::<OptimizerKind>().unwrap(), OptimizerKind::Sgd);
     let e = "adagrad".parse::<OptimizerKind>().unwrap_err().to_string();
     assert!(e.contains("adagrad") && e.contains("rmsprop"), "{e}");
-    assert_eq!(serde_json::to_string(&OptimizerKind::Rmsprop).unwrap(), "\"rmsprop\"");
+    assert_eq!(
+        serde_json::to_string(&OptimizerKind::Rmsprop).unwrap(),
+        "\"rmsprop\""
+    );
     assert_eq!(OptimizerKind::Adam.to_string(), "adam");
     let m = preset("cnn-bn").unwrap();
     let js = serde_json::to_string(&m).unwrap();

@@ -17,19 +17,30 @@ fn confusion_counts_and_metrics() {
     assert!((c.recall(2) - 2.0 / 3.0).abs() < 1e-12);
     let t = c.table();
     let lines: Vec<&str> = t.lines().collect();
-    assert!(lines[0].contains("true\\pred") && lines[0].contains("precision") && lines[0].contains("recall"));
+    assert!(
+        lines[0].contains("true\\pred")
+            && lines[0].contains("precision")
+            && lines[0].contains("recall")
+    );
     assert_eq!(lines[2], "        0   2   1   0 |    66.67%  66.67%");
     assert_eq!(lines[3], "        1   0   2   0 |    66.67%  100.00%");
-    assert!(lines[5].contains("75.00%") && lines[5].contains("6 of 8"), "{t}");
+    assert!(
+        lines[5].contains("75.00%") && lines[5].contains("6 of 8"),
+        "{t}"
+    );
 
     // Empty classes give 0, not NaN.
     let c = Confusion::from_predictions(&[0u8], &[0u8], 2).unwrap();
     assert_eq!(c.precision(1), 0.0);
     assert_eq!(c.recall(1), 0.0);
 
-    let e = Confusion::from_predictions(&[0u8, 1], &[0u8], 2).unwrap_err().to_string();
+    let e = Confusion::from_predictions(&[0u8, 1], &[0u8], 2)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("2 labels but 1 predictions"), "{e}");
-    let e = Confusion::from_predictions(&[0u8, 5], &[0u8, 1], 2).unwrap_err().to_string();
+    let e = Confusion::from_predictions(&[0u8, 5], &[0u8, 1], 2)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("label at index 1"), "{e}");
 }
 
@@ -55,16 +66,22 @@ fn history_csv_round_trip() {
     h.records[5].val_accuracy = None;
     let csv = h.to_csv();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("epoch,loss,accuracy,val_loss,val_accuracy,seconds"));
+    assert_eq!(
+        lines.next(),
+        Some("epoch,loss,accuracy,val_loss,val_accuracy,seconds")
+    );
     assert_eq!(lines.next(), Some("1,0.5,0.87,0.45999998,0.878,4.25"));
     assert_eq!(csv.lines().last(), Some("6,0.083333336,0.97,,,9.25"));
     assert_eq!(History::from_csv(&csv).unwrap(), h);
 
     let e = History::from_csv("epoch,loss\n").unwrap_err().to_string();
     assert!(e.contains("header"), "{e}");
-    let e = History::from_csv(&format!("{}1,x,0.5,,,1\n", wgnn::report::history::CSV_HEADER))
-        .unwrap_err()
-        .to_string();
+    let e = History::from_csv(&format!(
+        "{}\n1,x,0.5,,,1\n",
+        wgnn::report::history::CSV_HEADER
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("line 2") && e.contains("loss"), "{e}");
 }
 
@@ -125,6 +142,8 @@ fn write_atomic_replaces_and_leaves_no_temp_files() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("out.txt")]);
     // Writing over a directory fails and names the path.
-    let e = write_atomic(dir.path().join("sub").as_path(), b"x").unwrap_err().to_string();
+    let e = write_atomic(dir.path().join("sub").as_path(), b"x")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sub"), "{e}");
 }

@@ -67,7 +67,10 @@ fn parse(bytes: &[u8], path: &Path, want_dims: u8, what: &str) -> Result<(Vec<us
     let magic = read_be_u32(bytes, 0).ok_or_else(|| {
         Error::file(
             path,
-            format!("truncated IDX file: {} bytes, too short for a header", bytes.len()),
+            format!(
+                "truncated IDX file: {} bytes, too short for a header",
+                bytes.len()
+            ),
         )
     })?;
     if magic >> 16 != 0 {
@@ -81,7 +84,9 @@ fn parse(bytes: &[u8], path: &Path, want_dims: u8, what: &str) -> Result<(Vec<us
     if dtype != 0x08 {
         return Err(Error::file(
             path,
-            format!("IDX element type 0x{dtype:02x} is not supported (expected unsigned byte, 0x08)"),
+            format!(
+                "IDX element type 0x{dtype:02x} is not supported (expected unsigned byte, 0x08)"
+            ),
         ));
     }
     if ndims != want_dims {
@@ -102,7 +107,10 @@ fn parse(bytes: &[u8], path: &Path, want_dims: u8, what: &str) -> Result<(Vec<us
     let mut dims = Vec::with_capacity(usize::from(ndims));
     for d in 0..usize::from(ndims) {
         let v = read_be_u32(bytes, 4 + 4 * d).ok_or_else(|| {
-            Error::file(path, "truncated IDX file: header ends before its dimensions")
+            Error::file(
+                path,
+                "truncated IDX file: header ends before its dimensions",
+            )
         })?;
         dims.push(v as usize);
     }
@@ -111,7 +119,10 @@ fn parse(bytes: &[u8], path: &Path, want_dims: u8, what: &str) -> Result<(Vec<us
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .filter(|&p| p.checked_add(header).is_some())
         .ok_or_else(|| {
-            Error::file(path, format!("absurd IDX dimensions {dims:?} (size overflows)"))
+            Error::file(
+                path,
+                format!("absurd IDX dimensions {dims:?} (size overflows)"),
+            )
         })?;
     let have = bytes.len() - header;
     if have < expected {
@@ -145,7 +156,12 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<IdxImages> {
             format!("images have an empty size {rows}x{cols}"),
         ));
     }
-    Ok(IdxImages { n, rows, cols, data })
+    Ok(IdxImages {
+        n,
+        rows,
+        cols,
+        data,
+    })
 }
 
 /// Parses the bytes of an (already decompressed) IDX label file. `path` is

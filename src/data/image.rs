@@ -42,7 +42,11 @@ fn to_gray(img: &DynamicImage) -> GrayImage {
             cnt += 1;
         }
     }
-    let bg: f32 = if cnt > 0 && sum / cnt < 128 { 255.0 } else { 0.0 };
+    let bg: f32 = if cnt > 0 && sum / cnt < 128 {
+        255.0
+    } else {
+        0.0
+    };
     GrayImage::from_fn(w, h, |x, y| {
         let p = la.get_pixel(x, y);
         let a = f32::from(p[1]) / 255.0;
@@ -72,7 +76,11 @@ fn border_mean(g: &GrayImage) -> f32 {
 
 /// MNIST-style preprocessing of a decoded image; errors are plain messages
 /// (the caller adds the file name).
-pub fn preprocess(img: &DynamicImage, height: usize, width: usize) -> std::result::Result<Vec<u8>, String> {
+pub fn preprocess(
+    img: &DynamicImage,
+    height: usize,
+    width: usize,
+) -> std::result::Result<Vec<u8>, String> {
     if height < 2 || width < 2 || height > 4096 || width > 4096 {
         return Err(format!("target size {height}x{width} is not supported"));
     }

@@ -116,7 +116,11 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     }
     Err(Error::file(
         &raw,
-        format!("missing data file (expected {} or {})", raw.display(), gz.display()),
+        format!(
+            "missing data file (expected {} or {})",
+            raw.display(),
+            gz.display()
+        ),
     ))
 }
 

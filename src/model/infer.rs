@@ -67,10 +67,16 @@ fn layer_shape(
                 return Err("filters must be at least 1".into());
             }
             if kernel[0] == 0 || kernel[1] == 0 {
-                return Err(format!("kernel {}x{} must be at least 1x1", kernel[0], kernel[1]));
+                return Err(format!(
+                    "kernel {}x{} must be at least 1x1",
+                    kernel[0], kernel[1]
+                ));
             }
             if strides[0] == 0 || strides[1] == 0 {
-                return Err(format!("strides {}x{} must be at least 1x1", strides[0], strides[1]));
+                return Err(format!(
+                    "strides {}x{} must be at least 1x1",
+                    strides[0], strides[1]
+                ));
             }
             if *padding == Padding::Valid && (kernel[0] > h || kernel[1] > w) {
                 return Err(format!(
@@ -81,7 +87,11 @@ fn layer_shape(
             check_act(*activation)?;
             let oh = window_out(h, kernel[0], strides[0], *padding);
             let ow = window_out(w, kernel[1], strides[1], *padding);
-            let weights = mul(mul(mul(kernel[0], kernel[1], "kernel")?, c, "kernel")?, *filters, "kernel")?;
+            let weights = mul(
+                mul(mul(kernel[0], kernel[1], "kernel")?, c, "kernel")?,
+                *filters,
+                "kernel",
+            )?;
             let p = weights
                 .checked_add(*filters)
                 .ok_or("parameter count overflows")?;
@@ -95,13 +105,21 @@ fn layer_shape(
         } => {
             let [h, w, c] = need_3d("MaxPooling2D")?;
             if pool[0] == 0 || pool[1] == 0 {
-                return Err(format!("pool size {}x{} must be at least 1x1", pool[0], pool[1]));
+                return Err(format!(
+                    "pool size {}x{} must be at least 1x1",
+                    pool[0], pool[1]
+                ));
             }
             if strides[0] == 0 || strides[1] == 0 {
-                return Err(format!("strides {}x{} must be at least 1x1", strides[0], strides[1]));
+                return Err(format!(
+                    "strides {}x{} must be at least 1x1",
+                    strides[0], strides[1]
+                ));
             }
             if *padding == Padding::Same {
-                return Err("padding \"same\" is not supported for max pooling yet (use \"valid\")".into());
+                return Err(
+                    "padding \"same\" is not supported for max pooling yet (use \"valid\")".into(),
+                );
             }
             if pool[0] > h || pool[1] > w {
                 return Err(format!(
@@ -229,7 +247,7 @@ pub(crate) fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -281,7 +299,11 @@ pub(super) fn summary(spec: &ModelSpec) -> Result<String> {
     let total: usize = infos.iter().map(|l| l.params).sum();
     let trainable: usize = infos.iter().map(|l| l.trainable).sum();
     let frozen = total - trainable;
-    s.push_str(&format!("Total params: {} ({})\n", thousands(total), bytes_str(total)));
+    s.push_str(&format!(
+        "Total params: {} ({})\n",
+        thousands(total),
+        bytes_str(total)
+    ));
     s.push_str(&format!(
         "Trainable params: {} ({})\n",
         thousands(trainable),

@@ -159,7 +159,11 @@ impl Activation {
 }
 
 impl OptimizerKind {
-    pub const ALL: [OptimizerKind; 3] = [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::Rmsprop];
+    pub const ALL: [OptimizerKind; 3] = [
+        OptimizerKind::Sgd,
+        OptimizerKind::Adam,
+        OptimizerKind::Rmsprop,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -207,7 +211,11 @@ display_from_str!(
 display_from_str!(
     OptimizerKind,
     "optimizer",
-    [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::Rmsprop]
+    [
+        OptimizerKind::Sgd,
+        OptimizerKind::Adam,
+        OptimizerKind::Rmsprop
+    ]
 );
 
 impl Layer {

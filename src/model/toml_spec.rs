@@ -44,8 +44,9 @@ impl<'a> Fields<'a> {
 
     fn uint(key: &str, v: &Value) -> Res<usize> {
         match v {
-            Value::Integer(i) if *i >= 0 => usize::try_from(*i)
-                .map_err(|_| format!("field \"{key}\" is too large: {i}")),
+            Value::Integer(i) if *i >= 0 => {
+                usize::try_from(*i).map_err(|_| format!("field \"{key}\" is too large: {i}"))
+            }
             Value::Integer(i) => Err(format!(
                 "field \"{key}\" must be a non-negative integer, got {i}"
             )),
@@ -79,8 +80,12 @@ impl<'a> Fields<'a> {
                 Ok(Some([Self::uint(key, &a[0])?, Self::uint(key, &a[1])?]))
             }
             Some(v) => {
-                let n = Self::uint(key, v)
-                    .map_err(|_| format!("field \"{key}\" must be an integer or an array [h, w], got {}", type_name(v)))?;
+                let n = Self::uint(key, v).map_err(|_| {
+                    format!(
+                        "field \"{key}\" must be an integer or an array [h, w], got {}",
+                        type_name(v)
+                    )
+                })?;
                 Ok(Some([n, n]))
             }
         }

@@ -77,7 +77,10 @@ impl History {
     /// errors (`"<origin>: line 3: ..."`).
     pub fn from_csv_named(text: &str, origin: &str) -> Result<History> {
         let err = |m: String| Error::file(origin, m);
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         match lines.next() {
             Some((_, h)) if h.trim() == CSV_HEADER => {}
             Some((_, h)) => {
@@ -111,7 +114,10 @@ impl History {
             };
             records.push(EpochRecord {
                 epoch: f[0].parse().map_err(|_| {
-                    err(format!("line {ln}: epoch \"{}\" is not a whole number", f[0]))
+                    err(format!(
+                        "line {ln}: epoch \"{}\" is not a whole number",
+                        f[0]
+                    ))
                 })?,
                 loss: num(1, "loss")? as f32,
                 accuracy: num(2, "accuracy")? as f32,

@@ -70,7 +70,11 @@ fn range_of(vals: &[f32], clamp01: bool, from_zero: bool) -> (f64, f64) {
     }
     let mn = finite.iter().cloned().fold(f64::INFINITY, f64::min);
     let mx = finite.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let pad = ((mx - mn) * 0.08).max(if clamp01 { 0.005 } else { 0.01 * mx.abs().max(1e-3) });
+    let pad = ((mx - mn) * 0.08).max(if clamp01 {
+        0.005
+    } else {
+        0.01 * mx.abs().max(1e-3)
+    });
     let mut lo = if from_zero { mn.min(0.0) } else { mn - pad };
     let mut hi = mx + pad;
     if clamp01 {
@@ -96,16 +100,28 @@ fn series(h: &History, f: impl Fn(&super::history::EpochRecord) -> Option<f32>) 
         .collect()
 }
 
-fn panel(
-    area: &DrawingArea<BitMapBackend<'_>, Shift>,
-    title: &str,
-    y_desc: &str,
+/// Layout of one chart panel.
+struct Panel<'a> {
+    title: &'a str,
+    y_desc: &'a str,
     x_range: (i32, i32),
     y_range: (f64, f64),
+    percent: bool,
+}
+
+fn panel(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    p: &Panel<'_>,
     train: &Series,
     val: &Series,
-    percent: bool,
 ) -> std::result::Result<(), String> {
+    let Panel {
+        title,
+        y_desc,
+        x_range,
+        y_range,
+        percent,
+    } = *p;
     let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FAMILY, 26))
@@ -134,7 +150,10 @@ fn panel(
         })
         .draw()
         .map_err(e)?;
-    for (data, color, label) in [(train, TRAIN_COLOR, "train"), (val, VAL_COLOR, "validation")] {
+    for (data, color, label) in [
+        (train, TRAIN_COLOR, "train"),
+        (val, VAL_COLOR, "validation"),
+    ] {
         if data.is_empty() {
             continue;
         }
@@ -190,23 +209,27 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
         let panels = root.split_evenly((1, 2));
         panel(
             &panels[0],
-            "Loss",
-            "cross-entropy loss",
-            x_range,
-            range_of(&all_loss, false, true),
+            &Panel {
+                title: "Loss",
+                y_desc: "cross-entropy loss",
+                x_range,
+                y_range: range_of(&all_loss, false, true),
+                percent: false,
+            },
             &loss,
             &val_loss,
-            false,
         )?;
         panel(
             &panels[1],
-            "Accuracy",
-            "accuracy",
-            x_range,
-            range_of(&all_acc, true, false),
+            &Panel {
+                title: "Accuracy",
+                y_desc: "accuracy",
+                x_range,
+                y_range: range_of(&all_acc, true, false),
+                percent: true,
+            },
             &acc,
             &val_acc,
-            true,
         )
     })
 }
@@ -217,7 +240,10 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
 pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
     let k = confusion.classes;
     if k == 0 {
-        return Err(Error::file(path, "cannot plot a confusion matrix with no classes"));
+        return Err(Error::file(
+            path,
+            "cannot plot a confusion matrix with no classes",
+        ));
     }
     let cell = (640 / k as u32).clamp(4, 64);
     let grid = cell * k as u32;
@@ -237,20 +263,20 @@ pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
         let title_style = TextStyle::from((FAMILY, 22).into_font()).pos(center);
         root.draw(&Text::new(title, ((w / 2) as i32, 28), title_style))
             .map_err(e)?;
-        let label_style = TextStyle::from((FAMILY, 15).into_font()).pos(center);
+        let label_style = TextStyle::from((FAMILY, 17).into_font()).pos(center);
         let desc_style = TextStyle::from((FAMILY, 18).into_font()).pos(center);
         let (l, t, c) = (left as i32, top as i32, cell as i32);
         let label_every = (18 / c).max(0) as usize + 1;
-        for i in 0..k {
+        for (i, &row_total) in row_totals.iter().enumerate() {
             let ci = i as i32;
             let value_font = ((c as f64) * 0.32).clamp(8.0, 18.0);
             for j in 0..k {
                 let cj = j as i32;
                 let n = confusion.get(i, j);
-                let frac = if row_totals[i] == 0 {
+                let frac = if row_total == 0 {
                     0.0
                 } else {
-                    n as f64 / row_totals[i] as f64
+                    n as f64 / row_total as f64
                 };
                 // sqrt makes the (small) off-diagonal errors visible.
                 let s = frac.sqrt();
@@ -260,8 +286,11 @@ pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
                     (255.0 - s * (255.0 - 107.0)) as u8,
                 );
                 let (x0, y0) = (l + cj * c, t + ci * c);
-                root.draw(&Rectangle::new([(x0, y0), (x0 + c, y0 + c)], color.filled()))
-                    .map_err(e)?;
+                root.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + c, y0 + c)],
+                    color.filled(),
+                ))
+                .map_err(e)?;
                 if c >= 16 {
                     let text_color = if s > 0.6 { WHITE } else { BLACK };
                     let style = TextStyle::from((FAMILY, value_font).into_font())
@@ -272,10 +301,18 @@ pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
                 }
             }
             if i % label_every == 0 {
-                root.draw(&Text::new(i.to_string(), (l - 16, t + ci * c + c / 2), label_style.clone()))
-                    .map_err(e)?;
-                root.draw(&Text::new(i.to_string(), (l + ci * c + c / 2, t + grid as i32 + 16), label_style.clone()))
-                    .map_err(e)?;
+                root.draw(&Text::new(
+                    i.to_string(),
+                    (l - 16, t + ci * c + c / 2),
+                    label_style.clone(),
+                ))
+                .map_err(e)?;
+                root.draw(&Text::new(
+                    i.to_string(),
+                    (l + ci * c + c / 2, t + grid as i32 + 16),
+                    label_style.clone(),
+                ))
+                .map_err(e)?;
             }
         }
         root.draw(&Rectangle::new(
@@ -290,8 +327,12 @@ pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
         ))
         .map_err(e)?;
         let vertical = desc_style.transform(FontTransform::Rotate270);
-        root.draw(&Text::new("true class", (30, t + grid as i32 / 2), vertical))
-            .map_err(e)?;
+        root.draw(&Text::new(
+            "true class",
+            (30, t + grid as i32 / 2),
+            vertical,
+        ))
+        .map_err(e)?;
         Ok(())
     })
 }
