@@ -57,9 +57,14 @@ impl Dataset {
         let start = range.start.min(self.n);
         let end = range.end.clamp(start, self.n);
         let sz = self.image_size();
+        // `get` keeps this panic-free even for a hand-built, inconsistent set.
         Dataset {
-            images: self.images[start * sz..end * sz].to_vec(),
-            labels: self.labels[start..end].to_vec(),
+            images: self
+                .images
+                .get(start * sz..end * sz)
+                .unwrap_or_default()
+                .to_vec(),
+            labels: self.labels.get(start..end).unwrap_or_default().to_vec(),
             n: end - start,
             height: self.height,
             width: self.width,
