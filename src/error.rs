@@ -1,8 +1,12 @@
-//! One error type for the crate: every failure names its culprit (file, layer, flag or kernel).
+//! Crate-wide error type.
 
+use std::path::Path;
+
+/// Every fallible operation in the crate returns this error. Messages always
+/// name the culprit (file, layer, field) so they can be shown to the user as is.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// General failure; the message names the culprit.
+    /// General error; the message names the culprit.
     #[error("{0}")]
     Msg(String),
     /// A bad or missing file.
@@ -11,9 +15,10 @@ pub enum Error {
     /// A bad model specification (the message names the layer).
     #[error("model: {0}")]
     Model(String),
-    /// A GPU-side failure: no adapter, validation, out of memory, device lost.
+    /// GPU / runtime failure.
     #[error("{0}")]
     Gpu(String),
+    /// An I/O error on a file.
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -22,7 +27,36 @@ pub enum Error {
     },
 }
 
+/// Crate-wide result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A general error.
+    pub fn msg(m: impl Into<String>) -> Self {
+        Error::Msg(m.into())
+    }
+
+    /// A bad or missing file.
+    pub fn file(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
+        Error::File {
+            path: path.as_ref().display().to_string(),
+            msg: msg.into(),
+        }
+    }
+
+    /// A bad model specification.
+    pub fn model(m: impl Into<String>) -> Self {
+        Error::Model(m.into())
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
 
 /// Shorthand for `Err(Error::Msg(format!(...)))`.
 #[macro_export]

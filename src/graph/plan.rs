@@ -1,0 +1,230 @@
+//! Compiles a list of layers into nodes with fixed shapes and a parameter layout.
+
+use crate::error::{Error, Result};
+use crate::model::{Activation, Layer, Padding};
+use crate::ops::batchnorm::BnShape;
+use crate::ops::conv2d::Conv2dShape;
+use crate::ops::pool::PoolShape;
+
+/// A named parameter tensor (Keras names: `conv2d.kernel`, `batch_normalization.moving_mean`, ...).
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+impl ParamSpec {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Glorot (Xavier) uniform, Keras' default kernel initialiser.
+    Glorot { fan_in: usize, fan_out: usize },
+    Zeros,
+    Ones,
+}
+
+/// One op of the compiled graph. `w`, `b`, `gamma`, `beta` index `Plan::params`; `mean`, `var`
+/// index `Plan::stats` (non-trainable).
+#[derive(Clone, Debug)]
+pub enum Node {
+    Conv { s: Conv2dShape, relu: bool, w: usize, b: usize },
+    Pool { s: PoolShape },
+    Dense { inputs: usize, units: usize, relu: bool, w: usize, b: usize },
+    Dropout { rate: f32, id: u32 },
+    BatchNorm { s: BnShape, gamma: usize, beta: usize, mean: usize, var: usize },
+    Relu,
+    /// Flatten, a linear activation, or the final softmax (fused into the loss).
+    Identity,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub nodes: Vec<Node>,
+    /// Elements per sample of each activation: `act_len[0]` is the input, `act_len[i + 1]` the
+    /// output of node i.
+    pub act_len: Vec<usize>,
+    pub params: Vec<ParamSpec>,
+    pub stats: Vec<ParamSpec>,
+    pub max_batch: usize,
+    pub classes: usize,
+}
+
+fn keras_name(counts: &mut std::collections::HashMap<&'static str, usize>, base: &'static str) -> String {
+    let c = counts.entry(base).or_insert(0);
+    let name = if *c == 0 { base.to_string() } else { format!("{base}_{c}") };
+    *c += 1;
+    name
+}
+
+impl Plan {
+    /// `input` is [H, W, C]; the last layer must produce softmax class scores.
+    pub fn new(input: [usize; 3], layers: &[Layer], max_batch: usize) -> Result<Self> {
+        if max_batch == 0 {
+            return Err(Error::Msg("batch size must be at least 1".into()));
+        }
+        if layers.is_empty() {
+            return Err(Error::Model("the model has no layers".into()));
+        }
+        let mut shape: Vec<usize> = input.to_vec();
+        let mut nodes = Vec::new();
+        let mut act_len = vec![shape.iter().product()];
+        let mut params = Vec::new();
+        let mut stats = Vec::new();
+        let mut names = std::collections::HashMap::new();
+        let mut ends_in_softmax = false;
+        for (i, layer) in layers.iter().enumerate() {
+            let at = |msg: String| Error::Model(format!("layer {i}: {msg}"));
+            ends_in_softmax = false;
+            let mut push = |nodes: &mut Vec<Node>, n: Node, out: &[usize]| {
+                nodes.push(n);
+                act_len.push(out.iter().product());
+            };
+            let activation_node = |a: &Activation, last: bool| -> Result<Option<Node>> {
+                match a {
+                    Activation::Linear => Ok(None),
+                    Activation::Relu => Ok(Some(Node::Relu)),
+                    Activation::Softmax if last => Ok(Some(Node::Identity)),
+                    Activation::Softmax => {
+                        Err(at("softmax is supported only as the final activation".into()))
+                    }
+                }
+            };
+            let last = i + 1 == layers.len();
+            match layer {
+                Layer::Conv2D { filters, kernel, strides, padding, activation } => {
+                    if shape.len() != 3 {
+                        return Err(at("Conv2D needs an image input (it comes after Flatten or Dense)".into()));
+                    }
+                    let name = keras_name(&mut names, "conv2d");
+                    let s = Conv2dShape::new(
+                        max_batch,
+                        shape[0],
+                        shape[1],
+                        shape[2],
+                        *filters,
+                        *kernel,
+                        *strides,
+                        *padding == Padding::Same,
+                    )
+                    .map_err(|e| at(format!("({name}) {e}")))?;
+                    let (fan_in, fan_out) = (kernel[0] * kernel[1] * shape[2], kernel[0] * kernel[1] * filters);
+                    params.push(ParamSpec {
+                        name: format!("{name}.kernel"),
+                        shape: vec![kernel[0], kernel[1], shape[2], *filters],
+                        init: Init::Glorot { fan_in, fan_out },
+                    });
+                    params.push(ParamSpec { name: format!("{name}.bias"), shape: vec![*filters], init: Init::Zeros });
+                    let relu = *activation == Activation::Relu;
+                    shape = vec![s.oh, s.ow, *filters];
+                    push(&mut nodes, Node::Conv { s, relu, w: params.len() - 2, b: params.len() - 1 }, &shape);
+                    if !relu {
+                        if let Some(n) = activation_node(activation, last)? {
+                            push(&mut nodes, n, &shape);
+                        }
+                    }
+                    ends_in_softmax = *activation == Activation::Softmax;
+                }
+                Layer::MaxPool2D { pool, strides, padding } => {
+                    if shape.len() != 3 {
+                        return Err(at("MaxPooling2D needs an image input".into()));
+                    }
+                    if *padding != Padding::Valid {
+                        return Err(at("MaxPooling2D supports valid padding only".into()));
+                    }
+                    let name = keras_name(&mut names, "max_pooling2d");
+                    let s = PoolShape::new(max_batch, shape[0], shape[1], shape[2], *pool, *strides)
+                        .map_err(|e| at(format!("({name}) {e}")))?;
+                    shape = vec![s.oh, s.ow, shape[2]];
+                    push(&mut nodes, Node::Pool { s }, &shape);
+                }
+                Layer::Flatten => {
+                    keras_name(&mut names, "flatten");
+                    // NHWC is already flat in memory, in Keras' flatten order.
+                    shape = vec![shape.iter().product()];
+                    push(&mut nodes, Node::Identity, &shape);
+                }
+                Layer::Dense { units, activation } => {
+                    let name = keras_name(&mut names, "dense");
+                    if shape.len() != 1 {
+                        return Err(at(format!("({name}) Dense needs a flat input: add a Flatten layer before it")));
+                    }
+                    if *units == 0 {
+                        return Err(at(format!("({name}) units must be at least 1")));
+                    }
+                    let inputs = shape[0];
+                    params.push(ParamSpec {
+                        name: format!("{name}.kernel"),
+                        shape: vec![inputs, *units],
+                        init: Init::Glorot { fan_in: inputs, fan_out: *units },
+                    });
+                    params.push(ParamSpec { name: format!("{name}.bias"), shape: vec![*units], init: Init::Zeros });
+                    let relu = *activation == Activation::Relu;
+                    shape = vec![*units];
+                    let (w, b) = (params.len() - 2, params.len() - 1);
+                    push(&mut nodes, Node::Dense { inputs, units: *units, relu, w, b }, &shape);
+                    if !relu {
+                        if let Some(n) = activation_node(activation, last)? {
+                            push(&mut nodes, n, &shape);
+                        }
+                    }
+                    ends_in_softmax = *activation == Activation::Softmax;
+                }
+                Layer::Dropout { rate } => {
+                    keras_name(&mut names, "dropout");
+                    if !(0.0..1.0).contains(rate) {
+                        return Err(at(format!("dropout rate {rate} is outside [0, 1)")));
+                    }
+                    let id = nodes.len() as u32;
+                    push(&mut nodes, Node::Dropout { rate: *rate, id }, &shape);
+                }
+                Layer::BatchNorm { momentum, epsilon } => {
+                    let name = keras_name(&mut names, "batch_normalization");
+                    let c = *shape.last().unwrap_or(&1);
+                    let rows_per_sample = shape.iter().product::<usize>() / c.max(1);
+                    let s = BnShape { rows_per_sample, max_batch, c, momentum: *momentum, eps: *epsilon };
+                    for (p, init) in [("gamma", Init::Ones), ("beta", Init::Zeros)] {
+                        params.push(ParamSpec { name: format!("{name}.{p}"), shape: vec![c], init });
+                    }
+                    for (p, init) in [("moving_mean", Init::Zeros), ("moving_variance", Init::Ones)] {
+                        stats.push(ParamSpec { name: format!("{name}.{p}"), shape: vec![c], init });
+                    }
+                    let n = Node::BatchNorm {
+                        s,
+                        gamma: params.len() - 2,
+                        beta: params.len() - 1,
+                        mean: stats.len() - 2,
+                        var: stats.len() - 1,
+                    };
+                    push(&mut nodes, n, &shape);
+                }
+                Layer::Activation(a) => {
+                    keras_name(&mut names, "activation");
+                    match activation_node(a, last)? {
+                        Some(n) => push(&mut nodes, n, &shape),
+                        None => push(&mut nodes, Node::Identity, &shape),
+                    }
+                    ends_in_softmax = *a == Activation::Softmax;
+                }
+            }
+        }
+        if !ends_in_softmax || shape.len() != 1 || shape[0] < 2 {
+            return Err(Error::Model(
+                "the last layer must be a softmax over at least 2 classes (Dense(units, activation=softmax))".into(),
+            ));
+        }
+        Ok(Self { classes: shape[0], nodes, act_len, params, stats, max_batch })
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.act_len[0]
+    }
+}

@@ -1,0 +1,154 @@
+//! Built-in models.
+
+use super::{Activation::*, Layer, ModelSpec, OptimizerKind, TrainDefaults, Validation};
+use crate::error::{Error, Result};
+
+/// Names of the built-in models; the first is the default.
+pub const PRESETS: &[&str] = &[
+    "convnet",
+    "cnn",
+    "cnn-dropout",
+    "cnn-bn",
+    "shallow",
+    "tiny",
+    "deep",
+];
+
+fn defaults(
+    optimizer: OptimizerKind,
+    batch_size: usize,
+    epochs: usize,
+    validation: Validation,
+) -> TrainDefaults {
+    TrainDefaults {
+        optimizer,
+        lr: 0.001,
+        batch_size,
+        epochs,
+        validation,
+    }
+}
+
+/// A built-in model by name (see [`PRESETS`]); unknown names are an error
+/// that lists the presets.
+pub fn preset(name: &str) -> Result<ModelSpec> {
+    use OptimizerKind::*;
+    let conv = |f| Layer::conv(f, 3, Relu);
+    let pool = || Layer::maxpool(2);
+    let bn = Layer::batchnorm;
+    let cnn_defaults = defaults(Adam, 32, 10, Validation::LastN(10_000));
+    let (layers, d) = match name {
+        "convnet" => (
+            vec![
+                conv(32),
+                pool(),
+                conv(64),
+                pool(),
+                Layer::Flatten,
+                Layer::dropout(0.5),
+                Layer::dense(10, Softmax),
+            ],
+            defaults(Adam, 128, 15, Validation::Split(0.1)),
+        ),
+        "cnn" => (
+            vec![
+                conv(32),
+                pool(),
+                conv(64),
+                pool(),
+                Layer::Flatten,
+                Layer::dense(64, Relu),
+                Layer::dense(10, Softmax),
+            ],
+            cnn_defaults,
+        ),
+        "cnn-dropout" => (
+            vec![
+                conv(32),
+                pool(),
+                Layer::dropout(0.25),
+                conv(64),
+                pool(),
+                Layer::dropout(0.25),
+                Layer::Flatten,
+                Layer::dense(64, Relu),
+                Layer::dropout(0.5),
+                Layer::dense(10, Softmax),
+            ],
+            cnn_defaults,
+        ),
+        "cnn-bn" => (
+            vec![
+                conv(32),
+                bn(),
+                pool(),
+                conv(64),
+                bn(),
+                pool(),
+                Layer::Flatten,
+                Layer::dense(64, Relu),
+                bn(),
+                Layer::dense(10, Softmax),
+            ],
+            cnn_defaults,
+        ),
+        "shallow" => (
+            vec![
+                conv(32),
+                pool(),
+                Layer::Flatten,
+                Layer::dense(64, Relu),
+                Layer::dropout(0.2),
+                Layer::dense(10, Softmax),
+            ],
+            defaults(Adam, 128, 10, Validation::Split(0.2)),
+        ),
+        "tiny" => (
+            vec![
+                conv(8),
+                pool(),
+                conv(16),
+                pool(),
+                Layer::Flatten,
+                Layer::dense(64, Relu),
+                Layer::dropout(0.2),
+                Layer::dense(10, Softmax),
+            ],
+            defaults(Adam, 128, 10, Validation::Split(0.2)),
+        ),
+        "deep" => (
+            vec![
+                conv(32),
+                pool(),
+                conv(64),
+                pool(),
+                conv(64),
+                Layer::Flatten,
+                Layer::dense(64, Relu),
+                Layer::dense(10, Softmax),
+            ],
+            defaults(Rmsprop, 64, 8, Validation::Split(0.1)),
+        ),
+        _ => {
+            return Err(Error::msg(format!(
+                "unknown model \"{name}\" (presets: {}; or give a path to a .toml model file)",
+                PRESETS.join(", ")
+            )))
+        }
+    };
+    Ok(ModelSpec {
+        name: name.to_string(),
+        input: [28, 28, 1],
+        layers,
+        defaults: d,
+    })
+}
+
+/// A preset name, or a path to a `.toml` model file.
+pub fn resolve(model: &str) -> Result<ModelSpec> {
+    if model.to_ascii_lowercase().ends_with(".toml") {
+        ModelSpec::from_toml_file(std::path::Path::new(model))
+    } else {
+        preset(model)
+    }
+}

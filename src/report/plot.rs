@@ -1,0 +1,338 @@
+//! PNG charts: training curves and confusion-matrix heat maps. Text is drawn
+//! with the bundled DejaVu Sans font (`assets/DejaVuSans.ttf`).
+
+use std::path::Path;
+use std::sync::Once;
+
+use image::ImageEncoder;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontStyle;
+
+use super::confusion::Confusion;
+use super::fs::write_atomic;
+use super::history::History;
+use crate::error::{Error, Result};
+
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+static REGISTER: Once = Once::new();
+
+fn register_font() -> Result<()> {
+    let mut ok = true;
+    REGISTER.call_once(|| {
+        ok = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok();
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::msg("bundled font assets/DejaVuSans.ttf is invalid"))
+    }
+}
+
+const TRAIN_COLOR: RGBColor = RGBColor(31, 119, 180);
+const VAL_COLOR: RGBColor = RGBColor(255, 127, 14);
+
+/// Renders into an RGB buffer with `draw`, then encodes it as PNG and writes
+/// it atomically to `path`.
+fn render_png<F>(path: &Path, w: u32, h: u32, draw: F) -> Result<()>
+where
+    F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> std::result::Result<(), String>,
+{
+    register_font()?;
+    let mut buf = vec![255u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| Error::file(path, format!("drawing failed: {e}")))?;
+        draw(&root).map_err(|e| Error::file(path, format!("drawing failed: {e}")))?;
+        root.present()
+            .map_err(|e| Error::file(path, format!("drawing failed: {e}")))?;
+    }
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&buf, w, h, image::ExtendedColorType::Rgb8)
+        .map_err(|e| Error::file(path, format!("PNG encoding failed: {e}")))?;
+    write_atomic(path, &png)
+}
+
+/// Value range of the finite values, padded; `(lo, hi)` fallback when none.
+fn range_of(vals: &[f32], clamp01: bool, from_zero: bool) -> (f64, f64) {
+    let finite: Vec<f64> = vals
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| f64::from(v))
+        .collect();
+    if finite.is_empty() {
+        return (0.0, 1.0);
+    }
+    let mn = finite.iter().cloned().fold(f64::INFINITY, f64::min);
+    let mx = finite.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((mx - mn) * 0.08).max(if clamp01 {
+        0.005
+    } else {
+        0.01 * mx.abs().max(1e-3)
+    });
+    let mut lo = if from_zero { mn.min(0.0) } else { mn - pad };
+    let mut hi = mx + pad;
+    if clamp01 {
+        lo = lo.max(0.0);
+        hi = hi.min(1.0);
+        if hi <= lo {
+            lo = (hi - 0.01).max(0.0);
+            hi = lo + 0.01;
+        }
+    }
+    (lo, hi)
+}
+
+type Series = Vec<(i32, f64)>;
+
+fn series(h: &History, f: impl Fn(&super::history::EpochRecord) -> Option<f32>) -> Series {
+    h.records
+        .iter()
+        .filter_map(|r| {
+            let v = f(r)?;
+            v.is_finite().then_some((r.epoch as i32, f64::from(v)))
+        })
+        .collect()
+}
+
+/// Layout of one chart panel.
+struct Panel<'a> {
+    title: &'a str,
+    y_desc: &'a str,
+    x_range: (i32, i32),
+    y_range: (f64, f64),
+    percent: bool,
+}
+
+fn panel(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    p: &Panel<'_>,
+    train: &Series,
+    val: &Series,
+) -> std::result::Result<(), String> {
+    let Panel {
+        title,
+        y_desc,
+        x_range,
+        y_range,
+        percent,
+    } = *p;
+    let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FAMILY, 26))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
+        .map_err(e)?;
+    let n_epochs = (x_range.1 - x_range.0 + 1).max(1) as usize;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .x_labels(n_epochs.min(12))
+        .y_labels(8)
+        .label_style((FAMILY, 15))
+        .axis_desc_style((FAMILY, 17))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .y_label_formatter(&|v| {
+            if percent {
+                format!("{:.1}%", v * 100.0)
+            } else {
+                format!("{v:.3}")
+            }
+        })
+        .draw()
+        .map_err(e)?;
+    for (data, color, label) in [
+        (train, TRAIN_COLOR, "train"),
+        (val, VAL_COLOR, "validation"),
+    ] {
+        if data.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(data.iter().copied(), color.stroke_width(3)))
+            .map_err(e)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+            });
+        chart
+            .draw_series(
+                data.iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+            )
+            .map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(if percent {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .label_font((FAMILY, 16))
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Draws the training curves: a loss panel and an accuracy panel, each with
+/// the training and (when present) validation values per epoch.
+pub fn curves_png(history: &History, path: &Path) -> Result<()> {
+    if history.is_empty() {
+        return Err(Error::file(path, "cannot plot an empty training history"));
+    }
+    let first = history.records.iter().map(|r| r.epoch).min().unwrap_or(1) as i32;
+    let last = history.records.iter().map(|r| r.epoch).max().unwrap_or(1) as i32;
+    let x_range = if last > first {
+        (first, last)
+    } else {
+        (first - 1, last + 1)
+    };
+    let loss = series(history, |r| Some(r.loss));
+    let val_loss = series(history, |r| r.val_loss);
+    let acc = series(history, |r| Some(r.accuracy));
+    let val_acc = series(history, |r| r.val_accuracy);
+    let all_loss: Vec<f32> = loss.iter().chain(&val_loss).map(|p| p.1 as f32).collect();
+    let all_acc: Vec<f32> = acc.iter().chain(&val_acc).map(|p| p.1 as f32).collect();
+    render_png(path, 1400, 560, |root| {
+        let panels = root.split_evenly((1, 2));
+        panel(
+            &panels[0],
+            &Panel {
+                title: "Loss",
+                y_desc: "cross-entropy loss",
+                x_range,
+                y_range: range_of(&all_loss, false, true),
+                percent: false,
+            },
+            &loss,
+            &val_loss,
+        )?;
+        panel(
+            &panels[1],
+            &Panel {
+                title: "Accuracy",
+                y_desc: "accuracy",
+                x_range,
+                y_range: range_of(&all_acc, true, false),
+                percent: true,
+            },
+            &acc,
+            &val_acc,
+        )
+    })
+}
+
+/// Draws the confusion matrix as a heat map (colour = fraction of the true
+/// class's samples), with the count written in each cell, true classes on the
+/// vertical axis and predicted classes on the horizontal one.
+pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
+    let k = confusion.classes;
+    if k == 0 {
+        return Err(Error::file(
+            path,
+            "cannot plot a confusion matrix with no classes",
+        ));
+    }
+    let cell = (640 / k as u32).clamp(4, 64);
+    let grid = cell * k as u32;
+    let (left, top, right, bottom) = (90u32, 70u32, 30u32, 80u32);
+    let (w, h) = (left + grid + right, top + grid + bottom);
+    let row_totals: Vec<u64> = (0..k)
+        .map(|t| (0..k).map(|p| confusion.get(t, p)).sum())
+        .collect();
+    render_png(path, w, h, |root| {
+        let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
+        let title = format!(
+            "Confusion matrix (accuracy {:.2}%, {} samples)",
+            100.0 * confusion.accuracy(),
+            confusion.total()
+        );
+        let center = Pos::new(HPos::Center, VPos::Center);
+        let title_style = TextStyle::from((FAMILY, 22).into_font()).pos(center);
+        root.draw(&Text::new(title, ((w / 2) as i32, 28), title_style))
+            .map_err(e)?;
+        let label_style = TextStyle::from((FAMILY, 17).into_font()).pos(center);
+        let desc_style = TextStyle::from((FAMILY, 18).into_font()).pos(center);
+        let (l, t, c) = (left as i32, top as i32, cell as i32);
+        let label_every = (18 / c).max(0) as usize + 1;
+        for (i, &row_total) in row_totals.iter().enumerate() {
+            let ci = i as i32;
+            let value_font = ((c as f64) * 0.32).clamp(8.0, 18.0);
+            for j in 0..k {
+                let cj = j as i32;
+                let n = confusion.get(i, j);
+                let frac = if row_total == 0 {
+                    0.0
+                } else {
+                    n as f64 / row_total as f64
+                };
+                // sqrt makes the (small) off-diagonal errors visible.
+                let s = frac.sqrt();
+                let color = RGBColor(
+                    (247.0 - s * (247.0 - 8.0)) as u8,
+                    (251.0 - s * (251.0 - 48.0)) as u8,
+                    (255.0 - s * (255.0 - 107.0)) as u8,
+                );
+                let (x0, y0) = (l + cj * c, t + ci * c);
+                root.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + c, y0 + c)],
+                    color.filled(),
+                ))
+                .map_err(e)?;
+                if c >= 16 {
+                    let text_color = if s > 0.6 { WHITE } else { BLACK };
+                    let style = TextStyle::from((FAMILY, value_font).into_font())
+                        .color(&text_color)
+                        .pos(center);
+                    root.draw(&Text::new(n.to_string(), (x0 + c / 2, y0 + c / 2), style))
+                        .map_err(e)?;
+                }
+            }
+            if i % label_every == 0 {
+                root.draw(&Text::new(
+                    i.to_string(),
+                    (l - 16, t + ci * c + c / 2),
+                    label_style.clone(),
+                ))
+                .map_err(e)?;
+                root.draw(&Text::new(
+                    i.to_string(),
+                    (l + ci * c + c / 2, t + grid as i32 + 16),
+                    label_style.clone(),
+                ))
+                .map_err(e)?;
+            }
+        }
+        root.draw(&Rectangle::new(
+            [(l, t), (l + grid as i32, t + grid as i32)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(e)?;
+        root.draw(&Text::new(
+            "predicted class",
+            (l + grid as i32 / 2, t + grid as i32 + 50),
+            desc_style.clone(),
+        ))
+        .map_err(e)?;
+        let vertical = desc_style.transform(FontTransform::Rotate270);
+        root.draw(&Text::new(
+            "true class",
+            (30, t + grid as i32 / 2),
+            vertical,
+        ))
+        .map_err(e)?;
+        Ok(())
+    })
+}
