@@ -3,6 +3,8 @@
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[
     ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
+    ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
+    ("pool", include_str!("../../shaders/pool.wgsl")),
 ];
 
 /// The source of shader `name`, or None if no such file was compiled in.
