@@ -2,12 +2,11 @@
 
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[
-    (
-        "elementwise",
-        include_str!("../../shaders/elementwise.wgsl"),
-    ),
+    ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
+    ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),
+    ("pool", include_str!("../../shaders/pool.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
 ];
 

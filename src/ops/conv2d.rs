@@ -1,0 +1,373 @@
+//! 2-D convolution, NHWC like Keras, as implicit GEMM. Kernels: `shaders/conv2d.wgsl`; tests:
+//! `tests/ops_conv2d.rs`.
+//!
+//! Layouts (row-major, last index fastest):
+//! - `x`  `[n, h, w, cin]`
+//! - weights `[kh, kw, cin, cout]` (Keras' `Conv2D` kernel layout)
+//! - bias `[cout]`
+//! - `y`, `dy` `[n, oh, ow, cout]`; `dx` `[n, h, w, cin]`; `dw` like the weights; `db` like the bias.
+//!
+//! `dy` is the gradient with respect to the convolution's output *after* the activation's backward
+//! (the graph runs ReLU backward separately); the forward may fuse bias and ReLU.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::bail;
+use crate::error::Result;
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+const SHADER: &str = "conv2d";
+/// Output tile of every GEMM kernel (rows x columns) and its reduction step.
+const BM: usize = 64;
+const BN: usize = 64;
+const BK: usize = 16;
+/// backward_weights splits the reduction over `n*oh*ow` into chunks of at least this many rows...
+const MIN_CHUNK: usize = 512;
+/// ...with at most this many partial-sum floats in the scratch buffer (16 MiB).
+const MAX_PARTIAL: usize = 1 << 22;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dShape {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cin: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// Output size and leading padding of one spatial axis, Keras / TensorFlow rules.
+fn axis(what: &str, size: usize, k: usize, s: usize, same: bool) -> Result<(usize, usize)> {
+    if same {
+        let out = size.div_ceil(s);
+        let pad_total = ((out - 1) * s + k).saturating_sub(size);
+        // The odd pixel of padding goes to the bottom / right, as TensorFlow does.
+        Ok((out, pad_total / 2))
+    } else {
+        if k > size {
+            bail!("conv2d: kernel {what} {k} is larger than the input {what} {size} with valid padding");
+        }
+        Ok(((size - k) / s + 1, 0))
+    }
+}
+
+impl Conv2dShape {
+    /// Keras semantics. valid: `oh = (h - kh)/sh + 1` (error if `kh > h`). same: `oh = ceil(h/sh)`,
+    /// `pad_total = max((oh-1)*sh + kh - h, 0)`, `pad_top = pad_total/2` (the extra pixel goes
+    /// bottom/right). Errors on zero sizes and on sizes whose buffers do not fit 32-bit indices.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        n: usize,
+        h: usize,
+        w: usize,
+        cin: usize,
+        cout: usize,
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        same: bool,
+    ) -> Result<Self> {
+        let [kh, kw] = kernel;
+        let [sh, sw] = strides;
+        for (name, v) in [
+            ("batch", n),
+            ("height", h),
+            ("width", w),
+            ("input channels", cin),
+            ("filters", cout),
+            ("kernel height", kh),
+            ("kernel width", kw),
+            ("stride height", sh),
+            ("stride width", sw),
+        ] {
+            if v == 0 {
+                bail!("conv2d: {name} is 0");
+            }
+        }
+        let (oh, pad_top) = axis("height", h, kh, sh, same)?;
+        let (ow, pad_left) = axis("width", w, kw, sw, same)?;
+        let s = Self { n, h, w, cin, cout, kh, kw, sh, sw, pad_top, pad_left, oh, ow };
+        let big = [
+            s.x_len() as u128,
+            s.y_len() as u128,
+            (s.k() as u128 + 1) * cout as u128,
+            n as u128 * oh as u128 * ow as u128 * (kh * kw) as u128,
+        ];
+        if big.iter().any(|&v| v > u32::MAX as u128) || pad_top.max(pad_left) > i32::MAX as usize {
+            bail!("conv2d: shape {s:?} is too large for 32-bit indexing");
+        }
+        Ok(s)
+    }
+
+    pub fn x_len(&self) -> usize {
+        self.n * self.h * self.w * self.cin
+    }
+
+    pub fn y_len(&self) -> usize {
+        self.n * self.oh * self.ow * self.cout
+    }
+
+    /// `kh*kw*cin*cout`.
+    pub fn w_len(&self) -> usize {
+        self.kh * self.kw * self.cin * self.cout
+    }
+
+    /// Output positions: the GEMM rows of the forward, the reduction of backward_weights.
+    fn m(&self) -> usize {
+        self.n * self.oh * self.ow
+    }
+
+    /// `kh*kw*cin`: the forward's reduction length.
+    fn k(&self) -> usize {
+        self.kh * self.kw * self.cin
+    }
+
+    /// Input row of output row `oy` through kernel tap `ki`, or None in the padding.
+    fn in_y(&self, oy: usize, ki: usize) -> Option<usize> {
+        (oy * self.sh + ki).checked_sub(self.pad_top).filter(|&v| v < self.h)
+    }
+
+    fn in_x(&self, ox: usize, kj: usize) -> Option<usize> {
+        (ox * self.sw + kj).checked_sub(self.pad_left).filter(|&v| v < self.w)
+    }
+
+    /// Calls `f(x_index, w_index_base, y_index_base)` for every (output pixel, tap) pair that reads
+    /// a real input pixel: `x[x_index + c]`, `w[w_index_base + c*cout + co]`, `y[y_index_base + co]`.
+    fn taps(&self, mut f: impl FnMut(usize, usize, usize)) {
+        for b in 0..self.n {
+            for oy in 0..self.oh {
+                for ox in 0..self.ow {
+                    let yi = ((b * self.oh + oy) * self.ow + ox) * self.cout;
+                    for ki in 0..self.kh {
+                        let Some(iy) = self.in_y(oy, ki) else { continue };
+                        for kj in 0..self.kw {
+                            let Some(ix) = self.in_x(ox, kj) else { continue };
+                            let xi = ((b * self.h + iy) * self.w + ix) * self.cin;
+                            let wi = (ki * self.kw + kj) * self.cin * self.cout;
+                            f(xi, wi, yi);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y = x (*) w + b`, optionally ReLU'd. Accumulates in f64.
+pub fn forward_ref(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
+    let mut acc = vec![0f64; s.y_len()];
+    s.taps(|xi, wi, yi| {
+        for c in 0..s.cin {
+            let xv = x[xi + c] as f64;
+            let wr = &w[wi + c * s.cout..wi + (c + 1) * s.cout];
+            for (a, &wv) in acc[yi..yi + s.cout].iter_mut().zip(wr) {
+                *a += xv * wv as f64;
+            }
+        }
+    });
+    acc.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let v = (v + b[i % s.cout] as f64) as f32;
+            if relu {
+                v.max(0.0)
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// `dx [n,h,w,cin]` from `dy [n,oh,ow,cout]`.
+pub fn backward_input_ref(s: &Conv2dShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    let mut dx = vec![0f64; s.x_len()];
+    s.taps(|xi, wi, yi| {
+        let g = &dy[yi..yi + s.cout];
+        for c in 0..s.cin {
+            let wr = &w[wi + c * s.cout..wi + (c + 1) * s.cout];
+            dx[xi + c] += wr.iter().zip(g).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>();
+        }
+    });
+    dx.iter().map(|&v| v as f32).collect()
+}
+
+/// `(dw [kh,kw,cin,cout], db [cout])` from `x` and `dy`.
+pub fn backward_weights_ref(s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut dw = vec![0f64; s.w_len()];
+    s.taps(|xi, wi, yi| {
+        let g = &dy[yi..yi + s.cout];
+        for c in 0..s.cin {
+            let xv = x[xi + c] as f64;
+            for (d, &gv) in dw[wi + c * s.cout..wi + (c + 1) * s.cout].iter_mut().zip(g) {
+                *d += xv * gv as f64;
+            }
+        }
+    });
+    let mut db = vec![0f64; s.cout];
+    for row in dy.chunks(s.cout) {
+        for (d, &g) in db.iter_mut().zip(row) {
+            *d += g as f64;
+        }
+    }
+    (dw.iter().map(|&v| v as f32).collect(), db.iter().map(|&v| v as f32).collect())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    h: u32,
+    w: u32,
+    cin: u32,
+    cout: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    pad_top: u32,
+    pad_left: u32,
+    oh: u32,
+    ow: u32,
+    relu: u32,
+    chunk: u32,
+    splits: u32,
+}
+
+fn params(s: &Conv2dShape, relu: bool, chunk: usize, splits: usize) -> Params {
+    Params {
+        n: s.n as u32,
+        h: s.h as u32,
+        w: s.w as u32,
+        cin: s.cin as u32,
+        cout: s.cout as u32,
+        kh: s.kh as u32,
+        kw: s.kw as u32,
+        sh: s.sh as u32,
+        sw: s.sw as u32,
+        pad_top: s.pad_top as u32,
+        pad_left: s.pad_left as u32,
+        oh: s.oh as u32,
+        ow: s.ow as u32,
+        relu: relu as u32,
+        chunk: chunk as u32,
+        splits: splits as u32,
+    }
+}
+
+fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
+    if t.len != want {
+        bail!("conv2d: {what} has {} elements, the shape needs {want}", t.len);
+    }
+    Ok(())
+}
+
+/// Workgroups for a GEMM with `rows x cols` outputs (64x64 tiles) and `z` splits.
+fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
+    let g = [rows.div_ceil(BM), cols.div_ceil(BN), z];
+    if g.iter().any(|&v| v > 65_535) {
+        bail!("conv2d: grid {g:?} exceeds 65,535 workgroups per dimension");
+    }
+    Ok([g[0] as u32, g[1] as u32, g[2] as u32])
+}
+
+/// `y = x (*) w + b`, then ReLU when `relu` (bias and ReLU fused in the GEMM's epilogue).
+pub fn forward(
+    ctx: &GpuContext,
+    s: &Conv2dShape,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    b: &GpuTensor,
+    y: &GpuTensor,
+    relu: bool,
+) -> Result<Dispatch> {
+    check_len("x", x, s.x_len())?;
+    check_len("weights", w, s.w_len())?;
+    check_len("bias", b, s.cout)?;
+    check_len("y", y, s.y_len())?;
+    let p = params(s, relu, 0, 0);
+    ctx.dispatch(
+        SHADER,
+        "forward",
+        bytemuck::bytes_of(&p),
+        &[("x", x), ("weights", w), ("bias", b), ("y", y)],
+        gemm_grid(s.m(), s.cout, 1)?,
+    )
+}
+
+/// `dx = dy (*)^T w`: the transposed convolution in gather form. Writes every element of `dx`.
+pub fn backward_input(
+    ctx: &GpuContext,
+    s: &Conv2dShape,
+    w: &GpuTensor,
+    dy: &GpuTensor,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
+    check_len("weights", w, s.w_len())?;
+    check_len("dy", dy, s.y_len())?;
+    check_len("dx", dx, s.x_len())?;
+    let p = params(s, false, 0, 0);
+    ctx.dispatch(
+        SHADER,
+        "backward_input",
+        bytemuck::bytes_of(&p),
+        &[("weights", w), ("dy", dy), ("dx", dx)],
+        gemm_grid(s.n * s.h * s.w, s.cin, 1)?,
+    )
+}
+
+/// How backward_weights splits its reduction over `n*oh*ow`: `(rows per split, splits)`.
+/// Depends on the shape only, so results are bit-identical run to run.
+pub fn weight_grad_splits(s: &Conv2dShape) -> (usize, usize) {
+    let m = s.m();
+    let per = (s.k() + 1) * s.cout;
+    let max_splits = (MAX_PARTIAL / per).clamp(1, 65_535);
+    let splits = m.div_ceil(MIN_CHUNK).clamp(1, max_splits);
+    let chunk = m.div_ceil(splits).next_multiple_of(BK);
+    (chunk, m.div_ceil(chunk))
+}
+
+/// `dw = im2col(x)^T dy` and `db = column sums of dy`; overwrites `dw` and `db`.
+///
+/// Two dispatches: a split-K GEMM writing `splits` partial `[kh*kw*cin + 1, cout]` products
+/// (the extra row, an all-ones im2col row, is db) into a scratch buffer, then a fixed-order sum
+/// of the partials into `dw` and `db` (see [`weight_grad_splits`]). The scratch buffer is
+/// allocated here and owned by the returned dispatches' bind groups (wgpu keeps a buffer alive as
+/// long as a bind group refers to it), so it lives exactly as long as the dispatches.
+pub fn backward_weights(
+    ctx: &GpuContext,
+    s: &Conv2dShape,
+    x: &GpuTensor,
+    dy: &GpuTensor,
+    dw: &GpuTensor,
+    db: &GpuTensor,
+) -> Result<Vec<Dispatch>> {
+    check_len("x", x, s.x_len())?;
+    check_len("dy", dy, s.y_len())?;
+    check_len("dw", dw, s.w_len())?;
+    check_len("db", db, s.cout)?;
+    let (chunk, splits) = weight_grad_splits(s);
+    let per = (s.k() + 1) * s.cout;
+    let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
+    let p = params(s, false, chunk, splits);
+    let gemm = ctx.dispatch(
+        SHADER,
+        "backward_weights",
+        bytemuck::bytes_of(&p),
+        &[("x", x), ("dy", dy), ("partial", &partial)],
+        gemm_grid(s.k() + 1, s.cout, splits)?,
+    )?;
+    let reduce = ctx.dispatch(
+        SHADER,
+        "weights_reduce",
+        bytemuck::bytes_of(&p),
+        &[("partial", &partial), ("dw", dw), ("db", db)],
+        grid_1d(per, 256),
+    )?;
+    Ok(vec![gemm, reduce])
+}

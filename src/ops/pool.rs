@@ -1,0 +1,194 @@
+//! Max pooling, NHWC, Keras `MaxPooling2D` with valid padding. Kernels: `shaders/pool.wgsl`;
+//! tests: `tests/ops_pool.rs`.
+//!
+//! Layouts: `x`, `dx` `[n, h, w, c]`; `y`, `dy`, `argmax` `[n, oh, ow, c]`. `argmax` holds u32: the
+//! flat index into `x` of each window's maximum (the first in row-major window order wins ties).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::bail;
+use crate::error::Result;
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+const SHADER: &str = "pool";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl PoolShape {
+    /// Keras valid padding: `oh = (h - ph)/sh + 1` (rows and columns past the last window are
+    /// dropped). Errors on zero sizes, on a pool larger than the input, and on sizes whose
+    /// buffers do not fit 32-bit indices.
+    pub fn new(
+        n: usize,
+        h: usize,
+        w: usize,
+        c: usize,
+        pool: [usize; 2],
+        strides: [usize; 2],
+    ) -> Result<Self> {
+        let [ph, pw] = pool;
+        let [sh, sw] = strides;
+        for (name, v) in [
+            ("batch", n),
+            ("height", h),
+            ("width", w),
+            ("channels", c),
+            ("pool height", ph),
+            ("pool width", pw),
+            ("stride height", sh),
+            ("stride width", sw),
+        ] {
+            if v == 0 {
+                bail!("max pooling: {name} is 0");
+            }
+        }
+        if ph > h || pw > w {
+            bail!("max pooling: pool {ph}x{pw} is larger than the input {h}x{w}");
+        }
+        let s = Self { n, h, w, c, ph, pw, sh, sw, oh: (h - ph) / sh + 1, ow: (w - pw) / sw + 1 };
+        if s.x_len() as u128 > u32::MAX as u128 {
+            bail!("max pooling: input of {} elements is too large for 32-bit indexing", s.x_len());
+        }
+        Ok(s)
+    }
+
+    pub fn x_len(&self) -> usize {
+        self.n * self.h * self.w * self.c
+    }
+
+    pub fn y_len(&self) -> usize {
+        self.n * self.oh * self.ow * self.c
+    }
+}
+
+/// `(y, argmax)`; argmax is the flat index into `x` of the first maximum of each window.
+pub fn forward_ref(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+    let mut y = Vec::with_capacity(s.y_len());
+    let mut arg = Vec::with_capacity(s.y_len());
+    for b in 0..s.n {
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                for ch in 0..s.c {
+                    let first = ((b * s.h + oy * s.sh) * s.w + ox * s.sw) * s.c + ch;
+                    let (mut best, mut best_i) = (x[first], first);
+                    for ki in 0..s.ph {
+                        for kj in 0..s.pw {
+                            let j = first + (ki * s.w + kj) * s.c;
+                            if x[j] > best {
+                                best = x[j];
+                                best_i = j;
+                            }
+                        }
+                    }
+                    y.push(best);
+                    arg.push(best_i as u32);
+                }
+            }
+        }
+    }
+    (y, arg)
+}
+
+/// `dx [n,h,w,c]`: each `dy` goes to its window's argmax (summed where windows overlap).
+pub fn backward_ref(s: &PoolShape, dy: &[f32], argmax: &[u32]) -> Vec<f32> {
+    let mut dx = vec![0f32; s.x_len()];
+    for (&g, &a) in dy.iter().zip(argmax) {
+        dx[a as usize] += g;
+    }
+    dx
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    h: u32,
+    w: u32,
+    c: u32,
+    ph: u32,
+    pw: u32,
+    sh: u32,
+    sw: u32,
+    oh: u32,
+    ow: u32,
+    total: u32,
+    _pad: u32,
+}
+
+fn params(s: &PoolShape, total: usize) -> Params {
+    Params {
+        n: s.n as u32,
+        h: s.h as u32,
+        w: s.w as u32,
+        c: s.c as u32,
+        ph: s.ph as u32,
+        pw: s.pw as u32,
+        sh: s.sh as u32,
+        sw: s.sw as u32,
+        oh: s.oh as u32,
+        ow: s.ow as u32,
+        total: total as u32,
+        _pad: 0,
+    }
+}
+
+fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
+    if t.len != want {
+        bail!("max pooling: {what} has {} elements, the shape needs {want}", t.len);
+    }
+    Ok(())
+}
+
+/// `y` and `argmax` (u32) from `x`.
+pub fn forward(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    x: &GpuTensor,
+    y: &GpuTensor,
+    argmax: &GpuTensor,
+) -> Result<Dispatch> {
+    check_len("x", x, s.x_len())?;
+    check_len("y", y, s.y_len())?;
+    check_len("argmax", argmax, s.y_len())?;
+    let p = params(s, s.y_len());
+    ctx.dispatch(
+        SHADER,
+        "max_forward",
+        bytemuck::bytes_of(&p),
+        &[("x", x), ("y", y), ("argmax", argmax)],
+        grid_1d(s.y_len(), 256),
+    )
+}
+
+/// `dx` from `dy` and the forward's `argmax`, in gather form; writes every element of `dx`.
+pub fn backward(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    dy: &GpuTensor,
+    argmax: &GpuTensor,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
+    check_len("dy", dy, s.y_len())?;
+    check_len("argmax", argmax, s.y_len())?;
+    check_len("dx", dx, s.x_len())?;
+    let p = params(s, s.x_len());
+    ctx.dispatch(
+        SHADER,
+        "max_backward",
+        bytemuck::bytes_of(&p),
+        &[("dy", dy), ("argmax_in", argmax), ("dx", dx)],
+        grid_1d(s.x_len(), 256),
+    )
+}
