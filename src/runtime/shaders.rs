@@ -2,10 +2,14 @@
 
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[
+    ("batchnorm", include_str!("../../shaders/batchnorm.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
+    ("dropout", include_str!("../../shaders/dropout.wgsl")),
     ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
+    ("gemm", include_str!("../../shaders/gemm.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),
+    ("optim", include_str!("../../shaders/optim.wgsl")),
     ("pool", include_str!("../../shaders/pool.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
 ];

@@ -1,0 +1,425 @@
+//! BatchNormalization over the last axis (Keras semantics: biased batch variance, moving statistics
+//! moving = moving*momentum + batch*(1-momentum)). NHWC data is viewed as [rows, c] with
+//! rows = max_batch * rows_per_sample (rows_per_sample = H*W, or 1 for a dense input). Only the
+//! first `step.batch * rows_per_sample` rows are real samples: statistics use only those, and
+//! padding rows get y = 0 and dx = 0. Kernels: `shaders/batchnorm.wgsl`; tests:
+//! `tests/ops_batchnorm.rs`.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::bail;
+use crate::error::Result;
+use crate::ops::step::STEP_WORDS;
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+const SHADER: &str = "batchnorm";
+const WG: usize = 256;
+/// At most this many row chunks, so the kernels that add the partials stay cheap.
+const MAX_CHUNKS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BnShape {
+    pub rows_per_sample: usize,
+    pub max_batch: usize,
+    pub c: usize,
+    pub momentum: f32,
+    pub eps: f32,
+}
+
+impl BnShape {
+    /// Keras defaults: momentum 0.99, epsilon 1e-3.
+    pub fn new(rows_per_sample: usize, max_batch: usize, c: usize) -> Result<Self> {
+        let s = Self {
+            rows_per_sample,
+            max_batch,
+            c,
+            momentum: 0.99,
+            eps: 1e-3,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.rows_per_sample == 0 || self.max_batch == 0 || self.c == 0 {
+            bail!(
+                "batchnorm: zero size in rows_per_sample={} max_batch={} c={}",
+                self.rows_per_sample,
+                self.max_batch,
+                self.c
+            );
+        }
+        if self.len() > u32::MAX as usize {
+            bail!(
+                "batchnorm: {} elements do not fit 32-bit indexing",
+                self.len()
+            );
+        }
+        if !(0.0..=1.0).contains(&self.momentum) {
+            bail!("batchnorm: momentum {} must be in [0, 1]", self.momentum);
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            bail!("batchnorm: epsilon {} must be positive", self.eps);
+        }
+        Ok(())
+    }
+
+    pub fn max_rows(&self) -> usize {
+        self.rows_per_sample * self.max_batch
+    }
+
+    /// Elements of x, y, dy, dx.
+    pub fn len(&self) -> usize {
+        self.max_rows() * self.c
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn valid_rows(&self, batch: usize) -> usize {
+        (batch * self.rows_per_sample).min(self.max_rows())
+    }
+}
+
+/// Reference outputs of a training forward step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BnTrainRef {
+    pub y: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub invstd: Vec<f32>,
+    pub running_mean: Vec<f32>,
+    pub running_var: Vec<f32>,
+}
+
+/// Per-channel batch mean and biased variance over the first `valid` rows, accumulated in f64.
+fn moments(x: &[f32], c: usize, valid: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = valid.max(1) as f64;
+    let mut mean = vec![0f64; c];
+    for row in x[..valid * c].chunks(c) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0f64; c];
+    for row in x[..valid * c].chunks(c) {
+        for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
+            let d = v as f64 - m;
+            *s += d * d;
+        }
+    }
+    var.iter_mut().for_each(|v| *v /= n);
+    (mean, var)
+}
+
+/// Training forward of `batch` real samples: y [max_rows, c] (0 on padding rows), the batch mean
+/// and 1/sqrt(var + eps) per channel, and the updated running statistics.
+/// Panics if slice lengths do not match the shape.
+pub fn forward_train_ref(
+    s: &BnShape,
+    batch: usize,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+) -> BnTrainRef {
+    let c = s.c;
+    assert_eq!(x.len(), s.len(), "batchnorm ref: x length");
+    let valid = s.valid_rows(batch);
+    let (mean64, var64) = moments(x, c, valid);
+    let mean: Vec<f32> = mean64.iter().map(|&m| m as f32).collect();
+    let var: Vec<f32> = var64.iter().map(|&v| v as f32).collect();
+    let invstd: Vec<f32> = var.iter().map(|&v| 1.0 / (v + s.eps).sqrt()).collect();
+    let mut y = vec![0f32; x.len()];
+    for (r, (yr, xr)) in y.chunks_mut(c).zip(x.chunks(c)).enumerate().take(valid) {
+        let _ = r;
+        for ch in 0..c {
+            yr[ch] = (xr[ch] - mean[ch]) * (invstd[ch] * gamma[ch]) + beta[ch];
+        }
+    }
+    let mom = s.momentum;
+    let running_mean = running_mean
+        .iter()
+        .zip(&mean)
+        .map(|(&r, &m)| r * mom + m * (1.0 - mom))
+        .collect();
+    let running_var = running_var
+        .iter()
+        .zip(&var)
+        .map(|(&r, &v)| r * mom + v * (1.0 - mom))
+        .collect();
+    BnTrainRef {
+        y,
+        mean,
+        invstd,
+        running_mean,
+        running_var,
+    }
+}
+
+/// Inference: y = (x - running_mean) * gamma / sqrt(running_var + eps) + beta on every row.
+pub fn forward_infer_ref(
+    s: &BnShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+) -> Vec<f32> {
+    let c = s.c;
+    let sc: Vec<f32> = running_var
+        .iter()
+        .zip(gamma)
+        .map(|(&v, &g)| (1.0 / (v + s.eps).sqrt()) * g)
+        .collect();
+    x.chunks(c)
+        .flat_map(|xr| {
+            (0..c)
+                .map(|ch| (xr[ch] - running_mean[ch]) * sc[ch] + beta[ch])
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Backward of the training forward: (dx, dgamma, dbeta). dx is 0 on padding rows.
+/// With xhat = (x - mean) * invstd and N valid rows: dbeta = Σ dy, dgamma = Σ dy*xhat,
+/// dx = gamma*invstd/N * (N*dy - dbeta - xhat*dgamma).
+pub fn backward_ref(
+    s: &BnShape,
+    batch: usize,
+    x: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let c = s.c;
+    assert_eq!(x.len(), s.len(), "batchnorm ref: x length");
+    assert_eq!(dy.len(), s.len(), "batchnorm ref: dy length");
+    let valid = s.valid_rows(batch);
+    let mut db = vec![0f64; c];
+    let mut dg = vec![0f64; c];
+    for (xr, gr) in x[..valid * c].chunks(c).zip(dy[..valid * c].chunks(c)) {
+        for ch in 0..c {
+            let xhat = (xr[ch] - mean[ch]) * invstd[ch];
+            db[ch] += gr[ch] as f64;
+            dg[ch] += gr[ch] as f64 * xhat as f64;
+        }
+    }
+    let dbeta: Vec<f32> = db.iter().map(|&v| v as f32).collect();
+    let dgamma: Vec<f32> = dg.iter().map(|&v| v as f32).collect();
+    let nf = valid.max(1) as f32;
+    let mut dx = vec![0f32; x.len()];
+    for ((dxr, xr), gr) in dx
+        .chunks_mut(c)
+        .zip(x.chunks(c))
+        .zip(dy.chunks(c))
+        .take(valid)
+    {
+        for ch in 0..c {
+            let xhat = (xr[ch] - mean[ch]) * invstd[ch];
+            let k = gamma[ch] * invstd[ch] / nf;
+            dxr[ch] = k * (nf * gr[ch] - dbeta[ch] - xhat * dgamma[ch]);
+        }
+    }
+    (dx, dgamma, dbeta)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    c: u32,
+    rows_per_sample: u32,
+    max_rows: u32,
+    nchunks: u32,
+    cpg: u32,
+    chunk_rows: u32,
+    momentum: f32,
+    eps: f32,
+}
+
+/// The reduction grid: channels per group (a power of two ≤ 32), rows per chunk, chunks.
+fn layout(s: &BnShape) -> (Params, [u32; 3]) {
+    let cpg = s.c.next_power_of_two().min(32);
+    let lanes = WG / cpg;
+    let rows = s.max_rows();
+    // At least 16 rows per lane, at most MAX_CHUNKS chunks.
+    let chunk_rows = (lanes * 16).max(rows.div_ceil(MAX_CHUNKS));
+    let nchunks = rows.div_ceil(chunk_rows);
+    let p = Params {
+        c: s.c as u32,
+        rows_per_sample: s.rows_per_sample as u32,
+        max_rows: rows as u32,
+        nchunks: nchunks as u32,
+        cpg: cpg as u32,
+        chunk_rows: chunk_rows as u32,
+        momentum: s.momentum,
+        eps: s.eps,
+    };
+    (p, [s.c.div_ceil(cpg) as u32, nchunks as u32, 1])
+}
+
+fn check(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
+    if t.len != want {
+        bail!("batchnorm: {what} has {} elements, expected {want}", t.len);
+    }
+    Ok(())
+}
+
+fn check_step(step: &GpuTensor) -> Result<()> {
+    if step.len < STEP_WORDS {
+        bail!(
+            "batchnorm: step record has {} words, expected {STEP_WORDS}",
+            step.len
+        );
+    }
+    Ok(())
+}
+
+/// Training forward. x, y: [max_rows, c]; gamma, beta, running_mean, running_var, save_mean,
+/// save_invstd: [c]. Updates the running statistics in place and saves the batch mean and
+/// 1/sqrt(var + eps) for the backward pass. The valid row count comes from `step.batch`.
+/// Three dispatches, to run in order.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_train(
+    ctx: &GpuContext,
+    s: &BnShape,
+    x: &GpuTensor,
+    gamma: &GpuTensor,
+    beta: &GpuTensor,
+    running_mean: &GpuTensor,
+    running_var: &GpuTensor,
+    step: &GpuTensor,
+    y: &GpuTensor,
+    save_mean: &GpuTensor,
+    save_invstd: &GpuTensor,
+) -> Result<Vec<Dispatch>> {
+    s.validate()?;
+    check("x", x, s.len())?;
+    check("y", y, s.len())?;
+    for (what, t) in [
+        ("gamma", gamma),
+        ("beta", beta),
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("save_mean", save_mean),
+        ("save_invstd", save_invstd),
+    ] {
+        check(what, t, s.c)?;
+    }
+    check_step(step)?;
+    let (p, groups) = layout(s);
+    let partial = ctx.alloc(2 * p.nchunks as usize * s.c, "batchnorm partial sums")?;
+    let pb = bytemuck::bytes_of(&p);
+    let bind = [
+        ("step", step),
+        ("x", x),
+        ("gamma", gamma),
+        ("beta", beta),
+        ("mean", save_mean),
+        ("partial", &partial),
+        ("mean_out", save_mean),
+        ("invstd_out", save_invstd),
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("y", y),
+    ];
+    Ok(vec![
+        ctx.dispatch(SHADER, "bn_sum", pb, &bind, groups)?,
+        ctx.dispatch(SHADER, "bn_sqdev", pb, &bind, groups)?,
+        ctx.dispatch(SHADER, "bn_apply_train", pb, &bind, groups)?,
+    ])
+}
+
+/// Inference with the running statistics, on every row. x, y: [max_rows, c]; the rest [c].
+#[allow(clippy::too_many_arguments)]
+pub fn forward_infer(
+    ctx: &GpuContext,
+    s: &BnShape,
+    x: &GpuTensor,
+    gamma: &GpuTensor,
+    beta: &GpuTensor,
+    running_mean: &GpuTensor,
+    running_var: &GpuTensor,
+    y: &GpuTensor,
+) -> Result<Dispatch> {
+    s.validate()?;
+    check("x", x, s.len())?;
+    check("y", y, s.len())?;
+    for (what, t) in [
+        ("gamma", gamma),
+        ("beta", beta),
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+    ] {
+        check(what, t, s.c)?;
+    }
+    let (p, _) = layout(s);
+    ctx.dispatch(
+        SHADER,
+        "bn_infer",
+        bytemuck::bytes_of(&p),
+        &[
+            ("x", x),
+            ("gamma", gamma),
+            ("beta", beta),
+            ("rmean", running_mean),
+            ("rvar", running_var),
+            ("y", y),
+        ],
+        grid_1d(s.len(), WG as u32),
+    )
+}
+
+/// Backward of the training forward. x, dy, dx: [max_rows, c]; gamma, save_mean, save_invstd,
+/// dgamma, dbeta: [c]. Overwrites dx (0 on padding rows), dgamma and dbeta. Two dispatches.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    ctx: &GpuContext,
+    s: &BnShape,
+    x: &GpuTensor,
+    dy: &GpuTensor,
+    gamma: &GpuTensor,
+    save_mean: &GpuTensor,
+    save_invstd: &GpuTensor,
+    step: &GpuTensor,
+    dx: &GpuTensor,
+    dgamma: &GpuTensor,
+    dbeta: &GpuTensor,
+) -> Result<Vec<Dispatch>> {
+    s.validate()?;
+    check("x", x, s.len())?;
+    check("dy", dy, s.len())?;
+    check("dx", dx, s.len())?;
+    for (what, t) in [
+        ("gamma", gamma),
+        ("save_mean", save_mean),
+        ("save_invstd", save_invstd),
+        ("dgamma", dgamma),
+        ("dbeta", dbeta),
+    ] {
+        check(what, t, s.c)?;
+    }
+    check_step(step)?;
+    let (p, groups) = layout(s);
+    let partial = ctx.alloc(2 * p.nchunks as usize * s.c, "batchnorm partial sums")?;
+    let pb = bytemuck::bytes_of(&p);
+    let bind = [
+        ("step", step),
+        ("x", x),
+        ("dy", dy),
+        ("gamma", gamma),
+        ("mean", save_mean),
+        ("invstd", save_invstd),
+        ("partial", &partial),
+        ("y", dx),
+        ("dgamma", dgamma),
+        ("dbeta", dbeta),
+    ];
+    Ok(vec![
+        ctx.dispatch(SHADER, "bn_bwd_sums", pb, &bind, groups)?,
+        ctx.dispatch(SHADER, "bn_dx", pb, &bind, groups)?,
+    ])
+}

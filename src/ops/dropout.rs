@@ -1,0 +1,159 @@
+//! Inverted dropout, Keras semantics: keep with probability 1 - rate, scale kept values by
+//! 1 / (1 - rate). Kernels: `shaders/dropout.wgsl`; tests: `tests/ops_dropout.rs`.
+//!
+//! The mask is a counter-based hash of (seed, t, layer, element index) in u32 arithmetic, written
+//! identically here and in WGSL: element i is kept iff `hash >= threshold(rate)`, so the same seed
+//! gives the same mask on every device and on the CPU, with no random state to carry.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::bail;
+use crate::error::Result;
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+const SHADER: &str = "dropout";
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    threshold: u32,
+    scale: f32,
+    layer: u32,
+}
+
+/// Chris Wellons' lowbias32 integer hash (a bijection on u32); mirrors the WGSL.
+fn lowbias32(v: u32) -> u32 {
+    let mut x = v;
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^= x >> 16;
+    x
+}
+
+fn stream_key(seed: u32, t: u32, layer: u32) -> u32 {
+    let k = lowbias32(seed ^ 0x9e37_79b9);
+    let k2 = lowbias32(k ^ t);
+    lowbias32(k2 ^ layer.wrapping_mul(0x85eb_ca6b))
+}
+
+fn element_hash(key: u32, i: u32) -> u32 {
+    lowbias32(lowbias32(i ^ key).wrapping_add(lowbias32(key.wrapping_add(0x68e3_1da4))))
+}
+
+/// The integer threshold for `rate` in [0, 1]: element kept iff hash >= threshold(rate), i.e.
+/// with probability 1 - threshold / 2^32 (saturates at u32::MAX for rate 1).
+pub fn threshold(rate: f32) -> u32 {
+    let t = (rate.clamp(0.0, 1.0) as f64 * 4_294_967_296.0).floor();
+    t.min(u32::MAX as f64) as u32
+}
+
+fn check_rate(rate: f32) -> Result<()> {
+    if !(0.0..1.0).contains(&rate) {
+        bail!("dropout: rate {rate} must be in [0, 1)");
+    }
+    Ok(())
+}
+
+fn scale(rate: f32) -> f32 {
+    1.0 / (1.0 - rate)
+}
+
+/// The mask for `n` elements: 0 (dropped) or 1/(1-rate) (kept).
+pub fn mask_ref(n: usize, rate: f32, seed: u32, t: u32, layer: u32) -> Vec<f32> {
+    let thr = threshold(rate);
+    let s = scale(rate);
+    let key = stream_key(seed, t, layer);
+    (0..n as u32)
+        .map(|i| if element_hash(key, i) >= thr { s } else { 0.0 })
+        .collect()
+}
+
+pub fn forward_ref(x: &[f32], mask: &[f32]) -> Vec<f32> {
+    x.iter().zip(mask).map(|(&x, &m)| x * m).collect()
+}
+
+/// dx = dy * mask (the same product as the forward).
+pub fn backward_ref(dy: &[f32], mask: &[f32]) -> Vec<f32> {
+    forward_ref(dy, mask)
+}
+
+fn check_len(what: &str, t: &GpuTensor, n: usize) -> Result<()> {
+    if n == 0 {
+        bail!("dropout: zero elements");
+    }
+    if n > u32::MAX as usize {
+        bail!("dropout: {n} elements do not fit 32-bit indexing");
+    }
+    if t.len != n {
+        bail!("dropout: {what} has {} elements, expected {n}", t.len);
+    }
+    Ok(())
+}
+
+/// y = x * mask and writes the mask (all [n]); seed and t come from the `step` record, `layer`
+/// separates the streams of different dropout layers. rate in [0, 1).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    ctx: &GpuContext,
+    n: usize,
+    rate: f32,
+    layer: u32,
+    x: &GpuTensor,
+    step: &GpuTensor,
+    y: &GpuTensor,
+    mask: &GpuTensor,
+) -> Result<Dispatch> {
+    check_rate(rate)?;
+    check_len("x", x, n)?;
+    check_len("y", y, n)?;
+    check_len("mask", mask, n)?;
+    if step.len < crate::ops::step::STEP_WORDS {
+        bail!(
+            "dropout: step record has {} words, expected {}",
+            step.len,
+            crate::ops::step::STEP_WORDS
+        );
+    }
+    let p = Params {
+        n: n as u32,
+        threshold: threshold(rate),
+        scale: scale(rate),
+        layer,
+    };
+    ctx.dispatch(
+        SHADER,
+        "dropout_forward",
+        bytemuck::bytes_of(&p),
+        &[("step", step), ("x", x), ("y", y), ("mask", mask)],
+        grid_1d(n, 256),
+    )
+}
+
+/// dx = dy * mask, all [n].
+pub fn backward(
+    ctx: &GpuContext,
+    n: usize,
+    dy: &GpuTensor,
+    mask: &GpuTensor,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
+    check_len("dy", dy, n)?;
+    check_len("mask", mask, n)?;
+    check_len("dx", dx, n)?;
+    let p = Params {
+        n: n as u32,
+        threshold: 0,
+        scale: 1.0,
+        layer: 0,
+    };
+    ctx.dispatch(
+        SHADER,
+        "dropout_backward",
+        bytemuck::bytes_of(&p),
+        &[("dy", dy), ("mask_in", mask), ("y", dx)],
+        grid_1d(n, 256),
+    )
+}

@@ -1,0 +1,248 @@
+//! Dense matrix product C = op(A)·op(B) (+ bias) (then ReLU), row-major. Kernels:
+//! `shaders/gemm.wgsl`; tests: `tests/ops_gemm.rs`.
+//!
+//! A dense layer uses it three ways: forward y = x·W + b (x [N,in], W [in,out]); input gradient
+//! dx = dy·Wᵀ (`trans_b`); weight gradient dW = xᵀ·dy (`trans_a`, k = batch).
+
+use bytemuck::{Pod, Zeroable};
+use rayon::prelude::*;
+
+use crate::bail;
+use crate::error::Result;
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+
+const SHADER: &str = "gemm";
+/// Output tile of one workgroup (rows × columns), as in the shader.
+const TILE: usize = 64;
+
+/// C is [m,n]. A is [m,k] row-major, or [k,m] if `trans_a`; B is [k,n], or [n,k] if `trans_b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmShape {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+impl GemmShape {
+    pub fn new(m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Result<Self> {
+        let s = Self {
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.m == 0 || self.n == 0 || self.k == 0 {
+            bail!("gemm: zero size in m={} n={} k={}", self.m, self.n, self.k);
+        }
+        for (what, v) in [
+            ("m*k", self.m * self.k),
+            ("k*n", self.k * self.n),
+            ("m*n", self.m * self.n),
+        ] {
+            if v > u32::MAX as usize {
+                bail!("gemm: {what} = {v} elements does not fit 32-bit indexing");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn a_len(&self) -> usize {
+        self.m * self.k
+    }
+    pub fn b_len(&self) -> usize {
+        self.k * self.n
+    }
+    pub fn c_len(&self) -> usize {
+        self.m * self.n
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    trans_a: u32,
+    trans_b: u32,
+    relu: u32,
+    _pad: [u32; 2],
+}
+
+/// `src` is [rows, cols] row-major; returns [cols, rows].
+fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    const B: usize = 32;
+    for r0 in (0..rows).step_by(B) {
+        for c0 in (0..cols).step_by(B) {
+            for r in r0..(r0 + B).min(rows) {
+                for c in c0..(c0 + B).min(cols) {
+                    out[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// CPU reference (and CPU backend): cache-blocked, parallel over blocks of output rows.
+/// Panics if the slices do not match the shape (the GPU entry point returns an error instead).
+pub fn matmul_ref(
+    s: &GemmShape,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+) -> Vec<f32> {
+    let (m, n, k) = (s.m, s.n, s.k);
+    assert_eq!(
+        a.len(),
+        m * k,
+        "matmul_ref: A has {} elements, shape wants {}",
+        a.len(),
+        m * k
+    );
+    assert_eq!(
+        b.len(),
+        k * n,
+        "matmul_ref: B has {} elements, shape wants {}",
+        b.len(),
+        k * n
+    );
+    if let Some(bias) = bias {
+        assert_eq!(
+            bias.len(),
+            n,
+            "matmul_ref: bias has {} elements, shape wants {n}",
+            bias.len()
+        );
+    }
+    let mut c = vec![0f32; m * n];
+    if m == 0 || n == 0 {
+        return c;
+    }
+    // Bring both operands to plain row-major A [m,k], B [k,n] so the inner loop is a contiguous axpy.
+    let at;
+    let a_rm: &[f32] = if s.trans_a {
+        at = transpose(a, k, m);
+        &at
+    } else {
+        a
+    };
+    let bt;
+    let b_rm: &[f32] = if s.trans_b {
+        bt = transpose(b, n, k);
+        &bt
+    } else {
+        b
+    };
+    const RB: usize = 16; // rows of C per task
+    const KB: usize = 128; // k per block
+    const NB: usize = 256; // columns per block: a KB×NB block of B stays in cache
+    c.par_chunks_mut(RB * n)
+        .enumerate()
+        .for_each(|(blk, cblk)| {
+            let r0 = blk * RB;
+            let rows = cblk.len() / n;
+            if let Some(bias) = bias {
+                for crow in cblk.chunks_mut(n) {
+                    crow.copy_from_slice(bias);
+                }
+            }
+            for k0 in (0..k).step_by(KB) {
+                let k1 = (k0 + KB).min(k);
+                for n0 in (0..n).step_by(NB) {
+                    let n1 = (n0 + NB).min(n);
+                    for i in 0..rows {
+                        let arow = &a_rm[(r0 + i) * k..(r0 + i + 1) * k];
+                        let crow = &mut cblk[i * n + n0..i * n + n1];
+                        for kk in k0..k1 {
+                            let av = arow[kk];
+                            let brow = &b_rm[kk * n + n0..kk * n + n1];
+                            for (cv, &bv) in crow.iter_mut().zip(brow) {
+                                *cv += av * bv;
+                            }
+                        }
+                    }
+                }
+            }
+            if relu {
+                for v in cblk.iter_mut() {
+                    *v = v.max(0.0);
+                }
+            }
+        });
+    c
+}
+
+/// C = op(A)·op(B) (+ bias[n]) (then ReLU if `relu`). Tensor lengths must equal the shape's:
+/// a = m*k, b = k*n, c = m*n, bias = n. `c` must not alias `a`, `b` or `bias`.
+pub fn matmul(
+    ctx: &GpuContext,
+    s: &GemmShape,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    bias: Option<&GpuTensor>,
+    c: &GpuTensor,
+    relu: bool,
+) -> Result<Dispatch> {
+    s.validate()?;
+    for (what, t, want) in [
+        ("A", a, s.a_len()),
+        ("B", b, s.b_len()),
+        ("C", c, s.c_len()),
+    ] {
+        if t.len != want {
+            bail!(
+                "gemm {}x{}x{}: {what} has {} elements, the shape needs {want}",
+                s.m,
+                s.n,
+                s.k,
+                t.len
+            );
+        }
+    }
+    if let Some(bias) = bias {
+        if bias.len != s.n {
+            bail!(
+                "gemm: bias has {} elements, the shape needs n = {}",
+                bias.len,
+                s.n
+            );
+        }
+    }
+    let p = Params {
+        m: s.m as u32,
+        n: s.n as u32,
+        k: s.k as u32,
+        trans_a: s.trans_a as u32,
+        trans_b: s.trans_b as u32,
+        relu: relu as u32,
+        _pad: [0; 2],
+    };
+    let groups = [s.n.div_ceil(TILE) as u32, s.m.div_ceil(TILE) as u32, 1];
+    match bias {
+        Some(bias) => ctx.dispatch(
+            SHADER,
+            "matmul_bias",
+            bytemuck::bytes_of(&p),
+            &[("a", a), ("b", b), ("bias", bias), ("c", c)],
+            groups,
+        ),
+        None => ctx.dispatch(
+            SHADER,
+            "matmul",
+            bytemuck::bytes_of(&p),
+            &[("a", a), ("b", b), ("c", c)],
+            groups,
+        ),
+    }
+}

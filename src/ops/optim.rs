@@ -1,0 +1,246 @@
+//! Optimizers over one flat parameter buffer (every layer's parameters; padding elements have zero
+//! gradient and stay put). Keras 3 update rules. Kernels: `shaders/optim.wgsl`; tests:
+//! `tests/ops_optim.rs`.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::bail;
+use crate::error::Result;
+use crate::ops::step::STEP_WORDS;
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+const SHADER: &str = "optim";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// Keras SGD: momentum 0 gives p -= lr*g; else v = momentum*v - lr*g; p += v.
+    Sgd { lr: f32, momentum: f32 },
+    /// Keras 3 Adam: alpha = lr*sqrt(1-beta2^t)/(1-beta1^t); m += (g-m)(1-beta1);
+    /// v += (g²-v)(1-beta2); p -= m*alpha/(sqrt(v)+eps).
+    Adam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+    },
+    /// Keras 3 RMSprop (no momentum, not centered): v = rho*v + (1-rho)g²; p -= lr*g/sqrt(v+eps).
+    Rmsprop { lr: f32, rho: f32, eps: f32 },
+}
+
+impl Optimizer {
+    /// SGD without momentum.
+    pub fn sgd(lr: f32) -> Self {
+        Self::Sgd { lr, momentum: 0.0 }
+    }
+
+    /// Adam with Keras defaults beta1 0.9, beta2 0.999, epsilon 1e-7.
+    pub fn adam(lr: f32) -> Self {
+        Self::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+        }
+    }
+
+    /// RMSprop with Keras defaults rho 0.9, epsilon 1e-7.
+    pub fn rmsprop(lr: f32) -> Self {
+        Self::Rmsprop {
+            lr,
+            rho: 0.9,
+            eps: 1e-7,
+        }
+    }
+
+    /// The base learning rate (the step record carries the one actually used each step).
+    pub fn lr(&self) -> f32 {
+        match *self {
+            Self::Sgd { lr, .. } | Self::Adam { lr, .. } | Self::Rmsprop { lr, .. } => lr,
+        }
+    }
+
+    /// State buffers of the parameter buffer's size: SGD 0 (1 with momentum), RMSprop 1, Adam 2.
+    pub fn state_buffers(&self) -> usize {
+        match *self {
+            Self::Sgd { momentum, .. } => usize::from(momentum != 0.0),
+            Self::Adam { .. } => 2,
+            Self::Rmsprop { .. } => 1,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let ok = |v: f32| v.is_finite() && (0.0..1.0).contains(&v);
+        match *self {
+            Self::Sgd { momentum, .. } if !ok(momentum) => {
+                bail!("sgd: momentum {momentum} must be in [0, 1)")
+            }
+            Self::Adam {
+                beta1, beta2, eps, ..
+            } if !ok(beta1) || !ok(beta2) || eps.is_nan() || eps < 0.0 => {
+                bail!("adam: beta1 {beta1} and beta2 {beta2} must be in [0, 1), epsilon {eps} >= 0")
+            }
+            Self::Rmsprop { rho, eps, .. } if !ok(rho) || eps.is_nan() || eps < 0.0 => {
+                bail!("rmsprop: rho {rho} must be in [0, 1), epsilon {eps} >= 0")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    a: f32,
+    b: f32,
+    eps: f32,
+}
+
+/// One update of step `t` (1-based) with learning rate `lr` (the `opt`'s own lr is ignored here,
+/// as on the GPU where lr comes from the step record). `s1`/`s2` are the state buffers
+/// (`state_buffers()` of them are used; unused ones may be empty).
+pub fn update_ref(
+    opt: &Optimizer,
+    t: u32,
+    lr: f32,
+    params: &mut [f32],
+    grads: &[f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+) {
+    match *opt {
+        Optimizer::Sgd { momentum, .. } if momentum == 0.0 => {
+            for (p, &g) in params.iter_mut().zip(grads) {
+                *p -= lr * g;
+            }
+        }
+        Optimizer::Sgd { momentum, .. } => {
+            for ((p, &g), v) in params.iter_mut().zip(grads).zip(s1.iter_mut()) {
+                *v = momentum * *v - lr * g;
+                *p += *v;
+            }
+        }
+        Optimizer::Adam {
+            beta1, beta2, eps, ..
+        } => {
+            let tf = t as f32;
+            let alpha = lr * (1.0 - beta2.powf(tf)).sqrt() / (1.0 - beta1.powf(tf));
+            for (((p, &g), m), v) in params
+                .iter_mut()
+                .zip(grads)
+                .zip(s1.iter_mut())
+                .zip(s2.iter_mut())
+            {
+                *m += (g - *m) * (1.0 - beta1);
+                *v += (g * g - *v) * (1.0 - beta2);
+                *p -= (*m * alpha) / (v.sqrt() + eps);
+            }
+        }
+        Optimizer::Rmsprop { rho, eps, .. } => {
+            for ((p, &g), v) in params.iter_mut().zip(grads).zip(s1.iter_mut()) {
+                *v = rho * *v + (1.0 - rho) * (g * g);
+                *p -= (lr * g) / (*v + eps).sqrt();
+            }
+        }
+    }
+}
+
+/// One update of the whole flat `params` buffer from `grads` (same length). lr and t come from the
+/// `step` record. `s1` (and `s2` for Adam) must have the parameters' length when used; unused ones
+/// may be 1-element dummies and are not bound. `s1` and `s2` must be different buffers or ranges.
+pub fn update(
+    ctx: &GpuContext,
+    opt: &Optimizer,
+    params: &GpuTensor,
+    grads: &GpuTensor,
+    s1: &GpuTensor,
+    s2: &GpuTensor,
+    step: &GpuTensor,
+) -> Result<Dispatch> {
+    opt.validate()?;
+    let n = params.len;
+    if n == 0 {
+        bail!("optimizer: empty parameter buffer");
+    }
+    if n > u32::MAX as usize {
+        bail!("optimizer: {n} parameters do not fit 32-bit indexing");
+    }
+    if grads.len != n {
+        bail!(
+            "optimizer: gradients have {} elements, parameters {n}",
+            grads.len
+        );
+    }
+    let states = opt.state_buffers();
+    if states >= 1 && s1.len != n {
+        bail!(
+            "optimizer: first state buffer has {} elements, parameters {n}",
+            s1.len
+        );
+    }
+    if states >= 2 && s2.len != n {
+        bail!(
+            "optimizer: second state buffer has {} elements, parameters {n}",
+            s2.len
+        );
+    }
+    if step.len < STEP_WORDS {
+        bail!(
+            "optimizer: step record has {} words, expected {STEP_WORDS}",
+            step.len
+        );
+    }
+    let (entry, p) = match *opt {
+        Optimizer::Sgd { momentum, .. } if momentum == 0.0 => (
+            "sgd",
+            Params {
+                n: n as u32,
+                a: 0.0,
+                b: 0.0,
+                eps: 0.0,
+            },
+        ),
+        Optimizer::Sgd { momentum, .. } => (
+            "sgd_momentum",
+            Params {
+                n: n as u32,
+                a: momentum,
+                b: 0.0,
+                eps: 0.0,
+            },
+        ),
+        Optimizer::Adam {
+            beta1, beta2, eps, ..
+        } => (
+            "adam",
+            Params {
+                n: n as u32,
+                a: beta1,
+                b: beta2,
+                eps,
+            },
+        ),
+        Optimizer::Rmsprop { rho, eps, .. } => (
+            "rmsprop",
+            Params {
+                n: n as u32,
+                a: rho,
+                b: 0.0,
+                eps,
+            },
+        ),
+    };
+    ctx.dispatch(
+        SHADER,
+        entry,
+        bytemuck::bytes_of(&p),
+        &[
+            ("step", step),
+            ("grads", grads),
+            ("params", params),
+            ("s1", s1),
+            ("s2", s2),
+        ],
+        grid_1d(n, 256),
+    )
+}
