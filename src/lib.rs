@@ -6,12 +6,15 @@
 //! buffers, kernel cache), `src/graph` (models compiled into static GPU/CPU graphs), `src/train`
 //! (fit/evaluate/predict), `src/data`, `src/model`, `src/report`.
 
+pub mod app;
 pub mod data;
 pub mod error;
+pub mod graph;
 pub mod model;
 pub mod ops;
 pub mod report;
 pub mod runtime;
+pub mod train;
 pub mod util;
 
 pub use error::{Error, Result};

@@ -34,6 +34,8 @@ pub trait Backend {
     /// "GPU: <adapter>" or "CPU (reference ops, N threads)".
     fn describe(&self) -> String;
     fn name(&self) -> &'static str;
+    /// Samples per step (the compiled batch size).
+    fn batch_size(&self) -> usize;
     /// Register a data set under `id` (uploaded once; used by later calls with that id).
     fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()>;
     /// One pass over `order` (indices into data set `id`) in batches. Train mode updates the

@@ -1,0 +1,54 @@
+//! Choosing the backend a command runs on: a GPU adapter, or the CPU reference ops.
+
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::graph::{Backend, CpuGraph, GpuGraph, Plan};
+use crate::ops::optim::Optimizer;
+use crate::runtime::{AdapterChoice, GpuContext};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// A GPU adapter when there is one, else the CPU (saying so).
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl FromStr for BackendKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "gpu" => Ok(Self::Gpu),
+            "cpu" => Ok(Self::Cpu),
+            _ => Err(Error::msg(format!("--backend: unknown backend `{s}` (auto, gpu or cpu)"))),
+        }
+    }
+}
+
+/// Build the backend for `plan` and run `f` with it.
+pub fn with_backend<T>(
+    kind: BackendKind,
+    adapter: &AdapterChoice,
+    plan: Plan,
+    opt: Optimizer,
+    seed: u64,
+    f: impl FnOnce(&mut dyn Backend) -> Result<T>,
+) -> Result<T> {
+    let ctx = match kind {
+        BackendKind::Cpu => None,
+        BackendKind::Gpu => Some(GpuContext::with_adapter(adapter)?),
+        BackendKind::Auto => match GpuContext::with_adapter(adapter) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("wgnn: {e}\nwgnn: using the CPU backend");
+                None
+            }
+        },
+    };
+    match &ctx {
+        Some(ctx) => f(&mut GpuGraph::new(ctx, plan, opt, seed)?),
+        None => f(&mut CpuGraph::new(plan, opt, seed)?),
+    }
+}

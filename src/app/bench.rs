@@ -1,0 +1,85 @@
+//! `wgnn bench`: training-step throughput of a model on a backend, after a warm-up.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::backend::{with_backend, BackendKind};
+use super::train::optimizer;
+use crate::data::load_dir;
+use crate::error::{Error, Result};
+use crate::graph::{HostData, Mode, Plan};
+use crate::model::ModelSpec;
+use crate::runtime::AdapterChoice;
+
+pub struct BenchArgs<'a> {
+    pub model: &'a ModelSpec,
+    pub batch_size: Option<usize>,
+    pub steps: usize,
+    pub warmup: usize,
+    pub backend: BackendKind,
+    pub adapter: AdapterChoice,
+    pub data_dir: &'a Path,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchResult {
+    pub model: String,
+    pub batch_size: usize,
+    pub steps: usize,
+    pub seconds: f64,
+    pub ms_per_step: f64,
+    pub images_per_second: f64,
+    pub device: String,
+    pub backend: String,
+}
+
+pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
+    let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
+    if batch == 0 || a.steps == 0 {
+        return Err(Error::msg("--batch-size and --steps must be at least 1"));
+    }
+    let data = load_dir(a.data_dir)?;
+    let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
+    let n = (batch * (a.steps.max(a.warmup))).min(data.train.len()).max(batch.min(data.train.len()));
+    let order: Vec<u32> = (0..a.steps * batch).map(|i| (i % n) as u32).collect();
+    let warm: Vec<u32> = order[..(a.warmup * batch).min(order.len())].to_vec();
+    let opt = optimizer(a.model.defaults.optimizer, a.model.defaults.lr);
+    with_backend(a.backend, &a.adapter, plan, opt, 0, |b| {
+        let host = HostData {
+            images: &data.train.images[..n * data.train.image_size()],
+            labels: &data.train.labels[..n],
+            sample_len: data.train.image_size(),
+        };
+        b.load(0, host)?;
+        if !warm.is_empty() {
+            b.run(0, &warm, Mode::Train, false, &mut |_| {})?;
+        }
+        let t0 = Instant::now();
+        b.run(0, &order, Mode::Train, false, &mut |_| {})?;
+        let seconds = t0.elapsed().as_secs_f64();
+        Ok(BenchResult {
+            model: a.model.name.clone(),
+            batch_size: batch,
+            steps: a.steps,
+            seconds,
+            ms_per_step: 1000.0 * seconds / a.steps as f64,
+            images_per_second: (a.steps * batch) as f64 / seconds,
+            device: b.describe(),
+            backend: b.name().to_string(),
+        })
+    })
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let r = measure(&a)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r).map_err(|e| Error::msg(e.to_string()))?);
+    } else {
+        println!(
+            "{}: batch {}, {} steps on {}: {:.2} ms/step, {:.0} images/s",
+            r.model, r.batch_size, r.steps, r.device, r.ms_per_step, r.images_per_second
+        );
+    }
+    Ok(())
+}

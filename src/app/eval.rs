@@ -1,0 +1,59 @@
+//! `wgnn eval`: test loss and accuracy of a checkpoint, its confusion matrix, precision and recall.
+
+use std::path::Path;
+
+use super::backend::{with_backend, BackendKind};
+use crate::data::{load_dir, Dataset};
+use crate::error::{Error, Result};
+use crate::graph::{EpochStats, Plan};
+use crate::model::ModelSpec;
+use crate::ops::optim::Optimizer;
+use crate::report::Confusion;
+use crate::runtime::AdapterChoice;
+use crate::train::{checkpoint, evaluate};
+
+/// Batch used for inference (any value gives the same results).
+const EVAL_BATCH: usize = 256;
+
+/// Load checkpoint `dir` and run it over `data` (predictions and probabilities included).
+pub fn predict_set(
+    dir: &Path,
+    data: &Dataset,
+    backend: BackendKind,
+    adapter: &AdapterChoice,
+) -> Result<(ModelSpec, EpochStats, String)> {
+    let spec = checkpoint::load_spec(dir)?;
+    let plan = Plan::new(spec.input, &spec.layers, EVAL_BATCH)?;
+    if plan.input_len() != data.image_size() {
+        return Err(Error::msg(format!(
+            "{}: the model takes {:?} inputs, the images are {}x{}",
+            dir.display(),
+            spec.input,
+            data.height,
+            data.width
+        )));
+    }
+    let (params, stats) = checkpoint::load_params(dir, &plan)?;
+    with_backend(backend, adapter, plan, Optimizer::sgd(0.01), 0, |b| {
+        b.set_params(&params, &stats)?;
+        let r = evaluate(b, data)?;
+        Ok((spec.clone(), r, b.describe()))
+    })
+}
+
+pub fn run(dir: &Path, data_dir: &Path, backend: BackendKind, adapter: &AdapterChoice) -> Result<()> {
+    let data = load_dir(data_dir)?;
+    let (spec, r, device) = predict_set(dir, &data.test, backend, adapter)?;
+    let classes = r.probs.len() / data.test.len().max(1);
+    if let Some(&bad) = data.test.labels.iter().find(|&&l| l as usize >= classes) {
+        return Err(Error::msg(format!(
+            "{}: label {bad} is outside the model's {classes} classes",
+            data_dir.display()
+        )));
+    }
+    println!("Model `{}` from {} on {}", spec.name, dir.display(), device);
+    println!("Test loss: {:.4} - test accuracy: {:.4} ({} images)", r.loss, r.accuracy, r.samples);
+    let confusion = Confusion::from_predictions(&data.test.labels, &r.preds, classes)?;
+    println!("\n{}", confusion.table());
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! The command implementations behind `wgnn`'s subcommands (the binary only parses flags).
+
+mod backend;
+pub mod bench;
+pub mod eval;
+pub mod inspect;
+pub mod predict;
+pub mod train;
+
+pub use backend::{with_backend, BackendKind};

@@ -1,0 +1,63 @@
+//! `wgnn predict`: the predicted digit and the class probabilities for images or test-set indices.
+
+use std::path::{Path, PathBuf};
+
+use super::backend::BackendKind;
+use super::eval::predict_set;
+use crate::data::{image::load_digit, load_dir, Dataset};
+use crate::error::{Error, Result};
+use crate::runtime::AdapterChoice;
+use crate::train::checkpoint;
+
+pub enum Inputs {
+    Images(Vec<PathBuf>),
+    Indices(Vec<usize>),
+}
+
+pub fn run(dir: &Path, inputs: Inputs, data_dir: &Path, backend: BackendKind, adapter: &AdapterChoice) -> Result<()> {
+    let spec = checkpoint::load_spec(dir)?;
+    let [h, w, c] = spec.input;
+    if c != 1 {
+        return Err(Error::msg(format!("{}: predict handles grey-scale models only", dir.display())));
+    }
+    let (set, names, truth) = match inputs {
+        Inputs::Images(paths) => {
+            let mut images = Vec::new();
+            for p in &paths {
+                images.extend(load_digit(p, h, w)?);
+            }
+            let n = paths.len();
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            (Dataset { images, labels: vec![0; n], n, height: h, width: w }, names, None)
+        }
+        Inputs::Indices(idx) => {
+            let test = load_dir(data_dir)?.test;
+            let mut images = Vec::new();
+            let mut labels = Vec::new();
+            for &i in &idx {
+                let label = test.label(i).ok_or_else(|| {
+                    Error::msg(format!("--index {i} is out of range: the test set has {} images", test.len()))
+                })?;
+                images.extend_from_slice(test.image(i));
+                labels.push(label);
+            }
+            let names: Vec<String> = idx.iter().map(|i| format!("test[{i}]")).collect();
+            let n = idx.len();
+            let set = Dataset { images, labels: labels.clone(), n, height: test.height, width: test.width };
+            (set, names, Some(labels))
+        }
+    };
+    let (_, r, _) = predict_set(dir, &set, backend, adapter)?;
+    let classes = r.probs.len() / set.n.max(1);
+    for (k, name) in names.iter().enumerate() {
+        let probs = &r.probs[k * classes..(k + 1) * classes];
+        let mut line = format!("{name}: predicted {} ({:.1}%)", r.preds[k], 100.0 * probs[r.preds[k] as usize]);
+        if let Some(t) = &truth {
+            line += &format!(", label {}", t[k]);
+        }
+        println!("{line}");
+        let row: Vec<String> = probs.iter().enumerate().map(|(c, p)| format!("{c}:{p:.3}")).collect();
+        println!("  {}", row.join(" "));
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The CPU executor: the same plan and parameter layout as the GPU, run with the reference ops.
+//! It is the oracle for whole-step GPU tests and the fallback when no adapter exists.
+
+use super::backend::{Backend, EpochStats, Mode, Progress};
+use super::gpu::check_layout;
+use super::plan::{Node, Plan};
+use super::{init_params, HostData};
+use crate::error::{Error, Result};
+use crate::ops::optim::Optimizer;
+use crate::ops::{batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce};
+
+struct Data {
+    images: Vec<u8>,
+    labels: Vec<u8>,
+    sample_len: usize,
+}
+
+pub struct CpuGraph {
+    pub plan: Plan,
+    opt: Optimizer,
+    seed: u32,
+    t: u32,
+    pub params: Vec<Vec<f32>>,
+    pub stats: Vec<Vec<f32>>,
+    s1: Vec<Vec<f32>>,
+    s2: Vec<Vec<f32>>,
+    data: Vec<Option<Data>>,
+}
+
+/// What the forward pass keeps for the backward pass.
+#[derive(Default)]
+struct Saved {
+    argmax: Vec<u32>,
+    mask: Vec<f32>,
+    mean: Vec<f32>,
+    invstd: Vec<f32>,
+}
+
+impl CpuGraph {
+    pub fn new(plan: Plan, opt: Optimizer, seed: u64) -> Result<Self> {
+        let params = init_params(&plan.params, seed);
+        let stats = init_params(&plan.stats, seed);
+        let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+        Ok(Self {
+            plan,
+            opt,
+            seed: seed as u32,
+            t: 0,
+            s1: zeros.clone(),
+            s2: zeros,
+            params,
+            stats,
+            data: Vec::new(),
+        })
+    }
+
+    /// Forward pass over one padded batch: every activation (index 0 is the input) and the saves.
+    fn forward(&mut self, x: Vec<f32>, batch: usize, mode: Mode, t: u32) -> (Vec<Vec<f32>>, Vec<Saved>) {
+        let mut acts = vec![x];
+        let mut saved = Vec::with_capacity(self.plan.nodes.len());
+        for node in &self.plan.nodes {
+            let x = acts.last().expect("input present");
+            let mut sv = Saved::default();
+            let y = match node {
+                Node::Conv { s, relu, w, b } => conv2d::forward_ref(s, x, &self.params[*w], &self.params[*b], *relu),
+                Node::Pool { s } => {
+                    let (y, arg) = pool::forward_ref(s, x);
+                    sv.argmax = arg;
+                    y
+                }
+                Node::Dense { inputs, units, relu, w, b } => {
+                    let gs = gemm::GemmShape { m: self.plan.max_batch, n: *units, k: *inputs, trans_a: false, trans_b: false };
+                    gemm::matmul_ref(&gs, x, &self.params[*w], Some(&self.params[*b]), *relu)
+                }
+                Node::Dropout { rate, id } if mode == Mode::Train => {
+                    sv.mask = dropout::mask_ref(x.len(), *rate, self.seed, t, *id);
+                    dropout::forward_ref(x, &sv.mask)
+                }
+                Node::BatchNorm { s, gamma, beta, mean, var } if mode == Mode::Train => {
+                    let (g, b) = (&self.params[*gamma], &self.params[*beta]);
+                    let r = batchnorm::forward_train_ref(s, batch, x, g, b, &self.stats[*mean], &self.stats[*var]);
+                    self.stats[*mean] = r.running_mean;
+                    self.stats[*var] = r.running_var;
+                    sv.mean = r.mean;
+                    sv.invstd = r.invstd;
+                    r.y
+                }
+                Node::BatchNorm { s, gamma, beta, mean, var } => batchnorm::forward_infer_ref(
+                    s,
+                    x,
+                    &self.params[*gamma],
+                    &self.params[*beta],
+                    &self.stats[*mean],
+                    &self.stats[*var],
+                ),
+                Node::Relu => elementwise::relu_forward_ref(x),
+                Node::Dropout { .. } | Node::Identity => x.clone(),
+            };
+            acts.push(y);
+            saved.push(sv);
+        }
+        (acts, saved)
+    }
+
+    /// Backward pass: parameter gradients in plan order.
+    fn backward(&self, acts: &[Vec<f32>], saved: &[Saved], dlogits: Vec<f32>, batch: usize) -> Vec<Vec<f32>> {
+        let b = self.plan.max_batch;
+        let mut grads: Vec<Vec<f32>> = self.params.iter().map(|p| vec![0.0; p.len()]).collect();
+        let mut dy = dlogits;
+        for (i, node) in self.plan.nodes.iter().enumerate().rev() {
+            let (x, y) = (&acts[i], &acts[i + 1]);
+            dy = match node {
+                Node::Conv { s, relu, w, b: bias } => {
+                    let g = if *relu { elementwise::relu_backward_ref(y, &dy) } else { dy };
+                    let (dw, db) = conv2d::backward_weights_ref(s, x, &g);
+                    grads[*w] = dw;
+                    grads[*bias] = db;
+                    if i > 0 { conv2d::backward_input_ref(s, &self.params[*w], &g) } else { Vec::new() }
+                }
+                Node::Pool { s } => pool::backward_ref(s, &dy, &saved[i].argmax),
+                Node::Dense { inputs, units, relu, w, b: bias } => {
+                    let g = if *relu { elementwise::relu_backward_ref(y, &dy) } else { dy };
+                    let dws = gemm::GemmShape { m: *inputs, n: *units, k: b, trans_a: true, trans_b: false };
+                    grads[*w] = gemm::matmul_ref(&dws, x, &g, None, false);
+                    grads[*bias] = reduce::col_sum_ref(b, *units, &g);
+                    let dxs = gemm::GemmShape { m: b, n: *inputs, k: *units, trans_a: false, trans_b: true };
+                    if i > 0 { gemm::matmul_ref(&dxs, &g, &self.params[*w], None, false) } else { Vec::new() }
+                }
+                Node::Dropout { .. } => dropout::forward_ref(&dy, &saved[i].mask),
+                Node::BatchNorm { s, gamma, beta, .. } => {
+                    let sv = &saved[i];
+                    let (dx, dg, db) = batchnorm::backward_ref(s, batch, x, &dy, &self.params[*gamma], &sv.mean, &sv.invstd);
+                    grads[*gamma] = dg;
+                    grads[*beta] = db;
+                    dx
+                }
+                Node::Relu => elementwise::relu_backward_ref(y, &dy),
+                Node::Identity => dy,
+            };
+        }
+        grads
+    }
+}
+
+impl Backend for CpuGraph {
+    fn describe(&self) -> String {
+        format!("CPU (reference ops, {} threads)", rayon::current_num_threads())
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn batch_size(&self) -> usize {
+        self.plan.max_batch
+    }
+
+    fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()> {
+        if data.sample_len != self.plan.input_len() {
+            return Err(Error::Msg(format!(
+                "data has {} values per image, the model expects {}",
+                data.sample_len,
+                self.plan.input_len()
+            )));
+        }
+        if self.data.len() <= id {
+            self.data.resize_with(id + 1, || None);
+        }
+        self.data[id] = Some(Data {
+            images: data.images.to_vec(),
+            labels: data.labels.to_vec(),
+            sample_len: data.sample_len,
+        });
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        id: usize,
+        order: &[u32],
+        mode: Mode,
+        want_preds: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<EpochStats> {
+        let b = self.plan.max_batch;
+        let classes = self.plan.classes;
+        let data = self.data.get_mut(id).and_then(|d| d.take()).ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+        let result = (|| {
+            if let Some(&bad) = order.iter().find(|&&i| i as usize >= data.labels.len()) {
+                return Err(Error::Msg(format!("sample index {bad} out of range ({} samples)", data.labels.len())));
+            }
+            let steps = order.len().div_ceil(b);
+            let mut out = EpochStats::default();
+            let (mut loss_sum, mut hits) = (0f64, 0usize);
+            for k in 0..steps {
+                let batch = (order.len() - k * b).min(b);
+                let (x, labels) = gather::gather_ref(&data.images, &data.labels, data.sample_len, order, k * b, batch, b);
+                let t = self.t + 1;
+                let (acts, saved) = self.forward(x, batch, mode, t);
+                let logits = acts.last().expect("output present");
+                let xent = loss::softmax_xent_ref(classes, logits, &labels, batch);
+                let m = loss::accumulate_ref(&xent, &labels, batch);
+                loss_sum += m[0] as f64;
+                hits += m[1] as usize;
+                if want_preds {
+                    out.preds.extend_from_slice(&xent.pred[..batch]);
+                    out.probs.extend_from_slice(&loss::softmax_ref(classes, &logits[..batch * classes]));
+                }
+                if mode == Mode::Train {
+                    let grads = self.backward(&acts, &saved, xent.grad, batch);
+                    self.t = t;
+                    let lr = self.opt.lr();
+                    for (((p, g), s1), s2) in self.params.iter_mut().zip(&grads).zip(&mut self.s1).zip(&mut self.s2) {
+                        optim::update_ref(&self.opt, t, lr, p, g, s1, s2);
+                    }
+                }
+                let seen = (k * b + batch) as f32;
+                progress(Progress {
+                    step: k + 1,
+                    steps,
+                    loss: Some((loss_sum / seen as f64) as f32),
+                    accuracy: Some(hits as f32 / seen),
+                });
+            }
+            out.samples = order.len();
+            out.loss = (loss_sum / order.len().max(1) as f64) as f32;
+            out.accuracy = hits as f32 / order.len().max(1) as f32;
+            if !out.loss.is_finite() {
+                return Err(Error::Msg(format!("training diverged: the loss is {} (try a lower learning rate)", out.loss)));
+            }
+            Ok(out)
+        })();
+        self.data[id] = Some(data);
+        result
+    }
+
+    fn params(&self) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        Ok((self.params.clone(), self.stats.clone()))
+    }
+
+    fn set_params(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()> {
+        check_layout(&self.plan, params, stats)?;
+        self.params = params.to_vec();
+        self.stats = stats.to_vec();
+        Ok(())
+    }
+
+    fn steps_done(&self) -> u32 {
+        self.t
+    }
+}

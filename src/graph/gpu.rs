@@ -1,0 +1,443 @@
+//! The GPU executor: every buffer (parameters, activations, gradients, optimizer state) and every
+//! bind group is made once in `new`; a step is a fixed list of recorded dispatches, and an epoch is
+//! replayed in chunks of many steps per submission, with no per-step allocation or readback.
+
+use super::backend::{Backend, EpochStats, Mode, Progress};
+use super::plan::{Node, Plan};
+use super::{init_params, HostData};
+use crate::error::{Error, Result};
+use crate::ops::optim::Optimizer;
+use crate::ops::step::{StepParams, STEP_WORDS};
+use crate::ops::{batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+
+/// Steps recorded into one command buffer.
+const STEPS_PER_SUBMIT: usize = 32;
+
+/// A data set resident on the GPU (bytes, labels, the current order) and its gather dispatch.
+struct DataSet {
+    n: usize,
+    perm: GpuTensor,
+    gather: Dispatch,
+}
+
+pub struct GpuGraph<'c> {
+    ctx: &'c GpuContext,
+    pub plan: Plan,
+    opt: Optimizer,
+    seed: u32,
+    t: u32,
+    params_all: GpuTensor,
+    params: Vec<GpuTensor>,
+    stats: Vec<GpuTensor>,
+    /// Per node output in train mode; eval mode reuses them but aliases dropout to its input.
+    acts: Vec<GpuTensor>,
+    labels: GpuTensor,
+    step: GpuTensor,
+    steps_all: GpuTensor,
+    metrics: GpuTensor,
+    row_pred: GpuTensor,
+    probs: GpuTensor,
+    train: Vec<Dispatch>,
+    eval: Vec<Dispatch>,
+    softmax: Dispatch,
+    data: Vec<Option<DataSet>>,
+    // Kept alive: buffers referenced only by recorded bind groups.
+    _keep: Vec<GpuTensor>,
+}
+
+fn zeros_like(ctx: &GpuContext, lens: &[usize], label: &str) -> Result<(GpuTensor, Vec<GpuTensor>)> {
+    ctx.alloc_arena(lens, label)
+}
+
+impl<'c> GpuGraph<'c> {
+    pub fn new(ctx: &'c GpuContext, plan: Plan, opt: Optimizer, seed: u64) -> Result<Self> {
+        let b = plan.max_batch;
+        let plens: Vec<usize> = plan.params.iter().map(|p| p.len()).collect();
+        let slens: Vec<usize> = plan.stats.iter().map(|p| p.len()).collect();
+        let (params_all, params) = ctx.alloc_arena(&plens, "params")?;
+        let (grads_all, grads) = zeros_like(ctx, &plens, "grads")?;
+        let states = opt.state_buffers();
+        let (s1, _) = zeros_like(ctx, if states >= 1 { &plens } else { &[1] }, "optimizer state 1")?;
+        let (s2, _) = zeros_like(ctx, if states >= 2 { &plens } else { &[1] }, "optimizer state 2")?;
+        let (_, stats) = ctx.alloc_arena(if slens.is_empty() { &[1] } else { &slens }, "stats")?;
+        let stats = if slens.is_empty() { Vec::new() } else { stats };
+
+        let step = ctx.alloc(STEP_WORDS, "step")?;
+        let metrics = ctx.alloc(4, "metrics")?;
+        let labels = ctx.alloc(b, "labels")?;
+        let n_nodes = plan.nodes.len();
+        let mut acts = Vec::with_capacity(n_nodes + 1);
+        let mut grads_act = Vec::with_capacity(n_nodes + 1);
+        for (i, &len) in plan.act_len.iter().enumerate() {
+            acts.push(ctx.alloc(len * b, &format!("activation {i}"))?);
+            grads_act.push(ctx.alloc(len * b, &format!("gradient {i}"))?);
+        }
+        let classes = plan.classes;
+        let row_loss = ctx.alloc(b, "row loss")?;
+        let row_pred = ctx.alloc(b, "row prediction")?;
+        let probs = ctx.alloc(b * classes, "probabilities")?;
+        let mut keep = vec![grads_all.clone(), row_loss.clone()];
+
+        // Forward in both modes. Eval aliases dropout outputs to inputs; BN uses running stats.
+        let mut train = Vec::new();
+        let mut eval = Vec::new();
+        let mut eval_act: Vec<GpuTensor> = vec![acts[0].clone()];
+        let mut saved: Vec<Vec<GpuTensor>> = vec![Vec::new(); n_nodes];
+        for (i, node) in plan.nodes.iter().enumerate() {
+            let (x, y) = (&acts[i], &acts[i + 1]);
+            let ex = eval_act[i].clone();
+            let mut ey = y.clone();
+            match node {
+                Node::Conv { s, relu, w, b: bias } => {
+                    train.push(conv2d::forward(ctx, s, x, &params[*w], &params[*bias], y, *relu)?);
+                    eval.push(conv2d::forward(ctx, s, &ex, &params[*w], &params[*bias], y, *relu)?);
+                }
+                Node::Pool { s } => {
+                    let argmax = ctx.alloc(s.y_len(), &format!("argmax {i}"))?;
+                    train.push(pool::forward(ctx, s, x, y, &argmax)?);
+                    eval.push(pool::forward(ctx, s, &ex, y, &argmax)?);
+                    saved[i].push(argmax);
+                }
+                Node::Dense { inputs, units, relu, w, b: bias } => {
+                    let gs = gemm::GemmShape { m: b, n: *units, k: *inputs, trans_a: false, trans_b: false };
+                    train.push(gemm::matmul(ctx, &gs, x, &params[*w], Some(&params[*bias]), y, *relu)?);
+                    eval.push(gemm::matmul(ctx, &gs, &ex, &params[*w], Some(&params[*bias]), y, *relu)?);
+                }
+                Node::Dropout { rate, id } => {
+                    let mask = ctx.alloc(x.len, &format!("dropout mask {i}"))?;
+                    train.push(dropout::forward(ctx, x.len, *rate, *id, x, &step, y, &mask)?);
+                    saved[i].push(mask);
+                    ey = ex.clone();
+                }
+                Node::BatchNorm { s, gamma, beta, mean, var } => {
+                    let (m, inv) = (ctx.alloc(s.c, "bn mean")?, ctx.alloc(s.c, "bn invstd")?);
+                    let (g, bt, rm, rv) = (&params[*gamma], &params[*beta], &stats[*mean], &stats[*var]);
+                    train.extend(batchnorm::forward_train(ctx, s, x, g, bt, rm, rv, &step, y, &m, &inv)?);
+                    eval.push(batchnorm::forward_infer(ctx, s, &ex, g, bt, rm, rv, y)?);
+                    saved[i].extend([m, inv]);
+                }
+                Node::Relu => {
+                    train.push(elementwise::relu_forward(ctx, x, y)?);
+                    eval.push(elementwise::relu_forward(ctx, &ex, y)?);
+                }
+                Node::Identity => {
+                    // Same memory: copy nothing, alias the buffer.
+                    acts[i + 1] = x.clone();
+                    grads_act[i + 1] = grads_act[i].clone();
+                    ey = ex.clone();
+                }
+            }
+            eval_act.push(ey);
+        }
+        // Identity nodes alias their output (and its gradient) to their input before any later
+        // node binds them, so Flatten and the final softmax cost nothing.
+        let logits = acts[n_nodes].clone();
+        let eval_logits = eval_act[n_nodes].clone();
+        let xb = loss::XentBuffers {
+            logits: &logits,
+            labels: &labels,
+            step: &step,
+            grad: &grads_act[n_nodes],
+            row_loss: &row_loss,
+            row_pred: &row_pred,
+        };
+        train.push(loss::softmax_xent(ctx, b, classes, &xb)?);
+        train.push(loss::accumulate(ctx, b, &xb, &metrics)?);
+        let xe = loss::XentBuffers { logits: &eval_logits, ..xb };
+        eval.push(loss::softmax_xent(ctx, b, classes, &xe)?);
+        eval.push(loss::accumulate(ctx, b, &xe, &metrics)?);
+        let softmax = loss::softmax(ctx, b, classes, &eval_logits, &probs)?;
+
+        // Backward, last node first. `dy` is dL/d(output of node i); the first node's input
+        // gradient is never needed.
+        for (i, node) in plan.nodes.iter().enumerate().rev() {
+            let (x, y) = (&acts[i], &acts[i + 1]);
+            let dy = grads_act[i + 1].clone();
+            let dx = &grads_act[i];
+            let need_dx = i > 0;
+            let pre_act = |relu: bool, keep: &mut Vec<GpuTensor>, list: &mut Vec<Dispatch>| -> Result<GpuTensor> {
+                if !relu {
+                    return Ok(dy.clone());
+                }
+                let g = ctx.alloc(dy.len, "pre-activation gradient")?;
+                list.push(elementwise::relu_backward(ctx, y, &dy, &g)?);
+                keep.push(g.clone());
+                Ok(g)
+            };
+            match node {
+                Node::Conv { s, relu, w, b: bias } => {
+                    let g = pre_act(*relu, &mut keep, &mut train)?;
+                    train.extend(conv2d::backward_weights(ctx, s, x, &g, &grads[*w], &grads[*bias])?);
+                    if need_dx {
+                        train.push(conv2d::backward_input(ctx, s, &params[*w], &g, dx)?);
+                    }
+                }
+                Node::Pool { s } => {
+                    if need_dx {
+                        train.push(pool::backward(ctx, s, &dy, &saved[i][0], dx)?);
+                    }
+                }
+                Node::Dense { inputs, units, relu, w, b: bias } => {
+                    let g = pre_act(*relu, &mut keep, &mut train)?;
+                    let dw = gemm::GemmShape { m: *inputs, n: *units, k: b, trans_a: true, trans_b: false };
+                    train.push(gemm::matmul(ctx, &dw, x, &g, None, &grads[*w], false)?);
+                    train.push(reduce::col_sum(ctx, b, *units, &g, &grads[*bias])?);
+                    if need_dx {
+                        let dxs = gemm::GemmShape { m: b, n: *inputs, k: *units, trans_a: false, trans_b: true };
+                        train.push(gemm::matmul(ctx, &dxs, &g, &params[*w], None, dx, false)?);
+                    }
+                }
+                Node::Dropout { .. } => {
+                    if need_dx {
+                        train.push(dropout::backward(ctx, dy.len, &dy, &saved[i][0], dx)?);
+                    }
+                }
+                Node::BatchNorm { s, gamma, beta, .. } => {
+                    let (m, inv) = (&saved[i][0], &saved[i][1]);
+                    train.extend(batchnorm::backward(
+                        ctx, s, x, &dy, &params[*gamma], m, inv, &step, dx, &grads[*gamma], &grads[*beta],
+                    )?);
+                }
+                Node::Relu => {
+                    if need_dx {
+                        train.push(elementwise::relu_backward(ctx, y, &dy, dx)?);
+                    }
+                }
+                Node::Identity => {}
+            }
+        }
+        train.push(optim::update(ctx, &opt, &params_all, &grads_all, &s1, &s2, &step)?);
+        keep.extend([s1, s2]);
+        keep.extend(grads_act);
+        keep.extend(saved.into_iter().flatten());
+
+        let init = init_params(&plan.params, seed);
+        for (t, v) in params.iter().zip(&init) {
+            ctx.write(t, v)?;
+        }
+        for (t, v) in stats.iter().zip(init_params(&plan.stats, seed)) {
+            ctx.write(t, &v)?;
+        }
+        let steps_all = ctx.alloc(STEP_WORDS, "step records")?;
+        Ok(Self {
+            ctx,
+            plan,
+            opt,
+            seed: seed as u32,
+            t: 0,
+            params_all,
+            params,
+            stats,
+            acts,
+            labels,
+            step,
+            steps_all,
+            metrics,
+            row_pred,
+            probs,
+            train,
+            eval,
+            softmax,
+            data: Vec::new(),
+            _keep: keep,
+        })
+    }
+
+    /// Names of the kernels one training step launches, in order (for profiles and tests).
+    pub fn train_kernels(&self) -> Vec<&str> {
+        self.train.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    fn ensure_steps(&mut self, records: usize) -> Result<()> {
+        if self.steps_all.len < records * STEP_WORDS {
+            self.steps_all = self.ctx.alloc(records * STEP_WORDS, "step records")?;
+        }
+        Ok(())
+    }
+}
+
+impl Backend for GpuGraph<'_> {
+    fn describe(&self) -> String {
+        format!("GPU: {}", self.ctx.adapter)
+    }
+
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn batch_size(&self) -> usize {
+        self.plan.max_batch
+    }
+
+    fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()> {
+        if data.sample_len != self.plan.input_len() {
+            return Err(Error::Msg(format!(
+                "data has {} values per image, the model expects {}",
+                data.sample_len,
+                self.plan.input_len()
+            )));
+        }
+        let ctx = self.ctx;
+        let images = ctx.tensor(&gather::pack_bytes(data.images), "dataset images")?;
+        let labels32: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
+        let labels = ctx.tensor(&labels32, "dataset labels")?;
+        let perm = ctx.alloc(data.len(), "permutation")?;
+        let gb = gather::GatherBuffers {
+            images: &images,
+            labels_all: &labels,
+            perm: &perm,
+            step: &self.step,
+            x: &self.acts[0],
+            labels: &self.labels,
+        };
+        let gather = gather::gather(ctx, data.sample_len, self.plan.max_batch, &gb)?;
+        if self.data.len() <= id {
+            self.data.resize_with(id + 1, || None);
+        }
+        self.data[id] = Some(DataSet { n: data.len(), perm, gather });
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        id: usize,
+        order: &[u32],
+        mode: Mode,
+        want_preds: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<EpochStats> {
+        let ctx = self.ctx;
+        let b = self.plan.max_batch;
+        let n = order.len();
+        let steps = n.div_ceil(b);
+        let data = self.data.get(id).and_then(|d| d.as_ref()).ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+        if let Some(&bad) = order.iter().find(|&&i| i as usize >= data.n) {
+            return Err(Error::Msg(format!("sample index {bad} out of range ({} samples)", data.n)));
+        }
+        if n == 0 {
+            return Ok(EpochStats::default());
+        }
+        ctx.write(&data.perm, order)?;
+        let lr = self.opt.lr();
+        let records: Vec<StepParams> = (0..steps)
+            .map(|k| StepParams {
+                batch: (n - k * b).min(b) as u32,
+                t: self.t + 1 + if mode == Mode::Train { k as u32 } else { 0 },
+                seed: self.seed,
+                offset: (k * b) as u32,
+                lr,
+                _pad: [0; 3],
+            })
+            .collect();
+        self.ensure_steps(steps)?;
+        let data = self.data[id].as_ref().expect("checked above");
+        ctx.write(&self.steps_all, &records)?;
+        ctx.write(&self.metrics, &[0f32; 4])?;
+        let preds = if want_preds { Some(ctx.alloc(n, "predictions")?) } else { None };
+        let probs = if want_preds { Some(ctx.alloc(n * self.plan.classes, "probabilities")?) } else { None };
+        let list: Vec<&Dispatch> = std::iter::once(&data.gather)
+            .chain(if mode == Mode::Train { &self.train } else { &self.eval })
+            .chain(if want_preds { Some(&self.softmax) } else { None })
+            .collect();
+        let mut last_read = std::time::Instant::now();
+        let mut k = 0;
+        while k < steps {
+            let end = (k + STEPS_PER_SUBMIT).min(steps);
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            for s in k..end {
+                enc.copy_buffer_to_buffer(
+                    &self.steps_all.buffer,
+                    self.steps_all.offset + (s * STEP_WORDS * 4) as u64,
+                    &self.step.buffer,
+                    self.step.offset,
+                    (STEP_WORDS * 4) as u64,
+                );
+                ctx.record(&mut enc, &list);
+                let valid = records[s].batch as u64;
+                if let (Some(p), Some(q)) = (&preds, &probs) {
+                    enc.copy_buffer_to_buffer(&self.row_pred.buffer, self.row_pred.offset, &p.buffer, (s * b * 4) as u64, valid * 4);
+                    let c = self.plan.classes as u64;
+                    enc.copy_buffer_to_buffer(&self.probs.buffer, self.probs.offset, &q.buffer, (s * b) as u64 * c * 4, valid * c * 4);
+                }
+            }
+            ctx.queue.submit([enc.finish()]);
+            k = end;
+            // A readback stalls the pipeline: only a few per second, for the progress bar.
+            let (loss, accuracy) = if k < steps && last_read.elapsed().as_millis() > 500 {
+                last_read = std::time::Instant::now();
+                let m = ctx.read_f32(&self.metrics)?;
+                (Some(m[0] / m[2].max(1.0)), Some(m[1] / m[2].max(1.0)))
+            } else {
+                ctx.check()?;
+                (None, None)
+            };
+            progress(Progress { step: k, steps, loss, accuracy });
+        }
+        let m = ctx.read_f32(&self.metrics)?;
+        if mode == Mode::Train {
+            self.t += steps as u32;
+        }
+        let count = m[2].max(1.0);
+        let stats = EpochStats {
+            loss: m[0] / count,
+            accuracy: m[1] / count,
+            samples: m[2] as usize,
+            preds: match &preds { Some(p) => ctx.read_u32(p)?, None => Vec::new() },
+            probs: match &probs { Some(p) => ctx.read_f32(p)?, None => Vec::new() },
+        };
+        if !stats.loss.is_finite() {
+            return Err(Error::Msg(format!(
+                "training diverged: the loss is {} (try a lower learning rate)",
+                stats.loss
+            )));
+        }
+        Ok(stats)
+    }
+
+    fn params(&self) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        let read = |ts: &[GpuTensor]| ts.iter().map(|t| self.ctx.read_f32(t)).collect::<Result<Vec<_>>>();
+        Ok((read(&self.params)?, read(&self.stats)?))
+    }
+
+    fn set_params(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()> {
+        check_layout(&self.plan, params, stats)?;
+        for (t, v) in self.params.iter().zip(params) {
+            self.ctx.write(t, v)?;
+        }
+        for (t, v) in self.stats.iter().zip(stats) {
+            self.ctx.write(t, v)?;
+        }
+        let _ = &self.params_all;
+        Ok(())
+    }
+
+    fn steps_done(&self) -> u32 {
+        self.t
+    }
+}
+
+/// Parameters given from outside (a checkpoint) must match the plan tensor by tensor.
+pub(super) fn check_layout(plan: &Plan, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()> {
+    if params.len() != plan.params.len() || stats.len() != plan.stats.len() {
+        return Err(Error::Msg(format!(
+            "expected {} parameter and {} statistic tensors, got {} and {}",
+            plan.params.len(),
+            plan.stats.len(),
+            params.len(),
+            stats.len()
+        )));
+    }
+    for (spec, v) in plan.params.iter().chain(&plan.stats).zip(params.iter().chain(stats)) {
+        if spec.len() != v.len() {
+            return Err(Error::Msg(format!(
+                "{}: expected {} values (shape {:?}), got {}",
+                spec.name,
+                spec.len(),
+                spec.shape,
+                v.len()
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! `wgnn`: train, evaluate, predict and benchmark CNNs on MNIST from the command line.
+//! This file only parses flags; the work is in `wgnn::app`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wgnn::app::{self, BackendKind};
+use wgnn::model::{resolve, OptimizerKind};
+use wgnn::runtime::AdapterChoice;
+
+#[derive(Parser)]
+#[command(name = "wgnn", version, about = "Train convolutional networks on any GPU with hand-written WGSL kernels")]
+struct Cli {
+    /// GPU adapter to use, by index or name fragment (see `wgnn devices`); default: WGNN_ADAPTER, else the fastest
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters wgpu sees and mark the one used
+    Devices,
+    /// Print a Keras-style summary of a model
+    Summary {
+        /// A preset (convnet, cnn, cnn-dropout, cnn-bn, shallow, tiny, deep) or a .toml file
+        #[arg(long, default_value = "convnet")]
+        model: String,
+    },
+    /// Train a model, evaluate it on the test set and save the run
+    Train {
+        /// A preset (convnet, cnn, cnn-dropout, cnn-bn, shallow, tiny, deep) or a .toml file
+        #[arg(long, default_value = "convnet")]
+        model: String,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// adam, rmsprop or sgd
+        #[arg(long)]
+        optimizer: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
+        lr: Option<f32>,
+        /// Fraction of the training data (from its end) held out for validation
+        #[arg(long, allow_negative_numbers = true)]
+        validation_split: Option<f32>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Use only the first N training images
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value = "data/mnist")]
+        data_dir: PathBuf,
+        /// auto, gpu or cpu
+        #[arg(long, default_value = "auto")]
+        backend: String,
+        /// Output folder (default: a new folder under runs/)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Test loss, accuracy, confusion matrix, precision and recall of a checkpoint
+    Eval {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value = "data/mnist")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "auto")]
+        backend: String,
+    },
+    /// Predict the digit of PNG/JPEG images or test-set images
+    Predict {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Image files (any size; dark-on-light images are inverted)
+        images: Vec<PathBuf>,
+        /// Test-set index (repeatable)
+        #[arg(long)]
+        index: Vec<usize>,
+        #[arg(long, default_value = "data/mnist")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "auto")]
+        backend: String,
+    },
+    /// Draw a digit of the data set in the terminal, with its label
+    Show {
+        #[arg(long)]
+        index: usize,
+        /// train or test
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[arg(long, default_value = "data/mnist")]
+        data_dir: PathBuf,
+    },
+    /// Time training steps and print images/s
+    Bench {
+        #[arg(long, default_value = "convnet")]
+        model: String,
+        #[arg(long)]
+        batch_size: Option<usize>,
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        #[arg(long, default_value = "auto")]
+        backend: String,
+        #[arg(long, default_value = "data/mnist")]
+        data_dir: PathBuf,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run(cli: Cli) -> wgnn::Result<()> {
+    let adapter = cli.adapter.as_deref().map(AdapterChoice::parse).unwrap_or_else(AdapterChoice::from_env);
+    match cli.command {
+        Command::Devices => app::inspect::devices(&adapter),
+        Command::Summary { model } => app::inspect::summary(&resolve(&model)?),
+        Command::Train {
+            model,
+            epochs,
+            batch_size,
+            optimizer,
+            lr,
+            validation_split,
+            seed,
+            limit,
+            data_dir,
+            backend,
+            out,
+        } => {
+            let optimizer = match optimizer {
+                Some(o) => Some(o.parse::<OptimizerKind>().map_err(|e| wgnn::Error::msg(format!("--optimizer: {e}")))?),
+                None => None,
+            };
+            app::train::run(app::train::TrainArgs {
+                model: resolve(&model)?,
+                epochs,
+                batch_size,
+                optimizer,
+                lr,
+                validation_split,
+                seed,
+                limit,
+                data_dir,
+                backend: backend.parse()?,
+                adapter,
+                out,
+            })
+        }
+        Command::Eval { checkpoint, data_dir, backend } => {
+            app::eval::run(&checkpoint, &data_dir, backend.parse()?, &adapter)
+        }
+        Command::Predict { checkpoint, images, index, data_dir, backend } => {
+            let inputs = match (images.is_empty(), index.is_empty()) {
+                (false, true) => app::predict::Inputs::Images(images),
+                (true, false) => app::predict::Inputs::Indices(index),
+                _ => return Err(wgnn::Error::msg("predict: give image files or --index N, not both and not neither")),
+            };
+            app::predict::run(&checkpoint, inputs, &data_dir, backend.parse()?, &adapter)
+        }
+        Command::Show { index, split, data_dir } => {
+            let test = match split.as_str() {
+                "train" => false,
+                "test" => true,
+                _ => return Err(wgnn::Error::msg(format!("--split: `{split}` is neither train nor test"))),
+            };
+            app::inspect::show(&data_dir, index, test)
+        }
+        Command::Bench { model, batch_size, steps, warmup, backend, data_dir, json } => {
+            let model = resolve(&model)?;
+            app::bench::run(app::bench::BenchArgs {
+                model: &model,
+                batch_size,
+                steps,
+                warmup,
+                backend: backend.parse::<BackendKind>()?,
+                adapter,
+                data_dir: &data_dir,
+                json,
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wgnn: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The `wgnn` binary end to end: every command, and bad input giving a clear error and a non-zero
+//! exit (never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn wgnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wgnn"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("wgnn runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = wgnn(args);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "wgnn {args:?} failed:\n{out}\n{err}");
+    out.into_owned()
+}
+
+/// Fails with exit code 1 and a message containing every `needle`, without panicking.
+fn fails(args: &[&str], needles: &[&str]) {
+    let o = wgnn(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(if err.contains("Usage:") { 2 } else { 1 }), "wgnn {args:?}: {err}");
+    assert!(!err.contains("panicked"), "wgnn {args:?} panicked: {err}");
+    for n in needles {
+        assert!(err.contains(n), "wgnn {args:?}: expected `{n}` in: {err}");
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wgnn-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One short training run shared by the tests that need a checkpoint.
+fn trained() -> &'static (PathBuf, String) {
+    static RUN: OnceLock<(PathBuf, String)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let out = tmp("run");
+        let o = ok(&["train", "--model", "tiny", "--epochs", "1", "--limit", "3000", "--out", out.to_str().unwrap()]);
+        (out, o)
+    })
+}
+
+fn metric(dir: &Path, key: &str) -> f64 {
+    let text = std::fs::read_to_string(dir.join("metrics.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v[key].as_f64().unwrap_or_else(|| panic!("metrics.json has no {key}: {text}"))
+}
+
+#[test]
+fn summary_prints_keras_parameter_counts() {
+    let s = ok(&["summary", "--model", "convnet"]);
+    assert!(s.contains("34,826"), "{s}");
+    let s = ok(&["summary", "--model", "cnn-bn"]);
+    assert!(s.contains("122,570") && s.contains("122,250"), "{s}");
+}
+
+#[test]
+fn devices_lists_the_adapter_in_use() {
+    let s = ok(&["devices"]);
+    assert!(s.contains('*'), "{s}");
+}
+
+#[test]
+fn train_writes_every_output_and_eval_agrees() {
+    let (dir, out) = trained();
+    assert!(out.contains("Epoch 1/1") && out.contains("val_accuracy"), "{out}");
+    for f in ["model.safetensors", "model.toml", "history.csv", "curves.png", "confusion.png", "metrics.json"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let acc = metric(dir, "test_accuracy");
+    assert!(acc > 0.8, "test accuracy {acc}");
+    assert!(metric(dir, "train_images_per_second") > 0.0);
+    let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+    let e = ok(&["eval", "--checkpoint", dir.to_str().unwrap()]);
+    assert!(e.contains(&format!("test accuracy: {acc:.4}")), "eval disagrees with training ({acc}):\n{e}");
+    assert!(e.to_lowercase().contains("precision"), "{e}");
+}
+
+#[test]
+fn predict_by_index_and_by_image() {
+    let (dir, _) = trained();
+    let p = ok(&["predict", "--checkpoint", dir.to_str().unwrap(), "--index", "0", "--index", "1"]);
+    assert!(p.contains("test[0]: predicted") && p.contains("label 7"), "{p}");
+    // A dark-on-light "1" drawn as a PNG.
+    let img_dir = tmp("img");
+    let path = img_dir.join("one.png");
+    let mut img = image::GrayImage::from_pixel(80, 100, image::Luma([255]));
+    for y in 15..85 {
+        for x in 36..46 {
+            img.put_pixel(x, y, image::Luma([0]));
+        }
+    }
+    img.save(&path).unwrap();
+    let p = ok(&["predict", "--checkpoint", dir.to_str().unwrap(), path.to_str().unwrap()]);
+    assert!(p.contains("one.png: predicted"), "{p}");
+    let not_image = img_dir.join("notes.png");
+    std::fs::write(&not_image, b"not an image").unwrap();
+    fails(&["predict", "--checkpoint", dir.to_str().unwrap(), not_image.to_str().unwrap()], &["notes.png"]);
+}
+
+#[test]
+fn show_draws_a_digit_with_its_label() {
+    let s = ok(&["show", "--index", "0"]);
+    assert!(s.contains("label 5"), "{s}");
+    assert!(s.lines().count() >= 28, "{s}");
+    fails(&["show", "--index", "60000"], &["--index"]);
+    fails(&["show", "--index", "0", "--split", "valid"], &["--split"]);
+}
+
+#[test]
+fn bench_prints_json() {
+    let s = ok(&["bench", "--model", "tiny", "--steps", "3", "--warmup", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+    assert!(v["images_per_second"].as_f64().unwrap() > 0.0, "{s}");
+}
+
+#[test]
+fn bad_flags_are_clear_errors() {
+    fails(&["train", "--batch-size", "0"], &["--batch-size"]);
+    fails(&["train", "--lr", "-0.1"], &["--lr"]);
+    fails(&["train", "--validation-split", "1.5"], &["--validation-split"]);
+    fails(&["train", "--optimizer", "adagrad"], &["--optimizer"]);
+    fails(&["train", "--backend", "tpu"], &["--backend"]);
+    fails(&["train", "--model", "nope"], &["nope"]);
+    fails(&["train", "--model", "missing.toml"], &["missing.toml"]);
+}
+
+#[test]
+fn bad_data_is_a_clear_error() {
+    fails(&["train", "--data-dir", "/nonexistent/mnist"], &["/nonexistent/mnist"]);
+    let d = tmp("baddata");
+    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        std::fs::write(d.join(f), [0u8, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    }
+    fails(&["train", "--data-dir", d.to_str().unwrap()], &["train-images-idx3-ubyte"]);
+}
+
+#[test]
+fn bad_checkpoints_are_clear_errors() {
+    fails(&["eval", "--checkpoint", "/nonexistent/run"], &["/nonexistent/run"]);
+    let (dir, _) = trained();
+    // From another model: the weights do not fit the definition.
+    let other = tmp("other");
+    for f in ["model.safetensors", "model.toml"] {
+        std::fs::copy(dir.join(f), other.join(f)).unwrap();
+    }
+    let spec = wgnn::model::preset("convnet").unwrap();
+    std::fs::write(other.join("model.toml"), spec.to_toml()).unwrap();
+    fails(&["eval", "--checkpoint", other.to_str().unwrap()], &["model.safetensors"]);
+    // Corrupt weights.
+    std::fs::write(other.join("model.safetensors"), b"garbage").unwrap();
+    fails(&["eval", "--checkpoint", other.to_str().unwrap()], &["model.safetensors"]);
+}
