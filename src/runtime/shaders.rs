@@ -2,10 +2,7 @@
 
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[
-    (
-        "elementwise",
-        include_str!("../../shaders/elementwise.wgsl"),
-    ),
+    ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("gemm", include_str!("../../shaders/gemm.wgsl")),
     ("dropout", include_str!("../../shaders/dropout.wgsl")),
     ("batchnorm", include_str!("../../shaders/batchnorm.wgsl")),
