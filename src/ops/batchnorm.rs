@@ -133,8 +133,7 @@ pub fn forward_train_ref(
     let var: Vec<f32> = var64.iter().map(|&v| v as f32).collect();
     let invstd: Vec<f32> = var.iter().map(|&v| 1.0 / (v + s.eps).sqrt()).collect();
     let mut y = vec![0f32; x.len()];
-    for (r, (yr, xr)) in y.chunks_mut(c).zip(x.chunks(c)).enumerate().take(valid) {
-        let _ = r;
+    for (yr, xr) in y.chunks_mut(c).zip(x.chunks(c)).take(valid) {
         for ch in 0..c {
             yr[ch] = (xr[ch] - mean[ch]) * (invstd[ch] * gamma[ch]) + beta[ch];
         }

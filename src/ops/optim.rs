@@ -109,7 +109,7 @@ pub fn update_ref(
     s2: &mut [f32],
 ) {
     match *opt {
-        Optimizer::Sgd { momentum, .. } if momentum == 0.0 => {
+        Optimizer::Sgd { momentum: 0.0, .. } => {
             for (p, &g) in params.iter_mut().zip(grads) {
                 *p -= lr * g;
             }
@@ -191,7 +191,7 @@ pub fn update(
         );
     }
     let (entry, p) = match *opt {
-        Optimizer::Sgd { momentum, .. } if momentum == 0.0 => (
+        Optimizer::Sgd { momentum: 0.0, .. } => (
             "sgd",
             Params {
                 n: n as u32,
