@@ -7,7 +7,16 @@ use common::*;
 use wgnn::ops::conv2d::{self as conv, Conv2dShape};
 
 /// (n, h, w, cin, cout, kernel, strides, same)
-type Case = (usize, usize, usize, usize, usize, [usize; 2], [usize; 2], bool);
+type Case = (
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    [usize; 2],
+    [usize; 2],
+    bool,
+);
 
 fn shape(c: Case) -> Conv2dShape {
     Conv2dShape::new(c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7).unwrap()
@@ -60,15 +69,35 @@ fn check_case(c: Case, seed: u64) {
     ctx.run(&all).unwrap();
 
     let y = conv::forward_ref(&s, &x, &w, &b, false);
-    assert_close(&format!("conv forward {name}"), &ctx.read_f32(&gy).unwrap(), &y);
+    assert_close(
+        &format!("conv forward {name}"),
+        &ctx.read_f32(&gy).unwrap(),
+        &y,
+    );
     let y_relu: Vec<f32> = y.iter().map(|v| v.max(0.0)).collect();
     assert_eq!(conv::forward_ref(&s, &x, &w, &b, true), y_relu);
-    assert_close(&format!("conv forward+relu {name}"), &ctx.read_f32(&gy_relu).unwrap(), &y_relu);
+    assert_close(
+        &format!("conv forward+relu {name}"),
+        &ctx.read_f32(&gy_relu).unwrap(),
+        &y_relu,
+    );
     let dx = conv::backward_input_ref(&s, &w, &dy);
-    assert_close(&format!("conv backward_input {name}"), &ctx.read_f32(&gdx).unwrap(), &dx);
+    assert_close(
+        &format!("conv backward_input {name}"),
+        &ctx.read_f32(&gdx).unwrap(),
+        &dx,
+    );
     let (dw, db) = conv::backward_weights_ref(&s, &x, &dy);
-    assert_close(&format!("conv backward dw {name}"), &ctx.read_f32(&gdw).unwrap(), &dw);
-    assert_close(&format!("conv backward db {name}"), &ctx.read_f32(&gdb).unwrap(), &db);
+    assert_close(
+        &format!("conv backward dw {name}"),
+        &ctx.read_f32(&gdw).unwrap(),
+        &dw,
+    );
+    assert_close(
+        &format!("conv backward db {name}"),
+        &ctx.read_f32(&gdb).unwrap(),
+        &db,
+    );
 }
 
 #[test]
@@ -195,7 +224,9 @@ fn bad_shapes_are_errors() {
     assert!(new(1, 2, 28, 1, 32, [3, 3], [1, 1], false).is_err());
     assert!(new(1, 28, 2, 1, 32, [3, 3], [1, 1], false).is_err());
     assert!(new(1 << 20, 1 << 10, 1 << 10, 4, 4, [1, 1], [1, 1], false).is_err());
-    let e = new(1, 2, 28, 1, 32, [3, 3], [1, 1], false).unwrap_err().to_string();
+    let e = new(1, 2, 28, 1, 32, [3, 3], [1, 1], false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("kernel height 3"), "{e}");
 
     // Tensors whose length does not match the shape.

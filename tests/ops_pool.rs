@@ -25,10 +25,19 @@ fn run_gpu(s: &PoolShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<u32>, Vec<f32
     let f = pool::forward(ctx, s, &gx, &gy, &garg).unwrap();
     let b = pool::backward(ctx, s, &gdy, &garg, &gdx).unwrap();
     ctx.run(&[&f, &b]).unwrap();
-    (ctx.read_f32(&gy).unwrap(), ctx.read_u32(&garg).unwrap(), ctx.read_f32(&gdx).unwrap())
+    (
+        ctx.read_f32(&gy).unwrap(),
+        ctx.read_u32(&garg).unwrap(),
+        ctx.read_f32(&gdx).unwrap(),
+    )
 }
 
-fn check_case(dims: (usize, usize, usize, usize), pool_: [usize; 2], strides: [usize; 2], seed: u64) {
+fn check_case(
+    dims: (usize, usize, usize, usize),
+    pool_: [usize; 2],
+    strides: [usize; 2],
+    seed: u64,
+) {
     let (n, h, w, c) = dims;
     let s = PoolShape::new(n, h, w, c, pool_, strides).unwrap();
     let name = format!("n{n} {h}x{w}x{c} pool {pool_:?} stride {strides:?}");
@@ -85,7 +94,11 @@ fn ties_first_maximum_wins_on_both() {
             x[i] = 1.0;
             // Second channel: maxima (value 2) at window positions (0, 2) and (1, 0).
             let (wy, wx) = (iy % 2, ix % 3);
-            x[i + 1] = if (wy, wx) == (0, 2) || (wy, wx) == (1, 0) { 2.0 } else { -1.0 };
+            x[i + 1] = if (wy, wx) == (0, 2) || (wy, wx) == (1, 0) {
+                2.0
+            } else {
+                -1.0
+            };
         }
     }
     let (ry, rarg) = pool::forward_ref(&s, &x);
@@ -102,7 +115,11 @@ fn ties_first_maximum_wins_on_both() {
     let (y, arg, dx) = run_gpu(&s, &x, &dy);
     assert_eq!(arg, want, "GPU breaks ties by first maximum");
     assert_close("maxpool forward with ties", &y, &ry);
-    assert_close("maxpool backward with ties", &dx, &pool::backward_ref(&s, &dy, &rarg));
+    assert_close(
+        "maxpool backward with ties",
+        &dx,
+        &pool::backward_ref(&s, &dy, &rarg),
+    );
 }
 
 #[test]
@@ -117,9 +134,12 @@ fn reference_backward_matches_finite_differences() {
         let g = rand_vec(seed + 1, s.y_len());
         let (_, arg) = pool::forward_ref(&s, &x);
         let dx = pool::backward_ref(&s, &g, &arg);
-        check_grad(&format!("maxpool {dims:?} pool {p:?} stride {st:?}"), &x, &dx, |x| {
-            dot(&pool::forward_ref(&s, x).0, &g)
-        });
+        check_grad(
+            &format!("maxpool {dims:?} pool {p:?} stride {st:?}"),
+            &x,
+            &dx,
+            |x| dot(&pool::forward_ref(&s, x).0, &g),
+        );
     }
 }
 

@@ -92,7 +92,21 @@ impl Conv2dShape {
         }
         let (oh, pad_top) = axis("height", h, kh, sh, same)?;
         let (ow, pad_left) = axis("width", w, kw, sw, same)?;
-        let s = Self { n, h, w, cin, cout, kh, kw, sh, sw, pad_top, pad_left, oh, ow };
+        let s = Self {
+            n,
+            h,
+            w,
+            cin,
+            cout,
+            kh,
+            kw,
+            sh,
+            sw,
+            pad_top,
+            pad_left,
+            oh,
+            ow,
+        };
         let big = [
             s.x_len() as u128,
             s.y_len() as u128,
@@ -130,11 +144,15 @@ impl Conv2dShape {
 
     /// Input row of output row `oy` through kernel tap `ki`, or None in the padding.
     fn in_y(&self, oy: usize, ki: usize) -> Option<usize> {
-        (oy * self.sh + ki).checked_sub(self.pad_top).filter(|&v| v < self.h)
+        (oy * self.sh + ki)
+            .checked_sub(self.pad_top)
+            .filter(|&v| v < self.h)
     }
 
     fn in_x(&self, ox: usize, kj: usize) -> Option<usize> {
-        (ox * self.sw + kj).checked_sub(self.pad_left).filter(|&v| v < self.w)
+        (ox * self.sw + kj)
+            .checked_sub(self.pad_left)
+            .filter(|&v| v < self.w)
     }
 
     /// Calls `f(x_index, w_index_base, y_index_base)` for every (output pixel, tap) pair that reads
@@ -145,9 +163,13 @@ impl Conv2dShape {
                 for ox in 0..self.ow {
                     let yi = ((b * self.oh + oy) * self.ow + ox) * self.cout;
                     for ki in 0..self.kh {
-                        let Some(iy) = self.in_y(oy, ki) else { continue };
+                        let Some(iy) = self.in_y(oy, ki) else {
+                            continue;
+                        };
                         for kj in 0..self.kw {
-                            let Some(ix) = self.in_x(ox, kj) else { continue };
+                            let Some(ix) = self.in_x(ox, kj) else {
+                                continue;
+                            };
                             let xi = ((b * self.h + iy) * self.w + ix) * self.cin;
                             let wi = (ki * self.kw + kj) * self.cin * self.cout;
                             f(xi, wi, yi);
@@ -191,7 +213,11 @@ pub fn backward_input_ref(s: &Conv2dShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
         let g = &dy[yi..yi + s.cout];
         for c in 0..s.cin {
             let wr = &w[wi + c * s.cout..wi + (c + 1) * s.cout];
-            dx[xi + c] += wr.iter().zip(g).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>();
+            dx[xi + c] += wr
+                .iter()
+                .zip(g)
+                .map(|(&a, &b)| a as f64 * b as f64)
+                .sum::<f64>();
         }
     });
     dx.iter().map(|&v| v as f32).collect()
@@ -215,7 +241,10 @@ pub fn backward_weights_ref(s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>
             *d += g as f64;
         }
     }
-    (dw.iter().map(|&v| v as f32).collect(), db.iter().map(|&v| v as f32).collect())
+    (
+        dw.iter().map(|&v| v as f32).collect(),
+        db.iter().map(|&v| v as f32).collect(),
+    )
 }
 
 #[repr(C)]
@@ -262,7 +291,10 @@ fn params(s: &Conv2dShape, relu: bool, chunk: usize, splits: usize) -> Params {
 
 fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
     if t.len != want {
-        bail!("conv2d: {what} has {} elements, the shape needs {want}", t.len);
+        bail!(
+            "conv2d: {what} has {} elements, the shape needs {want}",
+            t.len
+        );
     }
     Ok(())
 }

@@ -57,9 +57,23 @@ impl PoolShape {
         if ph > h || pw > w {
             bail!("max pooling: pool {ph}x{pw} is larger than the input {h}x{w}");
         }
-        let s = Self { n, h, w, c, ph, pw, sh, sw, oh: (h - ph) / sh + 1, ow: (w - pw) / sw + 1 };
+        let s = Self {
+            n,
+            h,
+            w,
+            c,
+            ph,
+            pw,
+            sh,
+            sw,
+            oh: (h - ph) / sh + 1,
+            ow: (w - pw) / sw + 1,
+        };
         if s.x_len() as u128 > u32::MAX as u128 {
-            bail!("max pooling: input of {} elements is too large for 32-bit indexing", s.x_len());
+            bail!(
+                "max pooling: input of {} elements is too large for 32-bit indexing",
+                s.x_len()
+            );
         }
         Ok(s)
     }
@@ -146,7 +160,10 @@ fn params(s: &PoolShape, total: usize) -> Params {
 
 fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
     if t.len != want {
-        bail!("max pooling: {what} has {} elements, the shape needs {want}", t.len);
+        bail!(
+            "max pooling: {what} has {} elements, the shape needs {want}",
+            t.len
+        );
     }
     Ok(())
 }
