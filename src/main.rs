@@ -10,7 +10,11 @@ use wgnn::model::{resolve, OptimizerKind};
 use wgnn::runtime::AdapterChoice;
 
 #[derive(Parser)]
-#[command(name = "wgnn", version, about = "Train convolutional networks on any GPU with hand-written WGSL kernels")]
+#[command(
+    name = "wgnn",
+    version,
+    about = "Train convolutional networks on any GPU with hand-written WGSL kernels"
+)]
 struct Cli {
     /// GPU adapter to use, by index or name fragment (see `wgnn devices`); default: WGNN_ADAPTER, else the fastest
     #[arg(long, global = true)]
@@ -114,7 +118,11 @@ enum Command {
 }
 
 fn run(cli: Cli) -> wgnn::Result<()> {
-    let adapter = cli.adapter.as_deref().map(AdapterChoice::parse).unwrap_or_else(AdapterChoice::from_env);
+    let adapter = cli
+        .adapter
+        .as_deref()
+        .map(AdapterChoice::parse)
+        .unwrap_or_else(AdapterChoice::from_env);
     match cli.command {
         Command::Devices => app::inspect::devices(&adapter),
         Command::Summary { model } => app::inspect::summary(&resolve(&model)?),
@@ -132,7 +140,10 @@ fn run(cli: Cli) -> wgnn::Result<()> {
             out,
         } => {
             let optimizer = match optimizer {
-                Some(o) => Some(o.parse::<OptimizerKind>().map_err(|e| wgnn::Error::msg(format!("--optimizer: {e}")))?),
+                Some(o) => Some(
+                    o.parse::<OptimizerKind>()
+                        .map_err(|e| wgnn::Error::msg(format!("--optimizer: {e}")))?,
+                ),
                 None => None,
             };
             app::train::run(app::train::TrainArgs {
@@ -150,26 +161,54 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                 out,
             })
         }
-        Command::Eval { checkpoint, data_dir, backend } => {
-            app::eval::run(&checkpoint, &data_dir, backend.parse()?, &adapter)
-        }
-        Command::Predict { checkpoint, images, index, data_dir, backend } => {
+        Command::Eval {
+            checkpoint,
+            data_dir,
+            backend,
+        } => app::eval::run(&checkpoint, &data_dir, backend.parse()?, &adapter),
+        Command::Predict {
+            checkpoint,
+            images,
+            index,
+            data_dir,
+            backend,
+        } => {
             let inputs = match (images.is_empty(), index.is_empty()) {
                 (false, true) => app::predict::Inputs::Images(images),
                 (true, false) => app::predict::Inputs::Indices(index),
-                _ => return Err(wgnn::Error::msg("predict: give image files or --index N, not both and not neither")),
+                _ => {
+                    return Err(wgnn::Error::msg(
+                        "predict: give image files or --index N, not both and not neither",
+                    ))
+                }
             };
             app::predict::run(&checkpoint, inputs, &data_dir, backend.parse()?, &adapter)
         }
-        Command::Show { index, split, data_dir } => {
+        Command::Show {
+            index,
+            split,
+            data_dir,
+        } => {
             let test = match split.as_str() {
                 "train" => false,
                 "test" => true,
-                _ => return Err(wgnn::Error::msg(format!("--split: `{split}` is neither train nor test"))),
+                _ => {
+                    return Err(wgnn::Error::msg(format!(
+                        "--split: `{split}` is neither train nor test"
+                    )))
+                }
             };
             app::inspect::show(&data_dir, index, test)
         }
-        Command::Bench { model, batch_size, steps, warmup, backend, data_dir, json } => {
+        Command::Bench {
+            model,
+            batch_size,
+            steps,
+            warmup,
+            backend,
+            data_dir,
+            json,
+        } => {
             let model = resolve(&model)?;
             app::bench::run(app::bench::BenchArgs {
                 model: &model,

@@ -16,7 +16,10 @@ fn wgnn(args: &[&str]) -> Output {
 
 fn ok(args: &[&str]) -> String {
     let o = wgnn(args);
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
     assert!(o.status.success(), "wgnn {args:?} failed:\n{out}\n{err}");
     out.into_owned()
 }
@@ -25,7 +28,11 @@ fn ok(args: &[&str]) -> String {
 fn fails(args: &[&str], needles: &[&str]) {
     let o = wgnn(args);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(if err.contains("Usage:") { 2 } else { 1 }), "wgnn {args:?}: {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(if err.contains("Usage:") { 2 } else { 1 }),
+        "wgnn {args:?}: {err}"
+    );
     assert!(!err.contains("panicked"), "wgnn {args:?} panicked: {err}");
     for n in needles {
         assert!(err.contains(n), "wgnn {args:?}: expected `{n}` in: {err}");
@@ -44,7 +51,17 @@ fn trained() -> &'static (PathBuf, String) {
     static RUN: OnceLock<(PathBuf, String)> = OnceLock::new();
     RUN.get_or_init(|| {
         let out = tmp("run");
-        let o = ok(&["train", "--model", "tiny", "--epochs", "1", "--limit", "3000", "--out", out.to_str().unwrap()]);
+        let o = ok(&[
+            "train",
+            "--model",
+            "tiny",
+            "--epochs",
+            "1",
+            "--limit",
+            "3000",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         (out, o)
     })
 }
@@ -52,7 +69,9 @@ fn trained() -> &'static (PathBuf, String) {
 fn metric(dir: &Path, key: &str) -> f64 {
     let text = std::fs::read_to_string(dir.join("metrics.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v[key].as_f64().unwrap_or_else(|| panic!("metrics.json has no {key}: {text}"))
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("metrics.json has no {key}: {text}"))
 }
 
 #[test]
@@ -72,8 +91,18 @@ fn devices_lists_the_adapter_in_use() {
 #[test]
 fn train_writes_every_output_and_eval_agrees() {
     let (dir, out) = trained();
-    assert!(out.contains("Epoch 1/1") && out.contains("val_accuracy"), "{out}");
-    for f in ["model.safetensors", "model.toml", "history.csv", "curves.png", "confusion.png", "metrics.json"] {
+    assert!(
+        out.contains("Epoch 1/1") && out.contains("val_accuracy"),
+        "{out}"
+    );
+    for f in [
+        "model.safetensors",
+        "model.toml",
+        "history.csv",
+        "curves.png",
+        "confusion.png",
+        "metrics.json",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let acc = metric(dir, "test_accuracy");
@@ -82,15 +111,29 @@ fn train_writes_every_output_and_eval_agrees() {
     let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
     assert_eq!(history.lines().count(), 2, "{history}");
     let e = ok(&["eval", "--checkpoint", dir.to_str().unwrap()]);
-    assert!(e.contains(&format!("test accuracy: {acc:.4}")), "eval disagrees with training ({acc}):\n{e}");
+    assert!(
+        e.contains(&format!("test accuracy: {acc:.4}")),
+        "eval disagrees with training ({acc}):\n{e}"
+    );
     assert!(e.to_lowercase().contains("precision"), "{e}");
 }
 
 #[test]
 fn predict_by_index_and_by_image() {
     let (dir, _) = trained();
-    let p = ok(&["predict", "--checkpoint", dir.to_str().unwrap(), "--index", "0", "--index", "1"]);
-    assert!(p.contains("test[0]: predicted") && p.contains("label 7"), "{p}");
+    let p = ok(&[
+        "predict",
+        "--checkpoint",
+        dir.to_str().unwrap(),
+        "--index",
+        "0",
+        "--index",
+        "1",
+    ]);
+    assert!(
+        p.contains("test[0]: predicted") && p.contains("label 7"),
+        "{p}"
+    );
     // A dark-on-light "1" drawn as a PNG.
     let img_dir = tmp("img");
     let path = img_dir.join("one.png");
@@ -101,11 +144,24 @@ fn predict_by_index_and_by_image() {
         }
     }
     img.save(&path).unwrap();
-    let p = ok(&["predict", "--checkpoint", dir.to_str().unwrap(), path.to_str().unwrap()]);
+    let p = ok(&[
+        "predict",
+        "--checkpoint",
+        dir.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
     assert!(p.contains("one.png: predicted"), "{p}");
     let not_image = img_dir.join("notes.png");
     std::fs::write(&not_image, b"not an image").unwrap();
-    fails(&["predict", "--checkpoint", dir.to_str().unwrap(), not_image.to_str().unwrap()], &["notes.png"]);
+    fails(
+        &[
+            "predict",
+            "--checkpoint",
+            dir.to_str().unwrap(),
+            not_image.to_str().unwrap(),
+        ],
+        &["notes.png"],
+    );
 }
 
 #[test]
@@ -119,7 +175,9 @@ fn show_draws_a_digit_with_its_label() {
 
 #[test]
 fn bench_prints_json() {
-    let s = ok(&["bench", "--model", "tiny", "--steps", "3", "--warmup", "1", "--json"]);
+    let s = ok(&[
+        "bench", "--model", "tiny", "--steps", "3", "--warmup", "1", "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
     assert!(v["images_per_second"].as_f64().unwrap() > 0.0, "{s}");
 }
@@ -128,7 +186,10 @@ fn bench_prints_json() {
 fn bad_flags_are_clear_errors() {
     fails(&["train", "--batch-size", "0"], &["--batch-size"]);
     fails(&["train", "--lr", "-0.1"], &["--lr"]);
-    fails(&["train", "--validation-split", "1.5"], &["--validation-split"]);
+    fails(
+        &["train", "--validation-split", "1.5"],
+        &["--validation-split"],
+    );
     fails(&["train", "--optimizer", "adagrad"], &["--optimizer"]);
     fails(&["train", "--backend", "tpu"], &["--backend"]);
     fails(&["train", "--model", "nope"], &["nope"]);
@@ -137,17 +198,31 @@ fn bad_flags_are_clear_errors() {
 
 #[test]
 fn bad_data_is_a_clear_error() {
-    fails(&["train", "--data-dir", "/nonexistent/mnist"], &["/nonexistent/mnist"]);
+    fails(
+        &["train", "--data-dir", "/nonexistent/mnist"],
+        &["/nonexistent/mnist"],
+    );
     let d = tmp("baddata");
-    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+    for f in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
         std::fs::write(d.join(f), [0u8, 0, 8, 1, 0, 0, 0, 0]).unwrap();
     }
-    fails(&["train", "--data-dir", d.to_str().unwrap()], &["train-images-idx3-ubyte"]);
+    fails(
+        &["train", "--data-dir", d.to_str().unwrap()],
+        &["train-images-idx3-ubyte"],
+    );
 }
 
 #[test]
 fn bad_checkpoints_are_clear_errors() {
-    fails(&["eval", "--checkpoint", "/nonexistent/run"], &["/nonexistent/run"]);
+    fails(
+        &["eval", "--checkpoint", "/nonexistent/run"],
+        &["/nonexistent/run"],
+    );
     let (dir, _) = trained();
     // From another model: the weights do not fit the definition.
     let other = tmp("other");
@@ -156,8 +231,14 @@ fn bad_checkpoints_are_clear_errors() {
     }
     let spec = wgnn::model::preset("convnet").unwrap();
     std::fs::write(other.join("model.toml"), spec.to_toml()).unwrap();
-    fails(&["eval", "--checkpoint", other.to_str().unwrap()], &["model.safetensors"]);
+    fails(
+        &["eval", "--checkpoint", other.to_str().unwrap()],
+        &["model.safetensors"],
+    );
     // Corrupt weights.
     std::fs::write(other.join("model.safetensors"), b"garbage").unwrap();
-    fails(&["eval", "--checkpoint", other.to_str().unwrap()], &["model.safetensors"]);
+    fails(
+        &["eval", "--checkpoint", other.to_str().unwrap()],
+        &["model.safetensors"],
+    );
 }

@@ -10,17 +10,45 @@ use wgnn::ops::optim::Optimizer;
 /// Every layer kind, on 12x12x1 inputs, 5 classes.
 fn every_layer() -> Vec<Layer> {
     vec![
-        Layer::Conv2D { filters: 4, kernel: [3, 3], strides: [1, 1], padding: Padding::Same, activation: Activation::Relu },
-        Layer::BatchNorm { momentum: 0.99, epsilon: 1e-3 },
-        Layer::MaxPool2D { pool: [2, 2], strides: [2, 2], padding: Padding::Valid },
-        Layer::Conv2D { filters: 6, kernel: [3, 3], strides: [2, 2], padding: Padding::Valid, activation: Activation::Linear },
+        Layer::Conv2D {
+            filters: 4,
+            kernel: [3, 3],
+            strides: [1, 1],
+            padding: Padding::Same,
+            activation: Activation::Relu,
+        },
+        Layer::BatchNorm {
+            momentum: 0.99,
+            epsilon: 1e-3,
+        },
+        Layer::MaxPool2D {
+            pool: [2, 2],
+            strides: [2, 2],
+            padding: Padding::Valid,
+        },
+        Layer::Conv2D {
+            filters: 6,
+            kernel: [3, 3],
+            strides: [2, 2],
+            padding: Padding::Valid,
+            activation: Activation::Linear,
+        },
         Layer::Activation(Activation::Relu),
         Layer::Dropout { rate: 0.25 },
         Layer::Flatten,
-        Layer::Dense { units: 16, activation: Activation::Relu },
-        Layer::BatchNorm { momentum: 0.9, epsilon: 1e-3 },
+        Layer::Dense {
+            units: 16,
+            activation: Activation::Relu,
+        },
+        Layer::BatchNorm {
+            momentum: 0.9,
+            epsilon: 1e-3,
+        },
         Layer::Dropout { rate: 0.5 },
-        Layer::Dense { units: 5, activation: Activation::Softmax },
+        Layer::Dense {
+            units: 5,
+            activation: Activation::Softmax,
+        },
     ]
 }
 
@@ -38,7 +66,11 @@ fn synthetic(n: usize, len: usize, classes: u8) -> Synthetic {
 }
 
 fn host(s: &Synthetic) -> HostData<'_> {
-    HostData { images: &s.images, labels: &s.labels, sample_len: 144 }
+    HostData {
+        images: &s.images,
+        labels: &s.labels,
+        sample_len: 144,
+    }
 }
 
 fn compare(what: &str, gpu: &dyn Backend, cpu: &dyn Backend, atol: f32, rtol: f32) {
@@ -55,7 +87,14 @@ fn compare(what: &str, gpu: &dyn Backend, cpu: &dyn Backend, atol: f32, rtol: f3
 #[test]
 fn one_training_step_matches_cpu() {
     let ctx = gpu();
-    for opt in [Optimizer::adam(0.001), Optimizer::rmsprop(0.001), Optimizer::Sgd { lr: 0.05, momentum: 0.9 }] {
+    for opt in [
+        Optimizer::adam(0.001),
+        Optimizer::rmsprop(0.001),
+        Optimizer::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+        },
+    ] {
         let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
         let data = synthetic(40, 144, 5);
         let mut g = GpuGraph::new(ctx, plan.clone(), opt, 3).unwrap();
@@ -64,14 +103,28 @@ fn one_training_step_matches_cpu() {
         c.load(0, host(&data)).unwrap();
         // 13 samples: a full batch of 8, then a short batch of 5 (padding rows must not count).
         let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0];
-        let rg = g.run(0, &order[..8], Mode::Train, false, &mut |_| {}).unwrap();
-        let rc = c.run(0, &order[..8], Mode::Train, false, &mut |_| {}).unwrap();
-        assert_close(&format!("{opt:?} loss after 1 step"), &[rg.loss], &[rc.loss]);
+        let rg = g
+            .run(0, &order[..8], Mode::Train, false, &mut |_| {})
+            .unwrap();
+        let rc = c
+            .run(0, &order[..8], Mode::Train, false, &mut |_| {})
+            .unwrap();
+        assert_close(
+            &format!("{opt:?} loss after 1 step"),
+            &[rg.loss],
+            &[rc.loss],
+        );
         compare(&format!("{opt:?} after 1 step"), &g, &c, ATOL, RTOL);
         let rg = g.run(0, &order, Mode::Train, false, &mut |_| {}).unwrap();
         let rc = c.run(0, &order, Mode::Train, false, &mut |_| {}).unwrap();
         assert_eq!(rg.samples, 13);
-        assert_close_tol(&format!("{opt:?} loss, steps 2-3"), &[rg.loss], &[rc.loss], 1e-3, 1e-3);
+        assert_close_tol(
+            &format!("{opt:?} loss, steps 2-3"),
+            &[rg.loss],
+            &[rc.loss],
+            1e-3,
+            1e-3,
+        );
         // Differences compound through 3 updates of every parameter: a looser bound, still far
         // below what a wrongly carried optimizer moment or BN statistic would give.
         compare(&format!("{opt:?} after 3 steps"), &g, &c, 1e-3, 1e-2);
@@ -110,19 +163,43 @@ fn bad_uses_are_errors_not_panics() {
     let layers = every_layer();
     assert!(Plan::new([12, 12, 1], &layers, 0).is_err(), "zero batch");
     let big = vec![
-        Layer::Conv2D { filters: 4, kernel: [5, 5], strides: [1, 1], padding: Padding::Valid, activation: Activation::Relu },
+        Layer::Conv2D {
+            filters: 4,
+            kernel: [5, 5],
+            strides: [1, 1],
+            padding: Padding::Valid,
+            activation: Activation::Relu,
+        },
         Layer::Flatten,
-        Layer::Dense { units: 3, activation: Activation::Softmax },
+        Layer::Dense {
+            units: 3,
+            activation: Activation::Softmax,
+        },
     ];
     let e = Plan::new([4, 4, 1], &big, 2).unwrap_err().to_string();
     assert!(e.contains("layer 0"), "{e}");
-    let no_softmax = vec![Layer::Flatten, Layer::Dense { units: 3, activation: Activation::Relu }];
+    let no_softmax = vec![
+        Layer::Flatten,
+        Layer::Dense {
+            units: 3,
+            activation: Activation::Relu,
+        },
+    ];
     assert!(Plan::new([4, 4, 1], &no_softmax, 2).is_err());
     // Data of the wrong image size for the model.
     let plan = Plan::new([12, 12, 1], &layers, 4).unwrap();
     let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(0.001), 1).unwrap();
     let data = synthetic(4, 100, 5);
-    assert!(g.load(0, HostData { images: &data.images, labels: &data.labels, sample_len: 100 }).is_err());
+    assert!(g
+        .load(
+            0,
+            HostData {
+                images: &data.images,
+                labels: &data.labels,
+                sample_len: 100
+            }
+        )
+        .is_err());
     // Out-of-range sample index.
     let data = synthetic(4, 144, 5);
     g.load(0, host(&data)).unwrap();

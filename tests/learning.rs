@@ -16,7 +16,12 @@ fn train_and_test(backend: &mut dyn Backend) -> f32 {
     let mut data = load_dir(std::path::Path::new("data/mnist")).unwrap();
     data.test = data.test.take(1000);
     // 6,400 images, batch 32: 200 steps per epoch.
-    let cfg = FitConfig { epochs: 1, validation: Validation::Split(0.0), seed: 1, limit: Some(6400) };
+    let cfg = FitConfig {
+        epochs: 1,
+        validation: Validation::Split(0.0),
+        seed: 1,
+        limit: Some(6400),
+    };
     let r = fit(backend, &data, &cfg, &mut Quiet).unwrap();
     assert_eq!(r.test.samples, 1000);
     let again = evaluate(backend, &data.test).unwrap();

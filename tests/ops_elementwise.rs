@@ -18,9 +18,17 @@ fn relu_forward_and_backward_match_reference() {
         let b = ew::relu_backward(ctx, &gy, &gdy, &gdx).unwrap();
         ctx.run(&[&f, &b]).unwrap();
         let y = ew::relu_forward_ref(&x);
-        assert_close(&format!("relu forward n={n}"), &ctx.read_f32(&gy).unwrap(), &y);
+        assert_close(
+            &format!("relu forward n={n}"),
+            &ctx.read_f32(&gy).unwrap(),
+            &y,
+        );
         let dx = ew::relu_backward_ref(&y, &dy);
-        assert_close(&format!("relu backward n={n}"), &ctx.read_f32(&gdx).unwrap(), &dx);
+        assert_close(
+            &format!("relu backward n={n}"),
+            &ctx.read_f32(&gdx).unwrap(),
+            &dx,
+        );
     }
 }
 
@@ -29,10 +37,13 @@ fn relu_grid_folds_past_the_dispatch_limit() {
     // 65,535 workgroups of 256 cover 16.7 M elements; one more element needs a second grid row.
     let ctx = gpu();
     let n = 65_535 * 256 + 300;
-    let x: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { -1.0 } else { i as f32 }).collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| if i % 2 == 0 { -1.0 } else { i as f32 })
+        .collect();
     let gx = ctx.tensor(&x, "x").unwrap();
     let gy = ctx.alloc(n, "y").unwrap();
-    ctx.run(&[&ew::relu_forward(ctx, &gx, &gy).unwrap()]).unwrap();
+    ctx.run(&[&ew::relu_forward(ctx, &gx, &gy).unwrap()])
+        .unwrap();
     let y = ctx.read_f32(&gy).unwrap();
     assert_eq!(y[n - 1], (n - 1) as f32);
     assert_eq!(y[n - 2], 0.0);
@@ -49,7 +60,10 @@ fn fill_sets_every_element() {
 #[test]
 fn relu_backward_matches_finite_differences() {
     // Points away from the kink at 0, where the derivative is undefined.
-    let x: Vec<f32> = rand_vec(7, 50).iter().map(|v| if v.abs() < 0.05 { 0.5 } else { *v }).collect();
+    let x: Vec<f32> = rand_vec(7, 50)
+        .iter()
+        .map(|v| if v.abs() < 0.05 { 0.5 } else { *v })
+        .collect();
     let w = rand_vec(8, 50);
     let grad = ew::relu_backward_ref(&ew::relu_forward_ref(&x), &w);
     check_grad("relu", &x, &grad, |x| dot(&ew::relu_forward_ref(x), &w));

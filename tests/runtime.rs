@@ -11,12 +11,23 @@ fn adapter_choice_by_index_and_name() {
     assert_eq!(chosen, Some(0));
     let by_index = GpuContext::with_adapter(&AdapterChoice::Index(0)).unwrap();
     assert_eq!(by_index.adapter.name, list[0].name);
-    let fragment = list[0].name.split_whitespace().next().unwrap().to_lowercase();
+    let fragment = list[0]
+        .name
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_lowercase();
     let by_name = GpuContext::with_adapter(&AdapterChoice::parse(&fragment)).unwrap();
     assert_eq!(by_name.adapter.name, list[0].name);
-    let e = GpuContext::with_adapter(&AdapterChoice::Index(99)).err().unwrap().to_string();
+    let e = GpuContext::with_adapter(&AdapterChoice::Index(99))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("out of range"), "{e}");
-    let e = GpuContext::with_adapter(&AdapterChoice::Name("no-such-gpu".into())).err().unwrap().to_string();
+    let e = GpuContext::with_adapter(&AdapterChoice::Name("no-such-gpu".into()))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("no-such-gpu"), "{e}");
     assert_eq!(AdapterChoice::parse("2"), AdapterChoice::Index(2));
     assert_eq!(AdapterChoice::parse("auto"), AdapterChoice::Auto);
@@ -44,7 +55,10 @@ fn buffers_round_trip_and_arenas_align() {
     }
     ctx.write(&views[1], &[7.0f32; 70]).unwrap();
     assert_eq!(ctx.read_f32(&views[1]).unwrap(), vec![7.0; 70]);
-    assert!(ctx.write(&views[0], &[1.0f32; 4]).is_err(), "write past the end of a view");
+    assert!(
+        ctx.write(&views[0], &[1.0f32; 4]).is_err(),
+        "write past the end of a view"
+    );
 }
 
 #[test]
@@ -52,9 +66,29 @@ fn kernel_misuse_is_an_error() {
     let ctx = gpu();
     let t = ctx.alloc(4, "t").unwrap();
     assert!(ctx.dispatch("nope", "main", &[], &[], [1, 1, 1]).is_err());
-    assert!(ctx.dispatch("elementwise", "nope", &[], &[], [1, 1, 1]).is_err());
-    let e = ctx.dispatch("elementwise", "relu_forward", &[0; 16], &[("x", &t)], [1, 1, 1]).err().unwrap();
+    assert!(ctx
+        .dispatch("elementwise", "nope", &[], &[], [1, 1, 1])
+        .is_err());
+    let e = ctx
+        .dispatch(
+            "elementwise",
+            "relu_forward",
+            &[0; 16],
+            &[("x", &t)],
+            [1, 1, 1],
+        )
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("`y`"), "{e}");
-    let e = ctx.dispatch("elementwise", "fill", &[0; 16], &[("y", &t)], [70_000, 1, 1]).err().unwrap();
+    let e = ctx
+        .dispatch(
+            "elementwise",
+            "fill",
+            &[0; 16],
+            &[("y", &t)],
+            [70_000, 1, 1],
+        )
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("workgroups per dimension"), "{e}");
 }

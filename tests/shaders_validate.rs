@@ -10,7 +10,10 @@ fn every_shader_parses_and_validates() {
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), Default::default())
             .validate(&module)
             .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-        assert!(!module.entry_points.is_empty(), "{name}.wgsl has no entry point");
+        assert!(
+            !module.entry_points.is_empty(),
+            "{name}.wgsl has no entry point"
+        );
     }
 }
 
@@ -21,7 +24,10 @@ fn every_shader_file_is_registered() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "wgsl") {
             let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-            assert!(SHADERS.iter().any(|(n, _)| *n == stem), "{stem}.wgsl is not in SHADERS");
+            assert!(
+                SHADERS.iter().any(|(n, _)| *n == stem),
+                "{stem}.wgsl is not in SHADERS"
+            );
         }
     }
 }

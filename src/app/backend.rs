@@ -22,7 +22,9 @@ impl FromStr for BackendKind {
             "auto" => Ok(Self::Auto),
             "gpu" => Ok(Self::Gpu),
             "cpu" => Ok(Self::Cpu),
-            _ => Err(Error::msg(format!("--backend: unknown backend `{s}` (auto, gpu or cpu)"))),
+            _ => Err(Error::msg(format!(
+                "--backend: unknown backend `{s}` (auto, gpu or cpu)"
+            ))),
         }
     }
 }

@@ -41,7 +41,9 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
     }
     let data = load_dir(a.data_dir)?;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
-    let n = (batch * (a.steps.max(a.warmup))).min(data.train.len()).max(batch.min(data.train.len()));
+    let n = (batch * (a.steps.max(a.warmup)))
+        .min(data.train.len())
+        .max(batch.min(data.train.len()));
     let order: Vec<u32> = (0..a.steps * batch).map(|i| (i % n) as u32).collect();
     let warm: Vec<u32> = order[..(a.warmup * batch).min(order.len())].to_vec();
     let opt = optimizer(a.model.defaults.optimizer, a.model.defaults.lr);
@@ -74,7 +76,10 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
 pub fn run(a: BenchArgs) -> Result<()> {
     let r = measure(&a)?;
     if a.json {
-        println!("{}", serde_json::to_string(&r).map_err(|e| Error::msg(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string(&r).map_err(|e| Error::msg(e.to_string()))?
+        );
     } else {
         println!(
             "{}: batch {}, {} steps on {}: {:.2} ms/step, {:.0} images/s",

@@ -41,7 +41,12 @@ pub fn predict_set(
     })
 }
 
-pub fn run(dir: &Path, data_dir: &Path, backend: BackendKind, adapter: &AdapterChoice) -> Result<()> {
+pub fn run(
+    dir: &Path,
+    data_dir: &Path,
+    backend: BackendKind,
+    adapter: &AdapterChoice,
+) -> Result<()> {
     let data = load_dir(data_dir)?;
     let (spec, r, device) = predict_set(dir, &data.test, backend, adapter)?;
     let classes = r.probs.len() / data.test.len().max(1);
@@ -52,7 +57,10 @@ pub fn run(dir: &Path, data_dir: &Path, backend: BackendKind, adapter: &AdapterC
         )));
     }
     println!("Model `{}` from {} on {}", spec.name, dir.display(), device);
-    println!("Test loss: {:.4} - test accuracy: {:.4} ({} images)", r.loss, r.accuracy, r.samples);
+    println!(
+        "Test loss: {:.4} - test accuracy: {:.4} ({} images)",
+        r.loss, r.accuracy, r.samples
+    );
     let confusion = Confusion::from_predictions(&data.test.labels, &r.preds, classes)?;
     println!("\n{}", confusion.table());
     Ok(())

@@ -31,10 +31,17 @@ pub fn summary(spec: &ModelSpec) -> Result<()> {
 
 pub fn show(data_dir: &Path, index: usize, test: bool) -> Result<()> {
     let data = load_dir(data_dir)?;
-    let (set, name) = if test { (&data.test, "test") } else { (&data.train, "train") };
-    let label = set
-        .label(index)
-        .ok_or_else(|| Error::msg(format!("--index {index} is out of range: the {name} set has {} images", set.len())))?;
+    let (set, name) = if test {
+        (&data.test, "test")
+    } else {
+        (&data.train, "train")
+    };
+    let label = set.label(index).ok_or_else(|| {
+        Error::msg(format!(
+            "--index {index} is out of range: the {name} set has {} images",
+            set.len()
+        ))
+    })?;
     print!("{}", ascii::render(set.image(index), set.height, set.width));
     println!("{name}[{index}]: label {label}");
     Ok(())

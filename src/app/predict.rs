@@ -14,11 +14,20 @@ pub enum Inputs {
     Indices(Vec<usize>),
 }
 
-pub fn run(dir: &Path, inputs: Inputs, data_dir: &Path, backend: BackendKind, adapter: &AdapterChoice) -> Result<()> {
+pub fn run(
+    dir: &Path,
+    inputs: Inputs,
+    data_dir: &Path,
+    backend: BackendKind,
+    adapter: &AdapterChoice,
+) -> Result<()> {
     let spec = checkpoint::load_spec(dir)?;
     let [h, w, c] = spec.input;
     if c != 1 {
-        return Err(Error::msg(format!("{}: predict handles grey-scale models only", dir.display())));
+        return Err(Error::msg(format!(
+            "{}: predict handles grey-scale models only",
+            dir.display()
+        )));
     }
     let (set, names, truth) = match inputs {
         Inputs::Images(paths) => {
@@ -28,7 +37,17 @@ pub fn run(dir: &Path, inputs: Inputs, data_dir: &Path, backend: BackendKind, ad
             }
             let n = paths.len();
             let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-            (Dataset { images, labels: vec![0; n], n, height: h, width: w }, names, None)
+            (
+                Dataset {
+                    images,
+                    labels: vec![0; n],
+                    n,
+                    height: h,
+                    width: w,
+                },
+                names,
+                None,
+            )
         }
         Inputs::Indices(idx) => {
             let test = load_dir(data_dir)?.test;
@@ -36,14 +55,23 @@ pub fn run(dir: &Path, inputs: Inputs, data_dir: &Path, backend: BackendKind, ad
             let mut labels = Vec::new();
             for &i in &idx {
                 let label = test.label(i).ok_or_else(|| {
-                    Error::msg(format!("--index {i} is out of range: the test set has {} images", test.len()))
+                    Error::msg(format!(
+                        "--index {i} is out of range: the test set has {} images",
+                        test.len()
+                    ))
                 })?;
                 images.extend_from_slice(test.image(i));
                 labels.push(label);
             }
             let names: Vec<String> = idx.iter().map(|i| format!("test[{i}]")).collect();
             let n = idx.len();
-            let set = Dataset { images, labels: labels.clone(), n, height: test.height, width: test.width };
+            let set = Dataset {
+                images,
+                labels: labels.clone(),
+                n,
+                height: test.height,
+                width: test.width,
+            };
             (set, names, Some(labels))
         }
     };
@@ -51,12 +79,20 @@ pub fn run(dir: &Path, inputs: Inputs, data_dir: &Path, backend: BackendKind, ad
     let classes = r.probs.len() / set.n.max(1);
     for (k, name) in names.iter().enumerate() {
         let probs = &r.probs[k * classes..(k + 1) * classes];
-        let mut line = format!("{name}: predicted {} ({:.1}%)", r.preds[k], 100.0 * probs[r.preds[k] as usize]);
+        let mut line = format!(
+            "{name}: predicted {} ({:.1}%)",
+            r.preds[k],
+            100.0 * probs[r.preds[k] as usize]
+        );
         if let Some(t) = &truth {
             line += &format!(", label {}", t[k]);
         }
         println!("{line}");
-        let row: Vec<String> = probs.iter().enumerate().map(|(c, p)| format!("{c}:{p:.3}")).collect();
+        let row: Vec<String> = probs
+            .iter()
+            .enumerate()
+            .map(|(c, p)| format!("{c}:{p:.3}"))
+            .collect();
         println!("  {}", row.join(" "));
     }
     Ok(())

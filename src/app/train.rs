@@ -51,9 +51,10 @@ impl Reporter for Console {
         (self.epoch, self.epochs, self.steps) = (epoch, epochs, steps);
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(steps as u64);
-            let style = ProgressStyle::with_template("{prefix} {pos}/{len} [{bar:30}] ETA {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
+            let style =
+                ProgressStyle::with_template("{prefix} {pos}/{len} [{bar:30}] ETA {eta} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(format!("Epoch {epoch}/{epochs}"));
             self.bar = Some(bar);
@@ -112,14 +113,18 @@ pub fn run(a: TrainArgs) -> Result<()> {
         return Err(Error::msg("--batch-size must be at least 1"));
     }
     if !(lr.is_finite() && lr > 0.0) {
-        return Err(Error::msg(format!("--lr must be a positive number (got {lr})")));
+        return Err(Error::msg(format!(
+            "--lr must be a positive number (got {lr})"
+        )));
     }
     if epochs == 0 {
         return Err(Error::msg("--epochs must be at least 1"));
     }
     let validation = match a.validation_split {
         Some(f) if !(0.0..1.0).contains(&f) => {
-            return Err(Error::msg(format!("--validation-split must be in [0, 1) (got {f})")))
+            return Err(Error::msg(format!(
+                "--validation-split must be in [0, 1) (got {f})"
+            )))
         }
         Some(f) => Validation::Split(f),
         None => d.validation.clone(),
@@ -146,55 +151,80 @@ pub fn run(a: TrainArgs) -> Result<()> {
             data.classes
         )));
     }
-    let cfg = FitConfig { epochs, validation, seed: a.seed, limit: a.limit };
+    let cfg = FitConfig {
+        epochs,
+        validation,
+        seed: a.seed,
+        limit: a.limit,
+    };
     let spec = a.model.clone();
     let (total, trainable) = spec.param_counts()?;
-    with_backend(a.backend, &a.adapter, plan.clone(), optimizer(kind, lr), a.seed, |backend| {
-        println!(
-            "Training `{}` ({} parameters, {} trainable) on {}: {} epochs, batch {}, {} lr {}",
-            spec.name,
-            total,
-            trainable,
-            backend.describe(),
-            epochs,
-            batch,
-            kind,
-            lr
-        );
-        let mut console = Console { bar: None, epoch: 0, epochs, steps: 0 };
-        let r = fit(backend, &data, &cfg, &mut console)?;
-        println!(
-            "{} training images, {} validation images; {:.1}s of training, {:.0} images/s",
-            r.train_samples, r.val_samples, r.train_seconds, r.images_per_second
-        );
-        println!("Test loss: {:.4} - test accuracy: {:.4}", r.test.loss, r.test.accuracy);
-        let (params, stats) = backend.params()?;
-        checkpoint::save(&out, &spec, &plan, &params, &stats)?;
-        write_atomic(&out.join("history.csv"), r.history.to_csv().as_bytes())?;
-        curves_png(&r.history, &out.join("curves.png"))?;
-        let confusion = Confusion::from_predictions(&data.test.labels, &r.test.preds, plan.classes)?;
-        confusion_png(&confusion, &out.join("confusion.png"))?;
-        let metrics = serde_json::json!({
-            "model": spec.name,
-            "test_accuracy": r.test.accuracy,
-            "test_loss": r.test.loss,
-            "epochs": epochs,
-            "batch_size": batch,
-            "optimizer": kind.to_string(),
-            "lr": lr,
-            "seed": a.seed,
-            "train_images": r.train_samples,
-            "validation_images": r.val_samples,
-            "train_seconds": r.train_seconds,
-            "train_images_per_second": r.images_per_second,
-            "device": backend.describe(),
-            "backend": backend.name(),
-            "params": total,
-            "trainable_params": trainable,
-        });
-        let text = serde_json::to_string_pretty(&metrics).map_err(|e| Error::msg(e.to_string()))?;
-        write_atomic(&out.join("metrics.json"), text.as_bytes())?;
-        println!("Saved the model, history.csv, curves.png, confusion.png and metrics.json to {}", out.display());
-        Ok(())
-    })
+    with_backend(
+        a.backend,
+        &a.adapter,
+        plan.clone(),
+        optimizer(kind, lr),
+        a.seed,
+        |backend| {
+            println!(
+                "Training `{}` ({} parameters, {} trainable) on {}: {} epochs, batch {}, {} lr {}",
+                spec.name,
+                total,
+                trainable,
+                backend.describe(),
+                epochs,
+                batch,
+                kind,
+                lr
+            );
+            let mut console = Console {
+                bar: None,
+                epoch: 0,
+                epochs,
+                steps: 0,
+            };
+            let r = fit(backend, &data, &cfg, &mut console)?;
+            println!(
+                "{} training images, {} validation images; {:.1}s of training, {:.0} images/s",
+                r.train_samples, r.val_samples, r.train_seconds, r.images_per_second
+            );
+            println!(
+                "Test loss: {:.4} - test accuracy: {:.4}",
+                r.test.loss, r.test.accuracy
+            );
+            let (params, stats) = backend.params()?;
+            checkpoint::save(&out, &spec, &plan, &params, &stats)?;
+            write_atomic(&out.join("history.csv"), r.history.to_csv().as_bytes())?;
+            curves_png(&r.history, &out.join("curves.png"))?;
+            let confusion =
+                Confusion::from_predictions(&data.test.labels, &r.test.preds, plan.classes)?;
+            confusion_png(&confusion, &out.join("confusion.png"))?;
+            let metrics = serde_json::json!({
+                "model": spec.name,
+                "test_accuracy": r.test.accuracy,
+                "test_loss": r.test.loss,
+                "epochs": epochs,
+                "batch_size": batch,
+                "optimizer": kind.to_string(),
+                "lr": lr,
+                "seed": a.seed,
+                "train_images": r.train_samples,
+                "validation_images": r.val_samples,
+                "train_seconds": r.train_seconds,
+                "train_images_per_second": r.images_per_second,
+                "device": backend.describe(),
+                "backend": backend.name(),
+                "params": total,
+                "trainable_params": trainable,
+            });
+            let text =
+                serde_json::to_string_pretty(&metrics).map_err(|e| Error::msg(e.to_string()))?;
+            write_atomic(&out.join("metrics.json"), text.as_bytes())?;
+            println!(
+                "Saved the model, history.csv, curves.png, confusion.png and metrics.json to {}",
+                out.display()
+            );
+            Ok(())
+        },
+    )
 }

@@ -7,7 +7,9 @@ use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
 use crate::ops::optim::Optimizer;
-use crate::ops::{batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce};
+use crate::ops::{
+    batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce,
+};
 
 struct Data {
     images: Vec<u8>,
@@ -55,37 +57,77 @@ impl CpuGraph {
     }
 
     /// Forward pass over one padded batch: every activation (index 0 is the input) and the saves.
-    fn forward(&mut self, x: Vec<f32>, batch: usize, mode: Mode, t: u32) -> (Vec<Vec<f32>>, Vec<Saved>) {
+    fn forward(
+        &mut self,
+        x: Vec<f32>,
+        batch: usize,
+        mode: Mode,
+        t: u32,
+    ) -> (Vec<Vec<f32>>, Vec<Saved>) {
         let mut acts = vec![x];
         let mut saved = Vec::with_capacity(self.plan.nodes.len());
         for node in &self.plan.nodes {
             let x = acts.last().expect("input present");
             let mut sv = Saved::default();
             let y = match node {
-                Node::Conv { s, relu, w, b } => conv2d::forward_ref(s, x, &self.params[*w], &self.params[*b], *relu),
+                Node::Conv { s, relu, w, b } => {
+                    conv2d::forward_ref(s, x, &self.params[*w], &self.params[*b], *relu)
+                }
                 Node::Pool { s } => {
                     let (y, arg) = pool::forward_ref(s, x);
                     sv.argmax = arg;
                     y
                 }
-                Node::Dense { inputs, units, relu, w, b } => {
-                    let gs = gemm::GemmShape { m: self.plan.max_batch, n: *units, k: *inputs, trans_a: false, trans_b: false };
+                Node::Dense {
+                    inputs,
+                    units,
+                    relu,
+                    w,
+                    b,
+                } => {
+                    let gs = gemm::GemmShape {
+                        m: self.plan.max_batch,
+                        n: *units,
+                        k: *inputs,
+                        trans_a: false,
+                        trans_b: false,
+                    };
                     gemm::matmul_ref(&gs, x, &self.params[*w], Some(&self.params[*b]), *relu)
                 }
                 Node::Dropout { rate, id } if mode == Mode::Train => {
                     sv.mask = dropout::mask_ref(x.len(), *rate, self.seed, t, *id);
                     dropout::forward_ref(x, &sv.mask)
                 }
-                Node::BatchNorm { s, gamma, beta, mean, var } if mode == Mode::Train => {
+                Node::BatchNorm {
+                    s,
+                    gamma,
+                    beta,
+                    mean,
+                    var,
+                } if mode == Mode::Train => {
                     let (g, b) = (&self.params[*gamma], &self.params[*beta]);
-                    let r = batchnorm::forward_train_ref(s, batch, x, g, b, &self.stats[*mean], &self.stats[*var]);
+                    let r = batchnorm::forward_train_ref(
+                        s,
+                        batch,
+                        x,
+                        g,
+                        b,
+                        &self.stats[*mean],
+                        &self.stats[*var],
+                    );
                     self.stats[*mean] = r.running_mean;
                     self.stats[*var] = r.running_var;
                     sv.mean = r.mean;
                     sv.invstd = r.invstd;
                     r.y
                 }
-                Node::BatchNorm { s, gamma, beta, mean, var } => batchnorm::forward_infer_ref(
+                Node::BatchNorm {
+                    s,
+                    gamma,
+                    beta,
+                    mean,
+                    var,
+                } => batchnorm::forward_infer_ref(
                     s,
                     x,
                     &self.params[*gamma],
@@ -103,33 +145,86 @@ impl CpuGraph {
     }
 
     /// Backward pass: parameter gradients in plan order.
-    fn backward(&self, acts: &[Vec<f32>], saved: &[Saved], dlogits: Vec<f32>, batch: usize) -> Vec<Vec<f32>> {
+    fn backward(
+        &self,
+        acts: &[Vec<f32>],
+        saved: &[Saved],
+        dlogits: Vec<f32>,
+        batch: usize,
+    ) -> Vec<Vec<f32>> {
         let b = self.plan.max_batch;
         let mut grads: Vec<Vec<f32>> = self.params.iter().map(|p| vec![0.0; p.len()]).collect();
         let mut dy = dlogits;
         for (i, node) in self.plan.nodes.iter().enumerate().rev() {
             let (x, y) = (&acts[i], &acts[i + 1]);
             dy = match node {
-                Node::Conv { s, relu, w, b: bias } => {
-                    let g = if *relu { elementwise::relu_backward_ref(y, &dy) } else { dy };
+                Node::Conv {
+                    s,
+                    relu,
+                    w,
+                    b: bias,
+                } => {
+                    let g = if *relu {
+                        elementwise::relu_backward_ref(y, &dy)
+                    } else {
+                        dy
+                    };
                     let (dw, db) = conv2d::backward_weights_ref(s, x, &g);
                     grads[*w] = dw;
                     grads[*bias] = db;
-                    if i > 0 { conv2d::backward_input_ref(s, &self.params[*w], &g) } else { Vec::new() }
+                    if i > 0 {
+                        conv2d::backward_input_ref(s, &self.params[*w], &g)
+                    } else {
+                        Vec::new()
+                    }
                 }
                 Node::Pool { s } => pool::backward_ref(s, &dy, &saved[i].argmax),
-                Node::Dense { inputs, units, relu, w, b: bias } => {
-                    let g = if *relu { elementwise::relu_backward_ref(y, &dy) } else { dy };
-                    let dws = gemm::GemmShape { m: *inputs, n: *units, k: b, trans_a: true, trans_b: false };
+                Node::Dense {
+                    inputs,
+                    units,
+                    relu,
+                    w,
+                    b: bias,
+                } => {
+                    let g = if *relu {
+                        elementwise::relu_backward_ref(y, &dy)
+                    } else {
+                        dy
+                    };
+                    let dws = gemm::GemmShape {
+                        m: *inputs,
+                        n: *units,
+                        k: b,
+                        trans_a: true,
+                        trans_b: false,
+                    };
                     grads[*w] = gemm::matmul_ref(&dws, x, &g, None, false);
                     grads[*bias] = reduce::col_sum_ref(b, *units, &g);
-                    let dxs = gemm::GemmShape { m: b, n: *inputs, k: *units, trans_a: false, trans_b: true };
-                    if i > 0 { gemm::matmul_ref(&dxs, &g, &self.params[*w], None, false) } else { Vec::new() }
+                    let dxs = gemm::GemmShape {
+                        m: b,
+                        n: *inputs,
+                        k: *units,
+                        trans_a: false,
+                        trans_b: true,
+                    };
+                    if i > 0 {
+                        gemm::matmul_ref(&dxs, &g, &self.params[*w], None, false)
+                    } else {
+                        Vec::new()
+                    }
                 }
                 Node::Dropout { .. } => dropout::forward_ref(&dy, &saved[i].mask),
                 Node::BatchNorm { s, gamma, beta, .. } => {
                     let sv = &saved[i];
-                    let (dx, dg, db) = batchnorm::backward_ref(s, batch, x, &dy, &self.params[*gamma], &sv.mean, &sv.invstd);
+                    let (dx, dg, db) = batchnorm::backward_ref(
+                        s,
+                        batch,
+                        x,
+                        &dy,
+                        &self.params[*gamma],
+                        &sv.mean,
+                        &sv.invstd,
+                    );
                     grads[*gamma] = dg;
                     grads[*beta] = db;
                     dx
@@ -144,7 +239,10 @@ impl CpuGraph {
 
 impl Backend for CpuGraph {
     fn describe(&self) -> String {
-        format!("CPU (reference ops, {} threads)", rayon::current_num_threads())
+        format!(
+            "CPU (reference ops, {} threads)",
+            rayon::current_num_threads()
+        )
     }
 
     fn name(&self) -> &'static str {
@@ -184,17 +282,32 @@ impl Backend for CpuGraph {
     ) -> Result<EpochStats> {
         let b = self.plan.max_batch;
         let classes = self.plan.classes;
-        let data = self.data.get_mut(id).and_then(|d| d.take()).ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+        let data = self
+            .data
+            .get_mut(id)
+            .and_then(|d| d.take())
+            .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
         let result = (|| {
             if let Some(&bad) = order.iter().find(|&&i| i as usize >= data.labels.len()) {
-                return Err(Error::Msg(format!("sample index {bad} out of range ({} samples)", data.labels.len())));
+                return Err(Error::Msg(format!(
+                    "sample index {bad} out of range ({} samples)",
+                    data.labels.len()
+                )));
             }
             let steps = order.len().div_ceil(b);
             let mut out = EpochStats::default();
             let (mut loss_sum, mut hits) = (0f64, 0usize);
             for k in 0..steps {
                 let batch = (order.len() - k * b).min(b);
-                let (x, labels) = gather::gather_ref(&data.images, &data.labels, data.sample_len, order, k * b, batch, b);
+                let (x, labels) = gather::gather_ref(
+                    &data.images,
+                    &data.labels,
+                    data.sample_len,
+                    order,
+                    k * b,
+                    batch,
+                    b,
+                );
                 let t = self.t + 1;
                 let (acts, saved) = self.forward(x, batch, mode, t);
                 let logits = acts.last().expect("output present");
@@ -204,13 +317,20 @@ impl Backend for CpuGraph {
                 hits += m[1] as usize;
                 if want_preds {
                     out.preds.extend_from_slice(&xent.pred[..batch]);
-                    out.probs.extend_from_slice(&loss::softmax_ref(classes, &logits[..batch * classes]));
+                    out.probs
+                        .extend_from_slice(&loss::softmax_ref(classes, &logits[..batch * classes]));
                 }
                 if mode == Mode::Train {
                     let grads = self.backward(&acts, &saved, xent.grad, batch);
                     self.t = t;
                     let lr = self.opt.lr();
-                    for (((p, g), s1), s2) in self.params.iter_mut().zip(&grads).zip(&mut self.s1).zip(&mut self.s2) {
+                    for (((p, g), s1), s2) in self
+                        .params
+                        .iter_mut()
+                        .zip(&grads)
+                        .zip(&mut self.s1)
+                        .zip(&mut self.s2)
+                    {
                         optim::update_ref(&self.opt, t, lr, p, g, s1, s2);
                     }
                 }
@@ -226,7 +346,10 @@ impl Backend for CpuGraph {
             out.loss = (loss_sum / order.len().max(1) as f64) as f32;
             out.accuracy = hits as f32 / order.len().max(1) as f32;
             if !out.loss.is_finite() {
-                return Err(Error::Msg(format!("training diverged: the loss is {} (try a lower learning rate)", out.loss)));
+                return Err(Error::Msg(format!(
+                    "training diverged: the loss is {} (try a lower learning rate)",
+                    out.loss
+                )));
             }
             Ok(out)
         })();

@@ -8,7 +8,9 @@ use super::{init_params, HostData};
 use crate::error::{Error, Result};
 use crate::ops::optim::Optimizer;
 use crate::ops::step::{StepParams, STEP_WORDS};
-use crate::ops::{batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce};
+use crate::ops::{
+    batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce,
+};
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 /// Steps recorded into one command buffer.
@@ -46,7 +48,11 @@ pub struct GpuGraph<'c> {
     _keep: Vec<GpuTensor>,
 }
 
-fn zeros_like(ctx: &GpuContext, lens: &[usize], label: &str) -> Result<(GpuTensor, Vec<GpuTensor>)> {
+fn zeros_like(
+    ctx: &GpuContext,
+    lens: &[usize],
+    label: &str,
+) -> Result<(GpuTensor, Vec<GpuTensor>)> {
     ctx.alloc_arena(lens, label)
 }
 
@@ -58,8 +64,16 @@ impl<'c> GpuGraph<'c> {
         let (params_all, params) = ctx.alloc_arena(&plens, "params")?;
         let (grads_all, grads) = zeros_like(ctx, &plens, "grads")?;
         let states = opt.state_buffers();
-        let (s1, _) = zeros_like(ctx, if states >= 1 { &plens } else { &[1] }, "optimizer state 1")?;
-        let (s2, _) = zeros_like(ctx, if states >= 2 { &plens } else { &[1] }, "optimizer state 2")?;
+        let (s1, _) = zeros_like(
+            ctx,
+            if states >= 1 { &plens } else { &[1] },
+            "optimizer state 1",
+        )?;
+        let (s2, _) = zeros_like(
+            ctx,
+            if states >= 2 { &plens } else { &[1] },
+            "optimizer state 2",
+        )?;
         let (_, stats) = ctx.alloc_arena(if slens.is_empty() { &[1] } else { &slens }, "stats")?;
         let stats = if slens.is_empty() { Vec::new() } else { stats };
 
@@ -89,9 +103,30 @@ impl<'c> GpuGraph<'c> {
             let ex = eval_act[i].clone();
             let mut ey = y.clone();
             match node {
-                Node::Conv { s, relu, w, b: bias } => {
-                    train.push(conv2d::forward(ctx, s, x, &params[*w], &params[*bias], y, *relu)?);
-                    eval.push(conv2d::forward(ctx, s, &ex, &params[*w], &params[*bias], y, *relu)?);
+                Node::Conv {
+                    s,
+                    relu,
+                    w,
+                    b: bias,
+                } => {
+                    train.push(conv2d::forward(
+                        ctx,
+                        s,
+                        x,
+                        &params[*w],
+                        &params[*bias],
+                        y,
+                        *relu,
+                    )?);
+                    eval.push(conv2d::forward(
+                        ctx,
+                        s,
+                        &ex,
+                        &params[*w],
+                        &params[*bias],
+                        y,
+                        *relu,
+                    )?);
                 }
                 Node::Pool { s } => {
                     let argmax = ctx.alloc(s.y_len(), &format!("argmax {i}"))?;
@@ -99,21 +134,60 @@ impl<'c> GpuGraph<'c> {
                     eval.push(pool::forward(ctx, s, &ex, y, &argmax)?);
                     saved[i].push(argmax);
                 }
-                Node::Dense { inputs, units, relu, w, b: bias } => {
-                    let gs = gemm::GemmShape { m: b, n: *units, k: *inputs, trans_a: false, trans_b: false };
-                    train.push(gemm::matmul(ctx, &gs, x, &params[*w], Some(&params[*bias]), y, *relu)?);
-                    eval.push(gemm::matmul(ctx, &gs, &ex, &params[*w], Some(&params[*bias]), y, *relu)?);
+                Node::Dense {
+                    inputs,
+                    units,
+                    relu,
+                    w,
+                    b: bias,
+                } => {
+                    let gs = gemm::GemmShape {
+                        m: b,
+                        n: *units,
+                        k: *inputs,
+                        trans_a: false,
+                        trans_b: false,
+                    };
+                    train.push(gemm::matmul(
+                        ctx,
+                        &gs,
+                        x,
+                        &params[*w],
+                        Some(&params[*bias]),
+                        y,
+                        *relu,
+                    )?);
+                    eval.push(gemm::matmul(
+                        ctx,
+                        &gs,
+                        &ex,
+                        &params[*w],
+                        Some(&params[*bias]),
+                        y,
+                        *relu,
+                    )?);
                 }
                 Node::Dropout { rate, id } => {
                     let mask = ctx.alloc(x.len, &format!("dropout mask {i}"))?;
-                    train.push(dropout::forward(ctx, x.len, *rate, *id, x, &step, y, &mask)?);
+                    train.push(dropout::forward(
+                        ctx, x.len, *rate, *id, x, &step, y, &mask,
+                    )?);
                     saved[i].push(mask);
                     ey = ex.clone();
                 }
-                Node::BatchNorm { s, gamma, beta, mean, var } => {
+                Node::BatchNorm {
+                    s,
+                    gamma,
+                    beta,
+                    mean,
+                    var,
+                } => {
                     let (m, inv) = (ctx.alloc(s.c, "bn mean")?, ctx.alloc(s.c, "bn invstd")?);
-                    let (g, bt, rm, rv) = (&params[*gamma], &params[*beta], &stats[*mean], &stats[*var]);
-                    train.extend(batchnorm::forward_train(ctx, s, x, g, bt, rm, rv, &step, y, &m, &inv)?);
+                    let (g, bt, rm, rv) =
+                        (&params[*gamma], &params[*beta], &stats[*mean], &stats[*var]);
+                    train.extend(batchnorm::forward_train(
+                        ctx, s, x, g, bt, rm, rv, &step, y, &m, &inv,
+                    )?);
                     eval.push(batchnorm::forward_infer(ctx, s, &ex, g, bt, rm, rv, y)?);
                     saved[i].extend([m, inv]);
                 }
@@ -144,7 +218,10 @@ impl<'c> GpuGraph<'c> {
         };
         train.push(loss::softmax_xent(ctx, b, classes, &xb)?);
         train.push(loss::accumulate(ctx, b, &xb, &metrics)?);
-        let xe = loss::XentBuffers { logits: &eval_logits, ..xb };
+        let xe = loss::XentBuffers {
+            logits: &eval_logits,
+            ..xb
+        };
         eval.push(loss::softmax_xent(ctx, b, classes, &xe)?);
         eval.push(loss::accumulate(ctx, b, &xe, &metrics)?);
         let softmax = loss::softmax(ctx, b, classes, &eval_logits, &probs)?;
@@ -156,7 +233,10 @@ impl<'c> GpuGraph<'c> {
             let dy = grads_act[i + 1].clone();
             let dx = &grads_act[i];
             let need_dx = i > 0;
-            let pre_act = |relu: bool, keep: &mut Vec<GpuTensor>, list: &mut Vec<Dispatch>| -> Result<GpuTensor> {
+            let pre_act = |relu: bool,
+                           keep: &mut Vec<GpuTensor>,
+                           list: &mut Vec<Dispatch>|
+             -> Result<GpuTensor> {
                 if !relu {
                     return Ok(dy.clone());
                 }
@@ -166,9 +246,21 @@ impl<'c> GpuGraph<'c> {
                 Ok(g)
             };
             match node {
-                Node::Conv { s, relu, w, b: bias } => {
+                Node::Conv {
+                    s,
+                    relu,
+                    w,
+                    b: bias,
+                } => {
                     let g = pre_act(*relu, &mut keep, &mut train)?;
-                    train.extend(conv2d::backward_weights(ctx, s, x, &g, &grads[*w], &grads[*bias])?);
+                    train.extend(conv2d::backward_weights(
+                        ctx,
+                        s,
+                        x,
+                        &g,
+                        &grads[*w],
+                        &grads[*bias],
+                    )?);
                     if need_dx {
                         train.push(conv2d::backward_input(ctx, s, &params[*w], &g, dx)?);
                     }
@@ -178,13 +270,31 @@ impl<'c> GpuGraph<'c> {
                         train.push(pool::backward(ctx, s, &dy, &saved[i][0], dx)?);
                     }
                 }
-                Node::Dense { inputs, units, relu, w, b: bias } => {
+                Node::Dense {
+                    inputs,
+                    units,
+                    relu,
+                    w,
+                    b: bias,
+                } => {
                     let g = pre_act(*relu, &mut keep, &mut train)?;
-                    let dw = gemm::GemmShape { m: *inputs, n: *units, k: b, trans_a: true, trans_b: false };
+                    let dw = gemm::GemmShape {
+                        m: *inputs,
+                        n: *units,
+                        k: b,
+                        trans_a: true,
+                        trans_b: false,
+                    };
                     train.push(gemm::matmul(ctx, &dw, x, &g, None, &grads[*w], false)?);
                     train.push(reduce::col_sum(ctx, b, *units, &g, &grads[*bias])?);
                     if need_dx {
-                        let dxs = gemm::GemmShape { m: b, n: *inputs, k: *units, trans_a: false, trans_b: true };
+                        let dxs = gemm::GemmShape {
+                            m: b,
+                            n: *inputs,
+                            k: *units,
+                            trans_a: false,
+                            trans_b: true,
+                        };
                         train.push(gemm::matmul(ctx, &dxs, &g, &params[*w], None, dx, false)?);
                     }
                 }
@@ -196,7 +306,17 @@ impl<'c> GpuGraph<'c> {
                 Node::BatchNorm { s, gamma, beta, .. } => {
                     let (m, inv) = (&saved[i][0], &saved[i][1]);
                     train.extend(batchnorm::backward(
-                        ctx, s, x, &dy, &params[*gamma], m, inv, &step, dx, &grads[*gamma], &grads[*beta],
+                        ctx,
+                        s,
+                        x,
+                        &dy,
+                        &params[*gamma],
+                        m,
+                        inv,
+                        &step,
+                        dx,
+                        &grads[*gamma],
+                        &grads[*beta],
                     )?);
                 }
                 Node::Relu => {
@@ -207,7 +327,15 @@ impl<'c> GpuGraph<'c> {
                 Node::Identity => {}
             }
         }
-        train.push(optim::update(ctx, &opt, &params_all, &grads_all, &s1, &s2, &step)?);
+        train.push(optim::update(
+            ctx,
+            &opt,
+            &params_all,
+            &grads_all,
+            &s1,
+            &s2,
+            &step,
+        )?);
         keep.extend([s1, s2]);
         keep.extend(grads_act);
         keep.extend(saved.into_iter().flatten());
@@ -247,6 +375,37 @@ impl<'c> GpuGraph<'c> {
     /// Names of the kernels one training step launches, in order (for profiles and tests).
     pub fn train_kernels(&self) -> Vec<&str> {
         self.train.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    /// Time each dispatch of one training step on data set `id` (batch = first samples), waiting
+    /// for the GPU after each: where a step's time goes, kernel by kernel.
+    pub fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
+        let ctx = self.ctx;
+        let data = self
+            .data
+            .get(id)
+            .and_then(|d| d.as_ref())
+            .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+        let b = self.plan.max_batch.min(data.n);
+        let order: Vec<u32> = (0..b as u32).collect();
+        ctx.write(&data.perm, &order)?;
+        let rec = StepParams {
+            batch: b as u32,
+            t: self.t + 1,
+            seed: self.seed,
+            offset: 0,
+            lr: 0.0,
+            _pad: [0; 3],
+        };
+        ctx.write(&self.step, bytemuck::bytes_of(&rec))?;
+        ctx.wait()?;
+        let mut out = Vec::new();
+        for d in std::iter::once(&data.gather).chain(&self.train) {
+            let t0 = std::time::Instant::now();
+            ctx.run(&[d])?;
+            out.push((d.name.clone(), t0.elapsed().as_secs_f64()));
+        }
+        Ok(out)
     }
 
     fn ensure_steps(&mut self, records: usize) -> Result<()> {
@@ -295,7 +454,11 @@ impl Backend for GpuGraph<'_> {
         if self.data.len() <= id {
             self.data.resize_with(id + 1, || None);
         }
-        self.data[id] = Some(DataSet { n: data.len(), perm, gather });
+        self.data[id] = Some(DataSet {
+            n: data.len(),
+            perm,
+            gather,
+        });
         Ok(())
     }
 
@@ -311,9 +474,16 @@ impl Backend for GpuGraph<'_> {
         let b = self.plan.max_batch;
         let n = order.len();
         let steps = n.div_ceil(b);
-        let data = self.data.get(id).and_then(|d| d.as_ref()).ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+        let data = self
+            .data
+            .get(id)
+            .and_then(|d| d.as_ref())
+            .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
         if let Some(&bad) = order.iter().find(|&&i| i as usize >= data.n) {
-            return Err(Error::Msg(format!("sample index {bad} out of range ({} samples)", data.n)));
+            return Err(Error::Msg(format!(
+                "sample index {bad} out of range ({} samples)",
+                data.n
+            )));
         }
         if n == 0 {
             return Ok(EpochStats::default());
@@ -334,11 +504,27 @@ impl Backend for GpuGraph<'_> {
         let data = self.data[id].as_ref().expect("checked above");
         ctx.write(&self.steps_all, &records)?;
         ctx.write(&self.metrics, &[0f32; 4])?;
-        let preds = if want_preds { Some(ctx.alloc(n, "predictions")?) } else { None };
-        let probs = if want_preds { Some(ctx.alloc(n * self.plan.classes, "probabilities")?) } else { None };
+        let preds = if want_preds {
+            Some(ctx.alloc(n, "predictions")?)
+        } else {
+            None
+        };
+        let probs = if want_preds {
+            Some(ctx.alloc(n * self.plan.classes, "probabilities")?)
+        } else {
+            None
+        };
         let list: Vec<&Dispatch> = std::iter::once(&data.gather)
-            .chain(if mode == Mode::Train { &self.train } else { &self.eval })
-            .chain(if want_preds { Some(&self.softmax) } else { None })
+            .chain(if mode == Mode::Train {
+                &self.train
+            } else {
+                &self.eval
+            })
+            .chain(if want_preds {
+                Some(&self.softmax)
+            } else {
+                None
+            })
             .collect();
         let mut last_read = std::time::Instant::now();
         let mut k = 0;
@@ -356,9 +542,21 @@ impl Backend for GpuGraph<'_> {
                 ctx.record(&mut enc, &list);
                 let valid = records[s].batch as u64;
                 if let (Some(p), Some(q)) = (&preds, &probs) {
-                    enc.copy_buffer_to_buffer(&self.row_pred.buffer, self.row_pred.offset, &p.buffer, (s * b * 4) as u64, valid * 4);
+                    enc.copy_buffer_to_buffer(
+                        &self.row_pred.buffer,
+                        self.row_pred.offset,
+                        &p.buffer,
+                        (s * b * 4) as u64,
+                        valid * 4,
+                    );
                     let c = self.plan.classes as u64;
-                    enc.copy_buffer_to_buffer(&self.probs.buffer, self.probs.offset, &q.buffer, (s * b) as u64 * c * 4, valid * c * 4);
+                    enc.copy_buffer_to_buffer(
+                        &self.probs.buffer,
+                        self.probs.offset,
+                        &q.buffer,
+                        (s * b) as u64 * c * 4,
+                        valid * c * 4,
+                    );
                 }
             }
             ctx.queue.submit([enc.finish()]);
@@ -372,7 +570,12 @@ impl Backend for GpuGraph<'_> {
                 ctx.check()?;
                 (None, None)
             };
-            progress(Progress { step: k, steps, loss, accuracy });
+            progress(Progress {
+                step: k,
+                steps,
+                loss,
+                accuracy,
+            });
         }
         let m = ctx.read_f32(&self.metrics)?;
         if mode == Mode::Train {
@@ -383,8 +586,14 @@ impl Backend for GpuGraph<'_> {
             loss: m[0] / count,
             accuracy: m[1] / count,
             samples: m[2] as usize,
-            preds: match &preds { Some(p) => ctx.read_u32(p)?, None => Vec::new() },
-            probs: match &probs { Some(p) => ctx.read_f32(p)?, None => Vec::new() },
+            preds: match &preds {
+                Some(p) => ctx.read_u32(p)?,
+                None => Vec::new(),
+            },
+            probs: match &probs {
+                Some(p) => ctx.read_f32(p)?,
+                None => Vec::new(),
+            },
         };
         if !stats.loss.is_finite() {
             return Err(Error::Msg(format!(
@@ -396,7 +605,11 @@ impl Backend for GpuGraph<'_> {
     }
 
     fn params(&self) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
-        let read = |ts: &[GpuTensor]| ts.iter().map(|t| self.ctx.read_f32(t)).collect::<Result<Vec<_>>>();
+        let read = |ts: &[GpuTensor]| {
+            ts.iter()
+                .map(|t| self.ctx.read_f32(t))
+                .collect::<Result<Vec<_>>>()
+        };
         Ok((read(&self.params)?, read(&self.stats)?))
     }
 
@@ -428,7 +641,12 @@ pub(super) fn check_layout(plan: &Plan, params: &[Vec<f32>], stats: &[Vec<f32>])
             stats.len()
         )));
     }
-    for (spec, v) in plan.params.iter().chain(&plan.stats).zip(params.iter().chain(stats)) {
+    for (spec, v) in plan
+        .params
+        .iter()
+        .chain(&plan.stats)
+        .zip(params.iter().chain(stats))
+    {
         if spec.len() != v.len() {
             return Err(Error::Msg(format!(
                 "{}: expected {} values (shape {:?}), got {}",

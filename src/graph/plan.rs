@@ -27,7 +27,10 @@ impl ParamSpec {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
     /// Glorot (Xavier) uniform, Keras' default kernel initialiser.
-    Glorot { fan_in: usize, fan_out: usize },
+    Glorot {
+        fan_in: usize,
+        fan_out: usize,
+    },
     Zeros,
     Ones,
 }
@@ -36,11 +39,33 @@ pub enum Init {
 /// index `Plan::stats` (non-trainable).
 #[derive(Clone, Debug)]
 pub enum Node {
-    Conv { s: Conv2dShape, relu: bool, w: usize, b: usize },
-    Pool { s: PoolShape },
-    Dense { inputs: usize, units: usize, relu: bool, w: usize, b: usize },
-    Dropout { rate: f32, id: u32 },
-    BatchNorm { s: BnShape, gamma: usize, beta: usize, mean: usize, var: usize },
+    Conv {
+        s: Conv2dShape,
+        relu: bool,
+        w: usize,
+        b: usize,
+    },
+    Pool {
+        s: PoolShape,
+    },
+    Dense {
+        inputs: usize,
+        units: usize,
+        relu: bool,
+        w: usize,
+        b: usize,
+    },
+    Dropout {
+        rate: f32,
+        id: u32,
+    },
+    BatchNorm {
+        s: BnShape,
+        gamma: usize,
+        beta: usize,
+        mean: usize,
+        var: usize,
+    },
     Relu,
     /// Flatten, a linear activation, or the final softmax (fused into the loss).
     Identity,
@@ -58,9 +83,16 @@ pub struct Plan {
     pub classes: usize,
 }
 
-fn keras_name(counts: &mut std::collections::HashMap<&'static str, usize>, base: &'static str) -> String {
+fn keras_name(
+    counts: &mut std::collections::HashMap<&'static str, usize>,
+    base: &'static str,
+) -> String {
     let c = counts.entry(base).or_insert(0);
-    let name = if *c == 0 { base.to_string() } else { format!("{base}_{c}") };
+    let name = if *c == 0 {
+        base.to_string()
+    } else {
+        format!("{base}_{c}")
+    };
     *c += 1;
     name
 }
@@ -93,16 +125,24 @@ impl Plan {
                     Activation::Linear => Ok(None),
                     Activation::Relu => Ok(Some(Node::Relu)),
                     Activation::Softmax if last => Ok(Some(Node::Identity)),
-                    Activation::Softmax => {
-                        Err(at("softmax is supported only as the final activation".into()))
-                    }
+                    Activation::Softmax => Err(at(
+                        "softmax is supported only as the final activation".into(),
+                    )),
                 }
             };
             let last = i + 1 == layers.len();
             match layer {
-                Layer::Conv2D { filters, kernel, strides, padding, activation } => {
+                Layer::Conv2D {
+                    filters,
+                    kernel,
+                    strides,
+                    padding,
+                    activation,
+                } => {
                     if shape.len() != 3 {
-                        return Err(at("Conv2D needs an image input (it comes after Flatten or Dense)".into()));
+                        return Err(at(
+                            "Conv2D needs an image input (it comes after Flatten or Dense)".into(),
+                        ));
                     }
                     let name = keras_name(&mut names, "conv2d");
                     let s = Conv2dShape::new(
@@ -116,16 +156,32 @@ impl Plan {
                         *padding == Padding::Same,
                     )
                     .map_err(|e| at(format!("({name}) {e}")))?;
-                    let (fan_in, fan_out) = (kernel[0] * kernel[1] * shape[2], kernel[0] * kernel[1] * filters);
+                    let (fan_in, fan_out) = (
+                        kernel[0] * kernel[1] * shape[2],
+                        kernel[0] * kernel[1] * filters,
+                    );
                     params.push(ParamSpec {
                         name: format!("{name}.kernel"),
                         shape: vec![kernel[0], kernel[1], shape[2], *filters],
                         init: Init::Glorot { fan_in, fan_out },
                     });
-                    params.push(ParamSpec { name: format!("{name}.bias"), shape: vec![*filters], init: Init::Zeros });
+                    params.push(ParamSpec {
+                        name: format!("{name}.bias"),
+                        shape: vec![*filters],
+                        init: Init::Zeros,
+                    });
                     let relu = *activation == Activation::Relu;
                     shape = vec![s.oh, s.ow, *filters];
-                    push(&mut nodes, Node::Conv { s, relu, w: params.len() - 2, b: params.len() - 1 }, &shape);
+                    push(
+                        &mut nodes,
+                        Node::Conv {
+                            s,
+                            relu,
+                            w: params.len() - 2,
+                            b: params.len() - 1,
+                        },
+                        &shape,
+                    );
                     if !relu {
                         if let Some(n) = activation_node(activation, last)? {
                             push(&mut nodes, n, &shape);
@@ -133,7 +189,11 @@ impl Plan {
                     }
                     ends_in_softmax = *activation == Activation::Softmax;
                 }
-                Layer::MaxPool2D { pool, strides, padding } => {
+                Layer::MaxPool2D {
+                    pool,
+                    strides,
+                    padding,
+                } => {
                     if shape.len() != 3 {
                         return Err(at("MaxPooling2D needs an image input".into()));
                     }
@@ -141,8 +201,9 @@ impl Plan {
                         return Err(at("MaxPooling2D supports valid padding only".into()));
                     }
                     let name = keras_name(&mut names, "max_pooling2d");
-                    let s = PoolShape::new(max_batch, shape[0], shape[1], shape[2], *pool, *strides)
-                        .map_err(|e| at(format!("({name}) {e}")))?;
+                    let s =
+                        PoolShape::new(max_batch, shape[0], shape[1], shape[2], *pool, *strides)
+                            .map_err(|e| at(format!("({name}) {e}")))?;
                     shape = vec![s.oh, s.ow, shape[2]];
                     push(&mut nodes, Node::Pool { s }, &shape);
                 }
@@ -155,7 +216,9 @@ impl Plan {
                 Layer::Dense { units, activation } => {
                     let name = keras_name(&mut names, "dense");
                     if shape.len() != 1 {
-                        return Err(at(format!("({name}) Dense needs a flat input: add a Flatten layer before it")));
+                        return Err(at(format!(
+                            "({name}) Dense needs a flat input: add a Flatten layer before it"
+                        )));
                     }
                     if *units == 0 {
                         return Err(at(format!("({name}) units must be at least 1")));
@@ -164,13 +227,30 @@ impl Plan {
                     params.push(ParamSpec {
                         name: format!("{name}.kernel"),
                         shape: vec![inputs, *units],
-                        init: Init::Glorot { fan_in: inputs, fan_out: *units },
+                        init: Init::Glorot {
+                            fan_in: inputs,
+                            fan_out: *units,
+                        },
                     });
-                    params.push(ParamSpec { name: format!("{name}.bias"), shape: vec![*units], init: Init::Zeros });
+                    params.push(ParamSpec {
+                        name: format!("{name}.bias"),
+                        shape: vec![*units],
+                        init: Init::Zeros,
+                    });
                     let relu = *activation == Activation::Relu;
                     shape = vec![*units];
                     let (w, b) = (params.len() - 2, params.len() - 1);
-                    push(&mut nodes, Node::Dense { inputs, units: *units, relu, w, b }, &shape);
+                    push(
+                        &mut nodes,
+                        Node::Dense {
+                            inputs,
+                            units: *units,
+                            relu,
+                            w,
+                            b,
+                        },
+                        &shape,
+                    );
                     if !relu {
                         if let Some(n) = activation_node(activation, last)? {
                             push(&mut nodes, n, &shape);
@@ -190,12 +270,29 @@ impl Plan {
                     let name = keras_name(&mut names, "batch_normalization");
                     let c = *shape.last().unwrap_or(&1);
                     let rows_per_sample = shape.iter().product::<usize>() / c.max(1);
-                    let s = BnShape { rows_per_sample, max_batch, c, momentum: *momentum, eps: *epsilon };
+                    let s = BnShape {
+                        rows_per_sample,
+                        max_batch,
+                        c,
+                        momentum: *momentum,
+                        eps: *epsilon,
+                    };
                     for (p, init) in [("gamma", Init::Ones), ("beta", Init::Zeros)] {
-                        params.push(ParamSpec { name: format!("{name}.{p}"), shape: vec![c], init });
+                        params.push(ParamSpec {
+                            name: format!("{name}.{p}"),
+                            shape: vec![c],
+                            init,
+                        });
                     }
-                    for (p, init) in [("moving_mean", Init::Zeros), ("moving_variance", Init::Ones)] {
-                        stats.push(ParamSpec { name: format!("{name}.{p}"), shape: vec![c], init });
+                    for (p, init) in [
+                        ("moving_mean", Init::Zeros),
+                        ("moving_variance", Init::Ones),
+                    ] {
+                        stats.push(ParamSpec {
+                            name: format!("{name}.{p}"),
+                            shape: vec![c],
+                            init,
+                        });
                     }
                     let n = Node::BatchNorm {
                         s,
@@ -221,7 +318,14 @@ impl Plan {
                 "the last layer must be a softmax over at least 2 classes (Dense(units, activation=softmax))".into(),
             ));
         }
-        Ok(Self { classes: shape[0], nodes, act_len, params, stats, max_batch })
+        Ok(Self {
+            classes: shape[0],
+            nodes,
+            act_len,
+            params,
+            stats,
+            max_batch,
+        })
     }
 
     pub fn input_len(&self) -> usize {

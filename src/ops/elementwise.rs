@@ -16,7 +16,11 @@ struct Params {
 }
 
 fn params(n: usize, value: f32) -> Params {
-    Params { n: n as u32, value, _pad: [0; 2] }
+    Params {
+        n: n as u32,
+        value,
+        _pad: [0; 2],
+    }
 }
 
 pub fn relu_forward_ref(x: &[f32]) -> Vec<f32> {
@@ -25,12 +29,21 @@ pub fn relu_forward_ref(x: &[f32]) -> Vec<f32> {
 
 /// `y` is the forward output; the gradient passes where it is positive.
 pub fn relu_backward_ref(y: &[f32], dy: &[f32]) -> Vec<f32> {
-    y.iter().zip(dy).map(|(&y, &g)| if y > 0.0 { g } else { 0.0 }).collect()
+    y.iter()
+        .zip(dy)
+        .map(|(&y, &g)| if y > 0.0 { g } else { 0.0 })
+        .collect()
 }
 
 pub fn relu_forward(ctx: &GpuContext, x: &GpuTensor, y: &GpuTensor) -> Result<Dispatch> {
     let p = params(x.len, 0.0);
-    ctx.dispatch(SHADER, "relu_forward", bytemuck::bytes_of(&p), &[("x", x), ("y", y)], grid_1d(x.len, 256))
+    ctx.dispatch(
+        SHADER,
+        "relu_forward",
+        bytemuck::bytes_of(&p),
+        &[("x", x), ("y", y)],
+        grid_1d(x.len, 256),
+    )
 }
 
 /// `dx` may alias nothing; `y` is the forward output.
@@ -52,5 +65,11 @@ pub fn relu_backward(
 
 pub fn fill(ctx: &GpuContext, t: &GpuTensor, value: f32) -> Result<Dispatch> {
     let p = params(t.len, value);
-    ctx.dispatch(SHADER, "fill", bytemuck::bytes_of(&p), &[("y", t)], grid_1d(t.len, 256))
+    ctx.dispatch(
+        SHADER,
+        "fill",
+        bytemuck::bytes_of(&p),
+        &[("y", t)],
+        grid_1d(t.len, 256),
+    )
 }

@@ -8,7 +8,8 @@ use super::kernel::Kernel;
 use super::tensor::GpuTensor;
 use crate::error::{Error, Result};
 
-const NO_ADAPTER_HINT: &str = "no GPU adapter found. Install a GPU driver with Vulkan, Metal or DX12 \
+const NO_ADAPTER_HINT: &str =
+    "no GPU adapter found. Install a GPU driver with Vulkan, Metal or DX12 \
 support, or Mesa's CPU Vulkan driver (`apt-get install -y mesa-vulkan-drivers` gives lavapipe); \
 or train on the CPU backend with `--backend cpu`";
 
@@ -107,7 +108,10 @@ fn list(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
 pub fn adapters(choice: &AdapterChoice) -> (Vec<AdapterSummary>, Option<usize>) {
     let all = list(&instance());
     let chosen = choose(&all, choice).ok();
-    (all.iter().enumerate().map(|(i, a)| summary(i, a)).collect(), chosen)
+    (
+        all.iter().enumerate().map(|(i, a)| summary(i, a)).collect(),
+        chosen,
+    )
 }
 
 fn choose(all: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize> {
@@ -159,7 +163,8 @@ impl GpuContext {
         let adapter = &all[idx];
         let limits = adapter.limits();
         // Timestamp queries let `bench --profile` break a step down by kernel; optional.
-        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let wanted =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgnn"),
@@ -233,7 +238,11 @@ impl GpuContext {
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;
         let buffer = Arc::new(self.buffer(len as u64 * 4, usage, label)?);
-        Ok(GpuTensor { buffer, offset: 0, len })
+        Ok(GpuTensor {
+            buffer,
+            offset: 0,
+            len,
+        })
     }
 
     /// Several tensors in one buffer, each starting at an aligned offset (so each can be bound
@@ -250,7 +259,11 @@ impl GpuContext {
         let views = offsets
             .iter()
             .zip(lens)
-            .map(|(&o, &len)| GpuTensor { buffer: whole.buffer.clone(), offset: o as u64 * 4, len })
+            .map(|(&o, &len)| GpuTensor {
+                buffer: whole.buffer.clone(),
+                offset: o as u64 * 4,
+                len,
+            })
             .collect();
         Ok((whole, views))
     }
@@ -286,7 +299,11 @@ impl GpuContext {
     /// A small uniform buffer holding a kernel's parameters (padded to 16 bytes as WGSL wants).
     pub fn uniform(&self, bytes: &[u8], label: &str) -> Result<wgpu::Buffer> {
         let size = (bytes.len() as u64).max(16).next_multiple_of(16);
-        let b = self.buffer(size, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, label)?;
+        let b = self.buffer(
+            size,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            label,
+        )?;
         let mut padded = bytes.to_vec();
         padded.resize(size as usize, 0);
         self.queue.write_buffer(&b, 0, &padded);
@@ -316,7 +333,11 @@ impl GpuContext {
         match pollster::block_on(rx.receive()) {
             Some(Ok(())) => {}
             Some(Err(e)) => return Err(Error::Gpu(format!("reading a GPU buffer back: {e}"))),
-            None => return Err(Error::Gpu("reading a GPU buffer back: mapping dropped".into())),
+            None => {
+                return Err(Error::Gpu(
+                    "reading a GPU buffer back: mapping dropped".into(),
+                ))
+            }
         }
         let data = slice
             .get_mapped_range()

@@ -78,30 +78,47 @@ impl GpuContext {
                 count: None,
             })
             .collect();
-        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(&name),
-            entries: &entries,
-        });
-        let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(&name),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(shader),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&name),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(&name),
+                entries: &entries,
+            });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(&name),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
         self.check()?;
-        let k = Arc::new(Kernel { name, pipeline, layout, bindings, workgroup_size });
-        self.kernels.lock().map_err(|_| poisoned())?.insert(key, k.clone());
+        let k = Arc::new(Kernel {
+            name,
+            pipeline,
+            layout,
+            bindings,
+            workgroup_size,
+        });
+        self.kernels
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(key, k.clone());
         Ok(k)
     }
 
@@ -137,18 +154,28 @@ impl GpuContext {
                 params_buf = Some(self.uniform(params, &kernel.name)?);
                 continue;
             }
-            let t = bind.iter().find(|(n, _)| *n == b.name).map(|(_, t)| *t).ok_or_else(|| {
-                Error::Gpu(format!("{}: no tensor bound to `{}`", kernel.name, b.name))
-            })?;
+            let t = bind
+                .iter()
+                .find(|(n, _)| *n == b.name)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| {
+                    Error::Gpu(format!("{}: no tensor bound to `{}`", kernel.name, b.name))
+                })?;
             entries.push((b.binding, t));
         }
         let mut desc_entries: Vec<wgpu::BindGroupEntry> = entries
             .iter()
-            .map(|(binding, t)| wgpu::BindGroupEntry { binding: *binding, resource: t.binding() })
+            .map(|(binding, t)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: t.binding(),
+            })
             .collect();
         if let (Some(buf), Some(b)) = (
             &params_buf,
-            kernel.bindings.iter().find(|b| b.kind == BindingKind::Uniform),
+            kernel
+                .bindings
+                .iter()
+                .find(|b| b.kind == BindingKind::Uniform),
         ) {
             desc_entries.push(wgpu::BindGroupEntry {
                 binding: b.binding,
@@ -161,7 +188,13 @@ impl GpuContext {
             entries: &desc_entries,
         });
         self.check()?;
-        Ok(Dispatch { name: kernel.name.clone(), kernel, bind_group, _params: params_buf, groups })
+        Ok(Dispatch {
+            name: kernel.name.clone(),
+            kernel,
+            bind_group,
+            _params: params_buf,
+            groups,
+        })
     }
 
     /// Record `dispatches` in order into one compute pass of `enc`.

@@ -68,7 +68,11 @@ pub fn reflect_entry(
             }
         };
         let name = var.name.clone().unwrap_or_default();
-        out.push(BindingInfo { name, binding: rb.binding, kind });
+        out.push(BindingInfo {
+            name,
+            binding: rb.binding,
+            kind,
+        });
     }
     out.sort_by_key(|b| b.binding);
     Ok((out, ep.workgroup_size))

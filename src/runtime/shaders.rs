@@ -5,7 +5,10 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("batchnorm", include_str!("../../shaders/batchnorm.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
     ("dropout", include_str!("../../shaders/dropout.wgsl")),
-    ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
+    (
+        "elementwise",
+        include_str!("../../shaders/elementwise.wgsl"),
+    ),
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("gemm", include_str!("../../shaders/gemm.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),

@@ -16,17 +16,31 @@ use crate::report::write_atomic;
 pub const WEIGHTS: &str = "model.safetensors";
 pub const MODEL: &str = "model.toml";
 
-pub fn save(dir: &Path, spec: &ModelSpec, plan: &Plan, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()> {
+pub fn save(
+    dir: &Path,
+    spec: &ModelSpec,
+    plan: &Plan,
+    params: &[Vec<f32>],
+    stats: &[Vec<f32>],
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let bytes: Vec<Vec<u8>> = params.iter().chain(stats).map(|v| bytemuck::cast_slice(v).to_vec()).collect();
+    let bytes: Vec<Vec<u8>> = params
+        .iter()
+        .chain(stats)
+        .map(|v| bytemuck::cast_slice(v).to_vec())
+        .collect();
     let mut views = Vec::new();
     for (p, b) in plan.params.iter().chain(&plan.stats).zip(&bytes) {
         let view = TensorView::new(Dtype::F32, p.shape.clone(), b)
             .map_err(|e| Error::msg(format!("checkpoint tensor {}: {e}", p.name)))?;
         views.push((p.name.clone(), view));
     }
-    let meta = HashMap::from([("model".to_string(), spec.name.clone()), ("format".into(), "wgnn-1".into())]);
-    let data = safetensors::serialize(views, Some(meta)).map_err(|e| Error::msg(format!("writing {WEIGHTS}: {e}")))?;
+    let meta = HashMap::from([
+        ("model".to_string(), spec.name.clone()),
+        ("format".into(), "wgnn-1".into()),
+    ]);
+    let data = safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::msg(format!("writing {WEIGHTS}: {e}")))?;
     write_atomic(&dir.join(MODEL), spec.to_toml().as_bytes())?;
     write_atomic(&dir.join(WEIGHTS), &data)
 }
@@ -34,7 +48,10 @@ pub fn save(dir: &Path, spec: &ModelSpec, plan: &Plan, params: &[Vec<f32>], stat
 /// The model definition of checkpoint `dir`.
 pub fn load_spec(dir: &Path) -> Result<ModelSpec> {
     if !dir.is_dir() {
-        return Err(Error::file(dir, "checkpoint folder not found (train one with `wgnn train --out DIR`)"));
+        return Err(Error::file(
+            dir,
+            "checkpoint folder not found (train one with `wgnn train --out DIR`)",
+        ));
     }
     ModelSpec::from_toml_file(&dir.join(MODEL))
 }
@@ -43,23 +60,39 @@ pub fn load_spec(dir: &Path) -> Result<ModelSpec> {
 pub fn load_params(dir: &Path, plan: &Plan) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
     let path = dir.join(WEIGHTS);
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
     let read = |specs: &[crate::graph::ParamSpec]| -> Result<Vec<Vec<f32>>> {
         specs
             .iter()
             .map(|p| {
                 let t = st.tensor(&p.name).map_err(|_| {
-                    Error::file(&path, format!("tensor `{}` missing: the checkpoint is from another model", p.name))
+                    Error::file(
+                        &path,
+                        format!(
+                            "tensor `{}` missing: the checkpoint is from another model",
+                            p.name
+                        ),
+                    )
                 })?;
                 if t.dtype() != Dtype::F32 || t.shape() != p.shape.as_slice() {
                     return Err(Error::file(
                         &path,
-                        format!("tensor `{}` is {:?} {:?}, the model needs F32 {:?}", p.name, t.dtype(), t.shape(), p.shape),
+                        format!(
+                            "tensor `{}` is {:?} {:?}, the model needs F32 {:?}",
+                            p.name,
+                            t.dtype(),
+                            t.shape(),
+                            p.shape
+                        ),
                     ));
                 }
                 let v: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
                 if v.iter().any(|x| !x.is_finite()) {
-                    return Err(Error::file(&path, format!("tensor `{}` holds NaN or infinite values", p.name)));
+                    return Err(Error::file(
+                        &path,
+                        format!("tensor `{}` holds NaN or infinite values", p.name),
+                    ));
                 }
                 Ok(v)
             })

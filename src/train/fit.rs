@@ -41,11 +41,20 @@ pub struct FitResult {
 }
 
 fn host(d: &Dataset) -> HostData<'_> {
-    HostData { images: &d.images, labels: &d.labels, sample_len: d.image_size() }
+    HostData {
+        images: &d.images,
+        labels: &d.labels,
+        sample_len: d.image_size(),
+    }
 }
 
 /// Train `backend` on `data` for `cfg.epochs`, then evaluate on the test set (with predictions).
-pub fn fit(backend: &mut dyn Backend, data: &Mnist, cfg: &FitConfig, rep: &mut dyn Reporter) -> Result<FitResult> {
+pub fn fit(
+    backend: &mut dyn Backend,
+    data: &Mnist,
+    cfg: &FitConfig,
+    rep: &mut dyn Reporter,
+) -> Result<FitResult> {
     let mut train = match cfg.limit {
         Some(0) => return Err(Error::msg("--limit must be at least 1")),
         Some(n) => data.train.take(n),
@@ -55,7 +64,9 @@ pub fn fit(backend: &mut dyn Backend, data: &Mnist, cfg: &FitConfig, rep: &mut d
     let n_val = match cfg.validation {
         Validation::Split(f) => {
             if !(0.0..1.0).contains(&f) {
-                return Err(Error::msg(format!("validation split {f} is outside [0, 1)")));
+                return Err(Error::msg(format!(
+                    "validation split {f} is outside [0, 1)"
+                )));
             }
             n_total - crate::data::split_validation(&train, f)?.0.len()
         }
@@ -63,7 +74,9 @@ pub fn fit(backend: &mut dyn Backend, data: &Mnist, cfg: &FitConfig, rep: &mut d
     };
     let n_train = n_total - n_val;
     if n_train == 0 {
-        return Err(Error::msg(format!("no training images left ({n_total} images, {n_val} for validation)")));
+        return Err(Error::msg(format!(
+            "no training images left ({n_total} images, {n_val} for validation)"
+        )));
     }
     // One upload: the validation images are the tail of the training data set.
     train.n = n_total;

@@ -37,7 +37,13 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32]) -> f32 {
 }
 
 pub fn assert_close_tol(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
-    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: length {} vs reference {}",
+        got.len(),
+        want.len()
+    );
     let mut max_err = 0f32;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
@@ -47,7 +53,10 @@ pub fn assert_close_tol(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: 
         );
         max_err = max_err.max(err);
     }
-    eprintln!("{what}: max |gpu - ref| = {max_err:.3e} over {} values", got.len());
+    eprintln!(
+        "{what}: max |gpu - ref| = {max_err:.3e} over {} values",
+        got.len()
+    );
     max_err
 }
 
@@ -66,12 +75,26 @@ pub fn check_grad(what: &str, x: &[f32], grad: &[f32], f: impl Fn(&[f32]) -> f64
         xp[i] = orig;
         num[i] = (up - down) / (2.0 * FD_EPS as f64);
     }
-    let diff: f64 = num.iter().zip(grad).map(|(n, &g)| (n - g as f64).powi(2)).sum::<f64>().sqrt();
+    let diff: f64 = num
+        .iter()
+        .zip(grad)
+        .map(|(n, &g)| (n - g as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let norm: f64 = num.iter().map(|n| n * n).sum::<f64>().sqrt().max(1e-8);
     let rel = diff / norm;
-    eprintln!("{what}: finite-difference relative error {rel:.3e} over {} values", x.len());
-    assert!(rel < FD_RTOL as f64, "{what}: gradient differs from finite differences by {rel:.3e}");
-    assert!(norm > 1e-6, "{what}: gradient is zero everywhere, the check proves nothing");
+    eprintln!(
+        "{what}: finite-difference relative error {rel:.3e} over {} values",
+        x.len()
+    );
+    assert!(
+        rel < FD_RTOL as f64,
+        "{what}: gradient differs from finite differences by {rel:.3e}"
+    );
+    assert!(
+        norm > 1e-6,
+        "{what}: gradient is zero everywhere, the check proves nothing"
+    );
 }
 
 /// Dot product of two slices in f64: the usual scalar "loss" for gradient checks.
