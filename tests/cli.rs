@@ -58,7 +58,9 @@ fn trained() -> &'static (PathBuf, String) {
             "--epochs",
             "1",
             "--limit",
-            "3000",
+            "4000",
+            "--batch-size",
+            "32",
             "--out",
             out.to_str().unwrap(),
         ]);
@@ -171,6 +173,32 @@ fn show_draws_a_digit_with_its_label() {
     assert!(s.lines().count() >= 28, "{s}");
     fails(&["show", "--index", "60000"], &["--index"]);
     fails(&["show", "--index", "0", "--split", "valid"], &["--split"]);
+}
+
+#[test]
+fn train_runs_on_the_gpu_adapter() {
+    // `--backend auto` prefers the CPU backend over lavapipe; this forces the adapter.
+    let out = tmp("gpu");
+    let o = ok(&[
+        "train",
+        "--model",
+        "tiny",
+        "--epochs",
+        "1",
+        "--limit",
+        "600",
+        "--batch-size",
+        "16",
+        "--backend",
+        "gpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.contains("on GPU:"), "{o}");
+    assert!(metric(&out, "test_accuracy") > 0.3);
+    assert!(std::fs::read_to_string(out.join("metrics.json"))
+        .unwrap()
+        .contains("\"backend\": \"gpu\""));
 }
 
 #[test]

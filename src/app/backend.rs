@@ -42,6 +42,14 @@ pub fn with_backend<T>(
         BackendKind::Cpu => None,
         BackendKind::Gpu => Some(GpuContext::with_adapter(adapter)?),
         BackendKind::Auto => match GpuContext::with_adapter(adapter) {
+            // A software Vulkan driver (lavapipe) is slower than the CPU backend on the same cores.
+            Ok(c) if c.adapter.device_type == "Cpu" && *adapter == AdapterChoice::Auto => {
+                eprintln!(
+                    "wgnn: the only adapter is {} (Vulkan on the CPU); using the faster CPU backend (`--backend gpu` forces the adapter)",
+                    c.adapter.name
+                );
+                None
+            }
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("wgnn: {e}\nwgnn: using the CPU backend");

@@ -1,4 +1,5 @@
-//! The CPU executor: the same plan and parameter layout as the GPU, run with the reference ops.
+//! The CPU executor: the same plan and parameter layout as the GPU, run with the reference ops
+//! (convolutions through im2col and the blocked, multi-threaded reference GEMM).
 //! It is the oracle for whole-step GPU tests and the fallback when no adapter exists.
 
 use super::backend::{Backend, EpochStats, Mode, Progress};
@@ -8,7 +9,7 @@ use super::{init_params, HostData};
 use crate::error::{Error, Result};
 use crate::ops::optim::Optimizer;
 use crate::ops::{
-    batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce,
+    batchnorm, dropout, elementwise, gather, gemm, im2col, loss, optim, pool, reduce,
 };
 
 struct Data {
@@ -71,7 +72,7 @@ impl CpuGraph {
             let mut sv = Saved::default();
             let y = match node {
                 Node::Conv { s, relu, w, b } => {
-                    conv2d::forward_ref(s, x, &self.params[*w], &self.params[*b], *relu)
+                    im2col::forward(s, x, &self.params[*w], &self.params[*b], *relu)
                 }
                 Node::Pool { s } => {
                     let (y, arg) = pool::forward_ref(s, x);
@@ -169,11 +170,11 @@ impl CpuGraph {
                     } else {
                         dy
                     };
-                    let (dw, db) = conv2d::backward_weights_ref(s, x, &g);
+                    let (dw, db) = im2col::backward_weights(s, x, &g);
                     grads[*w] = dw;
                     grads[*bias] = db;
                     if i > 0 {
-                        conv2d::backward_input_ref(s, &self.params[*w], &g)
+                        im2col::backward_input(s, &self.params[*w], &g)
                     } else {
                         Vec::new()
                     }

@@ -7,6 +7,7 @@ pub mod dropout;
 pub mod elementwise;
 pub mod gather;
 pub mod gemm;
+pub mod im2col;
 pub mod loss;
 pub mod optim;
 pub mod pool;

@@ -1,0 +1,118 @@
+//! Fast CPU convolution for the CPU backend: im2col / col2im around the blocked, multi-threaded
+//! GEMM of `gemm::matmul_ref`. The plain loops of `conv2d::*_ref` stay the oracle; this path is
+//! checked against them in `tests/ops_im2col.rs`.
+
+use super::conv2d::Conv2dShape;
+use super::gemm::{matmul_ref, GemmShape};
+use super::reduce::col_sum_ref;
+use rayon::prelude::*;
+
+/// Patches of `x` as rows: [n*oh*ow, kh*kw*cin], zeros where the window leaves the image.
+pub fn im2col(s: &Conv2dShape, x: &[f32]) -> Vec<f32> {
+    let k = s.kh * s.kw * s.cin;
+    let mut cols = vec![0f32; s.n * s.oh * s.ow * k];
+    cols.par_chunks_mut(s.oh * s.ow * k)
+        .enumerate()
+        .for_each(|(b, img)| {
+            for oy in 0..s.oh {
+                for ox in 0..s.ow {
+                    let row = &mut img[(oy * s.ow + ox) * k..][..k];
+                    for ky in 0..s.kh {
+                        let iy = (oy * s.sh + ky) as isize - s.pad_top as isize;
+                        if iy < 0 || iy >= s.h as isize {
+                            continue;
+                        }
+                        for kx in 0..s.kw {
+                            let ix = (ox * s.sw + kx) as isize - s.pad_left as isize;
+                            if ix < 0 || ix >= s.w as isize {
+                                continue;
+                            }
+                            let src = ((b * s.h + iy as usize) * s.w + ix as usize) * s.cin;
+                            row[(ky * s.kw + kx) * s.cin..][..s.cin]
+                                .copy_from_slice(&x[src..src + s.cin]);
+                        }
+                    }
+                }
+            }
+        });
+    cols
+}
+
+/// The adjoint of `im2col`: sums each patch row back into the image positions it came from.
+pub fn col2im(s: &Conv2dShape, cols: &[f32]) -> Vec<f32> {
+    let k = s.kh * s.kw * s.cin;
+    let mut x = vec![0f32; s.n * s.h * s.w * s.cin];
+    x.par_chunks_mut(s.h * s.w * s.cin)
+        .enumerate()
+        .for_each(|(b, img)| {
+            for oy in 0..s.oh {
+                for ox in 0..s.ow {
+                    let row = &cols[((b * s.oh + oy) * s.ow + ox) * k..][..k];
+                    for ky in 0..s.kh {
+                        let iy = (oy * s.sh + ky) as isize - s.pad_top as isize;
+                        if iy < 0 || iy >= s.h as isize {
+                            continue;
+                        }
+                        for kx in 0..s.kw {
+                            let ix = (ox * s.sw + kx) as isize - s.pad_left as isize;
+                            if ix < 0 || ix >= s.w as isize {
+                                continue;
+                            }
+                            let dst =
+                                &mut img[(iy as usize * s.w + ix as usize) * s.cin..][..s.cin];
+                            for (d, v) in dst
+                                .iter_mut()
+                                .zip(&row[(ky * s.kw + kx) * s.cin..][..s.cin])
+                            {
+                                *d += v;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    x
+}
+
+fn rows(s: &Conv2dShape) -> usize {
+    s.n * s.oh * s.ow
+}
+
+/// Same result as `conv2d::forward_ref`.
+pub fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
+    let g = GemmShape {
+        m: rows(s),
+        n: s.cout,
+        k: s.kh * s.kw * s.cin,
+        trans_a: false,
+        trans_b: false,
+    };
+    matmul_ref(&g, &im2col(s, x), w, Some(b), relu)
+}
+
+/// Same result as `conv2d::backward_input_ref`.
+pub fn backward_input(s: &Conv2dShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    let g = GemmShape {
+        m: rows(s),
+        n: s.kh * s.kw * s.cin,
+        k: s.cout,
+        trans_a: false,
+        trans_b: true,
+    };
+    col2im(s, &matmul_ref(&g, dy, w, None, false))
+}
+
+/// Same result as `conv2d::backward_weights_ref`: (dw, db).
+pub fn backward_weights(s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let g = GemmShape {
+        m: s.kh * s.kw * s.cin,
+        n: s.cout,
+        k: rows(s),
+        trans_a: true,
+        trans_b: false,
+    };
+    (
+        matmul_ref(&g, &im2col(s, x), dy, None, false),
+        col_sum_ref(rows(s), s.cout, dy),
+    )
+}
