@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Peer benchmark: the same preset models in PyTorch, same batch size and optimizer, data already on
+the device (no DataLoader), timed like `wgnn bench` (warm-up steps, then N timed steps).
+
+    python3 benches/peer_pytorch.py --model convnet --batch-size 128 --steps 50 [--compile] [--json]
+
+Run it in the same command as `wgnn bench` on the same machine so the ratio is side by side.
+"""
+import argparse
+import gzip
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+def conv(cin, cout):
+    return [nn.Conv2d(cin, cout, 3), nn.ReLU()]
+
+
+def pool():
+    return [nn.MaxPool2d(2)]
+
+
+def model(name):
+    """Layer for layer the wgnn presets (PyTorch is NCHW; parameter counts are identical)."""
+    if name == "convnet":
+        layers = conv(1, 32) + pool() + conv(32, 64) + pool() + [nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10)]
+    elif name in ("cnn", "cnn-dropout", "cnn-bn"):
+        d = name == "cnn-dropout"
+        bn = name == "cnn-bn"
+        layers = conv(1, 32) + ([nn.BatchNorm2d(32, eps=1e-3, momentum=0.01)] if bn else []) + pool()
+        layers += [nn.Dropout(0.25)] if d else []
+        layers += conv(32, 64) + ([nn.BatchNorm2d(64, eps=1e-3, momentum=0.01)] if bn else []) + pool()
+        layers += [nn.Dropout(0.25)] if d else []
+        layers += [nn.Flatten(), nn.Linear(1600, 64), nn.ReLU()]
+        layers += [nn.BatchNorm1d(64, eps=1e-3, momentum=0.01)] if bn else []
+        layers += [nn.Dropout(0.5)] if d else []
+        layers += [nn.Linear(64, 10)]
+    elif name == "shallow":
+        layers = conv(1, 32) + pool() + [nn.Flatten(), nn.Linear(5408, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10)]
+    elif name == "tiny":
+        layers = conv(1, 8) + pool() + conv(8, 16) + pool()
+        layers += [nn.Flatten(), nn.Linear(400, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10)]
+    elif name == "deep":
+        layers = conv(1, 32) + pool() + conv(32, 64) + pool() + conv(64, 64)
+        layers += [nn.Flatten(), nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10)]
+    else:
+        raise SystemExit(f"unknown model {name}")
+    return nn.Sequential(*layers)
+
+
+DEFAULTS = {  # optimizer, batch
+    "convnet": ("adam", 128), "cnn": ("adam", 32), "cnn-dropout": ("adam", 32), "cnn-bn": ("adam", 32),
+    "shallow": ("adam", 128), "tiny": ("adam", 128), "deep": ("rmsprop", 64),
+}
+
+
+def load_images(data_dir):
+    with gzip.open(os.path.join(data_dir, "train-images-idx3-ubyte.gz")) as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    with gzip.open(os.path.join(data_dir, "train-labels-idx1-ubyte.gz")) as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8)
+    return x, y
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="convnet")
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--data-dir", default="data/mnist")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    opt_name, batch = DEFAULTS[a.model]
+    batch = a.batch_size or batch
+    dev = torch.device(a.device)
+    torch.manual_seed(0)
+    x, y = load_images(a.data_dir)
+    n = min(len(x), batch * max(a.steps, a.warmup))
+    # The data set lives on the device as bytes and is normalised per batch, as wgnn does.
+    images = torch.from_numpy(x[:n].copy()).to(dev)
+    labels = torch.from_numpy(y[:n].astype(np.int64)).to(dev)
+    net = model(a.model).to(dev)
+    params = sum(p.numel() for p in net.parameters())
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7) if opt_name == "adam" else \
+        torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    loss_fn = nn.CrossEntropyLoss()
+    step_fn = torch.compile(net) if a.compile else net
+
+    def step(k):
+        i = (k * batch) % (n - batch + 1)
+        xb = images[i:i + batch].float().div_(255.0)
+        out = step_fn(xb)
+        loss = loss_fn(out, labels[i:i + batch])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for k in range(a.warmup):
+        step(k)
+    sync()
+    t0 = time.perf_counter()
+    for k in range(a.steps):
+        step(k)
+    sync()
+    seconds = time.perf_counter() - t0
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    r = {
+        "peer": "pytorch" + ("-compile" if a.compile else "-eager"), "torch": torch.__version__,
+        "model": a.model, "params": params, "batch_size": batch, "steps": a.steps, "seconds": seconds,
+        "ms_per_step": 1000 * seconds / a.steps, "images_per_second": a.steps * batch / seconds, "device": name,
+    }
+    if a.json:
+        print(json.dumps(r))
+    else:
+        print(f"{r['peer']} {a.model} ({params} params): batch {batch}, {a.steps} steps on {name}: "
+              f"{r['ms_per_step']:.2f} ms/step, {r['images_per_second']:.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()
