@@ -9,7 +9,7 @@ use super::backend::{with_backend, BackendKind};
 use crate::data::load_dir;
 use crate::error::{Error, Result};
 use crate::graph::{Plan, Progress};
-use crate::model::{ModelSpec, OptimizerKind, Validation};
+use crate::model::{thousands, ModelSpec, OptimizerKind, Validation};
 use crate::ops::optim::Optimizer;
 use crate::report::{confusion_png, curves_png, write_atomic, Confusion, EpochRecord};
 use crate::runtime::AdapterChoice;
@@ -169,8 +169,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
             println!(
                 "Training `{}` ({} parameters, {} trainable) on {}: {} epochs, batch {}, {} lr {}",
                 spec.name,
-                total,
-                trainable,
+                thousands(total),
+                thousands(trainable),
                 backend.describe(),
                 epochs,
                 batch,

@@ -243,7 +243,7 @@ pub(super) fn infer(spec: &ModelSpec) -> Result<Vec<LayerInfo>> {
 }
 
 /// `1234567` → `"1,234,567"`.
-pub(crate) fn thousands(n: usize) -> String {
+pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {

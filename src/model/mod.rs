@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use infer::thousands;
 pub use presets::{preset, resolve, PRESETS};
 
 /// Convolution / pooling padding.
