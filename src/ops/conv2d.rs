@@ -308,9 +308,45 @@ fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
     Ok([g[0] as u32, g[1] as u32, g[2] as u32])
 }
 
+/// Which family of kernels runs a convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// 64x64 output tiles staged through workgroup memory: for real GPUs.
+    Tiled,
+    /// Register-blocked kernels without workgroup memory or barriers, loading vec4s where the
+    /// channel counts allow: for CPU drivers (llvmpipe / lavapipe).
+    Cpu,
+}
+
+impl Variant {
+    /// `Cpu` on CPU adapters, `Tiled` elsewhere.
+    pub fn for_ctx(ctx: &GpuContext) -> Self {
+        if ctx.adapter.device_type == "Cpu" {
+            Self::Cpu
+        } else {
+            Self::Tiled
+        }
+    }
+}
+
 /// `y = x (*) w + b`, then ReLU when `relu` (bias and ReLU fused in the GEMM's epilogue).
 pub fn forward(
     ctx: &GpuContext,
+    s: &Conv2dShape,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    b: &GpuTensor,
+    y: &GpuTensor,
+    relu: bool,
+) -> Result<Dispatch> {
+    forward_with(ctx, Variant::for_ctx(ctx), s, x, w, b, y, relu)
+}
+
+/// [`forward`] with the kernel family chosen by the caller.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_with(
+    ctx: &GpuContext,
+    variant: Variant,
     s: &Conv2dShape,
     x: &GpuTensor,
     w: &GpuTensor,
@@ -323,18 +359,39 @@ pub fn forward(
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
     let p = params(s, relu, 0, 0);
+    if variant == Variant::Tiled || s.cin % 4 != 0 || s.cout % 4 != 0 {
+        return ctx.dispatch(
+            SHADER,
+            "forward",
+            bytemuck::bytes_of(&p),
+            &[("x", x), ("weights", w), ("bias", b), ("y", y)],
+            gemm_grid(s.m(), s.cout, 1)?,
+        );
+    }
     ctx.dispatch(
         SHADER,
-        "forward",
+        "forward_vec",
         bytemuck::bytes_of(&p),
-        &[("x", x), ("weights", w), ("bias", b), ("y", y)],
-        gemm_grid(s.m(), s.cout, 1)?,
+        &[("x4", x), ("w4", w), ("bias", b), ("y", y)],
+        grid_1d(s.m().div_ceil(4) * s.cout.div_ceil(8), 64),
     )
 }
 
 /// `dx = dy (*)^T w`: the transposed convolution in gather form. Writes every element of `dx`.
 pub fn backward_input(
     ctx: &GpuContext,
+    s: &Conv2dShape,
+    w: &GpuTensor,
+    dy: &GpuTensor,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
+    backward_input_with(ctx, Variant::for_ctx(ctx), s, w, dy, dx)
+}
+
+/// [`backward_input`] with the kernel family chosen by the caller.
+pub fn backward_input_with(
+    ctx: &GpuContext,
+    variant: Variant,
     s: &Conv2dShape,
     w: &GpuTensor,
     dy: &GpuTensor,
@@ -373,6 +430,19 @@ pub fn weight_grad_splits(s: &Conv2dShape) -> (usize, usize) {
 /// long as a bind group refers to it), so it lives exactly as long as the dispatches.
 pub fn backward_weights(
     ctx: &GpuContext,
+    s: &Conv2dShape,
+    x: &GpuTensor,
+    dy: &GpuTensor,
+    dw: &GpuTensor,
+    db: &GpuTensor,
+) -> Result<Vec<Dispatch>> {
+    backward_weights_with(ctx, Variant::for_ctx(ctx), s, x, dy, dw, db)
+}
+
+/// [`backward_weights`] with the kernel family chosen by the caller.
+pub fn backward_weights_with(
+    ctx: &GpuContext,
+    variant: Variant,
     s: &Conv2dShape,
     x: &GpuTensor,
     dy: &GpuTensor,
