@@ -401,6 +401,15 @@ pub fn backward_input_with(
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
     let p = params(s, false, 0, 0);
+    if variant == Variant::Cpu && s.cout % 4 == 0 {
+        return ctx.dispatch(
+            SHADER,
+            "backward_input_vec",
+            bytemuck::bytes_of(&p),
+            &[("w4", w), ("dy4", dy), ("dx", dx)],
+            grid_1d((s.n * s.h * s.w).div_ceil(4) * s.cin.div_ceil(8), 64),
+        );
+    }
     ctx.dispatch(
         SHADER,
         "backward_input",
@@ -453,6 +462,8 @@ pub fn backward_weights_with(
     check_len("dy", dy, s.y_len())?;
     check_len("dw", dw, s.w_len())?;
     check_len("db", db, s.cout)?;
+    // Both variants share the split-K tiled kernel for now.
+    let _ = variant;
     let (chunk, splits) = weight_grad_splits(s);
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
