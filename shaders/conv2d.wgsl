@@ -327,3 +327,354 @@ fn weights_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         db[i - nw] = sum;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// CPU-friendly variants (for llvmpipe / lavapipe): no workgroup memory, no barriers, no division
+// in inner loops, 64-invocation workgroups. On llvmpipe every storage-buffer load costs a loop over
+// the SIMD lanes, whatever it loads, so these kernels load vec4s (needs cin % 4 == 0 and / or
+// cout % 4 == 0, checked on the host) and block registers so each loaded vector feeds many FMAs.
+
+@group(0) @binding(10) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read> w4: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read> dy4: array<vec4<f32>>;
+
+// Output pixel q of an invocation: the vec4 index of x at tap (0, 0), and whether it is live.
+struct Pix {
+    b: u32,
+    iy0: i32,
+    ix0: i32,
+    live: bool,
+}
+
+fn out_pix(m: u32) -> Pix {
+    let M = p.n * p.oh * p.ow;
+    let mm = min(m, M - 1u);
+    let ox = mm % p.ow;
+    let t = mm / p.ow;
+    let oy = t % p.oh;
+    return Pix(t / p.oh, i32(oy * p.sh) - i32(p.pad_top), i32(ox * p.sw) - i32(p.pad_left), m < M);
+}
+
+// vec4 index of x for pixel q at tap (ki, kj), channel 0, and whether the tap is inside the image.
+fn tap_x(q: Pix, ki: u32, kj: u32, cin4: u32) -> vec2<u32> {
+    let iy = q.iy0 + i32(ki);
+    let ix = q.ix0 + i32(kj);
+    let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    let idx = select(0u, ((q.b * p.h + u32(iy)) * p.w + u32(ix)) * cin4, ok);
+    return vec2<u32>(idx, select(0u, 1u, ok));
+}
+
+fn ldx(i: vec2<u32>, c4: u32) -> vec4<f32> {
+    return select(vec4<f32>(0.0), x4[i.x + c4], i.y != 0u);
+}
+
+fn store_y(m: u32, co4: u32, v: vec4<f32>) {
+    let N = p.cout;
+    let M = p.n * p.oh * p.ow;
+    if m >= M || co4 * 4u >= N {
+        return;
+    }
+    var r = v + vec4<f32>(bias[co4 * 4u], bias[co4 * 4u + 1u], bias[co4 * 4u + 2u], bias[co4 * 4u + 3u]);
+    if p.relu != 0u {
+        r = max(r, vec4<f32>(0.0));
+    }
+    let o = m * N + co4 * 4u;
+    y[o] = r.x;
+    y[o + 1u] = r.y;
+    y[o + 2u] = r.z;
+    y[o + 3u] = r.w;
+}
+
+// Forward, cin % 4 == 0 and cout % 4 == 0: 4 consecutive output pixels x 8 channels per invocation.
+@compute @workgroup_size(64)
+fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let M = p.n * p.oh * p.ow;
+    let mg = inv / ngc;
+    if mg * 4u >= M {
+        return;
+    }
+    let gc = inv % ngc;
+    let co4a = gc * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let m0 = mg * 4u;
+    let q0 = out_pix(m0);
+    let q1 = out_pix(m0 + 1u);
+    let q2 = out_pix(m0 + 2u);
+    let q3 = out_pix(m0 + 3u);
+    let cin4 = p.cin / 4u;
+    var a0 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    for (var ki = 0u; ki < p.kh; ki++) {
+        for (var kj = 0u; kj < p.kw; kj++) {
+            let i0 = tap_x(q0, ki, kj, cin4);
+            let i1 = tap_x(q1, ki, kj, cin4);
+            let i2 = tap_x(q2, ki, kj, cin4);
+            let i3 = tap_x(q3, ki, kj, cin4);
+            // weights row (tap, c) starts at vec4 index (tap * cin + c) * cout4.
+            var wr = (ki * p.kw + kj) * p.cin * cout4;
+            for (var c4 = 0u; c4 < cin4; c4++) {
+                let x0 = ldx(i0, c4);
+                let x1 = ldx(i1, c4);
+                let x2 = ldx(i2, c4);
+                let x3 = ldx(i3, c4);
+                {
+                    let wa = w4[wr + co4a];
+                    let wb = w4[wr + co4b];
+                    a0 = fma(vec4<f32>(x0.x), wa, a0);
+                    b0 = fma(vec4<f32>(x0.x), wb, b0);
+                    a1 = fma(vec4<f32>(x1.x), wa, a1);
+                    b1 = fma(vec4<f32>(x1.x), wb, b1);
+                    a2 = fma(vec4<f32>(x2.x), wa, a2);
+                    b2 = fma(vec4<f32>(x2.x), wb, b2);
+                    a3 = fma(vec4<f32>(x3.x), wa, a3);
+                    b3 = fma(vec4<f32>(x3.x), wb, b3);
+                    wr += cout4;
+                }
+                {
+                    let wa = w4[wr + co4a];
+                    let wb = w4[wr + co4b];
+                    a0 = fma(vec4<f32>(x0.y), wa, a0);
+                    b0 = fma(vec4<f32>(x0.y), wb, b0);
+                    a1 = fma(vec4<f32>(x1.y), wa, a1);
+                    b1 = fma(vec4<f32>(x1.y), wb, b1);
+                    a2 = fma(vec4<f32>(x2.y), wa, a2);
+                    b2 = fma(vec4<f32>(x2.y), wb, b2);
+                    a3 = fma(vec4<f32>(x3.y), wa, a3);
+                    b3 = fma(vec4<f32>(x3.y), wb, b3);
+                    wr += cout4;
+                }
+                {
+                    let wa = w4[wr + co4a];
+                    let wb = w4[wr + co4b];
+                    a0 = fma(vec4<f32>(x0.z), wa, a0);
+                    b0 = fma(vec4<f32>(x0.z), wb, b0);
+                    a1 = fma(vec4<f32>(x1.z), wa, a1);
+                    b1 = fma(vec4<f32>(x1.z), wb, b1);
+                    a2 = fma(vec4<f32>(x2.z), wa, a2);
+                    b2 = fma(vec4<f32>(x2.z), wb, b2);
+                    a3 = fma(vec4<f32>(x3.z), wa, a3);
+                    b3 = fma(vec4<f32>(x3.z), wb, b3);
+                    wr += cout4;
+                }
+                {
+                    let wa = w4[wr + co4a];
+                    let wb = w4[wr + co4b];
+                    a0 = fma(vec4<f32>(x0.w), wa, a0);
+                    b0 = fma(vec4<f32>(x0.w), wb, b0);
+                    a1 = fma(vec4<f32>(x1.w), wa, a1);
+                    b1 = fma(vec4<f32>(x1.w), wb, b1);
+                    a2 = fma(vec4<f32>(x2.w), wa, a2);
+                    b2 = fma(vec4<f32>(x2.w), wb, b2);
+                    a3 = fma(vec4<f32>(x3.w), wa, a3);
+                    b3 = fma(vec4<f32>(x3.w), wb, b3);
+                    wr += cout4;
+                }
+            }
+        }
+    }
+    let second = co4b != co4a;
+    store_y(m0, co4a, a0);
+    store_y(m0 + 1u, co4a, a1);
+    store_y(m0 + 2u, co4a, a2);
+    store_y(m0 + 3u, co4a, a3);
+    if second {
+        store_y(m0, co4b, b0);
+        store_y(m0 + 1u, co4b, b1);
+        store_y(m0 + 2u, co4b, b2);
+        store_y(m0 + 3u, co4b, b3);
+    }
+}
+
+struct IPix {
+    b: u32,
+    py: i32,
+    px: i32,
+}
+
+fn in_pix(m: u32) -> IPix {
+    let M = p.n * p.h * p.w;
+    let mm = min(m, M - 1u);
+    let ix = mm % p.w;
+    let t = mm / p.w;
+    return IPix(t / p.h, i32(t % p.h + p.pad_top), i32(ix + p.pad_left));
+}
+
+// vec4 index of dy (channel 0) of the output that input pixel q touched through tap (ki, kj).
+fn tap_dy(q: IPix, ki: u32, kj: u32, cout4: u32) -> vec2<u32> {
+    let ty = q.py - i32(ki);
+    let tx = q.px - i32(kj);
+    let sh = i32(p.sh);
+    let sw = i32(p.sw);
+    let oy = ty / sh;
+    let ox = tx / sw;
+    let ok = ty >= 0 && tx >= 0 && oy * sh == ty && ox * sw == tx && oy < i32(p.oh) && ox < i32(p.ow);
+    let idx = select(0u, ((q.b * p.oh + u32(oy)) * p.ow + u32(ox)) * cout4, ok);
+    return vec2<u32>(idx, select(0u, 1u, ok));
+}
+
+fn lddy(i: vec2<u32>, c4: u32) -> vec4<f32> {
+    return select(vec4<f32>(0.0), dy4[i.x + c4], i.y != 0u);
+}
+
+// backward_input, cout % 4 == 0: 4 consecutive input pixels x 8 input channels per invocation.
+@compute @workgroup_size(64)
+fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let ngc = (p.cin + 7u) / 8u;
+    let M = p.n * p.h * p.w;
+    let mg = inv / ngc;
+    if mg * 4u >= M {
+        return;
+    }
+    let ci0 = (inv % ngc) * 8u;
+    let cout4 = p.cout / 4u;
+    let m0 = mg * 4u;
+    let q0 = in_pix(m0 + 0u);
+    let q1 = in_pix(m0 + 1u);
+    let q2 = in_pix(m0 + 2u);
+    let q3 = in_pix(m0 + 3u);
+    let r0 = min(ci0 + 0u, p.cin - 1u) * cout4;
+    let r1 = min(ci0 + 1u, p.cin - 1u) * cout4;
+    let r2 = min(ci0 + 2u, p.cin - 1u) * cout4;
+    let r3 = min(ci0 + 3u, p.cin - 1u) * cout4;
+    let r4 = min(ci0 + 4u, p.cin - 1u) * cout4;
+    let r5 = min(ci0 + 5u, p.cin - 1u) * cout4;
+    let r6 = min(ci0 + 6u, p.cin - 1u) * cout4;
+    let r7 = min(ci0 + 7u, p.cin - 1u) * cout4;
+    var a0_0 = 0.0;
+    var a0_1 = 0.0;
+    var a0_2 = 0.0;
+    var a0_3 = 0.0;
+    var a0_4 = 0.0;
+    var a0_5 = 0.0;
+    var a0_6 = 0.0;
+    var a0_7 = 0.0;
+    var a1_0 = 0.0;
+    var a1_1 = 0.0;
+    var a1_2 = 0.0;
+    var a1_3 = 0.0;
+    var a1_4 = 0.0;
+    var a1_5 = 0.0;
+    var a1_6 = 0.0;
+    var a1_7 = 0.0;
+    var a2_0 = 0.0;
+    var a2_1 = 0.0;
+    var a2_2 = 0.0;
+    var a2_3 = 0.0;
+    var a2_4 = 0.0;
+    var a2_5 = 0.0;
+    var a2_6 = 0.0;
+    var a2_7 = 0.0;
+    var a3_0 = 0.0;
+    var a3_1 = 0.0;
+    var a3_2 = 0.0;
+    var a3_3 = 0.0;
+    var a3_4 = 0.0;
+    var a3_5 = 0.0;
+    var a3_6 = 0.0;
+    var a3_7 = 0.0;
+    for (var ki = 0u; ki < p.kh; ki++) {
+        for (var kj = 0u; kj < p.kw; kj++) {
+            let i0 = tap_dy(q0, ki, kj, cout4);
+            let i1 = tap_dy(q1, ki, kj, cout4);
+            let i2 = tap_dy(q2, ki, kj, cout4);
+            let i3 = tap_dy(q3, ki, kj, cout4);
+            let wt = (ki * p.kw + kj) * p.cin * cout4;
+            for (var c4 = 0u; c4 < cout4; c4++) {
+                let d0 = lddy(i0, c4);
+                let d1 = lddy(i1, c4);
+                let d2 = lddy(i2, c4);
+                let d3 = lddy(i3, c4);
+                let wv0 = w4[wt + r0 + c4];
+                a0_0 += dot(d0, wv0);
+                a1_0 += dot(d1, wv0);
+                a2_0 += dot(d2, wv0);
+                a3_0 += dot(d3, wv0);
+                let wv1 = w4[wt + r1 + c4];
+                a0_1 += dot(d0, wv1);
+                a1_1 += dot(d1, wv1);
+                a2_1 += dot(d2, wv1);
+                a3_1 += dot(d3, wv1);
+                let wv2 = w4[wt + r2 + c4];
+                a0_2 += dot(d0, wv2);
+                a1_2 += dot(d1, wv2);
+                a2_2 += dot(d2, wv2);
+                a3_2 += dot(d3, wv2);
+                let wv3 = w4[wt + r3 + c4];
+                a0_3 += dot(d0, wv3);
+                a1_3 += dot(d1, wv3);
+                a2_3 += dot(d2, wv3);
+                a3_3 += dot(d3, wv3);
+                let wv4 = w4[wt + r4 + c4];
+                a0_4 += dot(d0, wv4);
+                a1_4 += dot(d1, wv4);
+                a2_4 += dot(d2, wv4);
+                a3_4 += dot(d3, wv4);
+                let wv5 = w4[wt + r5 + c4];
+                a0_5 += dot(d0, wv5);
+                a1_5 += dot(d1, wv5);
+                a2_5 += dot(d2, wv5);
+                a3_5 += dot(d3, wv5);
+                let wv6 = w4[wt + r6 + c4];
+                a0_6 += dot(d0, wv6);
+                a1_6 += dot(d1, wv6);
+                a2_6 += dot(d2, wv6);
+                a3_6 += dot(d3, wv6);
+                let wv7 = w4[wt + r7 + c4];
+                a0_7 += dot(d0, wv7);
+                a1_7 += dot(d1, wv7);
+                a2_7 += dot(d2, wv7);
+                a3_7 += dot(d3, wv7);
+            }
+        }
+    }
+    if m0 + 0u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 0u] = a0_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 1u] = a0_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 2u] = a0_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 3u] = a0_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 4u] = a0_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 5u] = a0_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 6u] = a0_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 7u] = a0_7; }
+    }
+    if m0 + 1u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 0u] = a1_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 1u] = a1_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 2u] = a1_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 3u] = a1_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 4u] = a1_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 5u] = a1_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 6u] = a1_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 7u] = a1_7; }
+    }
+    if m0 + 2u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 0u] = a2_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 1u] = a2_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 2u] = a2_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 3u] = a2_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 4u] = a2_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 5u] = a2_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 6u] = a2_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 7u] = a2_7; }
+    }
+    if m0 + 3u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 0u] = a3_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 1u] = a3_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 2u] = a3_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 3u] = a3_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 4u] = a3_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 5u] = a3_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 6u] = a3_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 7u] = a3_7; }
+    }
+}

@@ -41,9 +41,15 @@ fn label(s: &Conv2dShape, same: bool) -> String {
 /// Runs forward (with and without ReLU), backward_input and backward_weights on the GPU and
 /// compares each with the reference.
 fn check_case(c: Case, seed: u64) {
+    for v in [conv::Variant::Tiled, conv::Variant::Cpu] {
+        check_case_with(v, c, seed);
+    }
+}
+
+fn check_case_with(v: conv::Variant, c: Case, seed: u64) {
     let ctx = gpu();
     let s = shape(c);
-    let name = label(&s, c.7);
+    let name = format!("{} {v:?}", label(&s, c.7));
     let x = rand_vec(seed, s.x_len());
     let w = rand_vec(seed + 1, s.w_len());
     let b = rand_vec(seed + 2, s.cout);
@@ -60,10 +66,10 @@ fn check_case(c: Case, seed: u64) {
     let gdw = ctx.tensor(&vec![f32::NAN; s.w_len()], "dw").unwrap();
     let gdb = ctx.tensor(&vec![f32::NAN; s.cout], "db").unwrap();
 
-    let f = conv::forward(ctx, &s, &gx, &gw, &gb, &gy, false).unwrap();
-    let fr = conv::forward(ctx, &s, &gx, &gw, &gb, &gy_relu, true).unwrap();
-    let bi = conv::backward_input(ctx, &s, &gw, &gdy, &gdx).unwrap();
-    let bw = conv::backward_weights(ctx, &s, &gx, &gdy, &gdw, &gdb).unwrap();
+    let f = conv::forward_with(ctx, v, &s, &gx, &gw, &gb, &gy, false).unwrap();
+    let fr = conv::forward_with(ctx, v, &s, &gx, &gw, &gb, &gy_relu, true).unwrap();
+    let bi = conv::backward_input_with(ctx, v, &s, &gw, &gdy, &gdx).unwrap();
+    let bw = conv::backward_weights_with(ctx, v, &s, &gx, &gdy, &gdw, &gdb).unwrap();
     let mut all = vec![&f, &fr, &bi];
     all.extend(bw.iter());
     ctx.run(&all).unwrap();
@@ -111,6 +117,17 @@ fn valid_padding_small_channels_and_odd_filter_counts() {
     check_case((1, 8, 8, 3, 5, [3, 3], [1, 1], false), 21);
     check_case((2, 11, 10, 3, 70, [3, 3], [1, 1], false), 22);
     check_case((3, 12, 13, 17, 65, [3, 3], [1, 1], false), 23);
+}
+
+#[test]
+fn channels_multiple_of_4_vec4_paths() {
+    // cin % 4 == 0 and cout % 4 == 0: the CPU variant's vec4 kernels, with a channel-group tail
+    // (cout 12 = 8 + 4), pixel counts not a multiple of 4, same padding and strides.
+    check_case((2, 7, 6, 8, 12, [3, 3], [1, 1], true), 70);
+    check_case((2, 9, 8, 4, 8, [3, 3], [2, 2], true), 71);
+    check_case((1, 5, 5, 4, 4, [1, 1], [1, 1], false), 72);
+    check_case((3, 10, 9, 12, 20, [2, 3], [2, 1], false), 73);
+    check_case((2, 6, 7, 16, 4, [5, 5], [1, 2], true), 74);
 }
 
 #[test]

@@ -308,9 +308,45 @@ fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
     Ok([g[0] as u32, g[1] as u32, g[2] as u32])
 }
 
+/// Which family of kernels runs a convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// 64x64 output tiles staged through workgroup memory: for real GPUs.
+    Tiled,
+    /// Register-blocked kernels without workgroup memory or barriers, loading vec4s where the
+    /// channel counts allow: for CPU drivers (llvmpipe / lavapipe).
+    Cpu,
+}
+
+impl Variant {
+    /// `Cpu` on CPU adapters, `Tiled` elsewhere.
+    pub fn for_ctx(ctx: &GpuContext) -> Self {
+        if ctx.adapter.device_type == "Cpu" {
+            Self::Cpu
+        } else {
+            Self::Tiled
+        }
+    }
+}
+
 /// `y = x (*) w + b`, then ReLU when `relu` (bias and ReLU fused in the GEMM's epilogue).
 pub fn forward(
     ctx: &GpuContext,
+    s: &Conv2dShape,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    b: &GpuTensor,
+    y: &GpuTensor,
+    relu: bool,
+) -> Result<Dispatch> {
+    forward_with(ctx, Variant::for_ctx(ctx), s, x, w, b, y, relu)
+}
+
+/// [`forward`] with the kernel family chosen by the caller.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_with(
+    ctx: &GpuContext,
+    variant: Variant,
     s: &Conv2dShape,
     x: &GpuTensor,
     w: &GpuTensor,
@@ -323,12 +359,21 @@ pub fn forward(
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
     let p = params(s, relu, 0, 0);
+    if variant == Variant::Tiled || s.cin % 4 != 0 || s.cout % 4 != 0 {
+        return ctx.dispatch(
+            SHADER,
+            "forward",
+            bytemuck::bytes_of(&p),
+            &[("x", x), ("weights", w), ("bias", b), ("y", y)],
+            gemm_grid(s.m(), s.cout, 1)?,
+        );
+    }
     ctx.dispatch(
         SHADER,
-        "forward",
+        "forward_vec",
         bytemuck::bytes_of(&p),
-        &[("x", x), ("weights", w), ("bias", b), ("y", y)],
-        gemm_grid(s.m(), s.cout, 1)?,
+        &[("x4", x), ("w4", w), ("bias", b), ("y", y)],
+        grid_1d(s.m().div_ceil(4) * s.cout.div_ceil(8), 64),
     )
 }
 
@@ -340,10 +385,31 @@ pub fn backward_input(
     dy: &GpuTensor,
     dx: &GpuTensor,
 ) -> Result<Dispatch> {
+    backward_input_with(ctx, Variant::for_ctx(ctx), s, w, dy, dx)
+}
+
+/// [`backward_input`] with the kernel family chosen by the caller.
+pub fn backward_input_with(
+    ctx: &GpuContext,
+    variant: Variant,
+    s: &Conv2dShape,
+    w: &GpuTensor,
+    dy: &GpuTensor,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
     check_len("weights", w, s.w_len())?;
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
     let p = params(s, false, 0, 0);
+    if variant == Variant::Cpu && s.cout % 4 == 0 {
+        return ctx.dispatch(
+            SHADER,
+            "backward_input_vec",
+            bytemuck::bytes_of(&p),
+            &[("w4", w), ("dy4", dy), ("dx", dx)],
+            grid_1d((s.n * s.h * s.w).div_ceil(4) * s.cin.div_ceil(8), 64),
+        );
+    }
     ctx.dispatch(
         SHADER,
         "backward_input",
@@ -379,10 +445,25 @@ pub fn backward_weights(
     dw: &GpuTensor,
     db: &GpuTensor,
 ) -> Result<Vec<Dispatch>> {
+    backward_weights_with(ctx, Variant::for_ctx(ctx), s, x, dy, dw, db)
+}
+
+/// [`backward_weights`] with the kernel family chosen by the caller.
+pub fn backward_weights_with(
+    ctx: &GpuContext,
+    variant: Variant,
+    s: &Conv2dShape,
+    x: &GpuTensor,
+    dy: &GpuTensor,
+    dw: &GpuTensor,
+    db: &GpuTensor,
+) -> Result<Vec<Dispatch>> {
     check_len("x", x, s.x_len())?;
     check_len("dy", dy, s.y_len())?;
     check_len("dw", dw, s.w_len())?;
     check_len("db", db, s.cout)?;
+    // Both variants share the split-K tiled kernel for now.
+    let _ = variant;
     let (chunk, splits) = weight_grad_splits(s);
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
