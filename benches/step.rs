@@ -10,14 +10,26 @@ use wgnn::model::{preset, PRESETS};
 use wgnn::runtime::{adapters, AdapterChoice};
 
 fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let steps = std::env::var("WGNN_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let steps = std::env::var("WGNN_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let mut backends = vec![BackendKind::Cpu];
     if !adapters(&AdapterChoice::Auto).0.is_empty() {
         backends.insert(0, BackendKind::Gpu);
     }
-    println!("{:<12} {:>6} {:>7} {:>12} {:>10}  device", "model", "batch", "backend", "images/s", "ms/step");
-    for name in PRESETS.iter().filter(|p| filter.is_empty() || filter.iter().any(|f| f == *p)) {
+    println!(
+        "{:<12} {:>6} {:>7} {:>12} {:>10}  device",
+        "model", "batch", "backend", "images/s", "ms/step"
+    );
+    for name in PRESETS
+        .iter()
+        .filter(|p| filter.is_empty() || filter.iter().any(|f| f == *p))
+    {
         let spec = match preset(name) {
             Ok(s) => s,
             Err(e) => {

@@ -16,8 +16,14 @@ fn main() {
     let ctx = wgnn::runtime::GpuContext::new().unwrap();
     let which: String = std::env::args().nth(1).unwrap_or("fwd,bwi,bww".into());
     let shapes = [
-        ("conv1", Conv2dShape::new(128, 28, 28, 1, 32, [3, 3], [1, 1], false).unwrap()),
-        ("conv2", Conv2dShape::new(128, 13, 13, 32, 64, [3, 3], [1, 1], false).unwrap()),
+        (
+            "conv1",
+            Conv2dShape::new(128, 28, 28, 1, 32, [3, 3], [1, 1], false).unwrap(),
+        ),
+        (
+            "conv2",
+            Conv2dShape::new(128, 13, 13, 32, 64, [3, 3], [1, 1], false).unwrap(),
+        ),
     ];
     for (name, s) in shapes {
         let x = ctx.tensor(&vec![0.5f32; s.x_len()], "x").unwrap();
@@ -30,16 +36,28 @@ fn main() {
         for v in [Variant::Tiled, Variant::Cpu] {
             if which.contains("fwd") {
                 let d = conv2d::forward_with(&ctx, v, &s, &x, &w, &b, &y, true).unwrap();
-                println!("{name} {v:?} forward {:.1} ms ({})", time(&ctx, &[&d]), d.name);
+                println!(
+                    "{name} {v:?} forward {:.1} ms ({})",
+                    time(&ctx, &[&d]),
+                    d.name
+                );
             }
             if which.contains("bwi") && name == "conv2" {
                 let d = conv2d::backward_input_with(&ctx, v, &s, &w, &y, &dx).unwrap();
-                println!("{name} {v:?} backward_input {:.1} ms ({})", time(&ctx, &[&d]), d.name);
+                println!(
+                    "{name} {v:?} backward_input {:.1} ms ({})",
+                    time(&ctx, &[&d]),
+                    d.name
+                );
             }
             if which.contains("bww") {
                 let d = conv2d::backward_weights_with(&ctx, v, &s, &x, &y, &dw, &db).unwrap();
                 let r: Vec<&_> = d.iter().collect();
-                println!("{name} {v:?} backward_weights {:.1} ms ({})", time(&ctx, &r), d[0].name);
+                println!(
+                    "{name} {v:?} backward_weights {:.1} ms ({})",
+                    time(&ctx, &r),
+                    d[0].name
+                );
             }
         }
     }

@@ -6,7 +6,7 @@ use wgnn::ops::{conv2d, im2col};
 
 #[test]
 fn im2col_convolution_matches_reference() {
-    let cases: &[(
+    type Case = (
         usize,
         usize,
         usize,
@@ -15,7 +15,8 @@ fn im2col_convolution_matches_reference() {
         [usize; 2],
         [usize; 2],
         bool,
-    )] = &[
+    );
+    let cases: &[Case] = &[
         (2, 28, 28, 1, 32, [3, 3], [1, 1], false),
         (3, 13, 13, 32, 64, [3, 3], [1, 1], false),
         (1, 9, 8, 3, 5, [3, 2], [2, 2], true),

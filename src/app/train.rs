@@ -127,7 +127,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             )))
         }
         Some(f) => Validation::Split(f),
-        None => d.validation.clone(),
+        None => d.validation,
     };
     let out = a.out.clone().unwrap_or_else(|| default_out(&a.model.name));
     let data = load_dir(&a.data_dir)?;

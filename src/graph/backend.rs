@@ -3,6 +3,9 @@
 use super::HostData;
 use crate::error::Result;
 
+/// One host vector per tensor, in plan order (parameters, or BN statistics).
+pub type Tensors = Vec<Vec<f32>>;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Train,
@@ -49,7 +52,7 @@ pub trait Backend {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<EpochStats>;
     /// Trainable parameters then statistics, one vector per tensor, in plan order.
-    fn params(&self) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)>;
+    fn params(&self) -> Result<(Tensors, Tensors)>;
     fn set_params(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()>;
     /// Optimizer steps taken so far.
     fn steps_done(&self) -> u32;

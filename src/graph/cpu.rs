@@ -2,7 +2,7 @@
 //! (convolutions through im2col and the blocked, multi-threaded reference GEMM).
 //! It is the oracle for whole-step GPU tests and the fallback when no adapter exists.
 
-use super::backend::{Backend, EpochStats, Mode, Progress};
+use super::backend::{Backend, EpochStats, Mode, Progress, Tensors};
 use super::gpu::check_layout;
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
@@ -358,7 +358,7 @@ impl Backend for CpuGraph {
         result
     }
 
-    fn params(&self) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    fn params(&self) -> Result<(Tensors, Tensors)> {
         Ok((self.params.clone(), self.stats.clone()))
     }
 

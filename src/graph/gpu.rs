@@ -2,7 +2,7 @@
 //! bind group is made once in `new`; a step is a fixed list of recorded dispatches, and an epoch is
 //! replayed in chunks of many steps per submission, with no per-step allocation or readback.
 
-use super::backend::{Backend, EpochStats, Mode, Progress};
+use super::backend::{Backend, EpochStats, Mode, Progress, Tensors};
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
@@ -531,7 +531,7 @@ impl Backend for GpuGraph<'_> {
         while k < steps {
             let end = (k + STEPS_PER_SUBMIT).min(steps);
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            for s in k..end {
+            for (s, rec) in records.iter().enumerate().take(end).skip(k) {
                 enc.copy_buffer_to_buffer(
                     &self.steps_all.buffer,
                     self.steps_all.offset + (s * STEP_WORDS * 4) as u64,
@@ -540,7 +540,7 @@ impl Backend for GpuGraph<'_> {
                     (STEP_WORDS * 4) as u64,
                 );
                 ctx.record(&mut enc, &list);
-                let valid = records[s].batch as u64;
+                let valid = rec.batch as u64;
                 if let (Some(p), Some(q)) = (&preds, &probs) {
                     enc.copy_buffer_to_buffer(
                         &self.row_pred.buffer,
@@ -604,7 +604,7 @@ impl Backend for GpuGraph<'_> {
         Ok(stats)
     }
 
-    fn params(&self) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    fn params(&self) -> Result<(Tensors, Tensors)> {
         let read = |ts: &[GpuTensor]| {
             ts.iter()
                 .map(|t| self.ctx.read_f32(t))

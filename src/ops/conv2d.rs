@@ -359,7 +359,7 @@ pub fn forward_with(
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
     let p = params(s, relu, 0, 0);
-    if variant == Variant::Tiled || s.cin % 4 != 0 || s.cout % 4 != 0 {
+    if variant == Variant::Tiled || !s.cin.is_multiple_of(4) || !s.cout.is_multiple_of(4) {
         return ctx.dispatch(
             SHADER,
             "forward",
@@ -401,7 +401,7 @@ pub fn backward_input_with(
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
     let p = params(s, false, 0, 0);
-    if variant == Variant::Cpu && s.cout % 4 == 0 {
+    if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
         return ctx.dispatch(
             SHADER,
             "backward_input_vec",

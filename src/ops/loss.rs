@@ -63,9 +63,10 @@ pub fn softmax_xent_ref(cols: usize, logits: &[f32], labels: &[u32], valid: usiz
         let (arg, m) = row_max(row);
         let s: f32 = row.iter().map(|v| (v - m).exp()).sum();
         let label = labels[r] as usize;
-        for c in 0..cols {
-            let q = (row[c] - m).exp() / s;
-            out.grad[r * cols + c] = (q - if c == label { 1.0 } else { 0.0 }) / valid as f32;
+        let grad = &mut out.grad[r * cols..(r + 1) * cols];
+        for (c, (g, &v)) in grad.iter_mut().zip(row).enumerate() {
+            let q = (v - m).exp() / s;
+            *g = (q - if c == label { 1.0 } else { 0.0 }) / valid as f32;
         }
         out.row_loss[r] = s.ln() + m - row[label];
         out.pred[r] = arg as u32;

@@ -9,7 +9,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::{Error, Result};
-use crate::graph::Plan;
+use crate::graph::{Plan, Tensors};
 use crate::model::ModelSpec;
 use crate::report::write_atomic;
 
@@ -57,7 +57,7 @@ pub fn load_spec(dir: &Path) -> Result<ModelSpec> {
 }
 
 /// Parameters and statistics of checkpoint `dir`, checked tensor by tensor against `plan`.
-pub fn load_params(dir: &Path, plan: &Plan) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+pub fn load_params(dir: &Path, plan: &Plan) -> Result<(Tensors, Tensors)> {
     let path = dir.join(WEIGHTS);
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     let st = SafeTensors::deserialize(&bytes)
