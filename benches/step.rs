@@ -47,6 +47,7 @@ fn main() {
                 adapter: AdapterChoice::from_env(),
                 data_dir: Path::new("data/mnist"),
                 json: false,
+                profile: false,
             };
             match measure(&args) {
                 Ok(r) => println!(

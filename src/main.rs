@@ -114,6 +114,9 @@ enum Command {
         /// Print one JSON object
         #[arg(long)]
         json: bool,
+        /// Break one GPU step down by kernel (GPU timestamps where the adapter has them)
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -208,6 +211,7 @@ fn run(cli: Cli) -> wgnn::Result<()> {
             backend,
             data_dir,
             json,
+            profile,
         } => {
             let model = resolve(&model)?;
             app::bench::run(app::bench::BenchArgs {
@@ -219,6 +223,7 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                 adapter,
                 data_dir: &data_dir,
                 json,
+                profile,
             })
         }
     }

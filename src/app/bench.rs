@@ -7,9 +7,9 @@ use super::backend::{with_backend, BackendKind};
 use super::train::optimizer;
 use crate::data::load_dir;
 use crate::error::{Error, Result};
-use crate::graph::{HostData, Mode, Plan};
+use crate::graph::{Backend, GpuGraph, HostData, Mode, Plan};
 use crate::model::ModelSpec;
-use crate::runtime::AdapterChoice;
+use crate::runtime::{AdapterChoice, GpuContext};
 
 pub struct BenchArgs<'a> {
     pub model: &'a ModelSpec,
@@ -20,6 +20,8 @@ pub struct BenchArgs<'a> {
     pub adapter: AdapterChoice,
     pub data_dir: &'a Path,
     pub json: bool,
+    /// Break one step down by kernel (GPU only).
+    pub profile: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -73,7 +75,64 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
     })
 }
 
+/// One training step on the GPU, kernel by kernel: (name, seconds) in launch order.
+pub fn profile(a: &BenchArgs) -> Result<(String, Vec<(String, f64)>)> {
+    let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
+    let data = load_dir(a.data_dir)?;
+    let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
+    let ctx = GpuContext::with_adapter(&a.adapter)?;
+    let opt = optimizer(a.model.defaults.optimizer, a.model.defaults.lr);
+    let mut g = GpuGraph::new(&ctx, plan, opt, 0)?;
+    let n = batch.min(data.train.len());
+    g.load(
+        0,
+        HostData {
+            images: &data.train.images[..n * data.train.image_size()],
+            labels: &data.train.labels[..n],
+            sample_len: data.train.image_size(),
+        },
+    )?;
+    g.profile_step(0)?; // warm-up: first launches compile pipelines in some drivers
+    Ok((g.describe(), g.profile_step(0)?))
+}
+
+fn print_profile(model: &str, device: &str, rows: &[(String, f64)]) {
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    println!(
+        "{model}: one training step on {device}, {:.3} ms in kernels",
+        total * 1e3
+    );
+    for (name, t) in rows {
+        println!(
+            "{:>10.3} ms {:>5.1}%  {name}",
+            t * 1e3,
+            100.0 * t / total.max(1e-12)
+        );
+    }
+}
+
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.profile {
+        if a.backend == BackendKind::Cpu {
+            return Err(Error::msg(
+                "--profile breaks down GPU steps: use --backend gpu or auto",
+            ));
+        }
+        let (device, rows) = profile(&a)?;
+        if a.json {
+            let kernels: Vec<_> = rows
+                .iter()
+                .map(|(n, t)| serde_json::json!({"kernel": n, "ms": t * 1e3}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"model": a.model.name, "device": device, "kernels": kernels})
+            );
+        } else {
+            print_profile(&a.model.name, &device, &rows);
+        }
+        return Ok(());
+    }
     let r = measure(&a)?;
     if a.json {
         println!(
