@@ -200,6 +200,11 @@ fn bad_uses_are_errors_not_panics() {
             }
         )
         .is_err());
+    // A label outside the model's 5 classes.
+    let mut bad = synthetic(4, 144, 5);
+    bad.labels[2] = 7;
+    let e = g.load(0, host(&bad)).unwrap_err().to_string();
+    assert!(e.contains("label 7"), "{e}");
     // Out-of-range sample index.
     let data = synthetic(4, 144, 5);
     g.load(0, host(&data)).unwrap();

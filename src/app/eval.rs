@@ -48,14 +48,15 @@ pub fn run(
     adapter: &AdapterChoice,
 ) -> Result<()> {
     let data = load_dir(data_dir)?;
-    let (spec, r, device) = predict_set(dir, &data.test, backend, adapter)?;
-    let classes = r.probs.len() / data.test.len().max(1);
-    if let Some(&bad) = data.test.labels.iter().find(|&&l| l as usize >= classes) {
+    let classes = checkpoint::load_spec(dir)?.classes()?;
+    if let Some(i) = data.test.labels.iter().position(|&l| l as usize >= classes) {
         return Err(Error::msg(format!(
-            "{}: label {bad} is outside the model's {classes} classes",
-            data_dir.display()
+            "{}: test label {} (image {i}) is outside the model's {classes} classes",
+            data_dir.display(),
+            data.test.labels[i]
         )));
     }
+    let (spec, r, device) = predict_set(dir, &data.test, backend, adapter)?;
     println!("Model `{}` from {} on {}", spec.name, dir.display(), device);
     println!(
         "Test loss: {:.4} - test accuracy: {:.4} ({} images)",

@@ -255,13 +255,7 @@ impl Backend for CpuGraph {
     }
 
     fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()> {
-        if data.sample_len != self.plan.input_len() {
-            return Err(Error::Msg(format!(
-                "data has {} values per image, the model expects {}",
-                data.sample_len,
-                self.plan.input_len()
-            )));
-        }
+        self.plan.check_data(&data)?;
         if self.data.len() <= id {
             self.data.resize_with(id + 1, || None);
         }

@@ -471,13 +471,7 @@ impl Backend for GpuGraph<'_> {
     }
 
     fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()> {
-        if data.sample_len != self.plan.input_len() {
-            return Err(Error::Msg(format!(
-                "data has {} values per image, the model expects {}",
-                data.sample_len,
-                self.plan.input_len()
-            )));
-        }
+        self.plan.check_data(&data)?;
         let ctx = self.ctx;
         let images = ctx.tensor(&gather::pack_bytes(data.images), "dataset images")?;
         let labels32: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();

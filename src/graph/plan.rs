@@ -331,4 +331,30 @@ impl Plan {
     pub fn input_len(&self) -> usize {
         self.act_len[0]
     }
+
+    /// A data set must hold images of the model's input size and labels below its class count.
+    pub fn check_data(&self, data: &super::HostData<'_>) -> Result<()> {
+        if data.sample_len != self.input_len() {
+            return Err(Error::Msg(format!(
+                "data has {} values per image, the model expects {}",
+                data.sample_len,
+                self.input_len()
+            )));
+        }
+        if data.images.len() != data.len() * data.sample_len {
+            return Err(Error::Msg(format!(
+                "data has {} image bytes for {} labels of {} values each",
+                data.images.len(),
+                data.len(),
+                data.sample_len
+            )));
+        }
+        if let Some(i) = data.labels.iter().position(|&l| l as usize >= self.classes) {
+            return Err(Error::Msg(format!(
+                "label {} of sample {i} is outside the model's {} classes",
+                data.labels[i], self.classes
+            )));
+        }
+        Ok(())
+    }
 }
