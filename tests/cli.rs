@@ -270,3 +270,93 @@ fn bad_checkpoints_are_clear_errors() {
         &["model.safetensors"],
     );
 }
+
+#[test]
+fn any_image_size_and_class_count_with_a_toml_model() {
+    // 12x12 images of 3 classes: a bright square in one of three places.
+    let dir = tmp("custom");
+    let make = |n: usize| -> (Vec<u8>, Vec<u8>) {
+        let mut images = vec![0u8; n * 144];
+        let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+        for (i, &l) in labels.iter().enumerate() {
+            let x0 = 1 + 4 * l as usize;
+            for y in 4..8 {
+                for x in x0..x0 + 3 {
+                    images[i * 144 + y * 12 + x] = 200 + (i % 50) as u8;
+                }
+            }
+        }
+        (images, labels)
+    };
+    for (prefix, n) in [("train", 300), ("t10k", 60)] {
+        let (images, labels) = make(n);
+        let img = wgnn::data::idx::encode_images(n, 12, 12, &images).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), img).unwrap();
+        let lab = wgnn::data::idx::encode_labels(&labels).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), lab).unwrap();
+    }
+    let model = dir.join("three.toml");
+    std::fs::write(
+        &model,
+        r#"name = "three"
+input = [12, 12, 1]
+[train]
+epochs = 8
+batch_size = 16
+validation_split = 0.2
+[[layers]]
+type = "conv2d"
+filters = 4
+kernel_size = 3
+padding = "same"
+activation = "relu"
+[[layers]]
+type = "maxpool2d"
+pool_size = 2
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 3
+activation = "softmax"
+"#,
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let d = dir.to_str().unwrap();
+    let o = ok(&[
+        "train",
+        "--model",
+        model.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        o.contains("240 training images, 60 validation images"),
+        "{o}"
+    );
+    assert!(metric(&out, "test_accuracy") > 0.9, "{o}");
+    let e = ok(&[
+        "eval",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
+    assert!(e.contains("60 images"), "{e}");
+    // The default MNIST model does not fit 12x12 images of 3 classes.
+    fails(
+        &[
+            "train",
+            "--model",
+            "convnet",
+            "--data-dir",
+            d,
+            "--epochs",
+            "1",
+        ],
+        &["convnet"],
+    );
+}
