@@ -509,6 +509,7 @@ impl Backend for GpuGraph<'_> {
         let b = self.plan.max_batch;
         let n = order.len();
         let steps = n.div_ceil(b);
+        self.ensure_steps(steps)?;
         let data = self
             .data
             .get(id)
@@ -535,8 +536,6 @@ impl Backend for GpuGraph<'_> {
                 _pad: [0; 3],
             })
             .collect();
-        self.ensure_steps(steps)?;
-        let data = self.data[id].as_ref().expect("checked above");
         ctx.write(&self.steps_all, &records)?;
         ctx.write(&self.metrics, &[0f32; 4])?;
         let preds = if want_preds {
