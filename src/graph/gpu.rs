@@ -29,7 +29,6 @@ pub struct GpuGraph<'c> {
     opt: Optimizer,
     seed: u32,
     t: u32,
-    params_all: GpuTensor,
     params: Vec<GpuTensor>,
     stats: Vec<GpuTensor>,
     /// Per node output in train mode; eval mode reuses them but aliases dropout to its input.
@@ -48,32 +47,18 @@ pub struct GpuGraph<'c> {
     _keep: Vec<GpuTensor>,
 }
 
-fn zeros_like(
-    ctx: &GpuContext,
-    lens: &[usize],
-    label: &str,
-) -> Result<(GpuTensor, Vec<GpuTensor>)> {
-    ctx.alloc_arena(lens, label)
-}
-
 impl<'c> GpuGraph<'c> {
     pub fn new(ctx: &'c GpuContext, plan: Plan, opt: Optimizer, seed: u64) -> Result<Self> {
         let b = plan.max_batch;
         let plens: Vec<usize> = plan.params.iter().map(|p| p.len()).collect();
         let slens: Vec<usize> = plan.stats.iter().map(|p| p.len()).collect();
         let (params_all, params) = ctx.alloc_arena(&plens, "params")?;
-        let (grads_all, grads) = zeros_like(ctx, &plens, "grads")?;
+        let (grads_all, grads) = ctx.alloc_arena(&plens, "grads")?;
         let states = opt.state_buffers();
-        let (s1, _) = zeros_like(
-            ctx,
-            if states >= 1 { &plens } else { &[1] },
-            "optimizer state 1",
-        )?;
-        let (s2, _) = zeros_like(
-            ctx,
-            if states >= 2 { &plens } else { &[1] },
-            "optimizer state 2",
-        )?;
+        let (s1, _) =
+            ctx.alloc_arena(if states >= 1 { &plens } else { &[1] }, "optimizer state 1")?;
+        let (s2, _) =
+            ctx.alloc_arena(if states >= 2 { &plens } else { &[1] }, "optimizer state 2")?;
         let (_, stats) = ctx.alloc_arena(if slens.is_empty() { &[1] } else { &slens }, "stats")?;
         let stats = if slens.is_empty() { Vec::new() } else { stats };
 
@@ -336,7 +321,7 @@ impl<'c> GpuGraph<'c> {
             &s2,
             &step,
         )?);
-        keep.extend([s1, s2]);
+        keep.extend([s1, s2, params_all]);
         keep.extend(grads_act);
         keep.extend(saved.into_iter().flatten());
 
@@ -354,7 +339,6 @@ impl<'c> GpuGraph<'c> {
             opt,
             seed: seed as u32,
             t: 0,
-            params_all,
             params,
             stats,
             acts,
@@ -370,11 +354,6 @@ impl<'c> GpuGraph<'c> {
             data: Vec::new(),
             _keep: keep,
         })
-    }
-
-    /// Names of the kernels one training step launches, in order (for profiles and tests).
-    pub fn train_kernels(&self) -> Vec<&str> {
-        self.train.iter().map(|d| d.name.as_str()).collect()
     }
 
     /// Seconds spent in each dispatch of one training step on data set `id` (a batch of its first
@@ -655,7 +634,6 @@ impl Backend for GpuGraph<'_> {
         for (t, v) in self.stats.iter().zip(stats) {
             self.ctx.write(t, v)?;
         }
-        let _ = &self.params_all;
         Ok(())
     }
 
