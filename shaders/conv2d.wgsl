@@ -678,3 +678,290 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         if ci0 + 7u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 7u] = a3_7; }
     }
 }
+
+// Forward, cout % 4 == 0 and cin % 4 != 0 (the first layer: cin = 1): like forward_vec, 4 output
+// pixels x 8 channels per invocation, but x is read one scalar per pixel and input channel.
+@compute @workgroup_size(64)
+fn forward_vec_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let M = p.n * p.oh * p.ow;
+    let mg = inv / ngc;
+    if mg * 4u >= M {
+        return;
+    }
+    let gc = inv % ngc;
+    let co4a = gc * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let m0 = mg * 4u;
+    let q0 = out_pix(m0);
+    let q1 = out_pix(m0 + 1u);
+    let q2 = out_pix(m0 + 2u);
+    let q3 = out_pix(m0 + 3u);
+    var a0 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    for (var ki = 0u; ki < p.kh; ki++) {
+        for (var kj = 0u; kj < p.kw; kj++) {
+            // tap_x with cin4 = cin gives the scalar index of channel 0.
+            let i0 = tap_x(q0, ki, kj, p.cin);
+            let i1 = tap_x(q1, ki, kj, p.cin);
+            let i2 = tap_x(q2, ki, kj, p.cin);
+            let i3 = tap_x(q3, ki, kj, p.cin);
+            var wr = (ki * p.kw + kj) * p.cin * cout4;
+            for (var c = 0u; c < p.cin; c++) {
+                let x0 = select(0.0, x[i0.x + c], i0.y != 0u);
+                let x1 = select(0.0, x[i1.x + c], i1.y != 0u);
+                let x2 = select(0.0, x[i2.x + c], i2.y != 0u);
+                let x3 = select(0.0, x[i3.x + c], i3.y != 0u);
+                let wa = w4[wr + co4a];
+                let wb = w4[wr + co4b];
+                a0 = fma(vec4<f32>(x0), wa, a0);
+                b0 = fma(vec4<f32>(x0), wb, b0);
+                a1 = fma(vec4<f32>(x1), wa, a1);
+                b1 = fma(vec4<f32>(x1), wb, b1);
+                a2 = fma(vec4<f32>(x2), wa, a2);
+                b2 = fma(vec4<f32>(x2), wb, b2);
+                a3 = fma(vec4<f32>(x3), wa, a3);
+                b3 = fma(vec4<f32>(x3), wb, b3);
+                wr += cout4;
+            }
+        }
+    }
+    let second = co4b != co4a;
+    store_y(m0, co4a, a0);
+    store_y(m0 + 1u, co4a, a1);
+    store_y(m0 + 2u, co4a, a2);
+    store_y(m0 + 3u, co4a, a3);
+    if second {
+        store_y(m0, co4b, b0);
+        store_y(m0 + 1u, co4b, b1);
+        store_y(m0 + 2u, co4b, b2);
+        store_y(m0 + 3u, co4b, b3);
+    }
+}
+
+// ---- backward_weights for CPU drivers (cout % 4 == 0). Same partial-sum layout as the tiled
+// kernel: partial[s][row][cout] with rows tap * cin + c and row K = db, then weights_reduce.
+
+@group(0) @binding(13) var<storage, read_write> partial4: array<vec4<f32>>;
+
+// Output pixel (b, oy, ox) of reduction row m, advanced row by row without division.
+struct Walk {
+    b: u32,
+    oy: u32,
+    ox: u32,
+}
+
+fn walk_start(m: u32) -> Walk {
+    let t = m / p.ow;
+    return Walk(t / p.oh, t % p.oh, m % p.ow);
+}
+
+fn walk_next(w: ptr<function, Walk>) {
+    (*w).ox += 1u;
+    if (*w).ox == p.ow {
+        (*w).ox = 0u;
+        (*w).oy += 1u;
+        if (*w).oy == p.oh {
+            (*w).oy = 0u;
+            (*w).b += 1u;
+        }
+    }
+}
+
+// Stores partial row `row` of split s, column vec4s co4a and (when distinct) co4b.
+fn store_partial(s: u32, row: u32, co4a: u32, co4b: u32, va: vec4<f32>, vb: vec4<f32>) {
+    let cout4 = p.cout / 4u;
+    let R = p.kh * p.kw * p.cin + 1u;
+    let base = (s * R + row) * cout4;
+    partial4[base + co4a] = va;
+    if co4b != co4a {
+        partial4[base + co4b] = vb;
+    }
+}
+
+// One invocation: split s, one kernel tap x 4 input channels x 8 output channels (rows of the
+// partial product), summed over the split's rows of n*oh*ow with one x vec4 load and two dy vec4
+// loads per row (needs cin % 4 == 0; backward_weights_k9 takes the other channel counts). The extra row group after the taps
+// reads x as 1 and produces db.
+@compute @workgroup_size(64)
+fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let cg = (p.cin + 3u) / 4u;
+    let ntap = p.kh * p.kw;
+    let nrg = ntap * cg + 1u;
+    let per = nrg * ngc;
+    let s = inv / per;
+    if s >= p.splits {
+        return;
+    }
+    let r = inv % per;
+    let rg = r / ngc;
+    let co4a = (r % ngc) * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let is_db = rg == ntap * cg;
+    let tap = min(rg / cg, ntap - 1u);
+    let c0 = (rg % cg) * 4u;
+    let ki = tap / p.kw;
+    let kj = tap % p.kw;
+    let cin4 = p.cin / 4u;
+    let c4 = c0 / 4u;
+    let M = p.n * p.oh * p.ow;
+    let mb = s * p.chunk;
+    let me = min(mb + p.chunk, M);
+    let offy = i32(ki) - i32(p.pad_top);
+    let offx = i32(kj) - i32(p.pad_left);
+
+    var a0 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    var wk = walk_start(mb);
+    var dyi = mb * cout4;
+    for (var m = mb; m < me; m++) {
+        let iy = i32(wk.oy * p.sh) + offy;
+        let ix = i32(wk.ox * p.sw) + offx;
+        let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+        let pix = select(0u, (wk.b * p.h + u32(iy)) * p.w + u32(ix), ok);
+        var xv = select(vec4<f32>(0.0), x4[pix * cin4 + c4], ok);
+        xv = select(xv, vec4<f32>(1.0), is_db);
+        let da = dy4[dyi + co4a];
+        let db_ = dy4[dyi + co4b];
+        a0 = fma(vec4<f32>(xv.x), da, a0);
+        b0 = fma(vec4<f32>(xv.x), db_, b0);
+        a1 = fma(vec4<f32>(xv.y), da, a1);
+        b1 = fma(vec4<f32>(xv.y), db_, b1);
+        a2 = fma(vec4<f32>(xv.z), da, a2);
+        b2 = fma(vec4<f32>(xv.z), db_, b2);
+        a3 = fma(vec4<f32>(xv.w), da, a3);
+        b3 = fma(vec4<f32>(xv.w), db_, b3);
+        dyi += cout4;
+        walk_next(&wk);
+    }
+    if is_db {
+        store_partial(s, ntap * p.cin, co4a, co4b, a0, b0);
+        return;
+    }
+    let row = tap * p.cin + c0;
+    store_partial(s, row, co4a, co4b, a0, b0);
+    if c0 + 1u < p.cin {
+        store_partial(s, row + 1u, co4a, co4b, a1, b1);
+    }
+    if c0 + 2u < p.cin {
+        store_partial(s, row + 2u, co4a, co4b, a2, b2);
+    }
+    if c0 + 3u < p.cin {
+        store_partial(s, row + 3u, co4a, co4b, a3, b3);
+    }
+}
+
+// Accumulates reduction row (tap (ki, kj), channel c) of backward_weights_k9: x is a scalar,
+// 0 when the tap falls in the padding.
+fn k9_row(wk: Walk, ki: u32, kj: u32, c: u32, da: vec4<f32>, db_: vec4<f32>, a: ptr<function, vec4<f32>>, b: ptr<function, vec4<f32>>) {
+    let iy = i32(wk.oy * p.sh + ki) - i32(p.pad_top);
+    let ix = i32(wk.ox * p.sw + kj) - i32(p.pad_left);
+    let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    let xv = select(0.0, x[select(0u, ((wk.b * p.h + u32(iy)) * p.w + u32(ix)) * p.cin + c, ok)], ok);
+    *a = fma(vec4<f32>(xv), da, *a);
+    *b = fma(vec4<f32>(xv), db_, *b);
+}
+
+// cin % 4 != 0 (the first layer: cin = 1): one invocation takes 9 consecutive rows of the partial
+// product (row k = tap * cin + c; group g: rows 9 g .. 9 g + 8, clamped; with cin = 1 these are the
+// 3x3 taps) x 8 output channels: 9 scalar x loads and two dy vec4 loads per row of n*oh*ow. Group 0
+// also sums dy for db.
+@compute @workgroup_size(64)
+fn backward_weights_k9(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let K = p.kh * p.kw * p.cin;
+    let ntg = (K + 8u) / 9u;
+    let per = ntg * ngc;
+    let s = inv / per;
+    if s >= p.splits {
+        return;
+    }
+    let r = inv % per;
+    let t0 = (r / ngc) * 9u;
+    let co4a = (r % ngc) * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let M = p.n * p.oh * p.ow;
+    let mb = s * p.chunk;
+    let me = min(mb + p.chunk, M);
+    var ki: array<u32, 9>;
+    var kj: array<u32, 9>;
+    var kc: array<u32, 9>;
+    for (var j = 0u; j < 9u; j++) {
+        let k = min(t0 + j, K - 1u);
+        let t = k / p.cin;
+        kc[j] = k % p.cin;
+        ki[j] = t / p.kw;
+        kj[j] = t % p.kw;
+    }
+    let ki0 = ki[0]; let kj0 = kj[0]; let kc0 = kc[0];
+    let ki1 = ki[1]; let kj1 = kj[1]; let kc1 = kc[1];
+    let ki2 = ki[2]; let kj2 = kj[2]; let kc2 = kc[2];
+    let ki3 = ki[3]; let kj3 = kj[3]; let kc3 = kc[3];
+    let ki4 = ki[4]; let kj4 = kj[4]; let kc4 = kc[4];
+    let ki5 = ki[5]; let kj5 = kj[5]; let kc5 = kc[5];
+    let ki6 = ki[6]; let kj6 = kj[6]; let kc6 = kc[6];
+    let ki7 = ki[7]; let kj7 = kj[7]; let kc7 = kc[7];
+    let ki8 = ki[8]; let kj8 = kj[8]; let kc8 = kc[8];
+
+    var a0 = vec4<f32>(0.0); var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var b4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var b8 = vec4<f32>(0.0);
+    var sa = vec4<f32>(0.0); var sb = vec4<f32>(0.0);
+    var wk = walk_start(mb);
+    var dyi = mb * cout4;
+    for (var m = mb; m < me; m++) {
+        let da = dy4[dyi + co4a];
+        let db_ = dy4[dyi + co4b];
+        k9_row(wk, ki0, kj0, kc0, da, db_, &a0, &b0);
+        k9_row(wk, ki1, kj1, kc1, da, db_, &a1, &b1);
+        k9_row(wk, ki2, kj2, kc2, da, db_, &a2, &b2);
+        k9_row(wk, ki3, kj3, kc3, da, db_, &a3, &b3);
+        k9_row(wk, ki4, kj4, kc4, da, db_, &a4, &b4);
+        k9_row(wk, ki5, kj5, kc5, da, db_, &a5, &b5);
+        k9_row(wk, ki6, kj6, kc6, da, db_, &a6, &b6);
+        k9_row(wk, ki7, kj7, kc7, da, db_, &a7, &b7);
+        k9_row(wk, ki8, kj8, kc8, da, db_, &a8, &b8);
+        sa += da;
+        sb += db_;
+        dyi += cout4;
+        walk_next(&wk);
+    }
+    // Row K (= K) is db.
+    store_partial(s, t0, co4a, co4b, a0, b0);
+    if t0 + 1u < K { store_partial(s, t0 + 1u, co4a, co4b, a1, b1); }
+    if t0 + 2u < K { store_partial(s, t0 + 2u, co4a, co4b, a2, b2); }
+    if t0 + 3u < K { store_partial(s, t0 + 3u, co4a, co4b, a3, b3); }
+    if t0 + 4u < K { store_partial(s, t0 + 4u, co4a, co4b, a4, b4); }
+    if t0 + 5u < K { store_partial(s, t0 + 5u, co4a, co4b, a5, b5); }
+    if t0 + 6u < K { store_partial(s, t0 + 6u, co4a, co4b, a6, b6); }
+    if t0 + 7u < K { store_partial(s, t0 + 7u, co4a, co4b, a7, b7); }
+    if t0 + 8u < K { store_partial(s, t0 + 8u, co4a, co4b, a8, b8); }
+    if t0 == 0u {
+        store_partial(s, K, co4a, co4b, sa, sb);
+    }
+}

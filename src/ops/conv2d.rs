@@ -359,21 +359,27 @@ pub fn forward_with(
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
     let p = params(s, relu, 0, 0);
-    if variant == Variant::Tiled || !s.cin.is_multiple_of(4) || !s.cout.is_multiple_of(4) {
+    if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
+        // x as vec4s when the channels allow, else one scalar per pixel and channel (cin = 1).
+        let (entry, xname) = if s.cin.is_multiple_of(4) {
+            ("forward_vec", "x4")
+        } else {
+            ("forward_vec_sx", "x")
+        };
         return ctx.dispatch(
+            SHADER,
+            entry,
+            bytemuck::bytes_of(&p),
+            &[(xname, x), ("w4", w), ("bias", b), ("y", y)],
+            grid_1d(s.m().div_ceil(4) * s.cout.div_ceil(8), 64),
+        );
+    }
+    ctx.dispatch(
             SHADER,
             "forward",
             bytemuck::bytes_of(&p),
             &[("x", x), ("weights", w), ("bias", b), ("y", y)],
-            gemm_grid(s.m(), s.cout, 1)?,
-        );
-    }
-    ctx.dispatch(
-        SHADER,
-        "forward_vec",
-        bytemuck::bytes_of(&p),
-        &[("x4", x), ("w4", w), ("bias", b), ("y", y)],
-        grid_1d(s.m().div_ceil(4) * s.cout.div_ceil(8), 64),
+        gemm_grid(s.m(), s.cout, 1)?,
     )
 }
 
@@ -462,19 +468,35 @@ pub fn backward_weights_with(
     check_len("dy", dy, s.y_len())?;
     check_len("dw", dw, s.w_len())?;
     check_len("db", db, s.cout)?;
-    // Both variants share the split-K tiled kernel for now.
-    let _ = variant;
     let (chunk, splits) = weight_grad_splits(s);
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
     let p = params(s, false, chunk, splits);
-    let gemm = ctx.dispatch(
-        SHADER,
-        "backward_weights",
-        bytemuck::bytes_of(&p),
-        &[("x", x), ("dy", dy), ("partial", &partial)],
-        gemm_grid(s.k() + 1, s.cout, splits)?,
-    )?;
+    let gemm = if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
+        // Invocations per split: row groups (one tap x 4 channels, plus one for db; or 9 rows of
+        // the partial product when cin % 4 != 0) x groups of 8 output channels.
+        let col_groups = s.cout.div_ceil(8);
+        let (entry, xname, row_groups) = if s.cin.is_multiple_of(4) {
+            ("backward_weights_vec", "x4", s.kh * s.kw * s.cin / 4 + 1)
+        } else {
+            ("backward_weights_k9", "x", s.k().div_ceil(9))
+        };
+        ctx.dispatch(
+            SHADER,
+            entry,
+            bytemuck::bytes_of(&p),
+            &[(xname, x), ("dy4", dy), ("partial4", &partial)],
+            grid_1d(splits * row_groups * col_groups, 64),
+        )?
+    } else {
+        ctx.dispatch(
+            SHADER,
+            "backward_weights",
+            bytemuck::bytes_of(&p),
+            &[("x", x), ("dy", dy), ("partial", &partial)],
+            gemm_grid(s.k() + 1, s.cout, splits)?,
+        )?
+    };
     let reduce = ctx.dispatch(
         SHADER,
         "weights_reduce",
