@@ -787,87 +787,6 @@ fn store_partial(s: u32, row: u32, co4a: u32, co4b: u32, va: vec4<f32>, vb: vec4
     }
 }
 
-// One invocation: split s, one kernel tap x 4 input channels x 8 output channels (rows of the
-// partial product), summed over the split's rows of n*oh*ow with one x vec4 load and two dy vec4
-// loads per row (needs cin % 4 == 0; backward_weights_k9 takes the other channel counts). The extra row group after the taps
-// reads x as 1 and produces db.
-@compute @workgroup_size(64)
-fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
-    let cout4 = p.cout / 4u;
-    let ngc = (cout4 + 1u) / 2u;
-    let cg = (p.cin + 3u) / 4u;
-    let ntap = p.kh * p.kw;
-    let nrg = ntap * cg + 1u;
-    let per = nrg * ngc;
-    let s = inv / per;
-    if s >= p.splits {
-        return;
-    }
-    let r = inv % per;
-    let rg = r / ngc;
-    let co4a = (r % ngc) * 2u;
-    let co4b = min(co4a + 1u, cout4 - 1u);
-    let is_db = rg == ntap * cg;
-    let tap = min(rg / cg, ntap - 1u);
-    let c0 = (rg % cg) * 4u;
-    let ki = tap / p.kw;
-    let kj = tap % p.kw;
-    let cin4 = p.cin / 4u;
-    let c4 = c0 / 4u;
-    let M = p.n * p.oh * p.ow;
-    let mb = s * p.chunk;
-    let me = min(mb + p.chunk, M);
-    let offy = i32(ki) - i32(p.pad_top);
-    let offx = i32(kj) - i32(p.pad_left);
-
-    var a0 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var b1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var b2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var b3 = vec4<f32>(0.0);
-    var wk = walk_start(mb);
-    var dyi = mb * cout4;
-    for (var m = mb; m < me; m++) {
-        let iy = i32(wk.oy * p.sh) + offy;
-        let ix = i32(wk.ox * p.sw) + offx;
-        let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-        let pix = select(0u, (wk.b * p.h + u32(iy)) * p.w + u32(ix), ok);
-        var xv = select(vec4<f32>(0.0), x4[pix * cin4 + c4], ok);
-        xv = select(xv, vec4<f32>(1.0), is_db);
-        let da = dy4[dyi + co4a];
-        let db_ = dy4[dyi + co4b];
-        a0 = fma(vec4<f32>(xv.x), da, a0);
-        b0 = fma(vec4<f32>(xv.x), db_, b0);
-        a1 = fma(vec4<f32>(xv.y), da, a1);
-        b1 = fma(vec4<f32>(xv.y), db_, b1);
-        a2 = fma(vec4<f32>(xv.z), da, a2);
-        b2 = fma(vec4<f32>(xv.z), db_, b2);
-        a3 = fma(vec4<f32>(xv.w), da, a3);
-        b3 = fma(vec4<f32>(xv.w), db_, b3);
-        dyi += cout4;
-        walk_next(&wk);
-    }
-    if is_db {
-        store_partial(s, ntap * p.cin, co4a, co4b, a0, b0);
-        return;
-    }
-    let row = tap * p.cin + c0;
-    store_partial(s, row, co4a, co4b, a0, b0);
-    if c0 + 1u < p.cin {
-        store_partial(s, row + 1u, co4a, co4b, a1, b1);
-    }
-    if c0 + 2u < p.cin {
-        store_partial(s, row + 2u, co4a, co4b, a2, b2);
-    }
-    if c0 + 3u < p.cin {
-        store_partial(s, row + 3u, co4a, co4b, a3, b3);
-    }
-}
-
 // Accumulates reduction row (tap (ki, kj), channel c) of backward_weights_k9: x is a scalar,
 // 0 when the tap falls in the padding.
 fn k9_row(wk: Walk, ki: u32, kj: u32, c: u32, da: vec4<f32>, db_: vec4<f32>, a: ptr<function, vec4<f32>>, b: ptr<function, vec4<f32>>) {
@@ -963,5 +882,116 @@ fn backward_weights_k9(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     if t0 + 8u < K { store_partial(s, t0 + 8u, co4a, co4b, a8, b8); }
     if t0 == 0u {
         store_partial(s, K, co4a, co4b, sa, sb);
+    }
+}
+
+// cin % 4 == 0: one invocation takes split s, one kernel tap x 8 input channels (two vec4s of x,
+// the second clamped to the last when cin % 8 == 4) x 8 output channels (rows of the partial
+// product), summed over the split's rows of n*oh*ow with two x and two dy vec4 loads per row
+// (16 vec4 FMAs). The extra row group after the taps reads x as 1 and produces db.
+@compute @workgroup_size(64)
+fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let cin4 = p.cin / 4u;
+    let cg = (cin4 + 1u) / 2u;
+    let ntap = p.kh * p.kw;
+    let nrg = ntap * cg + 1u;
+    let per = nrg * ngc;
+    let s = inv / per;
+    if s >= p.splits {
+        return;
+    }
+    let r = inv % per;
+    let rg = r / ngc;
+    let co4a = (r % ngc) * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let is_db = rg == ntap * cg;
+    let tap = min(rg / cg, ntap - 1u);
+    let c4a = (rg % cg) * 2u;
+    let c4b = min(c4a + 1u, cin4 - 1u);
+    let second = c4b != c4a;
+    let c0 = c4a * 4u;
+    let ki = tap / p.kw;
+    let kj = tap % p.kw;
+    let M = p.n * p.oh * p.ow;
+    let mb = s * p.chunk;
+    let me = min(mb + p.chunk, M);
+    let offy = i32(ki) - i32(p.pad_top);
+    let offx = i32(kj) - i32(p.pad_left);
+    var a0 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var b5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var b6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var b7 = vec4<f32>(0.0);
+    var wk = walk_start(mb);
+    var dyi = mb * cout4;
+    for (var m = mb; m < me; m++) {
+        let iy = i32(wk.oy * p.sh) + offy;
+        let ix = i32(wk.ox * p.sw) + offx;
+        let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+        let xi = select(0u, ((wk.b * p.h + u32(iy)) * p.w + u32(ix)) * cin4, ok);
+        var xa = select(vec4<f32>(0.0), x4[xi + c4a], ok);
+        let xb = select(vec4<f32>(0.0), x4[xi + c4b], ok);
+        xa = select(xa, vec4<f32>(1.0), is_db);
+        let da = dy4[dyi + co4a];
+        let db_ = dy4[dyi + co4b];
+        a0 = fma(vec4<f32>(xa.x), da, a0);
+        b0 = fma(vec4<f32>(xa.x), db_, b0);
+        a1 = fma(vec4<f32>(xa.y), da, a1);
+        b1 = fma(vec4<f32>(xa.y), db_, b1);
+        a2 = fma(vec4<f32>(xa.z), da, a2);
+        b2 = fma(vec4<f32>(xa.z), db_, b2);
+        a3 = fma(vec4<f32>(xa.w), da, a3);
+        b3 = fma(vec4<f32>(xa.w), db_, b3);
+        a4 = fma(vec4<f32>(xb.x), da, a4);
+        b4 = fma(vec4<f32>(xb.x), db_, b4);
+        a5 = fma(vec4<f32>(xb.y), da, a5);
+        b5 = fma(vec4<f32>(xb.y), db_, b5);
+        a6 = fma(vec4<f32>(xb.z), da, a6);
+        b6 = fma(vec4<f32>(xb.z), db_, b6);
+        a7 = fma(vec4<f32>(xb.w), da, a7);
+        b7 = fma(vec4<f32>(xb.w), db_, b7);
+        dyi += cout4;
+        walk_next(&wk);
+    }
+    if is_db {
+        store_partial(s, ntap * p.cin, co4a, co4b, a0, b0);
+        return;
+    }
+    let row = tap * p.cin + c0;
+    store_partial(s, row, co4a, co4b, a0, b0);
+    if c0 + 1u < p.cin {
+        store_partial(s, row + 1u, co4a, co4b, a1, b1);
+    }
+    if c0 + 2u < p.cin {
+        store_partial(s, row + 2u, co4a, co4b, a2, b2);
+    }
+    if c0 + 3u < p.cin {
+        store_partial(s, row + 3u, co4a, co4b, a3, b3);
+    }
+    if second && c0 + 4u < p.cin {
+        store_partial(s, row + 4u, co4a, co4b, a4, b4);
+    }
+    if second && c0 + 5u < p.cin {
+        store_partial(s, row + 5u, co4a, co4b, a5, b5);
+    }
+    if second && c0 + 6u < p.cin {
+        store_partial(s, row + 6u, co4a, co4b, a6, b6);
+    }
+    if second && c0 + 7u < p.cin {
+        store_partial(s, row + 7u, co4a, co4b, a7, b7);
     }
 }

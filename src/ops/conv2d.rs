@@ -473,11 +473,11 @@ pub fn backward_weights_with(
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
     let p = params(s, false, chunk, splits);
     let gemm = if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
-        // Invocations per split: row groups (one tap x 4 channels, plus one for db; or 9 rows of
+        // Invocations per split: row groups (one tap x 8 channels, plus one for db; or 9 rows of
         // the partial product when cin % 4 != 0) x groups of 8 output channels.
         let col_groups = s.cout.div_ceil(8);
         let (entry, xname, row_groups) = if s.cin.is_multiple_of(4) {
-            ("backward_weights_vec", "x4", s.kh * s.kw * s.cin / 4 + 1)
+            ("backward_weights_vec", "x4", s.kh * s.kw * s.cin.div_ceil(8) + 1)
         } else {
             ("backward_weights_k9", "x", s.k().div_ceil(9))
         };
