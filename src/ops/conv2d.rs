@@ -308,26 +308,7 @@ fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
     Ok([g[0] as u32, g[1] as u32, g[2] as u32])
 }
 
-/// Which family of kernels runs a convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    /// 64x64 output tiles staged through workgroup memory: for real GPUs.
-    Tiled,
-    /// Register-blocked kernels without workgroup memory or barriers, loading vec4s where the
-    /// channel counts allow: for CPU drivers (llvmpipe / lavapipe).
-    Cpu,
-}
-
-impl Variant {
-    /// `Cpu` on CPU adapters, `Tiled` elsewhere.
-    pub fn for_ctx(ctx: &GpuContext) -> Self {
-        if ctx.adapter.device_type == "Cpu" {
-            Self::Cpu
-        } else {
-            Self::Tiled
-        }
-    }
-}
+pub use super::Variant;
 
 /// `y = x (*) w + b`, then ReLU when `relu` (bias and ReLU fused in the GEMM's epilogue).
 pub fn forward(

@@ -9,7 +9,9 @@ use rayon::prelude::*;
 
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+pub use super::Variant;
 
 const SHADER: &str = "gemm";
 /// Output tile of one workgroup (rows × columns), as in the shader.
@@ -194,6 +196,33 @@ pub fn matmul(
     c: &GpuTensor,
     relu: bool,
 ) -> Result<Dispatch> {
+    matmul_with(ctx, Variant::for_ctx(ctx), s, a, b, bias, c, relu)
+}
+
+/// Whether the CPU variant's vec4 kernel takes this shape: k in steps of 4, each operand read as
+/// vec4s along its contiguous axis (A: k, or m when `trans_a`; B: n unless `trans_b`).
+fn vec_ok(s: &GemmShape) -> bool {
+    s.k.is_multiple_of(4)
+        && (!s.trans_a || s.m.is_multiple_of(4))
+        && (s.trans_b || s.n.is_multiple_of(4))
+}
+
+/// Rows of C per invocation of the CPU variant (8 columns each).
+const VEC_ROWS: usize = 8;
+
+/// [`matmul`] with the kernel family chosen by the caller (`Cpu` falls back to the tiled kernel
+/// for shapes the vec4 kernel does not take, see `vec_ok`).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with(
+    ctx: &GpuContext,
+    variant: Variant,
+    s: &GemmShape,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    bias: Option<&GpuTensor>,
+    c: &GpuTensor,
+    relu: bool,
+) -> Result<Dispatch> {
     s.validate()?;
     for (what, t, want) in [
         ("A", a, s.a_len()),
@@ -228,6 +257,25 @@ pub fn matmul(
         relu: relu as u32,
         _pad: [0; 2],
     };
+    if variant == Variant::Cpu && vec_ok(s) {
+        let groups = grid_1d(s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8), 64);
+        return match bias {
+            Some(bias) => ctx.dispatch(
+                SHADER,
+                "matmul_bias_vec",
+                bytemuck::bytes_of(&p),
+                &[("a4", a), ("b4", b), ("bias", bias), ("c", c)],
+                groups,
+            ),
+            None => ctx.dispatch(
+                SHADER,
+                "matmul_vec",
+                bytemuck::bytes_of(&p),
+                &[("a4", a), ("b4", b), ("c", c)],
+                groups,
+            ),
+        };
+    }
     let groups = [s.n.div_ceil(TILE) as u32, s.m.div_ceil(TILE) as u32, 1];
     match bias {
         Some(bias) => ctx.dispatch(
