@@ -356,10 +356,10 @@ pub fn forward_with(
         );
     }
     ctx.dispatch(
-            SHADER,
-            "forward",
-            bytemuck::bytes_of(&p),
-            &[("x", x), ("weights", w), ("bias", b), ("y", y)],
+        SHADER,
+        "forward",
+        bytemuck::bytes_of(&p),
+        &[("x", x), ("weights", w), ("bias", b), ("y", y)],
         gemm_grid(s.m(), s.cout, 1)?,
     )
 }
@@ -458,7 +458,11 @@ pub fn backward_weights_with(
         // the partial product when cin % 4 != 0) x groups of 8 output channels.
         let col_groups = s.cout.div_ceil(8);
         let (entry, xname, row_groups) = if s.cin.is_multiple_of(4) {
-            ("backward_weights_vec", "x4", s.kh * s.kw * s.cin.div_ceil(8) + 1)
+            (
+                "backward_weights_vec",
+                "x4",
+                s.kh * s.kw * s.cin.div_ceil(8) + 1,
+            )
         } else {
             ("backward_weights_k9", "x", s.k().div_ceil(9))
         };
