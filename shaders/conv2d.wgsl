@@ -385,7 +385,8 @@ fn store_y(m: u32, co4: u32, v: vec4<f32>) {
     y[o + 3u] = r.w;
 }
 
-// Forward, cin % 4 == 0 and cout % 4 == 0: 4 consecutive output pixels x 8 channels per invocation.
+// Forward, cin % 4 == 0 and cout % 4 == 0: 8 consecutive output pixels x 8 channels per
+// invocation (8 x and 8 weight vec4 loads per 64 vec4 FMAs).
 @compute @workgroup_size(64)
 fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let inv = gid.x + gid.y * nwg.x * 64u;
@@ -393,17 +394,21 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let ngc = (cout4 + 1u) / 2u;
     let M = p.n * p.oh * p.ow;
     let mg = inv / ngc;
-    if mg * 4u >= M {
+    if mg * 8u >= M {
         return;
     }
     let gc = inv % ngc;
     let co4a = gc * 2u;
     let co4b = min(co4a + 1u, cout4 - 1u);
-    let m0 = mg * 4u;
-    let q0 = out_pix(m0);
+    let m0 = mg * 8u;
+    let q0 = out_pix(m0 + 0u);
     let q1 = out_pix(m0 + 1u);
     let q2 = out_pix(m0 + 2u);
     let q3 = out_pix(m0 + 3u);
+    let q4 = out_pix(m0 + 4u);
+    let q5 = out_pix(m0 + 5u);
+    let q6 = out_pix(m0 + 6u);
+    let q7 = out_pix(m0 + 7u);
     let cin4 = p.cin / 4u;
     var a0 = vec4<f32>(0.0);
     var b0 = vec4<f32>(0.0);
@@ -413,12 +418,24 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     var b2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0);
     var b3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var b5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var b6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var b7 = vec4<f32>(0.0);
     for (var ki = 0u; ki < p.kh; ki++) {
         for (var kj = 0u; kj < p.kw; kj++) {
             let i0 = tap_x(q0, ki, kj, cin4);
             let i1 = tap_x(q1, ki, kj, cin4);
             let i2 = tap_x(q2, ki, kj, cin4);
             let i3 = tap_x(q3, ki, kj, cin4);
+            let i4 = tap_x(q4, ki, kj, cin4);
+            let i5 = tap_x(q5, ki, kj, cin4);
+            let i6 = tap_x(q6, ki, kj, cin4);
+            let i7 = tap_x(q7, ki, kj, cin4);
             // weights row (tap, c) starts at vec4 index (tap * cin + c) * cout4.
             var wr = (ki * p.kw + kj) * p.cin * cout4;
             for (var c4 = 0u; c4 < cin4; c4++) {
@@ -426,6 +443,10 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                 let x1 = ldx(i1, c4);
                 let x2 = ldx(i2, c4);
                 let x3 = ldx(i3, c4);
+                let x4 = ldx(i4, c4);
+                let x5 = ldx(i5, c4);
+                let x6 = ldx(i6, c4);
+                let x7 = ldx(i7, c4);
                 {
                     let wa = w4[wr + co4a];
                     let wb = w4[wr + co4b];
@@ -437,6 +458,14 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     b2 = fma(vec4<f32>(x2.x), wb, b2);
                     a3 = fma(vec4<f32>(x3.x), wa, a3);
                     b3 = fma(vec4<f32>(x3.x), wb, b3);
+                    a4 = fma(vec4<f32>(x4.x), wa, a4);
+                    b4 = fma(vec4<f32>(x4.x), wb, b4);
+                    a5 = fma(vec4<f32>(x5.x), wa, a5);
+                    b5 = fma(vec4<f32>(x5.x), wb, b5);
+                    a6 = fma(vec4<f32>(x6.x), wa, a6);
+                    b6 = fma(vec4<f32>(x6.x), wb, b6);
+                    a7 = fma(vec4<f32>(x7.x), wa, a7);
+                    b7 = fma(vec4<f32>(x7.x), wb, b7);
                     wr += cout4;
                 }
                 {
@@ -450,6 +479,14 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     b2 = fma(vec4<f32>(x2.y), wb, b2);
                     a3 = fma(vec4<f32>(x3.y), wa, a3);
                     b3 = fma(vec4<f32>(x3.y), wb, b3);
+                    a4 = fma(vec4<f32>(x4.y), wa, a4);
+                    b4 = fma(vec4<f32>(x4.y), wb, b4);
+                    a5 = fma(vec4<f32>(x5.y), wa, a5);
+                    b5 = fma(vec4<f32>(x5.y), wb, b5);
+                    a6 = fma(vec4<f32>(x6.y), wa, a6);
+                    b6 = fma(vec4<f32>(x6.y), wb, b6);
+                    a7 = fma(vec4<f32>(x7.y), wa, a7);
+                    b7 = fma(vec4<f32>(x7.y), wb, b7);
                     wr += cout4;
                 }
                 {
@@ -463,6 +500,14 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     b2 = fma(vec4<f32>(x2.z), wb, b2);
                     a3 = fma(vec4<f32>(x3.z), wa, a3);
                     b3 = fma(vec4<f32>(x3.z), wb, b3);
+                    a4 = fma(vec4<f32>(x4.z), wa, a4);
+                    b4 = fma(vec4<f32>(x4.z), wb, b4);
+                    a5 = fma(vec4<f32>(x5.z), wa, a5);
+                    b5 = fma(vec4<f32>(x5.z), wb, b5);
+                    a6 = fma(vec4<f32>(x6.z), wa, a6);
+                    b6 = fma(vec4<f32>(x6.z), wb, b6);
+                    a7 = fma(vec4<f32>(x7.z), wa, a7);
+                    b7 = fma(vec4<f32>(x7.z), wb, b7);
                     wr += cout4;
                 }
                 {
@@ -476,21 +521,37 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     b2 = fma(vec4<f32>(x2.w), wb, b2);
                     a3 = fma(vec4<f32>(x3.w), wa, a3);
                     b3 = fma(vec4<f32>(x3.w), wb, b3);
+                    a4 = fma(vec4<f32>(x4.w), wa, a4);
+                    b4 = fma(vec4<f32>(x4.w), wb, b4);
+                    a5 = fma(vec4<f32>(x5.w), wa, a5);
+                    b5 = fma(vec4<f32>(x5.w), wb, b5);
+                    a6 = fma(vec4<f32>(x6.w), wa, a6);
+                    b6 = fma(vec4<f32>(x6.w), wb, b6);
+                    a7 = fma(vec4<f32>(x7.w), wa, a7);
+                    b7 = fma(vec4<f32>(x7.w), wb, b7);
                     wr += cout4;
                 }
             }
         }
     }
     let second = co4b != co4a;
-    store_y(m0, co4a, a0);
+    store_y(m0 + 0u, co4a, a0);
     store_y(m0 + 1u, co4a, a1);
     store_y(m0 + 2u, co4a, a2);
     store_y(m0 + 3u, co4a, a3);
+    store_y(m0 + 4u, co4a, a4);
+    store_y(m0 + 5u, co4a, a5);
+    store_y(m0 + 6u, co4a, a6);
+    store_y(m0 + 7u, co4a, a7);
     if second {
-        store_y(m0, co4b, b0);
+        store_y(m0 + 0u, co4b, b0);
         store_y(m0 + 1u, co4b, b1);
         store_y(m0 + 2u, co4b, b2);
         store_y(m0 + 3u, co4b, b3);
+        store_y(m0 + 4u, co4b, b4);
+        store_y(m0 + 5u, co4b, b5);
+        store_y(m0 + 6u, co4b, b6);
+        store_y(m0 + 7u, co4b, b7);
     }
 }
 

@@ -342,17 +342,18 @@ pub fn forward_with(
     let p = params(s, relu, 0, 0);
     if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
         // x as vec4s when the channels allow, else one scalar per pixel and channel (cin = 1).
-        let (entry, xname) = if s.cin.is_multiple_of(4) {
-            ("forward_vec", "x4")
+        // Output pixels per invocation (x 8 channels).
+        let (entry, xname, pix) = if s.cin.is_multiple_of(4) {
+            ("forward_vec", "x4", 8)
         } else {
-            ("forward_vec_sx", "x")
+            ("forward_vec_sx", "x", 4)
         };
         return ctx.dispatch(
             SHADER,
             entry,
             bytemuck::bytes_of(&p),
             &[(xname, x), ("w4", w), ("bias", b), ("y", y)],
-            grid_1d(s.m().div_ceil(4) * s.cout.div_ceil(8), 64),
+            grid_1d(s.m().div_ceil(pix) * s.cout.div_ceil(8), 64),
         );
     }
     ctx.dispatch(
