@@ -586,23 +586,28 @@ fn lddy(i: vec2<u32>, c4: u32) -> vec4<f32> {
     return select(vec4<f32>(0.0), dy4[i.x + c4], i.y != 0u);
 }
 
-// backward_input, cout % 4 == 0: 4 consecutive input pixels x 8 input channels per invocation.
+// backward_input, cout % 4 == 0: 8 consecutive input pixels x 8 input channels per invocation
+// (8 dy and 8 weight vec4 loads per 64 vec4 dot products).
 @compute @workgroup_size(64)
 fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let inv = gid.x + gid.y * nwg.x * 64u;
     let ngc = (p.cin + 7u) / 8u;
     let M = p.n * p.h * p.w;
     let mg = inv / ngc;
-    if mg * 4u >= M {
+    if mg * 8u >= M {
         return;
     }
     let ci0 = (inv % ngc) * 8u;
     let cout4 = p.cout / 4u;
-    let m0 = mg * 4u;
+    let m0 = mg * 8u;
     let q0 = in_pix(m0 + 0u);
     let q1 = in_pix(m0 + 1u);
     let q2 = in_pix(m0 + 2u);
     let q3 = in_pix(m0 + 3u);
+    let q4 = in_pix(m0 + 4u);
+    let q5 = in_pix(m0 + 5u);
+    let q6 = in_pix(m0 + 6u);
+    let q7 = in_pix(m0 + 7u);
     let r0 = min(ci0 + 0u, p.cin - 1u) * cout4;
     let r1 = min(ci0 + 1u, p.cin - 1u) * cout4;
     let r2 = min(ci0 + 2u, p.cin - 1u) * cout4;
@@ -643,58 +648,130 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     var a3_5 = 0.0;
     var a3_6 = 0.0;
     var a3_7 = 0.0;
+    var a4_0 = 0.0;
+    var a4_1 = 0.0;
+    var a4_2 = 0.0;
+    var a4_3 = 0.0;
+    var a4_4 = 0.0;
+    var a4_5 = 0.0;
+    var a4_6 = 0.0;
+    var a4_7 = 0.0;
+    var a5_0 = 0.0;
+    var a5_1 = 0.0;
+    var a5_2 = 0.0;
+    var a5_3 = 0.0;
+    var a5_4 = 0.0;
+    var a5_5 = 0.0;
+    var a5_6 = 0.0;
+    var a5_7 = 0.0;
+    var a6_0 = 0.0;
+    var a6_1 = 0.0;
+    var a6_2 = 0.0;
+    var a6_3 = 0.0;
+    var a6_4 = 0.0;
+    var a6_5 = 0.0;
+    var a6_6 = 0.0;
+    var a6_7 = 0.0;
+    var a7_0 = 0.0;
+    var a7_1 = 0.0;
+    var a7_2 = 0.0;
+    var a7_3 = 0.0;
+    var a7_4 = 0.0;
+    var a7_5 = 0.0;
+    var a7_6 = 0.0;
+    var a7_7 = 0.0;
     for (var ki = 0u; ki < p.kh; ki++) {
         for (var kj = 0u; kj < p.kw; kj++) {
             let i0 = tap_dy(q0, ki, kj, cout4);
             let i1 = tap_dy(q1, ki, kj, cout4);
             let i2 = tap_dy(q2, ki, kj, cout4);
             let i3 = tap_dy(q3, ki, kj, cout4);
+            let i4 = tap_dy(q4, ki, kj, cout4);
+            let i5 = tap_dy(q5, ki, kj, cout4);
+            let i6 = tap_dy(q6, ki, kj, cout4);
+            let i7 = tap_dy(q7, ki, kj, cout4);
             let wt = (ki * p.kw + kj) * p.cin * cout4;
             for (var c4 = 0u; c4 < cout4; c4++) {
                 let d0 = lddy(i0, c4);
                 let d1 = lddy(i1, c4);
                 let d2 = lddy(i2, c4);
                 let d3 = lddy(i3, c4);
+                let d4 = lddy(i4, c4);
+                let d5 = lddy(i5, c4);
+                let d6 = lddy(i6, c4);
+                let d7 = lddy(i7, c4);
                 let wv0 = w4[wt + r0 + c4];
                 a0_0 += dot(d0, wv0);
                 a1_0 += dot(d1, wv0);
                 a2_0 += dot(d2, wv0);
                 a3_0 += dot(d3, wv0);
+                a4_0 += dot(d4, wv0);
+                a5_0 += dot(d5, wv0);
+                a6_0 += dot(d6, wv0);
+                a7_0 += dot(d7, wv0);
                 let wv1 = w4[wt + r1 + c4];
                 a0_1 += dot(d0, wv1);
                 a1_1 += dot(d1, wv1);
                 a2_1 += dot(d2, wv1);
                 a3_1 += dot(d3, wv1);
+                a4_1 += dot(d4, wv1);
+                a5_1 += dot(d5, wv1);
+                a6_1 += dot(d6, wv1);
+                a7_1 += dot(d7, wv1);
                 let wv2 = w4[wt + r2 + c4];
                 a0_2 += dot(d0, wv2);
                 a1_2 += dot(d1, wv2);
                 a2_2 += dot(d2, wv2);
                 a3_2 += dot(d3, wv2);
+                a4_2 += dot(d4, wv2);
+                a5_2 += dot(d5, wv2);
+                a6_2 += dot(d6, wv2);
+                a7_2 += dot(d7, wv2);
                 let wv3 = w4[wt + r3 + c4];
                 a0_3 += dot(d0, wv3);
                 a1_3 += dot(d1, wv3);
                 a2_3 += dot(d2, wv3);
                 a3_3 += dot(d3, wv3);
+                a4_3 += dot(d4, wv3);
+                a5_3 += dot(d5, wv3);
+                a6_3 += dot(d6, wv3);
+                a7_3 += dot(d7, wv3);
                 let wv4 = w4[wt + r4 + c4];
                 a0_4 += dot(d0, wv4);
                 a1_4 += dot(d1, wv4);
                 a2_4 += dot(d2, wv4);
                 a3_4 += dot(d3, wv4);
+                a4_4 += dot(d4, wv4);
+                a5_4 += dot(d5, wv4);
+                a6_4 += dot(d6, wv4);
+                a7_4 += dot(d7, wv4);
                 let wv5 = w4[wt + r5 + c4];
                 a0_5 += dot(d0, wv5);
                 a1_5 += dot(d1, wv5);
                 a2_5 += dot(d2, wv5);
                 a3_5 += dot(d3, wv5);
+                a4_5 += dot(d4, wv5);
+                a5_5 += dot(d5, wv5);
+                a6_5 += dot(d6, wv5);
+                a7_5 += dot(d7, wv5);
                 let wv6 = w4[wt + r6 + c4];
                 a0_6 += dot(d0, wv6);
                 a1_6 += dot(d1, wv6);
                 a2_6 += dot(d2, wv6);
                 a3_6 += dot(d3, wv6);
+                a4_6 += dot(d4, wv6);
+                a5_6 += dot(d5, wv6);
+                a6_6 += dot(d6, wv6);
+                a7_6 += dot(d7, wv6);
                 let wv7 = w4[wt + r7 + c4];
                 a0_7 += dot(d0, wv7);
                 a1_7 += dot(d1, wv7);
                 a2_7 += dot(d2, wv7);
                 a3_7 += dot(d3, wv7);
+                a4_7 += dot(d4, wv7);
+                a5_7 += dot(d5, wv7);
+                a6_7 += dot(d6, wv7);
+                a7_7 += dot(d7, wv7);
             }
         }
     }
@@ -737,6 +814,46 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         if ci0 + 5u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 5u] = a3_5; }
         if ci0 + 6u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 6u] = a3_6; }
         if ci0 + 7u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 7u] = a3_7; }
+    }
+    if m0 + 4u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 0u] = a4_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 1u] = a4_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 2u] = a4_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 3u] = a4_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 4u] = a4_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 5u] = a4_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 6u] = a4_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 7u] = a4_7; }
+    }
+    if m0 + 5u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 0u] = a5_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 1u] = a5_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 2u] = a5_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 3u] = a5_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 4u] = a5_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 5u] = a5_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 6u] = a5_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 7u] = a5_7; }
+    }
+    if m0 + 6u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 0u] = a6_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 1u] = a6_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 2u] = a6_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 3u] = a6_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 4u] = a6_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 5u] = a6_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 6u] = a6_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 7u] = a6_7; }
+    }
+    if m0 + 7u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 0u] = a7_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 1u] = a7_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 2u] = a7_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 3u] = a7_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 4u] = a7_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 5u] = a7_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 6u] = a7_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 7u] = a7_7; }
     }
 }
 

@@ -395,7 +395,7 @@ pub fn backward_input_with(
             "backward_input_vec",
             bytemuck::bytes_of(&p),
             &[("w4", w), ("dy4", dy), ("dx", dx)],
-            grid_1d((s.n * s.h * s.w).div_ceil(4) * s.cin.div_ceil(8), 64),
+            grid_1d((s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8), 64),
         );
     }
     ctx.dispatch(
