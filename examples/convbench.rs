@@ -17,8 +17,12 @@ fn main() {
     let ctx = wgnn::runtime::GpuContext::new().unwrap();
     let which: String = std::env::args().nth(1).unwrap_or("fwd,bwi,bww,gemm".into());
     if which.contains("gemm") {
-        // The convnet's first dense layer (1600 -> 128, batch 128): forward, dW = x^T dy, dx = dy W^T.
+        // Dense layers 1600 -> 128 and 1600 -> 10 (the convnet's), batch 128: forward,
+        // dW = x^T dy, dx = dy W^T.
         for (what, m, n, k, ta, tb, bias) in [
+            ("dense10 forward", 128, 10, 1600, false, false, true),
+            ("dense10 dW", 1600, 10, 128, true, false, false),
+            ("dense10 dx", 128, 1600, 10, false, true, false),
             ("dense forward", 128, 128, 1600, false, false, true),
             ("dense dW", 1600, 128, 128, true, false, false),
             ("dense dx", 128, 1600, 128, false, true, false),
