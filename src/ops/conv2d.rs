@@ -422,7 +422,10 @@ pub fn weight_grad_splits(s: &Conv2dShape) -> (usize, usize) {
 ///
 /// Two dispatches: a split-K GEMM writing `splits` partial `[kh*kw*cin + 1, cout]` products
 /// (the extra row, an all-ones im2col row, is db) into a scratch buffer, then a fixed-order sum
-/// of the partials into `dw` and `db` (see [`weight_grad_splits`]). The scratch buffer is
+/// of the partials into `dw` and `db` (see [`weight_grad_splits`]). The CPU variant (cout % 4 == 0)
+/// fills the same partials with register-blocked kernels: one tap x 8 input channels x 8 output
+/// channels per invocation when cin % 4 == 0 (`backward_weights_vec`), else 9 partial rows x 8
+/// output channels (`backward_weights_k9`; with cin = 1, the 3x3 taps). The scratch buffer is
 /// allocated here and owned by the returned dispatches' bind groups (wgpu keeps a buffer alive as
 /// long as a bind group refers to it), so it lives exactly as long as the dispatches.
 pub fn backward_weights(
