@@ -1,6 +1,7 @@
 //! Times each conv2d / gemm kernel variant on the convnet shapes (batch 128).
 use std::time::Instant;
 use wgnn::ops::conv2d::{self, Conv2dShape, Variant};
+use wgnn::ops::gemm::{self, GemmShape};
 
 fn time(ctx: &wgnn::runtime::GpuContext, d: &[&wgnn::runtime::Dispatch]) -> f64 {
     ctx.run(d).unwrap();
@@ -14,7 +15,30 @@ fn time(ctx: &wgnn::runtime::GpuContext, d: &[&wgnn::runtime::Dispatch]) -> f64 
 
 fn main() {
     let ctx = wgnn::runtime::GpuContext::new().unwrap();
-    let which: String = std::env::args().nth(1).unwrap_or("fwd,bwi,bww".into());
+    let which: String = std::env::args().nth(1).unwrap_or("fwd,bwi,bww,gemm".into());
+    if which.contains("gemm") {
+        // Dense layers 1600 -> 128 and 1600 -> 10 (the convnet's), batch 128: forward,
+        // dW = x^T dy, dx = dy W^T.
+        for (what, m, n, k, ta, tb, bias) in [
+            ("dense10 forward", 128, 10, 1600, false, false, true),
+            ("dense10 dW", 1600, 10, 128, true, false, false),
+            ("dense10 dx", 128, 1600, 10, false, true, false),
+            ("dense forward", 128, 128, 1600, false, false, true),
+            ("dense dW", 1600, 128, 128, true, false, false),
+            ("dense dx", 128, 1600, 128, false, true, false),
+        ] {
+            let s = GemmShape::new(m, n, k, ta, tb).unwrap();
+            let a = ctx.tensor(&vec![0.5f32; s.a_len()], "a").unwrap();
+            let b = ctx.tensor(&vec![0.1f32; s.b_len()], "b").unwrap();
+            let bb = ctx.tensor(&vec![0.1f32; n], "bias").unwrap();
+            let c = ctx.alloc(s.c_len(), "c").unwrap();
+            for v in [Variant::Tiled, Variant::Cpu] {
+                let d =
+                    gemm::matmul_with(&ctx, v, &s, &a, &b, bias.then_some(&bb), &c, false).unwrap();
+                println!("{what} {v:?} {:.1} ms ({})", time(&ctx, &[&d]), d.name);
+            }
+        }
+    }
     let shapes = [
         (
             "conv1",

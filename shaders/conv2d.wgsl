@@ -385,7 +385,8 @@ fn store_y(m: u32, co4: u32, v: vec4<f32>) {
     y[o + 3u] = r.w;
 }
 
-// Forward, cin % 4 == 0 and cout % 4 == 0: 4 consecutive output pixels x 8 channels per invocation.
+// Forward, cin % 4 == 0 and cout % 4 == 0: 8 consecutive output pixels x 8 channels per
+// invocation (8 x and 8 weight vec4 loads per 64 vec4 FMAs).
 @compute @workgroup_size(64)
 fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let inv = gid.x + gid.y * nwg.x * 64u;
@@ -393,17 +394,21 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let ngc = (cout4 + 1u) / 2u;
     let M = p.n * p.oh * p.ow;
     let mg = inv / ngc;
-    if mg * 4u >= M {
+    if mg * 8u >= M {
         return;
     }
     let gc = inv % ngc;
     let co4a = gc * 2u;
     let co4b = min(co4a + 1u, cout4 - 1u);
-    let m0 = mg * 4u;
-    let q0 = out_pix(m0);
+    let m0 = mg * 8u;
+    let q0 = out_pix(m0 + 0u);
     let q1 = out_pix(m0 + 1u);
     let q2 = out_pix(m0 + 2u);
     let q3 = out_pix(m0 + 3u);
+    let q4 = out_pix(m0 + 4u);
+    let q5 = out_pix(m0 + 5u);
+    let q6 = out_pix(m0 + 6u);
+    let q7 = out_pix(m0 + 7u);
     let cin4 = p.cin / 4u;
     var a0 = vec4<f32>(0.0);
     var b0 = vec4<f32>(0.0);
@@ -413,12 +418,24 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     var b2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0);
     var b3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var b5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var b6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var b7 = vec4<f32>(0.0);
     for (var ki = 0u; ki < p.kh; ki++) {
         for (var kj = 0u; kj < p.kw; kj++) {
             let i0 = tap_x(q0, ki, kj, cin4);
             let i1 = tap_x(q1, ki, kj, cin4);
             let i2 = tap_x(q2, ki, kj, cin4);
             let i3 = tap_x(q3, ki, kj, cin4);
+            let i4 = tap_x(q4, ki, kj, cin4);
+            let i5 = tap_x(q5, ki, kj, cin4);
+            let i6 = tap_x(q6, ki, kj, cin4);
+            let i7 = tap_x(q7, ki, kj, cin4);
             // weights row (tap, c) starts at vec4 index (tap * cin + c) * cout4.
             var wr = (ki * p.kw + kj) * p.cin * cout4;
             for (var c4 = 0u; c4 < cin4; c4++) {
@@ -426,6 +443,10 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                 let x1 = ldx(i1, c4);
                 let x2 = ldx(i2, c4);
                 let x3 = ldx(i3, c4);
+                let x4 = ldx(i4, c4);
+                let x5 = ldx(i5, c4);
+                let x6 = ldx(i6, c4);
+                let x7 = ldx(i7, c4);
                 {
                     let wa = w4[wr + co4a];
                     let wb = w4[wr + co4b];
@@ -437,6 +458,14 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     b2 = fma(vec4<f32>(x2.x), wb, b2);
                     a3 = fma(vec4<f32>(x3.x), wa, a3);
                     b3 = fma(vec4<f32>(x3.x), wb, b3);
+                    a4 = fma(vec4<f32>(x4.x), wa, a4);
+                    b4 = fma(vec4<f32>(x4.x), wb, b4);
+                    a5 = fma(vec4<f32>(x5.x), wa, a5);
+                    b5 = fma(vec4<f32>(x5.x), wb, b5);
+                    a6 = fma(vec4<f32>(x6.x), wa, a6);
+                    b6 = fma(vec4<f32>(x6.x), wb, b6);
+                    a7 = fma(vec4<f32>(x7.x), wa, a7);
+                    b7 = fma(vec4<f32>(x7.x), wb, b7);
                     wr += cout4;
                 }
                 {
@@ -450,6 +479,14 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     b2 = fma(vec4<f32>(x2.y), wb, b2);
                     a3 = fma(vec4<f32>(x3.y), wa, a3);
                     b3 = fma(vec4<f32>(x3.y), wb, b3);
+                    a4 = fma(vec4<f32>(x4.y), wa, a4);
+                    b4 = fma(vec4<f32>(x4.y), wb, b4);
+                    a5 = fma(vec4<f32>(x5.y), wa, a5);
+                    b5 = fma(vec4<f32>(x5.y), wb, b5);
+                    a6 = fma(vec4<f32>(x6.y), wa, a6);
+                    b6 = fma(vec4<f32>(x6.y), wb, b6);
+                    a7 = fma(vec4<f32>(x7.y), wa, a7);
+                    b7 = fma(vec4<f32>(x7.y), wb, b7);
                     wr += cout4;
                 }
                 {
@@ -463,6 +500,14 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     b2 = fma(vec4<f32>(x2.z), wb, b2);
                     a3 = fma(vec4<f32>(x3.z), wa, a3);
                     b3 = fma(vec4<f32>(x3.z), wb, b3);
+                    a4 = fma(vec4<f32>(x4.z), wa, a4);
+                    b4 = fma(vec4<f32>(x4.z), wb, b4);
+                    a5 = fma(vec4<f32>(x5.z), wa, a5);
+                    b5 = fma(vec4<f32>(x5.z), wb, b5);
+                    a6 = fma(vec4<f32>(x6.z), wa, a6);
+                    b6 = fma(vec4<f32>(x6.z), wb, b6);
+                    a7 = fma(vec4<f32>(x7.z), wa, a7);
+                    b7 = fma(vec4<f32>(x7.z), wb, b7);
                     wr += cout4;
                 }
                 {
@@ -476,21 +521,37 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     b2 = fma(vec4<f32>(x2.w), wb, b2);
                     a3 = fma(vec4<f32>(x3.w), wa, a3);
                     b3 = fma(vec4<f32>(x3.w), wb, b3);
+                    a4 = fma(vec4<f32>(x4.w), wa, a4);
+                    b4 = fma(vec4<f32>(x4.w), wb, b4);
+                    a5 = fma(vec4<f32>(x5.w), wa, a5);
+                    b5 = fma(vec4<f32>(x5.w), wb, b5);
+                    a6 = fma(vec4<f32>(x6.w), wa, a6);
+                    b6 = fma(vec4<f32>(x6.w), wb, b6);
+                    a7 = fma(vec4<f32>(x7.w), wa, a7);
+                    b7 = fma(vec4<f32>(x7.w), wb, b7);
                     wr += cout4;
                 }
             }
         }
     }
     let second = co4b != co4a;
-    store_y(m0, co4a, a0);
+    store_y(m0 + 0u, co4a, a0);
     store_y(m0 + 1u, co4a, a1);
     store_y(m0 + 2u, co4a, a2);
     store_y(m0 + 3u, co4a, a3);
+    store_y(m0 + 4u, co4a, a4);
+    store_y(m0 + 5u, co4a, a5);
+    store_y(m0 + 6u, co4a, a6);
+    store_y(m0 + 7u, co4a, a7);
     if second {
-        store_y(m0, co4b, b0);
+        store_y(m0 + 0u, co4b, b0);
         store_y(m0 + 1u, co4b, b1);
         store_y(m0 + 2u, co4b, b2);
         store_y(m0 + 3u, co4b, b3);
+        store_y(m0 + 4u, co4b, b4);
+        store_y(m0 + 5u, co4b, b5);
+        store_y(m0 + 6u, co4b, b6);
+        store_y(m0 + 7u, co4b, b7);
     }
 }
 
@@ -525,23 +586,28 @@ fn lddy(i: vec2<u32>, c4: u32) -> vec4<f32> {
     return select(vec4<f32>(0.0), dy4[i.x + c4], i.y != 0u);
 }
 
-// backward_input, cout % 4 == 0: 4 consecutive input pixels x 8 input channels per invocation.
+// backward_input, cout % 4 == 0: 8 consecutive input pixels x 8 input channels per invocation
+// (8 dy and 8 weight vec4 loads per 64 vec4 dot products).
 @compute @workgroup_size(64)
 fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let inv = gid.x + gid.y * nwg.x * 64u;
     let ngc = (p.cin + 7u) / 8u;
     let M = p.n * p.h * p.w;
     let mg = inv / ngc;
-    if mg * 4u >= M {
+    if mg * 8u >= M {
         return;
     }
     let ci0 = (inv % ngc) * 8u;
     let cout4 = p.cout / 4u;
-    let m0 = mg * 4u;
+    let m0 = mg * 8u;
     let q0 = in_pix(m0 + 0u);
     let q1 = in_pix(m0 + 1u);
     let q2 = in_pix(m0 + 2u);
     let q3 = in_pix(m0 + 3u);
+    let q4 = in_pix(m0 + 4u);
+    let q5 = in_pix(m0 + 5u);
+    let q6 = in_pix(m0 + 6u);
+    let q7 = in_pix(m0 + 7u);
     let r0 = min(ci0 + 0u, p.cin - 1u) * cout4;
     let r1 = min(ci0 + 1u, p.cin - 1u) * cout4;
     let r2 = min(ci0 + 2u, p.cin - 1u) * cout4;
@@ -582,58 +648,130 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     var a3_5 = 0.0;
     var a3_6 = 0.0;
     var a3_7 = 0.0;
+    var a4_0 = 0.0;
+    var a4_1 = 0.0;
+    var a4_2 = 0.0;
+    var a4_3 = 0.0;
+    var a4_4 = 0.0;
+    var a4_5 = 0.0;
+    var a4_6 = 0.0;
+    var a4_7 = 0.0;
+    var a5_0 = 0.0;
+    var a5_1 = 0.0;
+    var a5_2 = 0.0;
+    var a5_3 = 0.0;
+    var a5_4 = 0.0;
+    var a5_5 = 0.0;
+    var a5_6 = 0.0;
+    var a5_7 = 0.0;
+    var a6_0 = 0.0;
+    var a6_1 = 0.0;
+    var a6_2 = 0.0;
+    var a6_3 = 0.0;
+    var a6_4 = 0.0;
+    var a6_5 = 0.0;
+    var a6_6 = 0.0;
+    var a6_7 = 0.0;
+    var a7_0 = 0.0;
+    var a7_1 = 0.0;
+    var a7_2 = 0.0;
+    var a7_3 = 0.0;
+    var a7_4 = 0.0;
+    var a7_5 = 0.0;
+    var a7_6 = 0.0;
+    var a7_7 = 0.0;
     for (var ki = 0u; ki < p.kh; ki++) {
         for (var kj = 0u; kj < p.kw; kj++) {
             let i0 = tap_dy(q0, ki, kj, cout4);
             let i1 = tap_dy(q1, ki, kj, cout4);
             let i2 = tap_dy(q2, ki, kj, cout4);
             let i3 = tap_dy(q3, ki, kj, cout4);
+            let i4 = tap_dy(q4, ki, kj, cout4);
+            let i5 = tap_dy(q5, ki, kj, cout4);
+            let i6 = tap_dy(q6, ki, kj, cout4);
+            let i7 = tap_dy(q7, ki, kj, cout4);
             let wt = (ki * p.kw + kj) * p.cin * cout4;
             for (var c4 = 0u; c4 < cout4; c4++) {
                 let d0 = lddy(i0, c4);
                 let d1 = lddy(i1, c4);
                 let d2 = lddy(i2, c4);
                 let d3 = lddy(i3, c4);
+                let d4 = lddy(i4, c4);
+                let d5 = lddy(i5, c4);
+                let d6 = lddy(i6, c4);
+                let d7 = lddy(i7, c4);
                 let wv0 = w4[wt + r0 + c4];
                 a0_0 += dot(d0, wv0);
                 a1_0 += dot(d1, wv0);
                 a2_0 += dot(d2, wv0);
                 a3_0 += dot(d3, wv0);
+                a4_0 += dot(d4, wv0);
+                a5_0 += dot(d5, wv0);
+                a6_0 += dot(d6, wv0);
+                a7_0 += dot(d7, wv0);
                 let wv1 = w4[wt + r1 + c4];
                 a0_1 += dot(d0, wv1);
                 a1_1 += dot(d1, wv1);
                 a2_1 += dot(d2, wv1);
                 a3_1 += dot(d3, wv1);
+                a4_1 += dot(d4, wv1);
+                a5_1 += dot(d5, wv1);
+                a6_1 += dot(d6, wv1);
+                a7_1 += dot(d7, wv1);
                 let wv2 = w4[wt + r2 + c4];
                 a0_2 += dot(d0, wv2);
                 a1_2 += dot(d1, wv2);
                 a2_2 += dot(d2, wv2);
                 a3_2 += dot(d3, wv2);
+                a4_2 += dot(d4, wv2);
+                a5_2 += dot(d5, wv2);
+                a6_2 += dot(d6, wv2);
+                a7_2 += dot(d7, wv2);
                 let wv3 = w4[wt + r3 + c4];
                 a0_3 += dot(d0, wv3);
                 a1_3 += dot(d1, wv3);
                 a2_3 += dot(d2, wv3);
                 a3_3 += dot(d3, wv3);
+                a4_3 += dot(d4, wv3);
+                a5_3 += dot(d5, wv3);
+                a6_3 += dot(d6, wv3);
+                a7_3 += dot(d7, wv3);
                 let wv4 = w4[wt + r4 + c4];
                 a0_4 += dot(d0, wv4);
                 a1_4 += dot(d1, wv4);
                 a2_4 += dot(d2, wv4);
                 a3_4 += dot(d3, wv4);
+                a4_4 += dot(d4, wv4);
+                a5_4 += dot(d5, wv4);
+                a6_4 += dot(d6, wv4);
+                a7_4 += dot(d7, wv4);
                 let wv5 = w4[wt + r5 + c4];
                 a0_5 += dot(d0, wv5);
                 a1_5 += dot(d1, wv5);
                 a2_5 += dot(d2, wv5);
                 a3_5 += dot(d3, wv5);
+                a4_5 += dot(d4, wv5);
+                a5_5 += dot(d5, wv5);
+                a6_5 += dot(d6, wv5);
+                a7_5 += dot(d7, wv5);
                 let wv6 = w4[wt + r6 + c4];
                 a0_6 += dot(d0, wv6);
                 a1_6 += dot(d1, wv6);
                 a2_6 += dot(d2, wv6);
                 a3_6 += dot(d3, wv6);
+                a4_6 += dot(d4, wv6);
+                a5_6 += dot(d5, wv6);
+                a6_6 += dot(d6, wv6);
+                a7_6 += dot(d7, wv6);
                 let wv7 = w4[wt + r7 + c4];
                 a0_7 += dot(d0, wv7);
                 a1_7 += dot(d1, wv7);
                 a2_7 += dot(d2, wv7);
                 a3_7 += dot(d3, wv7);
+                a4_7 += dot(d4, wv7);
+                a5_7 += dot(d5, wv7);
+                a6_7 += dot(d6, wv7);
+                a7_7 += dot(d7, wv7);
             }
         }
     }
@@ -676,5 +814,362 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         if ci0 + 5u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 5u] = a3_5; }
         if ci0 + 6u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 6u] = a3_6; }
         if ci0 + 7u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 7u] = a3_7; }
+    }
+    if m0 + 4u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 0u] = a4_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 1u] = a4_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 2u] = a4_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 3u] = a4_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 4u] = a4_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 5u] = a4_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 6u] = a4_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 7u] = a4_7; }
+    }
+    if m0 + 5u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 0u] = a5_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 1u] = a5_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 2u] = a5_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 3u] = a5_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 4u] = a5_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 5u] = a5_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 6u] = a5_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 7u] = a5_7; }
+    }
+    if m0 + 6u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 0u] = a6_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 1u] = a6_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 2u] = a6_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 3u] = a6_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 4u] = a6_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 5u] = a6_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 6u] = a6_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 7u] = a6_7; }
+    }
+    if m0 + 7u < M {
+        if ci0 + 0u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 0u] = a7_0; }
+        if ci0 + 1u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 1u] = a7_1; }
+        if ci0 + 2u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 2u] = a7_2; }
+        if ci0 + 3u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 3u] = a7_3; }
+        if ci0 + 4u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 4u] = a7_4; }
+        if ci0 + 5u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 5u] = a7_5; }
+        if ci0 + 6u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 6u] = a7_6; }
+        if ci0 + 7u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 7u] = a7_7; }
+    }
+}
+
+// Forward, cout % 4 == 0 and cin % 4 != 0 (the first layer: cin = 1): like forward_vec, 4 output
+// pixels x 8 channels per invocation, but x is read one scalar per pixel and input channel.
+@compute @workgroup_size(64)
+fn forward_vec_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let M = p.n * p.oh * p.ow;
+    let mg = inv / ngc;
+    if mg * 4u >= M {
+        return;
+    }
+    let gc = inv % ngc;
+    let co4a = gc * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let m0 = mg * 4u;
+    let q0 = out_pix(m0);
+    let q1 = out_pix(m0 + 1u);
+    let q2 = out_pix(m0 + 2u);
+    let q3 = out_pix(m0 + 3u);
+    var a0 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    for (var ki = 0u; ki < p.kh; ki++) {
+        for (var kj = 0u; kj < p.kw; kj++) {
+            // tap_x with cin4 = cin gives the scalar index of channel 0.
+            let i0 = tap_x(q0, ki, kj, p.cin);
+            let i1 = tap_x(q1, ki, kj, p.cin);
+            let i2 = tap_x(q2, ki, kj, p.cin);
+            let i3 = tap_x(q3, ki, kj, p.cin);
+            var wr = (ki * p.kw + kj) * p.cin * cout4;
+            for (var c = 0u; c < p.cin; c++) {
+                let x0 = select(0.0, x[i0.x + c], i0.y != 0u);
+                let x1 = select(0.0, x[i1.x + c], i1.y != 0u);
+                let x2 = select(0.0, x[i2.x + c], i2.y != 0u);
+                let x3 = select(0.0, x[i3.x + c], i3.y != 0u);
+                let wa = w4[wr + co4a];
+                let wb = w4[wr + co4b];
+                a0 = fma(vec4<f32>(x0), wa, a0);
+                b0 = fma(vec4<f32>(x0), wb, b0);
+                a1 = fma(vec4<f32>(x1), wa, a1);
+                b1 = fma(vec4<f32>(x1), wb, b1);
+                a2 = fma(vec4<f32>(x2), wa, a2);
+                b2 = fma(vec4<f32>(x2), wb, b2);
+                a3 = fma(vec4<f32>(x3), wa, a3);
+                b3 = fma(vec4<f32>(x3), wb, b3);
+                wr += cout4;
+            }
+        }
+    }
+    let second = co4b != co4a;
+    store_y(m0, co4a, a0);
+    store_y(m0 + 1u, co4a, a1);
+    store_y(m0 + 2u, co4a, a2);
+    store_y(m0 + 3u, co4a, a3);
+    if second {
+        store_y(m0, co4b, b0);
+        store_y(m0 + 1u, co4b, b1);
+        store_y(m0 + 2u, co4b, b2);
+        store_y(m0 + 3u, co4b, b3);
+    }
+}
+
+// ---- backward_weights for CPU drivers (cout % 4 == 0). Same partial-sum layout as the tiled
+// kernel: partial[s][row][cout] with rows tap * cin + c and row K = db, then weights_reduce.
+
+@group(0) @binding(13) var<storage, read_write> partial4: array<vec4<f32>>;
+
+// Output pixel (b, oy, ox) of reduction row m, advanced row by row without division.
+struct Walk {
+    b: u32,
+    oy: u32,
+    ox: u32,
+}
+
+fn walk_start(m: u32) -> Walk {
+    let t = m / p.ow;
+    return Walk(t / p.oh, t % p.oh, m % p.ow);
+}
+
+fn walk_next(w: ptr<function, Walk>) {
+    (*w).ox += 1u;
+    if (*w).ox == p.ow {
+        (*w).ox = 0u;
+        (*w).oy += 1u;
+        if (*w).oy == p.oh {
+            (*w).oy = 0u;
+            (*w).b += 1u;
+        }
+    }
+}
+
+// Stores partial row `row` of split s, column vec4s co4a and (when distinct) co4b.
+fn store_partial(s: u32, row: u32, co4a: u32, co4b: u32, va: vec4<f32>, vb: vec4<f32>) {
+    let cout4 = p.cout / 4u;
+    let R = p.kh * p.kw * p.cin + 1u;
+    let base = (s * R + row) * cout4;
+    partial4[base + co4a] = va;
+    if co4b != co4a {
+        partial4[base + co4b] = vb;
+    }
+}
+
+// Accumulates reduction row (tap (ki, kj), channel c) of backward_weights_k9: x is a scalar,
+// 0 when the tap falls in the padding.
+fn k9_row(wk: Walk, ki: u32, kj: u32, c: u32, da: vec4<f32>, db_: vec4<f32>, a: ptr<function, vec4<f32>>, b: ptr<function, vec4<f32>>) {
+    let iy = i32(wk.oy * p.sh + ki) - i32(p.pad_top);
+    let ix = i32(wk.ox * p.sw + kj) - i32(p.pad_left);
+    let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    let xv = select(0.0, x[select(0u, ((wk.b * p.h + u32(iy)) * p.w + u32(ix)) * p.cin + c, ok)], ok);
+    *a = fma(vec4<f32>(xv), da, *a);
+    *b = fma(vec4<f32>(xv), db_, *b);
+}
+
+// cin % 4 != 0 (the first layer: cin = 1): one invocation takes 9 consecutive rows of the partial
+// product (row k = tap * cin + c; group g: rows 9 g .. 9 g + 8, clamped; with cin = 1 these are the
+// 3x3 taps) x 8 output channels: 9 scalar x loads and two dy vec4 loads per row of n*oh*ow. Group 0
+// also sums dy for db.
+@compute @workgroup_size(64)
+fn backward_weights_k9(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let K = p.kh * p.kw * p.cin;
+    let ntg = (K + 8u) / 9u;
+    let per = ntg * ngc;
+    let s = inv / per;
+    if s >= p.splits {
+        return;
+    }
+    let r = inv % per;
+    let t0 = (r / ngc) * 9u;
+    let co4a = (r % ngc) * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let M = p.n * p.oh * p.ow;
+    let mb = s * p.chunk;
+    let me = min(mb + p.chunk, M);
+    var ki: array<u32, 9>;
+    var kj: array<u32, 9>;
+    var kc: array<u32, 9>;
+    for (var j = 0u; j < 9u; j++) {
+        let k = min(t0 + j, K - 1u);
+        let t = k / p.cin;
+        kc[j] = k % p.cin;
+        ki[j] = t / p.kw;
+        kj[j] = t % p.kw;
+    }
+    let ki0 = ki[0]; let kj0 = kj[0]; let kc0 = kc[0];
+    let ki1 = ki[1]; let kj1 = kj[1]; let kc1 = kc[1];
+    let ki2 = ki[2]; let kj2 = kj[2]; let kc2 = kc[2];
+    let ki3 = ki[3]; let kj3 = kj[3]; let kc3 = kc[3];
+    let ki4 = ki[4]; let kj4 = kj[4]; let kc4 = kc[4];
+    let ki5 = ki[5]; let kj5 = kj[5]; let kc5 = kc[5];
+    let ki6 = ki[6]; let kj6 = kj[6]; let kc6 = kc[6];
+    let ki7 = ki[7]; let kj7 = kj[7]; let kc7 = kc[7];
+    let ki8 = ki[8]; let kj8 = kj[8]; let kc8 = kc[8];
+
+    var a0 = vec4<f32>(0.0); var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var b4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var b8 = vec4<f32>(0.0);
+    var sa = vec4<f32>(0.0); var sb = vec4<f32>(0.0);
+    var wk = walk_start(mb);
+    var dyi = mb * cout4;
+    for (var m = mb; m < me; m++) {
+        let da = dy4[dyi + co4a];
+        let db_ = dy4[dyi + co4b];
+        k9_row(wk, ki0, kj0, kc0, da, db_, &a0, &b0);
+        k9_row(wk, ki1, kj1, kc1, da, db_, &a1, &b1);
+        k9_row(wk, ki2, kj2, kc2, da, db_, &a2, &b2);
+        k9_row(wk, ki3, kj3, kc3, da, db_, &a3, &b3);
+        k9_row(wk, ki4, kj4, kc4, da, db_, &a4, &b4);
+        k9_row(wk, ki5, kj5, kc5, da, db_, &a5, &b5);
+        k9_row(wk, ki6, kj6, kc6, da, db_, &a6, &b6);
+        k9_row(wk, ki7, kj7, kc7, da, db_, &a7, &b7);
+        k9_row(wk, ki8, kj8, kc8, da, db_, &a8, &b8);
+        sa += da;
+        sb += db_;
+        dyi += cout4;
+        walk_next(&wk);
+    }
+    // Row K (= K) is db.
+    store_partial(s, t0, co4a, co4b, a0, b0);
+    if t0 + 1u < K { store_partial(s, t0 + 1u, co4a, co4b, a1, b1); }
+    if t0 + 2u < K { store_partial(s, t0 + 2u, co4a, co4b, a2, b2); }
+    if t0 + 3u < K { store_partial(s, t0 + 3u, co4a, co4b, a3, b3); }
+    if t0 + 4u < K { store_partial(s, t0 + 4u, co4a, co4b, a4, b4); }
+    if t0 + 5u < K { store_partial(s, t0 + 5u, co4a, co4b, a5, b5); }
+    if t0 + 6u < K { store_partial(s, t0 + 6u, co4a, co4b, a6, b6); }
+    if t0 + 7u < K { store_partial(s, t0 + 7u, co4a, co4b, a7, b7); }
+    if t0 + 8u < K { store_partial(s, t0 + 8u, co4a, co4b, a8, b8); }
+    if t0 == 0u {
+        store_partial(s, K, co4a, co4b, sa, sb);
+    }
+}
+
+// cin % 4 == 0: one invocation takes split s, one kernel tap x 8 input channels (two vec4s of x,
+// the second clamped to the last when cin % 8 == 4) x 8 output channels (rows of the partial
+// product), summed over the split's rows of n*oh*ow with two x and two dy vec4 loads per row
+// (16 vec4 FMAs). The extra row group after the taps reads x as 1 and produces db.
+@compute @workgroup_size(64)
+fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * 64u;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let cin4 = p.cin / 4u;
+    let cg = (cin4 + 1u) / 2u;
+    let ntap = p.kh * p.kw;
+    let nrg = ntap * cg + 1u;
+    let per = nrg * ngc;
+    let s = inv / per;
+    if s >= p.splits {
+        return;
+    }
+    let r = inv % per;
+    let rg = r / ngc;
+    let co4a = (r % ngc) * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let is_db = rg == ntap * cg;
+    let tap = min(rg / cg, ntap - 1u);
+    let c4a = (rg % cg) * 2u;
+    let c4b = min(c4a + 1u, cin4 - 1u);
+    let second = c4b != c4a;
+    let c0 = c4a * 4u;
+    let ki = tap / p.kw;
+    let kj = tap % p.kw;
+    let M = p.n * p.oh * p.ow;
+    let mb = s * p.chunk;
+    let me = min(mb + p.chunk, M);
+    let offy = i32(ki) - i32(p.pad_top);
+    let offx = i32(kj) - i32(p.pad_left);
+    var a0 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var b5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var b6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var b7 = vec4<f32>(0.0);
+    var wk = walk_start(mb);
+    var dyi = mb * cout4;
+    for (var m = mb; m < me; m++) {
+        let iy = i32(wk.oy * p.sh) + offy;
+        let ix = i32(wk.ox * p.sw) + offx;
+        let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+        let xi = select(0u, ((wk.b * p.h + u32(iy)) * p.w + u32(ix)) * cin4, ok);
+        var xa = select(vec4<f32>(0.0), x4[xi + c4a], ok);
+        let xb = select(vec4<f32>(0.0), x4[xi + c4b], ok);
+        xa = select(xa, vec4<f32>(1.0), is_db);
+        let da = dy4[dyi + co4a];
+        let db_ = dy4[dyi + co4b];
+        a0 = fma(vec4<f32>(xa.x), da, a0);
+        b0 = fma(vec4<f32>(xa.x), db_, b0);
+        a1 = fma(vec4<f32>(xa.y), da, a1);
+        b1 = fma(vec4<f32>(xa.y), db_, b1);
+        a2 = fma(vec4<f32>(xa.z), da, a2);
+        b2 = fma(vec4<f32>(xa.z), db_, b2);
+        a3 = fma(vec4<f32>(xa.w), da, a3);
+        b3 = fma(vec4<f32>(xa.w), db_, b3);
+        a4 = fma(vec4<f32>(xb.x), da, a4);
+        b4 = fma(vec4<f32>(xb.x), db_, b4);
+        a5 = fma(vec4<f32>(xb.y), da, a5);
+        b5 = fma(vec4<f32>(xb.y), db_, b5);
+        a6 = fma(vec4<f32>(xb.z), da, a6);
+        b6 = fma(vec4<f32>(xb.z), db_, b6);
+        a7 = fma(vec4<f32>(xb.w), da, a7);
+        b7 = fma(vec4<f32>(xb.w), db_, b7);
+        dyi += cout4;
+        walk_next(&wk);
+    }
+    if is_db {
+        store_partial(s, ntap * p.cin, co4a, co4b, a0, b0);
+        return;
+    }
+    let row = tap * p.cin + c0;
+    store_partial(s, row, co4a, co4b, a0, b0);
+    if c0 + 1u < p.cin {
+        store_partial(s, row + 1u, co4a, co4b, a1, b1);
+    }
+    if c0 + 2u < p.cin {
+        store_partial(s, row + 2u, co4a, co4b, a2, b2);
+    }
+    if c0 + 3u < p.cin {
+        store_partial(s, row + 3u, co4a, co4b, a3, b3);
+    }
+    if second && c0 + 4u < p.cin {
+        store_partial(s, row + 4u, co4a, co4b, a4, b4);
+    }
+    if second && c0 + 5u < p.cin {
+        store_partial(s, row + 5u, co4a, co4b, a5, b5);
+    }
+    if second && c0 + 6u < p.cin {
+        store_partial(s, row + 6u, co4a, co4b, a6, b6);
+    }
+    if second && c0 + 7u < p.cin {
+        store_partial(s, row + 7u, co4a, co4b, a7, b7);
     }
 }

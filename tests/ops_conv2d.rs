@@ -131,6 +131,17 @@ fn channels_multiple_of_4_vec4_paths() {
 }
 
 #[test]
+fn channels_not_multiple_of_4_scalar_x_paths() {
+    // cin % 4 != 0 with cout % 4 == 0: the CPU variant's scalar-x forward and its 9-rows-per-
+    // invocation weight gradient (row groups straddling taps, a clamped last group, a
+    // channel-group tail, reductions split over several chunks).
+    check_case((3, 9, 8, 1, 12, [5, 5], [2, 1], true), 90);
+    check_case((2, 10, 7, 2, 20, [3, 3], [1, 1], false), 91);
+    check_case((2, 8, 9, 5, 4, [2, 3], [1, 2], true), 92);
+    check_case((6, 24, 23, 1, 8, [3, 3], [1, 1], true), 93);
+}
+
+#[test]
 fn stride_2() {
     check_case((2, 13, 12, 3, 7, [3, 3], [2, 2], false), 30);
     check_case((1, 10, 11, 4, 9, [2, 2], [2, 2], false), 31);

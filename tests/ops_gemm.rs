@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use wgnn::ops::gemm::{matmul, matmul_ref, GemmShape};
+use wgnn::ops::gemm::{matmul, matmul_ref, matmul_with, GemmShape, Variant};
 
 /// C[i,j] = sum_k op(A)[i,k] * op(B)[k,j] (+ bias[j]) (ReLU), accumulated in f64.
 fn naive(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: bool) -> Vec<f32> {
@@ -43,6 +43,13 @@ const SIZES: &[(usize, usize, usize)] = &[
     (128, 10, 1600),
     (32, 64, 1600),
     (1600, 64, 128),
+    // Shapes for the CPU variant's vec4 kernel (k % 4 == 0): row and column tails of its 8x8
+    // blocks (m, n % 8 == 4, m < 8), and n or m not multiples of 4 where a transpose allows it.
+    (12, 20, 8),
+    (20, 36, 12),
+    (4, 4, 4),
+    (9, 6, 4),
+    (128, 128, 1600),
 ];
 
 #[test]
@@ -69,6 +76,12 @@ fn reference_matches_naive_triple_loop() {
 
 #[test]
 fn gpu_matches_reference_all_transposes() {
+    for v in [Variant::Tiled, Variant::Cpu] {
+        gpu_matches_reference_with(v);
+    }
+}
+
+fn gpu_matches_reference_with(v: Variant) {
     let ctx = gpu();
     for &(m, n, k) in SIZES {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -81,11 +94,12 @@ fn gpu_matches_reference_all_transposes() {
             let gbias = ctx.tensor(&bias, "bias").unwrap();
             let gc = ctx.alloc(m * n, "c").unwrap();
             for (use_bias, relu) in [(false, false), (true, false), (false, true), (true, true)] {
-                let d = matmul(ctx, &s, &ga, &gb, use_bias.then_some(&gbias), &gc, relu).unwrap();
+                let d = matmul_with(ctx, v, &s, &ga, &gb, use_bias.then_some(&gbias), &gc, relu)
+                    .unwrap();
                 ctx.run(&[&d]).unwrap();
                 let want = matmul_ref(&s, &a, &b, use_bias.then_some(&bias[..]), relu);
                 assert_close(
-                    &format!("gemm {m}x{n}x{k} ta={ta} tb={tb} bias={use_bias} relu={relu}"),
+                    &format!("gemm {v:?} {m}x{n}x{k} ta={ta} tb={tb} bias={use_bias} relu={relu}"),
                     &ctx.read_f32(&gc).unwrap(),
                     &want,
                 );

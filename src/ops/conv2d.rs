@@ -308,26 +308,7 @@ fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
     Ok([g[0] as u32, g[1] as u32, g[2] as u32])
 }
 
-/// Which family of kernels runs a convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    /// 64x64 output tiles staged through workgroup memory: for real GPUs.
-    Tiled,
-    /// Register-blocked kernels without workgroup memory or barriers, loading vec4s where the
-    /// channel counts allow: for CPU drivers (llvmpipe / lavapipe).
-    Cpu,
-}
-
-impl Variant {
-    /// `Cpu` on CPU adapters, `Tiled` elsewhere.
-    pub fn for_ctx(ctx: &GpuContext) -> Self {
-        if ctx.adapter.device_type == "Cpu" {
-            Self::Cpu
-        } else {
-            Self::Tiled
-        }
-    }
-}
+pub use super::Variant;
 
 /// `y = x (*) w + b`, then ReLU when `relu` (bias and ReLU fused in the GEMM's epilogue).
 pub fn forward(
@@ -359,21 +340,28 @@ pub fn forward_with(
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
     let p = params(s, relu, 0, 0);
-    if variant == Variant::Tiled || !s.cin.is_multiple_of(4) || !s.cout.is_multiple_of(4) {
+    if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
+        // x as vec4s when the channels allow, else one scalar per pixel and channel (cin = 1).
+        // Output pixels per invocation (x 8 channels).
+        let (entry, xname, pix) = if s.cin.is_multiple_of(4) {
+            ("forward_vec", "x4", 8)
+        } else {
+            ("forward_vec_sx", "x", 4)
+        };
         return ctx.dispatch(
             SHADER,
-            "forward",
+            entry,
             bytemuck::bytes_of(&p),
-            &[("x", x), ("weights", w), ("bias", b), ("y", y)],
-            gemm_grid(s.m(), s.cout, 1)?,
+            &[(xname, x), ("w4", w), ("bias", b), ("y", y)],
+            grid_1d(s.m().div_ceil(pix) * s.cout.div_ceil(8), 64),
         );
     }
     ctx.dispatch(
         SHADER,
-        "forward_vec",
+        "forward",
         bytemuck::bytes_of(&p),
-        &[("x4", x), ("w4", w), ("bias", b), ("y", y)],
-        grid_1d(s.m().div_ceil(4) * s.cout.div_ceil(8), 64),
+        &[("x", x), ("weights", w), ("bias", b), ("y", y)],
+        gemm_grid(s.m(), s.cout, 1)?,
     )
 }
 
@@ -407,7 +395,7 @@ pub fn backward_input_with(
             "backward_input_vec",
             bytemuck::bytes_of(&p),
             &[("w4", w), ("dy4", dy), ("dx", dx)],
-            grid_1d((s.n * s.h * s.w).div_ceil(4) * s.cin.div_ceil(8), 64),
+            grid_1d((s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8), 64),
         );
     }
     ctx.dispatch(
@@ -434,7 +422,10 @@ pub fn weight_grad_splits(s: &Conv2dShape) -> (usize, usize) {
 ///
 /// Two dispatches: a split-K GEMM writing `splits` partial `[kh*kw*cin + 1, cout]` products
 /// (the extra row, an all-ones im2col row, is db) into a scratch buffer, then a fixed-order sum
-/// of the partials into `dw` and `db` (see [`weight_grad_splits`]). The scratch buffer is
+/// of the partials into `dw` and `db` (see [`weight_grad_splits`]). The CPU variant (cout % 4 == 0)
+/// fills the same partials with register-blocked kernels: one tap x 8 input channels x 8 output
+/// channels per invocation when cin % 4 == 0 (`backward_weights_vec`), else 9 partial rows x 8
+/// output channels (`backward_weights_k9`; with cin = 1, the 3x3 taps). The scratch buffer is
 /// allocated here and owned by the returned dispatches' bind groups (wgpu keeps a buffer alive as
 /// long as a bind group refers to it), so it lives exactly as long as the dispatches.
 pub fn backward_weights(
@@ -462,19 +453,39 @@ pub fn backward_weights_with(
     check_len("dy", dy, s.y_len())?;
     check_len("dw", dw, s.w_len())?;
     check_len("db", db, s.cout)?;
-    // Both variants share the split-K tiled kernel for now.
-    let _ = variant;
     let (chunk, splits) = weight_grad_splits(s);
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
     let p = params(s, false, chunk, splits);
-    let gemm = ctx.dispatch(
-        SHADER,
-        "backward_weights",
-        bytemuck::bytes_of(&p),
-        &[("x", x), ("dy", dy), ("partial", &partial)],
-        gemm_grid(s.k() + 1, s.cout, splits)?,
-    )?;
+    let gemm = if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
+        // Invocations per split: row groups (one tap x 8 channels, plus one for db; or 9 rows of
+        // the partial product when cin % 4 != 0) x groups of 8 output channels.
+        let col_groups = s.cout.div_ceil(8);
+        let (entry, xname, row_groups) = if s.cin.is_multiple_of(4) {
+            (
+                "backward_weights_vec",
+                "x4",
+                s.kh * s.kw * s.cin.div_ceil(8) + 1,
+            )
+        } else {
+            ("backward_weights_k9", "x", s.k().div_ceil(9))
+        };
+        ctx.dispatch(
+            SHADER,
+            entry,
+            bytemuck::bytes_of(&p),
+            &[(xname, x), ("dy4", dy), ("partial4", &partial)],
+            grid_1d(splits * row_groups * col_groups, 64),
+        )?
+    } else {
+        ctx.dispatch(
+            SHADER,
+            "backward_weights",
+            bytemuck::bytes_of(&p),
+            &[("x", x), ("dy", dy), ("partial", &partial)],
+            gemm_grid(s.k() + 1, s.cout, splits)?,
+        )?
+    };
     let reduce = ctx.dispatch(
         SHADER,
         "weights_reduce",

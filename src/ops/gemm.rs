@@ -9,7 +9,9 @@ use rayon::prelude::*;
 
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+
+pub use super::Variant;
 
 const SHADER: &str = "gemm";
 /// Output tile of one workgroup (rows × columns), as in the shader.
@@ -74,7 +76,9 @@ struct Params {
     trans_a: u32,
     trans_b: u32,
     relu: u32,
-    _pad: [u32; 2],
+    /// CPU variant: whether op(A) / op(B) are read as vec4s (see `vec_ok`).
+    a_vec: u32,
+    b_vec: u32,
 }
 
 /// `src` is [rows, cols] row-major; returns [cols, rows].
@@ -194,6 +198,35 @@ pub fn matmul(
     c: &GpuTensor,
     relu: bool,
 ) -> Result<Dispatch> {
+    matmul_with(ctx, Variant::for_ctx(ctx), s, a, b, bias, c, relu)
+}
+
+/// Whether the CPU variant reads op(A) and op(B) as vec4s: k in steps of 4, each operand along its
+/// contiguous axis (A: k, or m when `trans_a`; B: n unless `trans_b`). Otherwise one scalar at a
+/// time.
+fn vec_ok(s: &GemmShape) -> (bool, bool) {
+    let k4 = s.k.is_multiple_of(4);
+    (
+        k4 && (!s.trans_a || s.m.is_multiple_of(4)),
+        k4 && (s.trans_b || s.n.is_multiple_of(4)),
+    )
+}
+
+/// Rows of C per invocation of the CPU variant (8 columns each).
+const VEC_ROWS: usize = 8;
+
+/// [`matmul`] with the kernel family chosen by the caller.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with(
+    ctx: &GpuContext,
+    variant: Variant,
+    s: &GemmShape,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    bias: Option<&GpuTensor>,
+    c: &GpuTensor,
+    relu: bool,
+) -> Result<Dispatch> {
     s.validate()?;
     for (what, t, want) in [
         ("A", a, s.a_len()),
@@ -226,8 +259,29 @@ pub fn matmul(
         trans_a: s.trans_a as u32,
         trans_b: s.trans_b as u32,
         relu: relu as u32,
-        _pad: [0; 2],
+        a_vec: vec_ok(s).0 as u32,
+        b_vec: vec_ok(s).1 as u32,
     };
+    // The vec4 bindings need at least one vec4 in each operand.
+    if variant == Variant::Cpu && s.a_len() >= 4 && s.b_len() >= 4 {
+        let groups = grid_1d(s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8), 64);
+        // All-vec4 shapes get kernels without the scalar load path (it costs ~20% when present).
+        let mixed = vec_ok(s) != (true, true);
+        let entry = match (bias.is_some(), mixed) {
+            (false, false) => "matmul_vec",
+            (true, false) => "matmul_bias_vec",
+            (false, true) => "matmul_mixed",
+            (true, true) => "matmul_bias_mixed",
+        };
+        let mut bind = vec![("a4", a), ("b4", b), ("c", c)];
+        if mixed {
+            bind.extend([("a", a), ("b", b)]);
+        }
+        if let Some(bias) = bias {
+            bind.push(("bias", bias));
+        }
+        return ctx.dispatch(SHADER, entry, bytemuck::bytes_of(&p), &bind, groups);
+    }
     let groups = [s.n.div_ceil(TILE) as u32, s.m.div_ceil(TILE) as u32, 1];
     match bias {
         Some(bias) => ctx.dispatch(

@@ -13,3 +13,27 @@ pub mod optim;
 pub mod pool;
 pub mod reduce;
 pub mod step;
+
+use crate::runtime::GpuContext;
+
+/// Which family of kernels runs a convolution or a GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// 64x64 output tiles staged through workgroup memory: for real GPUs.
+    Tiled,
+    /// Register-blocked kernels without workgroup memory or barriers, loading vec4s where the
+    /// sizes allow: for CPU drivers (llvmpipe / lavapipe), where every storage-buffer load costs a
+    /// loop over the SIMD lanes.
+    Cpu,
+}
+
+impl Variant {
+    /// `Cpu` on CPU adapters, `Tiled` elsewhere.
+    pub fn for_ctx(ctx: &GpuContext) -> Self {
+        if ctx.adapter.device_type == "Cpu" {
+            Self::Cpu
+        } else {
+            Self::Tiled
+        }
+    }
+}
