@@ -32,6 +32,13 @@ impl AdapterChoice {
         }
     }
 
+    /// An index, `auto`, or else a name fragment:
+    /// ```
+    /// use wgnn::runtime::AdapterChoice;
+    /// assert_eq!(AdapterChoice::parse("1"), AdapterChoice::Index(1));
+    /// assert_eq!(AdapterChoice::parse(" auto "), AdapterChoice::Auto);
+    /// assert_eq!(AdapterChoice::parse("NVIDIA"), AdapterChoice::Name("NVIDIA".into()));
+    /// ```
     pub fn parse(s: &str) -> Self {
         let s = s.trim();
         if s.eq_ignore_ascii_case("auto") {
