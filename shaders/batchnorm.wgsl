@@ -10,17 +10,6 @@
 //
 // Training forward: bn_sum, bn_sqdev, bn_apply_train. Backward: bn_bwd_sums, bn_dx.
 
-struct Step {
-    batch: u32,
-    t: u32,
-    seed: u32,
-    offset: u32,
-    lr: f32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
 struct Params {
     c: u32,
     rows_per_sample: u32,

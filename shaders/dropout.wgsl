@@ -2,17 +2,6 @@
 // 1 / (1 - rate). The keep decision is a counter-based hash of (seed, t, layer, i) in u32
 // arithmetic only, identical to `src/ops/dropout.rs`, so every device and the CPU draw the same mask.
 
-struct Step {
-    batch: u32,
-    t: u32,
-    seed: u32,
-    offset: u32,
-    lr: f32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
 struct Params {
     n: u32,
     // keep iff hash >= threshold (threshold = rate * 2^32, computed on the host)

@@ -8,8 +8,6 @@ struct Params {
     _pad1: u32,
 }
 
-struct Step { batch: u32, t: u32, seed: u32, offset: u32, lr: f32, _p0: u32, _p1: u32, _p2: u32 }
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;

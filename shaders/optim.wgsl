@@ -1,17 +1,6 @@
 // Optimizer updates over one flat parameter buffer (all layers at once), Keras 3 formulas.
 // lr and t come from the per-step record, so a schedule can change lr every step.
 
-struct Step {
-    batch: u32,
-    t: u32,
-    seed: u32,
-    offset: u32,
-    lr: f32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
 struct Params {
     n: u32,
     // SGD: momentum; Adam: beta1; RMSprop: rho

@@ -2,10 +2,7 @@
 //! at once; before each step the graph copies one record into the `step` tensor that kernels bind
 //! (WGSL: `var<storage, read> step: Step;`), so many steps fit in one submission.
 //!
-//! WGSL mirror (keep in sync):
-//! ```wgsl
-//! struct Step { batch: u32, t: u32, seed: u32, offset: u32, lr: f32, _p0: u32, _p1: u32, _p2: u32 }
-//! ```
+//! Its WGSL mirror is `shaders/prelude/step.wgsl`, prepended to every shader (keep them in sync).
 
 use bytemuck::{Pod, Zeroable};
 

@@ -1,20 +1,75 @@
 //! Every WGSL file of `shaders/`, compiled into the binary so the CLI needs no files at run time.
+//! Each is preceded by `shaders/prelude/step.wgsl` (WGSL has no includes).
 
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[
-    ("batchnorm", include_str!("../../shaders/batchnorm.wgsl")),
-    ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
-    ("dropout", include_str!("../../shaders/dropout.wgsl")),
+    (
+        "batchnorm",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/batchnorm.wgsl")
+        ),
+    ),
+    (
+        "conv2d",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/conv2d.wgsl")
+        ),
+    ),
+    (
+        "dropout",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/dropout.wgsl")
+        ),
+    ),
     (
         "elementwise",
         include_str!("../../shaders/elementwise.wgsl"),
     ),
-    ("gather", include_str!("../../shaders/gather.wgsl")),
-    ("gemm", include_str!("../../shaders/gemm.wgsl")),
-    ("loss", include_str!("../../shaders/loss.wgsl")),
-    ("optim", include_str!("../../shaders/optim.wgsl")),
-    ("pool", include_str!("../../shaders/pool.wgsl")),
-    ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    (
+        "gather",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/gather.wgsl")
+        ),
+    ),
+    (
+        "gemm",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/gemm.wgsl")
+        ),
+    ),
+    (
+        "loss",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/loss.wgsl")
+        ),
+    ),
+    (
+        "optim",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/optim.wgsl")
+        ),
+    ),
+    (
+        "pool",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/pool.wgsl")
+        ),
+    ),
+    (
+        "reduce",
+        concat!(
+            include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/reduce.wgsl")
+        ),
+    ),
 ];
 
 /// The source of shader `name`, or None if no such file was compiled in.

@@ -1,0 +1,13 @@
+// Prepended to every shader (src/runtime/shaders.rs): the per-step record of src/ops/step.rs,
+// which kernels bind as `var<storage, read> step: Step;`.
+struct Step {
+    batch: u32,
+    t: u32,
+    seed: u32,
+    offset: u32,
+    lr: f32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
