@@ -15,14 +15,15 @@ use crate::train::{checkpoint, evaluate};
 /// Batch used for inference (any value gives the same results).
 const EVAL_BATCH: usize = 256;
 
-/// Load checkpoint `dir` and run it over `data` (predictions and probabilities included).
+/// Run checkpoint `dir` (whose definition is `spec`) over `data`, predictions and probabilities
+/// included; also returns the device description.
 pub fn predict_set(
     dir: &Path,
+    spec: &ModelSpec,
     data: &Dataset,
     backend: BackendKind,
     adapter: &AdapterChoice,
-) -> Result<(ModelSpec, EpochStats, String)> {
-    let spec = checkpoint::load_spec(dir)?;
+) -> Result<(EpochStats, String)> {
     let plan = Plan::new(spec.input, &spec.layers, EVAL_BATCH)?;
     if plan.input_len() != data.image_size() {
         return Err(Error::msg(format!(
@@ -37,7 +38,7 @@ pub fn predict_set(
     with_backend(backend, adapter, plan, Optimizer::sgd(0.01), 0, |b| {
         b.set_params(&params, &stats)?;
         let r = evaluate(b, data)?;
-        Ok((spec.clone(), r, b.describe()))
+        Ok((r, b.describe()))
     })
 }
 
@@ -48,7 +49,8 @@ pub fn run(
     adapter: &AdapterChoice,
 ) -> Result<()> {
     let data = load_dir(data_dir)?;
-    let classes = checkpoint::load_spec(dir)?.classes()?;
+    let spec = checkpoint::load_spec(dir)?;
+    let classes = spec.classes()?;
     if let Some(i) = data.test.labels.iter().position(|&l| l as usize >= classes) {
         return Err(Error::msg(format!(
             "{}: test label {} (image {i}) is outside the model's {classes} classes",
@@ -56,7 +58,7 @@ pub fn run(
             data.test.labels[i]
         )));
     }
-    let (spec, r, device) = predict_set(dir, &data.test, backend, adapter)?;
+    let (r, device) = predict_set(dir, &spec, &data.test, backend, adapter)?;
     println!("Model `{}` from {} on {}", spec.name, dir.display(), device);
     println!(
         "Test loss: {:.4} - test accuracy: {:.4} ({} images)",

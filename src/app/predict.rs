@@ -75,7 +75,7 @@ pub fn run(
             (set, names, Some(labels))
         }
     };
-    let (_, r, _) = predict_set(dir, &set, backend, adapter)?;
+    let (r, _) = predict_set(dir, &spec, &set, backend, adapter)?;
     let classes = r.probs.len() / set.n.max(1);
     for (k, name) in names.iter().enumerate() {
         let probs = &r.probs[k * classes..(k + 1) * classes];

@@ -55,7 +55,7 @@ pub fn fit(
     cfg: &FitConfig,
     rep: &mut dyn Reporter,
 ) -> Result<FitResult> {
-    let mut train = match cfg.limit {
+    let train = match cfg.limit {
         Some(0) => return Err(Error::msg("--limit must be at least 1")),
         Some(n) => data.train.take(n),
         None => data.train.clone(),
@@ -79,7 +79,6 @@ pub fn fit(
         )));
     }
     // One upload: the validation images are the tail of the training data set.
-    train.n = n_total;
     backend.load(TRAIN, host(&train))?;
     let mut rng = Rng::new(cfg.seed);
     let mut order: Vec<u32> = (0..n_train as u32).collect();
