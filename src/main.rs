@@ -36,8 +36,13 @@ enum Command {
     /// Train a model, evaluate it on the test set and save the run
     Train {
         /// A preset (convnet, cnn, cnn-dropout, cnn-bn, shallow, tiny, deep) or a .toml file
-        #[arg(long, default_value = "convnet")]
-        model: String,
+        /// [default: convnet, or the model of --init-from]
+        #[arg(long)]
+        model: Option<String>,
+        /// Start from the weights of a saved run (a folder written by `train --out`) instead of
+        /// a fresh initialisation
+        #[arg(long, value_name = "DIR")]
+        init_from: Option<PathBuf>,
         #[arg(long)]
         epochs: Option<usize>,
         #[arg(long)]
@@ -63,6 +68,9 @@ enum Command {
         /// Output folder (default: a new folder under runs/)
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also print GPU memory in use after each epoch
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Test loss, accuracy, confusion matrix, precision and recall of a checkpoint
     Eval {
@@ -131,6 +139,7 @@ fn run(cli: Cli) -> wgnn::Result<()> {
         Command::Summary { model } => app::inspect::summary(&resolve(&model)?),
         Command::Train {
             model,
+            init_from,
             epochs,
             batch_size,
             optimizer,
@@ -141,7 +150,13 @@ fn run(cli: Cli) -> wgnn::Result<()> {
             data_dir,
             backend,
             out,
+            verbose,
         } => {
+            let model = match (&model, &init_from) {
+                (Some(m), _) => resolve(m)?,
+                (None, Some(dir)) => wgnn::train::checkpoint::load_spec(dir)?,
+                (None, None) => resolve("convnet")?,
+            };
             let optimizer = match optimizer {
                 Some(o) => Some(
                     o.parse::<OptimizerKind>()
@@ -150,7 +165,9 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                 None => None,
             };
             app::train::run(app::train::TrainArgs {
-                model: resolve(&model)?,
+                model,
+                init_from,
+                verbose,
                 epochs,
                 batch_size,
                 optimizer,

@@ -184,21 +184,80 @@ fn train_runs_on_the_gpu_adapter() {
         "--model",
         "tiny",
         "--epochs",
-        "1",
+        "2",
         "--limit",
         "600",
         "--batch-size",
         "16",
         "--backend",
         "gpu",
+        "--verbose",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.contains("on GPU:"), "{o}");
+    // GPU memory is reported per epoch and does not grow from one epoch to the next.
+    assert_eq!(o.matches("GPU memory:").count(), 2, "{o}");
+    let text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mem = v["gpu_memory_per_epoch"]
+        .as_array()
+        .expect("memory per epoch");
+    assert_eq!(mem.len(), 2, "{text}");
+    assert!(mem[0]["allocated"].as_u64().unwrap() > 0, "{text}");
+    assert_eq!(mem[0], mem[1], "GPU memory grew between epochs: {text}");
     assert!(metric(&out, "test_accuracy") > 0.3);
     assert!(std::fs::read_to_string(out.join("metrics.json"))
         .unwrap()
         .contains("\"backend\": \"gpu\""));
+}
+
+/// Mean training loss of epoch 1 from a run's history.csv.
+fn first_epoch_loss(dir: &Path) -> f64 {
+    let h = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    let row = h.lines().nth(1).expect("one epoch row");
+    row.split(',').nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn init_from_continues_a_saved_run() {
+    let (dir, _) = trained();
+    let out = tmp("continued");
+    let o = ok(&[
+        "train",
+        "--init-from",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--limit",
+        "4000",
+        "--batch-size",
+        "32",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // The model comes from the folder, and training starts from its weights: the first epoch's
+    // loss is well below that of the fresh run that wrote the folder.
+    assert!(o.contains("Training `tiny`"), "{o}");
+    let (fresh, continued) = (first_epoch_loss(dir), first_epoch_loss(&out));
+    assert!(
+        continued < 0.7 * fresh,
+        "fresh {fresh}, continued {continued}"
+    );
+    fails(
+        &["train", "--init-from", "/nonexistent/run"],
+        &["/nonexistent/run"],
+    );
+    fails(
+        &[
+            "train",
+            "--model",
+            "convnet",
+            "--init-from",
+            dir.to_str().unwrap(),
+        ],
+        &["--init-from", "conv2d.kernel", "convnet"],
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::backend::{with_backend, BackendKind};
 use crate::data::load_dir;
 use crate::error::{Error, Result};
-use crate::graph::{Plan, Progress};
+use crate::graph::{MemoryUse, Plan, Progress};
 use crate::model::{thousands, ModelSpec, OptimizerKind, Validation};
 use crate::ops::optim::Optimizer;
 use crate::report::{confusion_png, curves_png, write_atomic, Confusion, EpochRecord};
@@ -17,6 +17,10 @@ use crate::train::{checkpoint, fit, FitConfig, Reporter};
 
 pub struct TrainArgs {
     pub model: ModelSpec,
+    /// Start from this run folder's weights instead of a fresh initialisation.
+    pub init_from: Option<PathBuf>,
+    /// Print GPU memory in use after each epoch.
+    pub verbose: bool,
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
     pub optimizer: Option<OptimizerKind>,
@@ -29,6 +33,8 @@ pub struct TrainArgs {
     pub adapter: AdapterChoice,
     pub out: Option<PathBuf>,
 }
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn optimizer(kind: OptimizerKind, lr: f32) -> Optimizer {
     match kind {
@@ -44,6 +50,7 @@ struct Console {
     epoch: usize,
     epochs: usize,
     steps: usize,
+    verbose: bool,
 }
 
 impl Reporter for Console {
@@ -70,7 +77,7 @@ impl Reporter for Console {
         }
     }
 
-    fn epoch_end(&mut self, r: &EpochRecord) {
+    fn epoch_end(&mut self, r: &EpochRecord, memory: Option<MemoryUse>) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -82,6 +89,13 @@ impl Reporter for Console {
             line += &format!(" - val_loss: {l:.4} - val_accuracy: {a:.4}");
         }
         println!("{line}");
+        if let (true, Some(m)) = (self.verbose, memory) {
+            println!(
+                "  GPU memory: {:.1} MiB allocated, {:.1} MiB reserved",
+                m.allocated as f64 / MIB,
+                m.reserved as f64 / MIB
+            );
+        }
     }
 
     fn phase(&mut self, what: &str) {
@@ -159,6 +173,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     let spec = a.model.clone();
     let (total, trainable) = spec.param_counts()?;
+    // Read the starting weights before training, so a bad folder fails fast.
+    let start = match &a.init_from {
+        Some(dir) => Some(checkpoint::load_params(dir, &plan).map_err(|e| {
+            Error::msg(format!(
+                "--init-from {}: {e} (it must hold a run of model `{}`)",
+                dir.display(),
+                spec.name
+            ))
+        })?),
+        None => None,
+    };
     with_backend(
         a.backend,
         &a.adapter,
@@ -166,6 +191,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         optimizer(kind, lr),
         a.seed,
         |backend| {
+            if let Some((params, stats)) = &start {
+                backend.set_params(params, stats)?;
+            }
             println!(
                 "Training `{}` ({} parameters, {} trainable) on {}: {} epochs, batch {}, {} lr {}",
                 spec.name,
@@ -182,6 +210,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 epoch: 0,
                 epochs,
                 steps: 0,
+                verbose: a.verbose,
             };
             let r = fit(backend, &data, &cfg, &mut console)?;
             println!(
@@ -216,6 +245,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 "backend": backend.name(),
                 "params": total,
                 "trainable_params": trainable,
+                "init_from": a.init_from.as_ref().map(|d| d.display().to_string()),
+                "gpu_memory_per_epoch": r.memory,
             });
             let text =
                 serde_json::to_string_pretty(&metrics).map_err(|e| Error::msg(e.to_string()))?;

@@ -2,6 +2,7 @@
 
 use super::HostData;
 use crate::error::Result;
+pub use crate::runtime::MemoryUse;
 
 /// One host vector per tensor, in plan order (parameters, or BN statistics).
 pub type Tensors = Vec<Vec<f32>>;
@@ -56,4 +57,8 @@ pub trait Backend {
     fn set_params(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()>;
     /// Optimizer steps taken so far.
     fn steps_done(&self) -> u32;
+    /// GPU memory in use, where the backend runs on a GPU that reports it.
+    fn memory(&self) -> Option<MemoryUse> {
+        None
+    }
 }

@@ -1,5 +1,5 @@
 //! The CPU executor: the same plan and parameter layout as the GPU, run with the reference ops
-//! (convolutions through im2col and the blocked, multi-threaded reference GEMM).
+//! (convolutions through im2col; every GEMM through the packed, multi-threaded `cpu_gemm`).
 //! It is the oracle for whole-step GPU tests and the fallback when no adapter exists.
 
 use super::backend::{Backend, EpochStats, Mode, Progress, Tensors};
@@ -9,7 +9,7 @@ use super::{init_params, HostData};
 use crate::error::{Error, Result};
 use crate::ops::optim::Optimizer;
 use crate::ops::{
-    batchnorm, dropout, elementwise, gather, gemm, im2col, loss, optim, pool, reduce,
+    batchnorm, cpu_gemm, dropout, elementwise, gather, gemm, im2col, loss, optim, pool, reduce,
 };
 
 struct Data {
@@ -93,7 +93,7 @@ impl CpuGraph {
                         trans_a: false,
                         trans_b: false,
                     };
-                    gemm::matmul_ref(&gs, x, &self.params[*w], Some(&self.params[*b]), *relu)
+                    cpu_gemm::gemm(&gs, x, &self.params[*w], Some(&self.params[*b]), *relu)
                 }
                 Node::Dropout { rate, id } if mode == Mode::Train => {
                     sv.mask = dropout::mask_ref(x.len(), *rate, self.seed, t, *id);
@@ -199,7 +199,7 @@ impl CpuGraph {
                         trans_a: true,
                         trans_b: false,
                     };
-                    grads[*w] = gemm::matmul_ref(&dws, x, &g, None, false);
+                    grads[*w] = cpu_gemm::gemm(&dws, x, &g, None, false);
                     grads[*bias] = reduce::col_sum_ref(b, *units, &g);
                     let dxs = gemm::GemmShape {
                         m: b,
@@ -209,7 +209,7 @@ impl CpuGraph {
                         trans_b: true,
                     };
                     if i > 0 {
-                        gemm::matmul_ref(&dxs, &g, &self.params[*w], None, false)
+                        cpu_gemm::gemm(&dxs, &g, &self.params[*w], None, false)
                     } else {
                         Vec::new()
                     }

@@ -2,7 +2,7 @@
 //! bind group is made once in `new`; a step is a fixed list of recorded dispatches, and an epoch is
 //! replayed in chunks of many steps per submission, with no per-step allocation or readback.
 
-use super::backend::{Backend, EpochStats, Mode, Progress, Tensors};
+use super::backend::{Backend, EpochStats, MemoryUse, Mode, Progress, Tensors};
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
@@ -639,6 +639,10 @@ impl Backend for GpuGraph<'_> {
 
     fn steps_done(&self) -> u32 {
         self.t
+    }
+
+    fn memory(&self) -> Option<MemoryUse> {
+        self.ctx.memory()
     }
 }
 

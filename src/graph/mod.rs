@@ -9,7 +9,7 @@ mod gpu;
 mod init;
 mod plan;
 
-pub use backend::{Backend, EpochStats, Mode, Progress, Tensors};
+pub use backend::{Backend, EpochStats, MemoryUse, Mode, Progress, Tensors};
 pub use cpu::CpuGraph;
 pub use gpu::GpuGraph;
 pub use init::init_params;

@@ -1,9 +1,10 @@
-//! Fast CPU convolution for the CPU backend: im2col / col2im around the blocked, multi-threaded
-//! GEMM of `gemm::matmul_ref`. The plain loops of `conv2d::*_ref` stay the oracle; this path is
+//! Fast CPU convolution for the CPU backend: im2col / col2im around the packed, multi-threaded
+//! GEMM of `cpu_gemm`. The plain loops of `conv2d::*_ref` stay the oracle; this path is
 //! checked against them in `tests/ops_im2col.rs`.
 
 use super::conv2d::Conv2dShape;
-use super::gemm::{matmul_ref, GemmShape};
+use super::cpu_gemm::gemm;
+use super::gemm::GemmShape;
 use super::reduce::col_sum_ref;
 use rayon::prelude::*;
 
@@ -87,7 +88,7 @@ pub fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> 
         trans_a: false,
         trans_b: false,
     };
-    matmul_ref(&g, &im2col(s, x), w, Some(b), relu)
+    gemm(&g, &im2col(s, x), w, Some(b), relu)
 }
 
 /// Same result as `conv2d::backward_input_ref`.
@@ -99,7 +100,7 @@ pub fn backward_input(s: &Conv2dShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
         trans_a: false,
         trans_b: true,
     };
-    col2im(s, &matmul_ref(&g, dy, w, None, false))
+    col2im(s, &gemm(&g, dy, w, None, false))
 }
 
 /// Same result as `conv2d::backward_weights_ref`: (dw, db).
@@ -112,7 +113,7 @@ pub fn backward_weights(s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
         trans_b: false,
     };
     (
-        matmul_ref(&g, &im2col(s, x), dy, None, false),
+        gemm(&g, &im2col(s, x), dy, None, false),
         col_sum_ref(rows(s), s.cout, dy),
     )
 }

@@ -3,6 +3,7 @@
 
 pub mod batchnorm;
 pub mod conv2d;
+pub mod cpu_gemm;
 pub mod dropout;
 pub mod elementwise;
 pub mod gather;

@@ -157,6 +157,13 @@ pub struct GpuContext {
     errors: Arc<Mutex<Option<String>>>,
 }
 
+/// Bytes of GPU memory in use (`allocated`) and held in the allocator's blocks (`reserved`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryUse {
+    pub allocated: u64,
+    pub reserved: u64,
+}
+
 impl GpuContext {
     /// The adapter named by `WGNN_ADAPTER`, or the highest-performance one.
     pub fn new() -> Result<Self> {
@@ -214,6 +221,15 @@ impl GpuContext {
             Some(msg) => Err(Error::Gpu(msg)),
             None => Ok(()),
         }
+    }
+
+    /// GPU memory this device holds now, as wgpu's allocator reports it (None where the backend
+    /// keeps no report). Dropped buffers are freed once the GPU is done with them.
+    pub fn memory(&self) -> Option<MemoryUse> {
+        self.device.generate_allocator_report().map(|r| MemoryUse {
+            allocated: r.total_allocated_bytes,
+            reserved: r.total_reserved_bytes,
+        })
     }
 
     /// Largest buffer that can be bound as one storage binding on this device.

@@ -7,7 +7,7 @@ mod reflect;
 mod shaders;
 mod tensor;
 
-pub use context::{adapters, AdapterChoice, AdapterSummary, GpuContext};
+pub use context::{adapters, AdapterChoice, AdapterSummary, GpuContext, MemoryUse};
 pub use kernel::{grid_1d, Dispatch, Kernel};
 pub use reflect::{reflect_entry, BindingInfo, BindingKind};
 pub use shaders::{shader_source, SHADERS};

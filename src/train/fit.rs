@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::data::{Dataset, Mnist};
 use crate::error::{Error, Result};
-use crate::graph::{Backend, EpochStats, HostData, Mode, Progress};
+use crate::graph::{Backend, EpochStats, HostData, MemoryUse, Mode, Progress};
 use crate::model::Validation;
 use crate::report::{EpochRecord, History};
 use crate::util::rng::Rng;
@@ -26,7 +26,7 @@ pub struct FitConfig {
 pub trait Reporter {
     fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
     fn progress(&mut self, _p: Progress) {}
-    fn epoch_end(&mut self, _record: &EpochRecord) {}
+    fn epoch_end(&mut self, _record: &EpochRecord, _memory: Option<MemoryUse>) {}
     fn phase(&mut self, _what: &str) {}
 }
 
@@ -38,6 +38,8 @@ pub struct FitResult {
     /// Wall time of the training epochs (validation passes included, test excluded).
     pub train_seconds: f64,
     pub images_per_second: f64,
+    /// GPU memory in use after each epoch (empty where the backend does not report it).
+    pub memory: Vec<MemoryUse>,
 }
 
 fn host(d: &Dataset) -> HostData<'_> {
@@ -84,6 +86,7 @@ pub fn fit(
     let mut order: Vec<u32> = (0..n_train as u32).collect();
     let val_order: Vec<u32> = (n_train as u32..n_total as u32).collect();
     let mut history = History::new();
+    let mut memory = Vec::new();
     let start = Instant::now();
     let steps = n_train.div_ceil(backend.batch_size());
     for epoch in 1..=cfg.epochs {
@@ -105,7 +108,9 @@ pub fn fit(
             val_accuracy,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        rep.epoch_end(&record);
+        let mem = backend.memory();
+        memory.extend(mem);
+        rep.epoch_end(&record, mem);
         history.push(record);
     }
     let train_seconds = start.elapsed().as_secs_f64();
@@ -118,6 +123,7 @@ pub fn fit(
         val_samples: n_val,
         train_seconds,
         images_per_second: (n_train * cfg.epochs) as f64 / train_seconds.max(1e-9),
+        memory,
     })
 }
 

@@ -1,0 +1,229 @@
+//! The CPU backend's GEMM: packed panels and a 6×16 register-blocked micro-kernel, compiled for
+//! AVX2+FMA when the processor has them (checked at run time, so one binary runs anywhere) and
+//! for the baseline instruction set otherwise. Parallel over blocks of C's rows, or over slices
+//! of k when C has too few rows to share (a weight gradient), with a fixed split so results do not
+//! depend on the thread count. `gemm::matmul_ref` stays the oracle (tests/ops_cpu_gemm.rs).
+
+use super::gemm::GemmShape;
+use rayon::prelude::*;
+
+const MR: usize = 6; // rows of C per micro-tile
+const NR: usize = 16; // columns of C per micro-tile (two AVX vectors)
+const KC: usize = 256; // depth of one packed block: an A strip and a B panel stay in L1/L2
+const MC: usize = 48; // rows of C per parallel task (a multiple of MR)
+const K_SPLIT: usize = 8; // slices of k when C is too short to split by rows
+
+/// op(X)[r][c] of a row-major `x` stored as [rows, cols] (or transposed: [cols, rows]).
+#[derive(Clone, Copy)]
+struct View<'a> {
+    x: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> View<'a> {
+    fn new(x: &'a [f32], cols: usize, rows_stored: usize, trans: bool) -> Self {
+        // Untransposed: [r][c] at r*cols + c. Transposed: stored [c][r] at c*rows_stored + r.
+        if trans {
+            Self {
+                x,
+                rs: 1,
+                cs: rows_stored,
+            }
+        } else {
+            Self { x, rs: cols, cs: 1 }
+        }
+    }
+    #[inline(always)]
+    fn at(&self, r: usize, c: usize) -> f32 {
+        self.x[r * self.rs + c * self.cs]
+    }
+}
+
+/// C = op(A)·op(B) (+ bias[n]) (then ReLU). Same contract and result (to rounding) as
+/// `gemm::matmul_ref`; panics if the slices do not match the shape.
+pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: bool) -> Vec<f32> {
+    let (m, n, k) = (s.m, s.n, s.k);
+    assert_eq!(
+        a.len(),
+        m * k,
+        "gemm: A has {} elements, shape wants {}",
+        a.len(),
+        m * k
+    );
+    assert_eq!(
+        b.len(),
+        k * n,
+        "gemm: B has {} elements, shape wants {}",
+        b.len(),
+        k * n
+    );
+    if let Some(bias) = bias {
+        assert_eq!(
+            bias.len(),
+            n,
+            "gemm: bias has {} elements, shape wants {n}",
+            bias.len()
+        );
+    }
+    let av = View::new(a, k, m, s.trans_a);
+    let bv = View::new(b, n, k, s.trans_b);
+    let mut c = vec![0f32; m * n];
+    if m == 0 || n == 0 {
+        return c;
+    }
+    if k > 0 {
+        let bp = pack_b(bv, k, n);
+        if m < 2 * MC && k >= K_SPLIT * KC {
+            // Too few rows to share out: each task takes a slice of k, then the slices are summed
+            // in a fixed order.
+            let per = k.div_ceil(K_SPLIT);
+            let parts: Vec<Vec<f32>> = (0..K_SPLIT)
+                .into_par_iter()
+                .map(|t| {
+                    let mut part = vec![0f32; m * n];
+                    let (k0, k1) = (t * per, ((t + 1) * per).min(k));
+                    block(av, &bp, k, n, 0, m, k0, k1, &mut part);
+                    part
+                })
+                .collect();
+            for part in &parts {
+                for (cv, pv) in c.iter_mut().zip(part) {
+                    *cv += pv;
+                }
+            }
+        } else {
+            c.par_chunks_mut(MC * n).enumerate().for_each(|(t, cblk)| {
+                let rows = cblk.len() / n;
+                block(av, &bp, k, n, t * MC, rows, 0, k, cblk);
+            });
+        }
+    }
+    if bias.is_some() || relu {
+        c.par_chunks_mut(n.max(1) * 64).for_each(|chunk| {
+            for row in chunk.chunks_mut(n) {
+                if let Some(bias) = bias {
+                    for (v, b) in row.iter_mut().zip(bias) {
+                        *v += b;
+                    }
+                }
+                if relu {
+                    for v in row.iter_mut() {
+                        *v = v.max(0.0);
+                    }
+                }
+            }
+        });
+    }
+    c
+}
+
+/// op(B) as panels of NR columns: panel p holds [k][NR], zero-padded past column n.
+fn pack_b(b: View, k: usize, n: usize) -> Vec<f32> {
+    let panels = n.div_ceil(NR);
+    let mut out = vec![0f32; panels * k * NR];
+    out.par_chunks_mut(k * NR)
+        .enumerate()
+        .for_each(|(p, panel)| {
+            let j0 = p * NR;
+            let w = NR.min(n - j0);
+            for kk in 0..k {
+                let dst = &mut panel[kk * NR..kk * NR + w];
+                for (jj, d) in dst.iter_mut().enumerate() {
+                    *d = b.at(kk, j0 + jj);
+                }
+            }
+        });
+    out
+}
+
+/// Adds op(A)[r0..r0+rows, k0..k1] · op(B)[k0..k1, ..] into `c` ([rows, n]).
+#[allow(clippy::too_many_arguments)]
+fn block(
+    a: View,
+    bp: &[f32],
+    k: usize,
+    n: usize,
+    r0: usize,
+    rows: usize,
+    k0: usize,
+    k1: usize,
+    c: &mut [f32],
+) {
+    let groups = rows.div_ceil(MR);
+    let mut ap = vec![0f32; groups * KC * MR];
+    for kc0 in (k0..k1).step_by(KC) {
+        let kc = KC.min(k1 - kc0);
+        // A strip: per group of MR rows, [kc][MR], zero-padded past the last row.
+        for g in 0..groups {
+            let strip = &mut ap[g * KC * MR..][..kc * MR];
+            for i in 0..MR {
+                let r = g * MR + i;
+                if r < rows {
+                    for kk in 0..kc {
+                        strip[kk * MR + i] = a.at(r0 + r, kc0 + kk);
+                    }
+                } else {
+                    for kk in 0..kc {
+                        strip[kk * MR + i] = 0.0;
+                    }
+                }
+            }
+        }
+        for p in 0..n.div_ceil(NR) {
+            let panel = &bp[p * k * NR + kc0 * NR..][..kc * NR];
+            let j0 = p * NR;
+            let w = NR.min(n - j0);
+            for g in 0..groups {
+                let strip = &ap[g * KC * MR..][..kc * MR];
+                let acc = micro(strip, panel, kc);
+                for (i, acc_row) in acc.iter().enumerate().take(MR.min(rows - g * MR)) {
+                    let crow = &mut c[(g * MR + i) * n + j0..][..w];
+                    for (cv, v) in crow.iter_mut().zip(acc_row) {
+                        *cv += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One MR×NR tile of A-strip · B-panel over `kc` steps.
+fn micro(strip: &[f32], panel: &[f32], kc: usize) -> [[f32; NR]; MR] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor supports the features the function is compiled for.
+            return unsafe { micro_avx2(strip, panel, kc) };
+        }
+    }
+    micro_body::<false>(strip, panel, kc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn micro_avx2(strip: &[f32], panel: &[f32], kc: usize) -> [[f32; NR]; MR] {
+    micro_body::<true>(strip, panel, kc)
+}
+
+/// Fixed-size loops that the compiler keeps in registers and vectorises; `FMA` fuses the
+/// multiply-add (only where the instruction exists: elsewhere `mul_add` is a slow library call).
+#[inline(always)]
+fn micro_body<const FMA: bool>(strip: &[f32], panel: &[f32], kc: usize) -> [[f32; NR]; MR] {
+    let mut acc = [[0f32; NR]; MR];
+    for (a, b) in strip.chunks_exact(MR).zip(panel.chunks_exact(NR)).take(kc) {
+        let b: &[f32; NR] = b.try_into().expect("panel row");
+        for i in 0..MR {
+            let ai = a[i];
+            for j in 0..NR {
+                acc[i][j] = if FMA {
+                    ai.mul_add(b[j], acc[i][j])
+                } else {
+                    acc[i][j] + ai * b[j]
+                };
+            }
+        }
+    }
+    acc
+}

@@ -1,0 +1,43 @@
+//! The CPU backend's packed GEMM (`ops::cpu_gemm`) against the blocked reference `matmul_ref`, for
+//! every transpose combination, micro-tile tails (m % 6, n % 16), k across packed blocks (k > 256),
+//! the k-split path (few rows, long k: weight gradients), bias and ReLU.
+//! Tolerance: the common ATOL/RTOL, with ATOL scaled by sqrt(k) for the summation order.
+
+mod common;
+use common::*;
+use wgnn::ops::cpu_gemm::gemm;
+use wgnn::ops::gemm::{matmul_ref, GemmShape};
+
+const SIZES: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (7, 13, 5),
+    (6, 16, 256),
+    (13, 17, 257),
+    (97, 33, 300),
+    (128, 10, 1600),
+    (9, 32, 4000), // k split: conv1's weight gradient shape, smaller
+    (288, 64, 2100),
+    (1600, 64, 128),
+];
+
+#[test]
+fn packed_gemm_matches_reference() {
+    let mut worst = 0f32;
+    for &(m, n, k) in SIZES {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (with_bias, relu) in [(false, false), (true, true)] {
+                let s = GemmShape::new(m, n, k, ta, tb).unwrap();
+                let a = rand_vec(m as u64 * 7 + k as u64, m * k);
+                let b = rand_vec(n as u64 * 11 + k as u64 + 1, k * n);
+                let bias = rand_vec(n as u64 + 5, n);
+                let bias = with_bias.then_some(bias.as_slice());
+                let want = matmul_ref(&s, &a, &b, bias, relu);
+                let got = gemm(&s, &a, &b, bias, relu);
+                let what = format!("gemm {m}x{n}x{k} ta={ta} tb={tb} bias={with_bias} relu={relu}");
+                let atol = ATOL * (k as f32).sqrt();
+                worst = worst.max(assert_close_tol(&what, &got, &want, atol, RTOL));
+            }
+        }
+    }
+    println!("cpu_gemm: largest |packed - reference| = {worst:.2e}");
+}
