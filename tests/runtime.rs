@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use wgnn::runtime::{adapters, AdapterChoice, GpuContext};
+use wgnn::runtime::{adapters, AdapterChoice, AsyncReadback, GpuContext};
 
 #[test]
 fn adapter_choice_by_index_and_name() {
@@ -91,4 +91,38 @@ fn kernel_misuse_is_an_error() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("workgroups per dimension"), "{e}");
+}
+
+#[test]
+fn async_readback_delivers_without_blocking_and_can_be_reused() {
+    let ctx = gpu();
+    let t = ctx.tensor(&[1.5f32, 2.5, 3.5, 4.5], "src").unwrap();
+    let rb = AsyncReadback::new(ctx, 4, "rb").unwrap();
+    // Nothing in flight: nothing to take.
+    assert_eq!(rb.try_take(ctx).unwrap(), None);
+    for round in 0..3 {
+        let v = [round as f32, 1.0, 2.0, 3.0];
+        ctx.write(&t, &v).unwrap();
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        rb.record(&mut enc, &t);
+        ctx.queue.submit([enc.finish()]);
+        rb.submitted();
+        // Poll without blocking until the copy has landed (bounded, so a bug fails, not hangs).
+        let start = std::time::Instant::now();
+        let got = loop {
+            if let Some(got) = rb.try_take(ctx).unwrap() {
+                break got;
+            }
+            assert!(start.elapsed().as_secs() < 30, "readback never completed");
+            std::thread::yield_now();
+        };
+        assert_eq!(got, v);
+    }
+    // A read still in flight is finished by `settle`, after which the buffer is free again.
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    rb.record(&mut enc, &t);
+    ctx.queue.submit([enc.finish()]);
+    rb.submitted();
+    assert_eq!(rb.settle(ctx).unwrap(), Some(vec![2.0, 1.0, 2.0, 3.0]));
+    assert_eq!(rb.settle(ctx).unwrap(), None);
 }

@@ -11,7 +11,7 @@ use crate::ops::step::{StepParams, STEP_WORDS};
 use crate::ops::{
     batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce,
 };
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{AsyncReadback, Dispatch, GpuContext, GpuTensor};
 
 /// Steps recorded into one command buffer.
 const STEPS_PER_SUBMIT: usize = 32;
@@ -37,6 +37,8 @@ pub struct GpuGraph<'c> {
     step: GpuTensor,
     steps_all: GpuTensor,
     metrics: GpuTensor,
+    /// Running loss and accuracy for the progress bar, read without stalling the GPU.
+    progress_read: AsyncReadback,
     row_pred: GpuTensor,
     probs: GpuTensor,
     train: Vec<Dispatch>,
@@ -64,6 +66,7 @@ impl<'c> GpuGraph<'c> {
 
         let step = ctx.alloc(STEP_WORDS, "step")?;
         let metrics = ctx.alloc(4, "metrics")?;
+        let progress_read = AsyncReadback::new(ctx, 4, "progress readback")?;
         let labels = ctx.alloc(b, "labels")?;
         let n_nodes = plan.nodes.len();
         let mut acts = Vec::with_capacity(n_nodes + 1);
@@ -346,6 +349,7 @@ impl<'c> GpuGraph<'c> {
             step,
             steps_all,
             metrics,
+            progress_read,
             row_pred,
             probs,
             train,
@@ -572,17 +576,20 @@ impl Backend for GpuGraph<'_> {
                     );
                 }
             }
-            ctx.queue.submit([enc.finish()]);
-            k = end;
-            // A readback stalls the pipeline: only a few per second, for the progress bar.
-            let (loss, accuracy) = if k < steps && last_read.elapsed().as_millis() > 500 {
+            // The running metrics ride along a few times a second and are picked up once the
+            // GPU gets there: the host never waits for them.
+            if end < steps && last_read.elapsed().as_millis() > 250 {
+                self.progress_read.record(&mut enc, &self.metrics);
                 last_read = std::time::Instant::now();
-                let m = ctx.read_f32(&self.metrics)?;
-                (Some(m[0] / m[2].max(1.0)), Some(m[1] / m[2].max(1.0)))
-            } else {
-                ctx.check()?;
-                (None, None)
+            }
+            ctx.queue.submit([enc.finish()]);
+            self.progress_read.submitted();
+            k = end;
+            let (loss, accuracy) = match self.progress_read.try_take(ctx)? {
+                Some(m) => (Some(m[0] / m[2].max(1.0)), Some(m[1] / m[2].max(1.0))),
+                None => (None, None),
             };
+            ctx.check()?;
             progress(Progress {
                 step: k,
                 steps,
@@ -591,6 +598,8 @@ impl Backend for GpuGraph<'_> {
             });
         }
         let m = ctx.read_f32(&self.metrics)?;
+        // The blocking read above let any in-flight progress read complete; free its buffer.
+        self.progress_read.settle(ctx)?;
         if mode == Mode::Train {
             self.t += steps as u32;
         }

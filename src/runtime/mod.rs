@@ -3,12 +3,14 @@
 
 mod context;
 mod kernel;
+mod readback;
 mod reflect;
 mod shaders;
 mod tensor;
 
 pub use context::{adapters, AdapterChoice, AdapterSummary, GpuContext, MemoryUse};
 pub use kernel::{grid_1d, Dispatch, Kernel};
+pub use readback::AsyncReadback;
 pub use reflect::{reflect_entry, BindingInfo, BindingKind};
 pub use shaders::{shader_source, SHADERS};
 pub use tensor::GpuTensor;
