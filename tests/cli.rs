@@ -267,6 +267,28 @@ fn bench_prints_json() {
     ]);
     let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
     assert!(v["images_per_second"].as_f64().unwrap() > 0.0, "{s}");
+    let s = ok(&[
+        "bench",
+        "--model",
+        "tiny",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+        "--backend",
+        "gpu",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+    assert_eq!(v["backend"], "gpu", "{s}");
+    assert!(
+        v["gpu_memory_after_steps"]["allocated"].as_u64().unwrap() > 0,
+        "{s}"
+    );
+    assert_eq!(
+        v["gpu_memory_after_warmup"], v["gpu_memory_after_steps"],
+        "{s}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::backend::{with_backend, BackendKind};
 use super::train::optimizer;
 use crate::data::load_dir;
 use crate::error::{Error, Result};
-use crate::graph::{Backend, GpuGraph, HostData, Mode, Plan};
+use crate::graph::{Backend, GpuGraph, HostData, MemoryUse, Mode, Plan};
 use crate::model::ModelSpec;
 use crate::runtime::{AdapterChoice, GpuContext};
 
@@ -34,6 +34,10 @@ pub struct BenchResult {
     pub images_per_second: f64,
     pub device: String,
     pub backend: String,
+    /// GPU memory in use after the warm-up and after the timed steps (GPU backend only): equal
+    /// when nothing grows from step to step.
+    pub gpu_memory_after_warmup: Option<MemoryUse>,
+    pub gpu_memory_after_steps: Option<MemoryUse>,
 }
 
 pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
@@ -59,9 +63,11 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
         if !warm.is_empty() {
             b.run(0, &warm, Mode::Train, false, &mut |_| {})?;
         }
+        let gpu_memory_after_warmup = b.memory();
         let t0 = Instant::now();
         b.run(0, &order, Mode::Train, false, &mut |_| {})?;
         let seconds = t0.elapsed().as_secs_f64();
+        let gpu_memory_after_steps = b.memory();
         Ok(BenchResult {
             model: a.model.name.clone(),
             batch_size: batch,
@@ -71,6 +77,8 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
             images_per_second: (a.steps * batch) as f64 / seconds,
             device: b.describe(),
             backend: b.name().to_string(),
+            gpu_memory_after_warmup,
+            gpu_memory_after_steps,
         })
     })
 }
@@ -144,6 +152,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "{}: batch {}, {} steps on {}: {:.2} ms/step, {:.0} images/s",
             r.model, r.batch_size, r.steps, r.device, r.ms_per_step, r.images_per_second
         );
+        if let Some(m) = r.gpu_memory_after_steps {
+            println!(
+                "GPU memory in use: {:.1} MiB (reserved {:.1} MiB)",
+                m.allocated as f64 / (1024.0 * 1024.0),
+                m.reserved as f64 / (1024.0 * 1024.0)
+            );
+        }
     }
     Ok(())
 }
