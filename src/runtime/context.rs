@@ -226,6 +226,8 @@ impl GpuContext {
     /// GPU memory this device holds now, as wgpu's allocator reports it (None where the backend
     /// keeps no report). Dropped buffers are freed once the GPU is done with them.
     pub fn memory(&self) -> Option<MemoryUse> {
+        // Let wgpu free what was dropped since the last poll, so the report shows what is held.
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
         self.device.generate_allocator_report().map(|r| MemoryUse {
             allocated: r.total_allocated_bytes,
             reserved: r.total_reserved_bytes,
