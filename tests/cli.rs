@@ -279,7 +279,7 @@ fn bench_prints_json() {
         "--steps",
         "3",
         "--warmup",
-        "1",
+        "3",
         "--json",
         "--backend",
         "gpu",
@@ -290,9 +290,10 @@ fn bench_prints_json() {
         v["gpu_memory_after_steps"]["allocated"].as_u64().unwrap() > 0,
         "{s}"
     );
-    assert_eq!(
-        v["gpu_memory_after_warmup"], v["gpu_memory_after_steps"],
-        "{s}"
+    let used = |k: &str| v[k]["allocated"].as_u64().unwrap();
+    assert!(
+        used("gpu_memory_after_steps") <= used("gpu_memory_after_warmup") + NOISE,
+        "GPU memory grew: {s}"
     );
 }
 
