@@ -7,9 +7,9 @@ use super::backend::{with_backend, BackendKind};
 use super::train::optimizer;
 use crate::data::load_dir;
 use crate::error::{Error, Result};
-use crate::graph::{Backend, GpuGraph, HostData, MemoryUse, Mode, Plan};
+use crate::graph::{HostData, MemoryUse, Mode, Plan};
 use crate::model::ModelSpec;
-use crate::runtime::{AdapterChoice, GpuContext};
+use crate::runtime::AdapterChoice;
 
 pub struct BenchArgs<'a> {
     pub model: &'a ModelSpec,
@@ -83,31 +83,31 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
     })
 }
 
-/// One training step on the GPU, kernel by kernel: (name, seconds) in launch order.
+/// One training step, kernel by kernel on the GPU (op by op on the CPU backend): (name, seconds)
+/// in launch order.
 pub fn profile(a: &BenchArgs) -> Result<(String, Vec<(String, f64)>)> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     let data = load_dir(a.data_dir)?;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
-    let ctx = GpuContext::with_adapter(&a.adapter)?;
     let opt = optimizer(a.model.defaults.optimizer, a.model.defaults.lr);
-    let mut g = GpuGraph::new(&ctx, plan, opt, 0)?;
     let n = batch.min(data.train.len());
-    g.load(
-        0,
-        HostData {
-            images: &data.train.images[..n * data.train.image_size()],
-            labels: &data.train.labels[..n],
-            sample_len: data.train.image_size(),
-        },
-    )?;
-    g.profile_step(0)?; // warm-up: first launches compile pipelines in some drivers
-    Ok((g.describe(), g.profile_step(0)?))
+    let host = HostData {
+        images: &data.train.images[..n * data.train.image_size()],
+        labels: &data.train.labels[..n],
+        sample_len: data.train.image_size(),
+    };
+    with_backend(a.backend, &a.adapter, plan, opt, 0, |b| {
+        b.load(0, host)?;
+        // Warm-up: first launches compile pipelines in some drivers; first touches of memory.
+        b.profile_step(0)?;
+        Ok((b.describe(), b.profile_step(0)?))
+    })
 }
 
 fn print_profile(model: &str, device: &str, rows: &[(String, f64)]) {
     let total: f64 = rows.iter().map(|r| r.1).sum();
     println!(
-        "{model}: one training step on {device}, {:.3} ms in kernels",
+        "{model}: one training step on {device}, {:.3} ms in ops",
         total * 1e3
     );
     for (name, t) in rows {
@@ -121,11 +121,6 @@ fn print_profile(model: &str, device: &str, rows: &[(String, f64)]) {
 
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.profile {
-        if a.backend == BackendKind::Cpu {
-            return Err(Error::msg(
-                "--profile breaks down GPU steps: use --backend gpu or auto",
-            ));
-        }
         let (device, rows) = profile(&a)?;
         if a.json {
             let kernels: Vec<_> = rows

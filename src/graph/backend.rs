@@ -57,6 +57,9 @@ pub trait Backend {
     fn set_params(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()>;
     /// Optimizer steps taken so far.
     fn steps_done(&self) -> u32;
+    /// Seconds per kernel (GPU) or op (CPU) of one training step on the first batch of data set
+    /// `id`, in launch order; the parameters do not change.
+    fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>>;
     /// GPU memory in use, where the backend runs on a GPU that reports it.
     fn memory(&self) -> Option<MemoryUse> {
         None

@@ -37,10 +37,13 @@ struct Saved {
     mask: Vec<f32>,
     mean: Vec<f32>,
     invstd: Vec<f32>,
+    /// A convolution's input patches (im2col), reused by its weight gradient.
+    cols: Vec<f32>,
 }
 
 impl CpuGraph {
     pub fn new(plan: Plan, opt: Optimizer, seed: u64) -> Result<Self> {
+        crate::util::malloc::keep_freed_memory();
         let params = init_params(&plan.params, seed);
         let stats = init_params(&plan.stats, seed);
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -64,15 +67,28 @@ impl CpuGraph {
         batch: usize,
         mode: Mode,
         t: u32,
+        timer: &mut Timer,
     ) -> (Vec<Vec<f32>>, Vec<Saved>) {
         let mut acts = vec![x];
         let mut saved = Vec::with_capacity(self.plan.nodes.len());
         for node in &self.plan.nodes {
+            timer.start();
             let x = acts.last().expect("input present");
             let mut sv = Saved::default();
             let y = match node {
                 Node::Conv { s, relu, w, b } => {
-                    im2col::forward(s, x, &self.params[*w], &self.params[*b], *relu)
+                    let cols = im2col::im2col(s, x);
+                    let y = im2col::forward_from_cols(
+                        s,
+                        &cols,
+                        &self.params[*w],
+                        &self.params[*b],
+                        *relu,
+                    );
+                    if mode == Mode::Train {
+                        sv.cols = cols;
+                    }
+                    y
                 }
                 Node::Pool { s } => {
                     let (y, arg) = pool::forward_ref(s, x);
@@ -141,6 +157,7 @@ impl CpuGraph {
             };
             acts.push(y);
             saved.push(sv);
+            timer.stop(node, "forward");
         }
         (acts, saved)
     }
@@ -152,12 +169,14 @@ impl CpuGraph {
         saved: &[Saved],
         dlogits: Vec<f32>,
         batch: usize,
+        timer: &mut Timer,
     ) -> Vec<Vec<f32>> {
         let b = self.plan.max_batch;
         let mut grads: Vec<Vec<f32>> = self.params.iter().map(|p| vec![0.0; p.len()]).collect();
         let mut dy = dlogits;
         for (i, node) in self.plan.nodes.iter().enumerate().rev() {
             let (x, y) = (&acts[i], &acts[i + 1]);
+            timer.start();
             dy = match node {
                 Node::Conv {
                     s,
@@ -170,7 +189,7 @@ impl CpuGraph {
                     } else {
                         dy
                     };
-                    let (dw, db) = im2col::backward_weights(s, x, &g);
+                    let (dw, db) = im2col::backward_weights_from_cols(s, &saved[i].cols, &g);
                     grads[*w] = dw;
                     grads[*bias] = db;
                     if i > 0 {
@@ -233,8 +252,131 @@ impl CpuGraph {
                 Node::Relu => elementwise::relu_backward_ref(y, &dy),
                 Node::Identity => dy,
             };
+            timer.stop(node, "backward");
         }
         grads
+    }
+}
+
+/// One step's outcome: summed loss, correct count, predictions and logits of the padded batch.
+struct StepOut {
+    loss: f64,
+    hits: usize,
+    pred: Vec<u32>,
+    logits: Vec<f32>,
+}
+
+/// Wall time per op, collected by `profile_step` (inactive in normal runs: no clock reads).
+pub(crate) struct Timer {
+    rows: Option<Vec<(String, f64)>>,
+    t0: Option<std::time::Instant>,
+}
+
+impl Timer {
+    fn off() -> Self {
+        Self {
+            rows: None,
+            t0: None,
+        }
+    }
+    fn on() -> Self {
+        Self {
+            rows: Some(Vec::new()),
+            t0: None,
+        }
+    }
+    fn start(&mut self) {
+        if self.rows.is_some() {
+            self.t0 = Some(std::time::Instant::now());
+        }
+    }
+    fn stop(&mut self, node: &Node, pass: &str) {
+        self.stop_named(&format!("{} {pass}", node.kind()));
+    }
+    fn stop_named(&mut self, name: &str) {
+        if let (Some(rows), Some(t0)) = (&mut self.rows, self.t0.take()) {
+            rows.push((name.to_string(), t0.elapsed().as_secs_f64()));
+        }
+    }
+}
+
+impl CpuGraph {
+    /// Batch `k` of `order`: forward, loss, and in train mode backward and the optimizer update.
+    fn step(
+        &mut self,
+        data: &Data,
+        order: &[u32],
+        k: usize,
+        batch: usize,
+        mode: Mode,
+        timer: &mut Timer,
+    ) -> StepOut {
+        let b = self.plan.max_batch;
+        let classes = self.plan.classes;
+        timer.start();
+        let (x, labels) = gather::gather_ref(
+            &data.images,
+            &data.labels,
+            data.sample_len,
+            order,
+            k * b,
+            batch,
+            b,
+        );
+        timer.stop_named("gather");
+        let t = self.t + 1;
+        let (acts, saved) = self.forward(x, batch, mode, t, timer);
+        timer.start();
+        let logits = acts.last().expect("output present");
+        let xent = loss::softmax_xent_ref(classes, logits, &labels, batch);
+        let m = loss::accumulate_ref(&xent, &labels, batch);
+        timer.stop_named("softmax + cross-entropy");
+        if mode == Mode::Train {
+            let grads = self.backward(&acts, &saved, xent.grad, batch, timer);
+            timer.start();
+            self.t = t;
+            let lr = self.opt.lr();
+            for (((p, g), s1), s2) in self
+                .params
+                .iter_mut()
+                .zip(&grads)
+                .zip(&mut self.s1)
+                .zip(&mut self.s2)
+            {
+                optim::update_ref(&self.opt, t, lr, p, g, s1, s2);
+            }
+            timer.stop_named("optimizer");
+        }
+        StepOut {
+            loss: m[0] as f64,
+            hits: m[1] as usize,
+            pred: xent.pred,
+            logits: acts.last().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Seconds spent in each op of one training step on the first batch of data set `id`
+    /// (the parameters are restored afterwards, so profiling does not train).
+    fn profile_step_impl(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
+        let data = self
+            .data
+            .get_mut(id)
+            .and_then(|d| d.take())
+            .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+        let batch = self.plan.max_batch.min(data.labels.len());
+        let order: Vec<u32> = (0..batch as u32).collect();
+        let kept = (
+            self.params.clone(),
+            self.stats.clone(),
+            self.s1.clone(),
+            self.s2.clone(),
+            self.t,
+        );
+        let mut timer = Timer::on();
+        self.step(&data, &order, 0, batch, Mode::Train, &mut timer);
+        (self.params, self.stats, self.s1, self.s2, self.t) = kept;
+        self.data[id] = Some(data);
+        Ok(timer.rows.unwrap_or_default())
     }
 }
 
@@ -294,40 +436,15 @@ impl Backend for CpuGraph {
             let (mut loss_sum, mut hits) = (0f64, 0usize);
             for k in 0..steps {
                 let batch = (order.len() - k * b).min(b);
-                let (x, labels) = gather::gather_ref(
-                    &data.images,
-                    &data.labels,
-                    data.sample_len,
-                    order,
-                    k * b,
-                    batch,
-                    b,
-                );
-                let t = self.t + 1;
-                let (acts, saved) = self.forward(x, batch, mode, t);
-                let logits = acts.last().expect("output present");
-                let xent = loss::softmax_xent_ref(classes, logits, &labels, batch);
-                let m = loss::accumulate_ref(&xent, &labels, batch);
-                loss_sum += m[0] as f64;
-                hits += m[1] as usize;
+                let r = self.step(&data, order, k, batch, mode, &mut Timer::off());
+                loss_sum += r.loss;
+                hits += r.hits;
                 if want_preds {
-                    out.preds.extend_from_slice(&xent.pred[..batch]);
-                    out.probs
-                        .extend_from_slice(&loss::softmax_ref(classes, &logits[..batch * classes]));
-                }
-                if mode == Mode::Train {
-                    let grads = self.backward(&acts, &saved, xent.grad, batch);
-                    self.t = t;
-                    let lr = self.opt.lr();
-                    for (((p, g), s1), s2) in self
-                        .params
-                        .iter_mut()
-                        .zip(&grads)
-                        .zip(&mut self.s1)
-                        .zip(&mut self.s2)
-                    {
-                        optim::update_ref(&self.opt, t, lr, p, g, s1, s2);
-                    }
+                    out.preds.extend_from_slice(&r.pred[..batch]);
+                    out.probs.extend_from_slice(&loss::softmax_ref(
+                        classes,
+                        &r.logits[..batch * classes],
+                    ));
                 }
                 let seen = (k * b + batch) as f32;
                 progress(Progress {
@@ -365,5 +482,9 @@ impl Backend for CpuGraph {
 
     fn steps_done(&self) -> u32 {
         self.t
+    }
+
+    fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
+        self.profile_step_impl(id)
     }
 }

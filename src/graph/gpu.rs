@@ -363,7 +363,7 @@ impl<'c> GpuGraph<'c> {
     /// Seconds spent in each dispatch of one training step on data set `id` (a batch of its first
     /// samples, with lr 0 so the parameters do not move). GPU timestamp queries around each
     /// dispatch where the adapter has them, else wall time with a wait after each dispatch.
-    pub fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
+    fn profile_step_impl(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
         let ctx = self.ctx;
         let data = self
             .data
@@ -648,6 +648,10 @@ impl Backend for GpuGraph<'_> {
 
     fn steps_done(&self) -> u32 {
         self.t
+    }
+
+    fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
+        self.profile_step_impl(id)
     }
 
     fn memory(&self) -> Option<MemoryUse> {

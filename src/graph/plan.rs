@@ -71,6 +71,21 @@ pub enum Node {
     Identity,
 }
 
+impl Node {
+    /// A short description for profiles, e.g. "conv 3x3 32->64".
+    pub fn kind(&self) -> String {
+        match self {
+            Node::Conv { s, .. } => format!("conv {}x{} {}->{}", s.kh, s.kw, s.cin, s.cout),
+            Node::Pool { s } => format!("maxpool {}x{}", s.ph, s.pw),
+            Node::Dense { inputs, units, .. } => format!("dense {inputs}->{units}"),
+            Node::Dropout { rate, .. } => format!("dropout {rate}"),
+            Node::BatchNorm { s, .. } => format!("batchnorm {}", s.c),
+            Node::Relu => "relu".into(),
+            Node::Identity => "identity".into(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub nodes: Vec<Node>,

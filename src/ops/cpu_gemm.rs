@@ -72,50 +72,53 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
     if m == 0 || n == 0 {
         return c;
     }
-    if k > 0 {
-        let bp = pack_b(bv, k, n);
-        if m < 2 * MC && k >= K_SPLIT * KC {
-            // Too few rows to share out: each task takes a slice of k, then the slices are summed
-            // in a fixed order.
-            let per = k.div_ceil(K_SPLIT);
-            let parts: Vec<Vec<f32>> = (0..K_SPLIT)
-                .into_par_iter()
-                .map(|t| {
-                    let mut part = vec![0f32; m * n];
-                    let (k0, k1) = (t * per, ((t + 1) * per).min(k));
-                    block(av, &bp, k, n, 0, m, k0, k1, &mut part);
-                    part
-                })
-                .collect();
-            for part in &parts {
-                for (cv, pv) in c.iter_mut().zip(part) {
-                    *cv += pv;
-                }
-            }
-        } else {
-            c.par_chunks_mut(MC * n).enumerate().for_each(|(t, cblk)| {
-                let rows = cblk.len() / n;
-                block(av, &bp, k, n, t * MC, rows, 0, k, cblk);
-            });
-        }
+    if k == 0 {
+        // An empty sum: only the epilogue.
+        epilogue(&mut c, n, bias, relu);
+        return c;
     }
-    if bias.is_some() || relu {
-        c.par_chunks_mut(n.max(1) * 64).for_each(|chunk| {
-            for row in chunk.chunks_mut(n) {
-                if let Some(bias) = bias {
-                    for (v, b) in row.iter_mut().zip(bias) {
-                        *v += b;
-                    }
+    let bp = pack_b(bv, k, n);
+    if m < 2 * MC && k >= K_SPLIT * KC {
+        // Too few rows to share out: each task takes a slice of k, then the slices are summed in
+        // a fixed order and the epilogue runs once.
+        let per = k.div_ceil(K_SPLIT);
+        let parts: Vec<Vec<f32>> = (0..K_SPLIT)
+            .into_par_iter()
+            .map(|t| {
+                let mut part = vec![0f32; m * n];
+                let (k0, k1) = (t * per, ((t + 1) * per).min(k));
+                if k0 < k1 {
+                    block(av, &bp, k, n, 0, m, k0..k1, None, false, &mut part);
                 }
-                if relu {
-                    for v in row.iter_mut() {
-                        *v = v.max(0.0);
-                    }
-                }
+                part
+            })
+            .collect();
+        for part in &parts {
+            for (cv, pv) in c.iter_mut().zip(part) {
+                *cv += pv;
             }
+        }
+        epilogue(&mut c, n, bias, relu);
+    } else {
+        c.par_chunks_mut(MC * n).enumerate().for_each(|(t, cblk)| {
+            let rows = cblk.len() / n;
+            block(av, &bp, k, n, t * MC, rows, 0..k, bias, relu, cblk);
         });
     }
     c
+}
+
+/// Adds the bias and applies ReLU, row by row.
+fn epilogue(c: &mut [f32], n: usize, bias: Option<&[f32]>, relu: bool) {
+    if bias.is_none() && !relu {
+        return;
+    }
+    for row in c.chunks_mut(n) {
+        for (j, v) in row.iter_mut().enumerate() {
+            let x = *v + bias.map_or(0.0, |b| b[j]);
+            *v = if relu { x.max(0.0) } else { x };
+        }
+    }
 }
 
 /// op(B) as panels of NR columns: panel p holds [k][NR], zero-padded past column n.
@@ -137,7 +140,9 @@ fn pack_b(b: View, k: usize, n: usize) -> Vec<f32> {
     out
 }
 
-/// Adds op(A)[r0..r0+rows, k0..k1] · op(B)[k0..k1, ..] into `c` ([rows, n]).
+/// Writes op(A)[r0..r0+rows, ks] · op(B)[ks, ..] (+ bias, then ReLU) into `c` ([rows, n]); `c`
+/// need not be initialised. The first k block stores, later ones add, and the last applies the
+/// epilogue, so C is passed over once per k block and never zeroed.
 #[allow(clippy::too_many_arguments)]
 fn block(
     a: View,
@@ -146,26 +151,40 @@ fn block(
     n: usize,
     r0: usize,
     rows: usize,
-    k0: usize,
-    k1: usize,
+    ks: std::ops::Range<usize>,
+    bias: Option<&[f32]>,
+    relu: bool,
     c: &mut [f32],
 ) {
+    let (k0, k1) = (ks.start, ks.end);
     let groups = rows.div_ceil(MR);
-    let mut ap = vec![0f32; groups * KC * MR];
+    // Sized to the deepest block actually used (short k is common: a first conv has k = 9).
+    let kmax = KC.min(k1 - k0);
+    let mut ap = vec![0f32; groups * kmax * MR];
     for kc0 in (k0..k1).step_by(KC) {
         let kc = KC.min(k1 - kc0);
-        // A strip: per group of MR rows, [kc][MR], zero-padded past the last row.
+        // A strip: per group of MR rows, [kc][MR], zero-padded past the last row. Read along
+        // whichever axis is contiguous in memory (k for A, rows for a transposed A).
         for g in 0..groups {
-            let strip = &mut ap[g * KC * MR..][..kc * MR];
-            for i in 0..MR {
-                let r = g * MR + i;
-                if r < rows {
-                    for kk in 0..kc {
-                        strip[kk * MR + i] = a.at(r0 + r, kc0 + kk);
+            let strip = &mut ap[g * kmax * MR..][..kc * MR];
+            let live = MR.min(rows - g * MR);
+            if live < MR {
+                strip.fill(0.0);
+            }
+            let r = r0 + g * MR;
+            if a.cs == 1 {
+                for i in 0..live {
+                    let src = &a.x[(r + i) * a.rs + kc0..][..kc];
+                    for (kk, &v) in src.iter().enumerate() {
+                        strip[kk * MR + i] = v;
                     }
-                } else {
-                    for kk in 0..kc {
-                        strip[kk * MR + i] = 0.0;
+                }
+            } else {
+                for kk in 0..kc {
+                    let src = &a.x[(kc0 + kk) * a.cs + r..][..live];
+                    // A loop, not copy_from_slice: a library memmove call per 6 floats costs more.
+                    for (d, &v) in strip[kk * MR..kk * MR + live].iter_mut().zip(src) {
+                        *d = v;
                     }
                 }
             }
@@ -175,12 +194,21 @@ fn block(
             let j0 = p * NR;
             let w = NR.min(n - j0);
             for g in 0..groups {
-                let strip = &ap[g * KC * MR..][..kc * MR];
+                let strip = &ap[g * kmax * MR..][..kc * MR];
                 let acc = micro(strip, panel, kc);
+                let (first, last) = (kc0 == k0, kc0 + kc == k1);
                 for (i, acc_row) in acc.iter().enumerate().take(MR.min(rows - g * MR)) {
                     let crow = &mut c[(g * MR + i) * n + j0..][..w];
-                    for (cv, v) in crow.iter_mut().zip(acc_row) {
-                        *cv += v;
+                    for (j, (cv, v)) in crow.iter_mut().zip(acc_row).enumerate() {
+                        let mut x = if first {
+                            v + bias.map_or(0.0, |b| b[j0 + j])
+                        } else {
+                            *cv + v
+                        };
+                        if last && relu {
+                            x = x.max(0.0);
+                        }
+                        *cv = x;
                     }
                 }
             }

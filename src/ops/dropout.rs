@@ -6,6 +6,7 @@
 //! gives the same mask on every device and on the CPU, with no random state to carry.
 
 use bytemuck::{Pod, Zeroable};
+use rayon::prelude::*;
 
 use crate::bail;
 use crate::error::Result;
@@ -67,12 +68,13 @@ pub fn mask_ref(n: usize, rate: f32, seed: u32, t: u32, layer: u32) -> Vec<f32> 
     let s = scale(rate);
     let key = stream_key(seed, t, layer);
     (0..n as u32)
+        .into_par_iter()
         .map(|i| if element_hash(key, i) >= thr { s } else { 0.0 })
         .collect()
 }
 
 pub fn forward_ref(x: &[f32], mask: &[f32]) -> Vec<f32> {
-    x.iter().zip(mask).map(|(&x, &m)| x * m).collect()
+    x.par_iter().zip(mask).map(|(&x, &m)| x * m).collect()
 }
 
 /// dx = dy * mask (the same product as the forward).

@@ -1,6 +1,7 @@
 //! ReLU and fill. Kernels: `shaders/elementwise.wgsl`; tests: `tests/ops_elementwise.rs`.
 
 use bytemuck::{Pod, Zeroable};
+use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
@@ -24,12 +25,12 @@ fn params(n: usize, value: f32) -> Params {
 }
 
 pub fn relu_forward_ref(x: &[f32]) -> Vec<f32> {
-    x.iter().map(|&v| v.max(0.0)).collect()
+    x.par_iter().map(|&v| v.max(0.0)).collect()
 }
 
 /// `y` is the forward output; the gradient passes where it is positive.
 pub fn relu_backward_ref(y: &[f32], dy: &[f32]) -> Vec<f32> {
-    y.iter()
+    y.par_iter()
         .zip(dy)
         .map(|(&y, &g)| if y > 0.0 { g } else { 0.0 })
         .collect()

@@ -29,8 +29,14 @@ pub fn im2col(s: &Conv2dShape, x: &[f32]) -> Vec<f32> {
                                 continue;
                             }
                             let src = ((b * s.h + iy as usize) * s.w + ix as usize) * s.cin;
-                            row[(ky * s.kw + kx) * s.cin..][..s.cin]
-                                .copy_from_slice(&x[src..src + s.cin]);
+                            // An element loop: with few channels a memmove call per pixel costs
+                            // more than the copy.
+                            for (d, &v) in row[(ky * s.kw + kx) * s.cin..][..s.cin]
+                                .iter_mut()
+                                .zip(&x[src..src + s.cin])
+                            {
+                                *d = v;
+                            }
                         }
                     }
                 }
@@ -81,6 +87,17 @@ fn rows(s: &Conv2dShape) -> usize {
 
 /// Same result as `conv2d::forward_ref`.
 pub fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
+    forward_from_cols(s, &im2col(s, x), w, b, relu)
+}
+
+/// The forward pass from `im2col(s, x)` (training keeps the patches for the weight gradient).
+pub fn forward_from_cols(
+    s: &Conv2dShape,
+    cols: &[f32],
+    w: &[f32],
+    b: &[f32],
+    relu: bool,
+) -> Vec<f32> {
     let g = GemmShape {
         m: rows(s),
         n: s.cout,
@@ -88,7 +105,7 @@ pub fn forward(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> 
         trans_a: false,
         trans_b: false,
     };
-    gemm(&g, &im2col(s, x), w, Some(b), relu)
+    gemm(&g, cols, w, Some(b), relu)
 }
 
 /// Same result as `conv2d::backward_input_ref`.
@@ -105,6 +122,15 @@ pub fn backward_input(s: &Conv2dShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
 
 /// Same result as `conv2d::backward_weights_ref`: (dw, db).
 pub fn backward_weights(s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    backward_weights_from_cols(s, &im2col(s, x), dy)
+}
+
+/// The weight and bias gradients from the forward pass's patches `im2col(s, x)`.
+pub fn backward_weights_from_cols(
+    s: &Conv2dShape,
+    cols: &[f32],
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     let g = GemmShape {
         m: s.kh * s.kw * s.cin,
         n: s.cout,
@@ -113,7 +139,7 @@ pub fn backward_weights(s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
         trans_b: false,
     };
     (
-        gemm(&g, &im2col(s, x), dy, None, false),
+        gemm(&g, cols, dy, None, false),
         col_sum_ref(rows(s), s.cout, dy),
     )
 }

@@ -5,6 +5,7 @@
 //! flat index into `x` of each window's maximum (the first in row-major window order wins ties).
 
 use bytemuck::{Pod, Zeroable};
+use rayon::prelude::*;
 
 use crate::bail;
 use crate::error::Result;
@@ -89,38 +90,52 @@ impl PoolShape {
 
 /// `(y, argmax)`; argmax is the flat index into `x` of the first maximum of each window.
 pub fn forward_ref(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
-    let mut y = Vec::with_capacity(s.y_len());
-    let mut arg = Vec::with_capacity(s.y_len());
-    for b in 0..s.n {
-        for oy in 0..s.oh {
-            for ox in 0..s.ow {
-                for ch in 0..s.c {
-                    let first = ((b * s.h + oy * s.sh) * s.w + ox * s.sw) * s.c + ch;
-                    let (mut best, mut best_i) = (x[first], first);
-                    for ki in 0..s.ph {
-                        for kj in 0..s.pw {
-                            let j = first + (ki * s.w + kj) * s.c;
-                            if x[j] > best {
-                                best = x[j];
-                                best_i = j;
+    let per = s.oh * s.ow * s.c;
+    let mut y = vec![0f32; s.y_len()];
+    let mut arg = vec![0u32; s.y_len()];
+    // One image per task: the same values as a plain loop, in parallel.
+    y.par_chunks_mut(per.max(1))
+        .zip(arg.par_chunks_mut(per.max(1)))
+        .enumerate()
+        .for_each(|(b, (y, arg))| {
+            let mut o = 0;
+            for oy in 0..s.oh {
+                for ox in 0..s.ow {
+                    for ch in 0..s.c {
+                        let first = ((b * s.h + oy * s.sh) * s.w + ox * s.sw) * s.c + ch;
+                        let (mut best, mut best_i) = (x[first], first);
+                        for ki in 0..s.ph {
+                            for kj in 0..s.pw {
+                                let j = first + (ki * s.w + kj) * s.c;
+                                if x[j] > best {
+                                    best = x[j];
+                                    best_i = j;
+                                }
                             }
                         }
+                        y[o] = best;
+                        arg[o] = best_i as u32;
+                        o += 1;
                     }
-                    y.push(best);
-                    arg.push(best_i as u32);
                 }
             }
-        }
-    }
+        });
     (y, arg)
 }
 
 /// `dx [n,h,w,c]`: each `dy` goes to its window's argmax (summed where windows overlap).
 pub fn backward_ref(s: &PoolShape, dy: &[f32], argmax: &[u32]) -> Vec<f32> {
+    let (per_x, per_y) = (s.h * s.w * s.c, s.oh * s.ow * s.c);
     let mut dx = vec![0f32; s.x_len()];
-    for (&g, &a) in dy.iter().zip(argmax) {
-        dx[a as usize] += g;
-    }
+    // Windows never leave their image, so each image's scatter is independent.
+    dx.par_chunks_mut(per_x.max(1))
+        .enumerate()
+        .for_each(|(b, dx)| {
+            let range = b * per_y..((b + 1) * per_y).min(dy.len());
+            for (&g, &a) in dy[range.clone()].iter().zip(&argmax[range]) {
+                dx[a as usize - b * per_x] += g;
+            }
+        });
     dx
 }
 
