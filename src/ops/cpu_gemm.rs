@@ -34,10 +34,6 @@ impl<'a> View<'a> {
             Self { x, rs: cols, cs: 1 }
         }
     }
-    #[inline(always)]
-    fn at(&self, r: usize, c: usize) -> f32 {
-        self.x[r * self.rs + c * self.cs]
-    }
 }
 
 /// C = op(A)·op(B) (+ bias[n]) (then ReLU). Same contract and result (to rounding) as
@@ -130,10 +126,19 @@ fn pack_b(b: View, k: usize, n: usize) -> Vec<f32> {
         .for_each(|(p, panel)| {
             let j0 = p * NR;
             let w = NR.min(n - j0);
-            for kk in 0..k {
-                let dst = &mut panel[kk * NR..kk * NR + w];
-                for (jj, d) in dst.iter_mut().enumerate() {
-                    *d = b.at(kk, j0 + jj);
+            if b.cs == 1 {
+                // Rows of op(B) are contiguous: copy row segments.
+                for kk in 0..k {
+                    let src = &b.x[kk * b.rs + j0..][..w];
+                    panel[kk * NR..kk * NR + w].copy_from_slice(src);
+                }
+            } else {
+                // Transposed: each column of op(B) is contiguous; read it in one sweep.
+                for jj in 0..w {
+                    let col = &b.x[(j0 + jj) * b.cs..][..k];
+                    for (kk, &v) in col.iter().enumerate() {
+                        panel[kk * NR + jj] = v;
+                    }
                 }
             }
         });
@@ -193,46 +198,85 @@ fn block(
             let panel = &bp[p * k * NR + kc0 * NR..][..kc * NR];
             let j0 = p * NR;
             let w = NR.min(n - j0);
+            let mut bias_tile = [0f32; NR];
+            if let Some(b) = bias {
+                bias_tile[..w].copy_from_slice(&b[j0..j0 + w]);
+            }
             for g in 0..groups {
                 let strip = &ap[g * kmax * MR..][..kc * MR];
-                let acc = micro(strip, panel, kc);
-                let (first, last) = (kc0 == k0, kc0 + kc == k1);
-                for (i, acc_row) in acc.iter().enumerate().take(MR.min(rows - g * MR)) {
-                    let crow = &mut c[(g * MR + i) * n + j0..][..w];
-                    for (j, (cv, v)) in crow.iter_mut().zip(acc_row).enumerate() {
-                        let mut x = if first {
-                            v + bias.map_or(0.0, |b| b[j0 + j])
-                        } else {
-                            *cv + v
-                        };
-                        if last && relu {
-                            x = x.max(0.0);
-                        }
-                        *cv = x;
-                    }
-                }
+                let mut out = Out {
+                    c: &mut c[g * MR * n + j0..],
+                    n,
+                    rows: MR.min(rows - g * MR),
+                    cols: w,
+                    first: kc0 == k0,
+                    relu: relu && kc0 + kc == k1,
+                    bias: &bias_tile,
+                };
+                micro(strip, panel, kc, &mut out);
             }
         }
     }
 }
 
-/// One MR×NR tile of A-strip · B-panel over `kc` steps.
-fn micro(strip: &[f32], panel: &[f32], kc: usize) -> [[f32; NR]; MR] {
+/// Where a micro-tile lands: C from the tile's top-left corner with row stride `n`, the live
+/// rows and columns, whether this is the first k block (store plus bias) or a later one (add),
+/// and whether to apply ReLU (on the last k block).
+struct Out<'a> {
+    c: &'a mut [f32],
+    n: usize,
+    rows: usize,
+    cols: usize,
+    first: bool,
+    relu: bool,
+    bias: &'a [f32; NR],
+}
+
+/// One MR×NR tile of A-strip · B-panel over `kc` steps, written into `out`.
+fn micro(strip: &[f32], panel: &[f32], kc: usize, out: &mut Out) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the processor supports the features the function is compiled for.
-            return unsafe { micro_avx2(strip, panel, kc) };
+            return unsafe { micro_avx2(strip, panel, kc, out) };
         }
     }
-    micro_body::<false>(strip, panel, kc)
+    store(&micro_body::<false>(strip, panel, kc), out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn micro_avx2(strip: &[f32], panel: &[f32], kc: usize) -> [[f32; NR]; MR] {
-    micro_body::<true>(strip, panel, kc)
+unsafe fn micro_avx2(strip: &[f32], panel: &[f32], kc: usize, out: &mut Out) {
+    store(&micro_body::<true>(strip, panel, kc), out)
+}
+
+/// The tile's epilogue, in fixed-size loops (vectorised, with AVX2 where the caller has it).
+#[inline(always)]
+fn store(acc: &[[f32; NR]; MR], out: &mut Out) {
+    for (i, acc_row) in acc.iter().enumerate().take(out.rows) {
+        let mut x = *acc_row;
+        let crow = &mut out.c[i * out.n..];
+        if out.first {
+            for j in 0..NR {
+                x[j] += out.bias[j];
+            }
+        } else {
+            for j in 0..out.cols {
+                x[j] += crow[j];
+            }
+        }
+        if out.relu {
+            for v in &mut x {
+                *v = v.max(0.0);
+            }
+        }
+        if out.cols == NR {
+            crow[..NR].copy_from_slice(&x);
+        } else {
+            crow[..out.cols].copy_from_slice(&x[..out.cols]);
+        }
+    }
 }
 
 /// Fixed-size loops that the compiler keeps in registers and vectorises; `FMA` fuses the

@@ -98,24 +98,29 @@ pub fn forward_ref(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         .zip(arg.par_chunks_mut(per.max(1)))
         .enumerate()
         .for_each(|(b, (y, arg))| {
-            let mut o = 0;
+            // Channels innermost: each window position is one contiguous sweep over channels.
             for oy in 0..s.oh {
                 for ox in 0..s.ow {
-                    for ch in 0..s.c {
-                        let first = ((b * s.h + oy * s.sh) * s.w + ox * s.sw) * s.c + ch;
-                        let (mut best, mut best_i) = (x[first], first);
-                        for ki in 0..s.ph {
-                            for kj in 0..s.pw {
-                                let j = first + (ki * s.w + kj) * s.c;
-                                if x[j] > best {
-                                    best = x[j];
-                                    best_i = j;
+                    let o = (oy * s.ow + ox) * s.c;
+                    let (y, arg) = (&mut y[o..o + s.c], &mut arg[o..o + s.c]);
+                    let first = ((b * s.h + oy * s.sh) * s.w + ox * s.sw) * s.c;
+                    y.copy_from_slice(&x[first..first + s.c]);
+                    for (ch, a) in arg.iter_mut().enumerate() {
+                        *a = (first + ch) as u32;
+                    }
+                    for ki in 0..s.ph {
+                        for kj in 0..s.pw {
+                            let j = first + (ki * s.w + kj) * s.c;
+                            let xs = &x[j..j + s.c];
+                            for (ch, ((best, a), &v)) in
+                                y.iter_mut().zip(arg.iter_mut()).zip(xs).enumerate()
+                            {
+                                if v > *best {
+                                    *best = v;
+                                    *a = (j + ch) as u32;
                                 }
                             }
                         }
-                        y[o] = best;
-                        arg[o] = best_i as u32;
-                        o += 1;
                     }
                 }
             }
