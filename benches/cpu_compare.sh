@@ -1,15 +1,35 @@
 #!/usr/bin/env bash
 # Side-by-side on this machine's CPU: wgnn's CPU backend, wgnn on lavapipe (Vulkan on the CPU) and
-# TensorFlow/Keras (the seed notebooks' framework), same model, batch and optimizer.
+# TensorFlow/Keras (the seed notebooks' framework): same model, batch size and optimizer, each
+# pair run ROUNDS times in alternation (a shared machine is noisy) and the median reported.
 #   benches/cpu_compare.sh [PYTHON_WITH_TENSORFLOW]      (needs target/release/wgnn)
-# Prints one JSON line per measurement.
+# Prints every measurement as a JSON line, then a markdown table of the medians.
 py=${1:-python3}
 wgnn=./target/release/wgnn
+rounds=${ROUNDS:-3}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+log=$(mktemp)
 for m in ${MODELS:-convnet tiny shallow cnn deep}; do
-  $wgnn bench --model "$m" --backend cpu --steps 50 --warmup 5 --json
-  $py benches/peer_keras.py bench --model "$m" --steps 50 --json 2>/dev/null
+  for _ in $(seq "$rounds"); do
+    $wgnn bench --model "$m" --backend cpu --steps 50 --warmup 5 --json | tee -a "$log"
+    $py benches/peer_keras.py bench --model "$m" --steps 50 --json 2>/dev/null | tee -a "$log"
+  done
 done
 for m in ${LAVAPIPE_MODELS:-convnet tiny}; do
-  $wgnn bench --model "$m" --backend gpu --steps 10 --warmup 2 --json 2>/dev/null
+  $wgnn bench --model "$m" --backend gpu --steps 10 --warmup 2 --json 2>/dev/null | tee -a "$log"
 done
+python3 - "$log" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+def med(model, who):
+    v = [r["images_per_second"] for r in rows if r["model"] == model and r.get("peer", r.get("backend")) == who]
+    return statistics.median(v) if v else None
+print("\n| model | batch | wgnn CPU backend img/s | wgnn lavapipe img/s | Keras CPU img/s | CPU backend / Keras |")
+print("|---|---|---|---|---|---|")
+for m in dict.fromkeys(r["model"] for r in rows):
+    b = next(r["batch_size"] for r in rows if r["model"] == m)
+    c, g, k = med(m, "cpu"), med(m, "gpu"), med(m, "keras")
+    f = lambda x: f"{x:,.0f}" if x else "-"
+    print(f"| {m} | {b} | {f(c)} | {f(g)} | {f(k)} | {c / k:.2f}x |" if c and k else f"| {m} | {b} | {f(c)} | {f(g)} | {f(k)} | - |")
+PY
+rm -f "$log"

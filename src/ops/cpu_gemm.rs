@@ -258,12 +258,12 @@ fn store(acc: &[[f32; NR]; MR], out: &mut Out) {
         let mut x = *acc_row;
         let crow = &mut out.c[i * out.n..];
         if out.first {
-            for j in 0..NR {
-                x[j] += out.bias[j];
+            for (v, b) in x.iter_mut().zip(out.bias) {
+                *v += b;
             }
         } else {
-            for j in 0..out.cols {
-                x[j] += crow[j];
+            for (v, c) in x.iter_mut().zip(&crow[..out.cols]) {
+                *v += c;
             }
         }
         if out.relu {
