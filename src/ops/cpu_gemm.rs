@@ -13,7 +13,7 @@ const KC: usize = 256; // depth of one packed block: an A strip and a B panel st
 const MC: usize = 48; // rows of C per parallel task (a multiple of MR)
 const K_SPLIT: usize = 8; // slices of k when C is too short to split by rows
 
-/// op(X)[r][c] of a row-major `x` stored as [rows, cols] (or transposed: [cols, rows]).
+/// op(X), a [rows, cols] matrix: element [r][c] is `x[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
 struct View<'a> {
     x: &'a [f32],
@@ -22,14 +22,10 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    fn new(x: &'a [f32], cols: usize, rows_stored: usize, trans: bool) -> Self {
-        // Untransposed: [r][c] at r*cols + c. Transposed: stored [c][r] at c*rows_stored + r.
+    /// `x` holds op(X) row-major, or (`trans`) its transpose, [cols, rows], row-major.
+    fn new(x: &'a [f32], rows: usize, cols: usize, trans: bool) -> Self {
         if trans {
-            Self {
-                x,
-                rs: 1,
-                cs: rows_stored,
-            }
+            Self { x, rs: 1, cs: rows }
         } else {
             Self { x, rs: cols, cs: 1 }
         }
@@ -62,8 +58,8 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
             bias.len()
         );
     }
-    let av = View::new(a, k, m, s.trans_a);
-    let bv = View::new(b, n, k, s.trans_b);
+    let av = View::new(a, m, k, s.trans_a);
+    let bv = View::new(b, k, n, s.trans_b);
     let mut c = vec![0f32; m * n];
     if m == 0 || n == 0 {
         return c;
