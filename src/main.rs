@@ -71,6 +71,10 @@ enum Command {
         /// Also print GPU memory in use after each epoch
         #[arg(long, short)]
         verbose: bool,
+        /// Benchmark: evaluate on the test set after each epoch (off the training clock) and stop
+        /// once test accuracy reaches this fraction, reporting the training time it took
+        #[arg(long, value_name = "ACCURACY")]
+        time_to_accuracy: Option<f32>,
     },
     /// Test loss, accuracy, confusion matrix, precision and recall of a checkpoint
     Eval {
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> wgnn::Result<()> {
             backend,
             out,
             verbose,
+            time_to_accuracy,
         } => {
             let model = match (&model, &init_from) {
                 (Some(m), _) => resolve(m)?,
@@ -168,6 +173,7 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                 model,
                 init_from,
                 verbose,
+                time_to_accuracy,
                 epochs,
                 batch_size,
                 optimizer,

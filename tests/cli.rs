@@ -266,6 +266,52 @@ fn init_from_continues_a_saved_run() {
 }
 
 #[test]
+fn time_to_accuracy_stops_at_the_target() {
+    let out = tmp("tta");
+    let o = ok(&[
+        "train",
+        "--model",
+        "tiny",
+        "--limit",
+        "2000",
+        "--validation-split",
+        "0",
+        "--epochs",
+        "4",
+        "--time-to-accuracy",
+        "0.3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.contains("Reached 0.3 test accuracy after"), "{o}");
+    let text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let tta = &v["time_to_accuracy"];
+    assert_eq!(tta["target"], 0.3, "{text}");
+    let epoch = tta["reached"]["epoch"].as_u64().expect("reached");
+    // Training stopped at the epoch that reached the target, and the per-epoch test accuracies
+    // show it was the first.
+    assert_eq!(v["epochs"].as_u64(), Some(epoch), "{text}");
+    let accs = tta["test_accuracy_per_epoch"].as_array().unwrap();
+    assert_eq!(accs.len() as u64, epoch, "{text}");
+    assert!(accs.last().unwrap().as_f64().unwrap() >= 0.3, "{text}");
+    assert!(
+        accs[..accs.len() - 1]
+            .iter()
+            .all(|a| a.as_f64().unwrap() < 0.3),
+        "{text}"
+    );
+    assert!(
+        tta["reached"]["train_seconds"].as_f64().unwrap() > 0.0,
+        "{text}"
+    );
+    fails(
+        &["train", "--time-to-accuracy", "1.5"],
+        &["--time-to-accuracy"],
+    );
+}
+
+#[test]
 fn bench_prints_json() {
     let s = ok(&[
         "bench", "--model", "tiny", "--steps", "3", "--warmup", "1", "--json",

@@ -21,6 +21,7 @@ fn train_and_test(backend: &mut dyn Backend) -> f32 {
         validation: Validation::Split(0.0),
         seed: 1,
         limit: Some(6400),
+        target_accuracy: None,
     };
     let r = fit(backend, &data, &cfg, &mut Quiet).unwrap();
     assert_eq!(r.test.samples, 1000);

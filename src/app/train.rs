@@ -21,6 +21,8 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
     /// Print GPU memory in use after each epoch.
     pub verbose: bool,
+    /// Benchmark: stop once test accuracy (checked after each epoch) reaches this.
+    pub time_to_accuracy: Option<f32>,
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
     pub optimizer: Option<OptimizerKind>,
@@ -101,6 +103,12 @@ impl Reporter for Console {
     fn phase(&mut self, what: &str) {
         eprintln!("{what}...");
     }
+
+    fn test_accuracy(&mut self, epoch: usize, accuracy: f32, train_seconds: f64) {
+        println!(
+            "  test accuracy after epoch {epoch}: {accuracy:.4} ({train_seconds:.2}s of training so far)"
+        );
+    }
 }
 
 fn default_out(model: &str) -> PathBuf {
@@ -133,6 +141,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     if epochs == 0 {
         return Err(Error::msg("--epochs must be at least 1"));
+    }
+    if let Some(t) = a.time_to_accuracy {
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(Error::msg(format!(
+                "--time-to-accuracy must be a fraction in (0, 1] (got {t})"
+            )));
+        }
     }
     let validation = match a.validation_split {
         Some(f) if !(0.0..1.0).contains(&f) => {
@@ -170,6 +185,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         validation,
         seed: a.seed,
         limit: a.limit,
+        target_accuracy: a.time_to_accuracy,
     };
     let spec = a.model.clone();
     let (total, trainable) = spec.param_counts()?;
@@ -221,6 +237,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 "Test loss: {:.4} - test accuracy: {:.4}",
                 r.test.loss, r.test.accuracy
             );
+            if let Some(target) = a.time_to_accuracy {
+                match r.reached {
+                    Some(t) => println!(
+                        "Reached {target} test accuracy after {} epochs: {:.2}s of training",
+                        t.epoch, t.train_seconds
+                    ),
+                    None => println!("Did not reach {target} test accuracy in {epochs} epochs"),
+                }
+            }
             let (params, stats) = backend.params()?;
             checkpoint::save(&out, &spec, &plan, &params, &stats)?;
             write_atomic(&out.join("history.csv"), r.history.to_csv().as_bytes())?;
@@ -232,7 +257,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 "model": spec.name,
                 "test_accuracy": r.test.accuracy,
                 "test_loss": r.test.loss,
-                "epochs": epochs,
+                "epochs": r.history.len(),
                 "batch_size": batch,
                 "optimizer": kind.to_string(),
                 "lr": lr,
@@ -247,6 +272,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 "trainable_params": trainable,
                 "init_from": a.init_from.as_ref().map(|d| d.display().to_string()),
                 "gpu_memory_per_epoch": r.memory,
+                "time_to_accuracy": a.time_to_accuracy.map(|t| serde_json::json!({
+                    // As typed (0.99), not as the nearest f32 widened (0.9900000095).
+                    "target": t.to_string().parse::<f64>().unwrap_or(t as f64),
+                    "reached": r.reached,
+                    "test_accuracy_per_epoch": r.test_accuracy_per_epoch,
+                })),
             });
             let text =
                 serde_json::to_string_pretty(&metrics).map_err(|e| Error::msg(e.to_string()))?;

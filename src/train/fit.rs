@@ -20,6 +20,18 @@ pub struct FitConfig {
     pub seed: u64,
     /// Use only the first N training images.
     pub limit: Option<usize>,
+    /// Benchmark mode: after each epoch, evaluate on the test set (off the training clock) and
+    /// stop once test accuracy reaches this value.
+    pub target_accuracy: Option<f32>,
+}
+
+/// When a `target_accuracy` run reached its target.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Reached {
+    pub epoch: usize,
+    pub test_accuracy: f32,
+    /// Training seconds up to the end of that epoch (test evaluations excluded).
+    pub train_seconds: f64,
 }
 
 /// Receives progress while training (the CLI draws bars from it).
@@ -28,6 +40,8 @@ pub trait Reporter {
     fn progress(&mut self, _p: Progress) {}
     fn epoch_end(&mut self, _record: &EpochRecord, _memory: Option<MemoryUse>) {}
     fn phase(&mut self, _what: &str) {}
+    /// Test accuracy after an epoch (only in `target_accuracy` runs).
+    fn test_accuracy(&mut self, _epoch: usize, _accuracy: f32, _train_seconds: f64) {}
 }
 
 pub struct FitResult {
@@ -38,6 +52,10 @@ pub struct FitResult {
     /// Wall time of the training epochs (validation passes included, test excluded).
     pub train_seconds: f64,
     pub images_per_second: f64,
+    /// Set when `target_accuracy` was given and reached.
+    pub reached: Option<Reached>,
+    /// Test accuracy after each epoch (only with `target_accuracy`).
+    pub test_accuracy_per_epoch: Vec<f32>,
     /// GPU memory in use after each epoch (empty where the backend does not report it).
     pub memory: Vec<MemoryUse>,
 }
@@ -87,6 +105,16 @@ pub fn fit(
     let val_order: Vec<u32> = (n_train as u32..n_total as u32).collect();
     let mut history = History::new();
     let mut memory = Vec::new();
+    if let Some(t) = cfg.target_accuracy {
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(Error::msg(format!("target accuracy {t} is outside (0, 1]")));
+        }
+        backend.load(TEST, host(&data.test))?;
+    }
+    let test_order: Vec<u32> = (0..data.test.len() as u32).collect();
+    let (mut reached, mut test_accs) = (None, Vec::new());
+    // Training time excludes the test passes of a target-accuracy run.
+    let mut off_clock = 0f64;
     let start = Instant::now();
     let steps = n_train.div_ceil(backend.batch_size());
     for epoch in 1..=cfg.epochs {
@@ -112,8 +140,27 @@ pub fn fit(
         memory.extend(mem);
         rep.epoch_end(&record, mem);
         history.push(record);
+        if let Some(target) = cfg.target_accuracy {
+            let trained = start.elapsed().as_secs_f64() - off_clock;
+            let t0 = Instant::now();
+            let acc = backend
+                .run(TEST, &test_order, Mode::Eval, false, &mut |_| {})?
+                .accuracy;
+            off_clock += t0.elapsed().as_secs_f64();
+            rep.test_accuracy(epoch, acc, trained);
+            test_accs.push(acc);
+            if acc >= target {
+                reached = Some(Reached {
+                    epoch,
+                    test_accuracy: acc,
+                    train_seconds: trained,
+                });
+                break;
+            }
+        }
     }
-    let train_seconds = start.elapsed().as_secs_f64();
+    let epochs_run = history.len();
+    let train_seconds = start.elapsed().as_secs_f64() - off_clock;
     rep.phase("evaluating on the test set");
     let test = evaluate(backend, &data.test)?;
     Ok(FitResult {
@@ -122,7 +169,9 @@ pub fn fit(
         train_samples: n_train,
         val_samples: n_val,
         train_seconds,
-        images_per_second: (n_train * cfg.epochs) as f64 / train_seconds.max(1e-9),
+        images_per_second: (n_train * epochs_run) as f64 / train_seconds.max(1e-9),
+        reached,
+        test_accuracy_per_epoch: test_accs,
         memory,
     })
 }
