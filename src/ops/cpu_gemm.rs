@@ -159,34 +159,19 @@ fn block(
 ) {
     let (k0, k1) = (ks.start, ks.end);
     let groups = rows.div_ceil(MR);
-    // Sized to the deepest block actually used (short k is common: a first conv has k = 9).
-    let kmax = KC.min(k1 - k0);
-    let mut ap = vec![0f32; groups * kmax * MR];
+    let full = rows / MR;
+    // Full groups of MR rows are read from A in place (element [i][kk] at a stride from a base);
+    // only a last, partial group is copied into a zero-padded strip [kc][MR].
+    let mut tail = vec![0f32; if full < groups { KC.min(k1 - k0) * MR } else { 0 }];
     for kc0 in (k0..k1).step_by(KC) {
         let kc = KC.min(k1 - kc0);
-        // A strip: per group of MR rows, [kc][MR], zero-padded past the last row. Read along
-        // whichever axis is contiguous in memory (k for A, rows for a transposed A).
-        for g in 0..groups {
-            let strip = &mut ap[g * kmax * MR..][..kc * MR];
-            let live = MR.min(rows - g * MR);
-            if live < MR {
-                strip.fill(0.0);
-            }
-            let r = r0 + g * MR;
-            if a.cs == 1 {
+        if full < groups {
+            let live = rows - full * MR;
+            let r = r0 + full * MR;
+            tail.fill(0.0);
+            for kk in 0..kc {
                 for i in 0..live {
-                    let src = &a.x[(r + i) * a.rs + kc0..][..kc];
-                    for (kk, &v) in src.iter().enumerate() {
-                        strip[kk * MR + i] = v;
-                    }
-                }
-            } else {
-                for kk in 0..kc {
-                    let src = &a.x[(kc0 + kk) * a.cs + r..][..live];
-                    // A loop, not copy_from_slice: a library memmove call per 6 floats costs more.
-                    for (d, &v) in strip[kk * MR..kk * MR + live].iter_mut().zip(src) {
-                        *d = v;
-                    }
+                    tail[kk * MR + i] = a.x[(r + i) * a.rs + (kc0 + kk) * a.cs];
                 }
             }
         }
@@ -199,7 +184,21 @@ fn block(
                 bias_tile[..w].copy_from_slice(&b[j0..j0 + w]);
             }
             for g in 0..groups {
-                let strip = &ap[g * kmax * MR..][..kc * MR];
+                let src = if g < full {
+                    ASrc {
+                        x: a.x,
+                        base: (r0 + g * MR) * a.rs + kc0 * a.cs,
+                        rs: a.rs,
+                        cs: a.cs,
+                    }
+                } else {
+                    ASrc {
+                        x: &tail,
+                        base: 0,
+                        rs: 1,
+                        cs: MR,
+                    }
+                };
                 let mut out = Out {
                     c: &mut c[g * MR * n + j0..],
                     n,
@@ -209,10 +208,18 @@ fn block(
                     relu: relu && kc0 + kc == k1,
                     bias: &bias_tile,
                 };
-                micro(strip, panel, kc, &mut out);
+                micro(&src, panel, kc, &mut out);
             }
         }
     }
+}
+
+/// MR rows of A for one k block: element [i][kk] is `x[base + i * rs + kk * cs]`.
+struct ASrc<'a> {
+    x: &'a [f32],
+    base: usize,
+    rs: usize,
+    cs: usize,
 }
 
 /// Where a micro-tile lands: C from the tile's top-left corner with row stride `n`, the live
@@ -228,23 +235,28 @@ struct Out<'a> {
     bias: &'a [f32; NR],
 }
 
-/// One MR×NR tile of A-strip · B-panel over `kc` steps, written into `out`.
-fn micro(strip: &[f32], panel: &[f32], kc: usize, out: &mut Out) {
+/// One MR×NR tile of A · B-panel over `kc` steps, written into `out`.
+fn micro(a: &ASrc, panel: &[f32], kc: usize, out: &mut Out) {
+    // The unchecked loads in `micro_body` rely on these bounds.
+    assert!(kc == 0 || a.base + (MR - 1) * a.rs + (kc - 1) * a.cs < a.x.len());
+    assert!(panel.len() >= kc * NR);
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: the processor supports the features the function is compiled for.
-            return unsafe { micro_avx2(strip, panel, kc, out) };
+            // SAFETY: the processor supports the features the function is compiled for, and the
+            // bounds `micro_body` needs were checked above.
+            return unsafe { micro_avx2(a, panel, kc, out) };
         }
     }
-    store(&micro_body::<false>(strip, panel, kc), out)
+    // SAFETY: bounds checked above.
+    store(&unsafe { micro_body::<false>(a, panel, kc) }, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn micro_avx2(strip: &[f32], panel: &[f32], kc: usize, out: &mut Out) {
-    store(&micro_body::<true>(strip, panel, kc), out)
+unsafe fn micro_avx2(a: &ASrc, panel: &[f32], kc: usize, out: &mut Out) {
+    store(&micro_body::<true>(a, panel, kc), out)
 }
 
 /// The tile's epilogue, in fixed-size loops (vectorised, with AVX2 where the caller has it).
@@ -277,13 +289,19 @@ fn store(acc: &[[f32; NR]; MR], out: &mut Out) {
 
 /// Fixed-size loops that the compiler keeps in registers and vectorises; `FMA` fuses the
 /// multiply-add (only where the instruction exists: elsewhere `mul_add` is a slow library call).
+///
+/// # Safety
+/// `a.base + (MR - 1) * a.rs + (kc - 1) * a.cs < a.x.len()` (the A loads are unchecked: six
+/// bounds checks per step would cost as much as the step).
 #[inline(always)]
-fn micro_body<const FMA: bool>(strip: &[f32], panel: &[f32], kc: usize) -> [[f32; NR]; MR] {
+unsafe fn micro_body<const FMA: bool>(a: &ASrc, panel: &[f32], kc: usize) -> [[f32; NR]; MR] {
     let mut acc = [[0f32; NR]; MR];
-    for (a, b) in strip.chunks_exact(MR).zip(panel.chunks_exact(NR)).take(kc) {
+    for (kk, b) in panel.chunks_exact(NR).take(kc).enumerate() {
         let b: &[f32; NR] = b.try_into().expect("panel row");
+        let off = a.base + kk * a.cs;
         for i in 0..MR {
-            let ai = a[i];
+            // SAFETY: off + i * rs is within the bound the caller guarantees.
+            let ai = unsafe { *a.x.get_unchecked(off + i * a.rs) };
             for j in 0..NR {
                 acc[i][j] = if FMA {
                     ai.mul_add(b[j], acc[i][j])
