@@ -299,15 +299,11 @@ unsafe fn micro_body<const FMA: bool>(a: &ASrc, panel: &[f32], kc: usize) -> [[f
     for (kk, b) in panel.chunks_exact(NR).take(kc).enumerate() {
         let b: &[f32; NR] = b.try_into().expect("panel row");
         let off = a.base + kk * a.cs;
-        for i in 0..MR {
+        for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: off + i * rs is within the bound the caller guarantees.
             let ai = unsafe { *a.x.get_unchecked(off + i * a.rs) };
-            for j in 0..NR {
-                acc[i][j] = if FMA {
-                    ai.mul_add(b[j], acc[i][j])
-                } else {
-                    acc[i][j] + ai * b[j]
-                };
+            for (c, &bj) in row.iter_mut().zip(b) {
+                *c = if FMA { ai.mul_add(bj, *c) } else { *c + ai * bj };
             }
         }
     }
