@@ -1,4 +1,4 @@
-//! Choosing the backend a command runs on: a GPU adapter, or the CPU reference ops.
+//! Choosing the backend a command runs on: a GPU adapter, or the CPU backend.
 
 use std::str::FromStr;
 

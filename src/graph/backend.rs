@@ -35,7 +35,7 @@ pub struct EpochStats {
 }
 
 pub trait Backend {
-    /// "GPU: <adapter>" or "CPU (reference ops, N threads)".
+    /// "GPU: <adapter>" or "CPU backend (N threads)".
     fn describe(&self) -> String;
     fn name(&self) -> &'static str;
     /// Samples per step (the compiled batch size).

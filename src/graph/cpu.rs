@@ -382,10 +382,7 @@ impl CpuGraph {
 
 impl Backend for CpuGraph {
     fn describe(&self) -> String {
-        format!(
-            "CPU (reference ops, {} threads)",
-            rayon::current_num_threads()
-        )
+        format!("CPU backend ({} threads)", rayon::current_num_threads())
     }
 
     fn name(&self) -> &'static str {

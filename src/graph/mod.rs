@@ -1,7 +1,8 @@
 //! The graph runtime: a Sequential model compiled once into a static plan of ops, executed either on
 //! the GPU (every buffer and bind group made once, steps replayed from recorded dispatches) or on the
-//! CPU with the reference ops. Both backends share the plan, the parameter layout and the
-//! initialisation, so any model can be trained and compared on both.
+//! CPU (the reference ops, with a packed GEMM for the matrix products). Both backends share the
+//! plan, the parameter layout and the initialisation, so any model can be trained and compared on
+//! both.
 
 mod backend;
 mod cpu;

@@ -162,7 +162,14 @@ fn block(
     let full = rows / MR;
     // Full groups of MR rows are read from A in place (element [i][kk] at a stride from a base);
     // only a last, partial group is copied into a zero-padded strip [kc][MR].
-    let mut tail = vec![0f32; if full < groups { KC.min(k1 - k0) * MR } else { 0 }];
+    let mut tail = vec![
+        0f32;
+        if full < groups {
+            KC.min(k1 - k0) * MR
+        } else {
+            0
+        }
+    ];
     for kc0 in (k0..k1).step_by(KC) {
         let kc = KC.min(k1 - kc0);
         if full < groups {
@@ -303,7 +310,11 @@ unsafe fn micro_body<const FMA: bool>(a: &ASrc, panel: &[f32], kc: usize) -> [[f
             // SAFETY: off + i * rs is within the bound the caller guarantees.
             let ai = unsafe { *a.x.get_unchecked(off + i * a.rs) };
             for (c, &bj) in row.iter_mut().zip(b) {
-                *c = if FMA { ai.mul_add(bj, *c) } else { *c + ai * bj };
+                *c = if FMA {
+                    ai.mul_add(bj, *c)
+                } else {
+                    *c + ai * bj
+                };
             }
         }
     }
