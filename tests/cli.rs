@@ -72,12 +72,26 @@ fn trained() -> &'static (PathBuf, String) {
     })
 }
 
-fn metric(dir: &Path, key: &str) -> f64 {
+/// A run's metrics.json, as text (for messages) and parsed.
+fn metrics_json(dir: &Path) -> (String, serde_json::Value) {
     let text = std::fs::read_to_string(dir.join("metrics.json")).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = serde_json::from_str(&text).unwrap();
+    (text, v)
+}
+
+fn metric(dir: &Path, key: &str) -> f64 {
+    let (text, v) = metrics_json(dir);
     v[key]
         .as_f64()
         .unwrap_or_else(|| panic!("metrics.json has no {key}: {text}"))
+}
+
+/// `wgnn train FLAGS --out OUT` (flags split on whitespace), which must succeed; its stdout.
+fn train(flags: &str, out: &Path) -> String {
+    let mut args: Vec<&str> = vec!["train"];
+    args.extend(flags.split_whitespace());
+    args.extend(["--out", out.to_str().unwrap()]);
+    ok(&args)
 }
 
 #[test]
@@ -183,27 +197,14 @@ fn show_draws_a_digit_with_its_label() {
 fn train_runs_on_the_gpu_adapter() {
     // `--backend auto` prefers the CPU backend over lavapipe; this forces the adapter.
     let out = tmp("gpu");
-    let o = ok(&[
-        "train",
-        "--model",
-        "tiny",
-        "--epochs",
-        "2",
-        "--limit",
-        "600",
-        "--batch-size",
-        "16",
-        "--backend",
-        "gpu",
-        "--verbose",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(
+        "--model tiny --epochs 2 --limit 600 --batch-size 16 --backend gpu --verbose",
+        &out,
+    );
     assert!(o.contains("on GPU:"), "{o}");
     // GPU memory is reported per epoch and does not grow from one epoch to the next.
     assert_eq!(o.matches("GPU memory:").count(), 2, "{o}");
-    let text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (text, v) = metrics_json(&out);
     let mem = v["gpu_memory_per_epoch"]
         .as_array()
         .expect("memory per epoch");
@@ -228,19 +229,11 @@ fn first_epoch_loss(dir: &Path) -> f64 {
 fn init_from_continues_a_saved_run() {
     let (dir, _) = trained();
     let out = tmp("continued");
-    let o = ok(&[
-        "train",
-        "--init-from",
-        dir.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--limit",
-        "4000",
-        "--batch-size",
-        "32",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let flags = format!(
+        "--init-from {} --epochs 1 --limit 4000 --batch-size 32",
+        dir.display()
+    );
+    let o = train(&flags, &out);
     // The model comes from the folder, and training starts from its weights: the first epoch's
     // loss is well below that of the fresh run that wrote the folder.
     assert!(o.contains("Training `tiny`"), "{o}");
@@ -268,24 +261,12 @@ fn init_from_continues_a_saved_run() {
 #[test]
 fn time_to_accuracy_stops_at_the_target() {
     let out = tmp("tta");
-    let o = ok(&[
-        "train",
-        "--model",
-        "tiny",
-        "--limit",
-        "2000",
-        "--validation-split",
-        "0",
-        "--epochs",
-        "4",
-        "--time-to-accuracy",
-        "0.3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = train(
+        "--model tiny --limit 2000 --validation-split 0 --epochs 4 --time-to-accuracy 0.3",
+        &out,
+    );
     assert!(o.contains("Reached 0.3 test accuracy after"), "{o}");
-    let text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (text, v) = metrics_json(&out);
     let tta = &v["time_to_accuracy"];
     assert_eq!(tta["target"], 0.3, "{text}");
     let epoch = tta["reached"]["epoch"].as_u64().expect("reached");
