@@ -1,6 +1,6 @@
 //! The CPU backend's packed GEMM (`ops::cpu_gemm`) against the blocked reference `matmul_ref`, for
 //! every transpose combination, micro-tile tails (m % 6, n % 16), k across packed blocks (k > 256),
-//! the k-split path (few rows, long k: weight gradients), bias and ReLU.
+//! the k-split path (few rows, long k: weight gradients), B read in place (large B), bias and ReLU.
 //! Tolerance: the common ATOL/RTOL, with ATOL scaled by sqrt(k) for the summation order.
 
 mod common;
@@ -17,6 +17,7 @@ const SIZES: &[(usize, usize, usize)] = &[
     (128, 10, 1600),
     (9, 32, 4000), // k split: conv1's weight gradient shape, smaller
     (288, 64, 2100),
+    (50, 40, 2000), // B read in place (k*n >= 65,536) with a partial last panel
     (1600, 64, 128),
 ];
 

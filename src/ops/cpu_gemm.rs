@@ -12,6 +12,7 @@ const NR: usize = 16; // columns of C per micro-tile (two AVX vectors)
 const KC: usize = 256; // depth of one packed block: an A strip and a B panel stay in L1/L2
 const MC: usize = 48; // rows of C per parallel task (a multiple of MR)
 const K_SPLIT: usize = 8; // slices of k when C is too short to split by rows
+const IN_PLACE_B: usize = 1 << 16; // elements of op(B) from which its panels are read in place
 
 /// op(X), a [rows, cols] matrix: element [r][c] is `x[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
@@ -69,7 +70,7 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
         epilogue(&mut c, n, bias, relu);
         return c;
     }
-    let bp = pack_b(bv, k, n);
+    let bp = BPanels::new(bv, k, n);
     if m < 2 * MC && k >= K_SPLIT * KC {
         // Too few rows to share out: each task takes a slice of k, then the slices are summed in
         // a fixed order and the epilogue runs once.
@@ -80,7 +81,7 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
                 let mut part = vec![0f32; m * n];
                 let (k0, k1) = (t * per, ((t + 1) * per).min(k));
                 if k0 < k1 {
-                    block(av, &bp, k, n, 0, m, k0..k1, None, false, &mut part);
+                    block(av, &bp, n, 0, m, k0..k1, None, false, &mut part);
                 }
                 part
             })
@@ -94,7 +95,7 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
     } else {
         c.par_chunks_mut(MC * n).enumerate().for_each(|(t, cblk)| {
             let rows = cblk.len() / n;
-            block(av, &bp, k, n, t * MC, rows, 0..k, bias, relu, cblk);
+            block(av, &bp, n, t * MC, rows, 0..k, bias, relu, cblk);
         });
     }
     c
@@ -113,32 +114,81 @@ fn epilogue(c: &mut [f32], n: usize, bias: Option<&[f32]>, relu: bool) {
     }
 }
 
-/// op(B) as panels of NR columns: panel p holds [k][NR], zero-padded past column n.
-fn pack_b(b: View, k: usize, n: usize) -> Vec<f32> {
-    let panels = n.div_ceil(NR);
-    let mut out = vec![0f32; panels * k * NR];
-    out.par_chunks_mut(k * NR)
-        .enumerate()
-        .for_each(|(p, panel)| {
-            let j0 = p * NR;
-            let w = NR.min(n - j0);
-            if b.cs == 1 {
-                // Rows of op(B) are contiguous: copy row segments.
-                for kk in 0..k {
-                    let src = &b.x[kk * b.rs + j0..][..w];
-                    panel[kk * NR..kk * NR + w].copy_from_slice(src);
-                }
-            } else {
-                // Transposed: each column of op(B) is contiguous; read it in one sweep.
-                for jj in 0..w {
-                    let col = &b.x[(j0 + jj) * b.cs..][..k];
-                    for (kk, &v) in col.iter().enumerate() {
-                        panel[kk * NR + jj] = v;
+/// op(B) as the micro-kernel reads it: [k][NR] panels of NR columns. When op(B) is large and its
+/// rows are contiguous, full panels are read in place (row stride `rs`); otherwise, and for a
+/// partial last panel, they are packed (zero-padded past column n).
+struct BPanels<'a> {
+    b: View<'a>,
+    k: usize,
+    n: usize,
+    /// Packed panels: all of them, or only the partial last one when the rest are read in place.
+    packed: Vec<f32>,
+    in_place: bool,
+}
+
+impl<'a> BPanels<'a> {
+    fn new(b: View<'a>, k: usize, n: usize) -> Self {
+        let panels = n.div_ceil(NR);
+        // In place only when B is large (a weight gradient's dy): copying it would cost a pass
+        // over memory, while a small B (weights) is cheaper to read packed.
+        let in_place = b.cs == 1 && k * n >= IN_PLACE_B;
+        let first_packed = if in_place { n / NR } else { 0 };
+        let mut packed = vec![0f32; (panels - first_packed) * k * NR];
+        packed
+            .par_chunks_mut(k * NR)
+            .enumerate()
+            .for_each(|(q, panel)| {
+                let j0 = (first_packed + q) * NR;
+                let w = NR.min(n - j0);
+                if b.cs == 1 {
+                    for kk in 0..k {
+                        let src = &b.x[kk * b.rs + j0..][..w];
+                        panel[kk * NR..kk * NR + w].copy_from_slice(src);
+                    }
+                } else {
+                    // Transposed: each column of op(B) is contiguous; read it in one sweep.
+                    for jj in 0..w {
+                        let col = &b.x[(j0 + jj) * b.cs..][..k];
+                        for (kk, &v) in col.iter().enumerate() {
+                            panel[kk * NR + jj] = v;
+                        }
                     }
                 }
+            });
+        Self {
+            b,
+            k,
+            n,
+            packed,
+            in_place,
+        }
+    }
+
+    /// Panel `p` from depth `kc0` on.
+    fn panel(&self, p: usize, kc0: usize) -> BSrc<'_> {
+        let j0 = p * NR;
+        if self.in_place && j0 + NR <= self.n {
+            BSrc {
+                x: self.b.x,
+                base: kc0 * self.b.rs + j0,
+                stride: self.b.rs,
             }
-        });
-    out
+        } else {
+            let q = if self.in_place { 0 } else { p };
+            BSrc {
+                x: &self.packed,
+                base: q * self.k * NR + kc0 * NR,
+                stride: NR,
+            }
+        }
+    }
+}
+
+/// NR columns of op(B) for one k block: row kk is `x[base + kk * stride..][..NR]`.
+struct BSrc<'a> {
+    x: &'a [f32],
+    base: usize,
+    stride: usize,
 }
 
 /// Writes op(A)[r0..r0+rows, ks] · op(B)[ks, ..] (+ bias, then ReLU) into `c` ([rows, n]); `c`
@@ -147,8 +197,7 @@ fn pack_b(b: View, k: usize, n: usize) -> Vec<f32> {
 #[allow(clippy::too_many_arguments)]
 fn block(
     a: View,
-    bp: &[f32],
-    k: usize,
+    bp: &BPanels,
     n: usize,
     r0: usize,
     rows: usize,
@@ -183,7 +232,7 @@ fn block(
             }
         }
         for p in 0..n.div_ceil(NR) {
-            let panel = &bp[p * k * NR + kc0 * NR..][..kc * NR];
+            let panel = bp.panel(p, kc0);
             let j0 = p * NR;
             let w = NR.min(n - j0);
             let mut bias_tile = [0f32; NR];
@@ -215,7 +264,7 @@ fn block(
                     relu: relu && kc0 + kc == k1,
                     bias: &bias_tile,
                 };
-                micro(&src, panel, kc, &mut out);
+                micro(&src, &panel, kc, &mut out);
             }
         }
     }
@@ -243,27 +292,27 @@ struct Out<'a> {
 }
 
 /// One MR×NR tile of A · B-panel over `kc` steps, written into `out`.
-fn micro(a: &ASrc, panel: &[f32], kc: usize, out: &mut Out) {
+fn micro(a: &ASrc, b: &BSrc, kc: usize, out: &mut Out) {
     // The unchecked loads in `micro_body` rely on these bounds.
     assert!(kc == 0 || a.base + (MR - 1) * a.rs + (kc - 1) * a.cs < a.x.len());
-    assert!(panel.len() >= kc * NR);
+    assert!(kc == 0 || b.base + (kc - 1) * b.stride + NR <= b.x.len());
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the processor supports the features the function is compiled for, and the
             // bounds `micro_body` needs were checked above.
-            return unsafe { micro_avx2(a, panel, kc, out) };
+            return unsafe { micro_avx2(a, b, kc, out) };
         }
     }
     // SAFETY: bounds checked above.
-    store(&unsafe { micro_body::<false>(a, panel, kc) }, out)
+    store(&unsafe { micro_body::<false>(a, b, kc) }, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn micro_avx2(a: &ASrc, panel: &[f32], kc: usize, out: &mut Out) {
-    store(&micro_body::<true>(a, panel, kc), out)
+unsafe fn micro_avx2(a: &ASrc, b: &BSrc, kc: usize, out: &mut Out) {
+    store(&micro_body::<true>(a, b, kc), out)
 }
 
 /// The tile's epilogue, in fixed-size loops (vectorised, with AVX2 where the caller has it).
@@ -298,13 +347,18 @@ fn store(acc: &[[f32; NR]; MR], out: &mut Out) {
 /// multiply-add (only where the instruction exists: elsewhere `mul_add` is a slow library call).
 ///
 /// # Safety
-/// `a.base + (MR - 1) * a.rs + (kc - 1) * a.cs < a.x.len()` (the A loads are unchecked: six
-/// bounds checks per step would cost as much as the step).
+/// `a.base + (MR - 1) * a.rs + (kc - 1) * a.cs < a.x.len()` and
+/// `b.base + (kc - 1) * b.stride + NR <= b.x.len()` (the loads are unchecked: six bounds checks
+/// per step would cost as much as the step).
 #[inline(always)]
-unsafe fn micro_body<const FMA: bool>(a: &ASrc, panel: &[f32], kc: usize) -> [[f32; NR]; MR] {
+unsafe fn micro_body<const FMA: bool>(a: &ASrc, b: &BSrc, kc: usize) -> [[f32; NR]; MR] {
     let mut acc = [[0f32; NR]; MR];
-    for (kk, b) in panel.chunks_exact(NR).take(kc).enumerate() {
-        let b: &[f32; NR] = b.try_into().expect("panel row");
+    for kk in 0..kc {
+        // SAFETY: within the bound the caller guarantees.
+        let brow = unsafe {
+            b.x.get_unchecked(b.base + kk * b.stride..b.base + kk * b.stride + NR)
+        };
+        let b: &[f32; NR] = brow.try_into().expect("NR values");
         let off = a.base + kk * a.cs;
         for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: off + i * rs is within the bound the caller guarantees.

@@ -1,0 +1,58 @@
+//! Times the CPU backend's pieces of a convolution (im2col, the three GEMMs, col2im, column sums)
+//! on the convnet's shapes at batch 128; best of N runs, so a busy machine still gives a floor.
+//!     cargo run --release --example cpu_convbench [REPS]
+use std::time::Instant;
+use wgnn::ops::conv2d::Conv2dShape;
+use wgnn::ops::cpu_gemm::gemm;
+use wgnn::ops::gemm::GemmShape;
+use wgnn::ops::im2col::{col2im, im2col};
+use wgnn::ops::reduce::col_sum_ref;
+
+fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    wgnn::util::malloc::keep_freed_memory();
+    let reps = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    for (name, h, cin, cout) in [("conv 1->32", 28, 1, 32), ("conv 32->64", 13, 32, 64)] {
+        let s = Conv2dShape::new(128, h, h, cin, cout, [3, 3], [1, 1], false).unwrap();
+        let (m, k) = (s.n * s.oh * s.ow, 9 * cin);
+        let x: Vec<f32> = (0..s.n * h * h * cin)
+            .map(|i| (i % 7) as f32 * 0.1)
+            .collect();
+        let w: Vec<f32> = (0..k * cout).map(|i| (i % 5) as f32 * 0.01).collect();
+        let dy: Vec<f32> = (0..m * cout).map(|i| (i % 3) as f32 * 0.01).collect();
+        let cols = im2col(&s, &x);
+        let fwd = GemmShape::new(m, cout, k, false, false).unwrap();
+        let dw = GemmShape::new(k, cout, m, true, false).unwrap();
+        let dx = GemmShape::new(m, k, cout, false, true).unwrap();
+        let dcols = gemm(&dx, &dy, &w, None, false);
+        let gf = |g: &GemmShape, t: f64| 2.0 * (g.m * g.n * g.k) as f64 / t / 1e6;
+        let t_fwd = best(reps, || gemm(&fwd, &cols, &w, None, true));
+        let t_dw = best(reps, || gemm(&dw, &cols, &dy, None, false));
+        let t_dx = best(reps, || gemm(&dx, &dy, &w, None, false));
+        println!("{name}: m={m} k={k} n={cout}");
+        println!("  im2col     {:7.2} ms", best(reps, || im2col(&s, &x)));
+        println!(
+            "  fwd gemm   {t_fwd:7.2} ms  {:6.1} GFLOP/s",
+            gf(&fwd, t_fwd)
+        );
+        println!("  dW gemm    {t_dw:7.2} ms  {:6.1} GFLOP/s", gf(&dw, t_dw));
+        println!(
+            "  col sums   {:7.2} ms",
+            best(reps, || col_sum_ref(m, cout, &dy))
+        );
+        println!("  dx gemm    {t_dx:7.2} ms  {:6.1} GFLOP/s", gf(&dx, t_dx));
+        println!("  col2im     {:7.2} ms", best(reps, || col2im(&s, &dcols)));
+    }
+}
