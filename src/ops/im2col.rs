@@ -23,6 +23,15 @@ pub fn im2col(s: &Conv2dShape, x: &[f32]) -> Vec<f32> {
                         if iy < 0 || iy >= s.h as isize {
                             continue;
                         }
+                        // A window row wholly inside the image is one contiguous run of
+                        // kw * cin values.
+                        let ix0 = (ox * s.sw) as isize - s.pad_left as isize;
+                        if ix0 >= 0 && ix0 as usize + s.kw <= s.w {
+                            let src = ((b * s.h + iy as usize) * s.w + ix0 as usize) * s.cin;
+                            let run = s.kw * s.cin;
+                            row[ky * run..][..run].copy_from_slice(&x[src..src + run]);
+                            continue;
+                        }
                         for kx in 0..s.kw {
                             let ix = (ox * s.sw + kx) as isize - s.pad_left as isize;
                             if ix < 0 || ix >= s.w as isize {
@@ -58,6 +67,19 @@ pub fn col2im(s: &Conv2dShape, cols: &[f32]) -> Vec<f32> {
                     for ky in 0..s.kh {
                         let iy = (oy * s.sh + ky) as isize - s.pad_top as isize;
                         if iy < 0 || iy >= s.h as isize {
+                            continue;
+                        }
+                        // A window row wholly inside the image is one contiguous run of
+                        // kw * cin values.
+                        let ix0 = (ox * s.sw) as isize - s.pad_left as isize;
+                        if ix0 >= 0 && ix0 as usize + s.kw <= s.w {
+                            let dst = (iy as usize * s.w + ix0 as usize) * s.cin;
+                            let run = s.kw * s.cin;
+                            for (d, v) in
+                                img[dst..dst + run].iter_mut().zip(&row[ky * run..][..run])
+                            {
+                                *d += v;
+                            }
                             continue;
                         }
                         for kx in 0..s.kw {
