@@ -325,6 +325,33 @@ fn bench_prints_json() {
 }
 
 #[test]
+fn bench_profile_breaks_a_step_down_on_both_backends() {
+    for backend in ["gpu", "cpu"] {
+        let s = ok(&[
+            "bench",
+            "--model",
+            "tiny",
+            "--batch-size",
+            "16",
+            "--backend",
+            backend,
+            "--profile",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+        let rows = v["kernels"].as_array().expect("kernels");
+        // At least a forward and a backward entry per layer, each timed.
+        assert!(rows.len() >= 10, "{backend}: {s}");
+        assert!(
+            rows.iter().all(|r| r["ms"].as_f64().unwrap() >= 0.0),
+            "{backend}: {s}"
+        );
+        let total: f64 = rows.iter().map(|r| r["ms"].as_f64().unwrap()).sum();
+        assert!(total > 0.0, "{backend}: {s}");
+    }
+}
+
+#[test]
 fn bad_flags_are_clear_errors() {
     fails(&["train", "--batch-size", "0"], &["--batch-size"]);
     fails(&["train", "--lr", "-0.1"], &["--lr"]);
