@@ -102,13 +102,7 @@ impl CpuGraph {
                     w,
                     b,
                 } => {
-                    let gs = gemm::GemmShape {
-                        m: self.plan.max_batch,
-                        n: *units,
-                        k: *inputs,
-                        trans_a: false,
-                        trans_b: false,
-                    };
+                    let gs = gemm::GemmShape::dense(self.plan.max_batch, *inputs, *units).forward;
                     cpu_gemm::gemm(&gs, x, &self.params[*w], Some(&self.params[*b]), *relu)
                 }
                 Node::Dropout { rate, id } if mode == Mode::Train => {
@@ -211,24 +205,11 @@ impl CpuGraph {
                     } else {
                         dy
                     };
-                    let dws = gemm::GemmShape {
-                        m: *inputs,
-                        n: *units,
-                        k: b,
-                        trans_a: true,
-                        trans_b: false,
-                    };
-                    grads[*w] = cpu_gemm::gemm(&dws, x, &g, None, false);
+                    let shapes = gemm::GemmShape::dense(b, *inputs, *units);
+                    grads[*w] = cpu_gemm::gemm(&shapes.weights, x, &g, None, false);
                     grads[*bias] = reduce::col_sum_ref(b, *units, &g);
-                    let dxs = gemm::GemmShape {
-                        m: b,
-                        n: *inputs,
-                        k: *units,
-                        trans_a: false,
-                        trans_b: true,
-                    };
                     if i > 0 {
-                        cpu_gemm::gemm(&dxs, &g, &self.params[*w], None, false)
+                        cpu_gemm::gemm(&shapes.input, &g, &self.params[*w], None, false)
                     } else {
                         Vec::new()
                     }
@@ -291,7 +272,10 @@ impl Timer {
         }
     }
     fn stop(&mut self, node: &Node, pass: &str) {
-        self.stop_named(&format!("{} {pass}", node.kind()));
+        // Names are built only while profiling: this runs for every node of every step.
+        if self.rows.is_some() {
+            self.stop_named(&format!("{} {pass}", node.kind()));
+        }
     }
     fn stop_named(&mut self, name: &str) {
         if let (Some(rows), Some(t0)) = (&mut self.rows, self.t0.take()) {
@@ -325,7 +309,7 @@ impl CpuGraph {
         );
         timer.stop_named("gather");
         let t = self.t + 1;
-        let (acts, saved) = self.forward(x, batch, mode, t, timer);
+        let (mut acts, saved) = self.forward(x, batch, mode, t, timer);
         timer.start();
         let logits = acts.last().expect("output present");
         let xent = loss::softmax_xent_ref(classes, logits, &labels, batch);
@@ -351,7 +335,7 @@ impl CpuGraph {
             loss: m[0] as f64,
             hits: m[1] as usize,
             pred: xent.pred,
-            logits: acts.last().cloned().unwrap_or_default(),
+            logits: acts.pop().unwrap_or_default(),
         }
     }
 

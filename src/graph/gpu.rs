@@ -129,13 +129,7 @@ impl<'c> GpuGraph<'c> {
                     w,
                     b: bias,
                 } => {
-                    let gs = gemm::GemmShape {
-                        m: b,
-                        n: *units,
-                        k: *inputs,
-                        trans_a: false,
-                        trans_b: false,
-                    };
+                    let gs = gemm::GemmShape::dense(b, *inputs, *units).forward;
                     train.push(gemm::matmul(
                         ctx,
                         &gs,
@@ -266,24 +260,27 @@ impl<'c> GpuGraph<'c> {
                     b: bias,
                 } => {
                     let g = pre_act(*relu, &mut keep, &mut train)?;
-                    let dw = gemm::GemmShape {
-                        m: *inputs,
-                        n: *units,
-                        k: b,
-                        trans_a: true,
-                        trans_b: false,
-                    };
-                    train.push(gemm::matmul(ctx, &dw, x, &g, None, &grads[*w], false)?);
+                    let shapes = gemm::GemmShape::dense(b, *inputs, *units);
+                    train.push(gemm::matmul(
+                        ctx,
+                        &shapes.weights,
+                        x,
+                        &g,
+                        None,
+                        &grads[*w],
+                        false,
+                    )?);
                     train.push(reduce::col_sum(ctx, b, *units, &g, &grads[*bias])?);
                     if need_dx {
-                        let dxs = gemm::GemmShape {
-                            m: b,
-                            n: *inputs,
-                            k: *units,
-                            trans_a: false,
-                            trans_b: true,
-                        };
-                        train.push(gemm::matmul(ctx, &dxs, &g, &params[*w], None, dx, false)?);
+                        train.push(gemm::matmul(
+                            ctx,
+                            &shapes.input,
+                            &g,
+                            &params[*w],
+                            None,
+                            dx,
+                            false,
+                        )?);
                     }
                 }
                 Node::Dropout { .. } => {

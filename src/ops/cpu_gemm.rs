@@ -71,6 +71,7 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
         return c;
     }
     let bp = BPanels::new(bv, k, n);
+    let avx2 = has_avx2_fma();
     if m < 2 * MC && k >= K_SPLIT * KC {
         // Too few rows to share out: each task takes a slice of k, then the slices are summed in
         // a fixed order and the epilogue runs once.
@@ -81,7 +82,7 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
                 let mut part = vec![0f32; m * n];
                 let (k0, k1) = (t * per, ((t + 1) * per).min(k));
                 if k0 < k1 {
-                    block(av, &bp, n, 0, m, k0..k1, None, false, &mut part);
+                    block(av, &bp, n, 0, m, k0..k1, None, false, avx2, &mut part);
                 }
                 part
             })
@@ -95,7 +96,7 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
     } else {
         c.par_chunks_mut(MC * n).enumerate().for_each(|(t, cblk)| {
             let rows = cblk.len() / n;
-            block(av, &bp, n, t * MC, rows, 0..k, bias, relu, cblk);
+            block(av, &bp, n, t * MC, rows, 0..k, bias, relu, avx2, cblk);
         });
     }
     c
@@ -204,6 +205,7 @@ fn block(
     ks: std::ops::Range<usize>,
     bias: Option<&[f32]>,
     relu: bool,
+    avx2: bool,
     c: &mut [f32],
 ) {
     let (k0, k1) = (ks.start, ks.end);
@@ -264,7 +266,7 @@ fn block(
                     relu: relu && kc0 + kc == k1,
                     bias: &bias_tile,
                 };
-                micro(&src, &panel, kc, &mut out);
+                micro(&src, &panel, kc, avx2, &mut out);
             }
         }
     }
@@ -291,20 +293,32 @@ struct Out<'a> {
     bias: &'a [f32; NR],
 }
 
-/// One MR×NR tile of A · B-panel over `kc` steps, written into `out`.
-fn micro(a: &ASrc, b: &BSrc, kc: usize, out: &mut Out) {
+/// Whether the AVX2+FMA micro-kernel can run here (checked once per GEMM, not per tile).
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// One MR×NR tile of A · B-panel over `kc` steps, written into `out`; `avx2` must come from
+/// `has_avx2_fma`.
+fn micro(a: &ASrc, b: &BSrc, kc: usize, avx2: bool, out: &mut Out) {
     // The unchecked loads in `micro_body` rely on these bounds.
     assert!(kc == 0 || a.base + (MR - 1) * a.rs + (kc - 1) * a.cs < a.x.len());
     assert!(kc == 0 || b.base + (kc - 1) * b.stride + NR <= b.x.len());
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor supports the features the function is compiled for, and the
-            // bounds `micro_body` needs were checked above.
-            return unsafe { micro_avx2(a, b, kc, out) };
-        }
+    if avx2 {
+        // SAFETY: `has_avx2_fma` found the features the function is compiled for, and the
+        // bounds `micro_body` needs were checked above.
+        return unsafe { micro_avx2(a, b, kc, out) };
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = avx2;
     // SAFETY: bounds checked above.
     store(&unsafe { micro_body::<false>(a, b, kc) }, out)
 }

@@ -27,7 +27,32 @@ pub struct GemmShape {
     pub trans_b: bool,
 }
 
+/// The three products of a dense layer y = x·W, x [batch, inputs], W [inputs, units].
+pub struct DenseGemms {
+    /// y = x·W
+    pub forward: GemmShape,
+    /// dW = xᵀ·dy
+    pub weights: GemmShape,
+    /// dx = dy·Wᵀ
+    pub input: GemmShape,
+}
+
 impl GemmShape {
+    pub fn dense(batch: usize, inputs: usize, units: usize) -> DenseGemms {
+        let g = |m, n, k, trans_a, trans_b| GemmShape {
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+        };
+        DenseGemms {
+            forward: g(batch, units, inputs, false, false),
+            weights: g(inputs, units, batch, true, false),
+            input: g(batch, inputs, units, false, true),
+        }
+    }
+
     pub fn new(m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Result<Self> {
         let s = Self {
             m,

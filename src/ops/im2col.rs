@@ -8,46 +8,47 @@ use super::gemm::GemmShape;
 use super::reduce::col_sum_ref;
 use rayon::prelude::*;
 
+/// The parts of output pixel (oy, ox)'s window that lie inside the image, as contiguous runs:
+/// `f(patch_offset, pixel_offset, len)` with offsets in floats into the patch row and into one
+/// image. A window row wholly inside the image is one run of kw * cin values; at the borders each
+/// tap is its own run of cin values.
+fn window_runs(s: &Conv2dShape, oy: usize, ox: usize, mut f: impl FnMut(usize, usize, usize)) {
+    let run = s.kw * s.cin;
+    for ky in 0..s.kh {
+        let iy = (oy * s.sh + ky) as isize - s.pad_top as isize;
+        if iy < 0 || iy >= s.h as isize {
+            continue;
+        }
+        let ix0 = (ox * s.sw) as isize - s.pad_left as isize;
+        if ix0 >= 0 && ix0 as usize + s.kw <= s.w {
+            f(ky * run, (iy as usize * s.w + ix0 as usize) * s.cin, run);
+            continue;
+        }
+        for kx in 0..s.kw {
+            let ix = ix0 + kx as isize;
+            if ix >= 0 && ix < s.w as isize {
+                let pixel = (iy as usize * s.w + ix as usize) * s.cin;
+                f((ky * s.kw + kx) * s.cin, pixel, s.cin);
+            }
+        }
+    }
+}
+
 /// Patches of `x` as rows: [n*oh*ow, kh*kw*cin], zeros where the window leaves the image.
 pub fn im2col(s: &Conv2dShape, x: &[f32]) -> Vec<f32> {
     let k = s.kh * s.kw * s.cin;
+    let per_image = s.h * s.w * s.cin;
     let mut cols = vec![0f32; s.n * s.oh * s.ow * k];
     cols.par_chunks_mut(s.oh * s.ow * k)
         .enumerate()
         .for_each(|(b, img)| {
+            let x = &x[b * per_image..][..per_image];
             for oy in 0..s.oh {
                 for ox in 0..s.ow {
                     let row = &mut img[(oy * s.ow + ox) * k..][..k];
-                    for ky in 0..s.kh {
-                        let iy = (oy * s.sh + ky) as isize - s.pad_top as isize;
-                        if iy < 0 || iy >= s.h as isize {
-                            continue;
-                        }
-                        // A window row wholly inside the image is one contiguous run of
-                        // kw * cin values.
-                        let ix0 = (ox * s.sw) as isize - s.pad_left as isize;
-                        if ix0 >= 0 && ix0 as usize + s.kw <= s.w {
-                            let src = ((b * s.h + iy as usize) * s.w + ix0 as usize) * s.cin;
-                            let run = s.kw * s.cin;
-                            row[ky * run..][..run].copy_from_slice(&x[src..src + run]);
-                            continue;
-                        }
-                        for kx in 0..s.kw {
-                            let ix = (ox * s.sw + kx) as isize - s.pad_left as isize;
-                            if ix < 0 || ix >= s.w as isize {
-                                continue;
-                            }
-                            let src = ((b * s.h + iy as usize) * s.w + ix as usize) * s.cin;
-                            // An element loop: with few channels a memmove call per pixel costs
-                            // more than the copy.
-                            for (d, &v) in row[(ky * s.kw + kx) * s.cin..][..s.cin]
-                                .iter_mut()
-                                .zip(&x[src..src + s.cin])
-                            {
-                                *d = v;
-                            }
-                        }
-                    }
+                    window_runs(s, oy, ox, |p, q, len| {
+                        row[p..p + len].copy_from_slice(&x[q..q + len]);
+                    });
                 }
             }
         });
@@ -64,39 +65,11 @@ pub fn col2im(s: &Conv2dShape, cols: &[f32]) -> Vec<f32> {
             for oy in 0..s.oh {
                 for ox in 0..s.ow {
                     let row = &cols[((b * s.oh + oy) * s.ow + ox) * k..][..k];
-                    for ky in 0..s.kh {
-                        let iy = (oy * s.sh + ky) as isize - s.pad_top as isize;
-                        if iy < 0 || iy >= s.h as isize {
-                            continue;
+                    window_runs(s, oy, ox, |p, q, len| {
+                        for (d, v) in img[q..q + len].iter_mut().zip(&row[p..p + len]) {
+                            *d += v;
                         }
-                        // A window row wholly inside the image is one contiguous run of
-                        // kw * cin values.
-                        let ix0 = (ox * s.sw) as isize - s.pad_left as isize;
-                        if ix0 >= 0 && ix0 as usize + s.kw <= s.w {
-                            let dst = (iy as usize * s.w + ix0 as usize) * s.cin;
-                            let run = s.kw * s.cin;
-                            for (d, v) in
-                                img[dst..dst + run].iter_mut().zip(&row[ky * run..][..run])
-                            {
-                                *d += v;
-                            }
-                            continue;
-                        }
-                        for kx in 0..s.kw {
-                            let ix = (ox * s.sw + kx) as isize - s.pad_left as isize;
-                            if ix < 0 || ix >= s.w as isize {
-                                continue;
-                            }
-                            let dst =
-                                &mut img[(iy as usize * s.w + ix as usize) * s.cin..][..s.cin];
-                            for (d, v) in dst
-                                .iter_mut()
-                                .zip(&row[(ky * s.kw + kx) * s.cin..][..s.cin])
-                            {
-                                *d += v;
-                            }
-                        }
-                    }
+                    });
                 }
             }
         });
