@@ -1,11 +1,12 @@
 //! Times the CPU backend's pieces of a convolution (im2col, the three GEMMs, col2im, column sums)
-//! on the convnet's shapes at batch 128; best of N runs, so a busy machine still gives a floor.
+//! and of the 2x2 max pooling after it, on the convnet's shapes at batch 128; best of N runs, so a busy machine still gives a floor.
 //!     cargo run --release --example cpu_convbench [REPS]
 use std::time::Instant;
 use wgnn::ops::conv2d::Conv2dShape;
 use wgnn::ops::cpu_gemm::gemm;
 use wgnn::ops::gemm::GemmShape;
 use wgnn::ops::im2col::{col2im, im2col};
+use wgnn::ops::pool::{self, PoolShape};
 use wgnn::ops::reduce::col_sum_ref;
 
 fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
@@ -54,5 +55,16 @@ fn main() {
         );
         println!("  dx gemm    {t_dx:7.2} ms  {:6.1} GFLOP/s", gf(&dx, t_dx));
         println!("  col2im     {:7.2} ms", best(reps, || col2im(&s, &dcols)));
+        let ps = PoolShape::new(128, s.oh, s.ow, cout, [2, 2], [2, 2]).unwrap();
+        let (_, arg) = pool::forward_ref(&ps, &dy);
+        let pdy: Vec<f32> = (0..ps.y_len()).map(|i| (i % 3) as f32 * 0.01).collect();
+        println!(
+            "  pool fwd   {:7.2} ms",
+            best(reps, || pool::forward_ref(&ps, &dy))
+        );
+        println!(
+            "  pool bwd   {:7.2} ms",
+            best(reps, || pool::backward_ref(&ps, &pdy, &arg))
+        );
     }
 }

@@ -2,10 +2,11 @@
 //! every transpose combination, micro-tile tails (m % 6, n % 16), k across packed blocks (k > 256),
 //! the k-split path (few rows, long k: weight gradients), B read in place (large B), bias and ReLU.
 //! Tolerance: the common ATOL/RTOL, with ATOL scaled by sqrt(k) for the summation order.
+//! `gemm_into` writes every element of a NaN-filled C, on every path (k = 0 included).
 
 mod common;
 use common::*;
-use wgnn::ops::cpu_gemm::gemm;
+use wgnn::ops::cpu_gemm::{gemm, gemm_into};
 use wgnn::ops::gemm::{matmul_ref, GemmShape};
 
 const SIZES: &[(usize, usize, usize)] = &[
@@ -41,4 +42,28 @@ fn packed_gemm_matches_reference() {
         }
     }
     println!("cpu_gemm: largest |packed - reference| = {worst:.2e}");
+}
+
+#[test]
+fn gemm_into_overwrites_whatever_c_held() {
+    let sizes = SIZES.iter().copied().chain([(5, 7, 0)]);
+    for (m, n, k) in sizes {
+        for (ta, tb) in [(false, false), (true, true)] {
+            // A literal, not `GemmShape::new`: the GPU path rejects k = 0, the CPU one does not.
+            let s = GemmShape {
+                m,
+                n,
+                k,
+                trans_a: ta,
+                trans_b: tb,
+            };
+            let a = rand_vec(m as u64 + 3 * k as u64, m * k);
+            let b = rand_vec(n as u64 + 5 * k as u64, k * n);
+            let bias = rand_vec(n as u64, n);
+            let mut c = vec![f32::NAN; m * n];
+            gemm_into(&s, &a, &b, Some(&bias), true, &mut c);
+            let want = gemm(&s, &a, &b, Some(&bias), true);
+            assert_eq!(c, want, "gemm_into {m}x{n}x{k} ta={ta} tb={tb}");
+        }
+    }
 }

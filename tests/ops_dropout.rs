@@ -143,3 +143,18 @@ fn bad_arguments_are_errors() {
     assert!(dr::forward(ctx, 0, 0.5, 0, &a, &st, &b, &m).is_err());
     assert!(dr::backward(ctx, 10, &a, &short, &b).is_err());
 }
+
+#[test]
+fn into_and_in_place_forms_match_the_allocating_ones() {
+    let n = 40_000;
+    let (x, dy) = (rand_vec(21, n), rand_vec(22, n));
+    let mut mask = vec![f32::NAN; n];
+    dr::mask_into(0.3, 5, 2, 1, &mut mask);
+    assert_eq!(mask, dr::mask_ref(n, 0.3, 5, 2, 1));
+    let mut y = vec![f32::NAN; n];
+    dr::forward_into(&x, &mask, &mut y);
+    assert_eq!(y, dr::forward_ref(&x, &mask));
+    let mut g = dy.clone();
+    dr::backward_in_place(&mut g, &mask);
+    assert_eq!(g, dr::backward_ref(&dy, &mask));
+}

@@ -68,3 +68,21 @@ fn relu_backward_matches_finite_differences() {
     let grad = ew::relu_backward_ref(&ew::relu_forward_ref(&x), &w);
     check_grad("relu", &x, &grad, |x| dot(&ew::relu_forward_ref(x), &w));
 }
+
+#[test]
+fn relu_into_and_in_place_forms_match_the_plain_rule() {
+    let n = 40_000;
+    let (x, dy) = (rand_vec(31, n), rand_vec(32, n));
+    let mut y = vec![f32::NAN; n];
+    ew::relu_forward_into(&x, &mut y);
+    let want: Vec<f32> = x.iter().map(|&v| v.max(0.0)).collect();
+    assert_eq!(y, want);
+    let mut g = dy.clone();
+    ew::relu_backward_in_place(&y, &mut g);
+    let want: Vec<f32> = y
+        .iter()
+        .zip(&dy)
+        .map(|(&y, &d)| if y > 0.0 { d } else { 0.0 })
+        .collect();
+    assert_eq!(g, want);
+}

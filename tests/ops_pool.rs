@@ -162,3 +162,28 @@ fn bad_shapes_are_errors() {
     assert!(pool::backward(ctx, &s, &y, &x, &x).is_err());
     assert!(pool::forward(ctx, &s, &x, &y, &a).is_ok());
 }
+
+#[test]
+fn into_forms_overwrite_whatever_the_output_held() {
+    for (dims, p, st) in [
+        ((3, 26, 26, 32), [2, 2], [2, 2]),
+        ((2, 11, 11, 64), [2, 2], [2, 2]),
+        ((2, 9, 7, 3), [3, 2], [1, 2]),
+    ] {
+        let (n, h, w, c) = dims;
+        let s = PoolShape::new(n, h, w, c, p, st).unwrap();
+        let x = distinct(9, s.x_len());
+        let dy = rand_vec(10, s.y_len());
+        let (ry, rarg) = pool::forward_ref(&s, &x);
+        let (mut y, mut arg) = (vec![f32::NAN; s.y_len()], vec![u32::MAX; s.y_len()]);
+        pool::forward_into(&s, &x, &mut y, &mut arg);
+        assert_eq!((&y, &arg), (&ry, &rarg), "{dims:?}: forward_into");
+        let mut dx = vec![f32::NAN; s.x_len()];
+        pool::backward_into(&s, &dy, &rarg, &mut dx);
+        assert_eq!(
+            dx,
+            pool::backward_ref(&s, &dy, &rarg),
+            "{dims:?}: backward_into"
+        );
+    }
+}

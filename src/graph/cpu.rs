@@ -11,6 +11,7 @@ use crate::ops::optim::Optimizer;
 use crate::ops::{
     batchnorm, cpu_gemm, dropout, elementwise, gather, gemm, im2col, loss, optim, pool, reduce,
 };
+use crate::util::recycle::Recycler;
 
 struct Data {
     images: Vec<u8>,
@@ -28,6 +29,9 @@ pub struct CpuGraph {
     s1: Vec<Vec<f32>>,
     s2: Vec<Vec<f32>>,
     data: Vec<Option<Data>>,
+    /// Large buffers passed from one step to the next (see `util::recycle`).
+    floats: Recycler<f32>,
+    indices: Recycler<u32>,
 }
 
 /// What the forward pass keeps for the backward pass.
@@ -57,6 +61,8 @@ impl CpuGraph {
             params,
             stats,
             data: Vec::new(),
+            floats: Recycler::default(),
+            indices: Recycler::default(),
         })
     }
 
@@ -77,21 +83,22 @@ impl CpuGraph {
             let mut sv = Saved::default();
             let y = match node {
                 Node::Conv { s, relu, w, b } => {
-                    let cols = im2col::im2col(s, x);
-                    let y = im2col::forward_from_cols(
-                        s,
-                        &cols,
-                        &self.params[*w],
-                        &self.params[*b],
-                        *relu,
-                    );
+                    let mut cols = self.floats.take(s.n * s.oh * s.ow * s.kh * s.kw * s.cin);
+                    im2col::im2col_into(s, x, &mut cols);
+                    let mut y = self.floats.take(s.n * s.oh * s.ow * s.cout);
+                    let (w, b) = (&self.params[*w], &self.params[*b]);
+                    im2col::forward_from_cols_into(s, &cols, w, b, *relu, &mut y);
                     if mode == Mode::Train {
                         sv.cols = cols;
+                    } else {
+                        self.floats.give(cols);
                     }
                     y
                 }
                 Node::Pool { s } => {
-                    let (y, arg) = pool::forward_ref(s, x);
+                    let mut y = self.floats.take(s.y_len());
+                    let mut arg = self.indices.take(s.y_len());
+                    pool::forward_into(s, x, &mut y, &mut arg);
                     sv.argmax = arg;
                     y
                 }
@@ -103,11 +110,17 @@ impl CpuGraph {
                     b,
                 } => {
                     let gs = gemm::GemmShape::dense(self.plan.max_batch, *inputs, *units).forward;
-                    cpu_gemm::gemm(&gs, x, &self.params[*w], Some(&self.params[*b]), *relu)
+                    let mut y = self.floats.take(gs.m * gs.n);
+                    let (w, b) = (&self.params[*w], &self.params[*b]);
+                    cpu_gemm::gemm_into(&gs, x, w, Some(b), *relu, &mut y);
+                    y
                 }
                 Node::Dropout { rate, id } if mode == Mode::Train => {
-                    sv.mask = dropout::mask_ref(x.len(), *rate, self.seed, t, *id);
-                    dropout::forward_ref(x, &sv.mask)
+                    sv.mask = self.floats.take(x.len());
+                    dropout::mask_into(*rate, self.seed, t, *id, &mut sv.mask);
+                    let mut y = self.floats.take(x.len());
+                    dropout::forward_into(x, &sv.mask, &mut y);
+                    y
                 }
                 Node::BatchNorm {
                     s,
@@ -146,8 +159,16 @@ impl CpuGraph {
                     &self.stats[*mean],
                     &self.stats[*var],
                 ),
-                Node::Relu => elementwise::relu_forward_ref(x),
-                Node::Dropout { .. } | Node::Identity => x.clone(),
+                Node::Relu => {
+                    let mut y = self.floats.take(x.len());
+                    elementwise::relu_forward_into(x, &mut y);
+                    y
+                }
+                Node::Dropout { .. } | Node::Identity => {
+                    let mut y = self.floats.take(x.len());
+                    y.copy_from_slice(x);
+                    y
+                }
             };
             acts.push(y);
             saved.push(sv);
@@ -158,7 +179,7 @@ impl CpuGraph {
 
     /// Backward pass: parameter gradients in plan order.
     fn backward(
-        &self,
+        &mut self,
         acts: &[Vec<f32>],
         saved: &[Saved],
         dlogits: Vec<f32>,
@@ -178,21 +199,31 @@ impl CpuGraph {
                     w,
                     b: bias,
                 } => {
-                    let g = if *relu {
-                        elementwise::relu_backward_ref(y, &dy)
-                    } else {
-                        dy
-                    };
+                    let mut g = dy;
+                    if *relu {
+                        elementwise::relu_backward_in_place(y, &mut g);
+                    }
                     let (dw, db) = im2col::backward_weights_from_cols(s, &saved[i].cols, &g);
                     grads[*w] = dw;
                     grads[*bias] = db;
-                    if i > 0 {
-                        im2col::backward_input(s, &self.params[*w], &g)
+                    let dx = if i > 0 {
+                        let mut dcols = self.floats.take(saved[i].cols.len());
+                        let mut dx = self.floats.take(x.len());
+                        im2col::backward_input_into(s, &self.params[*w], &g, &mut dcols, &mut dx);
+                        self.floats.give(dcols);
+                        dx
                     } else {
                         Vec::new()
-                    }
+                    };
+                    self.floats.give(g);
+                    dx
                 }
-                Node::Pool { s } => pool::backward_ref(s, &dy, &saved[i].argmax),
+                Node::Pool { s } => {
+                    let mut dx = self.floats.take(x.len());
+                    pool::backward_into(s, &dy, &saved[i].argmax, &mut dx);
+                    self.floats.give(dy);
+                    dx
+                }
                 Node::Dense {
                     inputs,
                     units,
@@ -200,21 +231,29 @@ impl CpuGraph {
                     w,
                     b: bias,
                 } => {
-                    let g = if *relu {
-                        elementwise::relu_backward_ref(y, &dy)
-                    } else {
-                        dy
-                    };
+                    let mut g = dy;
+                    if *relu {
+                        elementwise::relu_backward_in_place(y, &mut g);
+                    }
                     let shapes = gemm::GemmShape::dense(b, *inputs, *units);
                     grads[*w] = cpu_gemm::gemm(&shapes.weights, x, &g, None, false);
                     grads[*bias] = reduce::col_sum_ref(b, *units, &g);
-                    if i > 0 {
-                        cpu_gemm::gemm(&shapes.input, &g, &self.params[*w], None, false)
+                    let dx = if i > 0 {
+                        let mut dx = self.floats.take(x.len());
+                        let w = &self.params[*w];
+                        cpu_gemm::gemm_into(&shapes.input, &g, w, None, false, &mut dx);
+                        dx
                     } else {
                         Vec::new()
-                    }
+                    };
+                    self.floats.give(g);
+                    dx
                 }
-                Node::Dropout { .. } => dropout::forward_ref(&dy, &saved[i].mask),
+                Node::Dropout { .. } => {
+                    let mut g = dy;
+                    dropout::backward_in_place(&mut g, &saved[i].mask);
+                    g
+                }
                 Node::BatchNorm { s, gamma, beta, .. } => {
                     let sv = &saved[i];
                     let (dx, dg, db) = batchnorm::backward_ref(
@@ -230,7 +269,11 @@ impl CpuGraph {
                     grads[*beta] = db;
                     dx
                 }
-                Node::Relu => elementwise::relu_backward_ref(y, &dy),
+                Node::Relu => {
+                    let mut g = dy;
+                    elementwise::relu_backward_in_place(y, &mut g);
+                    g
+                }
                 Node::Identity => dy,
             };
             timer.stop(node, "backward");
@@ -331,11 +374,18 @@ impl CpuGraph {
             }
             timer.stop_named("optimizer");
         }
+        let logits = acts.pop().unwrap_or_default();
+        // The input came from `gather`, not from the recycler.
+        self.floats.give_all(acts.into_iter().skip(1));
+        for sv in saved {
+            self.floats.give_all([sv.cols, sv.mask]);
+            self.indices.give(sv.argmax);
+        }
         StepOut {
             loss: m[0] as f64,
             hits: m[1] as usize,
             pred: xent.pred,
-            logits: acts.pop().unwrap_or_default(),
+            logits,
         }
     }
 

@@ -5,6 +5,7 @@
 //! depend on the thread count. `gemm::matmul_ref` stays the oracle (tests/ops_cpu_gemm.rs).
 
 use super::gemm::GemmShape;
+use crate::util::simd::has_avx2_fma;
 use rayon::prelude::*;
 
 const MR: usize = 6; // rows of C per micro-tile
@@ -36,6 +37,20 @@ impl<'a> View<'a> {
 /// C = op(A)·op(B) (+ bias[n]) (then ReLU). Same contract and result (to rounding) as
 /// `gemm::matmul_ref`; panics if the slices do not match the shape.
 pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: bool) -> Vec<f32> {
+    let mut c = vec![0f32; s.m * s.n];
+    gemm_into(s, a, b, bias, relu, &mut c);
+    c
+}
+
+/// `gemm` into `c` ([m, n]), whose contents are ignored: every element is written.
+pub fn gemm_into(
+    s: &GemmShape,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    c: &mut [f32],
+) {
     let (m, n, k) = (s.m, s.n, s.k);
     assert_eq!(
         a.len(),
@@ -59,16 +74,23 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
             bias.len()
         );
     }
+    assert_eq!(
+        c.len(),
+        m * n,
+        "gemm: C has {} elements, shape wants {}",
+        c.len(),
+        m * n
+    );
     let av = View::new(a, m, k, s.trans_a);
     let bv = View::new(b, k, n, s.trans_b);
-    let mut c = vec![0f32; m * n];
     if m == 0 || n == 0 {
-        return c;
+        return;
     }
     if k == 0 {
         // An empty sum: only the epilogue.
-        epilogue(&mut c, n, bias, relu);
-        return c;
+        c.fill(0.0);
+        epilogue(c, n, bias, relu);
+        return;
     }
     let bp = BPanels::new(bv, k, n);
     let avx2 = has_avx2_fma();
@@ -87,19 +109,19 @@ pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: boo
                 part
             })
             .collect();
-        for part in &parts {
+        c.copy_from_slice(&parts[0]);
+        for part in &parts[1..] {
             for (cv, pv) in c.iter_mut().zip(part) {
                 *cv += pv;
             }
         }
-        epilogue(&mut c, n, bias, relu);
+        epilogue(c, n, bias, relu);
     } else {
         c.par_chunks_mut(MC * n).enumerate().for_each(|(t, cblk)| {
             let rows = cblk.len() / n;
             block(av, &bp, n, t * MC, rows, 0..k, bias, relu, avx2, cblk);
         });
     }
-    c
 }
 
 /// Adds the bias and applies ReLU, row by row.
@@ -291,18 +313,6 @@ struct Out<'a> {
     first: bool,
     relu: bool,
     bias: &'a [f32; NR],
-}
-
-/// Whether the AVX2+FMA micro-kernel can run here (checked once per GEMM, not per tile).
-fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// One MR×NR tile of A · B-panel over `kc` steps, written into `out`; `avx2` must come from

@@ -64,22 +64,64 @@ fn scale(rate: f32) -> f32 {
 
 /// The mask for `n` elements: 0 (dropped) or 1/(1-rate) (kept).
 pub fn mask_ref(n: usize, rate: f32, seed: u32, t: u32, layer: u32) -> Vec<f32> {
+    let mut mask = vec![0f32; n];
+    mask_into(rate, seed, t, layer, &mut mask);
+    mask
+}
+
+/// `mask_ref` for `mask.len()` elements into `mask` (contents ignored).
+pub fn mask_into(rate: f32, seed: u32, t: u32, layer: u32, mask: &mut [f32]) {
     let thr = threshold(rate);
     let s = scale(rate);
     let key = stream_key(seed, t, layer);
-    (0..n as u32)
-        .into_par_iter()
-        .map(|i| if element_hash(key, i) >= thr { s } else { 0.0 })
-        .collect()
+    // Plain loops over fixed chunks: the u32 hash vectorises.
+    mask.par_chunks_mut(CHUNK).enumerate().for_each(|(c, m)| {
+        for (v, i) in m.iter_mut().zip((c * CHUNK) as u32..) {
+            *v = if element_hash(key, i) >= thr { s } else { 0.0 };
+        }
+    });
 }
 
 pub fn forward_ref(x: &[f32], mask: &[f32]) -> Vec<f32> {
-    x.par_iter().zip(mask).map(|(&x, &m)| x * m).collect()
+    let mut y = vec![0f32; x.len()];
+    forward_into(x, mask, &mut y);
+    y
 }
+
+/// y = x * mask into `y` (contents ignored).
+pub fn forward_into(x: &[f32], mask: &[f32], y: &mut [f32]) {
+    assert_eq!(
+        (x.len(), mask.len()),
+        (y.len(), y.len()),
+        "dropout: lengths"
+    );
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(mask.par_chunks(CHUNK)))
+        .for_each(|(y, (x, m))| {
+            for (y, (&x, &m)) in y.iter_mut().zip(x.iter().zip(m)) {
+                *y = x * m;
+            }
+        });
+}
+
+/// Elements per parallel task.
+const CHUNK: usize = 1 << 14;
 
 /// dx = dy * mask (the same product as the forward).
 pub fn backward_ref(dy: &[f32], mask: &[f32]) -> Vec<f32> {
     forward_ref(dy, mask)
+}
+
+/// `backward_ref` overwriting `dy` with the result.
+pub fn backward_in_place(dy: &mut [f32], mask: &[f32]) {
+    assert_eq!(dy.len(), mask.len(), "dropout: lengths");
+    dy.par_chunks_mut(CHUNK)
+        .zip(mask.par_chunks(CHUNK))
+        .for_each(|(g, m)| {
+            for (g, &m) in g.iter_mut().zip(m) {
+                *g *= m;
+            }
+        });
 }
 
 fn check_len(what: &str, t: &GpuTensor, n: usize) -> Result<()> {

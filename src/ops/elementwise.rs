@@ -25,16 +25,44 @@ fn params(n: usize, value: f32) -> Params {
 }
 
 pub fn relu_forward_ref(x: &[f32]) -> Vec<f32> {
-    x.par_iter().map(|&v| v.max(0.0)).collect()
+    let mut y = vec![0f32; x.len()];
+    relu_forward_into(x, &mut y);
+    y
+}
+
+/// `relu_forward_ref` into `y` (contents ignored).
+pub fn relu_forward_into(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "relu: lengths");
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(y, x)| {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x.max(0.0);
+            }
+        });
 }
 
 /// `y` is the forward output; the gradient passes where it is positive.
 pub fn relu_backward_ref(y: &[f32], dy: &[f32]) -> Vec<f32> {
-    y.par_iter()
-        .zip(dy)
-        .map(|(&y, &g)| if y > 0.0 { g } else { 0.0 })
-        .collect()
+    let mut g = dy.to_vec();
+    relu_backward_in_place(y, &mut g);
+    g
 }
+
+/// `relu_backward_ref` overwriting `dy` with the result (the CPU backend owns its gradients).
+pub fn relu_backward_in_place(y: &[f32], dy: &mut [f32]) {
+    assert_eq!(y.len(), dy.len(), "relu backward: lengths");
+    dy.par_chunks_mut(CHUNK)
+        .zip(y.par_chunks(CHUNK))
+        .for_each(|(g, y)| {
+            for (g, &y) in g.iter_mut().zip(y) {
+                *g = if y > 0.0 { *g } else { 0.0 };
+            }
+        });
+}
+
+/// Elements per parallel task in the CPU loops: big enough to amortise the task.
+const CHUNK: usize = 1 << 14;
 
 pub fn relu_forward(ctx: &GpuContext, x: &GpuTensor, y: &GpuTensor) -> Result<Dispatch> {
     let p = params(x.len, 0.0);

@@ -3,7 +3,7 @@
 //! checked against them in `tests/ops_im2col.rs`.
 
 use super::conv2d::Conv2dShape;
-use super::cpu_gemm::gemm;
+use super::cpu_gemm::{gemm, gemm_into};
 use super::gemm::GemmShape;
 use super::reduce::col_sum_ref;
 use rayon::prelude::*;
@@ -34,11 +34,27 @@ fn window_runs(s: &Conv2dShape, oy: usize, ox: usize, mut f: impl FnMut(usize, u
     }
 }
 
+/// Whether output pixel (oy, ox)'s whole window lies inside the image (no zero padding in it).
+fn window_inside(s: &Conv2dShape, oy: usize, ox: usize) -> bool {
+    let (y0, x0) = (oy * s.sh, ox * s.sw);
+    y0 >= s.pad_top
+        && y0 + s.kh <= s.h + s.pad_top
+        && x0 >= s.pad_left
+        && x0 + s.kw <= s.w + s.pad_left
+}
+
 /// Patches of `x` as rows: [n*oh*ow, kh*kw*cin], zeros where the window leaves the image.
 pub fn im2col(s: &Conv2dShape, x: &[f32]) -> Vec<f32> {
+    let mut cols = vec![0f32; s.n * s.oh * s.ow * s.kh * s.kw * s.cin];
+    im2col_into(s, x, &mut cols);
+    cols
+}
+
+/// `im2col` into `cols`, whose contents are ignored: every element is written.
+pub fn im2col_into(s: &Conv2dShape, x: &[f32], cols: &mut [f32]) {
     let k = s.kh * s.kw * s.cin;
     let per_image = s.h * s.w * s.cin;
-    let mut cols = vec![0f32; s.n * s.oh * s.ow * k];
+    assert_eq!(cols.len(), s.n * s.oh * s.ow * k, "im2col: output length");
     cols.par_chunks_mut(s.oh * s.ow * k)
         .enumerate()
         .for_each(|(b, img)| {
@@ -46,22 +62,32 @@ pub fn im2col(s: &Conv2dShape, x: &[f32]) -> Vec<f32> {
             for oy in 0..s.oh {
                 for ox in 0..s.ow {
                     let row = &mut img[(oy * s.ow + ox) * k..][..k];
+                    if !window_inside(s, oy, ox) {
+                        row.fill(0.0);
+                    }
                     window_runs(s, oy, ox, |p, q, len| {
                         row[p..p + len].copy_from_slice(&x[q..q + len]);
                     });
                 }
             }
         });
-    cols
 }
 
 /// The adjoint of `im2col`: sums each patch row back into the image positions it came from.
 pub fn col2im(s: &Conv2dShape, cols: &[f32]) -> Vec<f32> {
-    let k = s.kh * s.kw * s.cin;
     let mut x = vec![0f32; s.n * s.h * s.w * s.cin];
+    col2im_into(s, cols, &mut x);
+    x
+}
+
+/// `col2im` into `x`, whose contents are ignored (each task clears its image, in cache).
+pub fn col2im_into(s: &Conv2dShape, cols: &[f32], x: &mut [f32]) {
+    let k = s.kh * s.kw * s.cin;
+    assert_eq!(x.len(), s.n * s.h * s.w * s.cin, "col2im: output length");
     x.par_chunks_mut(s.h * s.w * s.cin)
         .enumerate()
         .for_each(|(b, img)| {
+            img.fill(0.0);
             for oy in 0..s.oh {
                 for ox in 0..s.ow {
                     let row = &cols[((b * s.oh + oy) * s.ow + ox) * k..][..k];
@@ -73,7 +99,6 @@ pub fn col2im(s: &Conv2dShape, cols: &[f32]) -> Vec<f32> {
                 }
             }
         });
-    x
 }
 
 fn rows(s: &Conv2dShape) -> usize {
@@ -93,6 +118,20 @@ pub fn forward_from_cols(
     b: &[f32],
     relu: bool,
 ) -> Vec<f32> {
+    let mut y = vec![0f32; rows(s) * s.cout];
+    forward_from_cols_into(s, cols, w, b, relu, &mut y);
+    y
+}
+
+/// `forward_from_cols` into `y`, whose contents are ignored.
+pub fn forward_from_cols_into(
+    s: &Conv2dShape,
+    cols: &[f32],
+    w: &[f32],
+    b: &[f32],
+    relu: bool,
+    y: &mut [f32],
+) {
     let g = GemmShape {
         m: rows(s),
         n: s.cout,
@@ -100,11 +139,26 @@ pub fn forward_from_cols(
         trans_a: false,
         trans_b: false,
     };
-    gemm(&g, cols, w, Some(b), relu)
+    gemm_into(&g, cols, w, Some(b), relu, y)
 }
 
 /// Same result as `conv2d::backward_input_ref`.
 pub fn backward_input(s: &Conv2dShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    let mut dcols = vec![0f32; rows(s) * s.kh * s.kw * s.cin];
+    let mut dx = vec![0f32; s.n * s.h * s.w * s.cin];
+    backward_input_into(s, w, dy, &mut dcols, &mut dx);
+    dx
+}
+
+/// `backward_input` into `dx`, through the patch-gradient buffer `dcols` ([n*oh*ow, kh*kw*cin]);
+/// the contents of both are ignored.
+pub fn backward_input_into(
+    s: &Conv2dShape,
+    w: &[f32],
+    dy: &[f32],
+    dcols: &mut [f32],
+    dx: &mut [f32],
+) {
     let g = GemmShape {
         m: rows(s),
         n: s.kh * s.kw * s.cin,
@@ -112,7 +166,8 @@ pub fn backward_input(s: &Conv2dShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
         trans_a: false,
         trans_b: true,
     };
-    col2im(s, &gemm(&g, dy, w, None, false))
+    gemm_into(&g, dy, w, None, false, dcols);
+    col2im_into(s, dcols, dx)
 }
 
 /// Same result as `conv2d::backward_weights_ref`: (dw, db).

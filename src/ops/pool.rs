@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::util::simd::has_avx2_fma;
 
 const SHADER: &str = "pool";
 
@@ -90,58 +91,94 @@ impl PoolShape {
 
 /// `(y, argmax)`; argmax is the flat index into `x` of the first maximum of each window.
 pub fn forward_ref(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
-    let per = s.oh * s.ow * s.c;
     let mut y = vec![0f32; s.y_len()];
     let mut arg = vec![0u32; s.y_len()];
+    forward_into(s, x, &mut y, &mut arg);
+    (y, arg)
+}
+
+/// `forward_ref` into `y` and `arg`, whose contents are ignored: every element is written.
+pub fn forward_into(s: &PoolShape, x: &[f32], y: &mut [f32], arg: &mut [u32]) {
+    assert_eq!(
+        (y.len(), arg.len()),
+        (s.y_len(), s.y_len()),
+        "maxpool: output length"
+    );
+    let per = s.oh * s.ow * s.c;
     // One image per task: the same values as a plain loop, in parallel.
+    let avx2 = has_avx2_fma();
     y.par_chunks_mut(per.max(1))
         .zip(arg.par_chunks_mut(per.max(1)))
         .enumerate()
         .for_each(|(b, (y, arg))| {
-            // Channels innermost: each window position is one contiguous sweep over channels.
-            for oy in 0..s.oh {
-                for ox in 0..s.ow {
-                    let o = (oy * s.ow + ox) * s.c;
-                    let (y, arg) = (&mut y[o..o + s.c], &mut arg[o..o + s.c]);
-                    let first = ((b * s.h + oy * s.sh) * s.w + ox * s.sw) * s.c;
-                    y.copy_from_slice(&x[first..first + s.c]);
-                    for (ch, a) in arg.iter_mut().enumerate() {
-                        *a = (first + ch) as u32;
-                    }
-                    for ki in 0..s.ph {
-                        for kj in 0..s.pw {
-                            let j = first + (ki * s.w + kj) * s.c;
-                            let xs = &x[j..j + s.c];
-                            for (ch, ((best, a), &v)) in
-                                y.iter_mut().zip(arg.iter_mut()).zip(xs).enumerate()
-                            {
-                                if v > *best {
-                                    *best = v;
-                                    *a = (j + ch) as u32;
-                                }
-                            }
-                        }
-                    }
-                }
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: `has_avx2_fma` found the features the copy is compiled for.
+                return unsafe { forward_image_avx2(s, x, b, y, arg) };
             }
+            forward_image(s, x, b, y, arg)
         });
-    (y, arg)
 }
 
 /// `dx [n,h,w,c]`: each `dy` goes to its window's argmax (summed where windows overlap).
 pub fn backward_ref(s: &PoolShape, dy: &[f32], argmax: &[u32]) -> Vec<f32> {
-    let (per_x, per_y) = (s.h * s.w * s.c, s.oh * s.ow * s.c);
     let mut dx = vec![0f32; s.x_len()];
+    backward_into(s, dy, argmax, &mut dx);
+    dx
+}
+
+/// `backward_ref` into `dx`, whose contents are ignored (each task clears its image, in cache).
+pub fn backward_into(s: &PoolShape, dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
+    assert_eq!(dx.len(), s.x_len(), "maxpool: gradient length");
+    let (per_x, per_y) = (s.h * s.w * s.c, s.oh * s.ow * s.c);
     // Windows never leave their image, so each image's scatter is independent.
     dx.par_chunks_mut(per_x.max(1))
         .enumerate()
         .for_each(|(b, dx)| {
+            dx.fill(0.0);
             let range = b * per_y..((b + 1) * per_y).min(dy.len());
             for (&g, &a) in dy[range.clone()].iter().zip(&argmax[range]) {
                 dx[a as usize - b * per_x] += g;
             }
         });
-    dx
+}
+
+/// Image `b`'s windows into its `y` and `arg` rows. Channels innermost: each window position is
+/// a contiguous sweep over channels, written as selects so that it vectorises.
+#[inline(always)]
+fn forward_image(s: &PoolShape, x: &[f32], b: usize, y: &mut [f32], arg: &mut [u32]) {
+    for oy in 0..s.oh {
+        for ox in 0..s.ow {
+            let o = (oy * s.ow + ox) * s.c;
+            let (y, arg) = (&mut y[o..o + s.c], &mut arg[o..o + s.c]);
+            let first = ((b * s.h + oy * s.sh) * s.w + ox * s.sw) * s.c;
+            y.copy_from_slice(&x[first..first + s.c]);
+            for (a, idx) in arg.iter_mut().zip(first as u32..) {
+                *a = idx;
+            }
+            for ki in 0..s.ph {
+                for kj in 0..s.pw {
+                    let j = first + (ki * s.w + kj) * s.c;
+                    let xs = &x[j..j + s.c];
+                    for (ch, ((best, a), &v)) in
+                        y.iter_mut().zip(arg.iter_mut()).zip(xs).enumerate()
+                    {
+                        let gt = v > *best;
+                        *best = if gt { v } else { *best };
+                        *a = if gt { (j + ch) as u32 } else { *a };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `forward_image` compiled for AVX2, where the selects become blends (baseline x86-64 turns
+/// them into branches).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_image_avx2(s: &PoolShape, x: &[f32], b: usize, y: &mut [f32], arg: &mut [u32]) {
+    forward_image(s, x, b, y, arg)
 }
 
 #[repr(C)]

@@ -1,4 +1,6 @@
 //! Small shared helpers.
 
 pub mod malloc;
+pub mod recycle;
 pub mod rng;
+pub mod simd;
