@@ -389,8 +389,8 @@ impl CpuGraph {
         }
     }
 
-    /// Seconds spent in each op of one training step on the first batch of data set `id`
-    /// (the parameters are restored afterwards, so profiling does not train).
+    /// Seconds spent in each op of one training step on the first batch of data set `id`, after
+    /// a warm-up step (the parameters are restored afterwards, so profiling does not train).
     fn profile_step_impl(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
         let data = self
             .data
@@ -406,6 +406,8 @@ impl CpuGraph {
             self.s2.clone(),
             self.t,
         );
+        // A warm-up step first, so the profile shows the steady state (recycled buffers).
+        self.step(&data, &order, 0, batch, Mode::Train, &mut Timer::off());
         let mut timer = Timer::on();
         self.step(&data, &order, 0, batch, Mode::Train, &mut timer);
         (self.params, self.stats, self.s1, self.s2, self.t) = kept;

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::util::simd::has_avx2_fma;
 
 const SHADER: &str = "dropout";
 
@@ -24,6 +25,7 @@ struct Params {
 }
 
 /// Chris Wellons' lowbias32 integer hash (a bijection on u32); mirrors the WGSL.
+#[inline(always)]
 fn lowbias32(v: u32) -> u32 {
     let mut x = v;
     x ^= x >> 16;
@@ -40,6 +42,7 @@ fn stream_key(seed: u32, t: u32, layer: u32) -> u32 {
     lowbias32(k2 ^ layer.wrapping_mul(0x85eb_ca6b))
 }
 
+#[inline(always)]
 fn element_hash(key: u32, i: u32) -> u32 {
     lowbias32(lowbias32(i ^ key).wrapping_add(lowbias32(key.wrapping_add(0x68e3_1da4))))
 }
@@ -74,12 +77,36 @@ pub fn mask_into(rate: f32, seed: u32, t: u32, layer: u32, mask: &mut [f32]) {
     let thr = threshold(rate);
     let s = scale(rate);
     let key = stream_key(seed, t, layer);
-    // Plain loops over fixed chunks: the u32 hash vectorises.
+    let avx2 = has_avx2_fma();
     mask.par_chunks_mut(CHUNK).enumerate().for_each(|(c, m)| {
-        for (v, i) in m.iter_mut().zip((c * CHUNK) as u32..) {
-            *v = if element_hash(key, i) >= thr { s } else { 0.0 };
+        let first = (c * CHUNK) as u32;
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `has_avx2_fma` found the features the copy is compiled for.
+            return unsafe { mask_chunk_avx2(key, thr, s, first, m) };
         }
+        mask_chunk(key, thr, s, first, m)
     });
+}
+
+/// Mask elements `first..` into `m`: a plain loop, so the u32 hash vectorises.
+#[inline(always)]
+fn mask_chunk(key: u32, thr: u32, scale: f32, first: u32, m: &mut [f32]) {
+    for (v, i) in m.iter_mut().zip(first..) {
+        *v = if element_hash(key, i) >= thr {
+            scale
+        } else {
+            0.0
+        };
+    }
+}
+
+/// `mask_chunk` compiled for AVX2, which multiplies eight u32 at once (baseline x86-64 has no
+/// packed 32-bit multiply, so the hash stays scalar there).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn mask_chunk_avx2(key: u32, thr: u32, scale: f32, first: u32, m: &mut [f32]) {
+    mask_chunk(key, thr, scale, first, m)
 }
 
 pub fn forward_ref(x: &[f32], mask: &[f32]) -> Vec<f32> {
