@@ -6,6 +6,7 @@
 //! `tests/ops_batchnorm.rs`.
 
 use bytemuck::{Pod, Zeroable};
+use rayon::prelude::*;
 
 use crate::bail;
 use crate::error::Result;
@@ -92,25 +93,67 @@ pub struct BnTrainRef {
     pub running_var: Vec<f32>,
 }
 
+/// Rows per parallel task in the CPU loops.
+const ROWS: usize = 512;
+
+/// Per-channel sums over rows `0..valid`, in f64: `add(row, acc)` adds one row's terms to the
+/// `c` accumulators. Fixed blocks of rows are summed in parallel and the block sums added in
+/// block order, so the result does not depend on the thread count.
+fn channel_sums(c: usize, valid: usize, add: impl Fn(usize, &mut [f64]) + Sync) -> Vec<f64> {
+    let blocks: Vec<Vec<f64>> = (0..valid.div_ceil(ROWS))
+        .into_par_iter()
+        .map(|blk| {
+            let mut acc = vec![0f64; c];
+            for r in blk * ROWS..((blk + 1) * ROWS).min(valid) {
+                add(r, &mut acc);
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0f64; c];
+    for b in &blocks {
+        for (t, v) in total.iter_mut().zip(b) {
+            *t += v;
+        }
+    }
+    total
+}
+
 /// Per-channel batch mean and biased variance over the first `valid` rows, accumulated in f64.
 fn moments(x: &[f32], c: usize, valid: usize) -> (Vec<f64>, Vec<f64>) {
     let n = valid.max(1) as f64;
-    let mut mean = vec![0f64; c];
-    for row in x[..valid * c].chunks(c) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += v as f64;
+    let row = |r: usize| &x[r * c..][..c];
+    let mut mean = channel_sums(c, valid, |r, acc| {
+        for (a, &v) in acc.iter_mut().zip(row(r)) {
+            *a += v as f64;
         }
-    }
+    });
     mean.iter_mut().for_each(|m| *m /= n);
-    let mut var = vec![0f64; c];
-    for row in x[..valid * c].chunks(c) {
-        for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
+    let mut var = channel_sums(c, valid, |r, acc| {
+        for ((a, &v), &m) in acc.iter_mut().zip(row(r)).zip(&mean) {
             let d = v as f64 - m;
-            *s += d * d;
+            *a += d * d;
         }
-    }
+    });
     var.iter_mut().for_each(|v| *v /= n);
     (mean, var)
+}
+
+/// `f(out_row, row)` for each of the first `valid` rows of `out` ([rows, c]), in parallel; rows
+/// past `valid` (batch padding) are set to 0.
+fn map_rows(out: &mut [f32], c: usize, valid: usize, f: impl Fn(&mut [f32], usize) + Sync) {
+    out.par_chunks_mut(ROWS * c)
+        .enumerate()
+        .for_each(|(blk, o)| {
+            for (i, row) in o.chunks_mut(c).enumerate() {
+                let r = blk * ROWS + i;
+                if r < valid {
+                    f(row, r)
+                } else {
+                    row.fill(0.0)
+                }
+            }
+        });
 }
 
 /// Training forward of `batch` real samples: y [max_rows, c] (0 on padding rows), the batch mean
@@ -133,11 +176,12 @@ pub fn forward_train_ref(
     let var: Vec<f32> = var64.iter().map(|&v| v as f32).collect();
     let invstd: Vec<f32> = var.iter().map(|&v| 1.0 / (v + s.eps).sqrt()).collect();
     let mut y = vec![0f32; x.len()];
-    for (yr, xr) in y.chunks_mut(c).zip(x.chunks(c)).take(valid) {
+    map_rows(&mut y, c, valid, |yr, r| {
+        let xr = &x[r * c..][..c];
         for ch in 0..c {
             yr[ch] = (xr[ch] - mean[ch]) * (invstd[ch] * gamma[ch]) + beta[ch];
         }
-    }
+    });
     let mom = s.momentum;
     let running_mean = running_mean
         .iter()
@@ -173,13 +217,14 @@ pub fn forward_infer_ref(
         .zip(gamma)
         .map(|(&v, &g)| (1.0 / (v + s.eps).sqrt()) * g)
         .collect();
-    x.chunks(c)
-        .flat_map(|xr| {
-            (0..c)
-                .map(|ch| (xr[ch] - running_mean[ch]) * sc[ch] + beta[ch])
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    let mut y = vec![0f32; x.len()];
+    map_rows(&mut y, c, x.len() / c.max(1), |yr, r| {
+        let xr = &x[r * c..][..c];
+        for ch in 0..c {
+            yr[ch] = (xr[ch] - running_mean[ch]) * sc[ch] + beta[ch];
+        }
+    });
+    y
 }
 
 /// Backward of the training forward: (dx, dgamma, dbeta). dx is 0 on padding rows.
@@ -198,31 +243,30 @@ pub fn backward_ref(
     assert_eq!(x.len(), s.len(), "batchnorm ref: x length");
     assert_eq!(dy.len(), s.len(), "batchnorm ref: dy length");
     let valid = s.valid_rows(batch);
-    let mut db = vec![0f64; c];
-    let mut dg = vec![0f64; c];
-    for (xr, gr) in x[..valid * c].chunks(c).zip(dy[..valid * c].chunks(c)) {
-        for ch in 0..c {
-            let xhat = (xr[ch] - mean[ch]) * invstd[ch];
-            db[ch] += gr[ch] as f64;
-            dg[ch] += gr[ch] as f64 * xhat as f64;
+    let db = channel_sums(c, valid, |r, acc| {
+        for (a, &g) in acc.iter_mut().zip(&dy[r * c..][..c]) {
+            *a += g as f64;
         }
-    }
+    });
+    let dg = channel_sums(c, valid, |r, acc| {
+        let (xr, gr) = (&x[r * c..][..c], &dy[r * c..][..c]);
+        for (ch, a) in acc.iter_mut().enumerate() {
+            let xhat = (xr[ch] - mean[ch]) * invstd[ch];
+            *a += gr[ch] as f64 * xhat as f64;
+        }
+    });
     let dbeta: Vec<f32> = db.iter().map(|&v| v as f32).collect();
     let dgamma: Vec<f32> = dg.iter().map(|&v| v as f32).collect();
     let nf = valid.max(1) as f32;
     let mut dx = vec![0f32; x.len()];
-    for ((dxr, xr), gr) in dx
-        .chunks_mut(c)
-        .zip(x.chunks(c))
-        .zip(dy.chunks(c))
-        .take(valid)
-    {
+    map_rows(&mut dx, c, valid, |dxr, r| {
+        let (xr, gr) = (&x[r * c..][..c], &dy[r * c..][..c]);
         for ch in 0..c {
             let xhat = (xr[ch] - mean[ch]) * invstd[ch];
             let k = gamma[ch] * invstd[ch] / nf;
             dxr[ch] = k * (nf * gr[ch] - dbeta[ch] - xhat * dgamma[ch]);
         }
-    }
+    });
     (dx, dgamma, dbeta)
 }
 
