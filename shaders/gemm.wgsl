@@ -154,6 +154,8 @@ fn matmul_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 // n % 4 == 0 (B, not trans_b): p.a_vec / p.b_vec, set on the host. Otherwise the operand is read
 // one scalar at a time (other shapes, e.g. a 10-unit dense layer): the *_mixed entry points, kept
 // apart so the all-vec4 kernels carry no scalar path. Every output is a fixed-order sum over k.
+// The four entry points differ only in their loads (vec4 / mixed) and epilogue (bias or not); the
+// block and its update are Block8 (shaders/prelude/block8.wgsl).
 
 @group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> b4: array<vec4<f32>>;
@@ -188,661 +190,208 @@ fn store_c(row: u32, col0: u32, v: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(64)
-fn matmul_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+// The 8x8 block of C an invocation owns, and the vec4 indices its operand loads start from
+// (clamped to the matrices; the stores skip rows and columns past them).
+struct Tile8 {
+    row0: u32,
+    col0: u32,
+    m4: u32,
+    n4: u32,
+    // A rows row0..row0+7, at k = 0 (not trans_a).
+    ar_lo: vec4<u32>,
+    ar_hi: vec4<u32>,
+    // A as [k, m] (trans_a): the vec4 columns of rows row0..+3 and row0+4..+7.
+    at: vec2<u32>,
+    // B as [k, n]: the vec4 columns of col0..+3 and col0+4..+7.
+    bn: vec2<u32>,
+    // B as [n, k] (trans_b): columns col0..col0+7, at k = 0.
+    bt_lo: vec4<u32>,
+    bt_hi: vec4<u32>,
+}
+
+fn tile8(gid: vec3<u32>, nwg: vec3<u32>) -> Tile8 {
     let inv = gid.x + gid.y * nwg.x * 64u;
     let ncg = (p.n + 7u) / 8u;
-    let rg = inv / ncg;
-    let row0 = rg * 8u;
-    if row0 >= p.m {
+    var t: Tile8;
+    t.row0 = (inv / ncg) * 8u;
+    t.col0 = (inv % ncg) * 8u;
+    let k4 = p.k / 4u;
+    t.m4 = p.m / 4u;
+    t.n4 = p.n / 4u;
+    let ml = vec4<u32>(p.m - 1u);
+    let nl = vec4<u32>(p.n - 1u);
+    let r = vec4<u32>(t.row0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let c = vec4<u32>(t.col0) + vec4<u32>(0u, 1u, 2u, 3u);
+    t.ar_lo = min(r, ml) * k4;
+    t.ar_hi = min(r + 4u, ml) * k4;
+    t.at = min(vec2<u32>(t.row0 / 4u) + vec2<u32>(0u, 1u), vec2<u32>(t.m4 - 1u));
+    t.bn = min(vec2<u32>(t.col0 / 4u) + vec2<u32>(0u, 1u), vec2<u32>(max(t.n4, 1u) - 1u));
+    t.bt_lo = min(c, nl) * k4;
+    t.bt_hi = min(c + 4u, nl) * k4;
+    return t;
+}
+
+// Two 4x4 operand blocks for one step of 4 along k.
+struct Pair {
+    lo: mat4x4<f32>,
+    hi: mat4x4<f32>,
+}
+
+// op(A) rows row0..+3 (lo) and row0+4..+7 (hi) at k = 4kq..4kq+3, as vec4 loads; column j holds
+// the four rows at k = 4kq + j.
+fn load_a_vec(t: Tile8, kq: u32) -> Pair {
+    if p.trans_a != 0u {
+        let k0 = kq * 4u;
+        let m4 = t.m4;
+        return Pair(
+            mat4x4<f32>(a4[k0 * m4 + t.at.x], a4[(k0 + 1u) * m4 + t.at.x], a4[(k0 + 2u) * m4 + t.at.x], a4[(k0 + 3u) * m4 + t.at.x]),
+            mat4x4<f32>(a4[k0 * m4 + t.at.y], a4[(k0 + 1u) * m4 + t.at.y], a4[(k0 + 2u) * m4 + t.at.y], a4[(k0 + 3u) * m4 + t.at.y]),
+        );
+    }
+    return Pair(
+        transpose(mat4x4<f32>(a4[t.ar_lo.x + kq], a4[t.ar_lo.y + kq], a4[t.ar_lo.z + kq], a4[t.ar_lo.w + kq])),
+        transpose(mat4x4<f32>(a4[t.ar_hi.x + kq], a4[t.ar_hi.y + kq], a4[t.ar_hi.z + kq], a4[t.ar_hi.w + kq])),
+    );
+}
+
+// op(B) rows k = 4kq..4kq+3 at columns col0..+3 (lo) and col0+4..+7 (hi), as vec4 loads; column j
+// holds row k = 4kq + j.
+fn load_b_vec(t: Tile8, kq: u32) -> Pair {
+    if p.trans_b != 0u {
+        return Pair(
+            transpose(mat4x4<f32>(b4[t.bt_lo.x + kq], b4[t.bt_lo.y + kq], b4[t.bt_lo.z + kq], b4[t.bt_lo.w + kq])),
+            transpose(mat4x4<f32>(b4[t.bt_hi.x + kq], b4[t.bt_hi.y + kq], b4[t.bt_hi.z + kq], b4[t.bt_hi.w + kq])),
+        );
+    }
+    let k0 = kq * 4u;
+    let n4 = t.n4;
+    return Pair(
+        mat4x4<f32>(b4[k0 * n4 + t.bn.x], b4[(k0 + 1u) * n4 + t.bn.x], b4[(k0 + 2u) * n4 + t.bn.x], b4[(k0 + 3u) * n4 + t.bn.x]),
+        mat4x4<f32>(b4[k0 * n4 + t.bn.y], b4[(k0 + 1u) * n4 + t.bn.y], b4[(k0 + 2u) * n4 + t.bn.y], b4[(k0 + 3u) * n4 + t.bn.y]),
+    );
+}
+
+// Four rows of op(A) at k0..k0+3, one scalar at a time, as the columns of a k-major block.
+fn lda4(row: u32, k0: u32) -> mat4x4<f32> {
+    return transpose(mat4x4<f32>(
+        vec4<f32>(lda(row, k0), lda(row, k0 + 1u), lda(row, k0 + 2u), lda(row, k0 + 3u)),
+        vec4<f32>(lda(row + 1u, k0), lda(row + 1u, k0 + 1u), lda(row + 1u, k0 + 2u), lda(row + 1u, k0 + 3u)),
+        vec4<f32>(lda(row + 2u, k0), lda(row + 2u, k0 + 1u), lda(row + 2u, k0 + 2u), lda(row + 2u, k0 + 3u)),
+        vec4<f32>(lda(row + 3u, k0), lda(row + 3u, k0 + 1u), lda(row + 3u, k0 + 2u), lda(row + 3u, k0 + 3u)),
+    ));
+}
+
+// Rows k0..k0+3 of op(B) at four columns, one scalar at a time.
+fn ldb4(k0: u32, col: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(
+        vec4<f32>(ldb(k0, col), ldb(k0, col + 1u), ldb(k0, col + 2u), ldb(k0, col + 3u)),
+        vec4<f32>(ldb(k0 + 1u, col), ldb(k0 + 1u, col + 1u), ldb(k0 + 1u, col + 2u), ldb(k0 + 1u, col + 3u)),
+        vec4<f32>(ldb(k0 + 2u, col), ldb(k0 + 2u, col + 1u), ldb(k0 + 2u, col + 2u), ldb(k0 + 2u, col + 3u)),
+        vec4<f32>(ldb(k0 + 3u, col), ldb(k0 + 3u, col + 1u), ldb(k0 + 3u, col + 2u), ldb(k0 + 3u, col + 3u)),
+    );
+}
+
+fn load_a_mixed(t: Tile8, kq: u32) -> Pair {
+    if p.a_vec == 0u {
+        return Pair(lda4(t.row0, kq * 4u), lda4(t.row0 + 4u, kq * 4u));
+    }
+    return load_a_vec(t, kq);
+}
+
+fn load_b_mixed(t: Tile8, kq: u32) -> Pair {
+    if p.b_vec == 0u {
+        return Pair(ldb4(kq * 4u, t.col0), ldb4(kq * 4u, t.col0 + 4u));
+    }
+    return load_b_vec(t, kq);
+}
+
+// The block into C, plus (ba | bb) on every row.
+fn store8(t: Tile8, blk: Block8, ba: vec4<f32>, bb: vec4<f32>) {
+    let r = t.row0;
+    let c4 = t.col0 + 4u;
+    store_c(r, t.col0, blk.a0 + ba);
+    store_c(r, c4, blk.b0 + bb);
+    store_c(r + 1u, t.col0, blk.a1 + ba);
+    store_c(r + 1u, c4, blk.b1 + bb);
+    store_c(r + 2u, t.col0, blk.a2 + ba);
+    store_c(r + 2u, c4, blk.b2 + bb);
+    store_c(r + 3u, t.col0, blk.a3 + ba);
+    store_c(r + 3u, c4, blk.b3 + bb);
+    store_c(r + 4u, t.col0, blk.a4 + ba);
+    store_c(r + 4u, c4, blk.b4 + bb);
+    store_c(r + 5u, t.col0, blk.a5 + ba);
+    store_c(r + 5u, c4, blk.b5 + bb);
+    store_c(r + 6u, t.col0, blk.a6 + ba);
+    store_c(r + 6u, c4, blk.b6 + bb);
+    store_c(r + 7u, t.col0, blk.a7 + ba);
+    store_c(r + 7u, c4, blk.b7 + bb);
+}
+
+// The block plus the bias of its columns.
+fn store8_bias(t: Tile8, blk: Block8) {
+    let nl = p.n - 1u;
+    let c = t.col0;
+    let ba = vec4<f32>(bias[min(c, nl)], bias[min(c + 1u, nl)], bias[min(c + 2u, nl)], bias[min(c + 3u, nl)]);
+    let bb = vec4<f32>(bias[min(c + 4u, nl)], bias[min(c + 5u, nl)], bias[min(c + 6u, nl)], bias[min(c + 7u, nl)]);
+    store8(t, blk, ba, bb);
+}
+
+@compute @workgroup_size(64)
+fn matmul_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = tile8(gid, nwg);
+    if t.row0 >= p.m {
         return;
     }
-    let col0 = (inv % ncg) * 8u;
-    let k4 = p.k / 4u;
-    let m4 = p.m / 4u;
-    let n4 = p.n / 4u;
-    let ta = p.trans_a != 0u;
-    let tb = p.trans_b != 0u;
-    // Per-invocation base vec4 indices of the operands, advanced by a fixed stride per k step.
-    let ar0 = min(row0 + 0u, p.m - 1u) * k4;
-    let ar1 = min(row0 + 1u, p.m - 1u) * k4;
-    let ar2 = min(row0 + 2u, p.m - 1u) * k4;
-    let ar3 = min(row0 + 3u, p.m - 1u) * k4;
-    let ar4 = min(row0 + 4u, p.m - 1u) * k4;
-    let ar5 = min(row0 + 5u, p.m - 1u) * k4;
-    let ar6 = min(row0 + 6u, p.m - 1u) * k4;
-    let ar7 = min(row0 + 7u, p.m - 1u) * k4;
-    let at0 = min(row0 / 4u + 0u, m4 - 1u);
-    let at1 = min(row0 / 4u + 1u, m4 - 1u);
-    let bn0 = min(col0 / 4u + 0u, max(n4, 1u) - 1u);
-    let bn1 = min(col0 / 4u + 1u, max(n4, 1u) - 1u);
-    let bt0 = min(col0 + 0u, p.n - 1u) * k4;
-    let bt1 = min(col0 + 1u, p.n - 1u) * k4;
-    let bt2 = min(col0 + 2u, p.n - 1u) * k4;
-    let bt3 = min(col0 + 3u, p.n - 1u) * k4;
-    let bt4 = min(col0 + 4u, p.n - 1u) * k4;
-    let bt5 = min(col0 + 5u, p.n - 1u) * k4;
-    let bt6 = min(col0 + 6u, p.n - 1u) * k4;
-    let bt7 = min(col0 + 7u, p.n - 1u) * k4;
-    var c0a = vec4<f32>(0.0);
-    var c0b = vec4<f32>(0.0);
-    var c1a = vec4<f32>(0.0);
-    var c1b = vec4<f32>(0.0);
-    var c2a = vec4<f32>(0.0);
-    var c2b = vec4<f32>(0.0);
-    var c3a = vec4<f32>(0.0);
-    var c3b = vec4<f32>(0.0);
-    var c4a = vec4<f32>(0.0);
-    var c4b = vec4<f32>(0.0);
-    var c5a = vec4<f32>(0.0);
-    var c5b = vec4<f32>(0.0);
-    var c6a = vec4<f32>(0.0);
-    var c6b = vec4<f32>(0.0);
-    var c7a = vec4<f32>(0.0);
-    var c7b = vec4<f32>(0.0);
-    let kq_end = (p.k + 3u) / 4u;
-    for (var kq = 0u; kq < kq_end; kq++) {
-        var am: array<mat4x4<f32>, 2>;
-        if ta {
-            let k0 = kq * 4u;
-            am[0] = transpose(mat4x4<f32>(a4[k0 * m4 + at0], a4[(k0 + 1u) * m4 + at0], a4[(k0 + 2u) * m4 + at0], a4[(k0 + 3u) * m4 + at0]));
-            am[1] = transpose(mat4x4<f32>(a4[k0 * m4 + at1], a4[(k0 + 1u) * m4 + at1], a4[(k0 + 2u) * m4 + at1], a4[(k0 + 3u) * m4 + at1]));
-        } else {
-            am[0] = mat4x4<f32>(a4[ar0 + kq], a4[ar1 + kq], a4[ar2 + kq], a4[ar3 + kq]);
-            am[1] = mat4x4<f32>(a4[ar4 + kq], a4[ar5 + kq], a4[ar6 + kq], a4[ar7 + kq]);
-        }
-        var bm: array<mat4x4<f32>, 2>;
-        if tb {
-            bm[0] = transpose(mat4x4<f32>(b4[bt0 + kq], b4[bt1 + kq], b4[bt2 + kq], b4[bt3 + kq]));
-            bm[1] = transpose(mat4x4<f32>(b4[bt4 + kq], b4[bt5 + kq], b4[bt6 + kq], b4[bt7 + kq]));
-        } else {
-            let k0 = kq * 4u;
-            bm[0] = mat4x4<f32>(b4[k0 * n4 + bn0], b4[(k0 + 1u) * n4 + bn0], b4[(k0 + 2u) * n4 + bn0], b4[(k0 + 3u) * n4 + bn0]);
-            bm[1] = mat4x4<f32>(b4[k0 * n4 + bn1], b4[(k0 + 1u) * n4 + bn1], b4[(k0 + 2u) * n4 + bn1], b4[(k0 + 3u) * n4 + bn1]);
-        }
-        let a0 = am[0];
-        let a1 = am[1];
-        let b0 = bm[0];
-        let b1 = bm[1];
-        c0a = fma(vec4<f32>(a0[0][0]), b0[0], c0a);
-        c0b = fma(vec4<f32>(a0[0][0]), b1[0], c0b);
-        c1a = fma(vec4<f32>(a0[1][0]), b0[0], c1a);
-        c1b = fma(vec4<f32>(a0[1][0]), b1[0], c1b);
-        c2a = fma(vec4<f32>(a0[2][0]), b0[0], c2a);
-        c2b = fma(vec4<f32>(a0[2][0]), b1[0], c2b);
-        c3a = fma(vec4<f32>(a0[3][0]), b0[0], c3a);
-        c3b = fma(vec4<f32>(a0[3][0]), b1[0], c3b);
-        c4a = fma(vec4<f32>(a1[0][0]), b0[0], c4a);
-        c4b = fma(vec4<f32>(a1[0][0]), b1[0], c4b);
-        c5a = fma(vec4<f32>(a1[1][0]), b0[0], c5a);
-        c5b = fma(vec4<f32>(a1[1][0]), b1[0], c5b);
-        c6a = fma(vec4<f32>(a1[2][0]), b0[0], c6a);
-        c6b = fma(vec4<f32>(a1[2][0]), b1[0], c6b);
-        c7a = fma(vec4<f32>(a1[3][0]), b0[0], c7a);
-        c7b = fma(vec4<f32>(a1[3][0]), b1[0], c7b);
-        c0a = fma(vec4<f32>(a0[0][1]), b0[1], c0a);
-        c0b = fma(vec4<f32>(a0[0][1]), b1[1], c0b);
-        c1a = fma(vec4<f32>(a0[1][1]), b0[1], c1a);
-        c1b = fma(vec4<f32>(a0[1][1]), b1[1], c1b);
-        c2a = fma(vec4<f32>(a0[2][1]), b0[1], c2a);
-        c2b = fma(vec4<f32>(a0[2][1]), b1[1], c2b);
-        c3a = fma(vec4<f32>(a0[3][1]), b0[1], c3a);
-        c3b = fma(vec4<f32>(a0[3][1]), b1[1], c3b);
-        c4a = fma(vec4<f32>(a1[0][1]), b0[1], c4a);
-        c4b = fma(vec4<f32>(a1[0][1]), b1[1], c4b);
-        c5a = fma(vec4<f32>(a1[1][1]), b0[1], c5a);
-        c5b = fma(vec4<f32>(a1[1][1]), b1[1], c5b);
-        c6a = fma(vec4<f32>(a1[2][1]), b0[1], c6a);
-        c6b = fma(vec4<f32>(a1[2][1]), b1[1], c6b);
-        c7a = fma(vec4<f32>(a1[3][1]), b0[1], c7a);
-        c7b = fma(vec4<f32>(a1[3][1]), b1[1], c7b);
-        c0a = fma(vec4<f32>(a0[0][2]), b0[2], c0a);
-        c0b = fma(vec4<f32>(a0[0][2]), b1[2], c0b);
-        c1a = fma(vec4<f32>(a0[1][2]), b0[2], c1a);
-        c1b = fma(vec4<f32>(a0[1][2]), b1[2], c1b);
-        c2a = fma(vec4<f32>(a0[2][2]), b0[2], c2a);
-        c2b = fma(vec4<f32>(a0[2][2]), b1[2], c2b);
-        c3a = fma(vec4<f32>(a0[3][2]), b0[2], c3a);
-        c3b = fma(vec4<f32>(a0[3][2]), b1[2], c3b);
-        c4a = fma(vec4<f32>(a1[0][2]), b0[2], c4a);
-        c4b = fma(vec4<f32>(a1[0][2]), b1[2], c4b);
-        c5a = fma(vec4<f32>(a1[1][2]), b0[2], c5a);
-        c5b = fma(vec4<f32>(a1[1][2]), b1[2], c5b);
-        c6a = fma(vec4<f32>(a1[2][2]), b0[2], c6a);
-        c6b = fma(vec4<f32>(a1[2][2]), b1[2], c6b);
-        c7a = fma(vec4<f32>(a1[3][2]), b0[2], c7a);
-        c7b = fma(vec4<f32>(a1[3][2]), b1[2], c7b);
-        c0a = fma(vec4<f32>(a0[0][3]), b0[3], c0a);
-        c0b = fma(vec4<f32>(a0[0][3]), b1[3], c0b);
-        c1a = fma(vec4<f32>(a0[1][3]), b0[3], c1a);
-        c1b = fma(vec4<f32>(a0[1][3]), b1[3], c1b);
-        c2a = fma(vec4<f32>(a0[2][3]), b0[3], c2a);
-        c2b = fma(vec4<f32>(a0[2][3]), b1[3], c2b);
-        c3a = fma(vec4<f32>(a0[3][3]), b0[3], c3a);
-        c3b = fma(vec4<f32>(a0[3][3]), b1[3], c3b);
-        c4a = fma(vec4<f32>(a1[0][3]), b0[3], c4a);
-        c4b = fma(vec4<f32>(a1[0][3]), b1[3], c4b);
-        c5a = fma(vec4<f32>(a1[1][3]), b0[3], c5a);
-        c5b = fma(vec4<f32>(a1[1][3]), b1[3], c5b);
-        c6a = fma(vec4<f32>(a1[2][3]), b0[3], c6a);
-        c6b = fma(vec4<f32>(a1[2][3]), b1[3], c6b);
-        c7a = fma(vec4<f32>(a1[3][3]), b0[3], c7a);
-        c7b = fma(vec4<f32>(a1[3][3]), b1[3], c7b);
+    var blk: Block8;
+    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
+        let a = load_a_vec(t, kq);
+        let b = load_b_vec(t, kq);
+        block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
     }
-    store_c(row0 + 0u, col0, c0a);
-    store_c(row0 + 0u, col0 + 4u, c0b);
-    store_c(row0 + 1u, col0, c1a);
-    store_c(row0 + 1u, col0 + 4u, c1b);
-    store_c(row0 + 2u, col0, c2a);
-    store_c(row0 + 2u, col0 + 4u, c2b);
-    store_c(row0 + 3u, col0, c3a);
-    store_c(row0 + 3u, col0 + 4u, c3b);
-    store_c(row0 + 4u, col0, c4a);
-    store_c(row0 + 4u, col0 + 4u, c4b);
-    store_c(row0 + 5u, col0, c5a);
-    store_c(row0 + 5u, col0 + 4u, c5b);
-    store_c(row0 + 6u, col0, c6a);
-    store_c(row0 + 6u, col0 + 4u, c6b);
-    store_c(row0 + 7u, col0, c7a);
-    store_c(row0 + 7u, col0 + 4u, c7b);
+    store8(t, blk, vec4<f32>(0.0), vec4<f32>(0.0));
 }
 
 @compute @workgroup_size(64)
 fn matmul_bias_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
-    let ncg = (p.n + 7u) / 8u;
-    let rg = inv / ncg;
-    let row0 = rg * 8u;
-    if row0 >= p.m {
+    let t = tile8(gid, nwg);
+    if t.row0 >= p.m {
         return;
     }
-    let col0 = (inv % ncg) * 8u;
-    let k4 = p.k / 4u;
-    let m4 = p.m / 4u;
-    let n4 = p.n / 4u;
-    let ta = p.trans_a != 0u;
-    let tb = p.trans_b != 0u;
-    // Per-invocation base vec4 indices of the operands, advanced by a fixed stride per k step.
-    let ar0 = min(row0 + 0u, p.m - 1u) * k4;
-    let ar1 = min(row0 + 1u, p.m - 1u) * k4;
-    let ar2 = min(row0 + 2u, p.m - 1u) * k4;
-    let ar3 = min(row0 + 3u, p.m - 1u) * k4;
-    let ar4 = min(row0 + 4u, p.m - 1u) * k4;
-    let ar5 = min(row0 + 5u, p.m - 1u) * k4;
-    let ar6 = min(row0 + 6u, p.m - 1u) * k4;
-    let ar7 = min(row0 + 7u, p.m - 1u) * k4;
-    let at0 = min(row0 / 4u + 0u, m4 - 1u);
-    let at1 = min(row0 / 4u + 1u, m4 - 1u);
-    let bn0 = min(col0 / 4u + 0u, max(n4, 1u) - 1u);
-    let bn1 = min(col0 / 4u + 1u, max(n4, 1u) - 1u);
-    let bt0 = min(col0 + 0u, p.n - 1u) * k4;
-    let bt1 = min(col0 + 1u, p.n - 1u) * k4;
-    let bt2 = min(col0 + 2u, p.n - 1u) * k4;
-    let bt3 = min(col0 + 3u, p.n - 1u) * k4;
-    let bt4 = min(col0 + 4u, p.n - 1u) * k4;
-    let bt5 = min(col0 + 5u, p.n - 1u) * k4;
-    let bt6 = min(col0 + 6u, p.n - 1u) * k4;
-    let bt7 = min(col0 + 7u, p.n - 1u) * k4;
-    var c0a = vec4<f32>(0.0);
-    var c0b = vec4<f32>(0.0);
-    var c1a = vec4<f32>(0.0);
-    var c1b = vec4<f32>(0.0);
-    var c2a = vec4<f32>(0.0);
-    var c2b = vec4<f32>(0.0);
-    var c3a = vec4<f32>(0.0);
-    var c3b = vec4<f32>(0.0);
-    var c4a = vec4<f32>(0.0);
-    var c4b = vec4<f32>(0.0);
-    var c5a = vec4<f32>(0.0);
-    var c5b = vec4<f32>(0.0);
-    var c6a = vec4<f32>(0.0);
-    var c6b = vec4<f32>(0.0);
-    var c7a = vec4<f32>(0.0);
-    var c7b = vec4<f32>(0.0);
-    let kq_end = (p.k + 3u) / 4u;
-    for (var kq = 0u; kq < kq_end; kq++) {
-        var am: array<mat4x4<f32>, 2>;
-        if ta {
-            let k0 = kq * 4u;
-            am[0] = transpose(mat4x4<f32>(a4[k0 * m4 + at0], a4[(k0 + 1u) * m4 + at0], a4[(k0 + 2u) * m4 + at0], a4[(k0 + 3u) * m4 + at0]));
-            am[1] = transpose(mat4x4<f32>(a4[k0 * m4 + at1], a4[(k0 + 1u) * m4 + at1], a4[(k0 + 2u) * m4 + at1], a4[(k0 + 3u) * m4 + at1]));
-        } else {
-            am[0] = mat4x4<f32>(a4[ar0 + kq], a4[ar1 + kq], a4[ar2 + kq], a4[ar3 + kq]);
-            am[1] = mat4x4<f32>(a4[ar4 + kq], a4[ar5 + kq], a4[ar6 + kq], a4[ar7 + kq]);
-        }
-        var bm: array<mat4x4<f32>, 2>;
-        if tb {
-            bm[0] = transpose(mat4x4<f32>(b4[bt0 + kq], b4[bt1 + kq], b4[bt2 + kq], b4[bt3 + kq]));
-            bm[1] = transpose(mat4x4<f32>(b4[bt4 + kq], b4[bt5 + kq], b4[bt6 + kq], b4[bt7 + kq]));
-        } else {
-            let k0 = kq * 4u;
-            bm[0] = mat4x4<f32>(b4[k0 * n4 + bn0], b4[(k0 + 1u) * n4 + bn0], b4[(k0 + 2u) * n4 + bn0], b4[(k0 + 3u) * n4 + bn0]);
-            bm[1] = mat4x4<f32>(b4[k0 * n4 + bn1], b4[(k0 + 1u) * n4 + bn1], b4[(k0 + 2u) * n4 + bn1], b4[(k0 + 3u) * n4 + bn1]);
-        }
-        let a0 = am[0];
-        let a1 = am[1];
-        let b0 = bm[0];
-        let b1 = bm[1];
-        c0a = fma(vec4<f32>(a0[0][0]), b0[0], c0a);
-        c0b = fma(vec4<f32>(a0[0][0]), b1[0], c0b);
-        c1a = fma(vec4<f32>(a0[1][0]), b0[0], c1a);
-        c1b = fma(vec4<f32>(a0[1][0]), b1[0], c1b);
-        c2a = fma(vec4<f32>(a0[2][0]), b0[0], c2a);
-        c2b = fma(vec4<f32>(a0[2][0]), b1[0], c2b);
-        c3a = fma(vec4<f32>(a0[3][0]), b0[0], c3a);
-        c3b = fma(vec4<f32>(a0[3][0]), b1[0], c3b);
-        c4a = fma(vec4<f32>(a1[0][0]), b0[0], c4a);
-        c4b = fma(vec4<f32>(a1[0][0]), b1[0], c4b);
-        c5a = fma(vec4<f32>(a1[1][0]), b0[0], c5a);
-        c5b = fma(vec4<f32>(a1[1][0]), b1[0], c5b);
-        c6a = fma(vec4<f32>(a1[2][0]), b0[0], c6a);
-        c6b = fma(vec4<f32>(a1[2][0]), b1[0], c6b);
-        c7a = fma(vec4<f32>(a1[3][0]), b0[0], c7a);
-        c7b = fma(vec4<f32>(a1[3][0]), b1[0], c7b);
-        c0a = fma(vec4<f32>(a0[0][1]), b0[1], c0a);
-        c0b = fma(vec4<f32>(a0[0][1]), b1[1], c0b);
-        c1a = fma(vec4<f32>(a0[1][1]), b0[1], c1a);
-        c1b = fma(vec4<f32>(a0[1][1]), b1[1], c1b);
-        c2a = fma(vec4<f32>(a0[2][1]), b0[1], c2a);
-        c2b = fma(vec4<f32>(a0[2][1]), b1[1], c2b);
-        c3a = fma(vec4<f32>(a0[3][1]), b0[1], c3a);
-        c3b = fma(vec4<f32>(a0[3][1]), b1[1], c3b);
-        c4a = fma(vec4<f32>(a1[0][1]), b0[1], c4a);
-        c4b = fma(vec4<f32>(a1[0][1]), b1[1], c4b);
-        c5a = fma(vec4<f32>(a1[1][1]), b0[1], c5a);
-        c5b = fma(vec4<f32>(a1[1][1]), b1[1], c5b);
-        c6a = fma(vec4<f32>(a1[2][1]), b0[1], c6a);
-        c6b = fma(vec4<f32>(a1[2][1]), b1[1], c6b);
-        c7a = fma(vec4<f32>(a1[3][1]), b0[1], c7a);
-        c7b = fma(vec4<f32>(a1[3][1]), b1[1], c7b);
-        c0a = fma(vec4<f32>(a0[0][2]), b0[2], c0a);
-        c0b = fma(vec4<f32>(a0[0][2]), b1[2], c0b);
-        c1a = fma(vec4<f32>(a0[1][2]), b0[2], c1a);
-        c1b = fma(vec4<f32>(a0[1][2]), b1[2], c1b);
-        c2a = fma(vec4<f32>(a0[2][2]), b0[2], c2a);
-        c2b = fma(vec4<f32>(a0[2][2]), b1[2], c2b);
-        c3a = fma(vec4<f32>(a0[3][2]), b0[2], c3a);
-        c3b = fma(vec4<f32>(a0[3][2]), b1[2], c3b);
-        c4a = fma(vec4<f32>(a1[0][2]), b0[2], c4a);
-        c4b = fma(vec4<f32>(a1[0][2]), b1[2], c4b);
-        c5a = fma(vec4<f32>(a1[1][2]), b0[2], c5a);
-        c5b = fma(vec4<f32>(a1[1][2]), b1[2], c5b);
-        c6a = fma(vec4<f32>(a1[2][2]), b0[2], c6a);
-        c6b = fma(vec4<f32>(a1[2][2]), b1[2], c6b);
-        c7a = fma(vec4<f32>(a1[3][2]), b0[2], c7a);
-        c7b = fma(vec4<f32>(a1[3][2]), b1[2], c7b);
-        c0a = fma(vec4<f32>(a0[0][3]), b0[3], c0a);
-        c0b = fma(vec4<f32>(a0[0][3]), b1[3], c0b);
-        c1a = fma(vec4<f32>(a0[1][3]), b0[3], c1a);
-        c1b = fma(vec4<f32>(a0[1][3]), b1[3], c1b);
-        c2a = fma(vec4<f32>(a0[2][3]), b0[3], c2a);
-        c2b = fma(vec4<f32>(a0[2][3]), b1[3], c2b);
-        c3a = fma(vec4<f32>(a0[3][3]), b0[3], c3a);
-        c3b = fma(vec4<f32>(a0[3][3]), b1[3], c3b);
-        c4a = fma(vec4<f32>(a1[0][3]), b0[3], c4a);
-        c4b = fma(vec4<f32>(a1[0][3]), b1[3], c4b);
-        c5a = fma(vec4<f32>(a1[1][3]), b0[3], c5a);
-        c5b = fma(vec4<f32>(a1[1][3]), b1[3], c5b);
-        c6a = fma(vec4<f32>(a1[2][3]), b0[3], c6a);
-        c6b = fma(vec4<f32>(a1[2][3]), b1[3], c6b);
-        c7a = fma(vec4<f32>(a1[3][3]), b0[3], c7a);
-        c7b = fma(vec4<f32>(a1[3][3]), b1[3], c7b);
+    var blk: Block8;
+    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
+        let a = load_a_vec(t, kq);
+        let b = load_b_vec(t, kq);
+        block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
     }
-    let nl = p.n - 1u;
-    let bva = vec4<f32>(bias[min(col0, nl)], bias[min(col0 + 1u, nl)], bias[min(col0 + 2u, nl)], bias[min(col0 + 3u, nl)]);
-    let bvb = vec4<f32>(bias[min(col0 + 4u, nl)], bias[min(col0 + 5u, nl)], bias[min(col0 + 6u, nl)], bias[min(col0 + 7u, nl)]);
-    store_c(row0 + 0u, col0, c0a + bva);
-    store_c(row0 + 0u, col0 + 4u, c0b + bvb);
-    store_c(row0 + 1u, col0, c1a + bva);
-    store_c(row0 + 1u, col0 + 4u, c1b + bvb);
-    store_c(row0 + 2u, col0, c2a + bva);
-    store_c(row0 + 2u, col0 + 4u, c2b + bvb);
-    store_c(row0 + 3u, col0, c3a + bva);
-    store_c(row0 + 3u, col0 + 4u, c3b + bvb);
-    store_c(row0 + 4u, col0, c4a + bva);
-    store_c(row0 + 4u, col0 + 4u, c4b + bvb);
-    store_c(row0 + 5u, col0, c5a + bva);
-    store_c(row0 + 5u, col0 + 4u, c5b + bvb);
-    store_c(row0 + 6u, col0, c6a + bva);
-    store_c(row0 + 6u, col0 + 4u, c6b + bvb);
-    store_c(row0 + 7u, col0, c7a + bva);
-    store_c(row0 + 7u, col0 + 4u, c7b + bvb);
+    store8_bias(t, blk);
 }
 
 @compute @workgroup_size(64)
 fn matmul_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
-    let ncg = (p.n + 7u) / 8u;
-    let rg = inv / ncg;
-    let row0 = rg * 8u;
-    if row0 >= p.m {
+    let t = tile8(gid, nwg);
+    if t.row0 >= p.m {
         return;
     }
-    let col0 = (inv % ncg) * 8u;
-    let k4 = p.k / 4u;
-    let m4 = p.m / 4u;
-    let n4 = p.n / 4u;
-    let ta = p.trans_a != 0u;
-    let tb = p.trans_b != 0u;
-    // Per-invocation base vec4 indices of the operands, advanced by a fixed stride per k step.
-    let ar0 = min(row0 + 0u, p.m - 1u) * k4;
-    let ar1 = min(row0 + 1u, p.m - 1u) * k4;
-    let ar2 = min(row0 + 2u, p.m - 1u) * k4;
-    let ar3 = min(row0 + 3u, p.m - 1u) * k4;
-    let ar4 = min(row0 + 4u, p.m - 1u) * k4;
-    let ar5 = min(row0 + 5u, p.m - 1u) * k4;
-    let ar6 = min(row0 + 6u, p.m - 1u) * k4;
-    let ar7 = min(row0 + 7u, p.m - 1u) * k4;
-    let at0 = min(row0 / 4u + 0u, m4 - 1u);
-    let at1 = min(row0 / 4u + 1u, m4 - 1u);
-    let bn0 = min(col0 / 4u + 0u, max(n4, 1u) - 1u);
-    let bn1 = min(col0 / 4u + 1u, max(n4, 1u) - 1u);
-    let bt0 = min(col0 + 0u, p.n - 1u) * k4;
-    let bt1 = min(col0 + 1u, p.n - 1u) * k4;
-    let bt2 = min(col0 + 2u, p.n - 1u) * k4;
-    let bt3 = min(col0 + 3u, p.n - 1u) * k4;
-    let bt4 = min(col0 + 4u, p.n - 1u) * k4;
-    let bt5 = min(col0 + 5u, p.n - 1u) * k4;
-    let bt6 = min(col0 + 6u, p.n - 1u) * k4;
-    let bt7 = min(col0 + 7u, p.n - 1u) * k4;
-    var c0a = vec4<f32>(0.0);
-    var c0b = vec4<f32>(0.0);
-    var c1a = vec4<f32>(0.0);
-    var c1b = vec4<f32>(0.0);
-    var c2a = vec4<f32>(0.0);
-    var c2b = vec4<f32>(0.0);
-    var c3a = vec4<f32>(0.0);
-    var c3b = vec4<f32>(0.0);
-    var c4a = vec4<f32>(0.0);
-    var c4b = vec4<f32>(0.0);
-    var c5a = vec4<f32>(0.0);
-    var c5b = vec4<f32>(0.0);
-    var c6a = vec4<f32>(0.0);
-    var c6b = vec4<f32>(0.0);
-    var c7a = vec4<f32>(0.0);
-    var c7b = vec4<f32>(0.0);
-    let kq_end = (p.k + 3u) / 4u;
-    for (var kq = 0u; kq < kq_end; kq++) {
-        var am: array<mat4x4<f32>, 2>;
-        if p.a_vec == 0u {
-            let k0 = kq * 4u;
-            am[0] = mat4x4<f32>(vec4<f32>(lda(row0 + 0u, k0), lda(row0 + 0u, k0 + 1u), lda(row0 + 0u, k0 + 2u), lda(row0 + 0u, k0 + 3u)), vec4<f32>(lda(row0 + 1u, k0), lda(row0 + 1u, k0 + 1u), lda(row0 + 1u, k0 + 2u), lda(row0 + 1u, k0 + 3u)), vec4<f32>(lda(row0 + 2u, k0), lda(row0 + 2u, k0 + 1u), lda(row0 + 2u, k0 + 2u), lda(row0 + 2u, k0 + 3u)), vec4<f32>(lda(row0 + 3u, k0), lda(row0 + 3u, k0 + 1u), lda(row0 + 3u, k0 + 2u), lda(row0 + 3u, k0 + 3u)));
-            am[1] = mat4x4<f32>(vec4<f32>(lda(row0 + 4u, k0), lda(row0 + 4u, k0 + 1u), lda(row0 + 4u, k0 + 2u), lda(row0 + 4u, k0 + 3u)), vec4<f32>(lda(row0 + 5u, k0), lda(row0 + 5u, k0 + 1u), lda(row0 + 5u, k0 + 2u), lda(row0 + 5u, k0 + 3u)), vec4<f32>(lda(row0 + 6u, k0), lda(row0 + 6u, k0 + 1u), lda(row0 + 6u, k0 + 2u), lda(row0 + 6u, k0 + 3u)), vec4<f32>(lda(row0 + 7u, k0), lda(row0 + 7u, k0 + 1u), lda(row0 + 7u, k0 + 2u), lda(row0 + 7u, k0 + 3u)));
-        } else if ta {
-            let k0 = kq * 4u;
-            am[0] = transpose(mat4x4<f32>(a4[k0 * m4 + at0], a4[(k0 + 1u) * m4 + at0], a4[(k0 + 2u) * m4 + at0], a4[(k0 + 3u) * m4 + at0]));
-            am[1] = transpose(mat4x4<f32>(a4[k0 * m4 + at1], a4[(k0 + 1u) * m4 + at1], a4[(k0 + 2u) * m4 + at1], a4[(k0 + 3u) * m4 + at1]));
-        } else {
-            am[0] = mat4x4<f32>(a4[ar0 + kq], a4[ar1 + kq], a4[ar2 + kq], a4[ar3 + kq]);
-            am[1] = mat4x4<f32>(a4[ar4 + kq], a4[ar5 + kq], a4[ar6 + kq], a4[ar7 + kq]);
-        }
-        var bm: array<mat4x4<f32>, 2>;
-        if p.b_vec == 0u {
-            let k0 = kq * 4u;
-            bm[0] = mat4x4<f32>(vec4<f32>(ldb(k0 + 0u, col0 + 0u), ldb(k0 + 0u, col0 + 1u), ldb(k0 + 0u, col0 + 2u), ldb(k0 + 0u, col0 + 3u)), vec4<f32>(ldb(k0 + 1u, col0 + 0u), ldb(k0 + 1u, col0 + 1u), ldb(k0 + 1u, col0 + 2u), ldb(k0 + 1u, col0 + 3u)), vec4<f32>(ldb(k0 + 2u, col0 + 0u), ldb(k0 + 2u, col0 + 1u), ldb(k0 + 2u, col0 + 2u), ldb(k0 + 2u, col0 + 3u)), vec4<f32>(ldb(k0 + 3u, col0 + 0u), ldb(k0 + 3u, col0 + 1u), ldb(k0 + 3u, col0 + 2u), ldb(k0 + 3u, col0 + 3u)));
-            bm[1] = mat4x4<f32>(vec4<f32>(ldb(k0 + 0u, col0 + 4u), ldb(k0 + 0u, col0 + 5u), ldb(k0 + 0u, col0 + 6u), ldb(k0 + 0u, col0 + 7u)), vec4<f32>(ldb(k0 + 1u, col0 + 4u), ldb(k0 + 1u, col0 + 5u), ldb(k0 + 1u, col0 + 6u), ldb(k0 + 1u, col0 + 7u)), vec4<f32>(ldb(k0 + 2u, col0 + 4u), ldb(k0 + 2u, col0 + 5u), ldb(k0 + 2u, col0 + 6u), ldb(k0 + 2u, col0 + 7u)), vec4<f32>(ldb(k0 + 3u, col0 + 4u), ldb(k0 + 3u, col0 + 5u), ldb(k0 + 3u, col0 + 6u), ldb(k0 + 3u, col0 + 7u)));
-        } else if tb {
-            bm[0] = transpose(mat4x4<f32>(b4[bt0 + kq], b4[bt1 + kq], b4[bt2 + kq], b4[bt3 + kq]));
-            bm[1] = transpose(mat4x4<f32>(b4[bt4 + kq], b4[bt5 + kq], b4[bt6 + kq], b4[bt7 + kq]));
-        } else {
-            let k0 = kq * 4u;
-            bm[0] = mat4x4<f32>(b4[k0 * n4 + bn0], b4[(k0 + 1u) * n4 + bn0], b4[(k0 + 2u) * n4 + bn0], b4[(k0 + 3u) * n4 + bn0]);
-            bm[1] = mat4x4<f32>(b4[k0 * n4 + bn1], b4[(k0 + 1u) * n4 + bn1], b4[(k0 + 2u) * n4 + bn1], b4[(k0 + 3u) * n4 + bn1]);
-        }
-        let a0 = am[0];
-        let a1 = am[1];
-        let b0 = bm[0];
-        let b1 = bm[1];
-        c0a = fma(vec4<f32>(a0[0][0]), b0[0], c0a);
-        c0b = fma(vec4<f32>(a0[0][0]), b1[0], c0b);
-        c1a = fma(vec4<f32>(a0[1][0]), b0[0], c1a);
-        c1b = fma(vec4<f32>(a0[1][0]), b1[0], c1b);
-        c2a = fma(vec4<f32>(a0[2][0]), b0[0], c2a);
-        c2b = fma(vec4<f32>(a0[2][0]), b1[0], c2b);
-        c3a = fma(vec4<f32>(a0[3][0]), b0[0], c3a);
-        c3b = fma(vec4<f32>(a0[3][0]), b1[0], c3b);
-        c4a = fma(vec4<f32>(a1[0][0]), b0[0], c4a);
-        c4b = fma(vec4<f32>(a1[0][0]), b1[0], c4b);
-        c5a = fma(vec4<f32>(a1[1][0]), b0[0], c5a);
-        c5b = fma(vec4<f32>(a1[1][0]), b1[0], c5b);
-        c6a = fma(vec4<f32>(a1[2][0]), b0[0], c6a);
-        c6b = fma(vec4<f32>(a1[2][0]), b1[0], c6b);
-        c7a = fma(vec4<f32>(a1[3][0]), b0[0], c7a);
-        c7b = fma(vec4<f32>(a1[3][0]), b1[0], c7b);
-        c0a = fma(vec4<f32>(a0[0][1]), b0[1], c0a);
-        c0b = fma(vec4<f32>(a0[0][1]), b1[1], c0b);
-        c1a = fma(vec4<f32>(a0[1][1]), b0[1], c1a);
-        c1b = fma(vec4<f32>(a0[1][1]), b1[1], c1b);
-        c2a = fma(vec4<f32>(a0[2][1]), b0[1], c2a);
-        c2b = fma(vec4<f32>(a0[2][1]), b1[1], c2b);
-        c3a = fma(vec4<f32>(a0[3][1]), b0[1], c3a);
-        c3b = fma(vec4<f32>(a0[3][1]), b1[1], c3b);
-        c4a = fma(vec4<f32>(a1[0][1]), b0[1], c4a);
-        c4b = fma(vec4<f32>(a1[0][1]), b1[1], c4b);
-        c5a = fma(vec4<f32>(a1[1][1]), b0[1], c5a);
-        c5b = fma(vec4<f32>(a1[1][1]), b1[1], c5b);
-        c6a = fma(vec4<f32>(a1[2][1]), b0[1], c6a);
-        c6b = fma(vec4<f32>(a1[2][1]), b1[1], c6b);
-        c7a = fma(vec4<f32>(a1[3][1]), b0[1], c7a);
-        c7b = fma(vec4<f32>(a1[3][1]), b1[1], c7b);
-        c0a = fma(vec4<f32>(a0[0][2]), b0[2], c0a);
-        c0b = fma(vec4<f32>(a0[0][2]), b1[2], c0b);
-        c1a = fma(vec4<f32>(a0[1][2]), b0[2], c1a);
-        c1b = fma(vec4<f32>(a0[1][2]), b1[2], c1b);
-        c2a = fma(vec4<f32>(a0[2][2]), b0[2], c2a);
-        c2b = fma(vec4<f32>(a0[2][2]), b1[2], c2b);
-        c3a = fma(vec4<f32>(a0[3][2]), b0[2], c3a);
-        c3b = fma(vec4<f32>(a0[3][2]), b1[2], c3b);
-        c4a = fma(vec4<f32>(a1[0][2]), b0[2], c4a);
-        c4b = fma(vec4<f32>(a1[0][2]), b1[2], c4b);
-        c5a = fma(vec4<f32>(a1[1][2]), b0[2], c5a);
-        c5b = fma(vec4<f32>(a1[1][2]), b1[2], c5b);
-        c6a = fma(vec4<f32>(a1[2][2]), b0[2], c6a);
-        c6b = fma(vec4<f32>(a1[2][2]), b1[2], c6b);
-        c7a = fma(vec4<f32>(a1[3][2]), b0[2], c7a);
-        c7b = fma(vec4<f32>(a1[3][2]), b1[2], c7b);
-        c0a = fma(vec4<f32>(a0[0][3]), b0[3], c0a);
-        c0b = fma(vec4<f32>(a0[0][3]), b1[3], c0b);
-        c1a = fma(vec4<f32>(a0[1][3]), b0[3], c1a);
-        c1b = fma(vec4<f32>(a0[1][3]), b1[3], c1b);
-        c2a = fma(vec4<f32>(a0[2][3]), b0[3], c2a);
-        c2b = fma(vec4<f32>(a0[2][3]), b1[3], c2b);
-        c3a = fma(vec4<f32>(a0[3][3]), b0[3], c3a);
-        c3b = fma(vec4<f32>(a0[3][3]), b1[3], c3b);
-        c4a = fma(vec4<f32>(a1[0][3]), b0[3], c4a);
-        c4b = fma(vec4<f32>(a1[0][3]), b1[3], c4b);
-        c5a = fma(vec4<f32>(a1[1][3]), b0[3], c5a);
-        c5b = fma(vec4<f32>(a1[1][3]), b1[3], c5b);
-        c6a = fma(vec4<f32>(a1[2][3]), b0[3], c6a);
-        c6b = fma(vec4<f32>(a1[2][3]), b1[3], c6b);
-        c7a = fma(vec4<f32>(a1[3][3]), b0[3], c7a);
-        c7b = fma(vec4<f32>(a1[3][3]), b1[3], c7b);
+    var blk: Block8;
+    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
+        let a = load_a_mixed(t, kq);
+        let b = load_b_mixed(t, kq);
+        block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
     }
-    store_c(row0 + 0u, col0, c0a);
-    store_c(row0 + 0u, col0 + 4u, c0b);
-    store_c(row0 + 1u, col0, c1a);
-    store_c(row0 + 1u, col0 + 4u, c1b);
-    store_c(row0 + 2u, col0, c2a);
-    store_c(row0 + 2u, col0 + 4u, c2b);
-    store_c(row0 + 3u, col0, c3a);
-    store_c(row0 + 3u, col0 + 4u, c3b);
-    store_c(row0 + 4u, col0, c4a);
-    store_c(row0 + 4u, col0 + 4u, c4b);
-    store_c(row0 + 5u, col0, c5a);
-    store_c(row0 + 5u, col0 + 4u, c5b);
-    store_c(row0 + 6u, col0, c6a);
-    store_c(row0 + 6u, col0 + 4u, c6b);
-    store_c(row0 + 7u, col0, c7a);
-    store_c(row0 + 7u, col0 + 4u, c7b);
+    store8(t, blk, vec4<f32>(0.0), vec4<f32>(0.0));
 }
 
 @compute @workgroup_size(64)
 fn matmul_bias_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
-    let ncg = (p.n + 7u) / 8u;
-    let rg = inv / ncg;
-    let row0 = rg * 8u;
-    if row0 >= p.m {
+    let t = tile8(gid, nwg);
+    if t.row0 >= p.m {
         return;
     }
-    let col0 = (inv % ncg) * 8u;
-    let k4 = p.k / 4u;
-    let m4 = p.m / 4u;
-    let n4 = p.n / 4u;
-    let ta = p.trans_a != 0u;
-    let tb = p.trans_b != 0u;
-    // Per-invocation base vec4 indices of the operands, advanced by a fixed stride per k step.
-    let ar0 = min(row0 + 0u, p.m - 1u) * k4;
-    let ar1 = min(row0 + 1u, p.m - 1u) * k4;
-    let ar2 = min(row0 + 2u, p.m - 1u) * k4;
-    let ar3 = min(row0 + 3u, p.m - 1u) * k4;
-    let ar4 = min(row0 + 4u, p.m - 1u) * k4;
-    let ar5 = min(row0 + 5u, p.m - 1u) * k4;
-    let ar6 = min(row0 + 6u, p.m - 1u) * k4;
-    let ar7 = min(row0 + 7u, p.m - 1u) * k4;
-    let at0 = min(row0 / 4u + 0u, m4 - 1u);
-    let at1 = min(row0 / 4u + 1u, m4 - 1u);
-    let bn0 = min(col0 / 4u + 0u, max(n4, 1u) - 1u);
-    let bn1 = min(col0 / 4u + 1u, max(n4, 1u) - 1u);
-    let bt0 = min(col0 + 0u, p.n - 1u) * k4;
-    let bt1 = min(col0 + 1u, p.n - 1u) * k4;
-    let bt2 = min(col0 + 2u, p.n - 1u) * k4;
-    let bt3 = min(col0 + 3u, p.n - 1u) * k4;
-    let bt4 = min(col0 + 4u, p.n - 1u) * k4;
-    let bt5 = min(col0 + 5u, p.n - 1u) * k4;
-    let bt6 = min(col0 + 6u, p.n - 1u) * k4;
-    let bt7 = min(col0 + 7u, p.n - 1u) * k4;
-    var c0a = vec4<f32>(0.0);
-    var c0b = vec4<f32>(0.0);
-    var c1a = vec4<f32>(0.0);
-    var c1b = vec4<f32>(0.0);
-    var c2a = vec4<f32>(0.0);
-    var c2b = vec4<f32>(0.0);
-    var c3a = vec4<f32>(0.0);
-    var c3b = vec4<f32>(0.0);
-    var c4a = vec4<f32>(0.0);
-    var c4b = vec4<f32>(0.0);
-    var c5a = vec4<f32>(0.0);
-    var c5b = vec4<f32>(0.0);
-    var c6a = vec4<f32>(0.0);
-    var c6b = vec4<f32>(0.0);
-    var c7a = vec4<f32>(0.0);
-    var c7b = vec4<f32>(0.0);
-    let kq_end = (p.k + 3u) / 4u;
-    for (var kq = 0u; kq < kq_end; kq++) {
-        var am: array<mat4x4<f32>, 2>;
-        if p.a_vec == 0u {
-            let k0 = kq * 4u;
-            am[0] = mat4x4<f32>(vec4<f32>(lda(row0 + 0u, k0), lda(row0 + 0u, k0 + 1u), lda(row0 + 0u, k0 + 2u), lda(row0 + 0u, k0 + 3u)), vec4<f32>(lda(row0 + 1u, k0), lda(row0 + 1u, k0 + 1u), lda(row0 + 1u, k0 + 2u), lda(row0 + 1u, k0 + 3u)), vec4<f32>(lda(row0 + 2u, k0), lda(row0 + 2u, k0 + 1u), lda(row0 + 2u, k0 + 2u), lda(row0 + 2u, k0 + 3u)), vec4<f32>(lda(row0 + 3u, k0), lda(row0 + 3u, k0 + 1u), lda(row0 + 3u, k0 + 2u), lda(row0 + 3u, k0 + 3u)));
-            am[1] = mat4x4<f32>(vec4<f32>(lda(row0 + 4u, k0), lda(row0 + 4u, k0 + 1u), lda(row0 + 4u, k0 + 2u), lda(row0 + 4u, k0 + 3u)), vec4<f32>(lda(row0 + 5u, k0), lda(row0 + 5u, k0 + 1u), lda(row0 + 5u, k0 + 2u), lda(row0 + 5u, k0 + 3u)), vec4<f32>(lda(row0 + 6u, k0), lda(row0 + 6u, k0 + 1u), lda(row0 + 6u, k0 + 2u), lda(row0 + 6u, k0 + 3u)), vec4<f32>(lda(row0 + 7u, k0), lda(row0 + 7u, k0 + 1u), lda(row0 + 7u, k0 + 2u), lda(row0 + 7u, k0 + 3u)));
-        } else if ta {
-            let k0 = kq * 4u;
-            am[0] = transpose(mat4x4<f32>(a4[k0 * m4 + at0], a4[(k0 + 1u) * m4 + at0], a4[(k0 + 2u) * m4 + at0], a4[(k0 + 3u) * m4 + at0]));
-            am[1] = transpose(mat4x4<f32>(a4[k0 * m4 + at1], a4[(k0 + 1u) * m4 + at1], a4[(k0 + 2u) * m4 + at1], a4[(k0 + 3u) * m4 + at1]));
-        } else {
-            am[0] = mat4x4<f32>(a4[ar0 + kq], a4[ar1 + kq], a4[ar2 + kq], a4[ar3 + kq]);
-            am[1] = mat4x4<f32>(a4[ar4 + kq], a4[ar5 + kq], a4[ar6 + kq], a4[ar7 + kq]);
-        }
-        var bm: array<mat4x4<f32>, 2>;
-        if p.b_vec == 0u {
-            let k0 = kq * 4u;
-            bm[0] = mat4x4<f32>(vec4<f32>(ldb(k0 + 0u, col0 + 0u), ldb(k0 + 0u, col0 + 1u), ldb(k0 + 0u, col0 + 2u), ldb(k0 + 0u, col0 + 3u)), vec4<f32>(ldb(k0 + 1u, col0 + 0u), ldb(k0 + 1u, col0 + 1u), ldb(k0 + 1u, col0 + 2u), ldb(k0 + 1u, col0 + 3u)), vec4<f32>(ldb(k0 + 2u, col0 + 0u), ldb(k0 + 2u, col0 + 1u), ldb(k0 + 2u, col0 + 2u), ldb(k0 + 2u, col0 + 3u)), vec4<f32>(ldb(k0 + 3u, col0 + 0u), ldb(k0 + 3u, col0 + 1u), ldb(k0 + 3u, col0 + 2u), ldb(k0 + 3u, col0 + 3u)));
-            bm[1] = mat4x4<f32>(vec4<f32>(ldb(k0 + 0u, col0 + 4u), ldb(k0 + 0u, col0 + 5u), ldb(k0 + 0u, col0 + 6u), ldb(k0 + 0u, col0 + 7u)), vec4<f32>(ldb(k0 + 1u, col0 + 4u), ldb(k0 + 1u, col0 + 5u), ldb(k0 + 1u, col0 + 6u), ldb(k0 + 1u, col0 + 7u)), vec4<f32>(ldb(k0 + 2u, col0 + 4u), ldb(k0 + 2u, col0 + 5u), ldb(k0 + 2u, col0 + 6u), ldb(k0 + 2u, col0 + 7u)), vec4<f32>(ldb(k0 + 3u, col0 + 4u), ldb(k0 + 3u, col0 + 5u), ldb(k0 + 3u, col0 + 6u), ldb(k0 + 3u, col0 + 7u)));
-        } else if tb {
-            bm[0] = transpose(mat4x4<f32>(b4[bt0 + kq], b4[bt1 + kq], b4[bt2 + kq], b4[bt3 + kq]));
-            bm[1] = transpose(mat4x4<f32>(b4[bt4 + kq], b4[bt5 + kq], b4[bt6 + kq], b4[bt7 + kq]));
-        } else {
-            let k0 = kq * 4u;
-            bm[0] = mat4x4<f32>(b4[k0 * n4 + bn0], b4[(k0 + 1u) * n4 + bn0], b4[(k0 + 2u) * n4 + bn0], b4[(k0 + 3u) * n4 + bn0]);
-            bm[1] = mat4x4<f32>(b4[k0 * n4 + bn1], b4[(k0 + 1u) * n4 + bn1], b4[(k0 + 2u) * n4 + bn1], b4[(k0 + 3u) * n4 + bn1]);
-        }
-        let a0 = am[0];
-        let a1 = am[1];
-        let b0 = bm[0];
-        let b1 = bm[1];
-        c0a = fma(vec4<f32>(a0[0][0]), b0[0], c0a);
-        c0b = fma(vec4<f32>(a0[0][0]), b1[0], c0b);
-        c1a = fma(vec4<f32>(a0[1][0]), b0[0], c1a);
-        c1b = fma(vec4<f32>(a0[1][0]), b1[0], c1b);
-        c2a = fma(vec4<f32>(a0[2][0]), b0[0], c2a);
-        c2b = fma(vec4<f32>(a0[2][0]), b1[0], c2b);
-        c3a = fma(vec4<f32>(a0[3][0]), b0[0], c3a);
-        c3b = fma(vec4<f32>(a0[3][0]), b1[0], c3b);
-        c4a = fma(vec4<f32>(a1[0][0]), b0[0], c4a);
-        c4b = fma(vec4<f32>(a1[0][0]), b1[0], c4b);
-        c5a = fma(vec4<f32>(a1[1][0]), b0[0], c5a);
-        c5b = fma(vec4<f32>(a1[1][0]), b1[0], c5b);
-        c6a = fma(vec4<f32>(a1[2][0]), b0[0], c6a);
-        c6b = fma(vec4<f32>(a1[2][0]), b1[0], c6b);
-        c7a = fma(vec4<f32>(a1[3][0]), b0[0], c7a);
-        c7b = fma(vec4<f32>(a1[3][0]), b1[0], c7b);
-        c0a = fma(vec4<f32>(a0[0][1]), b0[1], c0a);
-        c0b = fma(vec4<f32>(a0[0][1]), b1[1], c0b);
-        c1a = fma(vec4<f32>(a0[1][1]), b0[1], c1a);
-        c1b = fma(vec4<f32>(a0[1][1]), b1[1], c1b);
-        c2a = fma(vec4<f32>(a0[2][1]), b0[1], c2a);
-        c2b = fma(vec4<f32>(a0[2][1]), b1[1], c2b);
-        c3a = fma(vec4<f32>(a0[3][1]), b0[1], c3a);
-        c3b = fma(vec4<f32>(a0[3][1]), b1[1], c3b);
-        c4a = fma(vec4<f32>(a1[0][1]), b0[1], c4a);
-        c4b = fma(vec4<f32>(a1[0][1]), b1[1], c4b);
-        c5a = fma(vec4<f32>(a1[1][1]), b0[1], c5a);
-        c5b = fma(vec4<f32>(a1[1][1]), b1[1], c5b);
-        c6a = fma(vec4<f32>(a1[2][1]), b0[1], c6a);
-        c6b = fma(vec4<f32>(a1[2][1]), b1[1], c6b);
-        c7a = fma(vec4<f32>(a1[3][1]), b0[1], c7a);
-        c7b = fma(vec4<f32>(a1[3][1]), b1[1], c7b);
-        c0a = fma(vec4<f32>(a0[0][2]), b0[2], c0a);
-        c0b = fma(vec4<f32>(a0[0][2]), b1[2], c0b);
-        c1a = fma(vec4<f32>(a0[1][2]), b0[2], c1a);
-        c1b = fma(vec4<f32>(a0[1][2]), b1[2], c1b);
-        c2a = fma(vec4<f32>(a0[2][2]), b0[2], c2a);
-        c2b = fma(vec4<f32>(a0[2][2]), b1[2], c2b);
-        c3a = fma(vec4<f32>(a0[3][2]), b0[2], c3a);
-        c3b = fma(vec4<f32>(a0[3][2]), b1[2], c3b);
-        c4a = fma(vec4<f32>(a1[0][2]), b0[2], c4a);
-        c4b = fma(vec4<f32>(a1[0][2]), b1[2], c4b);
-        c5a = fma(vec4<f32>(a1[1][2]), b0[2], c5a);
-        c5b = fma(vec4<f32>(a1[1][2]), b1[2], c5b);
-        c6a = fma(vec4<f32>(a1[2][2]), b0[2], c6a);
-        c6b = fma(vec4<f32>(a1[2][2]), b1[2], c6b);
-        c7a = fma(vec4<f32>(a1[3][2]), b0[2], c7a);
-        c7b = fma(vec4<f32>(a1[3][2]), b1[2], c7b);
-        c0a = fma(vec4<f32>(a0[0][3]), b0[3], c0a);
-        c0b = fma(vec4<f32>(a0[0][3]), b1[3], c0b);
-        c1a = fma(vec4<f32>(a0[1][3]), b0[3], c1a);
-        c1b = fma(vec4<f32>(a0[1][3]), b1[3], c1b);
-        c2a = fma(vec4<f32>(a0[2][3]), b0[3], c2a);
-        c2b = fma(vec4<f32>(a0[2][3]), b1[3], c2b);
-        c3a = fma(vec4<f32>(a0[3][3]), b0[3], c3a);
-        c3b = fma(vec4<f32>(a0[3][3]), b1[3], c3b);
-        c4a = fma(vec4<f32>(a1[0][3]), b0[3], c4a);
-        c4b = fma(vec4<f32>(a1[0][3]), b1[3], c4b);
-        c5a = fma(vec4<f32>(a1[1][3]), b0[3], c5a);
-        c5b = fma(vec4<f32>(a1[1][3]), b1[3], c5b);
-        c6a = fma(vec4<f32>(a1[2][3]), b0[3], c6a);
-        c6b = fma(vec4<f32>(a1[2][3]), b1[3], c6b);
-        c7a = fma(vec4<f32>(a1[3][3]), b0[3], c7a);
-        c7b = fma(vec4<f32>(a1[3][3]), b1[3], c7b);
+    var blk: Block8;
+    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
+        let a = load_a_mixed(t, kq);
+        let b = load_b_mixed(t, kq);
+        block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
     }
-    let nl = p.n - 1u;
-    let bva = vec4<f32>(bias[min(col0, nl)], bias[min(col0 + 1u, nl)], bias[min(col0 + 2u, nl)], bias[min(col0 + 3u, nl)]);
-    let bvb = vec4<f32>(bias[min(col0 + 4u, nl)], bias[min(col0 + 5u, nl)], bias[min(col0 + 6u, nl)], bias[min(col0 + 7u, nl)]);
-    store_c(row0 + 0u, col0, c0a + bva);
-    store_c(row0 + 0u, col0 + 4u, c0b + bvb);
-    store_c(row0 + 1u, col0, c1a + bva);
-    store_c(row0 + 1u, col0 + 4u, c1b + bvb);
-    store_c(row0 + 2u, col0, c2a + bva);
-    store_c(row0 + 2u, col0 + 4u, c2b + bvb);
-    store_c(row0 + 3u, col0, c3a + bva);
-    store_c(row0 + 3u, col0 + 4u, c3b + bvb);
-    store_c(row0 + 4u, col0, c4a + bva);
-    store_c(row0 + 4u, col0 + 4u, c4b + bvb);
-    store_c(row0 + 5u, col0, c5a + bva);
-    store_c(row0 + 5u, col0 + 4u, c5b + bvb);
-    store_c(row0 + 6u, col0, c6a + bva);
-    store_c(row0 + 6u, col0 + 4u, c6b + bvb);
-    store_c(row0 + 7u, col0, c7a + bva);
-    store_c(row0 + 7u, col0 + 4u, c7b + bvb);
+    store8_bias(t, blk);
 }
-

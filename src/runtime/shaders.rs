@@ -1,5 +1,6 @@
 //! Every WGSL file of `shaders/`, compiled into the binary so the CLI needs no files at run time.
-//! Each is preceded by `shaders/prelude/step.wgsl` (WGSL has no includes).
+//! Each is preceded by `shaders/prelude/step.wgsl`, and the GEMM-shaped ones by
+//! `shaders/prelude/block8.wgsl` (WGSL has no includes).
 
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[
@@ -39,6 +40,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         "gemm",
         concat!(
             include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/prelude/block8.wgsl"),
             include_str!("../../shaders/gemm.wgsl")
         ),
     ),
