@@ -410,22 +410,7 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let q6 = out_pix(m0 + 6u);
     let q7 = out_pix(m0 + 7u);
     let cin4 = p.cin / 4u;
-    var a0 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var b1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var b2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var b3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var b4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var b5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var b6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    var b7 = vec4<f32>(0.0);
+    var blk: Block8;
     for (var ki = 0u; ki < p.kh; ki++) {
         for (var kj = 0u; kj < p.kw; kj++) {
             let i0 = tap_x(q0, ki, kj, cin4);
@@ -447,111 +432,32 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                 let x5 = ldx(i5, c4);
                 let x6 = ldx(i6, c4);
                 let x7 = ldx(i7, c4);
-                {
-                    let wa = w4[wr + co4a];
-                    let wb = w4[wr + co4b];
-                    a0 = fma(vec4<f32>(x0.x), wa, a0);
-                    b0 = fma(vec4<f32>(x0.x), wb, b0);
-                    a1 = fma(vec4<f32>(x1.x), wa, a1);
-                    b1 = fma(vec4<f32>(x1.x), wb, b1);
-                    a2 = fma(vec4<f32>(x2.x), wa, a2);
-                    b2 = fma(vec4<f32>(x2.x), wb, b2);
-                    a3 = fma(vec4<f32>(x3.x), wa, a3);
-                    b3 = fma(vec4<f32>(x3.x), wb, b3);
-                    a4 = fma(vec4<f32>(x4.x), wa, a4);
-                    b4 = fma(vec4<f32>(x4.x), wb, b4);
-                    a5 = fma(vec4<f32>(x5.x), wa, a5);
-                    b5 = fma(vec4<f32>(x5.x), wb, b5);
-                    a6 = fma(vec4<f32>(x6.x), wa, a6);
-                    b6 = fma(vec4<f32>(x6.x), wb, b6);
-                    a7 = fma(vec4<f32>(x7.x), wa, a7);
-                    b7 = fma(vec4<f32>(x7.x), wb, b7);
-                    wr += cout4;
-                }
-                {
-                    let wa = w4[wr + co4a];
-                    let wb = w4[wr + co4b];
-                    a0 = fma(vec4<f32>(x0.y), wa, a0);
-                    b0 = fma(vec4<f32>(x0.y), wb, b0);
-                    a1 = fma(vec4<f32>(x1.y), wa, a1);
-                    b1 = fma(vec4<f32>(x1.y), wb, b1);
-                    a2 = fma(vec4<f32>(x2.y), wa, a2);
-                    b2 = fma(vec4<f32>(x2.y), wb, b2);
-                    a3 = fma(vec4<f32>(x3.y), wa, a3);
-                    b3 = fma(vec4<f32>(x3.y), wb, b3);
-                    a4 = fma(vec4<f32>(x4.y), wa, a4);
-                    b4 = fma(vec4<f32>(x4.y), wb, b4);
-                    a5 = fma(vec4<f32>(x5.y), wa, a5);
-                    b5 = fma(vec4<f32>(x5.y), wb, b5);
-                    a6 = fma(vec4<f32>(x6.y), wa, a6);
-                    b6 = fma(vec4<f32>(x6.y), wb, b6);
-                    a7 = fma(vec4<f32>(x7.y), wa, a7);
-                    b7 = fma(vec4<f32>(x7.y), wb, b7);
-                    wr += cout4;
-                }
-                {
-                    let wa = w4[wr + co4a];
-                    let wb = w4[wr + co4b];
-                    a0 = fma(vec4<f32>(x0.z), wa, a0);
-                    b0 = fma(vec4<f32>(x0.z), wb, b0);
-                    a1 = fma(vec4<f32>(x1.z), wa, a1);
-                    b1 = fma(vec4<f32>(x1.z), wb, b1);
-                    a2 = fma(vec4<f32>(x2.z), wa, a2);
-                    b2 = fma(vec4<f32>(x2.z), wb, b2);
-                    a3 = fma(vec4<f32>(x3.z), wa, a3);
-                    b3 = fma(vec4<f32>(x3.z), wb, b3);
-                    a4 = fma(vec4<f32>(x4.z), wa, a4);
-                    b4 = fma(vec4<f32>(x4.z), wb, b4);
-                    a5 = fma(vec4<f32>(x5.z), wa, a5);
-                    b5 = fma(vec4<f32>(x5.z), wb, b5);
-                    a6 = fma(vec4<f32>(x6.z), wa, a6);
-                    b6 = fma(vec4<f32>(x6.z), wb, b6);
-                    a7 = fma(vec4<f32>(x7.z), wa, a7);
-                    b7 = fma(vec4<f32>(x7.z), wb, b7);
-                    wr += cout4;
-                }
-                {
-                    let wa = w4[wr + co4a];
-                    let wb = w4[wr + co4b];
-                    a0 = fma(vec4<f32>(x0.w), wa, a0);
-                    b0 = fma(vec4<f32>(x0.w), wb, b0);
-                    a1 = fma(vec4<f32>(x1.w), wa, a1);
-                    b1 = fma(vec4<f32>(x1.w), wb, b1);
-                    a2 = fma(vec4<f32>(x2.w), wa, a2);
-                    b2 = fma(vec4<f32>(x2.w), wb, b2);
-                    a3 = fma(vec4<f32>(x3.w), wa, a3);
-                    b3 = fma(vec4<f32>(x3.w), wb, b3);
-                    a4 = fma(vec4<f32>(x4.w), wa, a4);
-                    b4 = fma(vec4<f32>(x4.w), wb, b4);
-                    a5 = fma(vec4<f32>(x5.w), wa, a5);
-                    b5 = fma(vec4<f32>(x5.w), wb, b5);
-                    a6 = fma(vec4<f32>(x6.w), wa, a6);
-                    b6 = fma(vec4<f32>(x6.w), wb, b6);
-                    a7 = fma(vec4<f32>(x7.w), wa, a7);
-                    b7 = fma(vec4<f32>(x7.w), wb, b7);
-                    wr += cout4;
-                }
+                // Column j of the x blocks is channel 4 c4 + j of the 8 pixels; weight rows follow.
+                let wa = mat4x4<f32>(w4[wr + co4a], w4[wr + cout4 + co4a], w4[wr + 2u * cout4 + co4a], w4[wr + 3u * cout4 + co4a]);
+                let wb = mat4x4<f32>(w4[wr + co4b], w4[wr + cout4 + co4b], w4[wr + 2u * cout4 + co4b], w4[wr + 3u * cout4 + co4b]);
+                block8_rank4(&blk, transpose(mat4x4<f32>(x0, x1, x2, x3)), transpose(mat4x4<f32>(x4, x5, x6, x7)), wa, wb);
+                wr += 4u * cout4;
             }
         }
     }
     let second = co4b != co4a;
-    store_y(m0 + 0u, co4a, a0);
-    store_y(m0 + 1u, co4a, a1);
-    store_y(m0 + 2u, co4a, a2);
-    store_y(m0 + 3u, co4a, a3);
-    store_y(m0 + 4u, co4a, a4);
-    store_y(m0 + 5u, co4a, a5);
-    store_y(m0 + 6u, co4a, a6);
-    store_y(m0 + 7u, co4a, a7);
+    store_y(m0 + 0u, co4a, blk.a0);
+    store_y(m0 + 1u, co4a, blk.a1);
+    store_y(m0 + 2u, co4a, blk.a2);
+    store_y(m0 + 3u, co4a, blk.a3);
+    store_y(m0 + 4u, co4a, blk.a4);
+    store_y(m0 + 5u, co4a, blk.a5);
+    store_y(m0 + 6u, co4a, blk.a6);
+    store_y(m0 + 7u, co4a, blk.a7);
     if second {
-        store_y(m0 + 0u, co4b, b0);
-        store_y(m0 + 1u, co4b, b1);
-        store_y(m0 + 2u, co4b, b2);
-        store_y(m0 + 3u, co4b, b3);
-        store_y(m0 + 4u, co4b, b4);
-        store_y(m0 + 5u, co4b, b5);
-        store_y(m0 + 6u, co4b, b6);
-        store_y(m0 + 7u, co4b, b7);
+        store_y(m0 + 0u, co4b, blk.b0);
+        store_y(m0 + 1u, co4b, blk.b1);
+        store_y(m0 + 2u, co4b, blk.b2);
+        store_y(m0 + 3u, co4b, blk.b3);
+        store_y(m0 + 4u, co4b, blk.b4);
+        store_y(m0 + 5u, co4b, blk.b5);
+        store_y(m0 + 6u, co4b, blk.b6);
+        store_y(m0 + 7u, co4b, blk.b7);
     }
 }
 
@@ -1098,22 +1004,7 @@ fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     let me = min(mb + p.chunk, M);
     let offy = i32(ki) - i32(p.pad_top);
     let offx = i32(kj) - i32(p.pad_left);
-    var a0 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var b1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var b2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var b3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var b4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var b5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var b6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    var b7 = vec4<f32>(0.0);
+    var blk: Block8;
     var wk = walk_start(mb);
     var dyi = mb * cout4;
     for (var m = mb; m < me; m++) {
@@ -1126,50 +1017,35 @@ fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
         xa = select(xa, vec4<f32>(1.0), is_db);
         let da = dy4[dyi + co4a];
         let db_ = dy4[dyi + co4b];
-        a0 = fma(vec4<f32>(xa.x), da, a0);
-        b0 = fma(vec4<f32>(xa.x), db_, b0);
-        a1 = fma(vec4<f32>(xa.y), da, a1);
-        b1 = fma(vec4<f32>(xa.y), db_, b1);
-        a2 = fma(vec4<f32>(xa.z), da, a2);
-        b2 = fma(vec4<f32>(xa.z), db_, b2);
-        a3 = fma(vec4<f32>(xa.w), da, a3);
-        b3 = fma(vec4<f32>(xa.w), db_, b3);
-        a4 = fma(vec4<f32>(xb.x), da, a4);
-        b4 = fma(vec4<f32>(xb.x), db_, b4);
-        a5 = fma(vec4<f32>(xb.y), da, a5);
-        b5 = fma(vec4<f32>(xb.y), db_, b5);
-        a6 = fma(vec4<f32>(xb.z), da, a6);
-        b6 = fma(vec4<f32>(xb.z), db_, b6);
-        a7 = fma(vec4<f32>(xb.w), da, a7);
-        b7 = fma(vec4<f32>(xb.w), db_, b7);
+        block8_rank1(&blk, xa, xb, da, db_);
         dyi += cout4;
         walk_next(&wk);
     }
     if is_db {
-        store_partial(s, ntap * p.cin, co4a, co4b, a0, b0);
+        store_partial(s, ntap * p.cin, co4a, co4b, blk.a0, blk.b0);
         return;
     }
     let row = tap * p.cin + c0;
-    store_partial(s, row, co4a, co4b, a0, b0);
+    store_partial(s, row, co4a, co4b, blk.a0, blk.b0);
     if c0 + 1u < p.cin {
-        store_partial(s, row + 1u, co4a, co4b, a1, b1);
+        store_partial(s, row + 1u, co4a, co4b, blk.a1, blk.b1);
     }
     if c0 + 2u < p.cin {
-        store_partial(s, row + 2u, co4a, co4b, a2, b2);
+        store_partial(s, row + 2u, co4a, co4b, blk.a2, blk.b2);
     }
     if c0 + 3u < p.cin {
-        store_partial(s, row + 3u, co4a, co4b, a3, b3);
+        store_partial(s, row + 3u, co4a, co4b, blk.a3, blk.b3);
     }
     if second && c0 + 4u < p.cin {
-        store_partial(s, row + 4u, co4a, co4b, a4, b4);
+        store_partial(s, row + 4u, co4a, co4b, blk.a4, blk.b4);
     }
     if second && c0 + 5u < p.cin {
-        store_partial(s, row + 5u, co4a, co4b, a5, b5);
+        store_partial(s, row + 5u, co4a, co4b, blk.a5, blk.b5);
     }
     if second && c0 + 6u < p.cin {
-        store_partial(s, row + 6u, co4a, co4b, a6, b6);
+        store_partial(s, row + 6u, co4a, co4b, blk.a6, blk.b6);
     }
     if second && c0 + 7u < p.cin {
-        store_partial(s, row + 7u, co4a, co4b, a7, b7);
+        store_partial(s, row + 7u, co4a, co4b, blk.a7, blk.b7);
     }
 }

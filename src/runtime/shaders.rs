@@ -15,6 +15,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         "conv2d",
         concat!(
             include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/prelude/block8.wgsl"),
             include_str!("../../shaders/conv2d.wgsl")
         ),
     ),
