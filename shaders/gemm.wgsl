@@ -336,62 +336,56 @@ fn store8_bias(t: Tile8, blk: Block8) {
     store8(t, blk, ba, bb);
 }
 
-@compute @workgroup_size(64)
-fn matmul_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = tile8(gid, nwg);
-    if t.row0 >= p.m {
-        return;
-    }
+// The block of tile t over all of k, operands read as vec4s.
+fn block_vec(t: Tile8) -> Block8 {
     var blk: Block8;
     for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
         let a = load_a_vec(t, kq);
         let b = load_b_vec(t, kq);
         block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
     }
-    store8(t, blk, vec4<f32>(0.0), vec4<f32>(0.0));
+    return blk;
+}
+
+// The same where an operand may need scalar loads.
+fn block_mixed(t: Tile8) -> Block8 {
+    var blk: Block8;
+    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
+        let a = load_a_mixed(t, kq);
+        let b = load_b_mixed(t, kq);
+        block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
+    }
+    return blk;
+}
+
+@compute @workgroup_size(64)
+fn matmul_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = tile8(gid, nwg);
+    if t.row0 < p.m {
+        store8(t, block_vec(t), vec4<f32>(0.0), vec4<f32>(0.0));
+    }
 }
 
 @compute @workgroup_size(64)
 fn matmul_bias_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
-    if t.row0 >= p.m {
-        return;
+    if t.row0 < p.m {
+        store8_bias(t, block_vec(t));
     }
-    var blk: Block8;
-    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
-        let a = load_a_vec(t, kq);
-        let b = load_b_vec(t, kq);
-        block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
-    }
-    store8_bias(t, blk);
 }
 
 @compute @workgroup_size(64)
 fn matmul_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
-    if t.row0 >= p.m {
-        return;
+    if t.row0 < p.m {
+        store8(t, block_mixed(t), vec4<f32>(0.0), vec4<f32>(0.0));
     }
-    var blk: Block8;
-    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
-        let a = load_a_mixed(t, kq);
-        let b = load_b_mixed(t, kq);
-        block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
-    }
-    store8(t, blk, vec4<f32>(0.0), vec4<f32>(0.0));
 }
 
 @compute @workgroup_size(64)
 fn matmul_bias_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
-    if t.row0 >= p.m {
-        return;
+    if t.row0 < p.m {
+        store8_bias(t, block_mixed(t));
     }
-    var blk: Block8;
-    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
-        let a = load_a_mixed(t, kq);
-        let b = load_b_mixed(t, kq);
-        block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
-    }
-    store8_bias(t, blk);
 }

@@ -6,17 +6,7 @@ mod common;
 use common::*;
 use wgnn::ops::conv2d::{self as conv, Conv2dShape};
 
-/// (n, h, w, cin, cout, kernel, strides, same)
-type Case = (
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    [usize; 2],
-    [usize; 2],
-    bool,
-);
+type Case = ConvCase;
 
 fn shape(c: Case) -> Conv2dShape {
     Conv2dShape::new(c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7).unwrap()

@@ -5,17 +5,7 @@ mod common;
 use common::*;
 use wgnn::ops::{conv2d, im2col};
 
-type Case = (
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    [usize; 2],
-    [usize; 2],
-    bool,
-);
-const CASES: &[Case] = &[
+const CASES: &[ConvCase] = &[
     (2, 28, 28, 1, 32, [3, 3], [1, 1], false),
     (3, 13, 13, 32, 64, [3, 3], [1, 1], false),
     (1, 9, 8, 3, 5, [3, 2], [2, 2], true),

@@ -17,6 +17,18 @@ pub const RTOL: f32 = 1e-3;
 pub const FD_EPS: f32 = 1e-2;
 pub const FD_RTOL: f32 = 1e-2;
 
+/// A convolution test case: (n, h, w, cin, cout, kernel, strides, same padding).
+pub type ConvCase = (
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    [usize; 2],
+    [usize; 2],
+    bool,
+);
+
 /// One GPU context for the whole test binary. No adapter is a loud failure with the install hint:
 /// GPU checks are never skipped silently.
 pub fn gpu() -> &'static GpuContext {
