@@ -130,20 +130,14 @@ impl CpuGraph {
                     var,
                 } if mode == Mode::Train => {
                     let (g, b) = (&self.params[*gamma], &self.params[*beta]);
-                    let r = batchnorm::forward_train_ref(
-                        s,
-                        batch,
-                        x,
-                        g,
-                        b,
-                        &self.stats[*mean],
-                        &self.stats[*var],
-                    );
-                    self.stats[*mean] = r.running_mean;
-                    self.stats[*var] = r.running_var;
-                    sv.mean = r.mean;
-                    sv.invstd = r.invstd;
-                    r.y
+                    let (rm, rv) = (&self.stats[*mean], &self.stats[*var]);
+                    let mut y = self.floats.take(x.len());
+                    let st = batchnorm::forward_train_into(s, batch, x, g, b, rm, rv, &mut y);
+                    self.stats[*mean] = st.running_mean;
+                    self.stats[*var] = st.running_var;
+                    sv.mean = st.mean;
+                    sv.invstd = st.invstd;
+                    y
                 }
                 Node::BatchNorm {
                     s,
@@ -151,14 +145,13 @@ impl CpuGraph {
                     beta,
                     mean,
                     var,
-                } => batchnorm::forward_infer_ref(
-                    s,
-                    x,
-                    &self.params[*gamma],
-                    &self.params[*beta],
-                    &self.stats[*mean],
-                    &self.stats[*var],
-                ),
+                } => {
+                    let (g, b) = (&self.params[*gamma], &self.params[*beta]);
+                    let (rm, rv) = (&self.stats[*mean], &self.stats[*var]);
+                    let mut y = self.floats.take(x.len());
+                    batchnorm::forward_infer_into(s, x, g, b, rm, rv, &mut y);
+                    y
+                }
                 Node::Relu => {
                     let mut y = self.floats.take(x.len());
                     elementwise::relu_forward_into(x, &mut y);
@@ -256,17 +249,14 @@ impl CpuGraph {
                 }
                 Node::BatchNorm { s, gamma, beta, .. } => {
                     let sv = &saved[i];
-                    let (dx, dg, db) = batchnorm::backward_ref(
-                        s,
-                        batch,
-                        x,
-                        &dy,
-                        &self.params[*gamma],
-                        &sv.mean,
-                        &sv.invstd,
+                    let mut dx = self.floats.take(x.len());
+                    let g = &self.params[*gamma];
+                    let (dg, db) = batchnorm::backward_into(
+                        s, batch, x, &dy, g, &sv.mean, &sv.invstd, &mut dx,
                     );
                     grads[*gamma] = dg;
                     grads[*beta] = db;
+                    self.floats.give(dy);
                     dx
                 }
                 Node::Relu => {

@@ -93,6 +93,15 @@ pub struct BnTrainRef {
     pub running_var: Vec<f32>,
 }
 
+/// What a training forward step produces besides y (`forward_train_into`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BnStats {
+    pub mean: Vec<f32>,
+    pub invstd: Vec<f32>,
+    pub running_mean: Vec<f32>,
+    pub running_var: Vec<f32>,
+}
+
 /// Rows per parallel task in the CPU loops.
 const ROWS: usize = 512;
 
@@ -168,6 +177,29 @@ pub fn forward_train_ref(
     running_mean: &[f32],
     running_var: &[f32],
 ) -> BnTrainRef {
+    let mut y = vec![0f32; x.len()];
+    let st = forward_train_into(s, batch, x, gamma, beta, running_mean, running_var, &mut y);
+    BnTrainRef {
+        y,
+        mean: st.mean,
+        invstd: st.invstd,
+        running_mean: st.running_mean,
+        running_var: st.running_var,
+    }
+}
+
+/// `forward_train_ref` with y written into `y` (every element; its contents are ignored).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_train_into(
+    s: &BnShape,
+    batch: usize,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    y: &mut [f32],
+) -> BnStats {
     let c = s.c;
     assert_eq!(x.len(), s.len(), "batchnorm ref: x length");
     let valid = s.valid_rows(batch);
@@ -175,8 +207,8 @@ pub fn forward_train_ref(
     let mean: Vec<f32> = mean64.iter().map(|&m| m as f32).collect();
     let var: Vec<f32> = var64.iter().map(|&v| v as f32).collect();
     let invstd: Vec<f32> = var.iter().map(|&v| 1.0 / (v + s.eps).sqrt()).collect();
-    let mut y = vec![0f32; x.len()];
-    map_rows(&mut y, c, valid, |yr, r| {
+    assert_eq!(y.len(), x.len(), "batchnorm: y length");
+    map_rows(y, c, valid, |yr, r| {
         let xr = &x[r * c..][..c];
         for ch in 0..c {
             yr[ch] = (xr[ch] - mean[ch]) * (invstd[ch] * gamma[ch]) + beta[ch];
@@ -193,8 +225,7 @@ pub fn forward_train_ref(
         .zip(&var)
         .map(|(&r, &v)| r * mom + v * (1.0 - mom))
         .collect();
-    BnTrainRef {
-        y,
+    BnStats {
         mean,
         invstd,
         running_mean,
@@ -211,20 +242,34 @@ pub fn forward_infer_ref(
     running_mean: &[f32],
     running_var: &[f32],
 ) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    forward_infer_into(s, x, gamma, beta, running_mean, running_var, &mut y);
+    y
+}
+
+/// `forward_infer_ref` into `y` (every element; its contents are ignored).
+pub fn forward_infer_into(
+    s: &BnShape,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    y: &mut [f32],
+) {
     let c = s.c;
+    assert_eq!(y.len(), x.len(), "batchnorm: y length");
     let sc: Vec<f32> = running_var
         .iter()
         .zip(gamma)
         .map(|(&v, &g)| (1.0 / (v + s.eps).sqrt()) * g)
         .collect();
-    let mut y = vec![0f32; x.len()];
-    map_rows(&mut y, c, x.len() / c.max(1), |yr, r| {
+    map_rows(y, c, x.len() / c.max(1), |yr, r| {
         let xr = &x[r * c..][..c];
         for ch in 0..c {
             yr[ch] = (xr[ch] - running_mean[ch]) * sc[ch] + beta[ch];
         }
     });
-    y
 }
 
 /// Backward of the training forward: (dx, dgamma, dbeta). dx is 0 on padding rows.
@@ -239,6 +284,24 @@ pub fn backward_ref(
     mean: &[f32],
     invstd: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut dx = vec![0f32; x.len()];
+    let (dgamma, dbeta) = backward_into(s, batch, x, dy, gamma, mean, invstd, &mut dx);
+    (dx, dgamma, dbeta)
+}
+
+/// `backward_ref` with dx written into `dx` (every element; its contents are ignored); returns
+/// (dgamma, dbeta).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_into(
+    s: &BnShape,
+    batch: usize,
+    x: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+    dx: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
     let c = s.c;
     assert_eq!(x.len(), s.len(), "batchnorm ref: x length");
     assert_eq!(dy.len(), s.len(), "batchnorm ref: dy length");
@@ -258,8 +321,8 @@ pub fn backward_ref(
     let dbeta: Vec<f32> = db.iter().map(|&v| v as f32).collect();
     let dgamma: Vec<f32> = dg.iter().map(|&v| v as f32).collect();
     let nf = valid.max(1) as f32;
-    let mut dx = vec![0f32; x.len()];
-    map_rows(&mut dx, c, valid, |dxr, r| {
+    assert_eq!(dx.len(), x.len(), "batchnorm: dx length");
+    map_rows(dx, c, valid, |dxr, r| {
         let (xr, gr) = (&x[r * c..][..c], &dy[r * c..][..c]);
         for ch in 0..c {
             let xhat = (xr[ch] - mean[ch]) * invstd[ch];
@@ -267,7 +330,7 @@ pub fn backward_ref(
             dxr[ch] = k * (nf * gr[ch] - dbeta[ch] - xhat * dgamma[ch]);
         }
     });
-    (dx, dgamma, dbeta)
+    (dgamma, dbeta)
 }
 
 #[repr(C)]
