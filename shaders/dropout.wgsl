@@ -1,5 +1,5 @@
 // Inverted dropout (Keras): keep each element with probability 1 - rate and scale it by
-// 1 / (1 - rate). The keep decision is a counter-based hash of (seed, t, layer, i) in u32
+// 1 / (1 - rate). The keep decision is a counter-based hash of (64-bit seed, t, layer, i) in u32
 // arithmetic only, identical to `src/ops/dropout.rs`, so every device and the CPU draw the same mask.
 
 struct Params {
@@ -35,8 +35,9 @@ fn lowbias32(v: u32) -> u32 {
     return x;
 }
 
-fn stream_key(seed: u32, t: u32, layer: u32) -> u32 {
-    let k = lowbias32(seed ^ 0x9e3779b9u);
+// The high seed word enters through lowbias32(seed_hi), which is 0 for seeds below 2^32.
+fn stream_key(seed: u32, seed_hi: u32, t: u32, layer: u32) -> u32 {
+    let k = lowbias32(seed ^ 0x9e3779b9u) ^ lowbias32(seed_hi);
     let k2 = lowbias32(k ^ t);
     return lowbias32(k2 ^ (layer * 0x85ebca6bu));
 }
@@ -50,7 +51,7 @@ fn element_hash(key: u32, i: u32) -> u32 {
 fn dropout_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
-        let key = stream_key(step.seed, step.t, p.layer);
+        let key = stream_key(step.seed, step.seed_hi, step.t, p.layer);
         let keep = element_hash(key, i) >= p.threshold;
         let m = select(0.0, p.scale, keep);
         mask[i] = m;

@@ -16,7 +16,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(6) var<storage, read_write> row_loss: array<f32>;
 @group(0) @binding(7) var<storage, read_write> row_pred: array<u32>;
-@group(0) @binding(8) var<storage, read_write> metrics: array<f32>;
+// [loss sum as f32 bits, correct predictions, rows, unused]: counts are integers, exact past 2^24.
+@group(0) @binding(8) var<storage, read_write> metrics: array<u32>;
 @group(0) @binding(9) var<storage, read> row_loss_in: array<f32>;
 @group(0) @binding(10) var<storage, read> row_pred_in: array<u32>;
 
@@ -66,19 +67,20 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 const RED: u32 = 256u;
 var<workgroup> part_loss: array<f32, RED>;
-var<workgroup> part_hit: array<f32, RED>;
+var<workgroup> part_hit: array<u32, RED>;
 
-// One workgroup: metrics[0] += sum of row losses, [1] += correct predictions, [2] += rows,
+// One workgroup: metrics[0] += sum of row losses (f32 bits), [1] += correct predictions,
+// [2] += rows (u32),
 // over the step.batch valid rows. Fixed-order strided sums and a tree: deterministic.
 @compute @workgroup_size(256)
 fn accumulate(@builtin(local_invocation_id) lid: vec3<u32>) {
     let i = lid.x;
     let n = min(step.batch, p.rows);
     var l = 0.0;
-    var h = 0.0;
+    var h = 0u;
     for (var r = i; r < n; r += RED) {
         l += row_loss_in[r];
-        h += select(0.0, 1.0, row_pred_in[r] == labels[r]);
+        h += select(0u, 1u, row_pred_in[r] == labels[r]);
     }
     part_loss[i] = l;
     part_hit[i] = h;
@@ -91,8 +93,8 @@ fn accumulate(@builtin(local_invocation_id) lid: vec3<u32>) {
         workgroupBarrier();
     }
     if i == 0u {
-        metrics[0] += part_loss[0];
+        metrics[0] = bitcast<u32>(bitcast<f32>(metrics[0]) + part_loss[0]);
         metrics[1] += part_hit[0];
-        metrics[2] += f32(n);
+        metrics[2] += n;
     }
 }

@@ -18,6 +18,12 @@ pub enum Error {
     /// GPU / runtime failure.
     #[error("{0}")]
     Gpu(String),
+    /// A non-finite loss stopped a training pass at `step` (1-based, within the pass).
+    #[error("training diverged: the loss is {loss} by step {step} (try a lower learning rate)")]
+    Diverged { step: usize, loss: f32 },
+    /// A tensor holds NaN or infinity (the message names it).
+    #[error("{0}")]
+    NonFinite(String),
     /// An I/O error on a file.
     #[error("{path}: {source}")]
     Io {

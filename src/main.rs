@@ -41,8 +41,15 @@ enum Command {
         model: Option<String>,
         /// Start from the weights of a saved run (a folder written by `train --out`) instead of
         /// a fresh initialisation
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "resume")]
         init_from: Option<PathBuf>,
+        /// Continue the run in DIR from its last checkpoint, exactly as if it had never stopped
+        /// (its model, settings and data come from the checkpoint; --epochs may be raised)
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// Also write a checkpoint every N optimizer steps (every epoch ends with one anyway)
+        #[arg(long, value_name = "N")]
+        checkpoint_every: Option<usize>,
         #[arg(long)]
         epochs: Option<usize>,
         #[arg(long)]
@@ -55,16 +62,18 @@ enum Command {
         /// Fraction of the training data (from its end) held out for validation
         #[arg(long, allow_negative_numbers = true)]
         validation_split: Option<f32>,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        /// [default: 42]
+        #[arg(long)]
+        seed: Option<u64>,
         /// Use only the first N training images
         #[arg(long)]
         limit: Option<usize>,
-        #[arg(long, default_value = "data/mnist")]
-        data_dir: PathBuf,
-        /// auto, gpu or cpu
-        #[arg(long, default_value = "auto")]
-        backend: String,
+        /// [default: data/mnist]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// auto, gpu or cpu [default: auto]
+        #[arg(long)]
+        backend: Option<String>,
         /// Output folder (default: a new folder under runs/)
         #[arg(long)]
         out: Option<PathBuf>,
@@ -132,18 +141,22 @@ enum Command {
     },
 }
 
-fn run(cli: Cli) -> wgnn::Result<()> {
+fn run(cli: Cli) -> wgnn::Result<ExitCode> {
+    let adapter_flag = cli.adapter.clone();
     let adapter = cli
         .adapter
         .as_deref()
         .map(AdapterChoice::parse)
         .unwrap_or_else(AdapterChoice::from_env);
+    let done = |r: wgnn::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Devices => app::inspect::devices(&adapter),
-        Command::Summary { model } => app::inspect::summary(&resolve(&model)?),
+        Command::Devices => done(app::inspect::devices(&adapter)),
+        Command::Summary { model } => done(app::inspect::summary(&resolve(&model)?)),
         Command::Train {
             model,
             init_from,
+            resume,
+            checkpoint_every,
             epochs,
             batch_size,
             optimizer,
@@ -157,11 +170,7 @@ fn run(cli: Cli) -> wgnn::Result<()> {
             verbose,
             time_to_accuracy,
         } => {
-            let model = match (&model, &init_from) {
-                (Some(m), _) => resolve(m)?,
-                (None, Some(dir)) => wgnn::train::checkpoint::load_spec(dir)?,
-                (None, None) => resolve("convnet")?,
-            };
+            let model = model.as_deref().map(resolve).transpose()?;
             let optimizer = match optimizer {
                 Some(o) => Some(
                     o.parse::<OptimizerKind>()
@@ -169,9 +178,10 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                 ),
                 None => None,
             };
-            app::train::run(app::train::TrainArgs {
+            let end = app::train::run(app::train::TrainArgs {
                 model,
                 init_from,
+                resume,
                 verbose,
                 time_to_accuracy,
                 epochs,
@@ -182,16 +192,28 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                 seed,
                 limit,
                 data_dir,
-                backend: backend.parse()?,
+                checkpoint_every,
+                backend: backend.as_deref().unwrap_or("auto").parse()?,
+                backend_flag: backend,
                 adapter,
+                adapter_flag,
                 out,
+            })?;
+            Ok(match end {
+                app::train::TrainEnd::Done => ExitCode::SUCCESS,
+                app::train::TrainEnd::Interrupted(sig) => ExitCode::from(app::exit_status(sig)),
             })
         }
         Command::Eval {
             checkpoint,
             data_dir,
             backend,
-        } => app::eval::run(&checkpoint, &data_dir, backend.parse()?, &adapter),
+        } => done(app::eval::run(
+            &checkpoint,
+            &data_dir,
+            backend.parse()?,
+            &adapter,
+        )),
         Command::Predict {
             checkpoint,
             images,
@@ -208,7 +230,13 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                     ))
                 }
             };
-            app::predict::run(&checkpoint, inputs, &data_dir, backend.parse()?, &adapter)
+            done(app::predict::run(
+                &checkpoint,
+                inputs,
+                &data_dir,
+                backend.parse()?,
+                &adapter,
+            ))
         }
         Command::Show {
             index,
@@ -224,7 +252,7 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                     )))
                 }
             };
-            app::inspect::show(&data_dir, index, test)
+            done(app::inspect::show(&data_dir, index, test))
         }
         Command::Bench {
             model,
@@ -237,7 +265,7 @@ fn run(cli: Cli) -> wgnn::Result<()> {
             profile,
         } => {
             let model = resolve(&model)?;
-            app::bench::run(app::bench::BenchArgs {
+            done(app::bench::run(app::bench::BenchArgs {
                 model: &model,
                 batch_size,
                 steps,
@@ -247,14 +275,14 @@ fn run(cli: Cli) -> wgnn::Result<()> {
                 data_dir: &data_dir,
                 json,
                 profile,
-            })
+            }))
         }
     }
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("wgnn: error: {e}");
             ExitCode::FAILURE

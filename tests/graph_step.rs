@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use wgnn::graph::{Backend, CpuGraph, GpuGraph, HostData, Mode, Plan};
+use wgnn::graph::{Backend, CpuGraph, GpuGraph, HostData, Plan};
 use wgnn::model::{Activation, Layer, Padding};
 use wgnn::ops::optim::Optimizer;
 
@@ -103,20 +103,17 @@ fn one_training_step_matches_cpu() {
         c.load(0, host(&data)).unwrap();
         // 13 samples: a full batch of 8, then a short batch of 5 (padding rows must not count).
         let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0];
-        let rg = g
-            .run(0, &order[..8], Mode::Train, false, &mut |_| {})
-            .unwrap();
-        let rc = c
-            .run(0, &order[..8], Mode::Train, false, &mut |_| {})
-            .unwrap();
+        let lr = opt.lr();
+        let rg = g.train_at(0, &order[..8], lr).unwrap();
+        let rc = c.train_at(0, &order[..8], lr).unwrap();
         assert_close(
             &format!("{opt:?} loss after 1 step"),
             &[rg.loss],
             &[rc.loss],
         );
         compare(&format!("{opt:?} after 1 step"), &g, &c, ATOL, RTOL);
-        let rg = g.run(0, &order, Mode::Train, false, &mut |_| {}).unwrap();
-        let rc = c.run(0, &order, Mode::Train, false, &mut |_| {}).unwrap();
+        let rg = g.train_at(0, &order, lr).unwrap();
+        let rc = c.train_at(0, &order, lr).unwrap();
         assert_eq!(rg.samples, 13);
         assert_close_tol(
             &format!("{opt:?} loss, steps 2-3"),
@@ -129,8 +126,8 @@ fn one_training_step_matches_cpu() {
         // below what a wrongly carried optimizer moment or BN statistic would give.
         compare(&format!("{opt:?} after 3 steps"), &g, &c, 1e-3, 1e-2);
         assert_eq!(g.steps_done(), 3);
-        let eg = g.run(0, &order, Mode::Eval, true, &mut |_| {}).unwrap();
-        let ec = c.run(0, &order, Mode::Eval, true, &mut |_| {}).unwrap();
+        let eg = g.eval(0, &order, true).unwrap();
+        let ec = c.eval(0, &order, true).unwrap();
         assert_close_tol("eval loss", &[eg.loss], &[ec.loss], 1e-3, 1e-3);
         assert_close_tol("eval probabilities", &eg.probs, &ec.probs, 1e-3, 1e-2);
     }
@@ -145,7 +142,7 @@ fn same_seed_gives_bit_identical_parameters() {
         let plan = Plan::new([12, 12, 1], &every_layer(), 16).unwrap();
         let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(0.001), 9).unwrap();
         g.load(0, host(&data)).unwrap();
-        g.run(0, &order, Mode::Train, false, &mut |_| {}).unwrap();
+        g.train_at(0, &order, 0.001).unwrap();
         g.params().unwrap()
     };
     let (a, sa) = run();
@@ -208,7 +205,7 @@ fn bad_uses_are_errors_not_panics() {
     // Out-of-range sample index.
     let data = synthetic(4, 144, 5);
     g.load(0, host(&data)).unwrap();
-    assert!(g.run(0, &[0, 9], Mode::Train, false, &mut |_| {}).is_err());
+    assert!(g.train_at(0, &[0, 9], 0.001).is_err());
     // A buffer larger than the device allows.
     let e = ctx.alloc(usize::MAX / 8, "huge").unwrap_err().to_string();
     assert!(e.contains("more than this device allows"), "{e}");

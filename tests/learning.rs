@@ -7,10 +7,10 @@ use wgnn::data::load_dir;
 use wgnn::graph::{Backend, CpuGraph, GpuGraph, Plan};
 use wgnn::model::{preset, Validation};
 use wgnn::ops::optim::Optimizer;
-use wgnn::train::{evaluate, fit, FitConfig, Reporter};
+use wgnn::train::{evaluate, fit, Callbacks, FitConfig};
 
 struct Quiet;
-impl Reporter for Quiet {}
+impl Callbacks for Quiet {}
 
 fn train_and_test(backend: &mut dyn Backend) -> f32 {
     let mut data = load_dir(std::path::Path::new("data/mnist")).unwrap();
@@ -22,8 +22,10 @@ fn train_and_test(backend: &mut dyn Backend) -> f32 {
         seed: 1,
         limit: Some(6400),
         target_accuracy: None,
+        lr: 0.001,
+        checkpoint_every: None,
     };
-    let r = fit(backend, &data, &cfg, &mut Quiet).unwrap();
+    let r = fit(backend, &data, &cfg, None, &mut Quiet).unwrap();
     assert_eq!(r.test.samples, 1000);
     let again = evaluate(backend, &data.test).unwrap();
     assert_eq!(again.accuracy, r.test.accuracy, "evaluation is repeatable");

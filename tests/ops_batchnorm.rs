@@ -16,7 +16,7 @@ fn step(batch: usize) -> StepParams {
         seed: 0,
         offset: 0,
         lr: 0.0,
-        _pad: [0; 3],
+        ..Default::default()
     }
 }
 

@@ -5,14 +5,14 @@ use common::*;
 use wgnn::ops::dropout as dr;
 use wgnn::ops::step::StepParams;
 
-fn step(seed: u32, t: u32) -> StepParams {
+fn step(seed: u64, t: u32) -> StepParams {
+    let (lo, hi) = StepParams::seed_words(seed);
     StepParams {
         batch: 1,
         t,
-        seed,
-        offset: 0,
-        lr: 0.0,
-        _pad: [0; 3],
+        seed: lo,
+        seed_hi: hi,
+        ..Default::default()
     }
 }
 
@@ -20,13 +20,16 @@ fn step(seed: u32, t: u32) -> StepParams {
 fn gpu_mask_is_bit_identical_to_reference() {
     let ctx = gpu();
     for &(n, rate, seed, t, layer) in &[
-        (1usize, 0.5f32, 0u32, 1u32, 0u32),
+        (1usize, 0.5f32, 0u64, 1u32, 0u32),
         (1000, 0.5, 42, 1, 0),
         (1000, 0.25, 42, 2, 3),
         (4097, 0.1, 7, 100, 1),
         (30_001, 0.75, 123_456_789, 9, 2),
+        // Seeds past 32 bits: the high word must reach the GPU hash too.
+        (1000, 0.5, 42 + (1 << 32), 1, 0),
+        (5000, 0.3, u64::MAX, 3, 1),
     ] {
-        let x = rand_vec(n as u64 + seed as u64, n);
+        let x = rand_vec(n as u64 ^ seed, n);
         let dy = rand_vec(n as u64 + 99, n);
         let gx = ctx.tensor(&x, "x").unwrap();
         let gdy = ctx.tensor(&dy, "dy").unwrap();
@@ -65,7 +68,7 @@ fn gpu_mask_is_bit_identical_to_reference() {
 fn kept_fraction_is_binomial() {
     let n = 100_000usize;
     for &rate in &[0.1f32, 0.3, 0.5, 0.8] {
-        for seed in 0..3u32 {
+        for seed in 0..3u64 {
             let mask = dr::mask_ref(n, rate, seed, 1, 0);
             let scale = 1.0 / (1.0 - rate);
             assert!(mask.iter().all(|&m| m == 0.0 || m == scale));
@@ -90,6 +93,9 @@ fn masks_differ_across_steps_layers_and_seeds() {
         dr::mask_ref(n, 0.5, 1, 2, 0),
         dr::mask_ref(n, 0.5, 1, 1, 1),
         dr::mask_ref(n, 0.5, 2, 1, 0),
+        // Seeds that agree in their low 32 bits are still different streams.
+        dr::mask_ref(n, 0.5, 1 + (1 << 32), 1, 0),
+        dr::mask_ref(n, 0.5, 1 + (7 << 40), 1, 0),
     ] {
         // Independent masks at rate 0.5 agree on about half of the elements.
         let same = base.iter().zip(&other).filter(|(a, b)| a == b).count();

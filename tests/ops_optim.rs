@@ -13,7 +13,7 @@ fn step(t: u32, lr: f32) -> StepParams {
         seed: 0,
         offset: 0,
         lr,
-        _pad: [0; 3],
+        ..Default::default()
     }
 }
 

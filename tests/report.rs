@@ -54,6 +54,7 @@ fn history() -> History {
                 val_loss: Some(0.45 / e as f32 + 0.01),
                 val_accuracy: Some(0.86 + 0.018 * e as f32),
                 seconds: 3.25 + e as f64,
+                lr: Some(0.001 / e as f32),
             })
             .collect(),
     }
@@ -68,16 +69,26 @@ fn history_csv_round_trip() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("epoch,loss,accuracy,val_loss,val_accuracy,seconds")
+        Some("epoch,loss,accuracy,val_loss,val_accuracy,seconds,lr")
     );
-    assert_eq!(lines.next(), Some("1,0.5,0.87,0.45999998,0.878,4.25"));
-    assert_eq!(csv.lines().last(), Some("6,0.083333336,0.97,,,9.25"));
+    assert_eq!(lines.next(), Some("1,0.5,0.87,0.45999998,0.878,4.25,0.001"));
+    assert_eq!(
+        csv.lines().last(),
+        Some("6,0.083333336,0.97,,,9.25,0.00016666668")
+    );
     assert_eq!(History::from_csv(&csv).unwrap(), h);
+    // Histories written before the learning rate was recorded still load.
+    let old = History::from_csv("epoch,loss,accuracy,val_loss,val_accuracy,seconds
+1,0.5,0.87,,,4.25
+")
+        .unwrap();
+    assert_eq!(old.records[0].lr, None);
+    assert_eq!(old.records[0].loss, 0.5);
 
     let e = History::from_csv("epoch,loss\n").unwrap_err().to_string();
     assert!(e.contains("header"), "{e}");
     let e = History::from_csv(&format!(
-        "{}\n1,x,0.5,,,1\n",
+        "{}\n1,x,0.5,,,1,0.1\n",
         wgnn::report::history::CSV_HEADER
     ))
     .unwrap_err()

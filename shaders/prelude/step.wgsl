@@ -6,7 +6,7 @@ struct Step {
     seed: u32,
     offset: u32,
     lr: f32,
-    _p0: u32,
+    seed_hi: u32,
     _p1: u32,
     _p2: u32,
 }

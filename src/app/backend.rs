@@ -29,13 +29,21 @@ impl FromStr for BackendKind {
     }
 }
 
+/// What the graph is built for.
+#[derive(Clone, Copy, Debug)]
+pub enum GraphKind {
+    /// Training with this optimizer, parameters initialised from the seed.
+    Training(Optimizer, u64),
+    /// Forward passes only (evaluation, prediction): no gradients and no optimizer state.
+    Inference,
+}
+
 /// Build the backend for `plan` and run `f` with it.
 pub fn with_backend<T>(
     kind: BackendKind,
     adapter: &AdapterChoice,
     plan: Plan,
-    opt: Optimizer,
-    seed: u64,
+    graph: GraphKind,
     f: impl FnOnce(&mut dyn Backend) -> Result<T>,
 ) -> Result<T> {
     let ctx = match kind {
@@ -57,8 +65,10 @@ pub fn with_backend<T>(
             }
         },
     };
-    match &ctx {
-        Some(ctx) => f(&mut GpuGraph::new(ctx, plan, opt, seed)?),
-        None => f(&mut CpuGraph::new(plan, opt, seed)?),
+    match (&ctx, graph) {
+        (Some(ctx), GraphKind::Training(opt, seed)) => f(&mut GpuGraph::new(ctx, plan, opt, seed)?),
+        (Some(ctx), GraphKind::Inference) => f(&mut GpuGraph::inference(ctx, plan)?),
+        (None, GraphKind::Training(opt, seed)) => f(&mut CpuGraph::new(plan, opt, seed)?),
+        (None, GraphKind::Inference) => f(&mut CpuGraph::inference(plan)?),
     }
 }

@@ -3,11 +3,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::backend::{with_backend, BackendKind};
-use super::train::optimizer;
+use super::backend::{with_backend, BackendKind, GraphKind};
 use crate::data::load_dir;
 use crate::error::{Error, Result};
-use crate::graph::{HostData, MemoryUse, Mode, Plan};
+use crate::graph::{HostData, MemoryUse, Plan};
 use crate::model::ModelSpec;
 use crate::runtime::AdapterChoice;
 
@@ -52,8 +51,9 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
         .max(batch.min(data.train.len()));
     let order: Vec<u32> = (0..a.steps * batch).map(|i| (i % n) as u32).collect();
     let warm: Vec<u32> = order[..(a.warmup * batch).min(order.len())].to_vec();
-    let opt = optimizer(a.model.defaults.optimizer, a.model.defaults.lr);
-    with_backend(a.backend, &a.adapter, plan, opt, 0, |b| {
+    let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
+    let lr = a.model.defaults.lr;
+    with_backend(a.backend, &a.adapter, plan, GraphKind::Training(opt, 0), |b| {
         let host = HostData {
             images: &data.train.images[..n * data.train.image_size()],
             labels: &data.train.labels[..n],
@@ -61,11 +61,11 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
         };
         b.load(0, host)?;
         if !warm.is_empty() {
-            b.run(0, &warm, Mode::Train, false, &mut |_| {})?;
+            b.train_at(0, &warm, lr)?;
         }
         let gpu_memory_after_warmup = b.memory();
         let t0 = Instant::now();
-        b.run(0, &order, Mode::Train, false, &mut |_| {})?;
+        b.train_at(0, &order, lr)?;
         let seconds = t0.elapsed().as_secs_f64();
         let gpu_memory_after_steps = b.memory();
         Ok(BenchResult {
@@ -89,14 +89,14 @@ pub fn profile(a: &BenchArgs) -> Result<(String, Vec<(String, f64)>)> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     let data = load_dir(a.data_dir)?;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
-    let opt = optimizer(a.model.defaults.optimizer, a.model.defaults.lr);
+    let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
     let n = batch.min(data.train.len());
     let host = HostData {
         images: &data.train.images[..n * data.train.image_size()],
         labels: &data.train.labels[..n],
         sample_len: data.train.image_size(),
     };
-    with_backend(a.backend, &a.adapter, plan, opt, 0, |b| {
+    with_backend(a.backend, &a.adapter, plan, GraphKind::Training(opt, 0), |b| {
         b.load(0, host)?;
         // Warm-up: first launches compile pipelines in some drivers; first touches of memory.
         b.profile_step(0)?;

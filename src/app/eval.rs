@@ -2,12 +2,11 @@
 
 use std::path::Path;
 
-use super::backend::{with_backend, BackendKind};
+use super::backend::{with_backend, BackendKind, GraphKind};
 use crate::data::{load_dir, Dataset};
 use crate::error::{Error, Result};
 use crate::graph::{EpochStats, Plan};
 use crate::model::ModelSpec;
-use crate::ops::optim::Optimizer;
 use crate::report::Confusion;
 use crate::runtime::AdapterChoice;
 use crate::train::{checkpoint, evaluate};
@@ -35,7 +34,7 @@ pub fn predict_set(
         )));
     }
     let (params, stats) = checkpoint::load_params(dir, &plan)?;
-    with_backend(backend, adapter, plan, Optimizer::sgd(0.01), 0, |b| {
+    with_backend(backend, adapter, plan, GraphKind::Inference, |b| {
         b.set_params(&params, &stats)?;
         let r = evaluate(b, data)?;
         Ok((r, b.describe()))

@@ -5,6 +5,8 @@ pub mod bench;
 pub mod eval;
 pub mod inspect;
 pub mod predict;
+mod signals;
 pub mod train;
 
-pub use backend::{with_backend, BackendKind};
+pub use backend::{with_backend, BackendKind, GraphKind};
+pub use signals::exit_status;

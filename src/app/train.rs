@@ -1,24 +1,31 @@
-//! `wgnn train`: fit a model, evaluate it on the test set, write the run folder.
+//! `wgnn train`: fit a model, evaluate it on the test set, write the run folder; or continue a
+//! run from its checkpoint (`--resume`).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::backend::{with_backend, BackendKind};
-use crate::data::load_dir;
+use super::backend::{with_backend, BackendKind, GraphKind};
+use super::signals::{self, StopSignals};
+use crate::data::{load_dir, Mnist};
 use crate::error::{Error, Result};
 use crate::graph::{MemoryUse, Plan, Progress};
 use crate::model::{thousands, ModelSpec, OptimizerKind, Validation};
-use crate::ops::optim::Optimizer;
 use crate::report::{confusion_png, curves_png, write_atomic, Confusion, EpochRecord};
 use crate::runtime::AdapterChoice;
-use crate::train::{checkpoint, fit, FitConfig, Reporter};
+use crate::train::{
+    checkpoint, fit, split, Callbacks, DataId, FitConfig, FitResult, Outcome, RunConfig,
+    TrainState,
+};
 
+/// The flags of `wgnn train`, as given (None: not given).
 pub struct TrainArgs {
-    pub model: ModelSpec,
+    pub model: Option<ModelSpec>,
     /// Start from this run folder's weights instead of a fresh initialisation.
     pub init_from: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    pub resume: Option<PathBuf>,
     /// Print GPU memory in use after each epoch.
     pub verbose: bool,
     /// Benchmark: stop once test accuracy (checked after each epoch) reaches this.
@@ -28,34 +35,46 @@ pub struct TrainArgs {
     pub optimizer: Option<OptimizerKind>,
     pub lr: Option<f32>,
     pub validation_split: Option<f32>,
-    pub seed: u64,
+    pub seed: Option<u64>,
     pub limit: Option<usize>,
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// Also checkpoint every N optimizer steps.
+    pub checkpoint_every: Option<usize>,
     pub backend: BackendKind,
+    /// The backend as typed, for the resume command printed on an interrupt.
+    pub backend_flag: Option<String>,
     pub adapter: AdapterChoice,
+    pub adapter_flag: Option<String>,
     pub out: Option<PathBuf>,
 }
 
-const MIB: f64 = 1024.0 * 1024.0;
-
-pub fn optimizer(kind: OptimizerKind, lr: f32) -> Optimizer {
-    match kind {
-        OptimizerKind::Sgd => Optimizer::sgd(lr),
-        OptimizerKind::Adam => Optimizer::adam(lr),
-        OptimizerKind::Rmsprop => Optimizer::rmsprop(lr),
-    }
+/// How `wgnn train` ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainEnd {
+    Done,
+    /// Stopped by this signal after writing a checkpoint.
+    Interrupted(i32),
 }
 
-/// Keras-style progress: a bar per epoch on a terminal, then one line per epoch.
-struct Console {
+pub const DEFAULT_DATA: &str = "data/mnist";
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Keras-style progress (a bar per epoch on a terminal, then one line per epoch), checkpoints
+/// into the run folder, and stops on Ctrl-C or SIGTERM.
+struct Console<'a> {
     bar: Option<ProgressBar>,
     epoch: usize,
     epochs: usize,
     steps: usize,
     verbose: bool,
+    run_dir: &'a Path,
+    spec: &'a ModelSpec,
+    plan: &'a Plan,
+    run: &'a RunConfig,
+    signals: &'a StopSignals,
 }
 
-impl Reporter for Console {
+impl Callbacks for Console<'_> {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
         (self.epoch, self.epochs, self.steps) = (epoch, epochs, steps);
         if std::io::stderr().is_terminal() {
@@ -91,12 +110,15 @@ impl Reporter for Console {
             line += &format!(" - val_loss: {l:.4} - val_accuracy: {a:.4}");
         }
         println!("{line}");
-        if let (true, Some(m)) = (self.verbose, memory) {
-            println!(
-                "  GPU memory: {:.1} MiB allocated, {:.1} MiB reserved",
-                m.allocated as f64 / MIB,
-                m.reserved as f64 / MIB
-            );
+        if self.verbose {
+            match memory {
+                Some(m) => println!(
+                    "  GPU memory: {:.1} MiB allocated, {:.1} MiB reserved",
+                    m.allocated as f64 / MIB,
+                    m.reserved as f64 / MIB
+                ),
+                None => println!("  GPU memory: not reported by this backend"),
+            }
         }
     }
 
@@ -108,6 +130,19 @@ impl Reporter for Console {
         println!(
             "  test accuracy after epoch {epoch}: {accuracy:.4} ({train_seconds:.2}s of training so far)"
         );
+    }
+
+    fn checkpoint(&mut self, state: &TrainState) -> Result<()> {
+        checkpoint::save(self.run_dir, self.spec, self.plan, self.run, state)?;
+        // A copy for people and plots; the checkpoint's header holds the authoritative history.
+        write_atomic(
+            &self.run_dir.join("history.csv"),
+            state.progress.history.to_csv().as_bytes(),
+        )
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.signals.received().is_some()
     }
 }
 
@@ -125,48 +160,122 @@ fn default_out(model: &str) -> PathBuf {
     dir
 }
 
-pub fn run(a: TrainArgs) -> Result<()> {
-    let d = &a.model.defaults;
-    let epochs = a.epochs.unwrap_or(d.epochs);
-    let batch = a.batch_size.unwrap_or(d.batch_size);
-    let kind = a.optimizer.unwrap_or(d.optimizer);
-    let lr = a.lr.unwrap_or(d.lr);
-    if batch == 0 {
+/// The settings of a new run: flags, else the model's defaults.
+fn new_run(a: &TrainArgs, spec: &ModelSpec, data: &DataId) -> Result<RunConfig> {
+    let d = &spec.defaults;
+    let run = RunConfig {
+        model: spec.name.clone(),
+        batch_size: a.batch_size.unwrap_or(d.batch_size),
+        optimizer: a.optimizer.unwrap_or(d.optimizer),
+        lr: a.lr.unwrap_or(d.lr),
+        validation: match a.validation_split {
+            Some(f) => Validation::Split(f),
+            None => d.validation,
+        },
+        seed: a.seed.unwrap_or(42),
+        limit: a.limit,
+        data: data.clone(),
+        epochs: a.epochs.unwrap_or(d.epochs),
+        checkpoint_every: a.checkpoint_every,
+        target_accuracy: a.time_to_accuracy,
+    };
+    Ok(run)
+}
+
+/// Flags may not change a run being resumed, except to train more epochs, checkpoint at another
+/// cadence or aim at another test accuracy.
+fn resumed_run(a: &TrainArgs, dir: &Path, saved: &RunConfig, spec: &ModelSpec) -> Result<RunConfig> {
+    let changed = |flag: &str, now: String, was: String| {
+        Error::msg(format!(
+            "{flag} {now}: the run in {} was started with {was}, and resuming it cannot change that (start a new run with --out, or from its weights with --init-from {})",
+            dir.display(),
+            dir.display()
+        ))
+    };
+    if let Some(m) = &a.model {
+        if m.to_toml() != spec.to_toml() {
+            return Err(changed("--model", m.name.clone(), format!("model `{}`", spec.name)));
+        }
+    }
+    let same = |flag: &str, given: Option<String>, was: String| match given {
+        Some(g) if g != was => Err(changed(flag, g, was)),
+        _ => Ok(()),
+    };
+    let show = |v: &dyn std::fmt::Display| v.to_string();
+    same("--batch-size", a.batch_size.map(|v| show(&v)), show(&saved.batch_size))?;
+    same("--optimizer", a.optimizer.map(|v| show(&v)), show(&saved.optimizer))?;
+    same("--lr", a.lr.map(|v| show(&v)), show(&saved.lr))?;
+    same("--seed", a.seed.map(|v| show(&v)), show(&saved.seed))?;
+    let split_text = |v: &Validation| match v {
+        Validation::Split(f) => f.to_string(),
+        Validation::LastN(n) => format!("the last {n} images"),
+    };
+    same(
+        "--validation-split",
+        a.validation_split.map(|f| f.to_string()),
+        split_text(&saved.validation),
+    )?;
+    same(
+        "--limit",
+        a.limit.map(|v| show(&v)),
+        saved.limit.map_or("no limit".into(), |l| l.to_string()),
+    )?;
+    same(
+        "--data-dir",
+        a.data_dir.as_ref().map(|d| d.display().to_string()),
+        saved.data.dir.clone(),
+    )?;
+    Ok(RunConfig {
+        epochs: a.epochs.unwrap_or(saved.epochs),
+        checkpoint_every: a.checkpoint_every.or(saved.checkpoint_every),
+        target_accuracy: a.time_to_accuracy.or(saved.target_accuracy),
+        ..saved.clone()
+    })
+}
+
+fn check_flags(run: &RunConfig) -> Result<()> {
+    if run.batch_size == 0 {
         return Err(Error::msg("--batch-size must be at least 1"));
     }
-    if !(lr.is_finite() && lr > 0.0) {
+    if !(run.lr.is_finite() && run.lr > 0.0) {
         return Err(Error::msg(format!(
-            "--lr must be a positive number (got {lr})"
+            "--lr must be a positive number (got {})",
+            run.lr
         )));
     }
-    if epochs == 0 {
+    if run.epochs == 0 {
         return Err(Error::msg("--epochs must be at least 1"));
     }
-    if let Some(t) = a.time_to_accuracy {
+    if run.checkpoint_every == Some(0) {
+        return Err(Error::msg("--checkpoint-every must be at least 1"));
+    }
+    if let Some(t) = run.target_accuracy {
         if !(t > 0.0 && t <= 1.0) {
             return Err(Error::msg(format!(
                 "--time-to-accuracy must be a fraction in (0, 1] (got {t})"
             )));
         }
     }
-    let validation = match a.validation_split {
-        Some(f) if !(0.0..1.0).contains(&f) => {
+    if let Validation::Split(f) = run.validation {
+        if !(0.0..1.0).contains(&f) {
             return Err(Error::msg(format!(
                 "--validation-split must be in [0, 1) (got {f})"
-            )))
+            )));
         }
-        Some(f) => Validation::Split(f),
-        None => d.validation,
-    };
-    let out = a.out.clone().unwrap_or_else(|| default_out(&a.model.name));
-    let data = load_dir(&a.data_dir)?;
-    let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
+    }
+    Ok(())
+}
+
+/// The model must fit the data's image size and class count.
+fn check_fit(spec: &ModelSpec, plan: &Plan, data: &Mnist, dir: &Path) -> Result<()> {
     if plan.input_len() != data.train.image_size() {
         return Err(Error::msg(format!(
-            "model `{}` takes {:?} inputs but {} holds {}x{} images",
-            a.model.name,
-            a.model.input,
-            a.data_dir.display(),
+            "model `{}` takes {}x{}x{} inputs but {} holds {}x{} images",
+            spec.name,
+            spec.input[0],
+            spec.input[1],
+            spec.input[2],
+            dir.display(),
             data.train.height,
             data.train.width
         )));
@@ -174,23 +283,132 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if plan.classes != data.classes {
         return Err(Error::msg(format!(
             "model `{}` has {} output classes but the data in {} has {}",
-            a.model.name,
+            spec.name,
             plan.classes,
-            a.data_dir.display(),
+            dir.display(),
             data.classes
         )));
     }
-    let cfg = FitConfig {
-        epochs,
-        validation,
-        seed: a.seed,
-        limit: a.limit,
-        target_accuracy: a.time_to_accuracy,
+    Ok(())
+}
+
+/// A path as a shell word (quoted when it needs to be).
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that continues the run in `dir` on the same device.
+fn resume_command(a: &TrainArgs, dir: &Path) -> String {
+    let mut cmd = String::from("wgnn");
+    if let Some(ad) = &a.adapter_flag {
+        cmd += &format!(" --adapter {}", shell_word(ad));
+    }
+    cmd += &format!(" train --resume {}", shell_word(&dir.display().to_string()));
+    if let Some(b) = &a.backend_flag {
+        cmd += &format!(" --backend {}", shell_word(b));
+    }
+    cmd
+}
+
+pub fn run(a: TrainArgs) -> Result<TrainEnd> {
+    if a.resume.is_some() && a.out.is_some() {
+        return Err(Error::msg(
+            "--out cannot be given with --resume: the run continues in its own folder",
+        ));
+    }
+    // A resumed run takes its model, settings and data from its checkpoint.
+    let saved = match &a.resume {
+        Some(dir) => Some((checkpoint::load_spec(dir)?, checkpoint::load_run(dir)?)),
+        None => None,
     };
-    let spec = a.model.clone();
+    let spec = match (&saved, &a.model, &a.init_from) {
+        (Some((s, _)), _, _) => s.clone(),
+        (None, Some(m), _) => m.clone(),
+        (None, None, Some(dir)) => checkpoint::load_spec(dir)?,
+        (None, None, None) => crate::model::resolve("convnet")?,
+    };
+    let data_dir = match (&saved, &a.data_dir) {
+        (Some((_, r)), None) => PathBuf::from(&r.data.dir),
+        (_, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from(DEFAULT_DATA),
+    };
+    let data = load_dir(&data_dir)?;
+    let take = a.limit.or(saved.as_ref().and_then(|(_, r)| r.limit));
+    let used = match take {
+        Some(n) => data.train.take(n),
+        None => data.train.clone(),
+    };
+    let data_id = DataId::new(&data_dir, &used.images, &used.labels);
+    let run = match (&saved, &a.resume) {
+        (Some((spec, r)), Some(dir)) => {
+            let run = resumed_run(&a, dir, r, spec)?;
+            if data_id.fingerprint != r.data.fingerprint || data_id.train_images != r.data.train_images {
+                return Err(Error::msg(format!(
+                    "--data-dir {}: these are not the images the run in {} was trained on",
+                    data_dir.display(),
+                    dir.display()
+                )));
+            }
+            run
+        }
+        _ => new_run(&a, &spec, &data_id)?,
+    };
+    check_flags(&run)?;
+    let out = match (&a.resume, &a.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => default_out(&spec.name),
+    };
+    if a.resume.is_none() && out.join(checkpoint::WEIGHTS).exists() {
+        return Err(Error::msg(format!(
+            "--out {}: the folder already holds a run; continue it with `wgnn train --resume {}`, or choose another folder",
+            out.display(),
+            out.display()
+        )));
+    }
+    let plan = Plan::new(spec.input, &spec.layers, run.batch_size)?;
+    check_fit(&spec, &plan, &data, &data_dir)?;
+    let state = match &a.resume {
+        Some(dir) => Some(checkpoint::load_training(dir, &plan)?.1),
+        None => None,
+    };
+    if let Some(s) = &state {
+        if s.progress.epoch > run.epochs {
+            return Err(Error::msg(format!(
+                "--epochs {}: the run in {} has already trained {} epochs",
+                run.epochs,
+                out.display(),
+                s.progress.epoch
+            )));
+        }
+        let finished = s.progress.epoch == run.epochs || s.progress.reached.is_some();
+        if finished && out.join("metrics.json").is_file() {
+            println!(
+                "The run in {} already finished its {} epochs; pass --epochs N (more than {}) to train on",
+                out.display(),
+                s.progress.epoch,
+                s.progress.epoch
+            );
+            return Ok(TrainEnd::Done);
+        }
+    }
+    let cfg = FitConfig {
+        epochs: run.epochs,
+        validation: run.validation,
+        seed: run.seed,
+        limit: run.limit,
+        target_accuracy: run.target_accuracy,
+        lr: run.lr,
+        checkpoint_every: run.checkpoint_every,
+    };
+    split(&data, &cfg)?;
     let (total, trainable) = spec.param_counts()?;
     // Read the starting weights before training, so a bad folder fails fast.
-    let start = match &a.init_from {
+    let start_weights = match &a.init_from {
         Some(dir) => Some(checkpoint::load_params(dir, &plan).map_err(|e| {
             Error::msg(format!(
                 "--init-from {}: {e} (it must hold a run of model `{}`)",
@@ -200,93 +418,154 @@ pub fn run(a: TrainArgs) -> Result<()> {
         })?),
         None => None,
     };
+    if a.resume.is_none() {
+        write_atomic(&out.join(checkpoint::MODEL), spec.to_toml().as_bytes())?;
+    }
+    let signals = StopSignals::install()?;
+    let opt = run.optimizer.with_lr(run.lr);
     with_backend(
         a.backend,
         &a.adapter,
         plan.clone(),
-        optimizer(kind, lr),
-        a.seed,
+        GraphKind::Training(opt, run.seed),
         |backend| {
-            if let Some((params, stats)) = &start {
+            if let Some((params, stats)) = &start_weights {
                 backend.set_params(params, stats)?;
             }
-            println!(
-                "Training `{}` ({} parameters, {} trainable) on {}: {} epochs, batch {}, {} lr {}",
-                spec.name,
-                thousands(total),
-                thousands(trainable),
-                backend.describe(),
-                epochs,
-                batch,
-                kind,
-                lr
-            );
+            match &state {
+                Some(s) => println!(
+                    "Resuming `{}` from {} at epoch {}, step {} on {}: {} epochs, batch {}, {} lr {}",
+                    spec.name,
+                    out.display(),
+                    s.progress.epoch + 1,
+                    s.progress.step,
+                    backend.describe(),
+                    run.epochs,
+                    run.batch_size,
+                    run.optimizer,
+                    run.lr
+                ),
+                None => println!(
+                    "Training `{}` ({} parameters, {} trainable) on {}: {} epochs, batch {}, {} lr {}",
+                    spec.name,
+                    thousands(total),
+                    thousands(trainable),
+                    backend.describe(),
+                    run.epochs,
+                    run.batch_size,
+                    run.optimizer,
+                    run.lr
+                ),
+            }
             let mut console = Console {
                 bar: None,
                 epoch: 0,
-                epochs,
+                epochs: run.epochs,
                 steps: 0,
                 verbose: a.verbose,
+                run_dir: &out,
+                spec: &spec,
+                plan: &plan,
+                run: &run,
+                signals: &signals,
             };
-            let r = fit(backend, &data, &cfg, &mut console)?;
-            println!(
-                "{} training images, {} validation images; {:.1}s of training, {:.0} images/s",
-                r.train_samples, r.val_samples, r.train_seconds, r.images_per_second
-            );
-            println!(
-                "Test loss: {:.4} - test accuracy: {:.4}",
-                r.test.loss, r.test.accuracy
-            );
-            if let Some(target) = a.time_to_accuracy {
-                match r.reached {
-                    Some(t) => println!(
-                        "Reached {target} test accuracy after {} epochs: {:.2}s of training",
-                        t.epoch, t.train_seconds
-                    ),
-                    None => println!("Did not reach {target} test accuracy in {epochs} epochs"),
-                }
+            let r = fit(backend, &data, &cfg, state.clone(), &mut console).map_err(|e| {
+                Error::msg(format!(
+                    "{e}. The last good checkpoint is kept in {}",
+                    out.display()
+                ))
+            })?;
+            if let Some(bar) = console.bar.take() {
+                bar.finish_and_clear();
             }
-            let (params, stats) = backend.params()?;
-            checkpoint::save(&out, &spec, &plan, &params, &stats)?;
-            write_atomic(&out.join("history.csv"), r.history.to_csv().as_bytes())?;
-            curves_png(&r.history, &out.join("curves.png"))?;
-            let confusion =
-                Confusion::from_predictions(&data.test.labels, &r.test.preds, plan.classes)?;
-            confusion_png(&confusion, &out.join("confusion.png"))?;
-            let metrics = serde_json::json!({
-                "model": spec.name,
-                "test_accuracy": r.test.accuracy,
-                "test_loss": r.test.loss,
-                "epochs": r.history.len(),
-                "batch_size": batch,
-                "optimizer": kind.to_string(),
-                "lr": lr,
-                "seed": a.seed,
-                "train_images": r.train_samples,
-                "validation_images": r.val_samples,
-                "train_seconds": r.train_seconds,
-                "train_images_per_second": r.images_per_second,
-                "device": backend.describe(),
-                "backend": backend.name(),
-                "params": total,
-                "trainable_params": trainable,
-                "init_from": a.init_from.as_ref().map(|d| d.display().to_string()),
-                "gpu_memory_per_epoch": r.memory,
-                "time_to_accuracy": a.time_to_accuracy.map(|t| serde_json::json!({
-                    // As typed (0.99), not as the nearest f32 widened (0.9900000095).
-                    "target": t.to_string().parse::<f64>().unwrap_or(t as f64),
-                    "reached": r.reached,
-                    "test_accuracy_per_epoch": r.test_accuracy_per_epoch,
-                })),
-            });
-            let text =
-                serde_json::to_string_pretty(&metrics).map_err(|e| Error::msg(e.to_string()))?;
-            write_atomic(&out.join("metrics.json"), text.as_bytes())?;
-            println!(
-                "Saved the model, history.csv, curves.png, confusion.png and metrics.json to {}",
-                out.display()
-            );
-            Ok(())
+            if let Outcome::Stopped { epoch, step } = r.outcome {
+                let sig = signals.received().unwrap_or(signal_hook::consts::SIGINT);
+                eprintln!(
+                    "wgnn: stopped by {}; saved the run at epoch {}, step {} to {}\nResume it with: {}",
+                    signals::name(sig),
+                    epoch + usize::from(step > 0),
+                    step,
+                    out.display(),
+                    resume_command(&a, &out)
+                );
+                return Ok(TrainEnd::Interrupted(sig));
+            }
+            report(&r, &a, &run, &spec, &plan, &data, &out, backend.describe(), backend.name())?;
+            Ok(TrainEnd::Done)
         },
     )
+}
+
+/// The end of a finished run: the summary lines, the plots and metrics.json.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    r: &FitResult,
+    a: &TrainArgs,
+    run: &RunConfig,
+    spec: &ModelSpec,
+    plan: &Plan,
+    data: &Mnist,
+    out: &Path,
+    device: String,
+    backend: &str,
+) -> Result<()> {
+    let (total, trainable) = spec.param_counts()?;
+    println!(
+        "{} training images, {} validation images; {:.1}s of training, {:.0} images/s",
+        r.train_samples, r.val_samples, r.train_seconds, r.images_per_second
+    );
+    println!(
+        "Test loss: {:.4} - test accuracy: {:.4}",
+        r.test.loss, r.test.accuracy
+    );
+    if let Some(target) = run.target_accuracy {
+        match r.reached {
+            Some(t) => println!(
+                "Reached {target} test accuracy after {} epochs: {:.2}s of training",
+                t.epoch, t.train_seconds
+            ),
+            None => println!(
+                "Did not reach {target} test accuracy in {} epochs",
+                run.epochs
+            ),
+        }
+    }
+    write_atomic(&out.join("history.csv"), r.history.to_csv().as_bytes())?;
+    curves_png(&r.history, &out.join("curves.png"))?;
+    let confusion = Confusion::from_predictions(&data.test.labels, &r.test.preds, plan.classes)?;
+    confusion_png(&confusion, &out.join("confusion.png"))?;
+    let metrics = serde_json::json!({
+        "model": spec.name,
+        "test_accuracy": r.test.accuracy,
+        "test_loss": r.test.loss,
+        "epochs": r.history.len(),
+        "batch_size": run.batch_size,
+        "optimizer": run.optimizer.to_string(),
+        "lr": run.lr,
+        "seed": run.seed,
+        "train_images": r.train_samples,
+        "validation_images": r.val_samples,
+        "train_seconds": r.train_seconds,
+        "train_images_per_second": r.images_per_second,
+        "device": device,
+        "backend": backend,
+        "params": total,
+        "trainable_params": trainable,
+        "init_from": a.init_from.as_ref().map(|d| d.display().to_string()),
+        "resumed": a.resume.is_some(),
+        "gpu_memory_per_epoch": r.memory,
+        "time_to_accuracy": run.target_accuracy.map(|t| serde_json::json!({
+            // As typed (0.99), not as the nearest f32 widened (0.9900000095).
+            "target": t.to_string().parse::<f64>().unwrap_or(t as f64),
+            "reached": r.reached,
+            "test_accuracy_per_epoch": r.test_accuracy_per_epoch,
+        })),
+    });
+    let text = serde_json::to_string_pretty(&metrics).map_err(|e| Error::msg(e.to_string()))?;
+    write_atomic(&out.join("metrics.json"), text.as_bytes())?;
+    println!(
+        "Saved the model, history.csv, curves.png, confusion.png and metrics.json to {}",
+        out.display()
+    );
+    Ok(())
 }

@@ -1,7 +1,10 @@
 //! What a training backend offers the training loop, whichever device runs it.
 
+use std::ops::ControlFlow;
+
 use super::HostData;
 use crate::error::Result;
+pub use crate::ops::loss::Metrics;
 pub use crate::runtime::MemoryUse;
 
 /// One host vector per tensor, in plan order (parameters, or BN statistics).
@@ -11,6 +14,66 @@ pub type Tensors = Vec<Vec<f32>>;
 pub enum Mode {
     Train,
     Eval,
+}
+
+/// Everything a graph carries from one step to the next: what a checkpoint must hold to continue
+/// training exactly. Both backends export and import the same layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphState {
+    pub params: Tensors,
+    pub stats: Tensors,
+    /// The optimizer's slots (`Optimizer::slot_names`), each one tensor per parameter.
+    pub slots: Vec<Tensors>,
+    /// Optimizer steps taken: Adam's bias correction and the dropout streams follow it.
+    pub t: u32,
+}
+
+/// One pass over `order` (indices into data set `id`) in batches of the compiled batch size.
+#[derive(Clone, Copy, Debug)]
+pub struct Pass<'a> {
+    pub id: usize,
+    pub order: &'a [u32],
+    pub mode: Mode,
+    /// Eval: also return each sample's prediction and class probabilities.
+    pub want_preds: bool,
+    /// Train: the learning rate of each step, one per batch of `order`.
+    pub lrs: &'a [f32],
+    /// Sums carried over from an earlier part of the same epoch; the pass adds to them.
+    pub start: Metrics,
+}
+
+impl<'a> Pass<'a> {
+    pub fn train(id: usize, order: &'a [u32], lrs: &'a [f32]) -> Self {
+        Self {
+            id,
+            order,
+            mode: Mode::Train,
+            want_preds: false,
+            lrs,
+            start: Metrics::default(),
+        }
+    }
+
+    pub fn eval(id: usize, order: &'a [u32], want_preds: bool) -> Self {
+        Self {
+            id,
+            order,
+            mode: Mode::Eval,
+            want_preds,
+            lrs: &[],
+            start: Metrics::default(),
+        }
+    }
+
+    /// The same pass, continuing sums that an earlier part of the epoch left.
+    pub fn continuing(self, start: Metrics) -> Self {
+        Self { start, ..self }
+    }
+
+    /// Batches in this pass.
+    pub fn steps(&self, batch: usize) -> usize {
+        self.order.len().div_ceil(batch.max(1))
+    }
 }
 
 /// Passed to the progress callback after each group of steps. Loss and accuracy are present when
@@ -23,15 +86,40 @@ pub struct Progress {
     pub accuracy: Option<f32>,
 }
 
+/// A progress callback that never stops the pass.
+pub fn keep_going(_: Progress) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct EpochStats {
+    /// Sums over the pass, including `Pass::start`.
+    pub metrics: Metrics,
+    /// Mean loss and accuracy of `metrics`.
     pub loss: f32,
     pub accuracy: f32,
+    /// Samples in `metrics`.
     pub samples: usize,
+    /// Steps this pass ran: fewer than its batches when the progress callback stopped it.
+    pub steps: usize,
     /// Predicted class per sample, in `order` (when asked for).
     pub preds: Vec<u32>,
     /// Class probabilities per sample, in `order` (when asked for).
     pub probs: Vec<f32>,
+}
+
+impl EpochStats {
+    pub fn new(metrics: Metrics, steps: usize) -> Self {
+        Self {
+            metrics,
+            loss: metrics.mean_loss(),
+            accuracy: metrics.accuracy(),
+            samples: metrics.samples as usize,
+            steps,
+            preds: Vec::new(),
+            probs: Vec::new(),
+        }
+    }
 }
 
 pub trait Backend {
@@ -42,26 +130,38 @@ pub trait Backend {
     fn batch_size(&self) -> usize;
     /// Register a data set under `id` (uploaded once; used by later calls with that id).
     fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()>;
-    /// One pass over `order` (indices into data set `id`) in batches. Train mode updates the
-    /// parameters; Eval mode can return predictions and probabilities.
+    /// Runs `pass`. Train mode updates the parameters (an error on a forward-only graph); a
+    /// non-finite loss stops it with `Error::Diverged`. After each group of steps `progress` is
+    /// told, and a `Break` ends the pass there (`EpochStats::steps` says how far it got).
     fn run(
         &mut self,
-        id: usize,
-        order: &[u32],
-        mode: Mode,
-        want_preds: bool,
-        progress: &mut dyn FnMut(Progress),
+        pass: &Pass<'_>,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<EpochStats>;
     /// Trainable parameters then statistics, one vector per tensor, in plan order.
     fn params(&self) -> Result<(Tensors, Tensors)>;
     fn set_params(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()>;
+    /// Parameters, statistics, optimizer slots and step count (a training graph).
+    fn state(&self) -> Result<GraphState>;
+    fn set_state(&mut self, state: &GraphState) -> Result<()>;
     /// Optimizer steps taken so far.
     fn steps_done(&self) -> u32;
     /// Seconds per kernel (GPU) or op (CPU) of one training step on the first batch of data set
-    /// `id`, in launch order; the parameters do not change.
+    /// `id`, in launch order; the graph's state is the same afterwards.
     fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>>;
     /// GPU memory in use, where the backend runs on a GPU that reports it.
     fn memory(&self) -> Option<MemoryUse> {
         None
+    }
+
+    /// A training pass at one learning rate for every step.
+    fn train_at(&mut self, id: usize, order: &[u32], lr: f32) -> Result<EpochStats> {
+        let lrs = vec![lr; order.len().div_ceil(self.batch_size().max(1))];
+        self.run(&Pass::train(id, order, &lrs), &mut keep_going)
+    }
+
+    /// An evaluation pass (predictions and probabilities when `want_preds`).
+    fn eval(&mut self, id: usize, order: &[u32], want_preds: bool) -> Result<EpochStats> {
+        self.run(&Pass::eval(id, order, want_preds), &mut keep_going)
     }
 }

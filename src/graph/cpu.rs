@@ -2,8 +2,10 @@
 //! (convolutions through im2col; every GEMM through the packed, multi-threaded `cpu_gemm`).
 //! It is the oracle for whole-step GPU tests and the fallback when no adapter exists.
 
-use super::backend::{Backend, EpochStats, Mode, Progress, Tensors};
-use super::gpu::check_layout;
+use std::ops::ControlFlow;
+
+use super::backend::{Backend, EpochStats, GraphState, Metrics, Mode, Pass, Progress, Tensors};
+use super::checks::{check_layout, check_order, check_pass, check_state};
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
@@ -21,13 +23,14 @@ struct Data {
 
 pub struct CpuGraph {
     pub plan: Plan,
-    opt: Optimizer,
-    seed: u32,
+    /// None: a forward-only graph (inference), with no optimizer state or gradients.
+    opt: Option<Optimizer>,
+    seed: u64,
     t: u32,
     pub params: Vec<Vec<f32>>,
     pub stats: Vec<Vec<f32>>,
-    s1: Vec<Vec<f32>>,
-    s2: Vec<Vec<f32>>,
+    /// The optimizer's state buffers (`Optimizer::slot_names`), one vector per parameter tensor.
+    slots: Vec<Tensors>,
     data: Vec<Option<Data>>,
     /// Large buffers passed from one step to the next (see `util::recycle`).
     floats: Recycler<f32>,
@@ -46,18 +49,30 @@ struct Saved {
 }
 
 impl CpuGraph {
+    /// A training graph: parameters initialised from `seed`, optimizer state zero.
     pub fn new(plan: Plan, opt: Optimizer, seed: u64) -> Result<Self> {
+        let mut g = Self::build(plan, Some(opt), seed)?;
+        g.slots = (0..opt.state_buffers())
+            .map(|_| g.params.iter().map(|p| vec![0.0; p.len()]).collect())
+            .collect();
+        Ok(g)
+    }
+
+    /// A forward-only graph for evaluation and prediction; give it weights with `set_params`.
+    pub fn inference(plan: Plan) -> Result<Self> {
+        Self::build(plan, None, 0)
+    }
+
+    fn build(plan: Plan, opt: Option<Optimizer>, seed: u64) -> Result<Self> {
         crate::util::malloc::keep_freed_memory();
         let params = init_params(&plan.params, seed);
         let stats = init_params(&plan.stats, seed);
-        let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
         Ok(Self {
             plan,
             opt,
-            seed: seed as u32,
+            seed,
             t: 0,
-            s1: zeros.clone(),
-            s2: zeros,
+            slots: Vec::new(),
             params,
             stats,
             data: Vec::new(),
@@ -274,8 +289,7 @@ impl CpuGraph {
 
 /// One step's outcome: summed loss, correct count, predictions and logits of the padded batch.
 struct StepOut {
-    loss: f64,
-    hits: usize,
+    metrics: Metrics,
     pred: Vec<u32>,
     logits: Vec<f32>,
 }
@@ -319,6 +333,7 @@ impl Timer {
 
 impl CpuGraph {
     /// Batch `k` of `order`: forward, loss, and in train mode backward and the optimizer update.
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
         data: &Data,
@@ -326,6 +341,7 @@ impl CpuGraph {
         k: usize,
         batch: usize,
         mode: Mode,
+        lr: f32,
         timer: &mut Timer,
     ) -> StepOut {
         let b = self.plan.max_batch;
@@ -348,19 +364,20 @@ impl CpuGraph {
         let xent = loss::softmax_xent_ref(classes, logits, &labels, batch);
         let m = loss::accumulate_ref(&xent, &labels, batch);
         timer.stop_named("softmax + cross-entropy");
-        if mode == Mode::Train {
+        if let (Mode::Train, Some(opt)) = (mode, self.opt) {
             let grads = self.backward(&acts, &saved, xent.grad, batch, timer);
             timer.start();
             self.t = t;
-            let lr = self.opt.lr();
-            for (((p, g), s1), s2) in self
-                .params
-                .iter_mut()
-                .zip(&grads)
-                .zip(&mut self.s1)
-                .zip(&mut self.s2)
-            {
-                optim::update_ref(&self.opt, t, lr, p, g, s1, s2);
+            let (first, second): (&mut [Vec<f32>], &mut [Vec<f32>]) =
+                match self.slots.as_mut_slice() {
+                    [] => (&mut [], &mut []),
+                    [a] => (a, &mut []),
+                    [a, b, ..] => (a, b),
+                };
+            for (i, (p, g)) in self.params.iter_mut().zip(&grads).enumerate() {
+                let s1 = first.get_mut(i).map_or(&mut [][..], |v| v.as_mut_slice());
+                let s2 = second.get_mut(i).map_or(&mut [][..], |v| v.as_mut_slice());
+                optim::update_ref(&opt, t, lr, p, g, s1, s2);
             }
             timer.stop_named("optimizer");
         }
@@ -372,8 +389,7 @@ impl CpuGraph {
             self.indices.give(sv.argmax);
         }
         StepOut {
-            loss: m[0] as f64,
-            hits: m[1] as usize,
+            metrics: m,
             pred: xent.pred,
             logits,
         }
@@ -389,18 +405,13 @@ impl CpuGraph {
             .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
         let batch = self.plan.max_batch.min(data.labels.len());
         let order: Vec<u32> = (0..batch as u32).collect();
-        let kept = (
-            self.params.clone(),
-            self.stats.clone(),
-            self.s1.clone(),
-            self.s2.clone(),
-            self.t,
-        );
+        let kept = self.state()?;
+        let lr = self.opt.map_or(0.0, |o| o.lr());
         // A warm-up step first, so the profile shows the steady state (recycled buffers).
-        self.step(&data, &order, 0, batch, Mode::Train, &mut Timer::off());
+        self.step(&data, &order, 0, batch, Mode::Train, lr, &mut Timer::off());
         let mut timer = Timer::on();
-        self.step(&data, &order, 0, batch, Mode::Train, &mut timer);
-        (self.params, self.stats, self.s1, self.s2, self.t) = kept;
+        self.step(&data, &order, 0, batch, Mode::Train, lr, &mut timer);
+        self.set_state(&kept)?;
         self.data[id] = Some(data);
         Ok(timer.rows.unwrap_or_default())
     }
@@ -434,61 +445,61 @@ impl Backend for CpuGraph {
 
     fn run(
         &mut self,
-        id: usize,
-        order: &[u32],
-        mode: Mode,
-        want_preds: bool,
-        progress: &mut dyn FnMut(Progress),
+        pass: &Pass<'_>,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<EpochStats> {
         let b = self.plan.max_batch;
         let classes = self.plan.classes;
+        let order = pass.order;
+        let steps = pass.steps(b);
+        check_pass(pass, self.opt.is_some(), b)?;
         let data = self
             .data
-            .get_mut(id)
+            .get_mut(pass.id)
             .and_then(|d| d.take())
-            .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+            .ok_or_else(|| Error::Msg(format!("data set {} not loaded", pass.id)))?;
         let result = (|| {
-            if let Some(&bad) = order.iter().find(|&&i| i as usize >= data.labels.len()) {
-                return Err(Error::Msg(format!(
-                    "sample index {bad} out of range ({} samples)",
-                    data.labels.len()
-                )));
-            }
-            let steps = order.len().div_ceil(b);
+            check_order(order, data.labels.len())?;
             let mut out = EpochStats::default();
-            let (mut loss_sum, mut hits) = (0f64, 0usize);
+            let mut sums = pass.start;
+            let mut done = 0;
             for k in 0..steps {
                 let batch = (order.len() - k * b).min(b);
-                let r = self.step(&data, order, k, batch, mode, &mut Timer::off());
-                loss_sum += r.loss;
-                hits += r.hits;
-                if want_preds {
+                let lr = pass.lrs.get(k).copied().unwrap_or(0.0);
+                let r = self.step(&data, order, k, batch, pass.mode, lr, &mut Timer::off());
+                if pass.mode == Mode::Train && !r.metrics.loss.is_finite() {
+                    return Err(Error::Diverged {
+                        step: k + 1,
+                        loss: r.metrics.loss as f32,
+                    });
+                }
+                sums.add(r.metrics);
+                done = k + 1;
+                if pass.want_preds {
                     out.preds.extend_from_slice(&r.pred[..batch]);
                     out.probs.extend_from_slice(&loss::softmax_ref(
                         classes,
                         &r.logits[..batch * classes],
                     ));
                 }
-                let seen = (k * b + batch) as f32;
-                progress(Progress {
+                let flow = progress(Progress {
                     step: k + 1,
                     steps,
-                    loss: Some((loss_sum / seen as f64) as f32),
-                    accuracy: Some(hits as f32 / seen),
+                    loss: Some(sums.mean_loss()),
+                    accuracy: Some(sums.accuracy()),
                 });
+                if flow.is_break() {
+                    break;
+                }
             }
-            out.samples = order.len();
-            out.loss = (loss_sum / order.len().max(1) as f64) as f32;
-            out.accuracy = hits as f32 / order.len().max(1) as f32;
-            if !out.loss.is_finite() {
-                return Err(Error::Msg(format!(
-                    "training diverged: the loss is {} (try a lower learning rate)",
-                    out.loss
-                )));
-            }
-            Ok(out)
+            let EpochStats { preds, probs, .. } = out;
+            Ok(EpochStats {
+                preds,
+                probs,
+                ..EpochStats::new(sums, done)
+            })
         })();
-        self.data[id] = Some(data);
+        self.data[pass.id] = Some(data);
         result
     }
 
@@ -503,11 +514,34 @@ impl Backend for CpuGraph {
         Ok(())
     }
 
+    fn state(&self) -> Result<GraphState> {
+        Ok(GraphState {
+            params: self.params.clone(),
+            stats: self.stats.clone(),
+            slots: self.slots.clone(),
+            t: self.t,
+        })
+    }
+
+    fn set_state(&mut self, state: &GraphState) -> Result<()> {
+        check_state(&self.plan, self.opt.as_ref(), state)?;
+        self.params = state.params.clone();
+        self.stats = state.stats.clone();
+        self.slots = state.slots.clone();
+        self.t = state.t;
+        Ok(())
+    }
+
     fn steps_done(&self) -> u32 {
         self.t
     }
 
     fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
+        if self.opt.is_none() {
+            return Err(Error::msg(
+                "a forward-only graph cannot profile a training step",
+            ));
+        }
         self.profile_step_impl(id)
     }
 }

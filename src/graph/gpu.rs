@@ -2,7 +2,12 @@
 //! bind group is made once in `new`; a step is a fixed list of recorded dispatches, and an epoch is
 //! replayed in chunks of many steps per submission, with no per-step allocation or readback.
 
-use super::backend::{Backend, EpochStats, MemoryUse, Mode, Progress, Tensors};
+use std::ops::ControlFlow;
+
+use super::backend::{
+    Backend, EpochStats, GraphState, MemoryUse, Metrics, Mode, Pass, Progress, Tensors,
+};
+use super::checks::{check_layout, check_order, check_pass, check_state};
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
@@ -26,11 +31,14 @@ struct DataSet {
 pub struct GpuGraph<'c> {
     ctx: &'c GpuContext,
     pub plan: Plan,
-    opt: Optimizer,
-    seed: u32,
+    /// None: a forward-only graph (inference), with no gradients, backward pass or optimizer.
+    opt: Option<Optimizer>,
+    seed: u64,
     t: u32,
     params: Vec<GpuTensor>,
     stats: Vec<GpuTensor>,
+    /// The optimizer's state buffers (`Optimizer::slot_names`), one view per parameter tensor.
+    slots: Vec<Vec<GpuTensor>>,
     /// Per node output in train mode; eval mode reuses them but aliases dropout to its input.
     acts: Vec<GpuTensor>,
     labels: GpuTensor,
@@ -41,6 +49,7 @@ pub struct GpuGraph<'c> {
     progress_read: AsyncReadback,
     row_pred: GpuTensor,
     probs: GpuTensor,
+    /// The recorded training step (empty in a forward-only graph) and evaluation step.
     train: Vec<Dispatch>,
     eval: Vec<Dispatch>,
     softmax: Dispatch,
@@ -50,17 +59,39 @@ pub struct GpuGraph<'c> {
 }
 
 impl<'c> GpuGraph<'c> {
+    /// A training graph: parameters initialised from `seed`, optimizer state zero.
     pub fn new(ctx: &'c GpuContext, plan: Plan, opt: Optimizer, seed: u64) -> Result<Self> {
+        Self::build(ctx, plan, Some(opt), seed)
+    }
+
+    /// A forward-only graph for evaluation and prediction; give it weights with `set_params`.
+    pub fn inference(ctx: &'c GpuContext, plan: Plan) -> Result<Self> {
+        Self::build(ctx, plan, None, 0)
+    }
+
+    fn build(ctx: &'c GpuContext, plan: Plan, opt: Option<Optimizer>, seed: u64) -> Result<Self> {
         let b = plan.max_batch;
+        let training = opt.is_some();
         let plens: Vec<usize> = plan.params.iter().map(|p| p.len()).collect();
         let slens: Vec<usize> = plan.stats.iter().map(|p| p.len()).collect();
         let (params_all, params) = ctx.alloc_arena(&plens, "params")?;
-        let (grads_all, grads) = ctx.alloc_arena(&plens, "grads")?;
-        let states = opt.state_buffers();
-        let (s1, _) =
-            ctx.alloc_arena(if states >= 1 { &plens } else { &[1] }, "optimizer state 1")?;
-        let (s2, _) =
-            ctx.alloc_arena(if states >= 2 { &plens } else { &[1] }, "optimizer state 2")?;
+        let (grads_all, grads) = if training {
+            ctx.alloc_arena(&plens, "grads")?
+        } else {
+            (params_all.clone(), Vec::new())
+        };
+        let states = opt.map_or(0, |o| o.state_buffers());
+        let mut slot_all = Vec::new();
+        let mut slots = Vec::new();
+        for k in 0..2 {
+            // Unused state buffers are 1-element dummies (the optimizer binds none of them).
+            let lens: &[usize] = if k < states { &plens } else { &[1] };
+            let (all, views) = ctx.alloc_arena(lens, &format!("optimizer state {}", k + 1))?;
+            slot_all.push(all);
+            if k < states {
+                slots.push(views);
+            }
+        }
         let (_, stats) = ctx.alloc_arena(if slens.is_empty() { &[1] } else { &slens }, "stats")?;
         let stats = if slens.is_empty() { Vec::new() } else { stats };
 
@@ -73,13 +104,22 @@ impl<'c> GpuGraph<'c> {
         let mut grads_act = Vec::with_capacity(n_nodes + 1);
         for (i, &len) in plan.act_len.iter().enumerate() {
             acts.push(ctx.alloc(len * b, &format!("activation {i}"))?);
-            grads_act.push(ctx.alloc(len * b, &format!("gradient {i}"))?);
+            if training {
+                grads_act.push(ctx.alloc(len * b, &format!("gradient {i}"))?);
+            }
         }
         let classes = plan.classes;
         let row_loss = ctx.alloc(b, "row loss")?;
         let row_pred = ctx.alloc(b, "row prediction")?;
         let probs = ctx.alloc(b * classes, "probabilities")?;
         let mut keep = vec![grads_all.clone(), row_loss.clone()];
+        // The evaluation step's loss writes a logit gradient nobody reads: in a forward-only
+        // graph it goes here.
+        let unused_grad = if training {
+            None
+        } else {
+            Some(ctx.alloc(b * classes, "unused logit gradient")?)
+        };
 
         // Forward in both modes. Eval aliases dropout outputs to inputs; BN uses running stats.
         let mut train = Vec::new();
@@ -97,15 +137,17 @@ impl<'c> GpuGraph<'c> {
                     w,
                     b: bias,
                 } => {
-                    train.push(conv2d::forward(
-                        ctx,
-                        s,
-                        x,
-                        &params[*w],
-                        &params[*bias],
-                        y,
-                        *relu,
-                    )?);
+                    if training {
+                        train.push(conv2d::forward(
+                            ctx,
+                            s,
+                            x,
+                            &params[*w],
+                            &params[*bias],
+                            y,
+                            *relu,
+                        )?);
+                    }
                     eval.push(conv2d::forward(
                         ctx,
                         s,
@@ -118,7 +160,9 @@ impl<'c> GpuGraph<'c> {
                 }
                 Node::Pool { s } => {
                     let argmax = ctx.alloc(s.y_len(), &format!("argmax {i}"))?;
-                    train.push(pool::forward(ctx, s, x, y, &argmax)?);
+                    if training {
+                        train.push(pool::forward(ctx, s, x, y, &argmax)?);
+                    }
                     eval.push(pool::forward(ctx, s, &ex, y, &argmax)?);
                     saved[i].push(argmax);
                 }
@@ -130,15 +174,17 @@ impl<'c> GpuGraph<'c> {
                     b: bias,
                 } => {
                     let gs = gemm::GemmShape::dense(b, *inputs, *units).forward;
-                    train.push(gemm::matmul(
-                        ctx,
-                        &gs,
-                        x,
-                        &params[*w],
-                        Some(&params[*bias]),
-                        y,
-                        *relu,
-                    )?);
+                    if training {
+                        train.push(gemm::matmul(
+                            ctx,
+                            &gs,
+                            x,
+                            &params[*w],
+                            Some(&params[*bias]),
+                            y,
+                            *relu,
+                        )?);
+                    }
                     eval.push(gemm::matmul(
                         ctx,
                         &gs,
@@ -150,11 +196,13 @@ impl<'c> GpuGraph<'c> {
                     )?);
                 }
                 Node::Dropout { rate, id } => {
-                    let mask = ctx.alloc(x.len, &format!("dropout mask {i}"))?;
-                    train.push(dropout::forward(
-                        ctx, x.len, *rate, *id, x, &step, y, &mask,
-                    )?);
-                    saved[i].push(mask);
+                    if training {
+                        let mask = ctx.alloc(x.len, &format!("dropout mask {i}"))?;
+                        train.push(dropout::forward(
+                            ctx, x.len, *rate, *id, x, &step, y, &mask,
+                        )?);
+                        saved[i].push(mask);
+                    }
                     ey = ex.clone();
                 }
                 Node::BatchNorm {
@@ -164,23 +212,30 @@ impl<'c> GpuGraph<'c> {
                     mean,
                     var,
                 } => {
-                    let (m, inv) = (ctx.alloc(s.c, "bn mean")?, ctx.alloc(s.c, "bn invstd")?);
                     let (g, bt, rm, rv) =
                         (&params[*gamma], &params[*beta], &stats[*mean], &stats[*var]);
-                    train.extend(batchnorm::forward_train(
-                        ctx, s, x, g, bt, rm, rv, &step, y, &m, &inv,
-                    )?);
+                    if training {
+                        let (m, inv) =
+                            (ctx.alloc(s.c, "bn mean")?, ctx.alloc(s.c, "bn invstd")?);
+                        train.extend(batchnorm::forward_train(
+                            ctx, s, x, g, bt, rm, rv, &step, y, &m, &inv,
+                        )?);
+                        saved[i].extend([m, inv]);
+                    }
                     eval.push(batchnorm::forward_infer(ctx, s, &ex, g, bt, rm, rv, y)?);
-                    saved[i].extend([m, inv]);
                 }
                 Node::Relu => {
-                    train.push(elementwise::relu_forward(ctx, x, y)?);
+                    if training {
+                        train.push(elementwise::relu_forward(ctx, x, y)?);
+                    }
                     eval.push(elementwise::relu_forward(ctx, &ex, y)?);
                 }
                 Node::Identity => {
                     // Same memory: copy nothing, alias the buffer.
                     acts[i + 1] = x.clone();
-                    grads_act[i + 1] = grads_act[i].clone();
+                    if training {
+                        grads_act[i + 1] = grads_act[i].clone();
+                    }
                     ey = ex.clone();
                 }
             }
@@ -190,16 +245,23 @@ impl<'c> GpuGraph<'c> {
         // node binds them, so Flatten and the final softmax cost nothing.
         let logits = acts[n_nodes].clone();
         let eval_logits = eval_act[n_nodes].clone();
+        let grad_logits = match (grads_act.last(), unused_grad) {
+            (Some(g), _) => g.clone(),
+            (None, Some(g)) => g,
+            (None, None) => return Err(Error::msg("internal: no logit gradient buffer")),
+        };
         let xb = loss::XentBuffers {
             logits: &logits,
             labels: &labels,
             step: &step,
-            grad: &grads_act[n_nodes],
+            grad: &grad_logits,
             row_loss: &row_loss,
             row_pred: &row_pred,
         };
-        train.push(loss::softmax_xent(ctx, b, classes, &xb)?);
-        train.push(loss::accumulate(ctx, b, &xb, &metrics)?);
+        if training {
+            train.push(loss::softmax_xent(ctx, b, classes, &xb)?);
+            train.push(loss::accumulate(ctx, b, &xb, &metrics)?);
+        }
         let xe = loss::XentBuffers {
             logits: &eval_logits,
             ..xb
@@ -210,7 +272,8 @@ impl<'c> GpuGraph<'c> {
 
         // Backward, last node first. `dy` is dL/d(output of node i); the first node's input
         // gradient is never needed.
-        for (i, node) in plan.nodes.iter().enumerate().rev() {
+        let backward_nodes = if training { plan.nodes.len() } else { 0 };
+        for (i, node) in plan.nodes.iter().enumerate().take(backward_nodes).rev() {
             let (x, y) = (&acts[i], &acts[i + 1]);
             let dy = grads_act[i + 1].clone();
             let dx = &grads_act[i];
@@ -312,16 +375,19 @@ impl<'c> GpuGraph<'c> {
                 Node::Identity => {}
             }
         }
-        train.push(optim::update(
-            ctx,
-            &opt,
-            &params_all,
-            &grads_all,
-            &s1,
-            &s2,
-            &step,
-        )?);
-        keep.extend([s1, s2, params_all]);
+        if let Some(opt) = &opt {
+            train.push(optim::update(
+                ctx,
+                opt,
+                &params_all,
+                &grads_all,
+                &slot_all[0],
+                &slot_all[1],
+                &step,
+            )?);
+        }
+        keep.extend(slot_all);
+        keep.push(params_all);
         keep.extend(grads_act);
         keep.extend(saved.into_iter().flatten());
 
@@ -337,10 +403,11 @@ impl<'c> GpuGraph<'c> {
             ctx,
             plan,
             opt,
-            seed: seed as u32,
+            seed,
             t: 0,
             params,
             stats,
+            slots,
             acts,
             labels,
             step,
@@ -370,14 +437,7 @@ impl<'c> GpuGraph<'c> {
         let b = self.plan.max_batch.min(data.n);
         let order: Vec<u32> = (0..b as u32).collect();
         ctx.write(&data.perm, &order)?;
-        let rec = StepParams {
-            batch: b as u32,
-            t: self.t + 1,
-            seed: self.seed,
-            offset: 0,
-            lr: 0.0,
-            _pad: [0; 3],
-        };
+        let rec = self.record(b, self.t + 1, 0, 0.0);
         ctx.write(&self.step, bytemuck::bytes_of(&rec))?;
         ctx.wait()?;
         let list: Vec<&Dispatch> = std::iter::once(&data.gather).chain(&self.train).collect();
@@ -427,6 +487,20 @@ impl<'c> GpuGraph<'c> {
             .zip(ticks.chunks_exact(2))
             .map(|(d, t)| (d.name.clone(), t[1].saturating_sub(t[0]) as f64 * period))
             .collect())
+    }
+
+    /// The step record of a batch of `batch` samples starting at `offset` in the permutation.
+    fn record(&self, batch: usize, t: u32, offset: usize, lr: f32) -> StepParams {
+        let (seed, seed_hi) = StepParams::seed_words(self.seed);
+        StepParams {
+            batch: batch as u32,
+            t,
+            seed,
+            offset: offset as u32,
+            lr,
+            seed_hi,
+            ..Default::default()
+        }
     }
 
     fn ensure_steps(&mut self, records: usize) -> Result<()> {
@@ -479,68 +553,58 @@ impl Backend for GpuGraph<'_> {
 
     fn run(
         &mut self,
-        id: usize,
-        order: &[u32],
-        mode: Mode,
-        want_preds: bool,
-        progress: &mut dyn FnMut(Progress),
+        pass: &Pass<'_>,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<EpochStats> {
         let ctx = self.ctx;
         let b = self.plan.max_batch;
+        let (order, mode) = (pass.order, pass.mode);
         let n = order.len();
-        let steps = n.div_ceil(b);
+        let steps = pass.steps(b);
+        check_pass(pass, self.opt.is_some(), b)?;
         self.ensure_steps(steps)?;
         let data = self
             .data
-            .get(id)
+            .get(pass.id)
             .and_then(|d| d.as_ref())
-            .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
-        if let Some(&bad) = order.iter().find(|&&i| i as usize >= data.n) {
-            return Err(Error::Msg(format!(
-                "sample index {bad} out of range ({} samples)",
-                data.n
+            .ok_or_else(|| Error::Msg(format!("data set {} not loaded", pass.id)))?;
+        check_order(order, data.n)?;
+        // The GPU counts samples in u32.
+        if pass.start.samples + n as u64 > u32::MAX as u64 {
+            return Err(Error::msg(format!(
+                "a pass over {} samples is more than the GPU's counters hold",
+                pass.start.samples + n as u64
             )));
         }
         if n == 0 {
-            return Ok(EpochStats::default());
+            return Ok(EpochStats::new(pass.start, 0));
         }
         ctx.write(&data.perm, order)?;
-        let lr = self.opt.lr();
+        let train = mode == Mode::Train;
         let records: Vec<StepParams> = (0..steps)
-            .map(|k| StepParams {
-                batch: (n - k * b).min(b) as u32,
-                t: self.t + 1 + if mode == Mode::Train { k as u32 } else { 0 },
-                seed: self.seed,
-                offset: (k * b) as u32,
-                lr,
-                _pad: [0; 3],
+            .map(|k| {
+                let t = self.t + 1 + if train { k as u32 } else { 0 };
+                let lr = if train { pass.lrs[k] } else { 0.0 };
+                self.record((n - k * b).min(b), t, k * b, lr)
             })
             .collect();
         ctx.write(&self.steps_all, &records)?;
-        ctx.write(&self.metrics, &[0f32; 4])?;
-        let preds = if want_preds {
-            Some(ctx.alloc(n, "predictions")?)
-        } else {
-            None
+        ctx.write(&self.metrics, &pass.start.to_words())?;
+        let preds = match pass.want_preds {
+            true => Some(ctx.alloc(n, "predictions")?),
+            false => None,
         };
-        let probs = if want_preds {
-            Some(ctx.alloc(n * self.plan.classes, "probabilities")?)
-        } else {
-            None
+        let probs = match pass.want_preds {
+            true => Some(ctx.alloc(n * self.plan.classes, "probabilities")?),
+            false => None,
         };
         let list: Vec<&Dispatch> = std::iter::once(&data.gather)
-            .chain(if mode == Mode::Train {
-                &self.train
-            } else {
-                &self.eval
-            })
-            .chain(if want_preds {
-                Some(&self.softmax)
-            } else {
-                None
-            })
+            .chain(if train { &self.train } else { &self.eval })
+            .chain(pass.want_preds.then_some(&self.softmax))
             .collect();
         let mut last_read = std::time::Instant::now();
+        // The step whose end the progress read in flight shows.
+        let mut read_at = 0;
         let mut k = 0;
         while k < steps {
             let end = (k + STEPS_PER_SUBMIT).min(steps);
@@ -575,50 +639,55 @@ impl Backend for GpuGraph<'_> {
             }
             // The running metrics ride along a few times a second and are picked up once the
             // GPU gets there: the host never waits for them.
-            if end < steps && last_read.elapsed().as_millis() > 250 {
+            if end < steps && last_read.elapsed().as_millis() > 250 && !self.progress_read.busy() {
                 self.progress_read.record(&mut enc, &self.metrics);
+                read_at = end;
                 last_read = std::time::Instant::now();
             }
             ctx.queue.submit([enc.finish()]);
             self.progress_read.submitted();
+            if train {
+                self.t += (end - k) as u32;
+            }
             k = end;
-            let (loss, accuracy) = match self.progress_read.try_take(ctx)? {
-                Some(m) => (Some(m[0] / m[2].max(1.0)), Some(m[1] / m[2].max(1.0))),
-                None => (None, None),
-            };
+            let running = self.progress_read.try_take(ctx)?.map(|w| Metrics::from_words(&w));
             ctx.check()?;
-            progress(Progress {
+            if let (true, Some(m)) = (train, running) {
+                if !m.loss.is_finite() {
+                    ctx.wait()?;
+                    self.progress_read.settle(ctx)?;
+                    return Err(Error::Diverged {
+                        step: read_at,
+                        loss: m.loss as f32,
+                    });
+                }
+            }
+            let flow = progress(Progress {
                 step: k,
                 steps,
-                loss,
-                accuracy,
+                loss: running.map(|m| m.mean_loss()),
+                accuracy: running.map(|m| m.accuracy()),
             });
+            if flow.is_break() {
+                break;
+            }
         }
-        let m = ctx.read_f32(&self.metrics)?;
+        let m = Metrics::from_words(&ctx.read_u32(&self.metrics)?);
         // The blocking read above let any in-flight progress read complete; free its buffer.
         self.progress_read.settle(ctx)?;
-        if mode == Mode::Train {
-            self.t += steps as u32;
+        if train && !m.loss.is_finite() {
+            return Err(Error::Diverged {
+                step: k,
+                loss: m.loss as f32,
+            });
         }
-        let count = m[2].max(1.0);
-        let stats = EpochStats {
-            loss: m[0] / count,
-            accuracy: m[1] / count,
-            samples: m[2] as usize,
-            preds: match &preds {
-                Some(p) => ctx.read_u32(p)?,
-                None => Vec::new(),
-            },
-            probs: match &probs {
-                Some(p) => ctx.read_f32(p)?,
-                None => Vec::new(),
-            },
-        };
-        if !stats.loss.is_finite() {
-            return Err(Error::Msg(format!(
-                "training diverged: the loss is {} (try a lower learning rate)",
-                stats.loss
-            )));
+        let valid = (k * b).min(n);
+        let mut stats = EpochStats::new(m, k);
+        if let (Some(p), Some(q)) = (&preds, &probs) {
+            stats.preds = ctx.read_u32(p)?;
+            stats.probs = ctx.read_f32(q)?;
+            stats.preds.truncate(valid);
+            stats.probs.truncate(valid * self.plan.classes);
         }
         Ok(stats)
     }
@@ -643,45 +712,57 @@ impl Backend for GpuGraph<'_> {
         Ok(())
     }
 
+    fn state(&self) -> Result<GraphState> {
+        let read = |ts: &[GpuTensor]| {
+            ts.iter()
+                .map(|t| self.ctx.read_f32(t))
+                .collect::<Result<Vec<_>>>()
+        };
+        Ok(GraphState {
+            params: read(&self.params)?,
+            stats: read(&self.stats)?,
+            slots: self
+                .slots
+                .iter()
+                .map(|s| read(s))
+                .collect::<Result<_>>()?,
+            t: self.t,
+        })
+    }
+
+    fn set_state(&mut self, state: &GraphState) -> Result<()> {
+        check_state(&self.plan, self.opt.as_ref(), state)?;
+        let views = self.params.iter().chain(&self.stats).chain(self.slots.iter().flatten());
+        let values = state
+            .params
+            .iter()
+            .chain(&state.stats)
+            .chain(state.slots.iter().flatten());
+        for (t, v) in views.zip(values) {
+            self.ctx.write(t, v)?;
+        }
+        self.t = state.t;
+        self.ctx.wait()
+    }
+
     fn steps_done(&self) -> u32 {
         self.t
     }
 
     fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
-        self.profile_step_impl(id)
+        if self.opt.is_none() {
+            return Err(Error::msg(
+                "a forward-only graph cannot profile a training step",
+            ));
+        }
+        // The step updates optimizer moments and BN statistics even at lr 0: put them back.
+        let kept = self.state()?;
+        let rows = self.profile_step_impl(id);
+        self.set_state(&kept)?;
+        rows
     }
 
     fn memory(&self) -> Option<MemoryUse> {
         self.ctx.memory()
     }
-}
-
-/// Parameters given from outside (a checkpoint) must match the plan tensor by tensor.
-pub(super) fn check_layout(plan: &Plan, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()> {
-    if params.len() != plan.params.len() || stats.len() != plan.stats.len() {
-        return Err(Error::Msg(format!(
-            "expected {} parameter and {} statistic tensors, got {} and {}",
-            plan.params.len(),
-            plan.stats.len(),
-            params.len(),
-            stats.len()
-        )));
-    }
-    for (spec, v) in plan
-        .params
-        .iter()
-        .chain(&plan.stats)
-        .zip(params.iter().chain(stats))
-    {
-        if spec.len() != v.len() {
-            return Err(Error::Msg(format!(
-                "{}: expected {} values (shape {:?}), got {}",
-                spec.name,
-                spec.len(),
-                spec.shape,
-                v.len()
-            )));
-        }
-    }
-    Ok(())
 }

@@ -5,12 +5,15 @@
 //! both.
 
 mod backend;
+mod checks;
 mod cpu;
 mod gpu;
 mod init;
 mod plan;
 
-pub use backend::{Backend, EpochStats, MemoryUse, Mode, Progress, Tensors};
+pub use backend::{
+    keep_going, Backend, EpochStats, GraphState, MemoryUse, Metrics, Mode, Pass, Progress, Tensors,
+};
 pub use cpu::CpuGraph;
 pub use gpu::GpuGraph;
 pub use init::init_params;

@@ -1,7 +1,7 @@
 //! Inverted dropout, Keras semantics: keep with probability 1 - rate, scale kept values by
 //! 1 / (1 - rate). Kernels: `shaders/dropout.wgsl`; tests: `tests/ops_dropout.rs`.
 //!
-//! The mask is a counter-based hash of (seed, t, layer, element index) in u32 arithmetic, written
+//! The mask is a counter-based hash of (64-bit seed, t, layer, element index) in u32 arithmetic, written
 //! identically here and in WGSL: element i is kept iff `hash >= threshold(rate)`, so the same seed
 //! gives the same mask on every device and on the CPU, with no random state to carry.
 
@@ -36,8 +36,10 @@ fn lowbias32(v: u32) -> u32 {
     x
 }
 
-fn stream_key(seed: u32, t: u32, layer: u32) -> u32 {
-    let k = lowbias32(seed ^ 0x9e37_79b9);
+/// The high seed word enters through `lowbias32(hi)`, which is 0 for seeds below 2^32.
+fn stream_key(seed: u64, t: u32, layer: u32) -> u32 {
+    let (lo, hi) = crate::ops::step::StepParams::seed_words(seed);
+    let k = lowbias32(lo ^ 0x9e37_79b9) ^ lowbias32(hi);
     let k2 = lowbias32(k ^ t);
     lowbias32(k2 ^ layer.wrapping_mul(0x85eb_ca6b))
 }
@@ -66,14 +68,14 @@ fn scale(rate: f32) -> f32 {
 }
 
 /// The mask for `n` elements: 0 (dropped) or 1/(1-rate) (kept).
-pub fn mask_ref(n: usize, rate: f32, seed: u32, t: u32, layer: u32) -> Vec<f32> {
+pub fn mask_ref(n: usize, rate: f32, seed: u64, t: u32, layer: u32) -> Vec<f32> {
     let mut mask = vec![0f32; n];
     mask_into(rate, seed, t, layer, &mut mask);
     mask
 }
 
 /// `mask_ref` for `mask.len()` elements into `mask` (contents ignored).
-pub fn mask_into(rate: f32, seed: u32, t: u32, layer: u32, mask: &mut [f32]) {
+pub fn mask_into(rate: f32, seed: u64, t: u32, layer: u32, mask: &mut [f32]) {
     let thr = threshold(rate);
     let s = scale(rate);
     let key = stream_key(seed, t, layer);

@@ -139,7 +139,9 @@ pub fn softmax_xent(
     )
 }
 
-/// metrics[0..3] += (sum of the valid rows' losses, correct predictions, valid rows).
+/// metrics[0..3] += (sum of the valid rows' losses, correct predictions, valid rows). `metrics`
+/// is 4 u32 words: the loss sum as f32 bits, then the two counts as integers (exact past 2^24);
+/// [`Metrics`] reads and writes that layout.
 pub fn accumulate(
     ctx: &GpuContext,
     rows: usize,
@@ -162,10 +164,60 @@ pub fn accumulate(
     )
 }
 
+/// Running sums of a pass: the GPU's `metrics` buffer, and what a pass returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Metrics {
+    /// Sum of the per-sample losses (f32 on the GPU, f64 on the CPU backend).
+    pub loss: f64,
+    /// Correct predictions.
+    pub hits: u64,
+    /// Samples.
+    pub samples: u64,
+}
+
+impl Metrics {
+    /// The GPU buffer's four words. The GPU counts in u32: a pass of 2^32 samples is refused
+    /// before it starts.
+    pub fn to_words(self) -> [u32; 4] {
+        [
+            (self.loss as f32).to_bits(),
+            self.hits as u32,
+            self.samples as u32,
+            0,
+        ]
+    }
+
+    pub fn from_words(w: &[u32]) -> Self {
+        Self {
+            loss: f32::from_bits(w[0]) as f64,
+            hits: w[1] as u64,
+            samples: w[2] as u64,
+        }
+    }
+
+    pub fn add(&mut self, o: Metrics) {
+        self.loss += o.loss;
+        self.hits += o.hits;
+        self.samples += o.samples;
+    }
+
+    pub fn mean_loss(&self) -> f32 {
+        (self.loss / self.samples.max(1) as f64) as f32
+    }
+
+    pub fn accuracy(&self) -> f32 {
+        (self.hits as f64 / self.samples.max(1) as f64) as f32
+    }
+}
+
 /// Reference of `accumulate`: (loss sum, correct, rows) over the first `valid` rows.
-pub fn accumulate_ref(x: &XentRef, labels: &[u32], valid: usize) -> [f32; 3] {
+pub fn accumulate_ref(x: &XentRef, labels: &[u32], valid: usize) -> Metrics {
     let n = valid.min(x.row_loss.len());
     let loss: f32 = x.row_loss[..n].iter().sum();
-    let hit = (0..n).filter(|&r| x.pred[r] == labels[r]).count();
-    [loss, hit as f32, n as f32]
+    let hits = (0..n).filter(|&r| x.pred[r] == labels[r]).count();
+    Metrics {
+        loss: loss as f64,
+        hits: hits as u64,
+        samples: n as u64,
+    }
 }

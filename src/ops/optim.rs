@@ -27,6 +27,18 @@ pub enum Optimizer {
     Rmsprop { lr: f32, rho: f32, eps: f32 },
 }
 
+impl crate::model::OptimizerKind {
+    /// This kind with Keras' default hyperparameters and learning rate `lr`.
+    pub fn with_lr(self, lr: f32) -> Optimizer {
+        use crate::model::OptimizerKind as K;
+        match self {
+            K::Sgd => Optimizer::sgd(lr),
+            K::Adam => Optimizer::adam(lr),
+            K::Rmsprop => Optimizer::rmsprop(lr),
+        }
+    }
+}
+
 impl Optimizer {
     /// SGD without momentum.
     pub fn sgd(lr: f32) -> Self {
@@ -61,10 +73,16 @@ impl Optimizer {
 
     /// State buffers of the parameter buffer's size: SGD 0 (1 with momentum), RMSprop 1, Adam 2.
     pub fn state_buffers(&self) -> usize {
+        self.slot_names().len()
+    }
+
+    /// The names of the state buffers, as Keras calls its optimizer variables.
+    pub fn slot_names(&self) -> &'static [&'static str] {
         match *self {
-            Self::Sgd { momentum, .. } => usize::from(momentum != 0.0),
-            Self::Adam { .. } => 2,
-            Self::Rmsprop { .. } => 1,
+            Self::Sgd { momentum, .. } if momentum == 0.0 => &[],
+            Self::Sgd { .. } => &["momentum"],
+            Self::Adam { .. } => &["momentum", "velocity"],
+            Self::Rmsprop { .. } => &["velocity"],
         }
     }
 

@@ -13,13 +13,22 @@ pub struct StepParams {
     pub batch: u32,
     /// 1-based optimizer step (Adam's bias correction, dropout's random stream).
     pub t: u32,
-    /// Run seed (dropout masks).
+    /// Low 32 bits of the run seed (dropout masks; `seed_hi` holds the high 32).
     pub seed: u32,
     /// Index of this batch's first sample in the epoch's permutation.
     pub offset: u32,
     /// Learning rate for this step.
     pub lr: f32,
-    pub _pad: [u32; 3],
+    /// High 32 bits of the run seed.
+    pub seed_hi: u32,
+    pub _pad: [u32; 2],
+}
+
+impl StepParams {
+    /// The seed words of a 64-bit run seed: (low, high).
+    pub fn seed_words(seed: u64) -> (u32, u32) {
+        (seed as u32, (seed >> 32) as u32)
+    }
 }
 
 /// Size of one record in 32-bit words.

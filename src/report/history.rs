@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Metrics of one epoch.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -15,16 +15,20 @@ pub struct EpochRecord {
     pub val_accuracy: Option<f32>,
     /// Wall-clock seconds the epoch took.
     pub seconds: f64,
+    /// Learning rate of the epoch's last step (absent in histories written before it was kept).
+    pub lr: Option<f32>,
 }
 
 /// Training history, one record per epoch.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct History {
     pub records: Vec<EpochRecord>,
 }
 
 /// CSV header written by [`History::to_csv`].
-pub const CSV_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds";
+pub const CSV_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,lr";
+/// The header of histories written before the learning rate was recorded (still read).
+const CSV_HEADER_NO_LR: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds";
 
 fn opt(v: Option<f32>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
@@ -54,20 +58,21 @@ impl History {
             .any(|r| r.val_loss.is_some() || r.val_accuracy.is_some())
     }
 
-    /// CSV with header `epoch,loss,accuracy,val_loss,val_accuracy,seconds`;
-    /// missing validation values are empty fields.
+    /// CSV with header `epoch,loss,accuracy,val_loss,val_accuracy,seconds,lr`;
+    /// missing values are empty fields.
     pub fn to_csv(&self) -> String {
         let mut s = String::from(CSV_HEADER);
         s.push('\n');
         for r in &self.records {
             s.push_str(&format!(
-                "{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{}\n",
                 r.epoch,
                 r.loss,
                 r.accuracy,
                 opt(r.val_loss),
                 opt(r.val_accuracy),
-                r.seconds
+                r.seconds,
+                opt(r.lr)
             ));
         }
         s
@@ -81,8 +86,9 @@ impl History {
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty());
-        match lines.next() {
-            Some((_, h)) if h.trim() == CSV_HEADER => {}
+        let fields = match lines.next() {
+            Some((_, h)) if h.trim() == CSV_HEADER => 7,
+            Some((_, h)) if h.trim() == CSV_HEADER_NO_LR => 6,
             Some((_, h)) => {
                 return Err(err(format!(
                     "line 1: expected header \"{CSV_HEADER}\", found \"{}\"",
@@ -90,14 +96,14 @@ impl History {
                 )))
             }
             None => return Err(err("empty history file (no header)".into())),
-        }
+        };
         let mut records = Vec::new();
         for (i, line) in lines {
             let ln = i + 1;
             let f: Vec<&str> = line.trim().split(',').map(str::trim).collect();
-            if f.len() != 6 {
+            if f.len() != fields {
                 return Err(err(format!(
-                    "line {ln}: expected 6 fields, found {}",
+                    "line {ln}: expected {fields} fields, found {}",
                     f.len()
                 )));
             }
@@ -124,6 +130,7 @@ impl History {
                 val_loss: optn(3, "val_loss")?,
                 val_accuracy: optn(4, "val_accuracy")?,
                 seconds: num(5, "seconds")?,
+                lr: if fields == 7 { optn(6, "lr")? } else { None },
             });
         }
         Ok(History { records })

@@ -62,8 +62,13 @@ impl AsyncReadback {
             });
     }
 
-    /// The values, if the copy has completed; never blocks.
-    pub fn try_take(&self, ctx: &GpuContext) -> Result<Option<Vec<f32>>> {
+    /// Whether a read is recorded or in flight (a new `record` would be skipped).
+    pub fn busy(&self) -> bool {
+        self.state.load(Ordering::Acquire) != IDLE
+    }
+
+    /// The values (32-bit words), if the copy has completed; never blocks.
+    pub fn try_take(&self, ctx: &GpuContext) -> Result<Option<Vec<u32>>> {
         if self.state.load(Ordering::Acquire) == MAPPING {
             ctx.device
                 .poll(wgpu::PollType::Poll)
@@ -74,7 +79,7 @@ impl AsyncReadback {
 
     /// Finishes an in-flight read so the buffer can be used again (after the caller has waited
     /// for the GPU, which completes the mapping); returns its values, if there was one.
-    pub fn settle(&self, ctx: &GpuContext) -> Result<Option<Vec<f32>>> {
+    pub fn settle(&self, ctx: &GpuContext) -> Result<Option<Vec<u32>>> {
         match self.state.load(Ordering::Acquire) {
             RECORDED => {
                 // Recorded but never submitted: nothing will complete it.
@@ -89,7 +94,7 @@ impl AsyncReadback {
         }
     }
 
-    fn take(&self) -> Result<Option<Vec<f32>>> {
+    fn take(&self) -> Result<Option<Vec<u32>>> {
         match self.state.load(Ordering::Acquire) {
             READY => {
                 let slice = self.staging.slice(..);

@@ -1,102 +1,271 @@
-//! Checkpoints: a folder with `model.safetensors` (every parameter and BN statistic, f32,
-//! named `<layer>.<tensor>` as Keras names them, shapes in Keras layout: conv kernels
-//! [kh, kw, cin, cout], dense kernels [in, out]) and `model.toml` (the model definition).
-//! Files are written atomically, so an interrupted run never leaves a half-written checkpoint.
+//! Checkpoints: one file, `model.safetensors`, written atomically, so its parts always agree.
+//!
+//! - The weights: every parameter and BN statistic, f32, named `<layer>.<tensor>` as Keras names
+//!   them, in Keras layout (conv kernels [kh, kw, cin, cout], dense kernels [in, out]), so
+//!   `safetensors.numpy.load_file` reads them under the names a Keras user knows.
+//! - The training state, under the prefix `train_state.`: the optimizer's slots
+//!   (`train_state.<slot>.<parameter>`, e.g. `train_state.velocity.conv2d.kernel`) and the data
+//!   order (`train_state.data_order`, u32).
+//! - In the header's metadata: the format, the model definition (`model_toml`), the run's
+//!   settings (`run`, JSON) and where the loop stands (`loop`, JSON: epoch, step, history, ...).
+//!
+//! `model.toml` beside it is a copy of the definition for people to read; the header is what
+//! loading trusts. Older checkpoints (format `wgnn-1`: weights and `model.toml` only) still load
+//! for `eval`, `predict` and `--init-from`, but cannot be resumed.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use super::state::{LoopState, RunConfig, TrainState};
 use crate::error::{Error, Result};
-use crate::graph::{Plan, Tensors};
+use crate::graph::{GraphState, ParamSpec, Plan, Tensors};
 use crate::model::ModelSpec;
 use crate::report::write_atomic;
 
 pub const WEIGHTS: &str = "model.safetensors";
 pub const MODEL: &str = "model.toml";
+/// The header's `format` entry of checkpoints that carry training state.
+pub const FORMAT: &str = "wgnn-2";
+const FORMAT_WEIGHTS_ONLY: &str = "wgnn-1";
+/// Every training-state tensor's name starts with this.
+pub const STATE_PREFIX: &str = "train_state.";
+const ORDER: &str = "train_state.data_order";
 
+/// Writes the whole checkpoint of a run in one atomic file replace. Refuses a state holding NaN
+/// or infinity, so a good checkpoint is never replaced by a diverged one.
 pub fn save(
     dir: &Path,
     spec: &ModelSpec,
     plan: &Plan,
-    params: &[Vec<f32>],
-    stats: &[Vec<f32>],
+    run: &RunConfig,
+    state: &TrainState,
 ) -> Result<()> {
+    let names = |s: &[ParamSpec]| s.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+    if let Some(bad) = state.first_non_finite(&names(&plan.params), &names(&plan.stats)) {
+        return Err(Error::NonFinite(format!(
+            "{bad} holds NaN or infinite values, so it was not saved over the last good checkpoint"
+        )));
+    }
+    let slots = run.optimizer.with_lr(run.lr).slot_names();
+    if slots.len() != state.graph.slots.len() {
+        return Err(Error::msg(format!(
+            "the {} optimizer keeps {} state tensors per parameter, the state has {}",
+            run.optimizer,
+            slots.len(),
+            state.graph.slots.len()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let bytes: Vec<Vec<u8>> = params
-        .iter()
-        .chain(stats)
-        .map(|v| bytemuck::cast_slice(v).to_vec())
-        .collect();
-    let mut views = Vec::new();
-    for (p, b) in plan.params.iter().chain(&plan.stats).zip(&bytes) {
-        let view = TensorView::new(Dtype::F32, p.shape.clone(), b)
-            .map_err(|e| Error::msg(format!("checkpoint tensor {}: {e}", p.name)))?;
-        views.push((p.name.clone(), view));
+    let g = &state.graph;
+    let mut entries: Vec<(String, Vec<usize>, Dtype, &[u8])> = Vec::new();
+    for (p, v) in plan.params.iter().chain(&plan.stats).zip(g.params.iter().chain(&g.stats)) {
+        entries.push((p.name.clone(), p.shape.clone(), Dtype::F32, bytemuck::cast_slice(v)));
+    }
+    for (slot, tensors) in slots.iter().zip(&g.slots) {
+        for (p, v) in plan.params.iter().zip(tensors) {
+            let name = format!("{STATE_PREFIX}{slot}.{}", p.name);
+            entries.push((name, p.shape.clone(), Dtype::F32, bytemuck::cast_slice(v)));
+        }
+    }
+    entries.push((
+        ORDER.into(),
+        vec![state.order.len()],
+        Dtype::U32,
+        bytemuck::cast_slice(&state.order),
+    ));
+    let mut views = Vec::with_capacity(entries.len());
+    for (name, shape, dtype, bytes) in entries {
+        let view = TensorView::new(dtype, shape, bytes)
+            .map_err(|e| Error::msg(format!("checkpoint tensor `{name}`: {e}")))?;
+        views.push((name, view));
     }
     let meta = HashMap::from([
-        ("model".to_string(), spec.name.clone()),
-        ("format".into(), "wgnn-1".into()),
+        ("format".to_string(), FORMAT.to_string()),
+        ("model".into(), spec.name.clone()),
+        ("model_toml".into(), spec.to_toml()),
+        ("run".into(), json(run)?),
+        ("loop".into(), json(&state.progress)?),
+        ("t".into(), g.t.to_string()),
     ]);
     let data = safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::msg(format!("writing {WEIGHTS}: {e}")))?;
-    write_atomic(&dir.join(MODEL), spec.to_toml().as_bytes())?;
     write_atomic(&dir.join(WEIGHTS), &data)
 }
 
-/// The model definition of checkpoint `dir`.
-pub fn load_spec(dir: &Path) -> Result<ModelSpec> {
-    if !dir.is_dir() {
-        return Err(Error::file(
-            dir,
-            "checkpoint folder not found (train one with `wgnn train --out DIR`)",
-        ));
-    }
-    ModelSpec::from_toml_file(&dir.join(MODEL))
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::msg(format!("checkpoint header: {e}")))
 }
 
-/// Parameters and statistics of checkpoint `dir`, checked tensor by tensor against `plan`.
-pub fn load_params(dir: &Path, plan: &Plan) -> Result<(Tensors, Tensors)> {
-    let path = dir.join(WEIGHTS);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
-    let read = |specs: &[crate::graph::ParamSpec]| -> Result<Vec<Vec<f32>>> {
+/// A checkpoint file read into memory.
+struct File {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl File {
+    fn open(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::file(
+                dir,
+                "checkpoint folder not found (train one with `wgnn train --out DIR`)",
+            ));
+        }
+        let path = dir.join(WEIGHTS);
+        if !path.is_file() {
+            return Err(Error::file(
+                dir,
+                format!("not a wgnn run: the folder has no {WEIGHTS}"),
+            ));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Self { path, bytes })
+    }
+
+    fn err(&self, msg: impl Into<String>) -> Error {
+        Error::file(&self.path, msg)
+    }
+
+    fn tensors(&self) -> Result<SafeTensors<'_>> {
+        SafeTensors::deserialize(&self.bytes)
+            .map_err(|e| self.err(format!("not a valid safetensors file: {e}")))
+    }
+
+    fn meta(&self) -> Result<HashMap<String, String>> {
+        let (_, m) = SafeTensors::read_metadata(&self.bytes)
+            .map_err(|e| self.err(format!("not a valid safetensors file: {e}")))?;
+        let meta = m.metadata().clone().unwrap_or_default();
+        match meta.get("format").map(String::as_str) {
+            Some(FORMAT) | Some(FORMAT_WEIGHTS_ONLY) => Ok(meta),
+            Some(other) => Err(self.err(format!(
+                "written in format `{other}`, which this wgnn does not read (it reads {FORMAT} and {FORMAT_WEIGHTS_ONLY})"
+            ))),
+            None => Err(self.err(
+                "not a wgnn checkpoint: its header has no `format` entry",
+            )),
+        }
+    }
+
+    /// The header of a checkpoint that carries training state.
+    fn resumable_meta(&self) -> Result<HashMap<String, String>> {
+        let meta = self.meta()?;
+        if meta.get("format").map(String::as_str) == Some(FORMAT_WEIGHTS_ONLY) {
+            return Err(self.err(
+                "written by an older wgnn without training state: it cannot be resumed (start a new run from its weights with --init-from)",
+            ));
+        }
+        Ok(meta)
+    }
+
+    fn entry<'m>(&self, meta: &'m HashMap<String, String>, key: &str) -> Result<&'m str> {
+        meta.get(key)
+            .map(String::as_str)
+            .ok_or_else(|| self.err(format!("the header has no `{key}` entry")))
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, meta: &HashMap<String, String>, key: &str) -> Result<T> {
+        serde_json::from_str(self.entry(meta, key)?)
+            .map_err(|e| self.err(format!("the header's `{key}` entry is malformed: {e}")))
+    }
+
+    /// The f32 tensors named by `specs`, each checked for presence, shape and finiteness.
+    fn f32s(&self, st: &SafeTensors<'_>, specs: &[ParamSpec], prefix: &str) -> Result<Tensors> {
         specs
             .iter()
             .map(|p| {
-                let t = st.tensor(&p.name).map_err(|_| {
-                    Error::file(
-                        &path,
-                        format!(
-                            "tensor `{}` missing: the checkpoint is from another model",
-                            p.name
-                        ),
-                    )
+                let name = format!("{prefix}{}", p.name);
+                let t = st.tensor(&name).map_err(|_| {
+                    self.err(format!(
+                        "tensor `{name}` missing: the checkpoint is from another model"
+                    ))
                 })?;
                 if t.dtype() != Dtype::F32 || t.shape() != p.shape.as_slice() {
-                    return Err(Error::file(
-                        &path,
-                        format!(
-                            "tensor `{}` is {:?} {:?}, the model needs F32 {:?}",
-                            p.name,
-                            t.dtype(),
-                            t.shape(),
-                            p.shape
-                        ),
-                    ));
+                    return Err(self.err(format!(
+                        "tensor `{name}` is {} {}, the model needs F32 {}",
+                        t.dtype(),
+                        shape_text(t.shape()),
+                        shape_text(&p.shape)
+                    )));
                 }
                 let v: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
                 if v.iter().any(|x| !x.is_finite()) {
-                    return Err(Error::file(
-                        &path,
-                        format!("tensor `{}` holds NaN or infinite values", p.name),
-                    ));
+                    return Err(self.err(format!("tensor `{name}` holds NaN or infinite values")));
                 }
                 Ok(v)
             })
             .collect()
+    }
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// The model definition of checkpoint `dir`: from the header, or from `model.toml` for
+/// checkpoints written before the header held it.
+pub fn load_spec(dir: &Path) -> Result<ModelSpec> {
+    let file = File::open(dir)?;
+    let meta = file.meta()?;
+    match meta.get("model_toml") {
+        Some(text) => ModelSpec::from_toml_str(text, &file.path.display().to_string()),
+        None => ModelSpec::from_toml_file(&dir.join(MODEL)),
+    }
+}
+
+/// Parameters and statistics of checkpoint `dir`, checked tensor by tensor against `plan`.
+pub fn load_params(dir: &Path, plan: &Plan) -> Result<(Tensors, Tensors)> {
+    let file = File::open(dir)?;
+    file.meta()?;
+    let st = file.tensors()?;
+    Ok((file.f32s(&st, &plan.params, "")?, file.f32s(&st, &plan.stats, "")?))
+}
+
+/// The settings of the run that wrote checkpoint `dir` (it must hold training state).
+pub fn load_run(dir: &Path) -> Result<RunConfig> {
+    let file = File::open(dir)?;
+    let meta = file.resumable_meta()?;
+    file.json(&meta, "run")
+}
+
+/// The run settings and whole training state of checkpoint `dir`, to resume it.
+pub fn load_training(dir: &Path, plan: &Plan) -> Result<(RunConfig, TrainState)> {
+    let file = File::open(dir)?;
+    let meta = file.resumable_meta()?;
+    let run: RunConfig = file.json(&meta, "run")?;
+    let progress: LoopState = file.json(&meta, "loop")?;
+    let t: u32 = file
+        .entry(&meta, "t")?
+        .parse()
+        .map_err(|_| file.err("the header's `t` entry is not a step count"))?;
+    let st = file.tensors()?;
+    let slots = run
+        .optimizer
+        .with_lr(run.lr)
+        .slot_names()
+        .iter()
+        .map(|slot| file.f32s(&st, &plan.params, &format!("{STATE_PREFIX}{slot}.")))
+        .collect::<Result<Vec<_>>>()?;
+    let order = st
+        .tensor(ORDER)
+        .map_err(|_| file.err(format!("tensor `{ORDER}` missing")))?;
+    if order.dtype() != Dtype::U32 || order.shape().len() != 1 {
+        return Err(file.err(format!("tensor `{ORDER}` is not a list of u32 indices")));
+    }
+    let order: Vec<u32> = bytemuck::pod_collect_to_vec(order.data());
+    let graph = GraphState {
+        params: file.f32s(&st, &plan.params, "")?,
+        stats: file.f32s(&st, &plan.stats, "")?,
+        slots,
+        t,
     };
-    Ok((read(&plan.params)?, read(&plan.stats)?))
+    Ok((
+        run,
+        TrainState {
+            graph,
+            progress,
+            order,
+        },
+    ))
 }

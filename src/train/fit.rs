@@ -1,11 +1,18 @@
 //! The training loop, as Keras' `fit`: the validation set is the tail of the training data, the
 //! rest is reshuffled every epoch; metrics per epoch; the test set evaluated at the end.
+//!
+//! The loop owns every per-step value (the learning rate of each step) and can hand out its whole
+//! state at any group boundary: a checkpoint is due at the start, at the end of every epoch, every
+//! `checkpoint_every` steps and when a stop is requested. Started from such a state it continues
+//! exactly where that one left off.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
+use super::state::{LoopState, TrainState};
 use crate::data::{Dataset, Mnist};
 use crate::error::{Error, Result};
-use crate::graph::{Backend, EpochStats, HostData, MemoryUse, Mode, Progress};
+use crate::graph::{Backend, EpochStats, HostData, MemoryUse, Pass, Progress};
 use crate::model::Validation;
 use crate::report::{EpochRecord, History};
 use crate::util::rng::Rng;
@@ -23,10 +30,21 @@ pub struct FitConfig {
     /// Benchmark mode: after each epoch, evaluate on the test set (off the training clock) and
     /// stop once test accuracy reaches this value.
     pub target_accuracy: Option<f32>,
+    /// The learning rate.
+    pub lr: f32,
+    /// Also checkpoint every N optimizer steps (every epoch ends with a checkpoint anyway).
+    pub checkpoint_every: Option<usize>,
+}
+
+impl FitConfig {
+    /// The learning rate of optimizer step `t` (1-based): the one place a schedule plugs in.
+    pub fn lr_at(&self, _t: u32) -> f32 {
+        self.lr
+    }
 }
 
 /// When a `target_accuracy` run reached its target.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reached {
     pub epoch: usize,
     pub test_accuracy: f32,
@@ -34,29 +52,51 @@ pub struct Reached {
     pub train_seconds: f64,
 }
 
-/// Receives progress while training (the CLI draws bars from it).
-pub trait Reporter {
+/// What the loop tells the outside, and asks of it (Keras' callbacks).
+pub trait Callbacks {
     fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
     fn progress(&mut self, _p: Progress) {}
     fn epoch_end(&mut self, _record: &EpochRecord, _memory: Option<MemoryUse>) {}
     fn phase(&mut self, _what: &str) {}
     /// Test accuracy after an epoch (only in `target_accuracy` runs).
     fn test_accuracy(&mut self, _epoch: usize, _accuracy: f32, _train_seconds: f64) {}
+    /// A checkpoint is due: here is the whole state to write.
+    fn checkpoint(&mut self, _state: &TrainState) -> Result<()> {
+        Ok(())
+    }
+    /// Asked after every group of steps: true ends training at the next group boundary, with a
+    /// checkpoint.
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+/// How `fit` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every epoch ran (or the target accuracy was reached), and the test set was evaluated.
+    Finished,
+    /// A stop was requested; the last checkpoint is at this point (`step` steps into epoch
+    /// `epoch + 1`).
+    Stopped { epoch: usize, step: usize },
 }
 
 pub struct FitResult {
+    pub outcome: Outcome,
     pub history: History,
+    /// The test set's evaluation, with predictions (empty when stopped).
     pub test: EpochStats,
     pub train_samples: usize,
     pub val_samples: usize,
-    /// Wall time of the training epochs (validation passes included, test excluded).
+    /// Seconds of the training epochs over the whole run, resumed parts included (validation
+    /// passes included, test passes excluded).
     pub train_seconds: f64,
     pub images_per_second: f64,
     /// Set when `target_accuracy` was given and reached.
     pub reached: Option<Reached>,
     /// Test accuracy after each epoch (only with `target_accuracy`).
     pub test_accuracy_per_epoch: Vec<f32>,
-    /// GPU memory in use after each epoch (empty where the backend does not report it).
+    /// GPU memory in use after each epoch of this process (empty where not reported).
     pub memory: Vec<MemoryUse>,
 }
 
@@ -68,13 +108,8 @@ fn host(d: &Dataset) -> HostData<'_> {
     }
 }
 
-/// Train `backend` on `data` for `cfg.epochs`, then evaluate on the test set (with predictions).
-pub fn fit(
-    backend: &mut dyn Backend,
-    data: &Mnist,
-    cfg: &FitConfig,
-    rep: &mut dyn Reporter,
-) -> Result<FitResult> {
+/// The training images a run uses and how many of them are held out for validation.
+pub fn split(data: &Mnist, cfg: &FitConfig) -> Result<(Dataset, usize)> {
     let train = match cfg.limit {
         Some(0) => return Err(Error::msg("--limit must be at least 1")),
         Some(n) => data.train.take(n),
@@ -92,88 +127,223 @@ pub fn fit(
         }
         Validation::LastN(n) => n.min(n_total / 2),
     };
-    let n_train = n_total - n_val;
-    if n_train == 0 {
+    if n_total == n_val {
         return Err(Error::msg(format!(
             "no training images left ({n_total} images, {n_val} for validation)"
         )));
     }
-    // One upload: the validation images are the tail of the training data set.
-    backend.load(TRAIN, host(&train))?;
-    let mut rng = Rng::new(cfg.seed);
-    let mut order: Vec<u32> = (0..n_train as u32).collect();
-    let val_order: Vec<u32> = (n_train as u32..n_total as u32).collect();
-    let mut history = History::new();
-    let mut memory = Vec::new();
+    Ok((train, n_val))
+}
+
+/// Train `backend` on `data` for `cfg.epochs`, then evaluate on the test set (with predictions).
+/// With `start`, training continues from that state instead of from the backend's own.
+pub fn fit(
+    backend: &mut dyn Backend,
+    data: &Mnist,
+    cfg: &FitConfig,
+    start: Option<TrainState>,
+    cb: &mut dyn Callbacks,
+) -> Result<FitResult> {
     if let Some(t) = cfg.target_accuracy {
         if !(t > 0.0 && t <= 1.0) {
             return Err(Error::msg(format!("target accuracy {t} is outside (0, 1]")));
         }
     }
-    // Uploaded once: a target-accuracy run checks it after every epoch, and every run ends on it.
+    if cfg.checkpoint_every == Some(0) {
+        return Err(Error::msg("--checkpoint-every must be at least 1"));
+    }
+    let (train, n_val) = split(data, cfg)?;
+    let n_total = train.len();
+    let n_train = n_total - n_val;
+    // One upload: the validation images are the tail of the training data set.
+    backend.load(TRAIN, host(&train))?;
     backend.load(TEST, host(&data.test))?;
+    let val_order: Vec<u32> = (n_train as u32..n_total as u32).collect();
     let test_order: Vec<u32> = (0..data.test.len() as u32).collect();
-    let (mut reached, mut test_accs) = (None, Vec::new());
-    // Training time excludes the test passes of a target-accuracy run.
-    let mut off_clock = 0f64;
-    let start = Instant::now();
-    let steps = n_train.div_ceil(backend.batch_size());
-    for epoch in 1..=cfg.epochs {
+    let (mut ls, mut order) = match start {
+        Some(s) => {
+            if s.order.len() != n_train {
+                return Err(Error::msg(format!(
+                    "the saved run trained on {} images per epoch, this one has {n_train}",
+                    s.order.len()
+                )));
+            }
+            backend.set_state(&s.graph)?;
+            (s.progress, s.order)
+        }
+        None => {
+            let ls = LoopState {
+                rng: Rng::new(cfg.seed).state(),
+                lr: cfg.lr_at(1),
+                ..LoopState::default()
+            };
+            let order: Vec<u32> = (0..n_train as u32).collect();
+            // A run that is killed before its first epoch ends can still be resumed.
+            save(backend, cb, &ls, &order).map_err(|e| at(0, 0, e))?;
+            (ls, order)
+        }
+    };
+    let b = backend.batch_size();
+    let steps = n_train.div_ceil(b);
+    let mut memory = Vec::new();
+    while ls.epoch < cfg.epochs && ls.reached.is_none() {
+        let epoch = ls.epoch + 1;
+        if ls.step == 0 {
+            let mut rng = Rng::from_state(ls.rng);
+            rng.shuffle(&mut order);
+            ls.rng = rng.state();
+            ls.partial = Default::default();
+            ls.partial_seconds = 0.0;
+        }
+        cb.epoch_start(epoch, cfg.epochs, steps);
+        while ls.step < steps {
+            let t0 = Instant::now();
+            let first = ls.step;
+            let t = backend.steps_done();
+            let end = match cfg.checkpoint_every {
+                Some(n) => (first + n - t as usize % n).min(steps),
+                None => steps,
+            };
+            let lrs: Vec<f32> = (0..end - first)
+                .map(|k| cfg.lr_at(t + 1 + k as u32))
+                .collect();
+            let part = &order[first * b..(end * b).min(n_train)];
+            let pass = Pass::train(TRAIN, part, &lrs).continuing(ls.partial);
+            let r = backend
+                .run(&pass, &mut |p| {
+                    cb.progress(Progress {
+                        step: first + p.step,
+                        steps,
+                        ..p
+                    });
+                    match cb.stop_requested() {
+                        true => ControlFlow::Break(()),
+                        false => ControlFlow::Continue(()),
+                    }
+                })
+                .map_err(|e| match e {
+                    Error::Diverged { step, loss } => Error::msg(format!(
+                        "training diverged in epoch {epoch} by step {} of {steps}: the loss is {loss} (try a lower learning rate)",
+                        first + step
+                    )),
+                    e => e,
+                })?;
+            ls.partial = r.metrics;
+            ls.step = first + r.steps;
+            if r.steps > 0 {
+                ls.lr = lrs[r.steps - 1];
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            ls.partial_seconds += secs;
+            ls.train_seconds += secs;
+            if ls.step < steps {
+                save(backend, cb, &ls, &order).map_err(|e| at(epoch, ls.step, e))?;
+                if cb.stop_requested() {
+                    return stopped(ls, n_train, n_val, memory);
+                }
+            }
+        }
         let t0 = Instant::now();
-        rng.shuffle(&mut order);
-        rep.epoch_start(epoch, cfg.epochs, steps);
-        let tr = backend.run(TRAIN, &order, Mode::Train, false, &mut |p| rep.progress(p))?;
         let (val_loss, val_accuracy) = if n_val > 0 {
-            let v = backend.run(TRAIN, &val_order, Mode::Eval, false, &mut |_| {})?;
+            let v = backend.eval(TRAIN, &val_order, false)?;
             (Some(v.loss), Some(v.accuracy))
         } else {
             (None, None)
         };
+        let secs = t0.elapsed().as_secs_f64();
+        ls.train_seconds += secs;
         let record = EpochRecord {
             epoch,
-            loss: tr.loss,
-            accuracy: tr.accuracy,
+            loss: ls.partial.mean_loss(),
+            accuracy: ls.partial.accuracy(),
             val_loss,
             val_accuracy,
-            seconds: t0.elapsed().as_secs_f64(),
+            seconds: ls.partial_seconds + secs,
+            lr: Some(ls.lr),
         };
-        let mem = backend.memory();
-        memory.extend(mem);
-        rep.epoch_end(&record, mem);
-        history.push(record);
+        ls.history.push(record.clone());
+        ls.epoch = epoch;
+        ls.step = 0;
         if let Some(target) = cfg.target_accuracy {
-            let trained = start.elapsed().as_secs_f64() - off_clock;
-            let t0 = Instant::now();
-            let acc = backend
-                .run(TEST, &test_order, Mode::Eval, false, &mut |_| {})?
-                .accuracy;
-            off_clock += t0.elapsed().as_secs_f64();
-            rep.test_accuracy(epoch, acc, trained);
-            test_accs.push(acc);
+            let acc = backend.eval(TEST, &test_order, false)?.accuracy;
+            cb.test_accuracy(epoch, acc, ls.train_seconds);
+            ls.test_accuracy_per_epoch.push(acc);
             if acc >= target {
-                reached = Some(Reached {
+                ls.reached = Some(Reached {
                     epoch,
                     test_accuracy: acc,
-                    train_seconds: trained,
+                    train_seconds: ls.train_seconds,
                 });
-                break;
             }
         }
+        save(backend, cb, &ls, &order).map_err(|e| at(epoch, steps, e))?;
+        let mem = backend.memory();
+        memory.extend(mem);
+        cb.epoch_end(&record, mem);
+        if cb.stop_requested() && ls.epoch < cfg.epochs && ls.reached.is_none() {
+            return stopped(ls, n_train, n_val, memory);
+        }
     }
-    let epochs_run = history.len();
-    let train_seconds = start.elapsed().as_secs_f64() - off_clock;
-    rep.phase("evaluating on the test set");
-    let test = backend.run(TEST, &test_order, Mode::Eval, true, &mut |_| {})?;
+    cb.phase("evaluating on the test set");
+    let test = backend.eval(TEST, &test_order, true)?;
     Ok(FitResult {
-        history,
+        outcome: Outcome::Finished,
         test,
+        ..summary(ls, n_train, n_val, memory)
+    })
+}
+
+/// A non-finite tensor found when checkpointing is divergence; other errors pass as they are.
+fn at(epoch: usize, step: usize, e: Error) -> Error {
+    match e {
+        Error::NonFinite(what) => Error::msg(format!(
+            "training diverged in epoch {epoch} by step {step}: {what} (try a lower learning rate)"
+        )),
+        e => e,
+    }
+}
+
+fn save(
+    backend: &dyn Backend,
+    cb: &mut dyn Callbacks,
+    ls: &LoopState,
+    order: &[u32],
+) -> Result<()> {
+    cb.checkpoint(&TrainState {
+        graph: backend.state()?,
+        progress: ls.clone(),
+        order: order.to_vec(),
+    })
+}
+
+fn summary(ls: LoopState, n_train: usize, n_val: usize, memory: Vec<MemoryUse>) -> FitResult {
+    let images = (n_train * ls.history.len()) as f64;
+    FitResult {
+        outcome: Outcome::Finished,
+        test: EpochStats::default(),
         train_samples: n_train,
         val_samples: n_val,
-        train_seconds,
-        images_per_second: (n_train * epochs_run) as f64 / train_seconds.max(1e-9),
-        reached,
-        test_accuracy_per_epoch: test_accs,
+        train_seconds: ls.train_seconds,
+        images_per_second: images / ls.train_seconds.max(1e-9),
+        reached: ls.reached,
+        test_accuracy_per_epoch: ls.test_accuracy_per_epoch,
+        history: ls.history,
         memory,
+    }
+}
+
+fn stopped(
+    ls: LoopState,
+    n_train: usize,
+    n_val: usize,
+    memory: Vec<MemoryUse>,
+) -> Result<FitResult> {
+    Ok(FitResult {
+        outcome: Outcome::Stopped {
+            epoch: ls.epoch,
+            step: ls.step,
+        },
+        ..summary(ls, n_train, n_val, memory)
     })
 }
 
@@ -181,5 +351,5 @@ pub fn fit(
 pub fn evaluate(backend: &mut dyn Backend, data: &Dataset) -> Result<EpochStats> {
     backend.load(TEST, host(data))?;
     let order: Vec<u32> = (0..data.len() as u32).collect();
-    backend.run(TEST, &order, Mode::Eval, true, &mut |_| {})
+    backend.eval(TEST, &order, true)
 }

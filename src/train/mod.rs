@@ -1,6 +1,8 @@
-//! fit / evaluate / predict on any backend, and checkpoints.
+//! fit / evaluate on any backend, the training state, and checkpoints.
 
 pub mod checkpoint;
 mod fit;
+pub mod state;
 
-pub use fit::{evaluate, fit, FitConfig, FitResult, Reporter};
+pub use fit::{evaluate, fit, split, Callbacks, FitConfig, FitResult, Outcome, Reached};
+pub use state::{DataId, LoopState, RunConfig, TrainState};

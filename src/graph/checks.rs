@@ -1,0 +1,102 @@
+//! Checks both backends make on what they are given from outside: a pass, an order, parameters
+//! or a whole state from a checkpoint.
+
+use super::backend::{GraphState, Mode, Pass};
+use super::plan::Plan;
+use crate::error::{Error, Result};
+use crate::ops::optim::Optimizer;
+
+/// Parameters given from outside (a checkpoint) must match the plan tensor by tensor.
+pub(super) fn check_layout(plan: &Plan, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()> {
+    if params.len() != plan.params.len() || stats.len() != plan.stats.len() {
+        return Err(Error::Msg(format!(
+            "expected {} parameter and {} statistic tensors, got {} and {}",
+            plan.params.len(),
+            plan.stats.len(),
+            params.len(),
+            stats.len()
+        )));
+    }
+    for (spec, v) in plan
+        .params
+        .iter()
+        .chain(&plan.stats)
+        .zip(params.iter().chain(stats))
+    {
+        if spec.len() != v.len() {
+            return Err(Error::Msg(format!(
+                "tensor `{}` has {} values, the model needs {} (shape {})",
+                spec.name,
+                v.len(),
+                spec.len(),
+                shape_text(&spec.shape)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A whole training state must fit the plan and the graph's optimizer.
+pub(super) fn check_state(plan: &Plan, opt: Option<&Optimizer>, s: &GraphState) -> Result<()> {
+    let opt = opt.ok_or_else(|| Error::msg("a forward-only graph holds no training state"))?;
+    check_layout(plan, &s.params, &s.stats)?;
+    let names = opt.slot_names();
+    if s.slots.len() != names.len() {
+        return Err(Error::msg(format!(
+            "the optimizer keeps {} state tensors per parameter, the training state has {}",
+            names.len(),
+            s.slots.len()
+        )));
+    }
+    for (name, slot) in names.iter().zip(&s.slots) {
+        if slot.len() != plan.params.len()
+            || slot.iter().zip(&plan.params).any(|(v, p)| v.len() != p.len())
+        {
+            return Err(Error::msg(format!(
+                "optimizer {name}: the state tensors do not match the model's parameters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sample indices must lie inside the data set.
+pub(super) fn check_order(order: &[u32], samples: usize) -> Result<()> {
+    match order.iter().find(|&&i| i as usize >= samples) {
+        Some(&bad) => Err(Error::Msg(format!(
+            "sample index {bad} out of range ({samples} samples)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A training pass needs a training graph and one learning rate per step.
+pub(super) fn check_pass(pass: &Pass<'_>, training_graph: bool, batch: usize) -> Result<()> {
+    if pass.mode != Mode::Train {
+        return Ok(());
+    }
+    if !training_graph {
+        return Err(Error::msg(
+            "this graph was built for inference only: it cannot train",
+        ));
+    }
+    let steps = pass.steps(batch);
+    if pass.lrs.len() < steps {
+        return Err(Error::msg(format!(
+            "a training pass of {steps} steps was given {} learning rates",
+            pass.lrs.len()
+        )));
+    }
+    if let Some(lr) = pass.lrs[..steps].iter().find(|l| !l.is_finite() || **l < 0.0) {
+        return Err(Error::msg(format!(
+            "learning rate {lr} is not a finite number >= 0"
+        )));
+    }
+    Ok(())
+}
+
+/// A shape as people write it: `3x3x1x32`.
+pub(crate) fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    dims.join("x")
+}

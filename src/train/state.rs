@@ -1,0 +1,106 @@
+//! Training state as one value: the graph's tensors (parameters, BN statistics, optimizer slots,
+//! step count) and where the training loop stands (epoch, step, data order, running sums,
+//! history). A checkpoint stores exactly this, so a resumed run continues bit for bit.
+
+use serde::{Deserialize, Serialize};
+
+use super::fit::Reached;
+use crate::graph::{GraphState, Metrics};
+use crate::model::{OptimizerKind, Validation};
+use crate::report::History;
+
+/// Where the training loop stands, besides the graph's tensors.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Steps of epoch `epoch + 1` completed; 0 at an epoch boundary.
+    pub step: usize,
+    /// The data-order generator's state, after it drew the order of the epoch in progress.
+    pub rng: u64,
+    /// Sums over the steps of the epoch in progress.
+    pub partial: Metrics,
+    /// Seconds spent on the epoch in progress.
+    pub partial_seconds: f64,
+    /// Seconds of training so far (validation included; the test passes of a
+    /// time-to-accuracy run excluded).
+    pub train_seconds: f64,
+    pub history: History,
+    /// The learning rate of the last step taken.
+    pub lr: f32,
+    /// Test accuracy after each epoch (time-to-accuracy runs only).
+    pub test_accuracy_per_epoch: Vec<f32>,
+    /// When a time-to-accuracy run reached its target.
+    pub reached: Option<Reached>,
+}
+
+/// Everything needed to continue a run exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
+    pub graph: GraphState,
+    pub progress: LoopState,
+    /// The data order of the epoch in progress (or of the last one, at an epoch boundary):
+    /// indices into the training images.
+    pub order: Vec<u32>,
+}
+
+impl TrainState {
+    /// The first tensor holding NaN or infinity, in words (a checkpoint never holds one).
+    /// `names` are the plan's parameter names then its statistic names.
+    pub fn first_non_finite(&self, params: &[String], stats: &[String]) -> Option<String> {
+        let bad = |t: &Vec<f32>| t.iter().any(|v| !v.is_finite());
+        let g = &self.graph;
+        let named = |ts: &[Vec<f32>], names: &[String]| {
+            ts.iter()
+                .position(bad)
+                .map(|i| names.get(i).cloned().unwrap_or_else(|| format!("#{i}")))
+        };
+        if let Some(n) = named(&g.params, params).or_else(|| named(&g.stats, stats)) {
+            return Some(format!("tensor `{n}`"));
+        }
+        g.slots
+            .iter()
+            .find_map(|s| named(s, params))
+            .map(|n| format!("the optimizer state of `{n}`"))
+    }
+}
+
+/// What a run was started with: a resumed run must match it (except `epochs`, which may be
+/// raised to train on).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub model: String,
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    pub lr: f32,
+    pub validation: Validation,
+    pub seed: u64,
+    pub limit: Option<usize>,
+    pub data: DataId,
+    pub epochs: usize,
+    pub checkpoint_every: Option<usize>,
+    pub target_accuracy: Option<f32>,
+}
+
+/// Which data a run trained on: the folder as given, and a fingerprint of its contents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataId {
+    pub dir: String,
+    pub train_images: usize,
+    /// FNV-1a over the training labels and images.
+    pub fingerprint: u64,
+}
+
+impl DataId {
+    pub fn new(dir: &std::path::Path, images: &[u8], labels: &[u8]) -> Self {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in labels.iter().chain(images) {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        Self {
+            dir: dir.display().to_string(),
+            train_images: labels.len(),
+            fingerprint: h,
+        }
+    }
+}
