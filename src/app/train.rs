@@ -336,17 +336,23 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
         (_, Some(d)) => d.clone(),
         (None, None) => PathBuf::from(DEFAULT_DATA),
     };
+    // Flags are checked against the saved run before anything is loaded.
+    let resumed = match (&saved, &a.resume) {
+        (Some((spec, r)), Some(dir)) => Some(resumed_run(&a, dir, r, spec)?),
+        _ => None,
+    };
     let data = load_dir(&data_dir)?;
-    let take = a.limit.or(saved.as_ref().and_then(|(_, r)| r.limit));
-    let used = match take {
+    let limit = resumed.as_ref().map_or(a.limit, |r| r.limit);
+    let used = match limit {
         Some(n) => data.train.take(n),
         None => data.train.clone(),
     };
     let data_id = DataId::new(&data_dir, &used.images, &used.labels);
-    let run = match (&saved, &a.resume) {
-        (Some((spec, r)), Some(dir)) => {
-            let run = resumed_run(&a, dir, r, spec)?;
-            if data_id.fingerprint != r.data.fingerprint || data_id.train_images != r.data.train_images {
+    let run = match (resumed, &a.resume) {
+        (Some(run), Some(dir)) => {
+            if data_id.fingerprint != run.data.fingerprint
+                || data_id.train_images != run.data.train_images
+            {
                 return Err(Error::msg(format!(
                     "--data-dir {}: these are not the images the run in {} was trained on",
                     data_dir.display(),
@@ -387,11 +393,11 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
         }
         let finished = s.progress.epoch == run.epochs || s.progress.reached.is_some();
         if finished && out.join("metrics.json").is_file() {
+            let n = s.progress.epoch;
             println!(
-                "The run in {} already finished its {} epochs; pass --epochs N (more than {}) to train on",
+                "The run in {} already finished its {n} epoch{}; pass --epochs N (more than {n}) to train on",
                 out.display(),
-                s.progress.epoch,
-                s.progress.epoch
+                if n == 1 { "" } else { "s" },
             );
             return Ok(TrainEnd::Done);
         }

@@ -1,0 +1,345 @@
+//! Training that survives: a run interrupted by Ctrl-C, SIGTERM or SIGKILL at any moment resumes
+//! to parameters bit-identical to an uninterrupted run; what was saved always loads; flags that
+//! would change a resumed run are refused; divergence stops with the last good checkpoint kept.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use safetensors::SafeTensors;
+use wgnn::util::rng::Rng;
+
+fn wgnn_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgnn"));
+    c.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn wgnn(args: &[&str]) -> Output {
+    wgnn_cmd(args).output().expect("wgnn runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = wgnn(args);
+    assert!(o.status.success(), "wgnn {args:?} failed:\n{}", text(&o));
+    text(&o)
+}
+
+/// Fails with exit code 1 and a message containing every `needle`, without panicking.
+fn fails(args: &[&str], needles: &[&str]) -> String {
+    let o = wgnn(args);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "wgnn {args:?}: {t}");
+    assert!(!t.contains("panicked"), "wgnn {args:?} panicked: {t}");
+    for n in needles {
+        assert!(t.contains(n), "wgnn {args:?}: expected `{n}` in: {t}");
+    }
+    t
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wgnn-resume-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Every tensor of a run's checkpoint (weights and training state), by name.
+fn tensors(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.data().to_vec()))
+        .collect()
+}
+
+fn assert_same_tensors(what: &str, a: &Path, b: &Path) {
+    let (ta, tb) = (tensors(a), tensors(b));
+    assert_eq!(
+        ta.keys().collect::<Vec<_>>(),
+        tb.keys().collect::<Vec<_>>(),
+        "{what}: tensor names"
+    );
+    assert!(ta.keys().any(|k| k.starts_with("train_state.")), "{what}");
+    for (k, v) in &ta {
+        assert!(v == &tb[k], "{what}: tensor `{k}` differs");
+    }
+}
+
+/// history.csv minus the seconds column (wall time is the one thing allowed to differ).
+fn history_without_time(dir: &Path) -> Vec<String> {
+    let h = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    h.lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(5);
+            f.join(",")
+        })
+        .collect()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let st = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill {sig}");
+}
+
+/// Waits until the run in `dir` has checkpointed at least `epochs` whole epochs (or ended).
+fn wait_for_epochs(child: &mut Child, dir: &Path, epochs: usize) {
+    let start = Instant::now();
+    loop {
+        let done = std::fs::read_to_string(dir.join("history.csv"))
+            .map(|h| h.lines().count() > epochs)
+            .unwrap_or(false);
+        if done || child.try_wait().unwrap().is_some() {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no epoch ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn(args: &[&str]) -> Child {
+    wgnn_cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+const RUN: &str = "--model tiny --limit 4000 --batch-size 32";
+/// Three epochs of 100 steps, with checkpoints every 11 steps.
+const THREE: &str = "--epochs 3 --checkpoint-every 11";
+
+fn run_args<'a>(extra: &'a str, out: &'a Path) -> Vec<&'a str> {
+    let mut v: Vec<&str> = vec!["train"];
+    v.extend(RUN.split_whitespace());
+    v.extend(extra.split_whitespace());
+    v.extend(["--out", s(out)]);
+    v
+}
+
+/// Interrupt a run with `sig` after its first epoch, check the exit status and the printed
+/// command, resume it with that command, and compare with an uninterrupted run.
+fn interrupt_and_resume(backend: &str, sig: &str, status: i32) {
+    let extra = format!("{THREE} --backend {backend}");
+    let whole = tmp(&format!("whole-{backend}-{status}"));
+    ok(&run_args(&extra, &whole));
+    let dir = tmp(&format!("cut-{backend}-{status}"));
+    let mut child = spawn(&run_args(&extra, &dir));
+    wait_for_epochs(&mut child, &dir, 1);
+    signal(&child, sig);
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(status), "{t}");
+    let cmd = format!("wgnn train --resume {} --backend {backend}", s(&dir));
+    assert!(t.contains(&format!("Resume it with: {cmd}")), "{t}");
+    // The checkpoint it left is complete: eval loads it.
+    ok(&["eval", "--checkpoint", s(&dir), "--backend", backend]);
+    let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    let r = ok(&args);
+    assert!(r.contains("Resuming `tiny`"), "{r}");
+    assert_same_tensors(&format!("{backend} after {sig}"), &whole, &dir);
+    assert_eq!(history_without_time(&whole), history_without_time(&dir));
+    // Resuming a finished run says so.
+    let again = ok(&args);
+    assert!(again.contains("already finished its 3 epochs"), "{again}");
+}
+
+#[test]
+fn ctrl_c_then_resume_is_bit_identical_on_the_cpu_backend() {
+    interrupt_and_resume("cpu", "-INT", 130);
+}
+
+#[test]
+fn sigterm_then_resume_is_bit_identical_on_the_cpu_backend() {
+    interrupt_and_resume("cpu", "-TERM", 143);
+}
+
+#[test]
+fn ctrl_c_then_resume_is_bit_identical_on_the_gpu() {
+    interrupt_and_resume("gpu", "-INT", 130);
+}
+
+#[test]
+fn raising_epochs_trains_on_exactly() {
+    let whole = tmp("epochs-whole");
+    ok(&run_args(&format!("{THREE} --backend cpu"), &whole));
+    let dir = tmp("epochs-part");
+    ok(&run_args("--epochs 1 --checkpoint-every 11 --backend cpu", &dir));
+    ok(&["train", "--resume", s(&dir), "--epochs", "3"]);
+    assert_same_tensors("1 + 2 epochs", &whole, &dir);
+    assert_eq!(history_without_time(&whole), history_without_time(&dir));
+    fails(
+        &["train", "--resume", s(&dir), "--epochs", "2"],
+        &["--epochs 2", "already trained 3 epochs"],
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_the_checkpoint_still_loads() {
+    // Steps of a few hundred milliseconds: the second signal arrives while the first waits for
+    // the step to end.
+    let dir = tmp("double");
+    let mut child = spawn(&[
+        "train", "--model", "convnet", "--batch-size", "1024", "--limit", "8192",
+        "--validation-split", "0", "--epochs", "50", "--backend", "cpu", "--out", s(&dir),
+    ]);
+    let start = Instant::now();
+    while !dir.join("model.safetensors").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no first checkpoint");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let both = Command::new("sh")
+        .args(["-c", &format!("kill -INT {0}; kill -INT {0}", child.id())])
+        .status()
+        .unwrap();
+    assert!(both.success());
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(130), "{t}");
+    assert!(!t.contains("saved the run"), "the second Ctrl-C did not exit at once: {t}");
+    ok(&["eval", "--checkpoint", s(&dir), "--backend", "cpu"]);
+}
+
+/// SIGKILL at random moments (fixed seed): after every kill the folder's checkpoint loads, and
+/// resuming completes the run with the same parameters as a run that was never killed.
+#[test]
+fn sigkill_at_random_moments_loses_nothing() {
+    let flags = "--backend cpu --epochs 6 --checkpoint-every 7";
+    let whole = tmp("kill-whole");
+    ok(&run_args(flags, &whole));
+    let mut rng = Rng::new(2026);
+    let (mut kills, mut readable, mut resumes, mut before_first) = (0, 0, 0, 0);
+    let mut round = 0;
+    while kills < 24 {
+        let dir = tmp(&format!("kill-{round}"));
+        round += 1;
+        assert!(round < 10, "runs kept finishing before they were killed");
+        loop {
+            let resuming = dir.join("model.safetensors").exists();
+            let mut child = if resuming {
+                spawn(&["train", "--resume", s(&dir)])
+            } else {
+                spawn(&run_args(flags, &dir))
+            };
+            std::thread::sleep(Duration::from_millis(150 + rng.below(900) as u64));
+            if child.try_wait().unwrap().is_some() {
+                let o = child.wait_with_output().unwrap();
+                assert!(o.status.success(), "{}", text(&o));
+                break;
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            kills += 1;
+            resumes += usize::from(resuming);
+            if dir.join("model.safetensors").exists() {
+                let e = ok(&["eval", "--checkpoint", s(&dir), "--backend", "cpu"]);
+                assert!(e.contains("test accuracy"), "{e}");
+                readable += 1;
+            } else {
+                // Killed before the run wrote its first checkpoint: nothing was saved yet.
+                before_first += 1;
+            }
+        }
+        if kills >= 24 {
+            // Finish the last interrupted run and compare it with the one never killed.
+            ok(&["train", "--resume", s(&dir)]);
+            assert_same_tensors("after SIGKILLs", &whole, &dir);
+            assert_eq!(history_without_time(&whole), history_without_time(&dir));
+        }
+    }
+    eprintln!(
+        "{kills} kills ({resumes} of them during a resumed run): {readable} left a checkpoint that eval loaded, {before_first} came before the first checkpoint; {round} runs"
+    );
+    assert_eq!(readable + before_first, kills);
+    assert!(resumes >= 10, "only {resumes} kills hit a resumed run");
+}
+
+#[test]
+fn resuming_with_a_flag_that_changes_the_run_names_the_flag() {
+    let dir = tmp("flags");
+    ok(&run_args("--epochs 1 --backend cpu", &dir));
+    let d = s(&dir);
+    for (flag, value) in [
+        ("--model", "convnet"),
+        ("--batch-size", "64"),
+        ("--optimizer", "sgd"),
+        ("--lr", "0.01"),
+        ("--seed", "7"),
+        ("--limit", "3000"),
+        ("--validation-split", "0.5"),
+        ("--data-dir", "/nonexistent/mnist"),
+    ] {
+        fails(
+            &["train", "--resume", d, flag, value, "--epochs", "2"],
+            &[flag, value],
+        );
+    }
+    // The values it was started with are no change.
+    let same = ok(&[
+        "train", "--resume", d, "--model", "tiny", "--batch-size", "32", "--limit", "4000",
+    ]);
+    assert!(same.contains("already finished its 1 epoch;"), "{same}");
+    fails(&["train", "--resume", d, "--out", "/tmp/x"], &["--out"]);
+    // Not a run, a corrupt checkpoint, a foreign safetensors file, a weights-only one.
+    let empty = tmp("flags-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails(&["train", "--resume", s(&empty)], &[s(&empty), "not a wgnn run"]);
+    fails(&["train", "--resume", "/nonexistent/run"], &["/nonexistent/run"]);
+    let bad = tmp("flags-bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("model.safetensors"), b"garbage").unwrap();
+    fails(&["train", "--resume", s(&bad)], &["model.safetensors", "not a valid safetensors"]);
+    let foreign = safetensors::serialize(
+        [(
+            "w",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0u8; 4])
+                .unwrap(),
+        )],
+        None,
+    )
+    .unwrap();
+    std::fs::write(bad.join("model.safetensors"), foreign).unwrap();
+    fails(&["train", "--resume", s(&bad)], &["model.safetensors", "not a wgnn checkpoint"]);
+    // A new run never overwrites a folder that holds one.
+    fails(
+        &["train", "--model", "tiny", "--out", d],
+        &["already holds a run", "--resume"],
+    );
+}
+
+#[test]
+fn divergence_stops_with_the_epoch_and_step_and_keeps_the_last_good_checkpoint() {
+    for backend in ["cpu", "gpu"] {
+        let dir = tmp(&format!("diverge-{backend}"));
+        let t = fails(
+            &[
+                "train", "--model", "tiny", "--limit", "640", "--batch-size", "32", "--epochs",
+                "2", "--lr", "1e30", "--backend", backend, "--out", s(&dir),
+            ],
+            &["training diverged in epoch 1", "by step", "last good checkpoint"],
+        );
+        assert!(!t.contains("Saved the model"), "{t}");
+        // The checkpoint written before training is intact and finite.
+        ok(&["eval", "--checkpoint", s(&dir), "--backend", "cpu"]);
+    }
+}
