@@ -138,6 +138,11 @@ fn run(cli: Cli) -> wgnn::Result<()> {
         .as_deref()
         .map(AdapterChoice::parse)
         .unwrap_or_else(AdapterChoice::from_env);
+    // A mistyped adapter fails every command, even one that runs on the CPU (`devices` lists
+    // the adapters first).
+    if !matches!(cli.command, Command::Devices) {
+        wgnn::runtime::check_choice(&adapter)?;
+    }
     match cli.command {
         Command::Devices => app::inspect::devices(&adapter),
         Command::Summary { model } => app::inspect::summary(&resolve(&model)?),

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::graph::{Backend, CpuGraph, GpuGraph, Plan};
+use crate::graph::{Backend, CpuGraph, GpuGraph, Limits, Plan};
 use crate::ops::optim::Optimizer;
 use crate::runtime::{AdapterChoice, GpuContext};
 
@@ -29,7 +29,10 @@ impl FromStr for BackendKind {
     }
 }
 
-/// Build the backend for `plan` and run `f` with it.
+/// Build the backend for `plan` and run `f` with it. Every command that trains or runs a model
+/// comes through here, so this is where the plan is checked against the device's memory before
+/// anything is allocated. An adapter asked for by name or index that matches none is an error,
+/// whatever the backend.
 pub fn with_backend<T>(
     kind: BackendKind,
     adapter: &AdapterChoice,
@@ -38,12 +41,15 @@ pub fn with_backend<T>(
     seed: u64,
     f: impl FnOnce(&mut dyn Backend) -> Result<T>,
 ) -> Result<T> {
+    if kind == BackendKind::Cpu {
+        crate::runtime::check_choice(adapter)?;
+    }
     let ctx = match kind {
         BackendKind::Cpu => None,
         BackendKind::Gpu => Some(GpuContext::with_adapter(adapter)?),
         BackendKind::Auto => match GpuContext::with_adapter(adapter) {
             // A software Vulkan driver (lavapipe) is slower than the CPU backend on the same cores.
-            Ok(c) if c.adapter.device_type == "Cpu" && *adapter == AdapterChoice::Auto => {
+            Ok(c) if c.adapter.is_cpu() && *adapter == AdapterChoice::Auto => {
                 eprintln!(
                     "wgnn: the only adapter is {} (Vulkan on the CPU); using the faster CPU backend (`--backend gpu` forces the adapter)",
                     c.adapter.name
@@ -51,6 +57,8 @@ pub fn with_backend<T>(
                 None
             }
             Ok(c) => Some(c),
+            // The user named an adapter: falling back would hide the mistake.
+            Err(e) if *adapter != AdapterChoice::Auto => return Err(e),
             Err(e) => {
                 eprintln!("wgnn: {e}\nwgnn: using the CPU backend");
                 None
@@ -58,7 +66,13 @@ pub fn with_backend<T>(
         },
     };
     match &ctx {
-        Some(ctx) => f(&mut GpuGraph::new(ctx, plan, opt, seed)?),
-        None => f(&mut CpuGraph::new(plan, opt, seed)?),
+        Some(ctx) => {
+            plan.check_fits(&Limits::gpu(ctx, opt.state_buffers() as u64))?;
+            f(&mut GpuGraph::new(ctx, plan, opt, seed)?)
+        }
+        None => {
+            plan.check_fits(&Limits::host())?;
+            f(&mut CpuGraph::new(plan, opt, seed)?)
+        }
     }
 }

@@ -171,6 +171,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             data.train.width
         )));
     }
+    data.check_labels(plan.classes)?;
     if plan.classes != data.classes {
         return Err(Error::msg(format!(
             "model `{}` has {} output classes but the data in {} has {}",
