@@ -16,7 +16,7 @@ use wgnn::runtime::AdapterChoice;
     about = "Train convolutional networks on any GPU with hand-written WGSL kernels"
 )]
 struct Cli {
-    /// GPU adapter to use, by index or name fragment (see `wgnn devices`); default: WGNN_ADAPTER, else the fastest
+    /// GPU adapter to use, by index, name fragment or backend (vulkan, gl, ...; see `wgnn devices`); default: WGNN_ADAPTER, else the fastest
     #[arg(long, global = true)]
     adapter: Option<String>,
     #[command(subcommand)]

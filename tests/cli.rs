@@ -204,16 +204,21 @@ fn train_runs_on_the_gpu_adapter() {
         &out,
     );
     assert!(o.contains("on GPU:"), "{o}");
-    // GPU memory is reported per epoch and does not grow from one epoch to the next.
-    assert_eq!(o.matches("GPU memory:").count(), 2, "{o}");
     let (text, v) = metrics_json(&out);
     let mem = v["gpu_memory_per_epoch"]
         .as_array()
         .expect("memory per epoch");
-    assert_eq!(mem.len(), 2, "{text}");
-    assert!(mem[0]["allocated"].as_u64().unwrap() > 0, "{text}");
-    let used = |i: usize| mem[i]["allocated"].as_u64().unwrap();
-    assert!(used(1) <= used(0) + NOISE, "GPU memory grew: {text}");
+    if gpu_reports_memory() {
+        // GPU memory is reported per epoch and does not grow from one epoch to the next.
+        assert_eq!(o.matches("GPU memory:").count(), 2, "{o}");
+        assert_eq!(mem.len(), 2, "{text}");
+        assert!(mem[0]["allocated"].as_u64().unwrap() > 0, "{text}");
+        let used = |i: usize| mem[i]["allocated"].as_u64().unwrap();
+        assert!(used(1) <= used(0) + NOISE, "GPU memory grew: {text}");
+    } else {
+        // wgpu's GL backend keeps no allocator report: nothing is made up.
+        assert!(mem.is_empty(), "{text}");
+    }
     assert!(metric(&out, "test_accuracy") > 0.3);
     assert!(std::fs::read_to_string(out.join("metrics.json"))
         .unwrap()
@@ -315,6 +320,30 @@ fn bench_prints_json() {
     ]);
     let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
     assert_eq!(v["backend"], "gpu", "{s}");
+    let text = ok(&[
+        "bench",
+        "--model",
+        "tiny",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--backend",
+        "gpu",
+    ]);
+    if !gpu_reports_memory() {
+        // wgpu's GL backend keeps no allocator report: null in JSON, words in text.
+        assert!(v["gpu_memory_after_steps"].is_null(), "{s}");
+        assert!(
+            text.contains("GPU memory in use: not reported by this adapter"),
+            "{text}"
+        );
+        return;
+    }
+    assert!(
+        text.contains("GPU memory in use: ") && text.contains(" MiB"),
+        "{text}"
+    );
     assert!(
         v["gpu_memory_after_steps"]["allocated"].as_u64().unwrap() > 0,
         "{s}"
@@ -324,6 +353,16 @@ fn bench_prints_json() {
         used("gpu_memory_after_steps") <= used("gpu_memory_after_warmup") + NOISE,
         "GPU memory grew: {s}"
     );
+}
+
+/// Whether the adapter the tests run on (WGNN_ADAPTER, else the default) reports its memory
+/// use; wgpu's GL backend does not.
+fn gpu_reports_memory() -> bool {
+    static REPORTS: OnceLock<bool> = OnceLock::new();
+    *REPORTS.get_or_init(|| {
+        let ctx = wgnn::runtime::GpuContext::new().expect("GPU tests need an adapter");
+        ctx.memory().is_some()
+    })
 }
 
 #[test]
@@ -510,7 +549,10 @@ fn an_adapter_that_matches_none_fails_every_command() {
     let run = run.to_str().unwrap();
     for (choice, needle) in [
         ("99", "adapter index 99 is out of range"),
-        ("no-such-gpu", "no adapter name contains \"no-such-gpu\""),
+        (
+            "no-such-gpu",
+            "no adapter name or backend matches \"no-such-gpu\"",
+        ),
     ] {
         for cmd in [
             vec!["devices"],

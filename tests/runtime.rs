@@ -32,7 +32,7 @@ fn adapter_choice_by_index_and_name() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("no adapter name contains \"no-such-gpu\""),
+        e.contains("no adapter name or backend matches \"no-such-gpu\""),
         "{e}"
     );
     assert!(e.contains(&format!("0: {}", list[0])), "{e}");

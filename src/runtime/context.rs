@@ -19,7 +19,7 @@ pub enum AdapterChoice {
     #[default]
     Auto,
     Index(usize),
-    /// Case-insensitive substring of the adapter name.
+    /// Case-insensitive substring of the adapter name, or a backend (`vulkan`, `gl`, ...).
     Name(String),
 }
 
@@ -195,11 +195,21 @@ fn choose(all: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize> {
             found(all)
         ))),
         AdapterChoice::Name(n) => {
+            // A name fragment, else a backend (`gl`, `vulkan`): lavapipe and llvmpipe's GL
+            // adapter share one name.
             let lower = n.to_lowercase();
             all.iter()
                 .position(|a| a.get_info().name.to_lowercase().contains(&lower))
+                .or_else(|| {
+                    all.iter().position(|a| {
+                        backend_name(a.get_info().backend).eq_ignore_ascii_case(&lower)
+                    })
+                })
                 .ok_or_else(|| {
-                    Error::Gpu(format!("no adapter name contains \"{n}\": {}", found(all)))
+                    Error::Gpu(format!(
+                        "no adapter name or backend matches \"{n}\": {}",
+                        found(all)
+                    ))
                 })
         }
     }

@@ -142,7 +142,7 @@ impl GpuContext {
         let lim = self.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > lim) {
             return Err(Error::Gpu(format!(
-                "{}: a grid of {}x{}x{} workgroups exceeds the device limit of {lim} per dimension",
+                "{}: a grid of {}x{}x{} workgroups exceeds the device limit of {lim} workgroups per dimension",
                 kernel.name, groups[0], groups[1], groups[2]
             )));
         }
