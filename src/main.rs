@@ -16,7 +16,7 @@ use wgnn::runtime::AdapterChoice;
     about = "Train convolutional networks on any GPU with hand-written WGSL kernels"
 )]
 struct Cli {
-    /// GPU adapter to use, by index or name fragment (see `wgnn devices`); default: WGNN_ADAPTER, else the fastest
+    /// GPU adapter to use, by index, name fragment or backend (vulkan, gl, ...; see `wgnn devices`); default: WGNN_ADAPTER, else the fastest
     #[arg(long, global = true)]
     adapter: Option<String>,
     #[command(subcommand)]
@@ -148,6 +148,11 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
         .as_deref()
         .map(AdapterChoice::parse)
         .unwrap_or_else(AdapterChoice::from_env);
+    // A mistyped adapter fails every command, even one that runs on the CPU (`devices` lists
+    // the adapters first).
+    if !matches!(cli.command, Command::Devices) {
+        wgnn::runtime::check_choice(&adapter)?;
+    }
     let done = |r: wgnn::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
         Command::Devices => done(app::inspect::devices(&adapter)),

@@ -174,7 +174,7 @@ fn bad_uses_are_errors_not_panics() {
         },
     ];
     let e = Plan::new([4, 4, 1], &big, 2).unwrap_err().to_string();
-    assert!(e.contains("layer 0"), "{e}");
+    assert!(e.contains("layer 1 (conv2d)"), "{e}");
     let no_softmax = vec![
         Layer::Flatten,
         Layer::Dense {

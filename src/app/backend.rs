@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::graph::{Backend, CpuGraph, GpuGraph, Plan};
+use crate::graph::{Backend, CpuGraph, GpuGraph, Limits, Plan};
 use crate::ops::optim::Optimizer;
 use crate::runtime::{AdapterChoice, GpuContext};
 
@@ -38,7 +38,10 @@ pub enum GraphKind {
     Inference,
 }
 
-/// Build the backend for `plan` and run `f` with it.
+/// Build the backend for `plan` and run `f` with it. Every command that trains or runs a model
+/// comes through here, so this is where the plan is checked against the device's memory before
+/// anything is allocated. An adapter asked for by name or index that matches none is an error,
+/// whatever the backend.
 pub fn with_backend<T>(
     kind: BackendKind,
     adapter: &AdapterChoice,
@@ -46,12 +49,15 @@ pub fn with_backend<T>(
     graph: GraphKind,
     f: impl FnOnce(&mut dyn Backend) -> Result<T>,
 ) -> Result<T> {
+    if kind == BackendKind::Cpu {
+        crate::runtime::check_choice(adapter)?;
+    }
     let ctx = match kind {
         BackendKind::Cpu => None,
         BackendKind::Gpu => Some(GpuContext::with_adapter(adapter)?),
         BackendKind::Auto => match GpuContext::with_adapter(adapter) {
             // A software Vulkan driver (lavapipe) is slower than the CPU backend on the same cores.
-            Ok(c) if c.adapter.device_type == "Cpu" && *adapter == AdapterChoice::Auto => {
+            Ok(c) if c.adapter.is_cpu() && *adapter == AdapterChoice::Auto => {
                 eprintln!(
                     "wgnn: the only adapter is {} (Vulkan on the CPU); using the faster CPU backend (`--backend gpu` forces the adapter)",
                     c.adapter.name
@@ -59,12 +65,22 @@ pub fn with_backend<T>(
                 None
             }
             Ok(c) => Some(c),
+            // The user named an adapter: falling back would hide the mistake.
+            Err(e) if *adapter != AdapterChoice::Auto => return Err(e),
             Err(e) => {
                 eprintln!("wgnn: {e}\nwgnn: using the CPU backend");
                 None
             }
         },
     };
+    let states = match graph {
+        GraphKind::Training(opt, _) => opt.state_buffers() as u64,
+        GraphKind::Inference => 0,
+    };
+    match (&ctx, graph) {
+        (Some(ctx), _) => plan.check_fits(&Limits::gpu(ctx, states))?,
+        (None, _) => plan.check_fits(&Limits::host())?,
+    }
     match (&ctx, graph) {
         (Some(ctx), GraphKind::Training(opt, seed)) => f(&mut GpuGraph::new(ctx, plan, opt, seed)?),
         (Some(ctx), GraphKind::Inference) => f(&mut GpuGraph::inference(ctx, plan)?),

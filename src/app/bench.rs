@@ -39,6 +39,24 @@ pub struct BenchResult {
     pub gpu_memory_after_steps: Option<MemoryUse>,
 }
 
+/// `steps * batch`, the length of the list of sample indices the benchmark replays, when that
+/// list (4 bytes an index) fits 32-bit indices and the machine's memory.
+fn index_list_len(steps: usize, batch: usize) -> Result<usize> {
+    let (memory, source) = crate::util::host_memory::total();
+    match steps.checked_mul(batch) {
+        Some(n) if n as u64 <= u64::from(u32::MAX) && (n as u64) * 4 <= memory => Ok(n),
+        _ => Err(Error::msg(format!(
+            "--steps {steps} with --batch-size {batch} is too many samples to benchmark: their index list would need {} (at most {} indices, and {} of memory by {source})",
+            (steps as u128 * batch as u128 * 4)
+                .try_into()
+                .map(crate::util::bytes::human)
+                .unwrap_or_else(|_| "more than 16 EiB".into()),
+            u32::MAX,
+            crate::util::bytes::human(memory)
+        ))),
+    }
+}
+
 pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     if batch == 0 || a.steps == 0 {
@@ -46,11 +64,13 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
     }
     let data = load_dir(a.data_dir)?;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
-    let n = (batch * (a.steps.max(a.warmup)))
+    let n = batch
+        .saturating_mul(a.steps.max(a.warmup))
         .min(data.train.len())
         .max(batch.min(data.train.len()));
-    let order: Vec<u32> = (0..a.steps * batch).map(|i| (i % n) as u32).collect();
-    let warm: Vec<u32> = order[..(a.warmup * batch).min(order.len())].to_vec();
+    let samples = index_list_len(a.steps, batch)?;
+    let order: Vec<u32> = (0..samples).map(|i| (i % n) as u32).collect();
+    let warm: Vec<u32> = order[..a.warmup.saturating_mul(batch).min(order.len())].to_vec();
     let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
     let lr = a.model.defaults.lr;
     with_backend(a.backend, &a.adapter, plan, GraphKind::Training(opt, 0), |b| {
@@ -147,12 +167,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "{}: batch {}, {} steps on {}: {:.2} ms/step, {:.0} images/s",
             r.model, r.batch_size, r.steps, r.device, r.ms_per_step, r.images_per_second
         );
-        if let Some(m) = r.gpu_memory_after_steps {
-            println!(
+        match r.gpu_memory_after_steps {
+            Some(m) => println!(
                 "GPU memory in use: {:.1} MiB (reserved {:.1} MiB)",
                 m.allocated as f64 / (1024.0 * 1024.0),
                 m.reserved as f64 / (1024.0 * 1024.0)
-            );
+            ),
+            // wgpu's GL backend keeps no allocator report.
+            None if r.backend == "gpu" => {
+                println!("GPU memory in use: not reported by this adapter")
+            }
+            None => {}
         }
     }
     Ok(())

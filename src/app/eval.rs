@@ -26,9 +26,11 @@ pub fn predict_set(
     let plan = Plan::new(spec.input, &spec.layers, EVAL_BATCH)?;
     if plan.input_len() != data.image_size() {
         return Err(Error::msg(format!(
-            "{}: the model takes {:?} inputs, the images are {}x{}",
+            "{}: the model takes {}x{}x{} inputs, the images are {}x{}",
             dir.display(),
-            spec.input,
+            spec.input[0],
+            spec.input[1],
+            spec.input[2],
             data.height,
             data.width
         )));
@@ -50,13 +52,7 @@ pub fn run(
     let data = load_dir(data_dir)?;
     let spec = checkpoint::load_spec(dir)?;
     let classes = spec.classes()?;
-    if let Some(i) = data.test.labels.iter().position(|&l| l as usize >= classes) {
-        return Err(Error::msg(format!(
-            "{}: test label {} (image {i}) is outside the model's {classes} classes",
-            data_dir.display(),
-            data.test.labels[i]
-        )));
-    }
+    data.check_test_labels(classes)?;
     let (r, device) = predict_set(dir, &spec, &data.test, backend, adapter)?;
     println!("Model `{}` from {} on {}", spec.name, dir.display(), device);
     println!(

@@ -7,20 +7,21 @@ use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::runtime::{adapters, AdapterChoice};
 
+/// Lists the adapters, marking the one `choice` selects; a choice that selects none is an error
+/// (after the list, so the user sees what there is).
 pub fn devices(choice: &AdapterChoice) -> Result<()> {
     let (list, chosen) = adapters(choice);
-    if list.is_empty() {
+    if list.is_empty() && *choice == AdapterChoice::Auto {
         println!("No GPU adapter found. Install a GPU driver, or `apt-get install -y mesa-vulkan-drivers` for lavapipe (Vulkan on the CPU); `--backend cpu` always works.");
         return Ok(());
     }
+    let used = chosen.as_ref().ok().copied();
     for a in &list {
-        let mark = if Some(a.index) == chosen { "*" } else { " " };
+        let mark = if Some(a.index) == used { "*" } else { " " };
         println!("{mark} {}: {a}", a.index);
     }
-    match chosen {
-        Some(_) => println!("(* = used; choose with --adapter or WGNN_ADAPTER, by index or name)"),
-        None => println!("(the requested adapter {choice:?} matches none of these)"),
-    }
+    chosen?;
+    println!("(* = used; choose with --adapter or WGNN_ADAPTER, by index or name)");
     Ok(())
 }
 

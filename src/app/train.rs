@@ -280,6 +280,7 @@ fn check_fit(spec: &ModelSpec, plan: &Plan, data: &Mnist, dir: &Path) -> Result<
             data.train.width
         )));
     }
+    data.check_labels(plan.classes)?;
     if plan.classes != data.classes {
         return Err(Error::msg(format!(
             "model `{}` has {} output classes but the data in {} has {}",

@@ -114,6 +114,11 @@ fn parse(bytes: &[u8], path: &Path, want_dims: u8, what: &str) -> Result<(Vec<us
         })?;
         dims.push(v as usize);
     }
+    let shown = dims
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x");
     let expected = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -121,7 +126,7 @@ fn parse(bytes: &[u8], path: &Path, want_dims: u8, what: &str) -> Result<(Vec<us
         .ok_or_else(|| {
             Error::file(
                 path,
-                format!("absurd IDX dimensions {dims:?} (size overflows)"),
+                format!("absurd IDX dimensions {shown} (the size overflows)"),
             )
         })?;
     let have = bytes.len() - header;
@@ -129,7 +134,7 @@ fn parse(bytes: &[u8], path: &Path, want_dims: u8, what: &str) -> Result<(Vec<us
         return Err(Error::file(
             path,
             format!(
-                "truncated IDX file: header {dims:?} announces {expected} data bytes, file has {have}"
+                "truncated IDX file: the header's dimensions {shown} announce {expected} data bytes, the file has {have}"
             ),
         ));
     }
@@ -137,7 +142,7 @@ fn parse(bytes: &[u8], path: &Path, want_dims: u8, what: &str) -> Result<(Vec<us
         return Err(Error::file(
             path,
             format!(
-                "{} bytes of trailing garbage after the {expected} data bytes announced by header {dims:?}",
+                "{} bytes of trailing garbage after the {expected} data bytes announced by the header's dimensions {shown}",
                 have - expected
             ),
         ));
@@ -188,7 +193,7 @@ pub fn encode_images(n: usize, rows: usize, cols: usize, data: &[u8]) -> Result<
     let size = n.checked_mul(rows).and_then(|v| v.checked_mul(cols));
     if size != Some(data.len()) {
         return Err(Error::msg(format!(
-            "encode_images: {} bytes do not match dimensions {dims:?}",
+            "encode_images: {} bytes do not match dimensions {n}x{rows}x{cols}",
             data.len()
         )));
     }

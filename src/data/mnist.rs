@@ -107,6 +107,38 @@ pub struct Mnist {
     pub test: Dataset,
     /// Number of classes: largest training label + 1 (at least 2).
     pub classes: usize,
+    /// The label files the sets came from, for messages.
+    pub train_labels_path: PathBuf,
+    pub test_labels_path: PathBuf,
+}
+
+/// The first label of `labels` (read from `path`) that is not below `classes`, as an error
+/// naming the file, the index and the value.
+pub fn check_labels(labels: &[u8], classes: usize, path: &Path) -> Result<()> {
+    match labels.iter().position(|&l| usize::from(l) >= classes) {
+        None => Ok(()),
+        Some(i) => Err(Error::file(
+            path,
+            format!(
+                "label {} at index {i} is outside the model's {classes} classes (0..={})",
+                labels[i],
+                classes.saturating_sub(1)
+            ),
+        )),
+    }
+}
+
+impl Mnist {
+    /// Every training and test label is one of the model's `classes`.
+    pub fn check_labels(&self, classes: usize) -> Result<()> {
+        check_labels(&self.train.labels, classes, &self.train_labels_path)?;
+        self.check_test_labels(classes)
+    }
+
+    /// Every test label is one of the model's `classes` (what `eval` needs).
+    pub fn check_test_labels(&self, classes: usize) -> Result<()> {
+        check_labels(&self.test.labels, classes, &self.test_labels_path)
+    }
 }
 
 /// Finds `name` or `name.gz` in `dir` (raw preferred when both exist).
@@ -141,7 +173,8 @@ pub fn load_dir(dir: &Path) -> Result<Mnist> {
             format!("data directory does not exist (expected {expected})"),
         ));
     }
-    let train = Dataset::from_idx_files(&find(dir, TRAIN_IMAGES)?, &find(dir, TRAIN_LABELS)?)?;
+    let train_labels_path = find(dir, TRAIN_LABELS)?;
+    let train = Dataset::from_idx_files(&find(dir, TRAIN_IMAGES)?, &train_labels_path)?;
     let test_labels_path = find(dir, TEST_LABELS)?;
     let test = Dataset::from_idx_files(&find(dir, TEST_IMAGES)?, &test_labels_path)?;
     if train.n == 0 {
@@ -173,6 +206,8 @@ pub fn load_dir(dir: &Path) -> Result<Mnist> {
         train,
         test,
         classes,
+        train_labels_path,
+        test_labels_path,
     })
 }
 

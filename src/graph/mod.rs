@@ -9,6 +9,7 @@ mod checks;
 mod cpu;
 mod gpu;
 mod init;
+mod memory;
 mod plan;
 
 pub use backend::{
@@ -17,6 +18,7 @@ pub use backend::{
 pub use cpu::CpuGraph;
 pub use gpu::GpuGraph;
 pub use init::init_params;
+pub use memory::{Limits, MemoryItem};
 pub use plan::{Node, ParamSpec, Plan};
 
 /// Host-side view of a labelled image set: bytes [n, sample_len] and one label byte per image.

@@ -96,6 +96,37 @@ pub struct Plan {
     pub stats: Vec<ParamSpec>,
     pub max_batch: usize,
     pub classes: usize,
+    /// The layer each node comes from, for messages: "layer 3 (dense)" (numbered from 1, as in
+    /// model files).
+    pub node_layers: Vec<String>,
+}
+
+/// Most elements in one tensor: the kernels index every buffer with u32.
+pub const MAX_ELEMENTS: u64 = u32::MAX as u64;
+
+/// `dims` joined as "128x28x28x1".
+pub(crate) fn dims_str(dims: &[usize]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+/// The product of `dims` when it fits 32-bit indexing, else a message naming `what`.
+fn elements(dims: &[usize], what: &str) -> std::result::Result<usize, String> {
+    let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    let size = match n {
+        Some(n) if n <= MAX_ELEMENTS => return Ok(n as usize),
+        Some(n) => format!(
+            "{n} elements ({})",
+            crate::util::bytes::human(n.saturating_mul(4))
+        ),
+        None => "more than 2^64 elements".into(),
+    };
+    Err(format!(
+        "{what} ({}) has {size}, more than the {MAX_ELEMENTS} elements one tensor may hold (the compute kernels use 32-bit indices); use a smaller batch size or smaller layers",
+        dims_str(dims)
+    ))
 }
 
 fn keras_name(
@@ -123,16 +154,22 @@ impl Plan {
         }
         let mut shape: Vec<usize> = input.to_vec();
         let mut nodes = Vec::new();
-        let mut act_len = vec![shape.iter().product()];
+        let mut act_len = vec![elements(&shape, "the model input").map_err(Error::Model)?];
+        let mut node_layers = Vec::new();
         let mut params = Vec::new();
         let mut stats = Vec::new();
         let mut names = std::collections::HashMap::new();
         let mut ends_in_softmax = false;
         for (i, layer) in layers.iter().enumerate() {
-            let at = |msg: String| Error::Model(format!("layer {i}: {msg}"));
+            let name = keras_name(&mut names, layer.base_name());
+            let label = format!("layer {} ({name})", i + 1);
+            let at = |msg: String| Error::Model(format!("{label}: {msg}"));
             ends_in_softmax = false;
+            // Shapes are checked below (every activation times the batch), so the product of
+            // one sample's dimensions cannot overflow here.
             let mut push = |nodes: &mut Vec<Node>, n: Node, out: &[usize]| {
                 nodes.push(n);
+                node_layers.push(label.clone());
                 act_len.push(out.iter().product());
             };
             let activation_node = |a: &Activation, last: bool| -> Result<Option<Node>> {
@@ -159,7 +196,6 @@ impl Plan {
                             "Conv2D needs an image input (it comes after Flatten or Dense)".into(),
                         ));
                     }
-                    let name = keras_name(&mut names, "conv2d");
                     let s = Conv2dShape::new(
                         max_batch,
                         shape[0],
@@ -170,7 +206,7 @@ impl Plan {
                         *strides,
                         *padding == Padding::Same,
                     )
-                    .map_err(|e| at(format!("({name}) {e}")))?;
+                    .map_err(|e| at(e.to_string()))?;
                     let (fan_in, fan_out) = (
                         kernel[0] * kernel[1] * shape[2],
                         kernel[0] * kernel[1] * filters,
@@ -215,30 +251,36 @@ impl Plan {
                     if *padding != Padding::Valid {
                         return Err(at("MaxPooling2D supports valid padding only".into()));
                     }
-                    let name = keras_name(&mut names, "max_pooling2d");
                     let s =
                         PoolShape::new(max_batch, shape[0], shape[1], shape[2], *pool, *strides)
-                            .map_err(|e| at(format!("({name}) {e}")))?;
+                            .map_err(|e| at(e.to_string()))?;
                     shape = vec![s.oh, s.ow, shape[2]];
                     push(&mut nodes, Node::Pool { s }, &shape);
                 }
                 Layer::Flatten => {
-                    keras_name(&mut names, "flatten");
                     // NHWC is already flat in memory, in Keras' flatten order.
-                    shape = vec![shape.iter().product()];
+                    shape = vec![elements(&shape, "the flattened input").map_err(at)?];
                     push(&mut nodes, Node::Identity, &shape);
                 }
                 Layer::Dense { units, activation } => {
-                    let name = keras_name(&mut names, "dense");
                     if shape.len() != 1 {
-                        return Err(at(format!(
-                            "({name}) Dense needs a flat input: add a Flatten layer before it"
-                        )));
+                        return Err(at(
+                            "Dense needs a flat input: add a Flatten layer before it".into(),
+                        ));
                     }
                     if *units == 0 {
-                        return Err(at(format!("({name}) units must be at least 1")));
+                        return Err(at("units must be at least 1".into()));
                     }
                     let inputs = shape[0];
+                    let g = crate::ops::gemm::GemmShape::dense(max_batch, inputs, *units);
+                    for (what, dims) in [
+                        ("the kernel", [inputs, *units]),
+                        ("the output", [max_batch, *units]),
+                        ("the input", [max_batch, inputs]),
+                    ] {
+                        elements(&dims, what).map_err(at)?;
+                    }
+                    g.forward.validate().map_err(|e| at(e.to_string()))?;
                     params.push(ParamSpec {
                         name: format!("{name}.kernel"),
                         shape: vec![inputs, *units],
@@ -274,7 +316,6 @@ impl Plan {
                     ends_in_softmax = *activation == Activation::Softmax;
                 }
                 Layer::Dropout { rate } => {
-                    keras_name(&mut names, "dropout");
                     if !(0.0..1.0).contains(rate) {
                         return Err(at(format!("dropout rate {rate} is outside [0, 1)")));
                     }
@@ -282,7 +323,6 @@ impl Plan {
                     push(&mut nodes, Node::Dropout { rate: *rate, id }, &shape);
                 }
                 Layer::BatchNorm { momentum, epsilon } => {
-                    let name = keras_name(&mut names, "batch_normalization");
                     let c = *shape.last().unwrap_or(&1);
                     let rows_per_sample = shape.iter().product::<usize>() / c.max(1);
                     let s = BnShape {
@@ -292,6 +332,7 @@ impl Plan {
                         momentum: *momentum,
                         eps: *epsilon,
                     };
+                    s.validate().map_err(|e| at(e.to_string()))?;
                     for (p, init) in [("gamma", Init::Ones), ("beta", Init::Zeros)] {
                         params.push(ParamSpec {
                             name: format!("{name}.{p}"),
@@ -319,7 +360,6 @@ impl Plan {
                     push(&mut nodes, n, &shape);
                 }
                 Layer::Activation(a) => {
-                    keras_name(&mut names, "activation");
                     match activation_node(a, last)? {
                         Some(n) => push(&mut nodes, n, &shape),
                         None => push(&mut nodes, Node::Identity, &shape),
@@ -333,6 +373,14 @@ impl Plan {
                 "the last layer must be a softmax over at least 2 classes (Dense(units, activation=softmax))".into(),
             ));
         }
+        // Every activation, for the whole batch, must fit the kernels' 32-bit indexing.
+        for (k, &len) in act_len.iter().enumerate() {
+            let what = match k {
+                0 => "the input batch".to_string(),
+                _ => format!("{}: the output batch", node_layers[k - 1]),
+            };
+            elements(&[max_batch, len], &what).map_err(Error::Model)?;
+        }
         Ok(Self {
             classes: shape[0],
             nodes,
@@ -340,6 +388,7 @@ impl Plan {
             params,
             stats,
             max_batch,
+            node_layers,
         })
     }
 

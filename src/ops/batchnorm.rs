@@ -50,10 +50,15 @@ impl BnShape {
                 self.c
             );
         }
-        if self.len() > u32::MAX as usize {
+        let elems = [self.rows_per_sample, self.max_batch, self.c]
+            .iter()
+            .fold(1u128, |a, &v| a.saturating_mul(v as u128));
+        if elems > u32::MAX as u128 {
             bail!(
-                "batchnorm: {} elements do not fit 32-bit indexing",
-                self.len()
+                "batchnorm: the input of {} rows x {} channels = {elems} elements is too large for 32-bit indexing (at most {})",
+                self.rows_per_sample as u128 * self.max_batch as u128,
+                self.c,
+                u32::MAX
             );
         }
         if !(0.0..=1.0).contains(&self.momentum) {

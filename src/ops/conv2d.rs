@@ -47,7 +47,9 @@ pub struct Conv2dShape {
 fn axis(what: &str, size: usize, k: usize, s: usize, same: bool) -> Result<(usize, usize)> {
     if same {
         let out = size.div_ceil(s);
-        let pad_total = ((out - 1) * s + k).saturating_sub(size);
+        // u128: a huge kernel or stride must give an error below, not an overflow here.
+        let pad_total = ((out as u128 - 1) * s as u128 + k as u128).saturating_sub(size as u128);
+        let pad_total = usize::try_from(pad_total).unwrap_or(usize::MAX);
         // The odd pixel of padding goes to the bottom / right, as TensorFlow does.
         Ok((out, pad_total / 2))
     } else {
@@ -107,14 +109,30 @@ impl Conv2dShape {
             oh,
             ow,
         };
-        let big = [
-            s.x_len() as u128,
-            s.y_len() as u128,
-            (s.k() as u128 + 1) * cout as u128,
-            n as u128 * oh as u128 * ow as u128 * (kh * kw) as u128,
-        ];
-        if big.iter().any(|&v| v > u32::MAX as u128) || pad_top.max(pad_left) > i32::MAX as usize {
-            bail!("conv2d: shape {s:?} is too large for 32-bit indexing");
+        // Every buffer is indexed with u32 in the kernels; saturating u128 products cannot wrap.
+        let p = |d: &[usize]| d.iter().fold(1u128, |a, &v| a.saturating_mul(v as u128));
+        for (what, dims) in [
+            ("input", vec![n, h, w, cin]),
+            ("output", vec![n, oh, ow, cout]),
+            (
+                "kernel (with its bias row)",
+                vec![kh, kw, cin.saturating_add(1), cout],
+            ),
+            ("patch matrix", vec![n, oh, ow, kh, kw]),
+        ] {
+            let elems = p(&dims);
+            if elems > u32::MAX as u128 {
+                bail!(
+                    "conv2d: the {what} of {} = {elems} elements is too large for 32-bit indexing (at most {})",
+                    dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
+                    u32::MAX
+                );
+            }
+        }
+        if pad_top.max(pad_left) > i32::MAX as usize {
+            bail!(
+                "conv2d: padding {pad_top}x{pad_left} is too large for 32-bit indexing (kernel {kh}x{kw})"
+            );
         }
         Ok(s)
     }
@@ -303,7 +321,12 @@ fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
 fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
     let g = [rows.div_ceil(BM), cols.div_ceil(BN), z];
     if g.iter().any(|&v| v > 65_535) {
-        bail!("conv2d: grid {g:?} exceeds 65,535 workgroups per dimension");
+        bail!(
+            "conv2d: a grid of {}x{}x{} workgroups exceeds 65,535 per dimension",
+            g[0],
+            g[1],
+            g[2]
+        );
     }
     Ok([g[0] as u32, g[1] as u32, g[2] as u32])
 }

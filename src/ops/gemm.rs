@@ -69,13 +69,14 @@ impl GemmShape {
         if self.m == 0 || self.n == 0 || self.k == 0 {
             bail!("gemm: zero size in m={} n={} k={}", self.m, self.n, self.k);
         }
-        for (what, v) in [
-            ("m*k", self.m * self.k),
-            ("k*n", self.k * self.n),
-            ("m*n", self.m * self.n),
+        for (what, a, b) in [
+            ("m*k", self.m, self.k),
+            ("k*n", self.k, self.n),
+            ("m*n", self.m, self.n),
         ] {
-            if v > u32::MAX as usize {
-                bail!("gemm: {what} = {v} elements does not fit 32-bit indexing");
+            let v = a as u128 * b as u128;
+            if v > u32::MAX as u128 {
+                bail!("gemm: {what} = {a}x{b} = {v} elements does not fit 32-bit indexing (at most {})", u32::MAX);
             }
         }
         Ok(())

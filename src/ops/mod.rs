@@ -31,7 +31,7 @@ pub enum Variant {
 impl Variant {
     /// `Cpu` on CPU adapters, `Tiled` elsewhere.
     pub fn for_ctx(ctx: &GpuContext) -> Self {
-        if ctx.adapter.device_type == "Cpu" {
+        if ctx.adapter.is_cpu() {
             Self::Cpu
         } else {
             Self::Tiled

@@ -71,10 +71,14 @@ impl PoolShape {
             oh: (h - ph) / sh + 1,
             ow: (w - pw) / sw + 1,
         };
-        if s.x_len() as u128 > u32::MAX as u128 {
+        // Saturating u128: a product of four usizes cannot wrap.
+        let elems = [n, h, w, c]
+            .iter()
+            .fold(1u128, |a, &v| a.saturating_mul(v as u128));
+        if elems > u32::MAX as u128 {
             bail!(
-                "max pooling: input of {} elements is too large for 32-bit indexing",
-                s.x_len()
+                "max pooling: the input of {n}x{h}x{w}x{c} = {elems} elements is too large for 32-bit indexing (at most {})",
+                u32::MAX
             );
         }
         Ok(s)

@@ -19,7 +19,7 @@ pub enum AdapterChoice {
     #[default]
     Auto,
     Index(usize),
-    /// Case-insensitive substring of the adapter name.
+    /// Case-insensitive substring of the adapter name, or a backend (`vulkan`, `gl`, ...).
     Name(String),
 }
 
@@ -60,6 +60,13 @@ pub struct AdapterSummary {
     pub driver: String,
 }
 
+impl AdapterSummary {
+    /// A software driver (lavapipe, llvmpipe) that runs on the CPU and uses the host's memory.
+    pub fn is_cpu(&self) -> bool {
+        self.device_type == CPU_DEVICE
+    }
+}
+
 impl std::fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
@@ -74,13 +81,39 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
+/// The graphics API in words, as people write it.
+fn backend_name(b: wgpu::Backend) -> &'static str {
+    match b {
+        wgpu::Backend::Vulkan => "Vulkan",
+        wgpu::Backend::Metal => "Metal",
+        wgpu::Backend::Dx12 => "DX12",
+        wgpu::Backend::Gl => "GL",
+        wgpu::Backend::BrowserWebGpu => "WebGPU",
+        wgpu::Backend::Noop => "no-op",
+    }
+}
+
+/// What kind of device it is, in words (`CPU_DEVICE` for software drivers such as lavapipe).
+fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete GPU",
+        wgpu::DeviceType::IntegratedGpu => "integrated GPU",
+        wgpu::DeviceType::VirtualGpu => "virtual GPU",
+        wgpu::DeviceType::Other => "other device",
+        wgpu::DeviceType::Cpu => CPU_DEVICE,
+    }
+}
+
+/// `AdapterSummary::device_type` of a software driver running on the CPU.
+pub const CPU_DEVICE: &str = "CPU";
+
 fn summary(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
     let i = a.get_info();
     AdapterSummary {
         index,
         name: i.name,
-        backend: format!("{:?}", i.backend),
-        device_type: format!("{:?}", i.device_type),
+        backend: backend_name(i.backend).to_string(),
+        device_type: device_type_name(i.device_type).to_string(),
         driver: [i.driver, i.driver_info]
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -111,34 +144,71 @@ fn list(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
     v
 }
 
-/// Every adapter wgpu sees, and the index that `choice` selects (None when it selects nothing).
-pub fn adapters(choice: &AdapterChoice) -> (Vec<AdapterSummary>, Option<usize>) {
+/// Every adapter wgpu sees, and the index that `choice` selects (an error naming the choice and
+/// the adapters when it selects nothing).
+pub fn adapters(choice: &AdapterChoice) -> (Vec<AdapterSummary>, Result<usize>) {
     let all = list(&instance());
-    let chosen = choose(&all, choice).ok();
+    let chosen = choose(&all, choice);
     (
         all.iter().enumerate().map(|(i, a)| summary(i, a)).collect(),
         chosen,
     )
 }
 
+/// Checks that `choice` selects an adapter, so a mistyped `--adapter` fails every command, even
+/// one that would run on the CPU. `Auto` always passes (no adapter is then not an error).
+pub fn check_choice(choice: &AdapterChoice) -> Result<()> {
+    if *choice == AdapterChoice::Auto {
+        return Ok(());
+    }
+    adapters(choice).1.map(|_| ())
+}
+
+/// "2 adapters found (0: llvmpipe (Vulkan, CPU), 1: ...)".
+fn found(all: &[wgpu::Adapter]) -> String {
+    let each: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{i}: {}", summary(i, a)))
+        .collect();
+    let s = if all.len() == 1 { "" } else { "s" };
+    format!("{} adapter{s} found ({})", all.len(), each.join(", "))
+}
+
 fn choose(all: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize> {
     if all.is_empty() {
-        return Err(Error::Gpu(NO_ADAPTER_HINT.into()));
+        return Err(Error::Gpu(match choice {
+            AdapterChoice::Auto => NO_ADAPTER_HINT.into(),
+            AdapterChoice::Index(i) => {
+                format!("adapter index {i} was asked for, but {NO_ADAPTER_HINT}")
+            }
+            AdapterChoice::Name(n) => {
+                format!("adapter \"{n}\" was asked for, but {NO_ADAPTER_HINT}")
+            }
+        }));
     }
     match choice {
         AdapterChoice::Auto => Ok(0),
         AdapterChoice::Index(i) if *i < all.len() => Ok(*i),
         AdapterChoice::Index(i) => Err(Error::Gpu(format!(
-            "adapter index {i} out of range: {} adapter(s) found (see `wgnn devices`)",
-            all.len()
+            "adapter index {i} is out of range: {}",
+            found(all)
         ))),
         AdapterChoice::Name(n) => {
-            let n = n.to_lowercase();
+            // A name fragment, else a backend (`gl`, `vulkan`): lavapipe and llvmpipe's GL
+            // adapter share one name.
+            let lower = n.to_lowercase();
             all.iter()
-                .position(|a| a.get_info().name.to_lowercase().contains(&n))
+                .position(|a| a.get_info().name.to_lowercase().contains(&lower))
+                .or_else(|| {
+                    all.iter().position(|a| {
+                        backend_name(a.get_info().backend).eq_ignore_ascii_case(&lower)
+                    })
+                })
                 .ok_or_else(|| {
                     Error::Gpu(format!(
-                        "no adapter name contains \"{n}\" (see `wgnn devices`)"
+                        "no adapter name or backend matches \"{n}\": {}",
+                        found(all)
                     ))
                 })
         }
@@ -201,7 +271,11 @@ impl GpuContext {
         let sink = errors.clone();
         device.set_device_lost_callback(move |reason, msg| {
             if let Ok(mut slot) = sink.lock() {
-                slot.get_or_insert(format!("GPU device lost ({reason:?}): {msg}"));
+                let why = match reason {
+                    wgpu::DeviceLostReason::Destroyed => "destroyed",
+                    _ => "lost for an unknown reason",
+                };
+                slot.get_or_insert(format!("GPU device {why}: {msg}"));
             }
         });
         Ok(Self {
@@ -241,17 +315,32 @@ impl GpuContext {
             .min(self.limits.max_buffer_size)
     }
 
-    fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages, label: &str) -> Result<wgpu::Buffer> {
+    /// The error for a buffer over the device's limit (`bytes` is None when even the size
+    /// overflows).
+    fn too_big(&self, label: &str, bytes: Option<u64>) -> Error {
+        let need = match bytes {
+            Some(b) => format!("{} ({b} bytes)", crate::util::bytes::human(b)),
+            None => "more bytes than a 64-bit size can count".into(),
+        };
         let max = self.max_binding_bytes();
-        if bytes > max {
-            return Err(Error::Gpu(format!(
-                "buffer `{label}` needs {bytes} bytes, more than this device allows in one binding ({max} bytes on {})",
-                self.adapter.name
-            )));
-        }
+        Error::Gpu(format!(
+            "GPU buffer `{label}` needs {need}, more than this device allows in one buffer ({} = {max} bytes on {})",
+            crate::util::bytes::human(max),
+            self.adapter.name
+        ))
+    }
+
+    /// Checked against the limits before wgpu sees the size: wgpu panics or aborts on some
+    /// oversized requests instead of reporting them.
+    fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages, label: &str) -> Result<wgpu::Buffer> {
+        let size = bytes
+            .max(4)
+            .checked_next_multiple_of(4)
+            .filter(|&s| s <= self.max_binding_bytes())
+            .ok_or_else(|| self.too_big(label, Some(bytes)))?;
         let b = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes.max(4).next_multiple_of(4),
+            size,
             usage,
             mapped_at_creation: false,
         });
@@ -264,7 +353,10 @@ impl GpuContext {
         let usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;
-        let buffer = Arc::new(self.buffer(len as u64 * 4, usage, label)?);
+        let bytes = (len as u64)
+            .checked_mul(4)
+            .ok_or_else(|| self.too_big(label, None))?;
+        let buffer = Arc::new(self.buffer(bytes, usage, label)?);
         Ok(GpuTensor {
             buffer,
             offset: 0,
@@ -280,7 +372,11 @@ impl GpuContext {
         let mut total = 0usize;
         for &l in lens {
             offsets.push(total);
-            total += l.max(1).next_multiple_of(align);
+            total = l
+                .max(1)
+                .checked_next_multiple_of(align)
+                .and_then(|l| total.checked_add(l))
+                .ok_or_else(|| self.too_big(label, None))?;
         }
         let whole = self.alloc(total, label)?;
         let views = offsets

@@ -142,8 +142,8 @@ impl GpuContext {
         let lim = self.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > lim) {
             return Err(Error::Gpu(format!(
-                "{}: grid {groups:?} exceeds the device limit of {lim} workgroups per dimension",
-                kernel.name
+                "{}: a grid of {}x{}x{} workgroups exceeds the device limit of {lim} workgroups per dimension",
+                kernel.name, groups[0], groups[1], groups[2]
             )));
         }
         let mut params_buf = None;

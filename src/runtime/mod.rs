@@ -8,7 +8,9 @@ mod reflect;
 mod shaders;
 mod tensor;
 
-pub use context::{adapters, AdapterChoice, AdapterSummary, GpuContext, MemoryUse};
+pub use context::{
+    adapters, check_choice, AdapterChoice, AdapterSummary, GpuContext, MemoryUse, CPU_DEVICE,
+};
 pub use kernel::{grid_1d, Dispatch, Kernel};
 pub use readback::AsyncReadback;
 pub use reflect::{reflect_entry, BindingInfo, BindingKind};

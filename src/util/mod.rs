@@ -1,5 +1,7 @@
 //! Small shared helpers.
 
+pub mod bytes;
+pub mod host_memory;
 pub mod malloc;
 pub mod recycle;
 pub mod rng;

@@ -1,6 +1,8 @@
 //! Shared test support: the tolerance policy (stated once, here), the GPU context, random inputs.
 #![allow(dead_code)]
 
+pub mod fuzz;
+
 use std::sync::OnceLock;
 
 use wgnn::runtime::GpuContext;
