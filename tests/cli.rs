@@ -434,16 +434,19 @@ fn bad_checkpoints_are_clear_errors() {
         &["/nonexistent/run"],
     );
     let (dir, _) = trained();
-    // From another model: the weights do not fit the definition.
+    // From another model: the weights do not fit the definition in the checkpoint's header.
     let other = tmp("other");
-    for f in ["model.safetensors", "model.toml"] {
-        std::fs::copy(dir.join(f), other.join(f)).unwrap();
-    }
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
     let spec = wgnn::model::preset("convnet").unwrap();
-    std::fs::write(other.join("model.toml"), spec.to_toml()).unwrap();
+    meta.insert("model_toml".into(), spec.to_toml());
+    let foreign = safetensors::serialize(st.tensors(), Some(meta)).unwrap();
+    std::fs::write(other.join("model.safetensors"), foreign).unwrap();
     fails(
         &["eval", "--checkpoint", other.to_str().unwrap()],
-        &["model.safetensors"],
+        &["model.safetensors", "conv2d.kernel"],
     );
     // Corrupt weights.
     std::fs::write(other.join("model.safetensors"), b"garbage").unwrap();

@@ -3,7 +3,9 @@
 
 mod common;
 use common::*;
-use wgnn::graph::{Backend, CpuGraph, GpuGraph, HostData, Plan};
+use std::ops::ControlFlow;
+
+use wgnn::graph::{keep_going, Backend, CpuGraph, GpuGraph, GraphState, HostData, Pass, Plan};
 use wgnn::model::{Activation, Layer, Padding};
 use wgnn::ops::optim::Optimizer;
 
@@ -209,4 +211,241 @@ fn bad_uses_are_errors_not_panics() {
     // A buffer larger than the device allows.
     let e = ctx.alloc(usize::MAX / 8, "huge").unwrap_err().to_string();
     assert!(e.contains("more than this device allows"), "{e}");
+}
+
+fn bits(t: &[Vec<f32>]) -> Vec<Vec<u32>> {
+    t.iter()
+        .map(|v| v.iter().map(|x| x.to_bits()).collect())
+        .collect()
+}
+
+fn same_state(what: &str, a: &GraphState, b: &GraphState) {
+    assert_eq!(a.t, b.t, "{what}: step count");
+    assert_eq!(bits(&a.params), bits(&b.params), "{what}: parameters");
+    assert_eq!(bits(&a.stats), bits(&b.stats), "{what}: statistics");
+    assert_eq!(a.slots.len(), b.slots.len(), "{what}: optimizer slots");
+    for (x, y) in a.slots.iter().zip(&b.slots) {
+        assert_eq!(bits(x), bits(y), "{what}: optimizer state");
+    }
+}
+
+fn both(plan: &Plan, opt: Optimizer, seed: u64) -> (GpuGraph<'static>, CpuGraph) {
+    let g = GpuGraph::new(gpu(), plan.clone(), opt, seed).unwrap();
+    let c = CpuGraph::new(plan.clone(), opt, seed).unwrap();
+    (g, c)
+}
+
+#[test]
+fn state_moves_between_backends_and_training_continues_exactly() {
+    let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
+    let data = synthetic(40, 144, 5);
+    let order: Vec<u32> = (0..40).rev().collect();
+    for opt in [Optimizer::adam(0.001), Optimizer::rmsprop(0.001)] {
+        let (mut g, mut c) = both(&plan, opt, 5);
+        g.load(0, host(&data)).unwrap();
+        c.load(0, host(&data)).unwrap();
+        g.train_at(0, &order[..16], 0.001).unwrap();
+        let saved = g.state().unwrap();
+        assert_eq!(saved.t, 2);
+        assert_eq!(saved.slots.len(), opt.state_buffers());
+        // GPU -> CPU -> out again: the same bits.
+        c.set_state(&saved).unwrap();
+        same_state(
+            "GPU state through the CPU backend",
+            &saved,
+            &c.state().unwrap(),
+        );
+        // The rest of the epoch: on the GPU uninterrupted, on a fresh GPU graph from the saved
+        // state (bit-identical), and on the CPU backend from it (within tolerance).
+        g.train_at(0, &order[16..], 0.001).unwrap();
+        let mut g2 = GpuGraph::new(gpu(), plan.clone(), opt, 5).unwrap();
+        g2.load(0, host(&data)).unwrap();
+        g2.set_state(&saved).unwrap();
+        g2.train_at(0, &order[16..], 0.001).unwrap();
+        same_state(
+            "GPU resumed on a new graph",
+            &g.state().unwrap(),
+            &g2.state().unwrap(),
+        );
+        c.train_at(0, &order[16..], 0.001).unwrap();
+        compare(&format!("{opt:?} resumed on the CPU"), &g, &c, 1e-3, 1e-2);
+        assert_eq!(c.steps_done(), g.steps_done());
+    }
+    // A state from another optimizer or model is refused.
+    let (mut g, _) = both(&plan, Optimizer::adam(0.001), 5);
+    let mut other = g.state().unwrap();
+    other.slots.pop();
+    let e = g.set_state(&other).unwrap_err().to_string();
+    assert!(e.contains("state tensors"), "{e}");
+    let small = Plan::new([12, 12, 1], &every_layer()[6..], 8).unwrap();
+    let mut c = CpuGraph::new(small, Optimizer::adam(0.001), 5).unwrap();
+    assert!(c.set_state(&g.state().unwrap()).is_err());
+}
+
+#[test]
+fn every_step_takes_the_learning_rate_the_trainer_gives() {
+    // No BN, no momentum: a step at lr 0 changes nothing at all.
+    let layers: Vec<Layer> = every_layer()
+        .into_iter()
+        .filter(|l| !matches!(l, Layer::BatchNorm { .. }))
+        .collect();
+    let plan = Plan::new([12, 12, 1], &layers, 8).unwrap();
+    let data = synthetic(24, 144, 5);
+    let order: Vec<u32> = (0..24).collect();
+    let sgd = Optimizer::sgd(0.1);
+    let (mut g, mut c) = both(&plan, sgd, 2);
+    let (mut g0, _) = both(&plan, sgd, 2);
+    for b in [&mut g as &mut dyn Backend, &mut c, &mut g0] {
+        b.load(0, host(&data)).unwrap();
+    }
+    let before = g.state().unwrap().params;
+    g0.run(&Pass::train(0, &order, &[0.0; 3]), &mut keep_going)
+        .unwrap();
+    assert_eq!(bits(&g0.state().unwrap().params), bits(&before), "lr 0");
+    let lrs = [0.1, 0.0, 0.05];
+    let rg = g
+        .run(&Pass::train(0, &order, &lrs), &mut keep_going)
+        .unwrap();
+    let rc = c
+        .run(&Pass::train(0, &order, &lrs), &mut keep_going)
+        .unwrap();
+    assert_eq!((rg.steps, rc.steps), (3, 3));
+    compare("per-step learning rates", &g, &c, 1e-3, 1e-2);
+    // Too few learning rates for the pass is an error, not a silent default.
+    assert!(g
+        .run(&Pass::train(0, &order, &[0.1]), &mut keep_going)
+        .is_err());
+    assert!(c
+        .run(&Pass::train(0, &order, &[0.1]), &mut keep_going)
+        .is_err());
+}
+
+#[test]
+fn a_pass_can_stop_and_continue_with_the_same_sums() {
+    let plan = Plan::new([12, 12, 1], &every_layer(), 4).unwrap();
+    let data = synthetic(40, 144, 5);
+    let order: Vec<u32> = (0..37).collect();
+    let lrs = vec![0.001; 10];
+    for gpu_backend in [false, true] {
+        let make = || -> Box<dyn Backend> {
+            let opt = Optimizer::adam(0.001);
+            match gpu_backend {
+                true => Box::new(GpuGraph::new(gpu(), plan.clone(), opt, 4).unwrap()),
+                false => Box::new(CpuGraph::new(plan.clone(), opt, 4).unwrap()),
+            }
+        };
+        let (mut whole, mut split) = (make(), make());
+        whole.load(0, host(&data)).unwrap();
+        split.load(0, host(&data)).unwrap();
+        let w = whole
+            .run(&Pass::train(0, &order, &lrs), &mut keep_going)
+            .unwrap();
+        // A Break ends the pass after the current group of steps (one step on the CPU backend,
+        // up to 32 on the GPU).
+        let a = split
+            .run(&Pass::train(0, &order, &lrs), &mut |_| {
+                ControlFlow::Break(())
+            })
+            .unwrap();
+        let group = if gpu_backend { 10 } else { 1 };
+        assert_eq!(a.steps, group, "steps before the break");
+        // Continue the epoch from a split at step 3 on a third graph, carrying the sums over.
+        let mut third = make();
+        third.load(0, host(&data)).unwrap();
+        let first = third
+            .run(&Pass::train(0, &order[..12], &lrs[..3]), &mut keep_going)
+            .unwrap();
+        let rest = Pass::train(0, &order[12..], &lrs[3..]).continuing(first.metrics);
+        let b = third.run(&rest, &mut keep_going).unwrap();
+        assert_eq!(first.steps + b.steps, 10);
+        assert_eq!(b.metrics, w.metrics, "sums continued exactly");
+        assert_eq!(b.samples, 37);
+        same_state(
+            "split at step 3",
+            &whole.state().unwrap(),
+            &third.state().unwrap(),
+        );
+        if gpu_backend {
+            same_state(
+                "stopped after a whole group",
+                &whole.state().unwrap(),
+                &split.state().unwrap(),
+            );
+        }
+    }
+}
+
+#[test]
+fn profiling_a_step_changes_no_state() {
+    let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
+    let data = synthetic(16, 144, 5);
+    let (mut g, mut c) = both(&plan, Optimizer::adam(0.001), 6);
+    for b in [&mut g as &mut dyn Backend, &mut c] {
+        b.load(0, host(&data)).unwrap();
+        b.train_at(0, &(0..16).collect::<Vec<u32>>(), 0.001)
+            .unwrap();
+        let before = b.state().unwrap();
+        let rows = b.profile_step(0).unwrap();
+        assert!(rows.len() > 10, "{} profile rows", rows.len());
+        same_state(
+            &format!("{} after profile_step", b.name()),
+            &before,
+            &b.state().unwrap(),
+        );
+    }
+}
+
+#[test]
+fn inference_graphs_hold_no_training_state() {
+    // A device of its own, so that the memory it reports is this test's alone.
+    let own = wgnn::runtime::GpuContext::new().unwrap();
+    let ctx = &own;
+    let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
+    let data = synthetic(24, 144, 5);
+    let order: Vec<u32> = (0..24).collect();
+    let before = ctx.memory();
+    let mut gi = GpuGraph::inference(ctx, plan.clone()).unwrap();
+    let after_inference = ctx.memory();
+    let mut gt = GpuGraph::new(ctx, plan.clone(), Optimizer::adam(0.001), 8).unwrap();
+    let after_training = ctx.memory();
+    let mut ci = CpuGraph::inference(plan.clone()).unwrap();
+    let (params, stats) = gt.params().unwrap();
+    for b in [&mut gi as &mut dyn Backend, &mut gt, &mut ci] {
+        b.load(0, host(&data)).unwrap();
+        b.set_params(&params, &stats).unwrap();
+    }
+    let want = gt.eval(0, &order, true).unwrap();
+    for b in [&mut gi as &mut dyn Backend, &mut ci] {
+        let e = b.train_at(0, &order, 0.001).unwrap_err().to_string();
+        assert!(e.contains("inference only"), "{}: {e}", b.name());
+        assert!(b.state().is_err() || b.state().unwrap().slots.is_empty());
+        assert!(b.profile_step(0).is_err());
+        let got = b.eval(0, &order, true).unwrap();
+        assert_close_tol(
+            &format!("{} inference probabilities", b.name()),
+            &got.probs,
+            &want.probs,
+            1e-5,
+            1e-4,
+        );
+    }
+    assert_eq!(
+        gi.eval(0, &order, true).unwrap().probs,
+        want.probs,
+        "same kernels, same bits"
+    );
+    // No gradients, no optimizer moments, no saved activations: where the adapter reports its
+    // memory, the forward-only graph takes less than the training graph by at least the
+    // parameter-sized buffers it leaves out (gradients and Adam's two moments).
+    if let (Some(b), Some(i), Some(t)) = (before, after_inference, after_training) {
+        let param_bytes: u64 = plan.params.iter().map(|p| p.len() as u64 * 4).sum();
+        let (inf, train) = (i.allocated - b.allocated, t.allocated - i.allocated);
+        eprintln!("GPU memory: inference graph {inf} bytes, training graph {train} bytes");
+        assert!(
+            inf + 3 * param_bytes <= train,
+            "inference {inf}, training {train}"
+        );
+    } else {
+        eprintln!("this adapter reports no memory use: the memory comparison is skipped");
+    }
 }

@@ -97,7 +97,11 @@ fn softmax_xent_and_metrics_match_reference_with_padding_rows() {
         let m = loss::accumulate_ref(&want, &labels, valid);
         let got = loss::Metrics::from_words(&ctx.read_u32(&metrics).unwrap());
         assert_eq!(got.hits, start.hits + m.hits, "{what} correct count");
-        assert_eq!(got.samples, start.samples + m.samples, "{what} sample count");
+        assert_eq!(
+            got.samples,
+            start.samples + m.samples,
+            "{what} sample count"
+        );
         assert_close_tol(
             &format!("{what} loss sum"),
             &[got.loss as f32],

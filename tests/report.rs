@@ -78,10 +78,12 @@ fn history_csv_round_trip() {
     );
     assert_eq!(History::from_csv(&csv).unwrap(), h);
     // Histories written before the learning rate was recorded still load.
-    let old = History::from_csv("epoch,loss,accuracy,val_loss,val_accuracy,seconds
+    let old = History::from_csv(
+        "epoch,loss,accuracy,val_loss,val_accuracy,seconds
 1,0.5,0.87,,,4.25
-")
-        .unwrap();
+",
+    )
+    .unwrap();
     assert_eq!(old.records[0].lr, None);
     assert_eq!(old.records[0].loss, 0.5);
 

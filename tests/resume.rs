@@ -183,7 +183,10 @@ fn raising_epochs_trains_on_exactly() {
     let whole = tmp("epochs-whole");
     ok(&run_args(&format!("{THREE} --backend cpu"), &whole));
     let dir = tmp("epochs-part");
-    ok(&run_args("--epochs 1 --checkpoint-every 11 --backend cpu", &dir));
+    ok(&run_args(
+        "--epochs 1 --checkpoint-every 11 --backend cpu",
+        &dir,
+    ));
     ok(&["train", "--resume", s(&dir), "--epochs", "3"]);
     assert_same_tensors("1 + 2 epochs", &whole, &dir);
     assert_eq!(history_without_time(&whole), history_without_time(&dir));
@@ -199,25 +202,47 @@ fn a_second_ctrl_c_exits_at_once_and_the_checkpoint_still_loads() {
     // the step to end.
     let dir = tmp("double");
     let child = spawn(&[
-        "train", "--model", "convnet", "--batch-size", "1024", "--limit", "8192",
-        "--validation-split", "0", "--epochs", "50", "--backend", "cpu", "--out", s(&dir),
+        "train",
+        "--model",
+        "convnet",
+        "--batch-size",
+        "1024",
+        "--limit",
+        "8192",
+        "--validation-split",
+        "0",
+        "--epochs",
+        "50",
+        "--backend",
+        "cpu",
+        "--out",
+        s(&dir),
     ]);
     let start = Instant::now();
     while !dir.join("model.safetensors").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "no first checkpoint");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no first checkpoint"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(300));
     let both = Command::new("sh")
         // Apart, or the kernel delivers the two as one.
-        .args(["-c", &format!("kill -INT {0}; sleep 0.05; kill -INT {0}", child.id())])
+        .args([
+            "-c",
+            &format!("kill -INT {0}; sleep 0.05; kill -INT {0}", child.id()),
+        ])
         .status()
         .unwrap();
     assert!(both.success());
     let o = child.wait_with_output().unwrap();
     let t = text(&o);
     assert_eq!(o.status.code(), Some(130), "{t}");
-    assert!(!t.contains("saved the run"), "the second Ctrl-C did not exit at once: {t}");
+    assert!(
+        !t.contains("saved the run"),
+        "the second Ctrl-C did not exit at once: {t}"
+    );
     ok(&["eval", "--checkpoint", s(&dir), "--backend", "cpu"]);
 }
 
@@ -301,19 +326,36 @@ fn resuming_with_a_flag_that_changes_the_run_names_the_flag() {
     }
     // The values it was started with are no change.
     let same = ok(&[
-        "train", "--resume", d, "--model", "tiny", "--batch-size", "32", "--limit", "4000",
+        "train",
+        "--resume",
+        d,
+        "--model",
+        "tiny",
+        "--batch-size",
+        "32",
+        "--limit",
+        "4000",
     ]);
     assert!(same.contains("already finished its 1 epoch;"), "{same}");
     fails(&["train", "--resume", d, "--out", "/tmp/x"], &["--out"]);
     // Not a run, a corrupt checkpoint, a foreign safetensors file, a weights-only one.
     let empty = tmp("flags-empty");
     std::fs::create_dir_all(&empty).unwrap();
-    fails(&["train", "--resume", s(&empty)], &[s(&empty), "not a wgnn run"]);
-    fails(&["train", "--resume", "/nonexistent/run"], &["/nonexistent/run"]);
+    fails(
+        &["train", "--resume", s(&empty)],
+        &[s(&empty), "not a wgnn run"],
+    );
+    fails(
+        &["train", "--resume", "/nonexistent/run"],
+        &["/nonexistent/run"],
+    );
     let bad = tmp("flags-bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("model.safetensors"), b"garbage").unwrap();
-    fails(&["train", "--resume", s(&bad)], &["model.safetensors", "not a valid safetensors"]);
+    fails(
+        &["train", "--resume", s(&bad)],
+        &["model.safetensors", "not a valid safetensors"],
+    );
     let foreign = safetensors::serialize(
         [(
             "w",
@@ -324,7 +366,10 @@ fn resuming_with_a_flag_that_changes_the_run_names_the_flag() {
     )
     .unwrap();
     std::fs::write(bad.join("model.safetensors"), foreign).unwrap();
-    fails(&["train", "--resume", s(&bad)], &["model.safetensors", "not a wgnn checkpoint"]);
+    fails(
+        &["train", "--resume", s(&bad)],
+        &["model.safetensors", "not a wgnn checkpoint"],
+    );
     // A new run never overwrites a folder that holds one.
     fails(
         &["train", "--model", "tiny", "--out", d],
@@ -338,10 +383,27 @@ fn divergence_stops_with_the_epoch_and_step_and_keeps_the_last_good_checkpoint()
         let dir = tmp(&format!("diverge-{backend}"));
         let t = fails(
             &[
-                "train", "--model", "tiny", "--limit", "640", "--batch-size", "32", "--epochs",
-                "2", "--lr", "1e30", "--backend", backend, "--out", s(&dir),
+                "train",
+                "--model",
+                "tiny",
+                "--limit",
+                "640",
+                "--batch-size",
+                "32",
+                "--epochs",
+                "2",
+                "--lr",
+                "1e30",
+                "--backend",
+                backend,
+                "--out",
+                s(&dir),
             ],
-            &["training diverged in epoch 1", "by step", "last good checkpoint"],
+            &[
+                "training diverged in epoch 1",
+                "by step",
+                "last good checkpoint",
+            ],
         );
         assert!(!t.contains("Saved the model"), "{t}");
         // The checkpoint written before training is intact and finite.

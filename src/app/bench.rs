@@ -73,34 +73,40 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
     let warm: Vec<u32> = order[..a.warmup.saturating_mul(batch).min(order.len())].to_vec();
     let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
     let lr = a.model.defaults.lr;
-    with_backend(a.backend, &a.adapter, plan, GraphKind::Training(opt, 0), |b| {
-        let host = HostData {
-            images: &data.train.images[..n * data.train.image_size()],
-            labels: &data.train.labels[..n],
-            sample_len: data.train.image_size(),
-        };
-        b.load(0, host)?;
-        if !warm.is_empty() {
-            b.train_at(0, &warm, lr)?;
-        }
-        let gpu_memory_after_warmup = b.memory();
-        let t0 = Instant::now();
-        b.train_at(0, &order, lr)?;
-        let seconds = t0.elapsed().as_secs_f64();
-        let gpu_memory_after_steps = b.memory();
-        Ok(BenchResult {
-            model: a.model.name.clone(),
-            batch_size: batch,
-            steps: a.steps,
-            seconds,
-            ms_per_step: 1000.0 * seconds / a.steps as f64,
-            images_per_second: (a.steps * batch) as f64 / seconds,
-            device: b.describe(),
-            backend: b.name().to_string(),
-            gpu_memory_after_warmup,
-            gpu_memory_after_steps,
-        })
-    })
+    with_backend(
+        a.backend,
+        &a.adapter,
+        plan,
+        GraphKind::Training(opt, 0),
+        |b| {
+            let host = HostData {
+                images: &data.train.images[..n * data.train.image_size()],
+                labels: &data.train.labels[..n],
+                sample_len: data.train.image_size(),
+            };
+            b.load(0, host)?;
+            if !warm.is_empty() {
+                b.train_at(0, &warm, lr)?;
+            }
+            let gpu_memory_after_warmup = b.memory();
+            let t0 = Instant::now();
+            b.train_at(0, &order, lr)?;
+            let seconds = t0.elapsed().as_secs_f64();
+            let gpu_memory_after_steps = b.memory();
+            Ok(BenchResult {
+                model: a.model.name.clone(),
+                batch_size: batch,
+                steps: a.steps,
+                seconds,
+                ms_per_step: 1000.0 * seconds / a.steps as f64,
+                images_per_second: (a.steps * batch) as f64 / seconds,
+                device: b.describe(),
+                backend: b.name().to_string(),
+                gpu_memory_after_warmup,
+                gpu_memory_after_steps,
+            })
+        },
+    )
 }
 
 /// One training step, kernel by kernel on the GPU (op by op on the CPU backend): (name, seconds)
@@ -116,12 +122,18 @@ pub fn profile(a: &BenchArgs) -> Result<(String, Vec<(String, f64)>)> {
         labels: &data.train.labels[..n],
         sample_len: data.train.image_size(),
     };
-    with_backend(a.backend, &a.adapter, plan, GraphKind::Training(opt, 0), |b| {
-        b.load(0, host)?;
-        // Warm-up: first launches compile pipelines in some drivers; first touches of memory.
-        b.profile_step(0)?;
-        Ok((b.describe(), b.profile_step(0)?))
-    })
+    with_backend(
+        a.backend,
+        &a.adapter,
+        plan,
+        GraphKind::Training(opt, 0),
+        |b| {
+            b.load(0, host)?;
+            // Warm-up: first launches compile pipelines in some drivers; first touches of memory.
+            b.profile_step(0)?;
+            Ok((b.describe(), b.profile_step(0)?))
+        },
+    )
 }
 
 fn print_profile(model: &str, device: &str, rows: &[(String, f64)]) {

@@ -24,7 +24,10 @@ impl StopSignals {
         let fail = |e: std::io::Error| Error::msg(format!("cannot handle Ctrl-C: {e}"));
         for sig in [SIGINT, SIGTERM] {
             // Handlers run in registration order: the exit sees the flag a first signal set.
-            ids.push(flag::register_conditional_shutdown(sig, 128 + sig, pending.clone()).map_err(fail)?);
+            ids.push(
+                flag::register_conditional_shutdown(sig, 128 + sig, pending.clone())
+                    .map_err(fail)?,
+            );
             ids.push(flag::register(sig, pending.clone()).map_err(fail)?);
             ids.push(flag::register_usize(sig, which.clone(), sig as usize).map_err(fail)?);
         }

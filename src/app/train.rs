@@ -15,8 +15,7 @@ use crate::model::{thousands, ModelSpec, OptimizerKind, Validation};
 use crate::report::{confusion_png, curves_png, write_atomic, Confusion, EpochRecord};
 use crate::runtime::AdapterChoice;
 use crate::train::{
-    checkpoint, fit, split, Callbacks, DataId, FitConfig, FitResult, Outcome, RunConfig,
-    TrainState,
+    checkpoint, fit, split, Callbacks, DataId, FitConfig, FitResult, Outcome, RunConfig, TrainState,
 };
 
 /// The flags of `wgnn train`, as given (None: not given).
@@ -184,7 +183,12 @@ fn new_run(a: &TrainArgs, spec: &ModelSpec, data: &DataId) -> Result<RunConfig> 
 
 /// Flags may not change a run being resumed, except to train more epochs, checkpoint at another
 /// cadence or aim at another test accuracy.
-fn resumed_run(a: &TrainArgs, dir: &Path, saved: &RunConfig, spec: &ModelSpec) -> Result<RunConfig> {
+fn resumed_run(
+    a: &TrainArgs,
+    dir: &Path,
+    saved: &RunConfig,
+    spec: &ModelSpec,
+) -> Result<RunConfig> {
     let changed = |flag: &str, now: String, was: String| {
         Error::msg(format!(
             "{flag} {now}: the run in {} was started with {was}, and resuming it cannot change that (start a new run with --out, or from its weights with --init-from {})",
@@ -194,7 +198,11 @@ fn resumed_run(a: &TrainArgs, dir: &Path, saved: &RunConfig, spec: &ModelSpec) -
     };
     if let Some(m) = &a.model {
         if m.to_toml() != spec.to_toml() {
-            return Err(changed("--model", m.name.clone(), format!("model `{}`", spec.name)));
+            return Err(changed(
+                "--model",
+                m.name.clone(),
+                format!("model `{}`", spec.name),
+            ));
         }
     }
     let same = |flag: &str, given: Option<String>, was: String| match given {
@@ -202,8 +210,16 @@ fn resumed_run(a: &TrainArgs, dir: &Path, saved: &RunConfig, spec: &ModelSpec) -
         _ => Ok(()),
     };
     let show = |v: &dyn std::fmt::Display| v.to_string();
-    same("--batch-size", a.batch_size.map(|v| show(&v)), show(&saved.batch_size))?;
-    same("--optimizer", a.optimizer.map(|v| show(&v)), show(&saved.optimizer))?;
+    same(
+        "--batch-size",
+        a.batch_size.map(|v| show(&v)),
+        show(&saved.batch_size),
+    )?;
+    same(
+        "--optimizer",
+        a.optimizer.map(|v| show(&v)),
+        show(&saved.optimizer),
+    )?;
     same("--lr", a.lr.map(|v| show(&v)), show(&saved.lr))?;
     same("--seed", a.seed.map(|v| show(&v)), show(&saved.seed))?;
     let split_text = |v: &Validation| match v {
@@ -295,7 +311,10 @@ fn check_fit(spec: &ModelSpec, plan: &Plan, data: &Mnist, dir: &Path) -> Result<
 
 /// A path as a shell word (quoted when it needs to be).
 fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=,".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=,".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -497,7 +516,17 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
                 );
                 return Ok(TrainEnd::Interrupted(sig));
             }
-            report(&r, &a, &run, &spec, &plan, &data, &out, backend.describe(), backend.name())?;
+            report(
+                &r,
+                &a,
+                &run,
+                &spec,
+                &plan,
+                &data,
+                &out,
+                backend.describe(),
+                backend.name(),
+            )?;
             Ok(TrainEnd::Done)
         },
     )

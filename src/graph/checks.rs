@@ -50,7 +50,10 @@ pub(super) fn check_state(plan: &Plan, opt: Option<&Optimizer>, s: &GraphState) 
     }
     for (name, slot) in names.iter().zip(&s.slots) {
         if slot.len() != plan.params.len()
-            || slot.iter().zip(&plan.params).any(|(v, p)| v.len() != p.len())
+            || slot
+                .iter()
+                .zip(&plan.params)
+                .any(|(v, p)| v.len() != p.len())
         {
             return Err(Error::msg(format!(
                 "optimizer {name}: the state tensors do not match the model's parameters"
@@ -87,7 +90,10 @@ pub(super) fn check_pass(pass: &Pass<'_>, training_graph: bool, batch: usize) ->
             pass.lrs.len()
         )));
     }
-    if let Some(lr) = pass.lrs[..steps].iter().find(|l| !l.is_finite() || **l < 0.0) {
+    if let Some(lr) = pass.lrs[..steps]
+        .iter()
+        .find(|l| !l.is_finite() || **l < 0.0)
+    {
         return Err(Error::msg(format!(
             "learning rate {lr} is not a finite number >= 0"
         )));

@@ -215,8 +215,7 @@ impl<'c> GpuGraph<'c> {
                     let (g, bt, rm, rv) =
                         (&params[*gamma], &params[*beta], &stats[*mean], &stats[*var]);
                     if training {
-                        let (m, inv) =
-                            (ctx.alloc(s.c, "bn mean")?, ctx.alloc(s.c, "bn invstd")?);
+                        let (m, inv) = (ctx.alloc(s.c, "bn mean")?, ctx.alloc(s.c, "bn invstd")?);
                         train.extend(batchnorm::forward_train(
                             ctx, s, x, g, bt, rm, rv, &step, y, &m, &inv,
                         )?);
@@ -650,7 +649,10 @@ impl Backend for GpuGraph<'_> {
                 self.t += (end - k) as u32;
             }
             k = end;
-            let running = self.progress_read.try_take(ctx)?.map(|w| Metrics::from_words(&w));
+            let running = self
+                .progress_read
+                .try_take(ctx)?
+                .map(|w| Metrics::from_words(&w));
             ctx.check()?;
             if let (true, Some(m)) = (train, running) {
                 if !m.loss.is_finite() {
@@ -721,18 +723,18 @@ impl Backend for GpuGraph<'_> {
         Ok(GraphState {
             params: read(&self.params)?,
             stats: read(&self.stats)?,
-            slots: self
-                .slots
-                .iter()
-                .map(|s| read(s))
-                .collect::<Result<_>>()?,
+            slots: self.slots.iter().map(|s| read(s)).collect::<Result<_>>()?,
             t: self.t,
         })
     }
 
     fn set_state(&mut self, state: &GraphState) -> Result<()> {
         check_state(&self.plan, self.opt.as_ref(), state)?;
-        let views = self.params.iter().chain(&self.stats).chain(self.slots.iter().flatten());
+        let views = self
+            .params
+            .iter()
+            .chain(&self.stats)
+            .chain(self.slots.iter().flatten());
         let values = state
             .params
             .iter()

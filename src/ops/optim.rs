@@ -79,7 +79,7 @@ impl Optimizer {
     /// The names of the state buffers, as Keras calls its optimizer variables.
     pub fn slot_names(&self) -> &'static [&'static str] {
         match *self {
-            Self::Sgd { momentum, .. } if momentum == 0.0 => &[],
+            Self::Sgd { momentum: 0.0, .. } => &[],
             Self::Sgd { .. } => &["momentum"],
             Self::Adam { .. } => &["momentum", "velocity"],
             Self::Rmsprop { .. } => &["velocity"],

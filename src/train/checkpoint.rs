@@ -60,8 +60,18 @@ pub fn save(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let g = &state.graph;
     let mut entries: Vec<(String, Vec<usize>, Dtype, &[u8])> = Vec::new();
-    for (p, v) in plan.params.iter().chain(&plan.stats).zip(g.params.iter().chain(&g.stats)) {
-        entries.push((p.name.clone(), p.shape.clone(), Dtype::F32, bytemuck::cast_slice(v)));
+    for (p, v) in plan
+        .params
+        .iter()
+        .chain(&plan.stats)
+        .zip(g.params.iter().chain(&g.stats))
+    {
+        entries.push((
+            p.name.clone(),
+            p.shape.clone(),
+            Dtype::F32,
+            bytemuck::cast_slice(v),
+        ));
     }
     for (slot, tensors) in slots.iter().zip(&g.slots) {
         for (p, v) in plan.params.iter().zip(tensors) {
@@ -164,7 +174,11 @@ impl File {
             .ok_or_else(|| self.err(format!("the header has no `{key}` entry")))
     }
 
-    fn json<T: serde::de::DeserializeOwned>(&self, meta: &HashMap<String, String>, key: &str) -> Result<T> {
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        meta: &HashMap<String, String>,
+        key: &str,
+    ) -> Result<T> {
         serde_json::from_str(self.entry(meta, key)?)
             .map_err(|e| self.err(format!("the header's `{key}` entry is malformed: {e}")))
     }
@@ -219,7 +233,10 @@ pub fn load_params(dir: &Path, plan: &Plan) -> Result<(Tensors, Tensors)> {
     let file = File::open(dir)?;
     file.meta()?;
     let st = file.tensors()?;
-    Ok((file.f32s(&st, &plan.params, "")?, file.f32s(&st, &plan.stats, "")?))
+    Ok((
+        file.f32s(&st, &plan.params, "")?,
+        file.f32s(&st, &plan.stats, "")?,
+    ))
 }
 
 /// The settings of the run that wrote checkpoint `dir` (it must hold training state).
