@@ -187,7 +187,7 @@ fn raising_epochs_trains_on_exactly() {
         "--epochs 1 --checkpoint-every 11 --backend cpu",
         &dir,
     ));
-    ok(&["train", "--resume", s(&dir), "--epochs", "3"]);
+    ok(&["train", "--resume", s(&dir), "--epochs", "3", "--backend", "cpu"]);
     assert_same_tensors("1 + 2 epochs", &whole, &dir);
     assert_eq!(history_without_time(&whole), history_without_time(&dir));
     fails(
@@ -263,7 +263,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         loop {
             let resuming = dir.join("model.safetensors").exists();
             let mut child = if resuming {
-                spawn(&["train", "--resume", s(&dir)])
+                spawn(&["train", "--resume", s(&dir), "--backend", "cpu"])
             } else {
                 spawn(&run_args(flags, &dir))
             };
@@ -292,7 +292,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         }
         if kills >= 24 {
             // Finish the last interrupted run and compare it with the one never killed.
-            ok(&["train", "--resume", s(&dir)]);
+            ok(&["train", "--resume", s(&dir), "--backend", "cpu"]);
             assert_same_tensors("after SIGKILLs", &whole, &dir);
             assert_eq!(history_without_time(&whole), history_without_time(&dir));
         }
