@@ -23,6 +23,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// List the GPU adapters wgpu sees and mark the one used
@@ -50,6 +52,25 @@ enum Command {
         /// Also write a checkpoint every N optimizer steps (every epoch ends with one anyway)
         #[arg(long, value_name = "N")]
         checkpoint_every: Option<usize>,
+        /// Learning-rate schedule: constant, step:EVERY:GAMMA, exponential:GAMMA, cosine or
+        /// onecycle[:MAX_LR] [default: constant]
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Ramp the learning rate up linearly over the first F epochs
+        #[arg(long, value_name = "F")]
+        warmup_epochs: Option<f64>,
+        /// Multiply the learning rate by FACTOR (default 0.1) after PATIENCE epochs without
+        /// improvement of the monitored value (Keras' ReduceLROnPlateau)
+        #[arg(long, value_name = "PATIENCE[,FACTOR]")]
+        reduce_lr_on_plateau: Option<String>,
+        /// Stop after PATIENCE epochs without an improvement of more than MIN_DELTA (default 0),
+        /// and restore the best epoch's weights (Keras' EarlyStopping)
+        #[arg(long, value_name = "PATIENCE[,MIN_DELTA]")]
+        early_stopping: Option<String>,
+        /// What early stopping and reduce-on-plateau watch: val_loss or val_accuracy
+        /// [default: val_loss]
+        #[arg(long)]
+        monitor: Option<String>,
         #[arg(long)]
         epochs: Option<usize>,
         #[arg(long)]
@@ -162,6 +183,11 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
             init_from,
             resume,
             checkpoint_every,
+            schedule,
+            warmup_epochs,
+            reduce_lr_on_plateau,
+            early_stopping,
+            monitor,
             epochs,
             batch_size,
             optimizer,
@@ -198,6 +224,14 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 limit,
                 data_dir,
                 checkpoint_every,
+                schedule: schedule.as_deref().map(str::parse).transpose()?,
+                warmup_epochs,
+                plateau: reduce_lr_on_plateau
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()?,
+                early_stopping: early_stopping.as_deref().map(str::parse).transpose()?,
+                monitor: monitor.as_deref().map(str::parse).transpose()?,
                 backend: backend.as_deref().unwrap_or("auto").parse()?,
                 backend_flag: backend,
                 adapter,

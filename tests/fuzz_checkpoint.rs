@@ -31,6 +31,11 @@ fn run_config() -> RunConfig {
         epochs: 2,
         checkpoint_every: None,
         target_accuracy: None,
+        schedule: Default::default(),
+        warmup_epochs: 0.0,
+        plateau: None,
+        early_stopping: None,
+        monitor: Default::default(),
     }
 }
 
@@ -58,6 +63,7 @@ fn valid_checkpoint(dir: &Path) -> (Plan, Vec<u8>) {
             ..Default::default()
         },
         order: (0..8).rev().collect(),
+        best: None,
     };
     checkpoint::save(dir, &spec, &plan, &run_config(), &state).unwrap();
     let bytes = std::fs::read(dir.join(FILE)).unwrap();

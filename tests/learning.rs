@@ -17,13 +17,8 @@ fn train_and_test(backend: &mut dyn Backend) -> f32 {
     data.test = data.test.take(1000);
     // 6,400 images, batch 32: 200 steps per epoch.
     let cfg = FitConfig {
-        epochs: 1,
-        validation: Validation::Split(0.0),
-        seed: 1,
         limit: Some(6400),
-        target_accuracy: None,
-        lr: 0.001,
-        checkpoint_every: None,
+        ..FitConfig::new(1, Validation::Split(0.0), 1, 0.001)
     };
     let r = fit(backend, &data, &cfg, None, &mut Quiet).unwrap();
     assert_eq!(r.test.samples, 1000);

@@ -187,7 +187,15 @@ fn raising_epochs_trains_on_exactly() {
         "--epochs 1 --checkpoint-every 11 --backend cpu",
         &dir,
     ));
-    ok(&["train", "--resume", s(&dir), "--epochs", "3", "--backend", "cpu"]);
+    ok(&[
+        "train",
+        "--resume",
+        s(&dir),
+        "--epochs",
+        "3",
+        "--backend",
+        "cpu",
+    ]);
     assert_same_tensors("1 + 2 epochs", &whole, &dir);
     assert_eq!(history_without_time(&whole), history_without_time(&dir));
     fails(

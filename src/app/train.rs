@@ -15,7 +15,8 @@ use crate::model::{thousands, ModelSpec, OptimizerKind, Validation};
 use crate::report::{confusion_png, curves_png, write_atomic, Confusion, EpochRecord};
 use crate::runtime::AdapterChoice;
 use crate::train::{
-    checkpoint, fit, split, Callbacks, DataId, FitConfig, FitResult, Outcome, RunConfig, TrainState,
+    checkpoint, fit, split, Callbacks, DataId, EarlyStop, FitConfig, FitResult, Monitor, Outcome,
+    Plateau, RunConfig, Schedule, TrainState,
 };
 
 /// The flags of `wgnn train`, as given (None: not given).
@@ -39,6 +40,11 @@ pub struct TrainArgs {
     pub data_dir: Option<PathBuf>,
     /// Also checkpoint every N optimizer steps.
     pub checkpoint_every: Option<usize>,
+    pub schedule: Option<Schedule>,
+    pub warmup_epochs: Option<f64>,
+    pub plateau: Option<Plateau>,
+    pub early_stopping: Option<EarlyStop>,
+    pub monitor: Option<Monitor>,
     pub backend: BackendKind,
     /// The backend as typed, for the resume command printed on an interrupt.
     pub backend_flag: Option<String>,
@@ -177,6 +183,11 @@ fn new_run(a: &TrainArgs, spec: &ModelSpec, data: &DataId) -> Result<RunConfig> 
         epochs: a.epochs.unwrap_or(d.epochs),
         checkpoint_every: a.checkpoint_every,
         target_accuracy: a.time_to_accuracy,
+        schedule: a.schedule.unwrap_or_default(),
+        warmup_epochs: a.warmup_epochs.unwrap_or(0.0),
+        plateau: a.plateau,
+        early_stopping: a.early_stopping,
+        monitor: a.monitor.unwrap_or_default(),
     };
     Ok(run)
 }
@@ -241,6 +252,41 @@ fn resumed_run(
         a.data_dir.as_ref().map(|d| d.display().to_string()),
         saved.data.dir.clone(),
     )?;
+    same(
+        "--schedule",
+        a.schedule.map(|v| show(&v)),
+        show(&saved.schedule),
+    )?;
+    same(
+        "--warmup-epochs",
+        a.warmup_epochs.map(|v| show(&v)),
+        show(&saved.warmup_epochs),
+    )?;
+    let opt_text = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    same(
+        "--reduce-lr-on-plateau",
+        a.plateau.map(|p| format!("{},{}", p.patience, p.factor)),
+        opt_text(
+            saved
+                .plateau
+                .map(|p| format!("{},{}", p.patience, p.factor)),
+        ),
+    )?;
+    same(
+        "--early-stopping",
+        a.early_stopping
+            .map(|e| format!("{},{}", e.patience, e.min_delta)),
+        opt_text(
+            saved
+                .early_stopping
+                .map(|e| format!("{},{}", e.patience, e.min_delta)),
+        ),
+    )?;
+    same(
+        "--monitor",
+        a.monitor.map(|v| show(&v)),
+        show(&saved.monitor),
+    )?;
     Ok(RunConfig {
         epochs: a.epochs.unwrap_or(saved.epochs),
         checkpoint_every: a.checkpoint_every.or(saved.checkpoint_every),
@@ -271,6 +317,12 @@ fn check_flags(run: &RunConfig) -> Result<()> {
                 "--time-to-accuracy must be a fraction in (0, 1] (got {t})"
             )));
         }
+    }
+    if !(run.warmup_epochs >= 0.0 && run.warmup_epochs.is_finite()) {
+        return Err(Error::msg(format!(
+            "--warmup-epochs must be a number of epochs >= 0 (got {})",
+            run.warmup_epochs
+        )));
     }
     if let Validation::Split(f) = run.validation {
         if !(0.0..1.0).contains(&f) {
@@ -411,7 +463,9 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
                 s.progress.epoch
             )));
         }
-        let finished = s.progress.epoch == run.epochs || s.progress.reached.is_some();
+        let finished = s.progress.epoch == run.epochs
+            || s.progress.reached.is_some()
+            || s.progress.watch.stopped_epoch.is_some();
         if finished && out.join("metrics.json").is_file() {
             let n = s.progress.epoch;
             println!(
@@ -429,7 +483,12 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
         limit: run.limit,
         target_accuracy: run.target_accuracy,
         lr: run.lr,
+        schedule: run.schedule,
+        warmup_epochs: run.warmup_epochs,
         checkpoint_every: run.checkpoint_every,
+        plateau: run.plateau,
+        early_stopping: run.early_stopping,
+        monitor: run.monitor,
     };
     split(&data, &cfg)?;
     let (total, trainable) = spec.param_counts()?;
@@ -589,6 +648,24 @@ fn report(
         "trainable_params": trainable,
         "init_from": a.init_from.as_ref().map(|d| d.display().to_string()),
         "resumed": a.resume.is_some(),
+        "schedule": run.schedule.to_string(),
+        "warmup_epochs": run.warmup_epochs,
+        "reduce_lr_on_plateau": run.plateau,
+        "early_stopping": run.early_stopping.map(|es| serde_json::json!({
+            "patience": es.patience,
+            "min_delta": es.min_delta,
+            "monitor": run.monitor.to_string(),
+            // Set when it stopped the run: the last epoch trained and the one restored.
+            "stopped": r.early_stopped.map(|s| serde_json::json!({
+                "stopped_epoch": s.stopped_epoch,
+                "restored_epoch": s.best_epoch,
+                "best": s.best,
+                "reason": format!(
+                    "{} did not improve by more than {} for {} epochs",
+                    s.monitor, s.min_delta, s.patience
+                ),
+            })),
+        })),
         "gpu_memory_per_epoch": r.memory,
         "time_to_accuracy": run.target_accuracy.map(|t| serde_json::json!({
             // As typed (0.99), not as the nearest f32 widened (0.9900000095).

@@ -4,8 +4,9 @@
 //!   them, in Keras layout (conv kernels [kh, kw, cin, cout], dense kernels [in, out]), so
 //!   `safetensors.numpy.load_file` reads them under the names a Keras user knows.
 //! - The training state, under the prefix `train_state.`: the optimizer's slots
-//!   (`train_state.<slot>.<parameter>`, e.g. `train_state.velocity.conv2d.kernel`) and the data
-//!   order (`train_state.data_order`, u32).
+//!   (`train_state.<slot>.<parameter>`, e.g. `train_state.velocity.conv2d.kernel`), the data
+//!   order (`train_state.data_order`, u32) and, with early stopping, the best epoch's weights
+//!   (`train_state.best.<tensor>`).
 //! - In the header's metadata: the format, the model definition (`model_toml`), the run's
 //!   settings (`run`, JSON) and where the loop stands (`loop`, JSON: epoch, step, history, ...).
 //!
@@ -32,6 +33,8 @@ const FORMAT_WEIGHTS_ONLY: &str = "wgnn-1";
 /// Every training-state tensor's name starts with this.
 pub const STATE_PREFIX: &str = "train_state.";
 const ORDER: &str = "train_state.data_order";
+/// Early stopping's best weights so far: `train_state.best.<parameter or statistic>`.
+const BEST: &str = "train_state.best.";
 
 /// Writes the whole checkpoint of a run in one atomic file replace. Refuses a state holding NaN
 /// or infinity, so a good checkpoint is never replaced by a diverged one.
@@ -76,6 +79,17 @@ pub fn save(
     for (slot, tensors) in slots.iter().zip(&g.slots) {
         for (p, v) in plan.params.iter().zip(tensors) {
             let name = format!("{STATE_PREFIX}{slot}.{}", p.name);
+            entries.push((name, p.shape.clone(), Dtype::F32, bytemuck::cast_slice(v)));
+        }
+    }
+    if let Some((params, stats)) = &state.best {
+        let all = plan
+            .params
+            .iter()
+            .chain(&plan.stats)
+            .zip(params.iter().chain(stats));
+        for (p, v) in all {
+            let name = format!("{BEST}{}", p.name);
             entries.push((name, p.shape.clone(), Dtype::F32, bytemuck::cast_slice(v)));
         }
     }
@@ -277,12 +291,20 @@ pub fn load_training(dir: &Path, plan: &Plan) -> Result<(RunConfig, TrainState)>
         slots,
         t,
     };
+    let best = match st.names().iter().any(|n| n.starts_with(BEST)) {
+        true => Some((
+            file.f32s(&st, &plan.params, BEST)?,
+            file.f32s(&st, &plan.stats, BEST)?,
+        )),
+        false => None,
+    };
     Ok((
         run,
         TrainState {
             graph,
             progress,
             order,
+            best,
         },
     ))
 }

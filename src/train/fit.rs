@@ -9,10 +9,11 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
+use super::schedule::{EarlyStop, LrSchedule, Monitor, Plateau, Schedule};
 use super::state::{LoopState, TrainState};
 use crate::data::{Dataset, Mnist};
 use crate::error::{Error, Result};
-use crate::graph::{Backend, EpochStats, HostData, MemoryUse, Pass, Progress};
+use crate::graph::{Backend, EpochStats, HostData, MemoryUse, Pass, Progress, Tensors};
 use crate::model::Validation;
 use crate::report::{EpochRecord, History};
 use crate::util::rng::Rng;
@@ -30,16 +31,45 @@ pub struct FitConfig {
     /// Benchmark mode: after each epoch, evaluate on the test set (off the training clock) and
     /// stop once test accuracy reaches this value.
     pub target_accuracy: Option<f32>,
-    /// The learning rate.
+    /// The base learning rate, and how it changes over the run.
     pub lr: f32,
+    pub schedule: Schedule,
+    pub warmup_epochs: f64,
     /// Also checkpoint every N optimizer steps (every epoch ends with a checkpoint anyway).
     pub checkpoint_every: Option<usize>,
+    pub plateau: Option<Plateau>,
+    pub early_stopping: Option<EarlyStop>,
+    /// What `plateau` and `early_stopping` watch.
+    pub monitor: Monitor,
 }
 
 impl FitConfig {
-    /// The learning rate of optimizer step `t` (1-based): the one place a schedule plugs in.
-    pub fn lr_at(&self, _t: u32) -> f32 {
-        self.lr
+    /// A plain run: constant learning rate, no watchers.
+    pub fn new(epochs: usize, validation: Validation, seed: u64, lr: f32) -> Self {
+        Self {
+            epochs,
+            validation,
+            seed,
+            limit: None,
+            target_accuracy: None,
+            lr,
+            schedule: Schedule::Constant,
+            warmup_epochs: 0.0,
+            checkpoint_every: None,
+            plateau: None,
+            early_stopping: None,
+            monitor: Monitor::ValLoss,
+        }
+    }
+
+    fn schedule(&self, steps_per_epoch: usize) -> LrSchedule {
+        LrSchedule {
+            base: self.lr,
+            schedule: self.schedule,
+            warmup_epochs: self.warmup_epochs,
+            steps_per_epoch,
+            epochs: self.epochs,
+        }
     }
 }
 
@@ -98,6 +128,19 @@ pub struct FitResult {
     pub test_accuracy_per_epoch: Vec<f32>,
     /// GPU memory in use after each epoch of this process (empty where not reported).
     pub memory: Vec<MemoryUse>,
+    /// Where early stopping ended the run, and the epoch whose weights it restored.
+    pub early_stopped: Option<EarlyStopped>,
+}
+
+/// Where early stopping stopped, and why.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct EarlyStopped {
+    pub stopped_epoch: usize,
+    pub best_epoch: usize,
+    pub monitor: Monitor,
+    pub best: f32,
+    pub patience: usize,
+    pub min_delta: f32,
 }
 
 fn host(d: &Dataset) -> HostData<'_> {
@@ -153,6 +196,12 @@ pub fn fit(
         return Err(Error::msg("--checkpoint-every must be at least 1"));
     }
     let (train, n_val) = split(data, cfg)?;
+    if n_val == 0 && (cfg.plateau.is_some() || cfg.early_stopping.is_some()) {
+        return Err(Error::msg(format!(
+            "--early-stopping and --reduce-lr-on-plateau watch {}: they need validation images (a --validation-split above 0)",
+            cfg.monitor
+        )));
+    }
     let n_total = train.len();
     let n_train = n_total - n_val;
     // One upload: the validation images are the tail of the training data set.
@@ -160,6 +209,10 @@ pub fn fit(
     backend.load(TEST, host(&data.test))?;
     let val_order: Vec<u32> = (n_train as u32..n_total as u32).collect();
     let test_order: Vec<u32> = (0..data.test.len() as u32).collect();
+    let b = backend.batch_size();
+    let steps = n_train.div_ceil(b);
+    let sched = cfg.schedule(steps);
+    let mut best: Option<(Tensors, Tensors)> = None;
     let (mut ls, mut order) = match start {
         Some(s) => {
             if s.order.len() != n_train {
@@ -169,24 +222,26 @@ pub fn fit(
                 )));
             }
             backend.set_state(&s.graph)?;
+            best = s.best;
             (s.progress, s.order)
         }
         None => {
             let ls = LoopState {
                 rng: Rng::new(cfg.seed).state(),
-                lr: cfg.lr_at(1),
+                lr: sched.at(1),
                 ..LoopState::default()
             };
             let order: Vec<u32> = (0..n_train as u32).collect();
             // A run that is killed before its first epoch ends can still be resumed.
-            save(backend, cb, &ls, &order).map_err(|e| at(0, 0, e))?;
+            save(backend, cb, &ls, &order, &best).map_err(|e| at(0, 0, e))?;
             (ls, order)
         }
     };
-    let b = backend.batch_size();
-    let steps = n_train.div_ceil(b);
     let mut memory = Vec::new();
-    while ls.epoch < cfg.epochs && ls.reached.is_none() {
+    let finished = |ls: &LoopState| {
+        ls.epoch >= cfg.epochs || ls.reached.is_some() || ls.watch.stopped_epoch.is_some()
+    };
+    while !finished(&ls) {
         let epoch = ls.epoch + 1;
         if ls.step == 0 {
             let mut rng = Rng::from_state(ls.rng);
@@ -204,8 +259,9 @@ pub fn fit(
                 Some(n) => (first + n - t as usize % n).min(steps),
                 None => steps,
             };
+            let scale = ls.watch.scale();
             let lrs: Vec<f32> = (0..end - first)
-                .map(|k| cfg.lr_at(t + 1 + k as u32))
+                .map(|k| sched.at(t + 1 + k as u32) * scale)
                 .collect();
             let part = &order[first * b..(end * b).min(n_train)];
             let pass = Pass::train(TRAIN, part, &lrs).continuing(ls.partial);
@@ -237,9 +293,9 @@ pub fn fit(
             ls.partial_seconds += secs;
             ls.train_seconds += secs;
             if ls.step < steps {
-                save(backend, cb, &ls, &order).map_err(|e| at(epoch, ls.step, e))?;
+                save(backend, cb, &ls, &order, &best).map_err(|e| at(epoch, ls.step, e))?;
                 if cb.stop_requested() {
-                    return stopped(ls, n_train, n_val, memory);
+                    return stopped(ls, cfg, n_train, n_val, memory);
                 }
             }
         }
@@ -264,6 +320,13 @@ pub fn fit(
         ls.history.push(record.clone());
         ls.epoch = epoch;
         ls.step = 0;
+        let monitored = match cfg.monitor {
+            Monitor::ValLoss => record.val_loss,
+            Monitor::ValAccuracy => record.val_accuracy,
+        };
+        if let Some(v) = monitored {
+            watch(backend, cfg, &mut ls, &mut best, v, cb)?;
+        }
         if let Some(target) = cfg.target_accuracy {
             let acc = backend.eval(TEST, &test_order, false)?.accuracy;
             cb.test_accuracy(epoch, acc, ls.train_seconds);
@@ -276,12 +339,18 @@ pub fn fit(
                 });
             }
         }
-        save(backend, cb, &ls, &order).map_err(|e| at(epoch, steps, e))?;
+        save(backend, cb, &ls, &order, &best).map_err(|e| at(epoch, steps, e))?;
         let mem = backend.memory();
         memory.extend(mem);
         cb.epoch_end(&record, mem);
-        if cb.stop_requested() && ls.epoch < cfg.epochs && ls.reached.is_none() {
-            return stopped(ls, n_train, n_val, memory);
+        if let (Some(stopped), Some(es)) = (ls.watch.stopped_epoch, cfg.early_stopping) {
+            cb.phase(&format!(
+                "early stopping after epoch {stopped}: {} did not improve by more than {} for {} epochs; restored the weights of epoch {}",
+                cfg.monitor, es.min_delta, es.patience, ls.watch.best_epoch
+            ));
+        }
+        if cb.stop_requested() && !finished(&ls) {
+            return stopped(ls, cfg, n_train, n_val, memory);
         }
     }
     cb.phase("evaluating on the test set");
@@ -289,7 +358,7 @@ pub fn fit(
     Ok(FitResult {
         outcome: Outcome::Finished,
         test,
-        ..summary(ls, n_train, n_val, memory)
+        ..summary(ls, cfg, n_train, n_val, memory)
     })
 }
 
@@ -303,22 +372,86 @@ fn at(epoch: usize, step: usize, e: Error) -> Error {
     }
 }
 
+/// Reduce-on-plateau and early stopping, after an epoch whose monitored value is `v`.
+fn watch(
+    backend: &mut dyn Backend,
+    cfg: &FitConfig,
+    ls: &mut LoopState,
+    best: &mut Option<(Tensors, Tensors)>,
+    v: f32,
+    cb: &mut dyn Callbacks,
+) -> Result<()> {
+    let w = &mut ls.watch;
+    if let Some(p) = cfg.plateau {
+        if cfg.monitor.improves(v, w.plateau_best, p.min_delta) {
+            (w.plateau_best, w.plateau_wait) = (Some(v), 0);
+        } else {
+            w.plateau_wait += 1;
+            if w.plateau_wait >= p.patience {
+                w.lr_scale = Some(w.scale() * p.factor);
+                w.plateau_wait = 0;
+                cb.phase(&format!(
+                    "{} did not improve for {} epochs: learning rate x{} from now on",
+                    cfg.monitor,
+                    p.patience,
+                    w.scale()
+                ));
+            }
+        }
+    }
+    if let Some(es) = cfg.early_stopping {
+        if cfg.monitor.improves(v, w.best, es.min_delta) {
+            (w.best, w.best_epoch, w.wait) = (Some(v), ls.epoch, 0);
+            *best = Some(backend.params()?);
+        } else {
+            w.wait += 1;
+            if w.wait >= es.patience {
+                w.stopped_epoch = Some(ls.epoch);
+                if let Some((params, stats)) = best.as_ref() {
+                    backend.set_params(params, stats)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn save(
     backend: &dyn Backend,
     cb: &mut dyn Callbacks,
     ls: &LoopState,
     order: &[u32],
+    best: &Option<(Tensors, Tensors)>,
 ) -> Result<()> {
     cb.checkpoint(&TrainState {
         graph: backend.state()?,
         progress: ls.clone(),
         order: order.to_vec(),
+        best: best.clone(),
     })
 }
 
-fn summary(ls: LoopState, n_train: usize, n_val: usize, memory: Vec<MemoryUse>) -> FitResult {
+fn summary(
+    ls: LoopState,
+    cfg: &FitConfig,
+    n_train: usize,
+    n_val: usize,
+    memory: Vec<MemoryUse>,
+) -> FitResult {
     let images = (n_train * ls.history.len()) as f64;
+    let early_stopped = match (ls.watch.stopped_epoch, cfg.early_stopping, ls.watch.best) {
+        (Some(stopped_epoch), Some(es), Some(best)) => Some(EarlyStopped {
+            stopped_epoch,
+            best_epoch: ls.watch.best_epoch,
+            monitor: cfg.monitor,
+            best,
+            patience: es.patience,
+            min_delta: es.min_delta,
+        }),
+        _ => None,
+    };
     FitResult {
+        early_stopped,
         outcome: Outcome::Finished,
         test: EpochStats::default(),
         train_samples: n_train,
@@ -334,6 +467,7 @@ fn summary(ls: LoopState, n_train: usize, n_val: usize, memory: Vec<MemoryUse>) 
 
 fn stopped(
     ls: LoopState,
+    cfg: &FitConfig,
     n_train: usize,
     n_val: usize,
     memory: Vec<MemoryUse>,
@@ -343,7 +477,7 @@ fn stopped(
             epoch: ls.epoch,
             step: ls.step,
         },
-        ..summary(ls, n_train, n_val, memory)
+        ..summary(ls, cfg, n_train, n_val, memory)
     })
 }
 

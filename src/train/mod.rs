@@ -2,7 +2,11 @@
 
 pub mod checkpoint;
 mod fit;
+pub mod schedule;
 pub mod state;
 
-pub use fit::{evaluate, fit, split, Callbacks, FitConfig, FitResult, Outcome, Reached};
+pub use fit::{
+    evaluate, fit, split, Callbacks, EarlyStopped, FitConfig, FitResult, Outcome, Reached,
+};
+pub use schedule::{EarlyStop, LrSchedule, Monitor, Plateau, Schedule};
 pub use state::{DataId, LoopState, RunConfig, TrainState};

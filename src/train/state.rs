@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::fit::Reached;
-use crate::graph::{GraphState, Metrics};
+use super::schedule::{EarlyStop, Monitor, Plateau, Schedule, Watch};
+use crate::graph::{GraphState, Metrics, Tensors};
 use crate::model::{OptimizerKind, Validation};
 use crate::report::History;
 
@@ -32,6 +33,9 @@ pub struct LoopState {
     pub test_accuracy_per_epoch: Vec<f32>,
     /// When a time-to-accuracy run reached its target.
     pub reached: Option<Reached>,
+    /// Reduce-on-plateau and early stopping.
+    #[serde(default)]
+    pub watch: Watch,
 }
 
 /// Everything needed to continue a run exactly.
@@ -42,6 +46,8 @@ pub struct TrainState {
     /// The data order of the epoch in progress (or of the last one, at an epoch boundary):
     /// indices into the training images.
     pub order: Vec<u32>,
+    /// Early stopping: the parameters and statistics of the best epoch so far.
+    pub best: Option<(Tensors, Tensors)>,
 }
 
 impl TrainState {
@@ -80,6 +86,16 @@ pub struct RunConfig {
     pub epochs: usize,
     pub checkpoint_every: Option<usize>,
     pub target_accuracy: Option<f32>,
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub warmup_epochs: f64,
+    #[serde(default)]
+    pub plateau: Option<Plateau>,
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStop>,
+    #[serde(default)]
+    pub monitor: Monitor,
 }
 
 /// Which data a run trained on: the folder as given, and a fingerprint of its contents.
