@@ -108,7 +108,8 @@ fn plots_are_written_as_png() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("curves.png");
     curves_png(&history(), &p).unwrap();
-    assert_eq!(png_size(&p), (1400, 560));
+    // Loss, accuracy and learning rate.
+    assert_eq!(png_size(&p), (2100, 560));
     let img = image::open(&p).unwrap().to_rgb8();
     // Both line colours are present.
     assert!(img.pixels().any(|px| px.0 == [31, 119, 180]));
@@ -120,6 +121,11 @@ fn plots_are_written_as_png() {
     h.records[0].val_loss = None;
     h.records[0].val_accuracy = None;
     curves_png(&h, &dir.path().join("one.png")).unwrap();
+    // Histories written before the learning rate was kept have no third panel.
+    let mut old = history();
+    old.records.iter_mut().for_each(|r| r.lr = None);
+    curves_png(&old, &dir.path().join("old.png")).unwrap();
+    assert_eq!(png_size(&dir.path().join("old.png")), (1400, 560));
     assert!(curves_png(&History::default(), &dir.path().join("none.png")).is_err());
 
     let labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();

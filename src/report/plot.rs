@@ -107,6 +107,10 @@ struct Panel<'a> {
     x_range: (i32, i32),
     y_range: (f64, f64),
     percent: bool,
+    /// Tick labels in scientific notation (learning rates).
+    sci: bool,
+    /// The legend of the first series.
+    first: &'a str,
 }
 
 fn panel(
@@ -121,6 +125,8 @@ fn panel(
         x_range,
         y_range,
         percent,
+        sci,
+        first,
     } = *p;
     let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
     let mut chart = ChartBuilder::on(area)
@@ -144,6 +150,8 @@ fn panel(
         .y_label_formatter(&|v| {
             if percent {
                 format!("{:.1}%", v * 100.0)
+            } else if sci {
+                format!("{v:.1e}")
             } else {
                 format!("{v:.3}")
             }
@@ -151,7 +159,7 @@ fn panel(
         .draw()
         .map_err(e)?;
     for (data, color, label) in [
-        (train, TRAIN_COLOR, "train"),
+        (train, TRAIN_COLOR, first),
         (val, VAL_COLOR, "validation"),
     ] {
         if data.is_empty() {
@@ -187,7 +195,8 @@ fn panel(
 }
 
 /// Draws the training curves: a loss panel and an accuracy panel, each with
-/// the training and (when present) validation values per epoch.
+/// the training and (when present) validation values per epoch, and the learning rate of each
+/// epoch's last step where the history has it.
 pub fn curves_png(history: &History, path: &Path) -> Result<()> {
     if history.is_empty() {
         return Err(Error::file(path, "cannot plot an empty training history"));
@@ -205,8 +214,11 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
     let val_acc = series(history, |r| r.val_accuracy);
     let all_loss: Vec<f32> = loss.iter().chain(&val_loss).map(|p| p.1 as f32).collect();
     let all_acc: Vec<f32> = acc.iter().chain(&val_acc).map(|p| p.1 as f32).collect();
-    render_png(path, 1400, 560, |root| {
-        let panels = root.split_evenly((1, 2));
+    let lr = series(history, |r| r.lr);
+    let all_lr: Vec<f32> = lr.iter().map(|p| p.1 as f32).collect();
+    let n = if lr.is_empty() { 2 } else { 3 };
+    render_png(path, 700 * n as u32, 560, |root| {
+        let panels = root.split_evenly((1, n));
         panel(
             &panels[0],
             &Panel {
@@ -215,6 +227,8 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
                 x_range,
                 y_range: range_of(&all_loss, false, true),
                 percent: false,
+                sci: false,
+                first: "train",
             },
             &loss,
             &val_loss,
@@ -227,10 +241,29 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
                 x_range,
                 y_range: range_of(&all_acc, true, false),
                 percent: true,
+                sci: false,
+                first: "train",
             },
             &acc,
             &val_acc,
-        )
+        )?;
+        if n == 3 {
+            panel(
+                &panels[2],
+                &Panel {
+                    title: "Learning rate",
+                    y_desc: "learning rate",
+                    x_range,
+                    y_range: range_of(&all_lr, false, true),
+                    percent: false,
+                    sci: true,
+                    first: "learning rate",
+                },
+                &lr,
+                &Vec::new(),
+            )?;
+        }
+        Ok(())
     })
 }
 
