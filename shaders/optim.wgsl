@@ -8,6 +8,11 @@ struct Params {
     // Adam: beta2
     b: f32,
     eps: f32,
+    // Keras 3's decoupled weight decay: p loses p * (wd * lr) before the update.
+    wd: f32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,12 +28,21 @@ fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
+// The parameter after weight decay (untouched when wd is 0, so -0.0 stays -0.0 as on the CPU).
+fn decayed(i: u32) -> f32 {
+    let w = params[i];
+    if p.wd == 0.0 {
+        return w;
+    }
+    return w - w * (p.wd * step.lr);
+}
+
 // p -= lr * g
 @compute @workgroup_size(256)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
-        params[i] = params[i] - step.lr * grads[i];
+        params[i] = decayed(i) - step.lr * grads[i];
     }
 }
 
@@ -39,7 +53,7 @@ fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if i < p.n {
         let v = p.a * s1[i] - step.lr * grads[i];
         s1[i] = v;
-        params[i] = params[i] + v;
+        params[i] = decayed(i) + v;
     }
 }
 
@@ -56,7 +70,7 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let v = s2[i] + (g * g - s2[i]) * (1.0 - p.b);
         s1[i] = m;
         s2[i] = v;
-        params[i] = params[i] - (m * alpha) / (sqrt(v) + p.eps);
+        params[i] = decayed(i) - (m * alpha) / (sqrt(v) + p.eps);
     }
 }
 
@@ -68,6 +82,6 @@ fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         let g = grads[i];
         let v = p.a * s1[i] + (1.0 - p.a) * (g * g);
         s1[i] = v;
-        params[i] = params[i] - (step.lr * g) / sqrt(v + p.eps);
+        params[i] = decayed(i) - (step.lr * g) / sqrt(v + p.eps);
     }
 }

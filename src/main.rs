@@ -57,7 +57,7 @@ enum Command {
         #[arg(long)]
         schedule: Option<String>,
         /// Ramp the learning rate up linearly over the first F epochs
-        #[arg(long, value_name = "F")]
+        #[arg(long, value_name = "F", allow_negative_numbers = true)]
         warmup_epochs: Option<f64>,
         /// Multiply the learning rate by FACTOR (default 0.1) after PATIENCE epochs without
         /// improvement of the monitored value (Keras' ReduceLROnPlateau)
@@ -71,6 +71,9 @@ enum Command {
         /// [default: val_loss]
         #[arg(long)]
         monitor: Option<String>,
+        /// Decoupled weight decay (AdamW-style; Keras 3's `weight_decay`) for any optimizer
+        #[arg(long, value_name = "F", allow_negative_numbers = true)]
+        weight_decay: Option<f32>,
         #[arg(long)]
         epochs: Option<usize>,
         #[arg(long)]
@@ -188,6 +191,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
             reduce_lr_on_plateau,
             early_stopping,
             monitor,
+            weight_decay,
             epochs,
             batch_size,
             optimizer,
@@ -232,6 +236,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                     .transpose()?,
                 early_stopping: early_stopping.as_deref().map(str::parse).transpose()?,
                 monitor: monitor.as_deref().map(str::parse).transpose()?,
+                weight_decay,
                 backend: backend.as_deref().unwrap_or("auto").parse()?,
                 backend_flag: backend,
                 adapter,

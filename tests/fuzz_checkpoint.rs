@@ -36,6 +36,7 @@ fn run_config() -> RunConfig {
         plateau: None,
         early_stopping: None,
         monitor: Default::default(),
+        weight_decay: 0.0,
     }
 }
 

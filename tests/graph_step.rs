@@ -95,6 +95,7 @@ fn one_training_step_matches_cpu() {
         Optimizer::Sgd {
             lr: 0.05,
             momentum: 0.9,
+            weight_decay: 0.0,
         },
     ] {
         let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();

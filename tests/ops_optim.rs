@@ -43,6 +43,7 @@ fn reference_formulas_by_hand() {
         Optimizer::Sgd {
             lr: 0.1,
             momentum: 0.9,
+            weight_decay: 0.0,
         },
         1,
         0.1,
@@ -53,6 +54,21 @@ fn reference_formulas_by_hand() {
     );
     near("sgd momentum v", v, 0.13);
     near("sgd momentum p", p, 1.13);
+    // Weight decay 0.1 at lr 0.5 first takes p * 0.05 off: 2 - 0.1 = 1.9, then the SGD step
+    // 1.9 - 0.5 * 0.2 = 1.8. Adam decays the same way before its own step.
+    let wd = Optimizer::sgd(0.5).with_weight_decay(0.1);
+    near(
+        "sgd weight decay p",
+        one(wd, 1, 0.5, 2.0, 0.2, 0.0, 0.0).0,
+        1.8,
+    );
+    let adam_wd = Optimizer::adam(0.01).with_weight_decay(0.1);
+    let plain = one(Optimizer::adam(0.01), 1, 0.01, 1.0 - 0.001, 0.5, 0.0, 0.0).0;
+    near(
+        "adam weight decay p",
+        one(adam_wd, 1, 0.01, 1.0, 0.5, 0.0, 0.0).0,
+        plain as f64,
+    );
     // Adam t=1, lr 0.01, g 0.5: m = 0.05; v = 0.001*0.25 = 0.00025;
     // alpha = 0.01*sqrt(0.001)/0.1 = 0.00316227766; step = m*alpha/(sqrt(v)+1e-7)
     // = 0.000158113883/0.0158114883 = 0.0099999368; p = 0.9900000632.
@@ -87,6 +103,7 @@ fn gpu_matches_reference_over_five_steps() {
         Optimizer::Sgd {
             lr: 0.05,
             momentum: 0.9,
+            weight_decay: 0.0,
         },
         Optimizer::adam(0.001),
         Optimizer::Adam {
@@ -94,14 +111,21 @@ fn gpu_matches_reference_over_five_steps() {
             beta1: 0.8,
             beta2: 0.99,
             eps: 1e-5,
+            weight_decay: 0.0,
         },
         Optimizer::rmsprop(0.001),
+        // Decoupled weight decay on every kind.
+        Optimizer::sgd(0.05).with_weight_decay(0.1),
+        Optimizer::adam(0.001).with_weight_decay(0.004),
+        Optimizer::rmsprop(0.001).with_weight_decay(0.02),
     ];
     for opt in opts {
         for &n in &[1usize, 1000, 34_826] {
             let mut p = rand_vec(n as u64, n);
-            // Zero gradients at the end model the padding of the flat buffer: they must stay put.
+            // Zero gradients at the end model the padding of the flat buffer: they must stay put
+            // (the arena's padding holds zeros, which weight decay leaves at zero).
             let pad = n / 10;
+            p[n - pad..].fill(0.0);
             let (mut s1, mut s2) = (vec![0f32; n], vec![0f32; n]);
             let gp = ctx.tensor(&p, "params").unwrap();
             let gg = ctx.alloc(n, "grads").unwrap();
@@ -147,7 +171,8 @@ fn constructors_and_state_counts() {
         Optimizer::sgd(0.1),
         Optimizer::Sgd {
             lr: 0.1,
-            momentum: 0.0
+            momentum: 0.0,
+            weight_decay: 0.0
         }
     );
     assert_eq!(
@@ -156,7 +181,8 @@ fn constructors_and_state_counts() {
             lr: 0.1,
             beta1: 0.9,
             beta2: 0.999,
-            eps: 1e-7
+            eps: 1e-7,
+            weight_decay: 0.0
         }
     );
     assert_eq!(
@@ -164,14 +190,16 @@ fn constructors_and_state_counts() {
         Optimizer::Rmsprop {
             lr: 0.1,
             rho: 0.9,
-            eps: 1e-7
+            eps: 1e-7,
+            weight_decay: 0.0
         }
     );
     assert_eq!(Optimizer::sgd(0.1).state_buffers(), 0);
     assert_eq!(
         Optimizer::Sgd {
             lr: 0.1,
-            momentum: 0.5
+            momentum: 0.5,
+            weight_decay: 0.0
         }
         .state_buffers(),
         1
@@ -203,6 +231,12 @@ fn bad_arguments_are_errors() {
         beta1: 1.0,
         beta2: 0.999,
         eps: 1e-7,
+        weight_decay: 0.0,
     };
     assert!(update(ctx, &bad, &p, &g, &s1, &s2, &st).is_err());
+    let negative = Optimizer::adam(0.001).with_weight_decay(-0.1);
+    match update(ctx, &negative, &p, &g, &s1, &s2, &st) {
+        Err(e) => assert!(e.to_string().contains("weight decay"), "{e}"),
+        Ok(_) => panic!("a negative weight decay was accepted"),
+    }
 }

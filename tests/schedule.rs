@@ -1,6 +1,6 @@
-//! Learning-rate schedules, reduce-on-plateau and early stopping: the formulas by hand, the flag
-//! syntax, and end to end through `wgnn train` (the learning rate of every epoch in history.csv,
-//! early stopping restoring the best epoch's weights bit for bit).
+//! Training options: learning-rate schedules, reduce-on-plateau, early stopping and weight decay;
+//! the formulas by hand, the flag syntax, and end to end through `wgnn train` (the learning rate
+//! of every epoch in history.csv, early stopping restoring the best epoch's weights bit for bit).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -248,4 +248,34 @@ fn early_stopping_restores_the_best_epoch_bit_for_bit() {
         "cpu",
     ]);
     assert!(again.contains("already finished"), "{again}");
+}
+
+#[test]
+fn weight_decay_shrinks_the_weights_and_is_recorded() {
+    let norm = |d: &Path| -> f64 {
+        let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let k = st.tensor("dense.kernel").unwrap();
+        let v: Vec<f32> = bytemuck::pod_collect_to_vec(k.data());
+        v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
+    };
+    let (plain, decayed) = (tmp("wd-plain"), tmp("wd-decayed"));
+    train("--epochs 2 --backend cpu", &plain);
+    train("--epochs 2 --backend cpu --weight-decay 0.5", &decayed);
+    let (a, b) = (norm(&plain), norm(&decayed));
+    assert!(
+        b < 0.99 * a,
+        "dense.kernel norm {a} without decay, {b} with"
+    );
+    assert_eq!(metrics(&decayed)["weight_decay"], 0.5);
+    let o = Command::new(env!("CARGO_BIN_EXE_wgnn"))
+        .args(["train", "--weight-decay", "-1", "--out"])
+        .arg(tmp("wd-bad"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains("--weight-decay"),
+        "{err}"
+    );
 }

@@ -45,6 +45,7 @@ pub struct TrainArgs {
     pub plateau: Option<Plateau>,
     pub early_stopping: Option<EarlyStop>,
     pub monitor: Option<Monitor>,
+    pub weight_decay: Option<f32>,
     pub backend: BackendKind,
     /// The backend as typed, for the resume command printed on an interrupt.
     pub backend_flag: Option<String>,
@@ -188,6 +189,7 @@ fn new_run(a: &TrainArgs, spec: &ModelSpec, data: &DataId) -> Result<RunConfig> 
         plateau: a.plateau,
         early_stopping: a.early_stopping,
         monitor: a.monitor.unwrap_or_default(),
+        weight_decay: a.weight_decay.unwrap_or(0.0),
     };
     Ok(run)
 }
@@ -317,6 +319,12 @@ fn check_flags(run: &RunConfig) -> Result<()> {
                 "--time-to-accuracy must be a fraction in (0, 1] (got {t})"
             )));
         }
+    }
+    if !(run.weight_decay >= 0.0 && run.weight_decay.is_finite()) {
+        return Err(Error::msg(format!(
+            "--weight-decay must be a number >= 0 (got {})",
+            run.weight_decay
+        )));
     }
     if !(run.warmup_epochs >= 0.0 && run.warmup_epochs.is_finite()) {
         return Err(Error::msg(format!(
@@ -507,7 +515,10 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
         write_atomic(&out.join(checkpoint::MODEL), spec.to_toml().as_bytes())?;
     }
     let signals = StopSignals::install()?;
-    let opt = run.optimizer.with_lr(run.lr);
+    let opt = run
+        .optimizer
+        .with_lr(run.lr)
+        .with_weight_decay(run.weight_decay);
     with_backend(
         a.backend,
         &a.adapter,
@@ -649,6 +660,7 @@ fn report(
         "init_from": a.init_from.as_ref().map(|d| d.display().to_string()),
         "resumed": a.resume.is_some(),
         "schedule": run.schedule.to_string(),
+        "weight_decay": run.weight_decay,
         "warmup_epochs": run.warmup_epochs,
         "reduce_lr_on_plateau": run.plateau,
         "early_stopping": run.early_stopping.map(|es| serde_json::json!({

@@ -12,9 +12,15 @@ use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
 const SHADER: &str = "optim";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
+/// Every kind takes Keras 3's decoupled `weight_decay` (AdamW's): before its update, each
+/// parameter loses `p * (weight_decay * lr)`.
 pub enum Optimizer {
     /// Keras SGD: momentum 0 gives p -= lr*g; else v = momentum*v - lr*g; p += v.
-    Sgd { lr: f32, momentum: f32 },
+    Sgd {
+        lr: f32,
+        momentum: f32,
+        weight_decay: f32,
+    },
     /// Keras 3 Adam: alpha = lr*sqrt(1-beta2^t)/(1-beta1^t); m += (g-m)(1-beta1);
     /// v += (g²-v)(1-beta2); p -= m*alpha/(sqrt(v)+eps).
     Adam {
@@ -22,9 +28,15 @@ pub enum Optimizer {
         beta1: f32,
         beta2: f32,
         eps: f32,
+        weight_decay: f32,
     },
     /// Keras 3 RMSprop (no momentum, not centered): v = rho*v + (1-rho)g²; p -= lr*g/sqrt(v+eps).
-    Rmsprop { lr: f32, rho: f32, eps: f32 },
+    Rmsprop {
+        lr: f32,
+        rho: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
 }
 
 impl crate::model::OptimizerKind {
@@ -42,7 +54,11 @@ impl crate::model::OptimizerKind {
 impl Optimizer {
     /// SGD without momentum.
     pub fn sgd(lr: f32) -> Self {
-        Self::Sgd { lr, momentum: 0.0 }
+        Self::Sgd {
+            lr,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        }
     }
 
     /// Adam with Keras defaults beta1 0.9, beta2 0.999, epsilon 1e-7.
@@ -52,6 +68,7 @@ impl Optimizer {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-7,
+            weight_decay: 0.0,
         }
     }
 
@@ -61,6 +78,45 @@ impl Optimizer {
             lr,
             rho: 0.9,
             eps: 1e-7,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// The same optimizer with decoupled weight decay `wd`.
+    pub fn with_weight_decay(self, wd: f32) -> Self {
+        match self {
+            Self::Sgd { lr, momentum, .. } => Self::Sgd {
+                lr,
+                momentum,
+                weight_decay: wd,
+            },
+            Self::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                ..
+            } => Self::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay: wd,
+            },
+            Self::Rmsprop { lr, rho, eps, .. } => Self::Rmsprop {
+                lr,
+                rho,
+                eps,
+                weight_decay: wd,
+            },
+        }
+    }
+
+    pub fn weight_decay(&self) -> f32 {
+        match *self {
+            Self::Sgd { weight_decay, .. }
+            | Self::Adam { weight_decay, .. }
+            | Self::Rmsprop { weight_decay, .. } => weight_decay,
         }
     }
 
@@ -88,6 +144,10 @@ impl Optimizer {
 
     fn validate(&self) -> Result<()> {
         let ok = |v: f32| v.is_finite() && (0.0..1.0).contains(&v);
+        let wd = self.weight_decay();
+        if !(wd.is_finite() && wd >= 0.0) {
+            bail!("weight decay {wd} must be a number >= 0");
+        }
         match *self {
             Self::Sgd { momentum, .. } if !ok(momentum) => {
                 bail!("sgd: momentum {momentum} must be in [0, 1)")
@@ -112,6 +172,8 @@ struct Params {
     a: f32,
     b: f32,
     eps: f32,
+    wd: f32,
+    _pad: [u32; 3],
 }
 
 /// One update of step `t` (1-based) with learning rate `lr` (the `opt`'s own lr is ignored here,
@@ -126,6 +188,14 @@ pub fn update_ref(
     s1: &mut [f32],
     s2: &mut [f32],
 ) {
+    let wd = opt.weight_decay();
+    if wd != 0.0 {
+        // The same product as the kernel's, so both backends decay to the same bits.
+        let k = wd * lr;
+        for p in params.iter_mut() {
+            *p -= *p * k;
+        }
+    }
     match *opt {
         Optimizer::Sgd { momentum: 0.0, .. } => {
             for (p, &g) in params.iter_mut().zip(grads) {
@@ -216,6 +286,8 @@ pub fn update(
                 a: 0.0,
                 b: 0.0,
                 eps: 0.0,
+                wd: opt.weight_decay(),
+                _pad: [0; 3],
             },
         ),
         Optimizer::Sgd { momentum, .. } => (
@@ -225,6 +297,8 @@ pub fn update(
                 a: momentum,
                 b: 0.0,
                 eps: 0.0,
+                wd: opt.weight_decay(),
+                _pad: [0; 3],
             },
         ),
         Optimizer::Adam {
@@ -236,6 +310,8 @@ pub fn update(
                 a: beta1,
                 b: beta2,
                 eps,
+                wd: opt.weight_decay(),
+                _pad: [0; 3],
             },
         ),
         Optimizer::Rmsprop { rho, eps, .. } => (
@@ -245,6 +321,8 @@ pub fn update(
                 a: rho,
                 b: 0.0,
                 eps,
+                wd: opt.weight_decay(),
+                _pad: [0; 3],
             },
         ),
     };

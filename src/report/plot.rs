@@ -158,10 +158,7 @@ fn panel(
         })
         .draw()
         .map_err(e)?;
-    for (data, color, label) in [
-        (train, TRAIN_COLOR, first),
-        (val, VAL_COLOR, "validation"),
-    ] {
+    for (data, color, label) in [(train, TRAIN_COLOR, first), (val, VAL_COLOR, "validation")] {
         if data.is_empty() {
             continue;
         }

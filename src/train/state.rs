@@ -96,6 +96,9 @@ pub struct RunConfig {
     pub early_stopping: Option<EarlyStop>,
     #[serde(default)]
     pub monitor: Monitor,
+    /// Decoupled weight decay (Keras 3's `weight_decay`).
+    #[serde(default)]
+    pub weight_decay: f32,
 }
 
 /// Which data a run trained on: the folder as given, and a fingerprint of its contents.
