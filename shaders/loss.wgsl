@@ -57,11 +57,23 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var c = 0u; c < p.cols; c++) { s += exp(logits[base + c] - m); }
     let label = labels[r];
     let scale = 1.0 / f32(step.batch);
+    // Label smoothing (Keras): targets 1 - eps + eps/cols and eps/cols; off when eps is 0.
+    let eps = step.smoothing;
+    let off = eps / f32(p.cols);
     for (var c = 0u; c < p.cols; c++) {
         let q = exp(logits[base + c] - m) / s;
-        grad[base + c] = (q - select(0.0, 1.0, c == label)) * scale;
+        var t = select(0.0, 1.0, c == label);
+        if eps != 0.0 {
+            t = t * (1.0 - eps) + off;
+        }
+        grad[base + c] = (q - t) * scale;
     }
     row_loss[r] = log(s) + m - logits[base + label];
+    if eps != 0.0 {
+        var z = 0.0;
+        for (var c = 0u; c < p.cols; c++) { z += logits[base + c]; }
+        row_loss[r] = log(s) + m - ((1.0 - eps) * logits[base + label] + off * z);
+    }
     row_pred[r] = arg;
 }
 

@@ -74,6 +74,10 @@ enum Command {
         /// Decoupled weight decay (AdamW-style; Keras 3's `weight_decay`) for any optimizer
         #[arg(long, value_name = "F", allow_negative_numbers = true)]
         weight_decay: Option<f32>,
+        /// Train against smoothed labels (Keras' label_smoothing); losses reported for
+        /// validation and test stay the plain cross-entropy
+        #[arg(long, value_name = "F", allow_negative_numbers = true)]
+        label_smoothing: Option<f32>,
         #[arg(long)]
         epochs: Option<usize>,
         #[arg(long)]
@@ -192,6 +196,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
             early_stopping,
             monitor,
             weight_decay,
+            label_smoothing,
             epochs,
             batch_size,
             optimizer,
@@ -237,6 +242,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 early_stopping: early_stopping.as_deref().map(str::parse).transpose()?,
                 monitor: monitor.as_deref().map(str::parse).transpose()?,
                 weight_decay,
+                label_smoothing,
                 backend: backend.as_deref().unwrap_or("auto").parse()?,
                 backend_flag: backend,
                 adapter,

@@ -37,6 +37,7 @@ fn run_config() -> RunConfig {
         early_stopping: None,
         monitor: Default::default(),
         weight_decay: 0.0,
+        label_smoothing: 0.0,
     }
 }
 

@@ -125,6 +125,60 @@ fn xent_gradient_matches_finite_differences() {
 }
 
 #[test]
+fn label_smoothing_matches_reference_and_finite_differences() {
+    let ctx = gpu();
+    let (rows, cols, valid, eps) = (70usize, 10usize, 67usize, 0.1f32);
+    let x: Vec<f32> = rand_vec(77, rows * cols).iter().map(|v| v * 4.0).collect();
+    let labels: Vec<u32> = (0..rows).map(|r| ((r * 3 + 1) % cols) as u32).collect();
+    let s = StepParams {
+        batch: valid as u32,
+        t: 1,
+        smoothing: eps,
+        ..Default::default()
+    };
+    let step = ctx.tensor(bytemuck::bytes_of(&s), "step").unwrap();
+    let b_logits = ctx.tensor(&x, "logits").unwrap();
+    let b_labels = ctx.tensor(&labels, "labels").unwrap();
+    let (grad, row_loss, row_pred) = (
+        ctx.alloc(rows * cols, "grad").unwrap(),
+        ctx.alloc(rows, "row_loss").unwrap(),
+        ctx.alloc(rows, "row_pred").unwrap(),
+    );
+    let bufs = loss::XentBuffers {
+        logits: &b_logits,
+        labels: &b_labels,
+        step: &step,
+        grad: &grad,
+        row_loss: &row_loss,
+        row_pred: &row_pred,
+    };
+    let d = loss::softmax_xent(ctx, rows, cols, &bufs).unwrap();
+    ctx.run(&[&d]).unwrap();
+    let want = loss::softmax_xent_smoothed_ref(cols, &x, &labels, valid, eps);
+    assert_close(
+        "smoothed loss",
+        &ctx.read_f32(&row_loss).unwrap(),
+        &want.row_loss,
+    );
+    assert_close("smoothed grad", &ctx.read_f32(&grad).unwrap(), &want.grad);
+    // Smoothing raises the loss of a confident right answer and leaves each row's gradient
+    // summing to zero (the targets still sum to one).
+    let plain = loss::softmax_xent_ref(cols, &x, &labels, valid);
+    assert!(want.row_loss.iter().sum::<f32>() != plain.row_loss.iter().sum::<f32>());
+    for row in want.grad.chunks(cols).take(valid) {
+        assert!(row.iter().sum::<f32>().abs() < 1e-6);
+    }
+    let (c, r, v) = (5, 4, 3);
+    let xs = rand_vec(5, r * c);
+    let lab = vec![2u32, 0, 4, 1];
+    let g = loss::softmax_xent_smoothed_ref(c, &xs, &lab, v, 0.2).grad;
+    check_grad("smoothed softmax_xent", &xs, &g, |xs| {
+        let o = loss::softmax_xent_smoothed_ref(c, xs, &lab, v, 0.2);
+        o.row_loss.iter().map(|&l| l as f64).sum::<f64>() / v as f64
+    });
+}
+
+#[test]
 fn bad_shapes_are_errors() {
     let ctx = gpu();
     let t = ctx.alloc(10, "t").unwrap();

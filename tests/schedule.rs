@@ -1,4 +1,5 @@
-//! Training options: learning-rate schedules, reduce-on-plateau, early stopping and weight decay;
+//! Training options: learning-rate schedules, reduce-on-plateau, early stopping, weight decay and
+//! label smoothing;
 //! the formulas by hand, the flag syntax, and end to end through `wgnn train` (the learning rate
 //! of every epoch in history.csv, early stopping restoring the best epoch's weights bit for bit).
 
@@ -276,6 +277,49 @@ fn weight_decay_shrinks_the_weights_and_is_recorded() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         o.status.code() == Some(1) && err.contains("--weight-decay"),
+        "{err}"
+    );
+}
+
+#[test]
+fn label_smoothing_raises_the_training_loss_but_not_the_reported_validation_loss() {
+    let smooth = tmp("ls-smooth");
+    train(
+        "--epochs 4 --lr 0.005 --backend cpu --label-smoothing 0.2",
+        &smooth,
+    );
+    let h = std::fs::read_to_string(smooth.join("history.csv")).unwrap();
+    let last: Vec<f64> = h
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|f| f.parse().unwrap())
+        .collect();
+    // Against targets of 0.82 and 0.02 (x9) no prediction scores below their entropy, 0.867:
+    // the training loss is the smoothed one. The validation loss, plain cross-entropy, can be.
+    let floor = -(0.82f64 * 0.82f64.ln() + 9.0 * 0.02 * 0.02f64.ln());
+    assert!(
+        last[1] >= floor - 1e-3,
+        "training loss {} below {floor}: {h}",
+        last[1]
+    );
+    assert!(
+        last[3] < floor,
+        "validation loss {} is not the plain loss: {h}",
+        last[3]
+    );
+    assert_eq!(
+        metrics(&smooth)["label_smoothing"].as_f64().unwrap() as f32,
+        0.2
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_wgnn"))
+        .args(["train", "--label-smoothing", "1.5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains("--label-smoothing"),
         "{err}"
     );
 }

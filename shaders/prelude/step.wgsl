@@ -7,7 +7,7 @@ struct Step {
     offset: u32,
     lr: f32,
     seed_hi: u32,
-    _p1: u32,
+    smoothing: f32,
     _p2: u32,
 }
 

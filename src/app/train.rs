@@ -46,6 +46,7 @@ pub struct TrainArgs {
     pub early_stopping: Option<EarlyStop>,
     pub monitor: Option<Monitor>,
     pub weight_decay: Option<f32>,
+    pub label_smoothing: Option<f32>,
     pub backend: BackendKind,
     /// The backend as typed, for the resume command printed on an interrupt.
     pub backend_flag: Option<String>,
@@ -190,6 +191,7 @@ fn new_run(a: &TrainArgs, spec: &ModelSpec, data: &DataId) -> Result<RunConfig> 
         early_stopping: a.early_stopping,
         monitor: a.monitor.unwrap_or_default(),
         weight_decay: a.weight_decay.unwrap_or(0.0),
+        label_smoothing: a.label_smoothing.unwrap_or(0.0),
     };
     Ok(run)
 }
@@ -319,6 +321,12 @@ fn check_flags(run: &RunConfig) -> Result<()> {
                 "--time-to-accuracy must be a fraction in (0, 1] (got {t})"
             )));
         }
+    }
+    if !(0.0..1.0).contains(&run.label_smoothing) {
+        return Err(Error::msg(format!(
+            "--label-smoothing must be in [0, 1) (got {})",
+            run.label_smoothing
+        )));
     }
     if !(run.weight_decay >= 0.0 && run.weight_decay.is_finite()) {
         return Err(Error::msg(format!(
@@ -497,6 +505,7 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
         plateau: run.plateau,
         early_stopping: run.early_stopping,
         monitor: run.monitor,
+        label_smoothing: run.label_smoothing,
     };
     split(&data, &cfg)?;
     let (total, trainable) = spec.param_counts()?;
@@ -661,6 +670,7 @@ fn report(
         "resumed": a.resume.is_some(),
         "schedule": run.schedule.to_string(),
         "weight_decay": run.weight_decay,
+        "label_smoothing": run.label_smoothing,
         "warmup_epochs": run.warmup_epochs,
         "reduce_lr_on_plateau": run.plateau,
         "early_stopping": run.early_stopping.map(|es| serde_json::json!({

@@ -40,6 +40,8 @@ pub struct Pass<'a> {
     pub lrs: &'a [f32],
     /// Sums carried over from an earlier part of the same epoch; the pass adds to them.
     pub start: Metrics,
+    /// Train: label smoothing of the loss (evaluation always reports the plain cross-entropy).
+    pub label_smoothing: f32,
 }
 
 impl<'a> Pass<'a> {
@@ -51,6 +53,7 @@ impl<'a> Pass<'a> {
             want_preds: false,
             lrs,
             start: Metrics::default(),
+            label_smoothing: 0.0,
         }
     }
 
@@ -62,6 +65,15 @@ impl<'a> Pass<'a> {
             want_preds,
             lrs: &[],
             start: Metrics::default(),
+            label_smoothing: 0.0,
+        }
+    }
+
+    /// The same training pass against smoothed labels.
+    pub fn smoothed(self, label_smoothing: f32) -> Self {
+        Self {
+            label_smoothing,
+            ..self
         }
     }
 

@@ -83,6 +83,12 @@ pub(super) fn check_pass(pass: &Pass<'_>, training_graph: bool, batch: usize) ->
             "this graph was built for inference only: it cannot train",
         ));
     }
+    if !(0.0..1.0).contains(&pass.label_smoothing) {
+        return Err(Error::msg(format!(
+            "label smoothing {} is outside [0, 1)",
+            pass.label_smoothing
+        )));
+    }
     let steps = pass.steps(batch);
     if pass.lrs.len() < steps {
         return Err(Error::msg(format!(

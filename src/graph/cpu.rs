@@ -342,6 +342,7 @@ impl CpuGraph {
         batch: usize,
         mode: Mode,
         lr: f32,
+        smoothing: f32,
         timer: &mut Timer,
     ) -> StepOut {
         let b = self.plan.max_batch;
@@ -361,7 +362,8 @@ impl CpuGraph {
         let (mut acts, saved) = self.forward(x, batch, mode, t, timer);
         timer.start();
         let logits = acts.last().expect("output present");
-        let xent = loss::softmax_xent_ref(classes, logits, &labels, batch);
+        let eps = if mode == Mode::Train { smoothing } else { 0.0 };
+        let xent = loss::softmax_xent_smoothed_ref(classes, logits, &labels, batch, eps);
         let m = loss::accumulate_ref(&xent, &labels, batch);
         timer.stop_named("softmax + cross-entropy");
         if let (Mode::Train, Some(opt)) = (mode, self.opt) {
@@ -408,9 +410,18 @@ impl CpuGraph {
         let kept = self.state()?;
         let lr = self.opt.map_or(0.0, |o| o.lr());
         // A warm-up step first, so the profile shows the steady state (recycled buffers).
-        self.step(&data, &order, 0, batch, Mode::Train, lr, &mut Timer::off());
+        self.step(
+            &data,
+            &order,
+            0,
+            batch,
+            Mode::Train,
+            lr,
+            0.0,
+            &mut Timer::off(),
+        );
         let mut timer = Timer::on();
-        self.step(&data, &order, 0, batch, Mode::Train, lr, &mut timer);
+        self.step(&data, &order, 0, batch, Mode::Train, lr, 0.0, &mut timer);
         self.set_state(&kept)?;
         self.data[id] = Some(data);
         Ok(timer.rows.unwrap_or_default())
@@ -466,7 +477,17 @@ impl Backend for CpuGraph {
             for k in 0..steps {
                 let batch = (order.len() - k * b).min(b);
                 let lr = pass.lrs.get(k).copied().unwrap_or(0.0);
-                let r = self.step(&data, order, k, batch, pass.mode, lr, &mut Timer::off());
+                let eps = pass.label_smoothing;
+                let r = self.step(
+                    &data,
+                    order,
+                    k,
+                    batch,
+                    pass.mode,
+                    lr,
+                    eps,
+                    &mut Timer::off(),
+                );
                 if pass.mode == Mode::Train && !r.metrics.loss.is_finite() {
                     return Err(Error::Diverged {
                         step: k + 1,

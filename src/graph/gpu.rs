@@ -436,7 +436,7 @@ impl<'c> GpuGraph<'c> {
         let b = self.plan.max_batch.min(data.n);
         let order: Vec<u32> = (0..b as u32).collect();
         ctx.write(&data.perm, &order)?;
-        let rec = self.record(b, self.t + 1, 0, 0.0);
+        let rec = self.record(b, self.t + 1, 0, 0.0, 0.0);
         ctx.write(&self.step, bytemuck::bytes_of(&rec))?;
         ctx.wait()?;
         let list: Vec<&Dispatch> = std::iter::once(&data.gather).chain(&self.train).collect();
@@ -489,7 +489,7 @@ impl<'c> GpuGraph<'c> {
     }
 
     /// The step record of a batch of `batch` samples starting at `offset` in the permutation.
-    fn record(&self, batch: usize, t: u32, offset: usize, lr: f32) -> StepParams {
+    fn record(&self, batch: usize, t: u32, offset: usize, lr: f32, smoothing: f32) -> StepParams {
         let (seed, seed_hi) = StepParams::seed_words(self.seed);
         StepParams {
             batch: batch as u32,
@@ -498,6 +498,7 @@ impl<'c> GpuGraph<'c> {
             offset: offset as u32,
             lr,
             seed_hi,
+            smoothing,
             ..Default::default()
         }
     }
@@ -583,8 +584,11 @@ impl Backend for GpuGraph<'_> {
         let records: Vec<StepParams> = (0..steps)
             .map(|k| {
                 let t = self.t + 1 + if train { k as u32 } else { 0 };
-                let lr = if train { pass.lrs[k] } else { 0.0 };
-                self.record((n - k * b).min(b), t, k * b, lr)
+                let (lr, eps) = match train {
+                    true => (pass.lrs[k], pass.label_smoothing),
+                    false => (0.0, 0.0),
+                };
+                self.record((n - k * b).min(b), t, k * b, lr, eps)
             })
             .collect();
         ctx.write(&self.steps_all, &records)?;

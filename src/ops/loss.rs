@@ -52,7 +52,20 @@ pub struct XentRef {
 }
 
 pub fn softmax_xent_ref(cols: usize, logits: &[f32], labels: &[u32], valid: usize) -> XentRef {
+    softmax_xent_smoothed_ref(cols, logits, labels, valid, 0.0)
+}
+
+/// `softmax_xent_ref` against smoothed targets, as Keras' `label_smoothing`: the label's class
+/// gets 1 - eps + eps/cols, every other class eps/cols. eps 0 is the plain loss, bit for bit.
+pub fn softmax_xent_smoothed_ref(
+    cols: usize,
+    logits: &[f32],
+    labels: &[u32],
+    valid: usize,
+    eps: f32,
+) -> XentRef {
     let rows = logits.len() / cols;
+    let off = eps / cols as f32;
     let mut out = XentRef {
         row_loss: vec![0.0; rows],
         grad: vec![0.0; rows * cols],
@@ -66,9 +79,17 @@ pub fn softmax_xent_ref(cols: usize, logits: &[f32], labels: &[u32], valid: usiz
         let grad = &mut out.grad[r * cols..(r + 1) * cols];
         for (c, (g, &v)) in grad.iter_mut().zip(row).enumerate() {
             let q = (v - m).exp() / s;
-            *g = (q - if c == label { 1.0 } else { 0.0 }) / valid as f32;
+            let mut t = if c == label { 1.0 } else { 0.0 };
+            if eps != 0.0 {
+                t = t * (1.0 - eps) + off;
+            }
+            *g = (q - t) / valid as f32;
         }
         out.row_loss[r] = s.ln() + m - row[label];
+        if eps != 0.0 {
+            let z: f32 = row.iter().sum();
+            out.row_loss[r] = s.ln() + m - ((1.0 - eps) * row[label] + off * z);
+        }
         out.pred[r] = arg as u32;
     }
     out

@@ -21,7 +21,9 @@ pub struct StepParams {
     pub lr: f32,
     /// High 32 bits of the run seed.
     pub seed_hi: u32,
-    pub _pad: [u32; 2],
+    /// Label smoothing of this step's loss (0 in evaluation).
+    pub smoothing: f32,
+    pub _pad: u32,
 }
 
 impl StepParams {

@@ -41,6 +41,8 @@ pub struct FitConfig {
     pub early_stopping: Option<EarlyStop>,
     /// What `plateau` and `early_stopping` watch.
     pub monitor: Monitor,
+    /// Keras' `label_smoothing` of the training loss.
+    pub label_smoothing: f32,
 }
 
 impl FitConfig {
@@ -59,6 +61,7 @@ impl FitConfig {
             plateau: None,
             early_stopping: None,
             monitor: Monitor::ValLoss,
+            label_smoothing: 0.0,
         }
     }
 
@@ -264,7 +267,9 @@ pub fn fit(
                 .map(|k| sched.at(t + 1 + k as u32) * scale)
                 .collect();
             let part = &order[first * b..(end * b).min(n_train)];
-            let pass = Pass::train(TRAIN, part, &lrs).continuing(ls.partial);
+            let pass = Pass::train(TRAIN, part, &lrs)
+                .continuing(ls.partial)
+                .smoothed(cfg.label_smoothing);
             let r = backend
                 .run(&pass, &mut |p| {
                     cb.progress(Progress {

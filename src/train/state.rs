@@ -99,6 +99,8 @@ pub struct RunConfig {
     /// Decoupled weight decay (Keras 3's `weight_decay`).
     #[serde(default)]
     pub weight_decay: f32,
+    #[serde(default)]
+    pub label_smoothing: f32,
 }
 
 /// Which data a run trained on: the folder as given, and a fingerprint of its contents.
