@@ -5,8 +5,13 @@
 struct Params {
     sample_len: u32,
     max_batch: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // gather_augment only: the image shape and the largest transform (src/ops/augment.rs).
+    h: u32,
+    w: u32,
+    c: u32,
+    shift: f32,
+    rotate: f32,
+    scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -36,5 +41,79 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let word = images[byte_index / 4u];
     let v = (word >> ((byte_index % 4u) * 8u)) & 0xffu;
     x[i] = f32(v) / 255.0;
+    if j == 0u { labels[b] = labels_all[s]; }
+}
+
+// Chris Wellons' lowbias32, as in src/ops/augment.rs.
+fn lowbias32(v: u32) -> u32 {
+    var x = v;
+    x ^= x >> 16u;
+    x *= 0x7feb352du;
+    x ^= x >> 15u;
+    x *= 0x846ca68bu;
+    x ^= x >> 16u;
+    return x;
+}
+
+// 24 bits of the hash as a uniform number in [-1, 1), exact in f32.
+fn draw(h: u32) -> f32 {
+    return f32(h >> 8u) * (2.0 / 16777216.0) - 1.0;
+}
+
+fn pixel(s: u32, xx: f32, yy: f32, ch: u32) -> f32 {
+    if xx < 0.0 || yy < 0.0 || xx > f32(p.w - 1u) || yy > f32(p.h - 1u) {
+        return 0.0;
+    }
+    let byte_index = s * p.sample_len + (u32(yy) * p.w + u32(xx)) * p.c + ch;
+    let word = images[byte_index / 4u];
+    return f32((word >> ((byte_index % 4u) * 8u)) & 0xffu) / 255.0;
+}
+
+// gather with a random affine transform of each image (shift, rotation, zoom about the centre),
+// sampled bilinearly: the same hash and arithmetic as gather_augment_ref.
+@compute @workgroup_size(256)
+fn gather_augment(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    let total = p.sample_len * p.max_batch;
+    if i >= total { return; }
+    let b = i / p.sample_len;
+    let j = i - b * p.sample_len;
+    if b >= step.batch {
+        x[i] = 0.0;
+        if j == 0u { labels[b] = 0u; }
+        return;
+    }
+    let s = perm[step.offset + b];
+    let key = lowbias32(step.seed ^ 0x2545f491u) ^ lowbias32(step.seed_hi);
+    var h = lowbias32(lowbias32(key ^ step.t) ^ lowbias32(s + 0x632be5abu));
+    h = lowbias32(h + 0x9e3779b9u);
+    let d0 = draw(h);
+    h = lowbias32(h + 0x9e3779b9u);
+    let d1 = draw(h);
+    h = lowbias32(h + 0x9e3779b9u);
+    let d2 = draw(h);
+    h = lowbias32(h + 0x9e3779b9u);
+    let d3 = draw(h);
+    let q = j / p.c;
+    let ch = j - q * p.c;
+    let oy = q / p.w;
+    let ox = q - oy * p.w;
+    let cx = (f32(p.w) - 1.0) * 0.5;
+    let cy = (f32(p.h) - 1.0) * 0.5;
+    let angle = d2 * p.rotate * (3.14159265358979 / 180.0);
+    let zoom = 1.0 + d3 * p.scale;
+    let sn = sin(angle);
+    let cs = cos(angle);
+    let xo = f32(ox) - cx - d0 * p.shift;
+    let yo = f32(oy) - cy - d1 * p.shift;
+    let sx = (cs * xo + sn * yo) / zoom + cx;
+    let sy = (cs * yo - sn * xo) / zoom + cy;
+    let x0 = floor(sx);
+    let y0 = floor(sy);
+    let fx = sx - x0;
+    let fy = sy - y0;
+    let top = pixel(s, x0, y0, ch) * (1.0 - fx) + pixel(s, x0 + 1.0, y0, ch) * fx;
+    let bottom = pixel(s, x0, y0 + 1.0, ch) * (1.0 - fx) + pixel(s, x0 + 1.0, y0 + 1.0, ch) * fx;
+    x[i] = top * (1.0 - fy) + bottom * fy;
     if j == 0u { labels[b] = labels_all[s]; }
 }

@@ -78,6 +78,10 @@ enum Command {
         /// validation and test stay the plain cross-entropy
         #[arg(long, value_name = "F", allow_negative_numbers = true)]
         label_smoothing: Option<f32>,
+        /// Random affine transforms of each training image, drawn per image and step:
+        /// shift=PIXELS,rotate=DEGREES,scale=FRACTION (any of them; off by default)
+        #[arg(long, value_name = "shift=2,rotate=10,scale=0.1")]
+        augment: Option<String>,
         #[arg(long)]
         epochs: Option<usize>,
         #[arg(long)]
@@ -197,6 +201,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
             monitor,
             weight_decay,
             label_smoothing,
+            augment,
             epochs,
             batch_size,
             optimizer,
@@ -243,6 +248,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 monitor: monitor.as_deref().map(str::parse).transpose()?,
                 weight_decay,
                 label_smoothing,
+                augment: augment.as_deref().map(str::parse).transpose()?,
                 backend: backend.as_deref().unwrap_or("auto").parse()?,
                 backend_flag: backend,
                 adapter,

@@ -38,6 +38,7 @@ fn run_config() -> RunConfig {
         monitor: Default::default(),
         weight_decay: 0.0,
         label_smoothing: 0.0,
+        augment: None,
     }
 }
 

@@ -326,6 +326,11 @@ fn resuming_with_a_flag_that_changes_the_run_names_the_flag() {
         ("--limit", "3000"),
         ("--validation-split", "0.5"),
         ("--data-dir", "/nonexistent/mnist"),
+        ("--schedule", "cosine"),
+        ("--weight-decay", "0.1"),
+        ("--label-smoothing", "0.1"),
+        ("--augment", "shift=2"),
+        ("--early-stopping", "3"),
     ] {
         fails(
             &["train", "--resume", d, flag, value, "--epochs", "2"],

@@ -323,3 +323,17 @@ fn label_smoothing_raises_the_training_loss_but_not_the_reported_validation_loss
         "{err}"
     );
 }
+
+#[test]
+fn augmentation_trains_on_both_backends_and_is_recorded() {
+    for backend in ["cpu", "gpu"] {
+        let out = tmp(&format!("augment-{backend}"));
+        train(
+            &format!("--epochs 2 --augment shift=2,rotate=10,scale=0.1 --backend {backend}"),
+            &out,
+        );
+        let m = metrics(&out);
+        assert_eq!(m["augment"], "shift=2,rotate=10,scale=0.1", "{m}");
+        assert!(m["test_accuracy"].as_f64().unwrap() > 0.3, "{m}");
+    }
+}

@@ -47,6 +47,7 @@ pub struct TrainArgs {
     pub monitor: Option<Monitor>,
     pub weight_decay: Option<f32>,
     pub label_smoothing: Option<f32>,
+    pub augment: Option<crate::ops::augment::Augment>,
     pub backend: BackendKind,
     /// The backend as typed, for the resume command printed on an interrupt.
     pub backend_flag: Option<String>,
@@ -192,6 +193,7 @@ fn new_run(a: &TrainArgs, spec: &ModelSpec, data: &DataId) -> Result<RunConfig> 
         monitor: a.monitor.unwrap_or_default(),
         weight_decay: a.weight_decay.unwrap_or(0.0),
         label_smoothing: a.label_smoothing.unwrap_or(0.0),
+        augment: a.augment,
     };
     Ok(run)
 }
@@ -290,6 +292,21 @@ fn resumed_run(
         "--monitor",
         a.monitor.map(|v| show(&v)),
         show(&saved.monitor),
+    )?;
+    same(
+        "--weight-decay",
+        a.weight_decay.map(|v| show(&v)),
+        show(&saved.weight_decay),
+    )?;
+    same(
+        "--label-smoothing",
+        a.label_smoothing.map(|v| show(&v)),
+        show(&saved.label_smoothing),
+    )?;
+    same(
+        "--augment",
+        a.augment.map(|v| show(&v)),
+        saved.augment.map_or("no augmentation".into(), |v| show(&v)),
     )?;
     Ok(RunConfig {
         epochs: a.epochs.unwrap_or(saved.epochs),
@@ -506,6 +523,7 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
         early_stopping: run.early_stopping,
         monitor: run.monitor,
         label_smoothing: run.label_smoothing,
+        augment: run.augment,
     };
     split(&data, &cfg)?;
     let (total, trainable) = spec.param_counts()?;
@@ -671,6 +689,7 @@ fn report(
         "schedule": run.schedule.to_string(),
         "weight_decay": run.weight_decay,
         "label_smoothing": run.label_smoothing,
+        "augment": run.augment.map(|a| a.to_string()),
         "warmup_epochs": run.warmup_epochs,
         "reduce_lr_on_plateau": run.plateau,
         "early_stopping": run.early_stopping.map(|es| serde_json::json!({

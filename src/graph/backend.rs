@@ -4,6 +4,7 @@ use std::ops::ControlFlow;
 
 use super::HostData;
 use crate::error::Result;
+pub use crate::ops::augment::Augment;
 pub use crate::ops::loss::Metrics;
 pub use crate::runtime::MemoryUse;
 
@@ -42,6 +43,8 @@ pub struct Pass<'a> {
     pub start: Metrics,
     /// Train: label smoothing of the loss (evaluation always reports the plain cross-entropy).
     pub label_smoothing: f32,
+    /// Train: transform each image as `Backend::set_augment` said.
+    pub augment: bool,
 }
 
 impl<'a> Pass<'a> {
@@ -54,6 +57,7 @@ impl<'a> Pass<'a> {
             lrs,
             start: Metrics::default(),
             label_smoothing: 0.0,
+            augment: false,
         }
     }
 
@@ -66,7 +70,13 @@ impl<'a> Pass<'a> {
             lrs: &[],
             start: Metrics::default(),
             label_smoothing: 0.0,
+            augment: false,
         }
+    }
+
+    /// The same training pass with augmented images.
+    pub fn augmented(self, augment: bool) -> Self {
+        Self { augment, ..self }
     }
 
     /// The same training pass against smoothed labels.
@@ -142,6 +152,8 @@ pub trait Backend {
     fn batch_size(&self) -> usize;
     /// Register a data set under `id` (uploaded once; used by later calls with that id).
     fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()>;
+    /// How passes with `augment` transform their images; applies to data sets loaded after it.
+    fn set_augment(&mut self, augment: Option<Augment>);
     /// Runs `pass`. Train mode updates the parameters (an error on a forward-only graph); a
     /// non-finite loss stops it with `Error::Diverged`. After each group of steps `progress` is
     /// told, and a `Break` ends the pass there (`EpochStats::steps` says how far it got).

@@ -74,9 +74,19 @@ pub(super) fn check_order(order: &[u32], samples: usize) -> Result<()> {
 }
 
 /// A training pass needs a training graph and one learning rate per step.
-pub(super) fn check_pass(pass: &Pass<'_>, training_graph: bool, batch: usize) -> Result<()> {
+pub(super) fn check_pass(
+    pass: &Pass<'_>,
+    training_graph: bool,
+    batch: usize,
+    can_augment: bool,
+) -> Result<()> {
     if pass.mode != Mode::Train {
         return Ok(());
+    }
+    if pass.augment && !can_augment {
+        return Err(Error::msg(
+            "an augmented pass needs `set_augment` before the data set is loaded",
+        ));
     }
     if !training_graph {
         return Err(Error::msg(

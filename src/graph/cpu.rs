@@ -32,6 +32,7 @@ pub struct CpuGraph {
     /// The optimizer's state buffers (`Optimizer::slot_names`), one vector per parameter tensor.
     slots: Vec<Tensors>,
     data: Vec<Option<Data>>,
+    augment: Option<crate::ops::augment::Augment>,
     /// Large buffers passed from one step to the next (see `util::recycle`).
     floats: Recycler<f32>,
     indices: Recycler<u32>,
@@ -76,6 +77,7 @@ impl CpuGraph {
             params,
             stats,
             data: Vec::new(),
+            augment: None,
             floats: Recycler::default(),
             indices: Recycler::default(),
         })
@@ -287,6 +289,15 @@ impl CpuGraph {
     }
 }
 
+/// What changes from step to step: the trainer's values for this one.
+#[derive(Clone, Copy)]
+struct StepOpts {
+    mode: Mode,
+    lr: f32,
+    smoothing: f32,
+    augment: bool,
+}
+
 /// One step's outcome: summed loss, correct count, predictions and logits of the padded batch.
 struct StepOut {
     metrics: Metrics,
@@ -333,32 +344,48 @@ impl Timer {
 
 impl CpuGraph {
     /// Batch `k` of `order`: forward, loss, and in train mode backward and the optimizer update.
-    #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
         data: &Data,
         order: &[u32],
-        k: usize,
-        batch: usize,
-        mode: Mode,
-        lr: f32,
-        smoothing: f32,
+        (k, batch): (usize, usize),
+        s: StepOpts,
         timer: &mut Timer,
     ) -> StepOut {
+        let StepOpts {
+            mode,
+            lr,
+            smoothing,
+            augment,
+        } = s;
         let b = self.plan.max_batch;
         let classes = self.plan.classes;
-        timer.start();
-        let (x, labels) = gather::gather_ref(
-            &data.images,
-            &data.labels,
-            data.sample_len,
-            order,
-            k * b,
-            batch,
-            b,
-        );
-        timer.stop_named("gather");
         let t = self.t + 1;
+        timer.start();
+        let (x, labels) = match (self.augment, augment && mode == Mode::Train) {
+            (Some(a), true) => crate::ops::augment::gather_augment_ref(
+                &data.images,
+                &data.labels,
+                self.plan.input,
+                order,
+                k * b,
+                batch,
+                b,
+                self.seed,
+                t,
+                &a,
+            ),
+            _ => gather::gather_ref(
+                &data.images,
+                &data.labels,
+                data.sample_len,
+                order,
+                k * b,
+                batch,
+                b,
+            ),
+        };
+        timer.stop_named("gather");
         let (mut acts, saved) = self.forward(x, batch, mode, t, timer);
         timer.start();
         let logits = acts.last().expect("output present");
@@ -410,18 +437,15 @@ impl CpuGraph {
         let kept = self.state()?;
         let lr = self.opt.map_or(0.0, |o| o.lr());
         // A warm-up step first, so the profile shows the steady state (recycled buffers).
-        self.step(
-            &data,
-            &order,
-            0,
-            batch,
-            Mode::Train,
+        let opts = StepOpts {
+            mode: Mode::Train,
             lr,
-            0.0,
-            &mut Timer::off(),
-        );
+            smoothing: 0.0,
+            augment: self.augment.is_some(),
+        };
+        self.step(&data, &order, (0, batch), opts, &mut Timer::off());
         let mut timer = Timer::on();
-        self.step(&data, &order, 0, batch, Mode::Train, lr, 0.0, &mut timer);
+        self.step(&data, &order, (0, batch), opts, &mut timer);
         self.set_state(&kept)?;
         self.data[id] = Some(data);
         Ok(timer.rows.unwrap_or_default())
@@ -454,6 +478,10 @@ impl Backend for CpuGraph {
         Ok(())
     }
 
+    fn set_augment(&mut self, augment: Option<crate::ops::augment::Augment>) {
+        self.augment = augment;
+    }
+
     fn run(
         &mut self,
         pass: &Pass<'_>,
@@ -463,7 +491,7 @@ impl Backend for CpuGraph {
         let classes = self.plan.classes;
         let order = pass.order;
         let steps = pass.steps(b);
-        check_pass(pass, self.opt.is_some(), b)?;
+        check_pass(pass, self.opt.is_some(), b, self.augment.is_some())?;
         let data = self
             .data
             .get_mut(pass.id)
@@ -477,17 +505,13 @@ impl Backend for CpuGraph {
             for k in 0..steps {
                 let batch = (order.len() - k * b).min(b);
                 let lr = pass.lrs.get(k).copied().unwrap_or(0.0);
-                let eps = pass.label_smoothing;
-                let r = self.step(
-                    &data,
-                    order,
-                    k,
-                    batch,
-                    pass.mode,
+                let opts = StepOpts {
+                    mode: pass.mode,
                     lr,
-                    eps,
-                    &mut Timer::off(),
-                );
+                    smoothing: pass.label_smoothing,
+                    augment: pass.augment,
+                };
+                let r = self.step(&data, order, (k, batch), opts, &mut Timer::off());
                 if pass.mode == Mode::Train && !r.metrics.loss.is_finite() {
                     return Err(Error::Diverged {
                         step: k + 1,

@@ -26,6 +26,8 @@ struct DataSet {
     n: usize,
     perm: GpuTensor,
     gather: Dispatch,
+    /// The gather that also transforms each image (when augmentation was set before loading).
+    gather_augment: Option<Dispatch>,
 }
 
 pub struct GpuGraph<'c> {
@@ -54,6 +56,7 @@ pub struct GpuGraph<'c> {
     eval: Vec<Dispatch>,
     softmax: Dispatch,
     data: Vec<Option<DataSet>>,
+    augment: Option<crate::ops::augment::Augment>,
     // Kept alive: buffers referenced only by recorded bind groups.
     _keep: Vec<GpuTensor>,
 }
@@ -419,6 +422,7 @@ impl<'c> GpuGraph<'c> {
             eval,
             softmax,
             data: Vec::new(),
+            augment: None,
             _keep: keep,
         })
     }
@@ -540,6 +544,16 @@ impl Backend for GpuGraph<'_> {
             labels: &self.labels,
         };
         let gather = gather::gather(ctx, data.sample_len, self.plan.max_batch, &gb)?;
+        let gather_augment = match &self.augment {
+            Some(a) => Some(gather::gather_augment(
+                ctx,
+                self.plan.input,
+                self.plan.max_batch,
+                a,
+                &gb,
+            )?),
+            None => None,
+        };
         if self.data.len() <= id {
             self.data.resize_with(id + 1, || None);
         }
@@ -547,8 +561,13 @@ impl Backend for GpuGraph<'_> {
             n: data.len(),
             perm,
             gather,
+            gather_augment,
         });
         Ok(())
+    }
+
+    fn set_augment(&mut self, augment: Option<crate::ops::augment::Augment>) {
+        self.augment = augment;
     }
 
     fn run(
@@ -561,13 +580,13 @@ impl Backend for GpuGraph<'_> {
         let (order, mode) = (pass.order, pass.mode);
         let n = order.len();
         let steps = pass.steps(b);
-        check_pass(pass, self.opt.is_some(), b)?;
         self.ensure_steps(steps)?;
         let data = self
             .data
             .get(pass.id)
             .and_then(|d| d.as_ref())
             .ok_or_else(|| Error::Msg(format!("data set {} not loaded", pass.id)))?;
+        check_pass(pass, self.opt.is_some(), b, data.gather_augment.is_some())?;
         check_order(order, data.n)?;
         // The GPU counts samples in u32.
         if pass.start.samples + n as u64 > u32::MAX as u64 {
@@ -601,7 +620,11 @@ impl Backend for GpuGraph<'_> {
             true => Some(ctx.alloc(n * self.plan.classes, "probabilities")?),
             false => None,
         };
-        let list: Vec<&Dispatch> = std::iter::once(&data.gather)
+        let gather = match (pass.augment && train, &data.gather_augment) {
+            (true, Some(g)) => g,
+            _ => &data.gather,
+        };
+        let list: Vec<&Dispatch> = std::iter::once(gather)
             .chain(if train { &self.train } else { &self.eval })
             .chain(pass.want_preds.then_some(&self.softmax))
             .collect();

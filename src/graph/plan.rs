@@ -96,6 +96,8 @@ pub struct Plan {
     pub stats: Vec<ParamSpec>,
     pub max_batch: usize,
     pub classes: usize,
+    /// The input image: [H, W, C].
+    pub input: [usize; 3],
     /// The layer each node comes from, for messages: "layer 3 (dense)" (numbered from 1, as in
     /// model files).
     pub node_layers: Vec<String>,
@@ -389,6 +391,7 @@ impl Plan {
             stats,
             max_batch,
             node_layers,
+            input,
         })
     }
 

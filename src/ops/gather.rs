@@ -11,7 +11,12 @@ use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
 struct Params {
     sample_len: u32,
     max_batch: u32,
-    _pad: [u32; 2],
+    h: u32,
+    w: u32,
+    c: u32,
+    shift: f32,
+    rotate: f32,
+    scale: f32,
 }
 
 /// Images as bytes packed four to a u32 word, little-endian (so the GPU reads them unconverted).
@@ -73,11 +78,53 @@ pub fn gather(
     let p = Params {
         sample_len: sample_len as u32,
         max_batch: max_batch as u32,
-        _pad: [0; 2],
+        ..Params::zeroed()
     };
     ctx.dispatch(
         "gather",
         "gather",
+        bytemuck::bytes_of(&p),
+        &[
+            ("images", b.images),
+            ("labels_all", b.labels_all),
+            ("perm", b.perm),
+            ("step", b.step),
+            ("x", b.x),
+            ("labels", b.labels),
+        ],
+        grid_1d(sample_len * max_batch, 256),
+    )
+}
+
+/// `gather` with each training image transformed as `augment::gather_augment_ref` does; seed and
+/// t come from the `step` record. `image` is [h, w, c] with h * w * c == sample_len.
+pub fn gather_augment(
+    ctx: &GpuContext,
+    image: [usize; 3],
+    max_batch: usize,
+    a: &crate::ops::augment::Augment,
+    b: &GatherBuffers,
+) -> Result<Dispatch> {
+    let [h, w, c] = image;
+    let sample_len = h * w * c;
+    if sample_len == 0 || b.x.len < sample_len * max_batch || b.labels.len < max_batch {
+        return Err(Error::Msg(format!(
+            "gather: batch buffers too small for {max_batch} images of {h}x{w}x{c}"
+        )));
+    }
+    let p = Params {
+        sample_len: sample_len as u32,
+        max_batch: max_batch as u32,
+        h: h as u32,
+        w: w as u32,
+        c: c as u32,
+        shift: a.shift,
+        rotate: a.rotate,
+        scale: a.scale,
+    };
+    ctx.dispatch(
+        "gather",
+        "gather_augment",
         bytemuck::bytes_of(&p),
         &[
             ("images", b.images),

@@ -1,6 +1,7 @@
 //! One file per op family: the CPU reference (plain Rust, the oracle) beside the GPU dispatch that
 //! launches the matching kernel of `shaders/NAME.wgsl`.
 
+pub mod augment;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod cpu_gemm;

@@ -43,6 +43,8 @@ pub struct FitConfig {
     pub monitor: Monitor,
     /// Keras' `label_smoothing` of the training loss.
     pub label_smoothing: f32,
+    /// Random affine transforms of the training images (never of validation or test images).
+    pub augment: Option<crate::ops::augment::Augment>,
 }
 
 impl FitConfig {
@@ -62,6 +64,7 @@ impl FitConfig {
             early_stopping: None,
             monitor: Monitor::ValLoss,
             label_smoothing: 0.0,
+            augment: None,
         }
     }
 
@@ -208,6 +211,7 @@ pub fn fit(
     let n_total = train.len();
     let n_train = n_total - n_val;
     // One upload: the validation images are the tail of the training data set.
+    backend.set_augment(cfg.augment);
     backend.load(TRAIN, host(&train))?;
     backend.load(TEST, host(&data.test))?;
     let val_order: Vec<u32> = (n_train as u32..n_total as u32).collect();
@@ -269,7 +273,8 @@ pub fn fit(
             let part = &order[first * b..(end * b).min(n_train)];
             let pass = Pass::train(TRAIN, part, &lrs)
                 .continuing(ls.partial)
-                .smoothed(cfg.label_smoothing);
+                .smoothed(cfg.label_smoothing)
+                .augmented(cfg.augment.is_some());
             let r = backend
                 .run(&pass, &mut |p| {
                     cb.progress(Progress {

@@ -101,6 +101,8 @@ pub struct RunConfig {
     pub weight_decay: f32,
     #[serde(default)]
     pub label_smoothing: f32,
+    #[serde(default)]
+    pub augment: Option<crate::ops::augment::Augment>,
 }
 
 /// Which data a run trained on: the folder as given, and a fingerprint of its contents.
