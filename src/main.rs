@@ -249,6 +249,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 weight_decay,
                 label_smoothing,
                 augment: augment.as_deref().map(str::parse).transpose()?,
+                evaluate_test: true,
                 backend: backend.as_deref().unwrap_or("auto").parse()?,
                 backend_flag: backend,
                 adapter,

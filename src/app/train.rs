@@ -48,6 +48,8 @@ pub struct TrainArgs {
     pub weight_decay: Option<f32>,
     pub label_smoothing: Option<f32>,
     pub augment: Option<crate::ops::augment::Augment>,
+    /// Evaluate the test set at the end (false in a search, which evaluates only its choice).
+    pub evaluate_test: bool,
     pub backend: BackendKind,
     /// The backend as typed, for the resume command printed on an interrupt.
     pub backend_flag: Option<String>,
@@ -524,6 +526,7 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
         monitor: run.monitor,
         label_smoothing: run.label_smoothing,
         augment: run.augment,
+        evaluate_test: a.evaluate_test,
     };
     split(&data, &cfg)?;
     let (total, trainable) = spec.param_counts()?;
@@ -647,10 +650,13 @@ fn report(
         "{} training images, {} validation images; {:.1}s of training, {:.0} images/s",
         r.train_samples, r.val_samples, r.train_seconds, r.images_per_second
     );
-    println!(
-        "Test loss: {:.4} - test accuracy: {:.4}",
-        r.test.loss, r.test.accuracy
-    );
+    let tested = r.test.samples > 0;
+    if tested {
+        println!(
+            "Test loss: {:.4} - test accuracy: {:.4}",
+            r.test.loss, r.test.accuracy
+        );
+    }
     if let Some(target) = run.target_accuracy {
         match r.reached {
             Some(t) => println!(
@@ -665,12 +671,16 @@ fn report(
     }
     write_atomic(&out.join("history.csv"), r.history.to_csv().as_bytes())?;
     curves_png(&r.history, &out.join("curves.png"))?;
-    let confusion = Confusion::from_predictions(&data.test.labels, &r.test.preds, plan.classes)?;
-    confusion_png(&confusion, &out.join("confusion.png"))?;
+    if tested {
+        let confusion =
+            Confusion::from_predictions(&data.test.labels, &r.test.preds, plan.classes)?;
+        confusion_png(&confusion, &out.join("confusion.png"))?;
+    }
     let metrics = serde_json::json!({
         "model": spec.name,
-        "test_accuracy": r.test.accuracy,
-        "test_loss": r.test.loss,
+        // Absent (null) when the test set was left for later (a search's trials).
+        "test_accuracy": tested.then_some(r.test.accuracy),
+        "test_loss": tested.then_some(r.test.loss),
         "epochs": r.history.len(),
         "batch_size": run.batch_size,
         "optimizer": run.optimizer.to_string(),
@@ -718,7 +728,8 @@ fn report(
     let text = serde_json::to_string_pretty(&metrics).map_err(|e| Error::msg(e.to_string()))?;
     write_atomic(&out.join("metrics.json"), text.as_bytes())?;
     println!(
-        "Saved the model, history.csv, curves.png, confusion.png and metrics.json to {}",
+        "Saved the model, history.csv, curves.png, {}metrics.json to {}",
+        if tested { "confusion.png and " } else { "" },
         out.display()
     );
     Ok(())

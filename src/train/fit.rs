@@ -45,6 +45,8 @@ pub struct FitConfig {
     pub label_smoothing: f32,
     /// Random affine transforms of the training images (never of validation or test images).
     pub augment: Option<crate::ops::augment::Augment>,
+    /// Evaluate the test set at the end (a search leaves it to the one trial it chooses).
+    pub evaluate_test: bool,
 }
 
 impl FitConfig {
@@ -65,6 +67,7 @@ impl FitConfig {
             monitor: Monitor::ValLoss,
             label_smoothing: 0.0,
             augment: None,
+            evaluate_test: true,
         }
     }
 
@@ -363,8 +366,12 @@ pub fn fit(
             return stopped(ls, cfg, n_train, n_val, memory);
         }
     }
-    cb.phase("evaluating on the test set");
-    let test = backend.eval(TEST, &test_order, true)?;
+    let test = if cfg.evaluate_test {
+        cb.phase("evaluating on the test set");
+        backend.eval(TEST, &test_order, true)?
+    } else {
+        EpochStats::default()
+    };
     Ok(FitResult {
         outcome: Outcome::Finished,
         test,
