@@ -117,6 +117,47 @@ enum Command {
         #[arg(long, value_name = "ACCURACY")]
         time_to_accuracy: Option<f32>,
     },
+    /// Compare finished runs: a table, its Markdown form and the learning curves overlaid in one
+    /// PNG; with --train, train the models first on the same data, split and seed
+    Compare {
+        // Not with --train: checked after parsing, since clap skips the training flags'
+        // `requires = "train"` when this argument is declared in conflict with it.
+        /// Run folders written by `wgnn train`
+        #[arg(value_name = "RUN_DIR")]
+        runs: Vec<PathBuf>,
+        /// Train these models first (presets or .toml files), each into OUT_DIR/<model>
+        #[arg(long, num_args = 1.., value_name = "MODEL")]
+        train: Vec<String>,
+        /// [default: each model's own]
+        #[arg(long, requires = "train")]
+        epochs: Option<usize>,
+        /// [default: each model's own]
+        #[arg(long, requires = "train")]
+        batch_size: Option<usize>,
+        /// Use only the first N training images
+        #[arg(long, requires = "train")]
+        limit: Option<usize>,
+        /// [default: 42]
+        #[arg(long, requires = "train")]
+        seed: Option<u64>,
+        /// Fraction of the training data (from its end) held out for validation [default: the
+        /// models' own, when they agree]
+        #[arg(long, requires = "train", allow_negative_numbers = true)]
+        validation_split: Option<f32>,
+        /// [default: data/mnist]
+        #[arg(long, requires = "train")]
+        data_dir: Option<PathBuf>,
+        /// auto, gpu or cpu [default: auto]
+        #[arg(long, requires = "train")]
+        backend: Option<String>,
+        /// Where the runs go [default: a new runs/compare-<time>]
+        #[arg(long, value_name = "DIR", requires = "train")]
+        out_dir: Option<PathBuf>,
+        /// The plot; the Markdown table is written beside it, as FILE.md [default: compare.png,
+        /// or OUT_DIR/compare.png with --train]
+        #[arg(long, value_name = "FILE.png")]
+        out: Option<PathBuf>,
+    },
     /// Test loss, accuracy, confusion matrix, precision and recall of a checkpoint
     Eval {
         #[arg(long)]
@@ -254,6 +295,48 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 backend_flag: backend,
                 adapter,
                 adapter_flag,
+                out,
+            })?;
+            Ok(match end {
+                app::train::TrainEnd::Done => ExitCode::SUCCESS,
+                app::train::TrainEnd::Interrupted(sig) => ExitCode::from(app::exit_status(sig)),
+            })
+        }
+        Command::Compare {
+            runs,
+            train,
+            epochs,
+            batch_size,
+            limit,
+            seed,
+            validation_split,
+            data_dir,
+            backend,
+            out_dir,
+            out,
+        } => {
+            if !train.is_empty() && !runs.is_empty() {
+                return Err(wgnn::Error::msg(
+                    "compare: give run folders or --train MODEL..., not both",
+                ));
+            }
+            if train.is_empty() {
+                let out = out.unwrap_or_else(|| PathBuf::from("compare.png"));
+                return done(app::compare::compare(&runs, &out));
+            }
+            let end = app::compare::train_and_compare(app::compare::TrainAll {
+                models: train,
+                epochs,
+                batch_size,
+                limit,
+                seed,
+                validation_split,
+                data_dir,
+                backend: backend.as_deref().unwrap_or("auto").parse()?,
+                backend_flag: backend,
+                adapter,
+                adapter_flag,
+                out_dir,
                 out,
             })?;
             Ok(match end {

@@ -2,6 +2,7 @@
 
 mod backend;
 pub mod bench;
+pub mod compare;
 pub mod eval;
 pub mod inspect;
 pub mod predict;

@@ -9,4 +9,4 @@ pub mod plot;
 pub use confusion::Confusion;
 pub use fs::write_atomic;
 pub use history::{EpochRecord, History};
-pub use plot::{confusion_png, curves_png};
+pub use plot::{compare_png, confusion_png, curves_png, RunCurves, RUN_COLORS};

@@ -366,3 +366,198 @@ pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
         Ok(())
     })
 }
+
+/// The line colour of each run in [`compare_png`] (matplotlib's tab10, with its grey swapped for
+/// a dark red so that no run's colour is one that anti-aliased text also makes).
+pub const RUN_COLORS: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (128, 0, 38),
+    (188, 189, 34),
+    (23, 190, 207),
+];
+
+/// One run's learning curves for [`compare_png`], named in the legend by `label`.
+pub struct RunCurves<'a> {
+    pub label: &'a str,
+    pub history: &'a History,
+}
+
+/// One panel of [`compare_png`]: every run's train (dashed) and validation (solid) series.
+fn compare_panel(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    p: &Panel<'_>,
+    runs: &[(&str, RGBColor, Series, Series)],
+) -> std::result::Result<(), String> {
+    let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
+    let mut chart = ChartBuilder::on(area)
+        .caption(p.title, (FAMILY, 24))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(70)
+        .build_cartesian_2d(p.x_range.0..p.x_range.1, p.y_range.0..p.y_range.1)
+        .map_err(e)?;
+    let n_epochs = (p.x_range.1 - p.x_range.0 + 1).max(1) as usize;
+    let percent = p.percent;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(p.y_desc)
+        .x_labels(n_epochs.min(12))
+        .y_labels(8)
+        .label_style((FAMILY, 15))
+        .axis_desc_style((FAMILY, 17))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .y_label_formatter(&|v| {
+            if percent {
+                format!("{:.1}%", v * 100.0)
+            } else {
+                format!("{v:.3}")
+            }
+        })
+        .draw()
+        .map_err(e)?;
+    for (label, color, train, val) in runs {
+        let (label, color) = (label.to_string(), *color);
+        // Dashes and hollow markers for train, so a one-epoch run still shows a point.
+        let train_line = chart
+            .draw_series(DashedLineSeries::new(
+                train.iter().copied(),
+                10,
+                7,
+                color.stroke_width(2),
+            ))
+            .map_err(e)?;
+        if val.is_empty() {
+            train_line.label(label.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 9, y)], color.stroke_width(2))
+            });
+        }
+        chart
+            .draw_series(
+                train
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 3, color.stroke_width(2))),
+            )
+            .map_err(e)?;
+        if !val.is_empty() {
+            chart
+                .draw_series(LineSeries::new(val.iter().copied(), color.stroke_width(3)))
+                .map_err(e)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+            chart
+                .draw_series(
+                    val.iter()
+                        .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+                )
+                .map_err(e)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(if percent {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .label_font((FAMILY, 16))
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Draws several runs' learning curves overlaid: a loss panel and an accuracy panel, one colour
+/// per run ([`RUN_COLORS`]), validation solid and train dashed; a run without validation shows
+/// only its train curves. At most `RUN_COLORS.len()` runs, so that every colour names one run.
+pub fn compare_png(runs: &[RunCurves<'_>], path: &Path) -> Result<()> {
+    if runs.is_empty() {
+        return Err(Error::file(path, "no runs to plot"));
+    }
+    if runs.len() > RUN_COLORS.len() {
+        return Err(Error::file(
+            path,
+            format!(
+                "can draw at most {} runs in one plot (one colour each), got {}",
+                RUN_COLORS.len(),
+                runs.len()
+            ),
+        ));
+    }
+    if let Some(r) = runs.iter().find(|r| r.history.is_empty()) {
+        return Err(Error::file(
+            path,
+            format!("the run `{}` has an empty training history", r.label),
+        ));
+    }
+    let epochs = runs
+        .iter()
+        .flat_map(|r| r.history.records.iter().map(|e| e.epoch));
+    let first = epochs.clone().min().unwrap_or(1) as i32;
+    let last = epochs.max().unwrap_or(1) as i32;
+    let x_range = if last > first {
+        (first, last)
+    } else {
+        (first - 1, last + 1)
+    };
+    let with = |train: fn(&super::history::EpochRecord) -> Option<f32>,
+                val: fn(&super::history::EpochRecord) -> Option<f32>| {
+        runs.iter()
+            .zip(RUN_COLORS)
+            .map(|(r, (cr, cg, cb))| {
+                (
+                    r.label,
+                    RGBColor(cr, cg, cb),
+                    series(r.history, train),
+                    series(r.history, val),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let loss = with(|r| Some(r.loss), |r| r.val_loss);
+    let acc = with(|r| Some(r.accuracy), |r| r.val_accuracy);
+    let values = |s: &[(&str, RGBColor, Series, Series)]| -> Vec<f32> {
+        s.iter()
+            .flat_map(|(_, _, t, v)| t.iter().chain(v).map(|p| p.1 as f32))
+            .collect()
+    };
+    render_png(path, 1400, 560, |root| {
+        let panels = root.split_evenly((1, 2));
+        compare_panel(
+            &panels[0],
+            &Panel {
+                title: "Loss (solid: validation, dashed: train)",
+                y_desc: "cross-entropy loss",
+                x_range,
+                y_range: range_of(&values(&loss), false, true),
+                percent: false,
+                sci: false,
+                first: "",
+            },
+            &loss,
+        )?;
+        compare_panel(
+            &panels[1],
+            &Panel {
+                title: "Accuracy (solid: validation, dashed: train)",
+                y_desc: "accuracy",
+                x_range,
+                y_range: range_of(&values(&acc), true, false),
+                percent: true,
+                sci: false,
+                first: "",
+            },
+            &acc,
+        )
+    })
+}
