@@ -350,29 +350,18 @@ pub fn train_and_compare(a: TrainAll) -> Result<TrainEnd> {
         );
         let end = train::run(TrainArgs {
             model: Some(spec),
-            init_from: None,
-            resume: None,
-            verbose: false,
-            time_to_accuracy: None,
             epochs: a.epochs,
             batch_size: a.batch_size,
-            optimizer: None,
-            lr: None,
             validation_split: a.validation_split,
             seed: Some(a.seed.unwrap_or(42)),
             limit: a.limit,
             data_dir: a.data_dir.clone(),
-            checkpoint_every: None,
-            schedule: None,
-            warmup_epochs: None,
-            plateau: None,
-            early_stopping: None,
-            monitor: None,
             backend: a.backend,
             backend_flag: a.backend_flag.clone(),
             adapter: a.adapter.clone(),
             adapter_flag: a.adapter_flag.clone(),
             out: Some(dir.clone()),
+            ..TrainArgs::default()
         })?;
         if end != TrainEnd::Done {
             return Ok(end);

@@ -20,6 +20,7 @@ use crate::train::{
 };
 
 /// The flags of `wgnn train`, as given (None: not given).
+#[derive(Clone)]
 pub struct TrainArgs {
     pub model: Option<ModelSpec>,
     /// Start from this run folder's weights instead of a fresh initialisation.
@@ -56,6 +57,42 @@ pub struct TrainArgs {
     pub adapter: AdapterChoice,
     pub adapter_flag: Option<String>,
     pub out: Option<PathBuf>,
+}
+
+impl Default for TrainArgs {
+    /// No flags: the model's defaults, the default backend, the test set evaluated.
+    fn default() -> Self {
+        Self {
+            model: None,
+            init_from: None,
+            resume: None,
+            verbose: false,
+            time_to_accuracy: None,
+            epochs: None,
+            batch_size: None,
+            optimizer: None,
+            lr: None,
+            validation_split: None,
+            seed: None,
+            limit: None,
+            data_dir: None,
+            checkpoint_every: None,
+            schedule: None,
+            warmup_epochs: None,
+            plateau: None,
+            early_stopping: None,
+            monitor: None,
+            weight_decay: None,
+            label_smoothing: None,
+            augment: None,
+            evaluate_test: true,
+            backend: BackendKind::Auto,
+            backend_flag: None,
+            adapter: AdapterChoice::Auto,
+            adapter_flag: None,
+            out: None,
+        }
+    }
 }
 
 /// How `wgnn train` ended, when it did not fail.
