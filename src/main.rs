@@ -158,6 +158,47 @@ enum Command {
         #[arg(long, value_name = "FILE.png")]
         out: Option<PathBuf>,
     },
+    /// Search hyperparameters: one training run per trial, chosen by validation accuracy, only the
+    /// chosen trial evaluated on the test set; re-running the command continues the search
+    Tune {
+        /// A preset or a .toml file
+        #[arg(long, default_value = "convnet")]
+        model: String,
+        /// An axis: NAME=V1,V2,... (or NAME=LO..HI, NAME=log:LO..HI with --trials); NAME is a
+        /// training flag (lr, batch-size, epochs, optimizer, weight-decay, label-smoothing,
+        /// schedule, warmup-epochs, augment, early-stopping) or dropout, filters, units
+        #[arg(long, value_name = "NAME=VALUES")]
+        grid: Vec<String>,
+        /// Draw N random combinations instead of the whole grid
+        #[arg(long, value_name = "N")]
+        trials: Option<usize>,
+        /// [default: the model's]
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Use only the first N training images
+        #[arg(long)]
+        limit: Option<usize>,
+        /// [default: the model's]
+        #[arg(long, allow_negative_numbers = true)]
+        validation_split: Option<f32>,
+        /// [default: data/mnist]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// auto, gpu or cpu [default: auto]
+        #[arg(long)]
+        backend: Option<String>,
+        /// The search's folder: one run folder per trial, results.csv, results.md, results.png
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Run only every N-th trial, starting with the K-th (for a job array over one folder)
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Write the results of the search in DIR (after its shards have run)
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["grid", "shard"])]
+        collect: Option<PathBuf>,
+    },
     /// Test loss, accuracy, confusion matrix, precision and recall of a checkpoint
     Eval {
         #[arg(long)]
@@ -296,6 +337,59 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 adapter,
                 adapter_flag,
                 out,
+            })?;
+            Ok(match end {
+                app::train::TrainEnd::Done => ExitCode::SUCCESS,
+                app::train::TrainEnd::Interrupted(sig) => ExitCode::from(app::exit_status(sig)),
+            })
+        }
+        Command::Tune {
+            model,
+            grid,
+            trials,
+            epochs,
+            seed,
+            limit,
+            validation_split,
+            data_dir,
+            backend,
+            out,
+            shard,
+            collect,
+        } => {
+            let kind: BackendKind = backend.as_deref().unwrap_or("auto").parse()?;
+            if let Some(dir) = collect {
+                app::tune::collect(&dir, kind, &adapter)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if grid.is_empty() {
+                return Err(wgnn::Error::msg(
+                    "tune: give at least one --grid NAME=VALUES (e.g. --grid lr=1e-3,3e-4)",
+                ));
+            }
+            let end = app::tune::run(app::tune::TuneArgs {
+                model: model.clone(),
+                grid: grid
+                    .iter()
+                    .map(|g| g.parse())
+                    .collect::<wgnn::Result<_>>()?,
+                trials,
+                epochs,
+                seed,
+                limit,
+                validation_split,
+                data_dir,
+                out: out.unwrap_or_else(|| {
+                    let name = std::path::Path::new(&model)
+                        .file_stem()
+                        .map_or(model.clone(), |s| s.to_string_lossy().into_owned());
+                    PathBuf::from("runs").join(format!("tune-{name}"))
+                }),
+                shard: shard.as_deref().map(app::tune::parse_shard).transpose()?,
+                backend: kind,
+                backend_flag: backend,
+                adapter,
+                adapter_flag,
             })?;
             Ok(match end {
                 app::train::TrainEnd::Done => ExitCode::SUCCESS,

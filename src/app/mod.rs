@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod predict;
 mod signals;
 pub mod train;
+pub mod tune;
 
 pub use backend::{with_backend, BackendKind, GraphKind};
 pub use signals::exit_status;

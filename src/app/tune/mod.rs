@@ -1,0 +1,216 @@
+//! `wgnn tune`: a hyperparameter search, as keras_tuner does it. Each trial is a `wgnn train` run
+//! in its own folder (`OUT/trial-001`, ...), so a trial is checkpointed, resumable and readable
+//! like any run. Trials are chosen by validation accuracy; only the chosen one sees the test set.
+//! Re-running the same command continues the search: finished and failed trials are skipped, an
+//! interrupted one resumes from its checkpoint. `--shard K/N` runs every N-th trial (for a Slurm
+//! array or GNU parallel over one shared folder) and `--collect OUT` writes the results of all.
+
+mod results;
+pub mod space;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::backend::BackendKind;
+use super::train::{self, TrainArgs, TrainEnd};
+use crate::error::{Error, Result};
+use crate::model::{resolve, ModelSpec};
+use crate::report::write_atomic;
+use crate::runtime::AdapterChoice;
+use crate::train::checkpoint;
+pub use results::{collect, TrialResult};
+use space::{apply_to_model, trials, Axis, Trial};
+
+/// The flags of `wgnn tune`.
+#[derive(Clone)]
+pub struct TuneArgs {
+    pub model: String,
+    pub grid: Vec<Axis>,
+    pub trials: Option<usize>,
+    pub epochs: Option<usize>,
+    pub seed: u64,
+    pub limit: Option<usize>,
+    pub validation_split: Option<f32>,
+    pub data_dir: Option<PathBuf>,
+    pub out: PathBuf,
+    /// (K, N): run the trials k with k % N == K - 1.
+    pub shard: Option<(usize, usize)>,
+    pub backend: BackendKind,
+    pub backend_flag: Option<String>,
+    pub adapter: AdapterChoice,
+    pub adapter_flag: Option<String>,
+}
+
+/// What a search is: written once as `OUT/search.json`, so a re-run, a shard or `--collect`
+/// works on the same trials.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Search {
+    pub model: String,
+    pub seed: u64,
+    pub epochs: Option<usize>,
+    pub limit: Option<usize>,
+    pub validation_split: Option<f32>,
+    pub data_dir: Option<String>,
+    pub trials: Vec<Trial>,
+}
+
+pub const SEARCH: &str = "search.json";
+/// A trial that failed (diverged, or was refused) says why in its folder.
+pub const FAILED: &str = "failed.txt";
+
+pub fn trial_dir(out: &Path, k: usize) -> PathBuf {
+    out.join(format!("trial-{k:03}"))
+}
+
+/// `K/N` with 1 <= K <= N.
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        Error::msg(format!(
+            "--shard `{s}`: expected K/N with 1 <= K <= N, e.g. 2/4"
+        ))
+    };
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// The settings of trial `t`: the search's flags, then the trial's values.
+fn trial_args(a: &TuneArgs, spec: &ModelSpec, t: &Trial, dir: &Path) -> Result<TrainArgs> {
+    let mut args = TrainArgs {
+        model: Some(apply_to_model(spec, t)?),
+        epochs: a.epochs,
+        seed: Some(a.seed),
+        limit: a.limit,
+        validation_split: a.validation_split,
+        data_dir: a.data_dir.clone(),
+        backend: a.backend,
+        backend_flag: a.backend_flag.clone(),
+        adapter: a.adapter.clone(),
+        adapter_flag: a.adapter_flag.clone(),
+        out: Some(dir.to_path_buf()),
+        evaluate_test: false,
+        ..TrainArgs::default()
+    };
+    for (axis, v) in &t.values {
+        let bad = |e: String| Error::msg(format!("--grid {axis}={v}: {e}"));
+        let num = |v: &str| v.parse::<f64>().map_err(|_| bad("not a number".into()));
+        match axis.as_str() {
+            "lr" => args.lr = Some(num(v)? as f32),
+            "batch-size" => args.batch_size = Some(num(v)? as usize),
+            "epochs" => args.epochs = Some(num(v)? as usize),
+            "optimizer" => args.optimizer = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?),
+            "weight-decay" => args.weight_decay = Some(num(v)? as f32),
+            "label-smoothing" => args.label_smoothing = Some(num(v)? as f32),
+            "schedule" => args.schedule = Some(v.parse()?),
+            "warmup-epochs" => args.warmup_epochs = Some(num(v)?),
+            "augment" => args.augment = Some(v.parse()?),
+            "early-stopping" => args.early_stopping = Some(v.parse()?),
+            // Model hyperparameters are already in the model.
+            _ => {}
+        }
+    }
+    Ok(args)
+}
+
+pub fn run(a: TuneArgs) -> Result<TrainEnd> {
+    let spec = resolve(&a.model)?;
+    if a.validation_split == Some(0.0) {
+        return Err(Error::msg(
+            "--validation-split 0: a search chooses its trial by validation accuracy, so it needs validation images",
+        ));
+    }
+    let search = Search {
+        model: a.model.clone(),
+        seed: a.seed,
+        epochs: a.epochs,
+        limit: a.limit,
+        validation_split: a.validation_split,
+        data_dir: a.data_dir.as_ref().map(|d| d.display().to_string()),
+        trials: trials(&a.grid, a.trials, a.seed)?,
+    };
+    // Every trial's settings are checked before the first one trains.
+    for (k, t) in search.trials.iter().enumerate() {
+        trial_args(&a, &spec, t, &trial_dir(&a.out, k + 1))?;
+    }
+    let saved = a.out.join(SEARCH);
+    if saved.is_file() {
+        let text = std::fs::read_to_string(&saved).map_err(|e| Error::io(&saved, e))?;
+        let old: Search = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&saved, format!("not a search description: {e}")))?;
+        if old != search {
+            return Err(Error::file(
+                &saved,
+                "holds another search (other model, settings or trials); continue it with its own command, or choose another --out",
+            ));
+        }
+    } else {
+        let text = serde_json::to_string_pretty(&search).map_err(|e| Error::msg(e.to_string()))?;
+        write_atomic(&saved, text.as_bytes())?;
+    }
+    let n = search.trials.len();
+    let mine: Vec<usize> = (1..=n)
+        .filter(|k| a.shard.is_none_or(|(s, of)| (k - 1) % of == s - 1))
+        .collect();
+    let start = Instant::now();
+    let mut trained = 0usize;
+    for (done, &k) in mine.iter().enumerate() {
+        let t = &search.trials[k - 1];
+        let dir = trial_dir(&a.out, k);
+        if dir.join("metrics.json").is_file() || dir.join(FAILED).is_file() {
+            continue;
+        }
+        let eta = match trained {
+            0 => String::new(),
+            _ => {
+                let per = start.elapsed().as_secs_f64() / trained as f64;
+                format!(", about {:.0}s left", per * (mine.len() - done) as f64)
+            }
+        };
+        println!(
+            "\n=== Trial {k} of {n}{}: {}{eta}",
+            a.shard
+                .map_or(String::new(), |(s, of)| format!(" (shard {s}/{of})")),
+            t.label()
+        );
+        let resuming = dir.join(checkpoint::WEIGHTS).is_file();
+        let args = match resuming {
+            true => TrainArgs {
+                resume: Some(dir.clone()),
+                backend: a.backend,
+                backend_flag: a.backend_flag.clone(),
+                adapter: a.adapter.clone(),
+                adapter_flag: a.adapter_flag.clone(),
+                evaluate_test: false,
+                ..TrainArgs::default()
+            },
+            false => trial_args(&a, &spec, t, &dir)?,
+        };
+        match train::run(args) {
+            Ok(TrainEnd::Done) => trained += 1,
+            Ok(TrainEnd::Interrupted(sig)) => {
+                eprintln!("wgnn: the search stopped in trial {k}; run the same `wgnn tune` command to continue it");
+                return Ok(TrainEnd::Interrupted(sig));
+            }
+            // A trial that fails is recorded with its reason, and the search goes on.
+            Err(e) => {
+                eprintln!("wgnn: trial {k} failed: {e}");
+                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                write_atomic(&dir.join(FAILED), format!("{e}\n").as_bytes())?;
+            }
+        }
+    }
+    match a.shard {
+        Some((s, of)) => println!(
+            "\nShard {s}/{of} is done. When every shard is, `wgnn tune --collect {}` writes the results.",
+            a.out.display()
+        ),
+        None => collect(&a.out, a.backend, &a.adapter)?,
+    }
+    Ok(TrainEnd::Done)
+}

@@ -1,0 +1,240 @@
+//! The results of a search: one row per trial, best validation accuracy first, the chosen trial
+//! evaluated on the test set (the only one that is), the validation curves overlaid.
+
+use std::path::{Path, PathBuf};
+
+use super::{trial_dir, Search, FAILED, SEARCH};
+use crate::app::backend::BackendKind;
+use crate::app::compare::best_val;
+use crate::app::eval::predict_set;
+use crate::data::load_dir;
+use crate::error::{Error, Result};
+use crate::report::{compare_png, write_atomic, History, RunCurves};
+use crate::runtime::AdapterChoice;
+use crate::train::checkpoint;
+
+/// How a trial ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    Done,
+    Failed(String),
+    /// Not run yet (another shard's, or interrupted before its first checkpoint).
+    NotRun,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrialResult {
+    pub index: usize,
+    pub label: String,
+    pub values: Vec<(String, String)>,
+    pub status: Status,
+    /// Best validation accuracy, its epoch, and the validation loss then.
+    pub best: Option<(f32, usize, f32)>,
+    pub train_seconds: f64,
+    pub images_per_second: f64,
+    pub history: History,
+}
+
+fn read_trial(out: &Path, k: usize, values: &[(String, String)]) -> Result<TrialResult> {
+    let dir = trial_dir(out, k);
+    let label = format!("trial-{k:03}");
+    let mut r = TrialResult {
+        index: k,
+        label,
+        values: values.to_vec(),
+        status: Status::NotRun,
+        best: None,
+        train_seconds: 0.0,
+        images_per_second: 0.0,
+        history: History::default(),
+    };
+    if let Ok(why) = std::fs::read_to_string(dir.join(FAILED)) {
+        r.status = Status::Failed(why.trim().to_string());
+        return Ok(r);
+    }
+    let metrics = dir.join("metrics.json");
+    if !metrics.is_file() {
+        return Ok(r);
+    }
+    let text = std::fs::read_to_string(&metrics).map_err(|e| Error::io(&metrics, e))?;
+    let m: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::file(&metrics, format!("not JSON: {e}")))?;
+    r.train_seconds = m["train_seconds"].as_f64().unwrap_or(0.0);
+    r.images_per_second = m["train_images_per_second"].as_f64().unwrap_or(0.0);
+    r.history = History::read_csv(&dir.join("history.csv"))?;
+    r.best = best_val(&r.history).map(|(acc, epoch)| {
+        let loss = r.history.records[epoch - r.history.records[0].epoch]
+            .val_loss
+            .unwrap_or(f32::NAN);
+        (acc, epoch, loss)
+    });
+    r.status = Status::Done;
+    Ok(r)
+}
+
+/// Best validation accuracy first; failed and unrun trials last, in trial order.
+pub fn sort(rows: &mut [TrialResult]) {
+    rows.sort_by(|a, b| {
+        let key = |r: &TrialResult| r.best.map_or(f32::NEG_INFINITY, |b| b.0);
+        key(b).total_cmp(&key(a)).then(a.index.cmp(&b.index))
+    });
+}
+
+fn cells(r: &TrialResult, axes: &[String], test: Option<f32>) -> Vec<String> {
+    let mut c = vec![r.label.clone()];
+    c.extend(axes.iter().map(|a| {
+        r.values
+            .iter()
+            .find(|(k, _)| k == a)
+            .map_or(String::new(), |(_, v)| v.clone())
+    }));
+    match (&r.status, r.best) {
+        (Status::Done, Some((acc, epoch, loss))) => c.extend([
+            format!("{:.4}", acc),
+            epoch.to_string(),
+            format!("{:.4}", loss),
+            format!("{:.1}", r.train_seconds),
+            format!("{:.0}", r.images_per_second),
+            test.map_or(String::new(), |t| format!("{t:.4}")),
+            "done".into(),
+        ]),
+        (Status::Failed(why), _) => c.extend(
+            ["", "", "", "", "", ""]
+                .map(String::from)
+                .into_iter()
+                .chain([format!("failed: {why}")]),
+        ),
+        _ => c.extend(["", "", "", "", "", "", "not run"].map(String::from)),
+    }
+    c
+}
+
+/// Reads every trial of the search in `out`, evaluates the chosen one on the test set, and
+/// writes `results.csv`, `results.md` and `results.png`.
+pub fn collect(out: &Path, backend: BackendKind, adapter: &AdapterChoice) -> Result<()> {
+    let path = out.join(SEARCH);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::file(
+            &path,
+            format!(
+                "cannot read the search description ({e}); is {} a `wgnn tune` folder?",
+                out.display()
+            ),
+        )
+    })?;
+    let search: Search = serde_json::from_str(&text)
+        .map_err(|e| Error::file(&path, format!("not a search description: {e}")))?;
+    let mut rows = search
+        .trials
+        .iter()
+        .enumerate()
+        .map(|(i, t)| read_trial(out, i + 1, &t.values))
+        .collect::<Result<Vec<_>>>()?;
+    sort(&mut rows);
+    let axes: Vec<String> = search
+        .trials
+        .first()
+        .map(|t| t.values.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    // Chosen by validation; the test set is seen by this trial alone.
+    let chosen = rows
+        .iter()
+        .find(|r| r.status == Status::Done && r.best.is_some());
+    let test = match chosen {
+        Some(r) => {
+            let dir = trial_dir(out, r.index);
+            let data = load_dir(&PathBuf::from(
+                search.data_dir.as_deref().unwrap_or("data/mnist"),
+            ))?;
+            let spec = checkpoint::load_spec(&dir)?;
+            let (stats, _) = predict_set(&dir, &spec, &data.test, backend, adapter)?;
+            Some((r.index, stats.accuracy))
+        }
+        None => None,
+    };
+    let test_of = |r: &TrialResult| test.filter(|(k, _)| *k == r.index).map(|(_, a)| a);
+    let mut header = vec!["trial".to_string()];
+    header.extend(axes.iter().cloned());
+    header.extend(
+        [
+            "best_val_accuracy",
+            "best_epoch",
+            "val_loss",
+            "train_seconds",
+            "images_per_second",
+            "test_accuracy",
+            "status",
+        ]
+        .map(String::from),
+    );
+    let table: Vec<Vec<String>> = rows.iter().map(|r| cells(r, &axes, test_of(r))).collect();
+    let csv_field = |s: &str| match s.contains([',', '"']) {
+        true => format!("\"{}\"", s.replace('"', "\"\"")),
+        false => s.to_string(),
+    };
+    let mut csv = String::new();
+    for line in std::iter::once(&header).chain(&table) {
+        let f: Vec<String> = line.iter().map(|s| csv_field(s)).collect();
+        csv += &(f.join(",") + "\n");
+    }
+    write_atomic(&out.join("results.csv"), csv.as_bytes())?;
+    let md_row = |l: &[String]| {
+        format!(
+            "| {} |\n",
+            l.iter()
+                .map(|s| s.replace('|', "\\|"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    };
+    let mut md = format!(
+        "# Search over `{}` ({} trials, seed {})\n\n",
+        search.model,
+        search.trials.len(),
+        search.seed
+    );
+    md += &md_row(&header);
+    md += &md_row(&vec!["---".to_string(); header.len()]);
+    for l in &table {
+        md += &md_row(l);
+    }
+    let summary = match (chosen, test) {
+        (Some(r), Some((_, acc))) => format!(
+            "Chosen by validation accuracy: {} ({}), best val_accuracy {:.4} at epoch {}; its test accuracy is {:.4}. No other trial was evaluated on the test set.",
+            r.label,
+            r.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+            r.best.map_or(0.0, |b| b.0),
+            r.best.map_or(0, |b| b.1),
+            acc
+        ),
+        _ => "No trial finished: nothing was chosen.".to_string(),
+    };
+    md += &format!("\n{summary}\n");
+    write_atomic(&out.join("results.md"), md.as_bytes())?;
+    let done: Vec<&TrialResult> = rows
+        .iter()
+        .filter(|r| r.status == Status::Done)
+        .take(10)
+        .collect();
+    if !done.is_empty() {
+        let curves: Vec<RunCurves<'_>> = done
+            .iter()
+            .map(|r| RunCurves {
+                label: &r.label,
+                history: &r.history,
+            })
+            .collect();
+        compare_png(&curves, &out.join("results.png"))?;
+    }
+    print!("\n{md}");
+    println!(
+        "Saved results.csv, results.md{} to {}",
+        if done.is_empty() {
+            ""
+        } else {
+            " and results.png (the best 10 trials' curves)"
+        },
+        out.display()
+    );
+    Ok(())
+}
