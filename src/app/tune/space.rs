@@ -73,7 +73,7 @@ impl std::str::FromStr for Axis {
                         .ok_or_else(|| bad(format!("`{v}` is not a number")))
                 };
                 let (lo, hi) = (num(lo)?, num(hi)?);
-                if !(lo < hi) || (log && lo <= 0.0) {
+                if lo >= hi || (log && lo <= 0.0) {
                     return Err(bad(format!(
                         "the range {lo}..{hi} must rise{}",
                         if log { " and start above 0" } else { "" }
