@@ -24,17 +24,6 @@ fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
-// Chris Wellons' lowbias32 integer hash (a bijection on u32).
-fn lowbias32(v: u32) -> u32 {
-    var x = v;
-    x ^= x >> 16u;
-    x *= 0x7feb352du;
-    x ^= x >> 15u;
-    x *= 0x846ca68bu;
-    x ^= x >> 16u;
-    return x;
-}
-
 // The high seed word enters through lowbias32(seed_hi), which is 0 for seeds below 2^32.
 fn stream_key(seed: u32, seed_hi: u32, t: u32, layer: u32) -> u32 {
     let k = lowbias32(seed ^ 0x9e3779b9u) ^ lowbias32(seed_hi);

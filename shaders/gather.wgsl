@@ -44,17 +44,6 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if j == 0u { labels[b] = labels_all[s]; }
 }
 
-// Chris Wellons' lowbias32, as in src/ops/augment.rs.
-fn lowbias32(v: u32) -> u32 {
-    var x = v;
-    x ^= x >> 16u;
-    x *= 0x7feb352du;
-    x ^= x >> 15u;
-    x *= 0x846ca68bu;
-    x ^= x >> 16u;
-    return x;
-}
-
 // 24 bits of the hash as a uniform number in [-1, 1), exact in f32.
 fn draw(h: u32) -> f32 {
     return f32(h >> 8u) * (2.0 / 16777216.0) - 1.0;

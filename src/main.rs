@@ -338,10 +338,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 adapter_flag,
                 out,
             })?;
-            Ok(match end {
-                app::train::TrainEnd::Done => ExitCode::SUCCESS,
-                app::train::TrainEnd::Interrupted(sig) => ExitCode::from(app::exit_status(sig)),
-            })
+            Ok(exit_code(end))
         }
         Command::Tune {
             model,
@@ -391,10 +388,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 adapter,
                 adapter_flag,
             })?;
-            Ok(match end {
-                app::train::TrainEnd::Done => ExitCode::SUCCESS,
-                app::train::TrainEnd::Interrupted(sig) => ExitCode::from(app::exit_status(sig)),
-            })
+            Ok(exit_code(end))
         }
         Command::Compare {
             runs,
@@ -433,10 +427,7 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 out_dir,
                 out,
             })?;
-            Ok(match end {
-                app::train::TrainEnd::Done => ExitCode::SUCCESS,
-                app::train::TrainEnd::Interrupted(sig) => ExitCode::from(app::exit_status(sig)),
-            })
+            Ok(exit_code(end))
         }
         Command::Eval {
             checkpoint,
@@ -511,6 +502,14 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 profile,
             }))
         }
+    }
+}
+
+/// 0 when the command finished; 130 or 143 when a signal stopped it after a checkpoint.
+fn exit_code(end: app::train::TrainEnd) -> ExitCode {
+    match end {
+        app::train::TrainEnd::Done => ExitCode::SUCCESS,
+        app::train::TrainEnd::Interrupted(sig) => ExitCode::from(app::exit_status(sig)),
     }
 }
 

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::util::hash::lowbias32;
 
 /// The largest transform: up to `shift` pixels in x and y, `rotate` degrees either way, a zoom
 /// of 1 ± `scale`. Each is drawn uniformly per image and step.
@@ -63,17 +64,6 @@ impl std::fmt::Display for Augment {
             self.shift, self.rotate, self.scale
         )
     }
-}
-
-/// Chris Wellons' lowbias32, as in `shaders/dropout.wgsl` and `shaders/gather.wgsl`.
-fn lowbias32(v: u32) -> u32 {
-    let mut x = v;
-    x ^= x >> 16;
-    x = x.wrapping_mul(0x7feb_352d);
-    x ^= x >> 15;
-    x = x.wrapping_mul(0x846c_a68b);
-    x ^= x >> 16;
-    x
 }
 
 /// Four uniform numbers in [-1, 1) for sample `sample` at step `t`.

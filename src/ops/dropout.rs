@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::util::hash::lowbias32;
 use crate::util::simd::has_avx2_fma;
 
 const SHADER: &str = "dropout";
@@ -22,18 +23,6 @@ struct Params {
     threshold: u32,
     scale: f32,
     layer: u32,
-}
-
-/// Chris Wellons' lowbias32 integer hash (a bijection on u32); mirrors the WGSL.
-#[inline(always)]
-fn lowbias32(v: u32) -> u32 {
-    let mut x = v;
-    x ^= x >> 16;
-    x = x.wrapping_mul(0x7feb_352d);
-    x ^= x >> 15;
-    x = x.wrapping_mul(0x846c_a68b);
-    x ^= x >> 16;
-    x
 }
 
 /// The high seed word enters through `lowbias32(hi)`, which is 0 for seeds below 2^32.

@@ -80,10 +80,14 @@ pub fn gather(
         max_batch: max_batch as u32,
         ..Params::zeroed()
     };
+    dispatch(ctx, "gather", &p, b)
+}
+
+fn dispatch(ctx: &GpuContext, entry: &str, p: &Params, b: &GatherBuffers) -> Result<Dispatch> {
     ctx.dispatch(
         "gather",
-        "gather",
-        bytemuck::bytes_of(&p),
+        entry,
+        bytemuck::bytes_of(p),
         &[
             ("images", b.images),
             ("labels_all", b.labels_all),
@@ -92,7 +96,7 @@ pub fn gather(
             ("x", b.x),
             ("labels", b.labels),
         ],
-        grid_1d(sample_len * max_batch, 256),
+        grid_1d((p.sample_len * p.max_batch) as usize, 256),
     )
 }
 
@@ -122,18 +126,5 @@ pub fn gather_augment(
         rotate: a.rotate,
         scale: a.scale,
     };
-    ctx.dispatch(
-        "gather",
-        "gather_augment",
-        bytemuck::bytes_of(&p),
-        &[
-            ("images", b.images),
-            ("labels_all", b.labels_all),
-            ("perm", b.perm),
-            ("step", b.step),
-            ("x", b.x),
-            ("labels", b.labels),
-        ],
-        grid_1d(sample_len * max_batch, 256),
-    )
+    dispatch(ctx, "gather_augment", &p, b)
 }

@@ -1,6 +1,7 @@
 //! Every WGSL file of `shaders/`, compiled into the binary so the CLI needs no files at run time.
-//! Each is preceded by `shaders/prelude/step.wgsl`, and the GEMM-shaped ones by
-//! `shaders/prelude/block8.wgsl` (WGSL has no includes).
+//! Each is preceded by `shaders/prelude/step.wgsl`, the GEMM-shaped ones by
+//! `shaders/prelude/block8.wgsl` and the ones that draw random numbers by
+//! `shaders/prelude/hash.wgsl` (WGSL has no includes).
 
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
 pub const SHADERS: &[(&str, &str)] = &[
@@ -23,6 +24,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         "dropout",
         concat!(
             include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/prelude/hash.wgsl"),
             include_str!("../../shaders/dropout.wgsl")
         ),
     ),
@@ -34,6 +36,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         "gather",
         concat!(
             include_str!("../../shaders/prelude/step.wgsl"),
+            include_str!("../../shaders/prelude/hash.wgsl"),
             include_str!("../../shaders/gather.wgsl")
         ),
     ),
