@@ -4,54 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::run::{command as wgnn_cmd, fails, ok, scratch, text};
 use safetensors::SafeTensors;
 use wgnn::util::rng::Rng;
 
-fn wgnn_cmd(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wgnn"));
-    c.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
-
-fn wgnn(args: &[&str]) -> Output {
-    wgnn_cmd(args).output().expect("wgnn runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = wgnn(args);
-    assert!(o.status.success(), "wgnn {args:?} failed:\n{}", text(&o));
-    text(&o)
-}
-
-/// Fails with exit code 1 and a message containing every `needle`, without panicking.
-fn fails(args: &[&str], needles: &[&str]) -> String {
-    let o = wgnn(args);
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(1), "wgnn {args:?}: {t}");
-    assert!(!t.contains("panicked"), "wgnn {args:?} panicked: {t}");
-    for n in needles {
-        assert!(t.contains(n), "wgnn {args:?}: expected `{n}` in: {t}");
-    }
-    t
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wgnn-resume-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    scratch("resume", name)
 }
 
 fn s(p: &Path) -> &str {

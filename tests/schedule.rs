@@ -4,8 +4,9 @@
 //! of every epoch in history.csv, early stopping restoring the best epoch's weights bit for bit).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+mod common;
+use common::run::{fails, ok as wgnn, scratch};
 use wgnn::train::{EarlyStop, LrSchedule, Monitor, Plateau, Schedule};
 
 fn sched(schedule: &str, warmup: f64) -> LrSchedule {
@@ -126,26 +127,8 @@ fn flag_syntax_and_clear_errors() {
     assert!(Monitor::ValAccuracy.improves(0.1, None, 0.0));
 }
 
-fn wgnn(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_wgnn"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .unwrap();
-    let t = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "wgnn {args:?} failed: {t}");
-    t
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wgnn-schedule-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    scratch("schedule", name)
 }
 
 fn train(flags: &str, out: &Path) -> String {
@@ -269,16 +252,7 @@ fn weight_decay_shrinks_the_weights_and_is_recorded() {
         "dense.kernel norm {a} without decay, {b} with"
     );
     assert_eq!(metrics(&decayed)["weight_decay"], 0.5);
-    let o = Command::new(env!("CARGO_BIN_EXE_wgnn"))
-        .args(["train", "--weight-decay", "-1", "--out"])
-        .arg(tmp("wd-bad"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        o.status.code() == Some(1) && err.contains("--weight-decay"),
-        "{err}"
-    );
+    fails(&["train", "--weight-decay", "-1"], &["--weight-decay"]);
 }
 
 #[test]
@@ -313,14 +287,9 @@ fn label_smoothing_raises_the_training_loss_but_not_the_reported_validation_loss
         metrics(&smooth)["label_smoothing"].as_f64().unwrap() as f32,
         0.2
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_wgnn"))
-        .args(["train", "--label-smoothing", "1.5"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        o.status.code() == Some(1) && err.contains("--label-smoothing"),
-        "{err}"
+    fails(
+        &["train", "--label-smoothing", "1.5"],
+        &["--label-smoothing"],
     );
 }
 

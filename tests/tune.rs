@@ -4,39 +4,16 @@
 //! (axes, grids, draws, model hyperparameters) by hand.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::run::{command, ok, scratch, text, wgnn};
 use wgnn::app::tune::space::{apply_to_model, trials, Axis, Values};
 use wgnn::model::{preset, Layer};
 
-fn wgnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wgnn"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = wgnn(args);
-    assert!(o.status.success(), "wgnn {args:?}: {}", text(&o));
-    text(&o)
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wgnn-tune-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    scratch("tune", name)
 }
 
 const SMALL: &str = "--model tiny --limit 1000 --epochs 2 --backend cpu";
@@ -197,9 +174,7 @@ fn an_interrupted_trial_resumes_when_the_command_is_run_again() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let child = Command::new(env!("CARGO_BIN_EXE_wgnn"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let child = command(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

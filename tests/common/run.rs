@@ -1,0 +1,55 @@
+//! Running the `wgnn` binary from a test: its output as text, success or a clear failure, and
+//! scratch folders named after the test binary and the process.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// `wgnn ARGS` in the repository root, ready to run or spawn.
+pub fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgnn"));
+    c.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+pub fn wgnn(args: &[&str]) -> Output {
+    command(args).output().expect("wgnn runs")
+}
+
+/// Standard output, then standard error.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `wgnn ARGS`, which must succeed; its output.
+pub fn ok(args: &[&str]) -> String {
+    let o = wgnn(args);
+    assert!(o.status.success(), "wgnn {args:?} failed:\n{}", text(&o));
+    text(&o)
+}
+
+/// Runs `wgnn ARGS`, which must fail with exit status 1 (2 for a usage error) and a message
+/// holding every needle, without panicking; its output.
+pub fn fails(args: &[&str], needles: &[&str]) -> String {
+    let o = wgnn(args);
+    let t = text(&o);
+    let want = if t.contains("Usage:") { 2 } else { 1 };
+    assert_eq!(o.status.code(), Some(want), "wgnn {args:?}: {t}");
+    assert!(!t.contains("panicked"), "wgnn {args:?} panicked: {t}");
+    for n in needles {
+        assert!(t.contains(n), "wgnn {args:?}: expected `{n}` in: {t}");
+    }
+    t
+}
+
+/// A fresh scratch folder (not created) for `name` in this test binary and process.
+pub fn scratch(binary: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wgnn-{binary}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
