@@ -24,23 +24,31 @@ struct Params {
 
 const WG: u32 = 256u;
 
+// Byte `index` of the packed images, in [0, 1].
+fn unpack(index: u32) -> f32 {
+    let word = images[index / 4u];
+    return f32((word >> ((index % 4u) * 8u)) & 0xffu) / 255.0;
+}
+
+// Element j of batch row b (x[i]): rows at or past step.batch are zero padding, written here.
+fn padding(i: u32, b: u32, j: u32) -> bool {
+    if b < step.batch {
+        return false;
+    }
+    x[i] = 0.0;
+    if j == 0u { labels[b] = 0u; }
+    return true;
+}
+
 @compute @workgroup_size(256)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
-    let total = p.sample_len * p.max_batch;
-    if i >= total { return; }
+    if i >= p.sample_len * p.max_batch { return; }
     let b = i / p.sample_len;
     let j = i - b * p.sample_len;
-    if b >= step.batch {
-        x[i] = 0.0;
-        if j == 0u { labels[b] = 0u; }
-        return;
-    }
+    if padding(i, b, j) { return; }
     let s = perm[step.offset + b];
-    let byte_index = s * p.sample_len + j;
-    let word = images[byte_index / 4u];
-    let v = (word >> ((byte_index % 4u) * 8u)) & 0xffu;
-    x[i] = f32(v) / 255.0;
+    x[i] = unpack(s * p.sample_len + j);
     if j == 0u { labels[b] = labels_all[s]; }
 }
 
@@ -53,9 +61,7 @@ fn pixel(s: u32, xx: f32, yy: f32, ch: u32) -> f32 {
     if xx < 0.0 || yy < 0.0 || xx > f32(p.w - 1u) || yy > f32(p.h - 1u) {
         return 0.0;
     }
-    let byte_index = s * p.sample_len + (u32(yy) * p.w + u32(xx)) * p.c + ch;
-    let word = images[byte_index / 4u];
-    return f32((word >> ((byte_index % 4u) * 8u)) & 0xffu) / 255.0;
+    return unpack(s * p.sample_len + (u32(yy) * p.w + u32(xx)) * p.c + ch);
 }
 
 // gather with a random affine transform of each image (shift, rotation, zoom about the centre),
@@ -63,15 +69,10 @@ fn pixel(s: u32, xx: f32, yy: f32, ch: u32) -> f32 {
 @compute @workgroup_size(256)
 fn gather_augment(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
-    let total = p.sample_len * p.max_batch;
-    if i >= total { return; }
+    if i >= p.sample_len * p.max_batch { return; }
     let b = i / p.sample_len;
     let j = i - b * p.sample_len;
-    if b >= step.batch {
-        x[i] = 0.0;
-        if j == 0u { labels[b] = 0u; }
-        return;
-    }
+    if padding(i, b, j) { return; }
     let s = perm[step.offset + b];
     let key = lowbias32(step.seed ^ 0x2545f491u) ^ lowbias32(step.seed_hi);
     var h = lowbias32(lowbias32(key ^ step.t) ^ lowbias32(s + 0x632be5abu));

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::backend::{with_backend, BackendKind, GraphKind};
 use crate::data::load_dir;
 use crate::error::{Error, Result};
-use crate::graph::{HostData, MemoryUse, Plan};
+use crate::graph::{MemoryUse, Plan};
 use crate::model::ModelSpec;
 use crate::runtime::AdapterChoice;
 
@@ -79,12 +79,7 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
         plan,
         GraphKind::Training(opt, 0),
         |b| {
-            let host = HostData {
-                images: &data.train.images[..n * data.train.image_size()],
-                labels: &data.train.labels[..n],
-                sample_len: data.train.image_size(),
-            };
-            b.load(0, host)?;
+            b.load(0, data.train.host(n))?;
             if !warm.is_empty() {
                 b.train_at(0, &warm, lr)?;
             }
@@ -117,11 +112,7 @@ pub fn profile(a: &BenchArgs) -> Result<(String, Vec<(String, f64)>)> {
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
     let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
     let n = batch.min(data.train.len());
-    let host = HostData {
-        images: &data.train.images[..n * data.train.image_size()],
-        labels: &data.train.labels[..n],
-        sample_len: data.train.image_size(),
-    };
+    let host = data.train.host(n);
     with_backend(
         a.backend,
         &a.adapter,

@@ -20,8 +20,10 @@ pub struct Run {
     pub epochs: usize,
     /// Highest validation accuracy and its epoch; None for a run without validation.
     pub best_val: Option<(f32, usize)>,
-    pub test_accuracy: f64,
+    /// None for a run that left the test set alone (a search's trials).
+    pub test_accuracy: Option<f64>,
     pub train_seconds: f64,
+    pub images_per_second: f64,
     pub history: History,
 }
 
@@ -99,8 +101,9 @@ pub fn load(dir: &Path) -> Result<Run> {
         params: count("params")?,
         epochs: count("epochs")?,
         best_val: best_val(&history),
-        test_accuracy: num("test_accuracy")?,
+        test_accuracy: m.get("test_accuracy").and_then(|v| v.as_f64()),
         train_seconds: num("train_seconds")?,
+        images_per_second: num("train_images_per_second")?,
         history,
     })
 }
@@ -160,7 +163,7 @@ pub fn rows(runs: &[Run]) -> Vec<[String; 7]> {
                     Some((a, e)) => format!("{} ({e})", percent(f64::from(a))),
                     None => "none".into(),
                 },
-                percent(r.test_accuracy),
+                r.test_accuracy.map_or("none".into(), percent),
                 format!("{:.1} s", r.train_seconds),
             ]
         })

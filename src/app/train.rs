@@ -181,7 +181,11 @@ impl Callbacks for Console<'_> {
 
     fn checkpoint(&mut self, state: &TrainState) -> Result<()> {
         checkpoint::save(self.run_dir, self.spec, self.plan, self.run, state)?;
-        // A copy for people and plots; the checkpoint's header holds the authoritative history.
+        // A copy for people and plots; the checkpoint's header holds the authoritative history,
+        // which changes only at epoch boundaries.
+        if state.progress.step != 0 {
+            return Ok(());
+        }
         write_atomic(
             &self.run_dir.join("history.csv"),
             state.progress.history.to_csv().as_bytes(),
@@ -487,11 +491,8 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
     };
     let data = load_dir(&data_dir)?;
     let limit = resumed.as_ref().map_or(a.limit, |r| r.limit);
-    let used = match limit {
-        Some(n) => data.train.take(n),
-        None => data.train.clone(),
-    };
-    let data_id = DataId::new(&data_dir, &used.images, &used.labels);
+    let used = data.train.host(limit.unwrap_or(data.train.len()));
+    let data_id = DataId::new(&data_dir, used.images, used.labels);
     let run = match (resumed, &a.resume) {
         (Some(run), Some(dir)) => {
             if data_id.fingerprint != run.data.fingerprint

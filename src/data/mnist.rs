@@ -25,6 +25,16 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The first `n` samples (all of them, if fewer), as the graphs take data.
+    pub fn host(&self, n: usize) -> crate::graph::HostData<'_> {
+        let n = n.min(self.len());
+        crate::graph::HostData {
+            images: &self.images[..n * self.image_size()],
+            labels: &self.labels[..n],
+            sample_len: self.image_size(),
+        }
+    }
+
     /// Pixels of one image (`height * width` bytes). Out-of-range `i` gives
     /// an empty slice.
     pub fn image(&self, i: usize) -> &[u8] {

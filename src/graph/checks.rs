@@ -2,7 +2,7 @@
 //! or a whole state from a checkpoint.
 
 use super::backend::{GraphState, Mode, Pass};
-use super::plan::Plan;
+use super::plan::{dims_str, Plan};
 use crate::error::{Error, Result};
 use crate::ops::optim::Optimizer;
 
@@ -29,7 +29,7 @@ pub(super) fn check_layout(plan: &Plan, params: &[Vec<f32>], stats: &[Vec<f32>])
                 spec.name,
                 v.len(),
                 spec.len(),
-                shape_text(&spec.shape)
+                dims_str(&spec.shape)
             )));
         }
     }
@@ -115,10 +115,4 @@ pub(super) fn check_pass(
         )));
     }
     Ok(())
-}
-
-/// A shape as people write it: `3x3x1x32`.
-pub(crate) fn shape_text(shape: &[usize]) -> String {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    dims.join("x")
 }

@@ -37,9 +37,13 @@ pub struct GpuGraph<'c> {
     opt: Option<Optimizer>,
     seed: u64,
     t: u32,
+    /// Each arena is one buffer (read back in one go) and a view per tensor.
+    params_all: GpuTensor,
     params: Vec<GpuTensor>,
+    stats_all: GpuTensor,
     stats: Vec<GpuTensor>,
     /// The optimizer's state buffers (`Optimizer::slot_names`), one view per parameter tensor.
+    slots_all: Vec<GpuTensor>,
     slots: Vec<Vec<GpuTensor>>,
     /// Per node output in train mode; eval mode reuses them but aliases dropout to its input.
     acts: Vec<GpuTensor>,
@@ -86,16 +90,19 @@ impl<'c> GpuGraph<'c> {
         let states = opt.map_or(0, |o| o.state_buffers());
         let mut slot_all = Vec::new();
         let mut slots = Vec::new();
+        let mut slots_all = Vec::new();
         for k in 0..2 {
             // Unused state buffers are 1-element dummies (the optimizer binds none of them).
             let lens: &[usize] = if k < states { &plens } else { &[1] };
             let (all, views) = ctx.alloc_arena(lens, &format!("optimizer state {}", k + 1))?;
-            slot_all.push(all);
             if k < states {
+                slots_all.push(all.clone());
                 slots.push(views);
             }
+            slot_all.push(all);
         }
-        let (_, stats) = ctx.alloc_arena(if slens.is_empty() { &[1] } else { &slens }, "stats")?;
+        let (stats_all, stats) =
+            ctx.alloc_arena(if slens.is_empty() { &[1] } else { &slens }, "stats")?;
         let stats = if slens.is_empty() { Vec::new() } else { stats };
 
         let step = ctx.alloc(STEP_WORDS, "step")?;
@@ -116,13 +123,6 @@ impl<'c> GpuGraph<'c> {
         let row_pred = ctx.alloc(b, "row prediction")?;
         let probs = ctx.alloc(b * classes, "probabilities")?;
         let mut keep = vec![grads_all.clone(), row_loss.clone()];
-        // The evaluation step's loss writes a logit gradient nobody reads: in a forward-only
-        // graph it goes here.
-        let unused_grad = if training {
-            None
-        } else {
-            Some(ctx.alloc(b * classes, "unused logit gradient")?)
-        };
 
         // Forward in both modes. Eval aliases dropout outputs to inputs; BN uses running stats.
         let mut train = Vec::new();
@@ -247,10 +247,11 @@ impl<'c> GpuGraph<'c> {
         // node binds them, so Flatten and the final softmax cost nothing.
         let logits = acts[n_nodes].clone();
         let eval_logits = eval_act[n_nodes].clone();
-        let grad_logits = match (grads_act.last(), unused_grad) {
-            (Some(g), _) => g.clone(),
-            (None, Some(g)) => g,
-            (None, None) => return Err(Error::msg("internal: no logit gradient buffer")),
+        // The evaluation step's loss also writes a logit gradient, which nobody reads: a
+        // forward-only graph has no gradient buffers, so it gets one of its own.
+        let grad_logits = match grads_act.last() {
+            Some(g) => g.clone(),
+            None => ctx.alloc(b * classes, "unused logit gradient")?,
         };
         let xb = loss::XentBuffers {
             logits: &logits,
@@ -389,7 +390,6 @@ impl<'c> GpuGraph<'c> {
             )?);
         }
         keep.extend(slot_all);
-        keep.push(params_all);
         keep.extend(grads_act);
         keep.extend(saved.into_iter().flatten());
 
@@ -407,8 +407,11 @@ impl<'c> GpuGraph<'c> {
             opt,
             seed,
             t: 0,
+            params_all,
             params,
+            stats_all,
             stats,
+            slots_all,
             slots,
             acts,
             labels,
@@ -722,12 +725,10 @@ impl Backend for GpuGraph<'_> {
     }
 
     fn params(&self) -> Result<(Tensors, Tensors)> {
-        let read = |ts: &[GpuTensor]| {
-            ts.iter()
-                .map(|t| self.ctx.read_f32(t))
-                .collect::<Result<Vec<_>>>()
-        };
-        Ok((read(&self.params)?, read(&self.stats)?))
+        Ok((
+            self.ctx.read_views(&self.params_all, &self.params)?,
+            self.ctx.read_views(&self.stats_all, &self.stats)?,
+        ))
     }
 
     fn set_params(&mut self, params: &[Vec<f32>], stats: &[Vec<f32>]) -> Result<()> {
@@ -742,15 +743,17 @@ impl Backend for GpuGraph<'_> {
     }
 
     fn state(&self) -> Result<GraphState> {
-        let read = |ts: &[GpuTensor]| {
-            ts.iter()
-                .map(|t| self.ctx.read_f32(t))
-                .collect::<Result<Vec<_>>>()
-        };
+        let (params, stats) = self.params()?;
+        let slots = self
+            .slots_all
+            .iter()
+            .zip(&self.slots)
+            .map(|(all, views)| self.ctx.read_views(all, views))
+            .collect::<Result<_>>()?;
         Ok(GraphState {
-            params: read(&self.params)?,
-            stats: read(&self.stats)?,
-            slots: self.slots.iter().map(|s| read(s)).collect::<Result<_>>()?,
+            params,
+            stats,
+            slots,
             t: self.t,
         })
     }

@@ -19,6 +19,7 @@ pub use cpu::CpuGraph;
 pub use gpu::GpuGraph;
 pub use init::init_params;
 pub use memory::{Limits, MemoryItem};
+pub(crate) use plan::dims_str;
 pub use plan::{Node, ParamSpec, Plan};
 
 /// Host-side view of a labelled image set: bytes [n, sample_len] and one label byte per image.

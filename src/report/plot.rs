@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use image::ImageEncoder;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi32};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -113,34 +114,29 @@ struct Panel<'a> {
     first: &'a str,
 }
 
-fn panel(
-    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordi32, RangedCoordf64>>;
+
+/// A panel's chart: its title, the epoch axis, and the y axis labelled as the panel says.
+fn axes<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
     p: &Panel<'_>,
-    train: &Series,
-    val: &Series,
-) -> std::result::Result<(), String> {
-    let Panel {
-        title,
-        y_desc,
-        x_range,
-        y_range,
-        percent,
-        sci,
-        first,
-    } = *p;
+    caption: u32,
+) -> std::result::Result<Chart<'a, 'b>, String> {
     let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
     let mut chart = ChartBuilder::on(area)
-        .caption(title, (FAMILY, 26))
+        .caption(p.title, (FAMILY, caption))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(70)
-        .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
+        .build_cartesian_2d(p.x_range.0..p.x_range.1, p.y_range.0..p.y_range.1)
         .map_err(e)?;
-    let n_epochs = (x_range.1 - x_range.0 + 1).max(1) as usize;
+    let n_epochs = (p.x_range.1 - p.x_range.0 + 1).max(1) as usize;
+    let (percent, sci) = (p.percent, p.sci);
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .y_desc(y_desc)
+        .y_desc(p.y_desc)
         .x_labels(n_epochs.min(12))
         .y_labels(8)
         .label_style((FAMILY, 15))
@@ -158,6 +154,34 @@ fn panel(
         })
         .draw()
         .map_err(e)?;
+    Ok(chart)
+}
+
+/// The legend box: lower right on accuracy panels, upper right elsewhere.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, percent: bool) -> std::result::Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(if percent {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .label_font((FAMILY, 16))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+fn panel(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    p: &Panel<'_>,
+    train: &Series,
+    val: &Series,
+) -> std::result::Result<(), String> {
+    let (percent, first) = (p.percent, p.first);
+    let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
+    let mut chart = axes(area, p, 26)?;
     for (data, color, label) in [(train, TRAIN_COLOR, first), (val, VAL_COLOR, "validation")] {
         if data.is_empty() {
             continue;
@@ -176,19 +200,7 @@ fn panel(
             )
             .map_err(e)?;
     }
-    chart
-        .configure_series_labels()
-        .position(if percent {
-            SeriesLabelPosition::LowerRight
-        } else {
-            SeriesLabelPosition::UpperRight
-        })
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .label_font((FAMILY, 16))
-        .draw()
-        .map_err(e)?;
-    Ok(())
+    legend(&mut chart, percent)
 }
 
 /// Draws the training curves: a loss panel and an accuracy panel, each with
@@ -395,34 +407,8 @@ fn compare_panel(
     runs: &[(&str, RGBColor, Series, Series)],
 ) -> std::result::Result<(), String> {
     let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
-    let mut chart = ChartBuilder::on(area)
-        .caption(p.title, (FAMILY, 24))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(70)
-        .build_cartesian_2d(p.x_range.0..p.x_range.1, p.y_range.0..p.y_range.1)
-        .map_err(e)?;
-    let n_epochs = (p.x_range.1 - p.x_range.0 + 1).max(1) as usize;
+    let mut chart = axes(area, p, 24)?;
     let percent = p.percent;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc(p.y_desc)
-        .x_labels(n_epochs.min(12))
-        .y_labels(8)
-        .label_style((FAMILY, 15))
-        .axis_desc_style((FAMILY, 17))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .y_label_formatter(&|v| {
-            if percent {
-                format!("{:.1}%", v * 100.0)
-            } else {
-                format!("{v:.3}")
-            }
-        })
-        .draw()
-        .map_err(e)?;
     for (label, color, train, val) in runs {
         let (label, color) = (label.to_string(), *color);
         // Dashes and hollow markers for train, so a one-epoch run still shows a point.
@@ -462,19 +448,7 @@ fn compare_panel(
                 .map_err(e)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(if percent {
-            SeriesLabelPosition::LowerRight
-        } else {
-            SeriesLabelPosition::UpperRight
-        })
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .label_font((FAMILY, 16))
-        .draw()
-        .map_err(e)?;
-    Ok(())
+    legend(&mut chart, percent)
 }
 
 /// Draws several runs' learning curves overlaid: a loss panel and an accuracy panel, one colour

@@ -391,6 +391,27 @@ impl GpuContext {
         Ok((whole, views))
     }
 
+    /// The tensors `views` of the arena `whole` (as `alloc_arena` made them), with one readback
+    /// of the whole buffer instead of one per tensor.
+    pub fn read_views(&self, whole: &GpuTensor, views: &[GpuTensor]) -> Result<Vec<Vec<f32>>> {
+        if views.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all = self.read_f32(whole)?;
+        views
+            .iter()
+            .map(|v| {
+                let start = v.offset.checked_sub(whole.offset).map(|b| b as usize / 4);
+                match start.and_then(|s| all.get(s..s + v.len)) {
+                    Some(values) if Arc::ptr_eq(&v.buffer, &whole.buffer) => Ok(values.to_vec()),
+                    _ => Err(Error::Gpu(
+                        "read_views: a view lies outside its arena".into(),
+                    )),
+                }
+            })
+            .collect()
+    }
+
     /// A storage tensor holding `data`.
     pub fn tensor<T: bytemuck::Pod>(&self, data: &[T], label: &str) -> Result<GpuTensor> {
         let bytes: &[u8] = bytemuck::cast_slice(data);

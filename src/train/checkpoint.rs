@@ -21,7 +21,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::state::{LoopState, RunConfig, TrainState};
 use crate::error::{Error, Result};
-use crate::graph::{GraphState, ParamSpec, Plan, Tensors};
+use crate::graph::{dims_str, GraphState, ParamSpec, Plan, Tensors};
 use crate::model::ModelSpec;
 use crate::report::write_atomic;
 
@@ -212,8 +212,8 @@ impl File {
                     return Err(self.err(format!(
                         "tensor `{name}` is {} {}, the model needs F32 {}",
                         t.dtype(),
-                        shape_text(t.shape()),
-                        shape_text(&p.shape)
+                        dims_str(t.shape()),
+                        dims_str(&p.shape)
                     )));
                 }
                 let v: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
@@ -224,11 +224,6 @@ impl File {
             })
             .collect()
     }
-}
-
-fn shape_text(shape: &[usize]) -> String {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    format!("[{}]", dims.join(", "))
 }
 
 /// The model definition of checkpoint `dir`: from the header, or from `model.toml` for

@@ -13,7 +13,7 @@ use super::schedule::{EarlyStop, LrSchedule, Monitor, Plateau, Schedule};
 use super::state::{LoopState, TrainState};
 use crate::data::{Dataset, Mnist};
 use crate::error::{Error, Result};
-use crate::graph::{Backend, EpochStats, HostData, MemoryUse, Pass, Progress, Tensors};
+use crate::graph::{Backend, EpochStats, MemoryUse, Pass, Progress, Tensors};
 use crate::model::Validation;
 use crate::report::{EpochRecord, History};
 use crate::util::rng::Rng;
@@ -152,14 +152,6 @@ pub struct EarlyStopped {
     pub min_delta: f32,
 }
 
-fn host(d: &Dataset) -> HostData<'_> {
-    HostData {
-        images: &d.images,
-        labels: &d.labels,
-        sample_len: d.image_size(),
-    }
-}
-
 /// The training images a run uses and how many of them are held out for validation.
 pub fn split(data: &Mnist, cfg: &FitConfig) -> Result<(Dataset, usize)> {
     let train = match cfg.limit {
@@ -215,8 +207,8 @@ pub fn fit(
     let n_train = n_total - n_val;
     // One upload: the validation images are the tail of the training data set.
     backend.set_augment(cfg.augment);
-    backend.load(TRAIN, host(&train))?;
-    backend.load(TEST, host(&data.test))?;
+    backend.load(TRAIN, train.host(train.len()))?;
+    backend.load(TEST, data.test.host(data.test.len()))?;
     let val_order: Vec<u32> = (n_train as u32..n_total as u32).collect();
     let test_order: Vec<u32> = (0..data.test.len() as u32).collect();
     let b = backend.batch_size();
@@ -500,7 +492,7 @@ fn stopped(
 
 /// Loss, accuracy, predictions and probabilities over every sample of `data`.
 pub fn evaluate(backend: &mut dyn Backend, data: &Dataset) -> Result<EpochStats> {
-    backend.load(TEST, host(data))?;
+    backend.load(TEST, data.host(data.len()))?;
     let order: Vec<u32> = (0..data.len() as u32).collect();
     backend.eval(TEST, &order, true)
 }

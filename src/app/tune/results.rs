@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{trial_dir, Search, FAILED, SEARCH};
 use crate::app::backend::BackendKind;
-use crate::app::compare::best_val;
+use crate::app::compare;
 use crate::app::eval::predict_set;
 use crate::data::load_dir;
 use crate::error::{Error, Result};
@@ -37,10 +37,9 @@ pub struct TrialResult {
 
 fn read_trial(out: &Path, k: usize, values: &[(String, String)]) -> Result<TrialResult> {
     let dir = trial_dir(out, k);
-    let label = format!("trial-{k:03}");
     let mut r = TrialResult {
         index: k,
-        label,
+        label: format!("trial-{k:03}"),
         values: values.to_vec(),
         status: Status::NotRun,
         best: None,
@@ -52,22 +51,21 @@ fn read_trial(out: &Path, k: usize, values: &[(String, String)]) -> Result<Trial
         r.status = Status::Failed(why.trim().to_string());
         return Ok(r);
     }
-    let metrics = dir.join("metrics.json");
-    if !metrics.is_file() {
+    if !dir.join("metrics.json").is_file() {
         return Ok(r);
     }
-    let text = std::fs::read_to_string(&metrics).map_err(|e| Error::io(&metrics, e))?;
-    let m: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::file(&metrics, format!("not JSON: {e}")))?;
-    r.train_seconds = m["train_seconds"].as_f64().unwrap_or(0.0);
-    r.images_per_second = m["train_images_per_second"].as_f64().unwrap_or(0.0);
-    r.history = History::read_csv(&dir.join("history.csv"))?;
-    r.best = best_val(&r.history).map(|(acc, epoch)| {
-        let loss = r.history.records[epoch - r.history.records[0].epoch]
-            .val_loss
-            .unwrap_or(f32::NAN);
-        (acc, epoch, loss)
+    let run = compare::load(&dir)?;
+    r.best = run.best_val.map(|(acc, epoch)| {
+        let loss = run.history.records.iter().find(|e| e.epoch == epoch);
+        (
+            acc,
+            epoch,
+            loss.and_then(|e| e.val_loss).unwrap_or(f32::NAN),
+        )
     });
+    r.train_seconds = run.train_seconds;
+    r.images_per_second = run.images_per_second;
+    r.history = run.history;
     r.status = Status::Done;
     Ok(r)
 }
