@@ -659,3 +659,41 @@ fn labels_outside_the_model_name_the_file_index_and_value() {
         ],
     );
 }
+
+#[test]
+fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
+    let run = |family: &str| {
+        Command::new(env!("CARGO_BIN_EXE_wgnn"))
+            .args([
+                "bench",
+                "--model",
+                "tiny",
+                "--steps",
+                "1",
+                "--warmup",
+                "0",
+                "--backend",
+                "gpu",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .env("WGNN_KERNELS", family)
+            .output()
+            .expect("wgnn runs")
+    };
+    let o = run("tiled");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("with the tiled kernels forced by WGNN_KERNELS"),
+        "{out}"
+    );
+    let o = run("bogus");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("WGNN_KERNELS `bogus`"), "{err}");
+}

@@ -520,7 +520,13 @@ impl<'c> GpuGraph<'c> {
 
 impl Backend for GpuGraph<'_> {
     fn describe(&self) -> String {
-        format!("GPU: {}", self.ctx.adapter)
+        match self.ctx.family {
+            crate::runtime::KernelFamily::Auto => format!("GPU: {}", self.ctx.adapter),
+            f => format!(
+                "GPU: {} with the {f} kernels forced by WGNN_KERNELS",
+                self.ctx.adapter
+            ),
+        }
     }
 
     fn name(&self) -> &'static str {

@@ -16,7 +16,7 @@ pub mod pool;
 pub mod reduce;
 pub mod step;
 
-use crate::runtime::GpuContext;
+use crate::runtime::{GpuContext, KernelFamily};
 
 /// Which family of kernels runs a convolution or a GEMM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +30,13 @@ pub enum Variant {
 }
 
 impl Variant {
-    /// `Cpu` on CPU adapters, `Tiled` elsewhere.
+    /// `Cpu` on CPU adapters, `Tiled` elsewhere, unless `WGNN_KERNELS` forced a family.
     pub fn for_ctx(ctx: &GpuContext) -> Self {
-        if ctx.adapter.is_cpu() {
-            Self::Cpu
-        } else {
-            Self::Tiled
+        match ctx.family {
+            KernelFamily::Tiled => Self::Tiled,
+            KernelFamily::CpuAdapter => Self::Cpu,
+            KernelFamily::Auto if ctx.adapter.is_cpu() => Self::Cpu,
+            KernelFamily::Auto => Self::Tiled,
         }
     }
 }

@@ -223,8 +223,47 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pub(crate) kernels: Mutex<HashMap<(String, String), Arc<Kernel>>>,
+    /// Which family of convolution and GEMM kernels the graphs record (`WGNN_KERNELS`).
+    pub family: KernelFamily,
     /// First uncaptured wgpu error or device loss since the last `check`.
     errors: Arc<Mutex<Option<String>>>,
+}
+
+/// The kernel family for convolutions and GEMMs: chosen from the adapter (tiled on GPUs, the
+/// register-blocked family on CPU adapters), or forced with `WGNN_KERNELS=tiled|cpu-adapter`, so
+/// the family every real GPU runs can be tested whole on a software adapter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelFamily {
+    #[default]
+    Auto,
+    Tiled,
+    CpuAdapter,
+}
+
+impl std::fmt::Display for KernelFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Tiled => "tiled",
+            Self::CpuAdapter => "cpu-adapter",
+        })
+    }
+}
+
+impl KernelFamily {
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("WGNN_KERNELS") {
+            Err(_) => Ok(Self::Auto),
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "" | "auto" => Ok(Self::Auto),
+                "tiled" => Ok(Self::Tiled),
+                "cpu-adapter" => Ok(Self::CpuAdapter),
+                other => Err(Error::Gpu(format!(
+                    "WGNN_KERNELS `{other}`: expected tiled, cpu-adapter or auto"
+                ))),
+            },
+        }
+    }
 }
 
 /// Bytes of GPU memory in use (`allocated`) and held in the allocator's blocks (`reserved`).
@@ -285,6 +324,7 @@ impl GpuContext {
             limits,
             features,
             kernels: Mutex::new(HashMap::new()),
+            family: KernelFamily::from_env()?,
             errors,
         })
     }

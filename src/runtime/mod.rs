@@ -9,7 +9,8 @@ mod shaders;
 mod tensor;
 
 pub use context::{
-    adapters, check_choice, AdapterChoice, AdapterSummary, GpuContext, MemoryUse, CPU_DEVICE,
+    adapters, check_choice, AdapterChoice, AdapterSummary, GpuContext, KernelFamily, MemoryUse,
+    CPU_DEVICE,
 };
 pub use kernel::{grid_1d, Dispatch, Kernel};
 pub use readback::AsyncReadback;
