@@ -10,6 +10,7 @@ pub mod app;
 pub mod data;
 pub mod error;
 pub mod graph;
+pub mod layers;
 pub mod model;
 pub mod ops;
 pub mod report;

@@ -6,51 +6,52 @@ use common::*;
 use std::ops::ControlFlow;
 
 use wgnn::graph::{keep_going, Backend, CpuGraph, GpuGraph, GraphState, HostData, Pass, Plan};
+use wgnn::layers::{BatchNorm, Conv2D, Dense, Dropout, MaxPool2D};
 use wgnn::model::{Activation, Layer, Padding};
 use wgnn::ops::optim::Optimizer;
 
 /// Every layer kind, on 12x12x1 inputs, 5 classes.
 fn every_layer() -> Vec<Layer> {
     vec![
-        Layer::Conv2D {
+        Layer::Conv2D(Conv2D {
             filters: 4,
             kernel: [3, 3],
             strides: [1, 1],
             padding: Padding::Same,
             activation: Activation::Relu,
-        },
-        Layer::BatchNorm {
+        }),
+        Layer::BatchNorm(BatchNorm {
             momentum: 0.99,
             epsilon: 1e-3,
-        },
-        Layer::MaxPool2D {
+        }),
+        Layer::MaxPool2D(MaxPool2D {
             pool: [2, 2],
             strides: [2, 2],
             padding: Padding::Valid,
-        },
-        Layer::Conv2D {
+        }),
+        Layer::Conv2D(Conv2D {
             filters: 6,
             kernel: [3, 3],
             strides: [2, 2],
             padding: Padding::Valid,
             activation: Activation::Linear,
-        },
+        }),
         Layer::Activation(Activation::Relu),
-        Layer::Dropout { rate: 0.25 },
-        Layer::Flatten,
-        Layer::Dense {
+        Layer::Dropout(Dropout { rate: 0.25 }),
+        Layer::flatten(),
+        Layer::Dense(Dense {
             units: 16,
             activation: Activation::Relu,
-        },
-        Layer::BatchNorm {
+        }),
+        Layer::BatchNorm(BatchNorm {
             momentum: 0.9,
             epsilon: 1e-3,
-        },
-        Layer::Dropout { rate: 0.5 },
-        Layer::Dense {
+        }),
+        Layer::Dropout(Dropout { rate: 0.5 }),
+        Layer::Dense(Dense {
             units: 5,
             activation: Activation::Softmax,
-        },
+        }),
     ]
 }
 
@@ -163,27 +164,27 @@ fn bad_uses_are_errors_not_panics() {
     let layers = every_layer();
     assert!(Plan::new([12, 12, 1], &layers, 0).is_err(), "zero batch");
     let big = vec![
-        Layer::Conv2D {
+        Layer::Conv2D(Conv2D {
             filters: 4,
             kernel: [5, 5],
             strides: [1, 1],
             padding: Padding::Valid,
             activation: Activation::Relu,
-        },
-        Layer::Flatten,
-        Layer::Dense {
+        }),
+        Layer::flatten(),
+        Layer::Dense(Dense {
             units: 3,
             activation: Activation::Softmax,
-        },
+        }),
     ];
     let e = Plan::new([4, 4, 1], &big, 2).unwrap_err().to_string();
     assert!(e.contains("layer 1 (conv2d)"), "{e}");
     let no_softmax = vec![
-        Layer::Flatten,
-        Layer::Dense {
+        Layer::flatten(),
+        Layer::Dense(Dense {
             units: 3,
             activation: Activation::Relu,
-        },
+        }),
     ];
     assert!(Plan::new([4, 4, 1], &no_softmax, 2).is_err());
     // Data of the wrong image size for the model.
@@ -288,7 +289,7 @@ fn every_step_takes_the_learning_rate_the_trainer_gives() {
     // No BN, no momentum: a step at lr 0 changes nothing at all.
     let layers: Vec<Layer> = every_layer()
         .into_iter()
-        .filter(|l| !matches!(l, Layer::BatchNorm { .. }))
+        .filter(|l| !matches!(l, Layer::BatchNorm(BatchNorm { .. })))
         .collect();
     let plan = Plan::new([12, 12, 1], &layers, 8).unwrap();
     let data = synthetic(24, 144, 5);
