@@ -6,7 +6,9 @@ use common::*;
 use std::ops::ControlFlow;
 
 use wgnn::graph::{keep_going, Backend, CpuGraph, GpuGraph, GraphState, HostData, Pass, Plan};
-use wgnn::layers::{BatchNorm, Conv2D, Dense, Dropout, MaxPool2D};
+use wgnn::layers::{
+    AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D,
+};
 use wgnn::model::{Activation, Layer, Padding};
 use wgnn::ops::optim::Optimizer;
 
@@ -48,6 +50,62 @@ fn every_layer() -> Vec<Layer> {
             epsilon: 1e-3,
         }),
         Layer::Dropout(Dropout { rate: 0.5 }),
+        Layer::Dense(Dense {
+            units: 5,
+            activation: Activation::Softmax,
+        }),
+    ]
+}
+
+/// The kinds `every_layer` leaves out, with every activation, on 12x12x1 inputs, 5 classes: same
+/// padded max and average pooling, and one of the global poolings.
+fn every_other_layer(global_max: bool) -> Vec<Layer> {
+    let conv = |filters, kernel, padding, activation| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: [kernel, kernel],
+            strides: [1, 1],
+            padding,
+            activation,
+        })
+    };
+    vec![
+        conv(4, 3, Padding::Same, Activation::Tanh),
+        Layer::MaxPool2D(MaxPool2D {
+            pool: [3, 3],
+            strides: [2, 2],
+            padding: Padding::Same,
+        }),
+        conv(6, 3, Padding::Valid, Activation::Elu(1.0)),
+        Layer::AvgPool2D(AvgPool2D {
+            pool: [2, 2],
+            strides: [1, 1],
+            padding: Padding::Same,
+        }),
+        Layer::Activation(Activation::Sigmoid),
+        conv(6, 1, Padding::Valid, Activation::LeakyRelu(0.1)),
+        Layer::AvgPool2D(AvgPool2D {
+            pool: [2, 2],
+            strides: [2, 2],
+            padding: Padding::Valid,
+        }),
+        if global_max {
+            Layer::GlobalMaxPool2D(GlobalMaxPool2D)
+        } else {
+            Layer::GlobalAvgPool2D(GlobalAvgPool2D)
+        },
+        Layer::flatten(),
+        Layer::Dense(Dense {
+            units: 16,
+            activation: Activation::Sigmoid,
+        }),
+        Layer::Activation(Activation::LeakyRelu(0.3)),
+        Layer::Dense(Dense {
+            units: 12,
+            activation: Activation::Tanh,
+        }),
+        Layer::Activation(Activation::Elu(0.5)),
+        Layer::Activation(Activation::Tanh),
         Layer::Dense(Dense {
             units: 5,
             activation: Activation::Softmax,
@@ -134,6 +192,50 @@ fn one_training_step_matches_cpu() {
         let ec = c.eval(0, &order, true).unwrap();
         assert_close_tol("eval loss", &[eg.loss], &[ec.loss], 1e-3, 1e-3);
         assert_close_tol("eval probabilities", &eg.probs, &ec.probs, 1e-3, 1e-2);
+    }
+}
+
+#[test]
+fn every_other_layer_kind_trains_as_on_the_cpu() {
+    let ctx = gpu();
+    for global_max in [false, true] {
+        for opt in [Optimizer::adam(0.01), Optimizer::rmsprop(0.01)] {
+            let plan = Plan::new([12, 12, 1], &every_other_layer(global_max), 8).unwrap();
+            let data = synthetic(40, 144, 5);
+            let mut g = GpuGraph::new(ctx, plan.clone(), opt, 4).unwrap();
+            let mut c = CpuGraph::new(plan, opt, 4).unwrap();
+            g.load(0, host(&data)).unwrap();
+            c.load(0, host(&data)).unwrap();
+            let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0];
+            let what = format!("global max {global_max}, {opt:?}");
+            let rg = g.train_at(0, &order[..8], opt.lr()).unwrap();
+            let rc = c.train_at(0, &order[..8], opt.lr()).unwrap();
+            assert_close(
+                &format!("{what}: loss after 1 step"),
+                &[rg.loss],
+                &[rc.loss],
+            );
+            compare(&format!("{what}: after 1 step"), &g, &c, ATOL, RTOL);
+            let rg = g.train_at(0, &order, opt.lr()).unwrap();
+            let rc = c.train_at(0, &order, opt.lr()).unwrap();
+            assert_close_tol(
+                &format!("{what}: loss, steps 2-3"),
+                &[rg.loss],
+                &[rc.loss],
+                1e-3,
+                1e-3,
+            );
+            compare(&format!("{what}: after 3 steps"), &g, &c, 1e-3, 1e-2);
+            let eg = g.eval(0, &order, true).unwrap();
+            let ec = c.eval(0, &order, true).unwrap();
+            assert_close_tol(
+                &format!("{what}: eval probabilities"),
+                &eg.probs,
+                &ec.probs,
+                1e-3,
+                1e-2,
+            );
+        }
     }
 }
 
