@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 
 use super::backend::{Backend, EpochStats, GraphState, Metrics, Mode, Pass, Progress, Tensors};
-use super::checks::{check_layout, check_order, check_pass, check_state};
+use super::checks::{check_layout, check_order, check_pass, check_state, take_loaded};
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
@@ -279,11 +279,7 @@ impl CpuGraph {
     /// Seconds spent in each op of one training step on the first batch of data set `id`, after
     /// a warm-up step (the parameters are restored afterwards, so profiling does not train).
     fn profile_step_impl(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
-        let data = self
-            .data
-            .get_mut(id)
-            .and_then(|d| d.take())
-            .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+        let data = take_loaded(&mut self.data, id)?;
         let batch = self.plan.max_batch.min(data.labels.len());
         let order: Vec<u32> = (0..batch as u32).collect();
         let kept = self.state()?;
@@ -344,11 +340,7 @@ impl Backend for CpuGraph {
         let order = pass.order;
         let steps = pass.steps(b);
         check_pass(pass, self.opt.is_some(), b, self.augment.is_some())?;
-        let data = self
-            .data
-            .get_mut(pass.id)
-            .and_then(|d| d.take())
-            .ok_or_else(|| Error::Msg(format!("data set {} not loaded", pass.id)))?;
+        let data = take_loaded(&mut self.data, pass.id)?;
         let result = (|| {
             check_order(order, data.labels.len())?;
             let mut out = EpochStats::default();

@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use super::backend::{
     Backend, EpochStats, GraphState, MemoryUse, Metrics, Mode, Pass, Progress, Tensors,
 };
-use super::checks::{check_layout, check_order, check_pass, check_state};
+use super::checks::{check_layout, check_order, check_pass, check_state, loaded};
 use super::plan::Plan;
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
@@ -266,11 +266,7 @@ impl<'c> GpuGraph<'c> {
     /// dispatch where the adapter has them, else wall time with a wait after each dispatch.
     fn profile_step_impl(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
         let ctx = self.ctx;
-        let data = self
-            .data
-            .get(id)
-            .and_then(|d| d.as_ref())
-            .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))?;
+        let data = loaded(&self.data, id)?;
         let b = self.plan.max_batch.min(data.n);
         let order: Vec<u32> = (0..b as u32).collect();
         ctx.write(&data.perm, &order)?;
@@ -421,11 +417,7 @@ impl Backend for GpuGraph<'_> {
         let n = order.len();
         let steps = pass.steps(b);
         self.ensure_steps(steps)?;
-        let data = self
-            .data
-            .get(pass.id)
-            .and_then(|d| d.as_ref())
-            .ok_or_else(|| Error::Msg(format!("data set {} not loaded", pass.id)))?;
+        let data = loaded(&self.data, pass.id)?;
         check_pass(pass, self.opt.is_some(), b, data.gather_augment.is_some())?;
         check_order(order, data.n)?;
         // The GPU counts samples in u32.
