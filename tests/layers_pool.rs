@@ -4,17 +4,10 @@
 //! finite differences; Keras' shapes and values.
 
 mod common;
+use common::pool::{distinct, max_on_gpu};
 use common::*;
 use wgnn::model::ModelSpec;
 use wgnn::ops::pool::{self, PoolShape};
-use wgnn::util::rng::Rng;
-
-/// Distinct values, so no window has a tie and a finite difference never moves a maximum.
-fn distinct(seed: u64, n: usize) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 0.05).collect();
-    Rng::new(seed).shuffle(&mut v);
-    v
-}
 
 /// (n, h, w, c), pool, strides, same padding.
 type Case = ((usize, usize, usize, usize), [usize; 2], [usize; 2], bool);
@@ -47,23 +40,6 @@ fn gpu_avg(s: &PoolShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     (ctx.read_f32(&gy).unwrap(), ctx.read_f32(&gdx).unwrap())
 }
 
-fn gpu_max(s: &PoolShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<u32>, Vec<f32>) {
-    let ctx = gpu();
-    let gx = ctx.tensor(x, "x").unwrap();
-    let gy = ctx.alloc(s.y_len(), "y").unwrap();
-    let garg = ctx.alloc(s.y_len(), "argmax").unwrap();
-    let gdy = ctx.tensor(dy, "dy").unwrap();
-    let gdx = ctx.tensor(&vec![f32::NAN; s.x_len()], "dx").unwrap();
-    let f = pool::forward(ctx, s, &gx, &gy, &garg).unwrap();
-    let b = pool::backward(ctx, s, &gdy, &garg, &gdx).unwrap();
-    ctx.run(&[&f, &b]).unwrap();
-    (
-        ctx.read_f32(&gy).unwrap(),
-        ctx.read_u32(&garg).unwrap(),
-        ctx.read_f32(&gdx).unwrap(),
-    )
-}
-
 #[test]
 fn average_pooling_matches_the_reference() {
     for (k, c) in CASES.iter().enumerate() {
@@ -90,7 +66,7 @@ fn max_pooling_with_same_padding_matches_the_reference() {
         let s = shape(c);
         let x = distinct(k as u64, s.x_len());
         let dy = rand_vec(200 + k as u64, s.y_len());
-        let (y, arg, dx) = gpu_max(&s, &x, &dy);
+        let (y, arg, dx) = max_on_gpu(&s, &x, &dy);
         let (ry, rarg) = pool::forward_ref(&s, &x);
         assert_close(&format!("maxpool forward {c:?}"), &y, &ry);
         assert_eq!(arg, rarg, "{c:?}: argmax differs from the reference");

@@ -2,35 +2,9 @@
 //! against finite differences; the first-max-wins tie rule; bad shapes give errors.
 
 mod common;
+use common::pool::{distinct, max_on_gpu};
 use common::*;
 use wgnn::ops::pool::{self, PoolShape};
-use wgnn::util::rng::Rng;
-
-/// Distinct values (a shuffled ramp spaced by 0.05), so no window has a tie and finite
-/// differences with FD_EPS = 0.01 never change which element is the maximum.
-fn distinct(seed: u64, n: usize) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 0.05).collect();
-    Rng::new(seed).shuffle(&mut v);
-    v
-}
-
-fn run_gpu(s: &PoolShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<u32>, Vec<f32>) {
-    let ctx = gpu();
-    let gx = ctx.tensor(x, "x").unwrap();
-    let gy = ctx.alloc(s.y_len(), "y").unwrap();
-    let garg = ctx.alloc(s.y_len(), "argmax").unwrap();
-    let gdy = ctx.tensor(dy, "dy").unwrap();
-    // dx starts as NaN so that a missed element cannot pass.
-    let gdx = ctx.tensor(&vec![f32::NAN; s.x_len()], "dx").unwrap();
-    let f = pool::forward(ctx, s, &gx, &gy, &garg).unwrap();
-    let b = pool::backward(ctx, s, &gdy, &garg, &gdx).unwrap();
-    ctx.run(&[&f, &b]).unwrap();
-    (
-        ctx.read_f32(&gy).unwrap(),
-        ctx.read_u32(&garg).unwrap(),
-        ctx.read_f32(&gdx).unwrap(),
-    )
-}
 
 fn check_case(
     dims: (usize, usize, usize, usize),
@@ -43,7 +17,7 @@ fn check_case(
     let name = format!("n{n} {h}x{w}x{c} pool {pool_:?} stride {strides:?}");
     let x = distinct(seed, s.x_len());
     let dy = rand_vec(seed + 1, s.y_len());
-    let (y, arg, dx) = run_gpu(&s, &x, &dy);
+    let (y, arg, dx) = max_on_gpu(&s, &x, &dy);
     let (ry, rarg) = pool::forward_ref(&s, &x);
     assert_close(&format!("maxpool forward {name}"), &y, &ry);
     assert_eq!(arg, rarg, "{name}: argmax differs from the reference");
@@ -74,7 +48,7 @@ fn dropped_rows_get_zero_gradient() {
     let s = PoolShape::new(1, 5, 5, 1, [2, 2], [2, 2]).unwrap();
     assert_eq!((s.oh, s.ow), (2, 2));
     let x = distinct(20, s.x_len());
-    let (_, _, dx) = run_gpu(&s, &x, &[1.0; 4]);
+    let (_, _, dx) = max_on_gpu(&s, &x, &[1.0; 4]);
     for i in 0..5 {
         assert_eq!(dx[4 * 5 + i], 0.0, "last row");
         assert_eq!(dx[i * 5 + 4], 0.0, "last column");
@@ -112,7 +86,7 @@ fn ties_first_maximum_wins_on_both() {
     }
     assert_eq!(rarg, want, "reference breaks ties by first maximum");
     let dy = rand_vec(30, s.y_len());
-    let (y, arg, dx) = run_gpu(&s, &x, &dy);
+    let (y, arg, dx) = max_on_gpu(&s, &x, &dy);
     assert_eq!(arg, want, "GPU breaks ties by first maximum");
     assert_close("maxpool forward with ties", &y, &ry);
     assert_close(

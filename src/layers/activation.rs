@@ -182,6 +182,17 @@ pub(crate) fn gpu_grad(
     Ok(g)
 }
 
+/// The gradient before the activation a Conv2D or Dense kernel fused, in the op's own buffer.
+pub(crate) fn gpu_fused_grad(
+    cx: &mut GpuCx,
+    a: Act,
+    y: &GpuTensor,
+    dy: &GpuTensor,
+) -> Result<GpuTensor> {
+    let len = dy.len;
+    gpu_grad(cx, a, y, dy, |cx| cx.buffer("pre-activation gradient", len))
+}
+
 /// An activation on its own. A linear one, or the final softmax the loss applies, only renames
 /// its input.
 #[derive(Debug)]

@@ -234,10 +234,7 @@ impl Op for ConvOp {
         dy: &GpuTensor,
         need_dx: bool,
     ) -> Result<Option<GpuTensor>> {
-        let len = dy.len;
-        let g = activation::gpu_grad(cx, self.act, y, dy, |cx| {
-            cx.buffer("pre-activation gradient", len)
-        })?;
+        let g = activation::gpu_fused_grad(cx, self.act, y, dy)?;
         let (dw, db) = (&cx.grads[self.w], &cx.grads[self.b]);
         cx.list
             .extend(conv2d::backward_weights(cx.ctx, &self.s, x, &g, dw, db)?);

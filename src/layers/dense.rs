@@ -171,10 +171,7 @@ impl Op for DenseOp {
         dy: &GpuTensor,
         need_dx: bool,
     ) -> Result<Option<GpuTensor>> {
-        let len = dy.len;
-        let g = activation::gpu_grad(cx, self.act, y, dy, |cx| {
-            cx.buffer("pre-activation gradient", len)
-        })?;
+        let g = activation::gpu_fused_grad(cx, self.act, y, dy)?;
         let shapes = self.shapes(cx.batch);
         let (dw, db) = (&cx.grads[self.w], &cx.grads[self.b]);
         cx.push(gemm::matmul(

@@ -15,38 +15,39 @@ pub enum Strategy {
     Avg,
 }
 
-/// A pooling layer's window: its size, strides and padding.
+/// A windowed pooling layer: `MAX` picks the strategy (`MaxPool2D` and `AvgPool2D` name the two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
+pub struct Pool2D<const MAX: bool> {
     pub pool: [usize; 2],
     pub strides: [usize; 2],
     pub padding: Padding,
 }
 
-impl Window {
+impl<const MAX: bool> Pool2D<MAX> {
     /// `pool_size` (default 2), `strides` (default the pool size) and `padding` (default valid).
-    pub fn from_toml(f: &mut Fields) -> Res<Self> {
+    pub fn read(f: &mut Fields) -> Res<Self> {
         let pool = f.pair_opt("pool_size")?.unwrap_or([2, 2]);
-        Ok(Window {
+        Ok(Pool2D {
             pool,
             strides: f.pair_opt("strides")?.unwrap_or(pool),
             padding: f.parsed("padding")?.unwrap_or(Padding::Valid),
         })
     }
 
-    pub fn to_toml(self, out: &mut TomlOut) {
+    pub fn write(&self, out: &mut TomlOut) {
         out.pair("pool_size", self.pool);
         out.pair("strides", self.strides);
         out.str("padding", self.padding);
     }
 
     /// Checks the window against the input and compiles the layer `class`.
-    pub fn build(&self, cx: &mut Build, class: &str, strategy: Strategy) -> Res<Built> {
-        let Window {
+    pub fn compile(&self, cx: &mut Build, class: &str) -> Res<Built> {
+        let Pool2D {
             pool,
             strides,
             padding,
         } = *self;
+        let strategy = if MAX { Strategy::Max } else { Strategy::Avg };
         let [h, w, c] = cx.image(class)?;
         if pool[0] == 0 || pool[1] == 0 {
             return Err(format!(

@@ -1,7 +1,7 @@
 //! The pooling family, NHWC, Keras semantics: `MaxPooling2D` and `AveragePooling2D` with valid or
 //! same padding (the global poolings are one window over the whole image). Kernels:
 //! `shaders/pool.wgsl` (one entry point per strategy and pass); tests: `tests/ops_pool.rs`,
-//! `tests/ops_avgpool.rs`.
+//! `tests/layers_pool.rs`.
 //!
 //! Layouts: `x`, `dx` `[n, h, w, c]`; `y`, `dy`, `argmax` `[n, oh, ow, c]`. Windows are clipped to
 //! the image: padding is never a value, so a max is over real pixels and an average counts only
@@ -420,6 +420,24 @@ fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
     Ok(())
 }
 
+/// Entry point `entry` over `total` elements (of `y` forward, of `dx` backward).
+fn dispatch(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    entry: &str,
+    total: usize,
+    bind: &[(&str, &GpuTensor)],
+) -> Result<Dispatch> {
+    let p = params(s, total);
+    ctx.dispatch(
+        SHADER,
+        entry,
+        bytemuck::bytes_of(&p),
+        bind,
+        grid_1d(total, 256),
+    )
+}
+
 /// Max pooling: `y` and `argmax` (u32) from `x`.
 pub fn forward(
     ctx: &GpuContext,
@@ -431,14 +449,8 @@ pub fn forward(
     check_len("x", x, s.x_len())?;
     check_len("y", y, s.y_len())?;
     check_len("argmax", argmax, s.y_len())?;
-    let p = params(s, s.y_len());
-    ctx.dispatch(
-        SHADER,
-        "max_forward",
-        bytemuck::bytes_of(&p),
-        &[("x", x), ("y", y), ("argmax", argmax)],
-        grid_1d(s.y_len(), 256),
-    )
+    let bind = [("x", x), ("y", y), ("argmax", argmax)];
+    dispatch(ctx, s, "max_forward", s.y_len(), &bind)
 }
 
 /// Max pooling's `dx` from `dy` and the forward's `argmax`, in gather form; writes every element
@@ -453,14 +465,8 @@ pub fn backward(
     check_len("dy", dy, s.y_len())?;
     check_len("argmax", argmax, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
-    let p = params(s, s.x_len());
-    ctx.dispatch(
-        SHADER,
-        "max_backward",
-        bytemuck::bytes_of(&p),
-        &[("dy", dy), ("argmax_in", argmax), ("dx", dx)],
-        grid_1d(s.x_len(), 256),
-    )
+    let bind = [("dy", dy), ("argmax_in", argmax), ("dx", dx)];
+    dispatch(ctx, s, "max_backward", s.x_len(), &bind)
 }
 
 /// Average pooling: `y` from `x`.
@@ -472,14 +478,7 @@ pub fn avg_forward(
 ) -> Result<Dispatch> {
     check_len("x", x, s.x_len())?;
     check_len("y", y, s.y_len())?;
-    let p = params(s, s.y_len());
-    ctx.dispatch(
-        SHADER,
-        "avg_forward",
-        bytemuck::bytes_of(&p),
-        &[("x", x), ("y", y)],
-        grid_1d(s.y_len(), 256),
-    )
+    dispatch(ctx, s, "avg_forward", s.y_len(), &[("x", x), ("y", y)])
 }
 
 /// Average pooling's `dx` from `dy`, in gather form; writes every element of `dx`.
@@ -491,12 +490,5 @@ pub fn avg_backward(
 ) -> Result<Dispatch> {
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
-    let p = params(s, s.x_len());
-    ctx.dispatch(
-        SHADER,
-        "avg_backward",
-        bytemuck::bytes_of(&p),
-        &[("dy", dy), ("dx", dx)],
-        grid_1d(s.x_len(), 256),
-    )
+    dispatch(ctx, s, "avg_backward", s.x_len(), &[("dy", dy), ("dx", dx)])
 }

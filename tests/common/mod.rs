@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fuzz;
+pub mod pool;
 pub mod run;
 
 use std::sync::OnceLock;
