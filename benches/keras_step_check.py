@@ -2,6 +2,7 @@
 """Checks wgnn's training arithmetic against Keras itself, from identical starting weights.
 
     python3 benches/keras_step_check.py --model cnn [--steps 5] [--batch 32] [--backend cpu]
+    python3 benches/keras_step_check.py --model my-model.toml [...]
 
 It builds the preset in Keras, writes Keras' initial weights into a wgnn run folder, trains both
 for `steps` optimizer steps on the same batch (the first `batch` training images; a batch's mean
@@ -16,10 +17,17 @@ import sys
 import tempfile
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peer_keras import DEFAULTS, compiled, load  # noqa: E402
+from keras_summary_check import keras_net, model_toml  # noqa: E402
+from peer_keras import DEFAULTS, compiled, keras, load  # noqa: E402
+
+
+def weights(path):
+    """A checkpoint's weights, without the training state stored beside them."""
+    return {k: v for k, v in load_file(path).items() if not k.startswith("train_state.")}
 
 
 def named(net):
@@ -37,7 +45,8 @@ def main():
     ap.add_argument("--wgnn", default="target/release/wgnn")
     ap.add_argument("--data-dir", default="data/mnist")
     a = ap.parse_args()
-    opt = a.optimizer or DEFAULTS[a.model][0]
+    toml = a.model.endswith(".toml")
+    opt = a.optimizer or ("adam" if toml else DEFAULTS[a.model][0])
     tmp = tempfile.mkdtemp()
     start, after = os.path.join(tmp, "start"), os.path.join(tmp, "after")
     common = ["--model", a.model, "--limit", str(a.batch), "--batch-size", str(a.batch),
@@ -46,19 +55,29 @@ def main():
     # A run folder of the right model (names, model.toml), whose weights are then replaced.
     subprocess.run([a.wgnn, "train", *common, "--epochs", "1", "--out", start], check=True,
                    stdout=subprocess.DEVNULL)
-    net = compiled(a.model, opt, a.lr)
+    if toml:
+        net = keras_net(model_toml(a.model))
+        o = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+             "sgd": keras.optimizers.SGD}[opt](a.lr)
+        net.compile(optimizer=o, loss="categorical_crossentropy")
+    else:
+        net = compiled(a.model, opt, a.lr)
     ws = named(net)
-    ours = load_file(os.path.join(start, "model.safetensors"))
+    ours = weights(os.path.join(start, "model.safetensors"))
     missing = set(ours) - set(ws)
     if missing:
         raise SystemExit(f"no Keras weight for {sorted(missing)}; Keras has {sorted(ws)}")
     initial = {k: ws[k].numpy().astype(np.float32) for k in ours}
-    save_file(initial, os.path.join(start, "model.safetensors"))
+    # The checkpoint keeps its header (format, model) and training state; only the weights change.
+    path = os.path.join(start, "model.safetensors")
+    with safe_open(path, "np") as f:
+        meta = f.metadata()
+    save_file({**load_file(path), **initial}, path, metadata=meta)
     subprocess.run([a.wgnn, "train", *common, "--init-from", start, "--epochs", str(a.steps), "--out", after],
                    check=True, stdout=subprocess.DEVNULL)
     x, y = load(a.data_dir, "train")
     net.fit(x[:a.batch], y[:a.batch], batch_size=a.batch, epochs=a.steps, shuffle=False, verbose=0)
-    got = load_file(os.path.join(after, "model.safetensors"))
+    got = weights(os.path.join(after, "model.safetensors"))
     worst = 0.0
     print(f"{a.model}, {opt} lr {a.lr}, {a.steps} steps of batch {a.batch}, wgnn backend {a.backend}")
     print(f"{'tensor':28} {'max |wgnn - keras|':>20} {'max |keras|':>12} {'max |change|':>13}")  # change: Keras' own update

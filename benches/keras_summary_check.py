@@ -25,8 +25,22 @@ def pair(v, default=None):
 
 
 def keras_activation(t):
-    # Shapes and counts do not depend on alpha, so Keras' defaults do.
-    return t.get("activation", "linear")
+    """The layer's activation as Keras computes it, alpha included."""
+    name = t.get("activation", "linear")
+    alpha = t.get("alpha")
+    if alpha is None:
+        return name
+    if name == "elu":
+        return lambda x: keras.activations.elu(x, alpha=alpha)
+    if name == "leaky_relu":
+        return lambda x: keras.activations.leaky_relu(x, negative_slope=alpha)
+    raise SystemExit(f"alpha given for {name}")
+
+
+def keras_net(spec):
+    """A Keras Sequential model from a wgnn model file's tables."""
+    return keras.Sequential([keras.Input(tuple(spec.get("input", [28, 28, 1])))]
+                            + [keras_layer(t) for t in spec["layers"]])
 
 
 def keras_layer(t):
@@ -88,8 +102,7 @@ def main():
     bad = 0
     for model in a.models:
         spec = model_toml(model)
-        net = keras.Sequential([keras.Input(tuple(spec.get("input", [28, 28, 1])))]
-                               + [keras_layer(t) for t in spec["layers"]])
+        net = keras_net(spec)
         want = [(tuple(l.output.shape[1:]), l.count_params()) for l in net.layers]
         got = wgnn_rows(a.wgnn, model)
         same = got == want
