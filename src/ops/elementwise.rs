@@ -144,12 +144,22 @@ pub fn act_backward_ref(a: Act, y: &[f32], dy: &[f32]) -> Vec<f32> {
 
 /// The CPU backend's activation of `y`, in place and in parallel.
 pub fn act_forward_in_place(a: Act, y: &mut [f32]) {
-    if a == Act::Linear {
-        return;
+    match a {
+        Act::Linear => {}
+        Act::Relu => apply_each(y, |x| x.max(0.0)),
+        Act::Sigmoid => apply_each(y, |x| Act::Sigmoid.apply(x)),
+        Act::Tanh => apply_each(y, |x| Act::Tanh.apply(x)),
+        Act::Elu(alpha) => apply_each(y, move |x| Act::Elu(alpha).apply(x)),
+        Act::LeakyRelu(alpha) => apply_each(y, move |x| Act::LeakyRelu(alpha).apply(x)),
     }
+}
+
+/// `y = f(y)` element by element, in parallel; generic so that each activation gets its own
+/// loop, compiled (and vectorised) without a branch on the kind inside it.
+fn apply_each(y: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
     y.par_chunks_mut(CHUNK).for_each(|y| {
         for v in y {
-            *v = a.apply(*v);
+            *v = f(*v);
         }
     });
 }
@@ -157,15 +167,24 @@ pub fn act_forward_in_place(a: Act, y: &mut [f32]) {
 /// The CPU backend's activation gradient, overwriting `g` (the gradient after it); `y` is the
 /// activation's output.
 pub fn act_backward_in_place(a: Act, y: &[f32], g: &mut [f32]) {
-    if a == Act::Linear {
-        return;
-    }
     assert_eq!(y.len(), g.len(), "activation backward: lengths");
+    match a {
+        Act::Linear => {}
+        Act::Relu => relu_backward_in_place(y, g),
+        Act::Sigmoid => grad_each(y, g, |y, g| Act::Sigmoid.grad(y, g)),
+        Act::Tanh => grad_each(y, g, |y, g| Act::Tanh.grad(y, g)),
+        Act::Elu(alpha) => grad_each(y, g, move |y, g| Act::Elu(alpha).grad(y, g)),
+        Act::LeakyRelu(alpha) => grad_each(y, g, move |y, g| Act::LeakyRelu(alpha).grad(y, g)),
+    }
+}
+
+/// `g = f(y, g)` element by element, in parallel; generic so that each `f` gets its own loop.
+fn grad_each(y: &[f32], g: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     g.par_chunks_mut(CHUNK)
         .zip(y.par_chunks(CHUNK))
         .for_each(|(g, y)| {
             for (g, &y) in g.iter_mut().zip(y) {
-                *g = a.grad(y, *g);
+                *g = f(y, *g);
             }
         });
 }
