@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wgnn::app::{self, BackendKind};
 use wgnn::model::{resolve, OptimizerKind};
-use wgnn::runtime::AdapterChoice;
+use wgnn::runtime::{AdapterChoice, KernelFamily};
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +19,11 @@ struct Cli {
     /// GPU adapter to use, by index, name fragment or backend (vulkan, gl, ...; see `wgnn devices`); default: WGNN_ADAPTER, else the fastest
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// Kernel family for convolutions and GEMMs on a GPU: tiled (for GPUs), cpu-adapter
+    /// (register-blocked, for lavapipe and llvmpipe) or auto (by the adapter's type) [default:
+    /// WGNN_KERNELS, else auto]
+    #[arg(long, global = true, value_name = "FAMILY", value_parser = ["tiled", "cpu-adapter", "auto"])]
+    kernels: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -256,6 +261,12 @@ enum Command {
 }
 
 fn run(cli: Cli) -> wgnn::Result<ExitCode> {
+    if let Some(k) = &cli.kernels {
+        // clap has already refused anything but the three names.
+        let family = KernelFamily::parse(k)
+            .ok_or_else(|| wgnn::Error::msg(format!("--kernels: unknown kernel family `{k}`")))?;
+        KernelFamily::set_for_process(family);
+    }
     let adapter_flag = cli.adapter.clone();
     let adapter = cli
         .adapter
