@@ -237,6 +237,17 @@ enum Command {
         #[arg(long, default_value = "data/mnist")]
         data_dir: PathBuf,
     },
+    /// Run every kernel against the CPU reference on the adapter (both kernel families unless
+    /// --kernels names one; odd shapes and the presets' shapes; one training step per optimizer)
+    /// and exit non-zero on any mismatch
+    Check {
+        /// Smaller cases: the presets' layer shapes at batch 2, fewer odd shapes
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
     /// Time training steps and print images/s
     Bench {
         #[arg(long, default_value = "convnet")]
@@ -489,6 +500,18 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 }
             };
             done(app::inspect::show(&data_dir, index, test))
+        }
+        Command::Check { quick, json } => {
+            let passed = app::check::run(app::check::CheckArgs {
+                adapter,
+                quick,
+                json,
+            })?;
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Bench {
             model,
