@@ -493,7 +493,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
         let d = loss::softmax(ctx, rows, cols, &gx, &gp)?;
         let ms = timed(ctx, &[&d])?;
         out(compare(
-            "loss softmax",
+            "loss::softmax",
             "-",
             &shape,
             &ctx.read_f32(&gp)?,
@@ -530,7 +530,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
         w.extend(&want.row_loss[..valid]);
         w.extend(want.pred.iter().map(|&p| p as f32));
         out(compare(
-            "loss softmax_xent (grad, loss, prediction)",
+            "loss::softmax_xent (grad, loss, class)",
             "-",
             &shape,
             &got,
@@ -582,7 +582,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
             (
                 gather::gather(ctx, len, max_batch, &bufs)?,
                 gather::gather_ref(&images, &labels, len, &perm, 4, batch, max_batch),
-                "gather gather".to_string(),
+                "gather::gather".to_string(),
             )
         } else {
             let a: Augment = spec.parse()?;
@@ -600,7 +600,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
                     t,
                     &a,
                 ),
-                format!("gather gather_augment {spec}"),
+                format!("gather::gather_augment {spec}"),
             )
         };
         let ms = timed(ctx, &[&d])?;
@@ -630,7 +630,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
         let d = elementwise::fill(ctx, &gfill, 0.25)?;
         let ms = timed(ctx, &[&d])?;
         out(compare(
-            "elementwise fill",
+            "elementwise::fill",
             "-",
             &format!("{n} values"),
             &ctx.read_f32(&gfill)?,
@@ -648,7 +648,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
         let mut want = y.clone();
         want.extend(elementwise::relu_backward_ref(&y, &dy));
         out(compare(
-            "elementwise relu_forward, relu_backward",
+            "elementwise::relu_forward + relu_backward",
             "-",
             &format!("{n} values"),
             &got,
@@ -665,7 +665,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
         let d = reduce::col_sum(ctx, rows, cols, &gx, &go)?;
         let ms = timed(ctx, &[&d])?;
         out(compare(
-            "reduce col_sum",
+            "reduce::col_sum",
             "-",
             &format!("{rows} x {cols}"),
             &ctx.read_f32(&go)?,
