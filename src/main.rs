@@ -238,8 +238,8 @@ enum Command {
         data_dir: PathBuf,
     },
     /// Run every kernel against the CPU reference on the adapter (both kernel families unless
-    /// --kernels names one; odd shapes and the presets' shapes; one training step per optimizer)
-    /// and exit non-zero on any mismatch
+    /// --kernels tiled or cpu-adapter names one; odd shapes and the presets' shapes; two training
+    /// steps per optimizer) and exit non-zero on any mismatch
     Check {
         /// Smaller cases: the presets' layer shapes at batch 2, fewer odd shapes
         #[arg(long)]
