@@ -249,3 +249,70 @@ fn every_entry_point_translates_to_hlsl() {
     }
     report("HLSL", checked, failures);
 }
+
+/// The entry points that bind more storage buffers than WebGPU's default limit of 8 per stage, and
+/// how many: batch norm's training passes bind x, y, the statistics, gamma/beta and their
+/// gradients at once. Vulkan desktop drivers, Metal (31), DX12 and llvmpipe allow more, and wgnn
+/// asks for the adapter's own limits, but an adapter that offers only the WebGPU minimum refuses
+/// these two pipelines (a wgpu validation error, reported as an error, not a crash). A new
+/// kernel over the limit fails the test below.
+const OVER_8_STORAGE_BUFFERS: &[(&str, u32)] =
+    &[("batchnorm::bn_apply_train", 10), ("batchnorm::bn_dx", 10)];
+
+/// Every entry point fits WebGPU's default limits (storage buffers per stage, except the known
+/// ones above; workgroup size and invocations; workgroup memory), the least a WebGPU-conformant
+/// Vulkan, Metal or DX12 adapter offers. GL ES devices may offer less (wgpu's "downlevel"
+/// limits); entry points over those are printed.
+#[test]
+fn every_entry_point_fits_the_default_limits() {
+    let limits = wgpu::Limits::default();
+    let downlevel = wgpu::Limits::downlevel_defaults();
+    let mut failures = Vec::new();
+    for (name, module, info, _) in modules() {
+        for (i, ep) in module.entry_points.iter().enumerate() {
+            let uses = info.get_entry_point(i);
+            let (mut storage, mut shared) = (0u32, 0u32);
+            for (h, var) in module.global_variables.iter() {
+                if uses[h].is_empty() {
+                    continue;
+                }
+                match var.space {
+                    naga::AddressSpace::Storage { .. } => storage += 1,
+                    naga::AddressSpace::WorkGroup => {
+                        shared += module.types[var.ty].inner.size(module.to_ctx())
+                    }
+                    _ => {}
+                }
+            }
+            let [x, y, z] = ep.workgroup_size;
+            let what = format!(
+                "{name}::{}: {storage} storage buffers, workgroup {x}x{y}x{z}, {shared} bytes of workgroup memory",
+                ep.name
+            );
+            let full = format!("{name}::{}", ep.name);
+            let storage_limit = OVER_8_STORAGE_BUFFERS
+                .iter()
+                .find(|(n, _)| *n == full)
+                .map_or(limits.max_storage_buffers_per_shader_stage, |&(_, k)| k);
+            if storage > storage_limit
+                || x > limits.max_compute_workgroup_size_x
+                || y > limits.max_compute_workgroup_size_y
+                || z > limits.max_compute_workgroup_size_z
+                || x * y * z > limits.max_compute_invocations_per_workgroup
+                || shared > limits.max_compute_workgroup_storage_size
+            {
+                failures.push(what);
+            } else if storage > downlevel.max_storage_buffers_per_shader_stage
+                || x * y * z > downlevel.max_compute_invocations_per_workgroup
+                || shared > downlevel.max_compute_workgroup_storage_size
+            {
+                eprintln!("over the downlevel (GL ES 3.1) limits: {what}");
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "over WebGPU's default limits:\n{}",
+        failures.join("\n")
+    );
+}
