@@ -7,7 +7,7 @@ use wgnn::ops::cpu_gemm::gemm;
 use wgnn::ops::gemm::GemmShape;
 use wgnn::ops::im2col::{col2im, im2col};
 use wgnn::ops::pool::{self, PoolShape};
-use wgnn::ops::reduce::col_sum_ref;
+use wgnn::ops::reduce::col_sum_cpu;
 
 fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
     (0..reps)
@@ -51,7 +51,7 @@ fn main() {
         println!("  dW gemm    {t_dw:7.2} ms  {:6.1} GFLOP/s", gf(&dw, t_dw));
         println!(
             "  col sums   {:7.2} ms",
-            best(reps, || col_sum_ref(m, cout, &dy))
+            best(reps, || col_sum_cpu(m, cout, &dy))
         );
         println!("  dx gemm    {t_dx:7.2} ms  {:6.1} GFLOP/s", gf(&dx, t_dx));
         println!("  col2im     {:7.2} ms", best(reps, || col2im(&s, &dcols)));

@@ -1,7 +1,7 @@
 // 2-D convolution, NHWC, as implicit GEMM (no im2col buffer). Layouts: x [n,h,w,cin],
 // weights [kh,kw,cin,cout] (Keras), bias [cout], y / dy [n,oh,ow,cout], dx [n,h,w,cin].
 //
-//   forward          y[M=n*oh*ow, N=cout]   = im2col(x)[M, K=kh*kw*cin] x weights[K, N] (+ bias, ReLU)
+//   forward          y[M=n*oh*ow, N=cout]   = im2col(x)[M, K=kh*kw*cin] x weights[K, N] (+ bias, activation)
 //   backward_input   dx[M=n*h*w, N=cin]     = dy-gather[M, K=kh*kw*cout] x weights^T[K, N]
 //                    (transposed convolution in gather form: each dx element sums the dy it touched)
 //   backward_weights partial[s][K+1, cout]  = im2col(x)^T[K+1, chunk s of n*oh*ow] x dy[chunk, cout]
@@ -27,10 +27,15 @@ struct Params {
     pad_left: u32,
     oh: u32,
     ow: u32,
-    relu: u32,
+    // The activation fused into the forward's epilogue (`activate` in the prelude) and its alpha.
+    act: u32,
     // backward_weights: rows of n*oh*ow per split, and the number of splits.
     chunk: u32,
     splits: u32,
+    alpha: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -141,11 +146,7 @@ fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid:
         for (var j = 0u; j < 4u; j++) {
             let col = n0 + tx + 16u * j;
             if col < N {
-                var v = acc[i * 4u + j] + bias[col];
-                if p.relu != 0u {
-                    v = max(v, 0.0);
-                }
-                y[m * N + col] = v;
+                y[m * N + col] = activate(acc[i * 4u + j] + bias[col], p.act, p.alpha);
             }
         }
     }
@@ -374,15 +375,12 @@ fn store_y(m: u32, co4: u32, v: vec4<f32>) {
     if m >= M || co4 * 4u >= N {
         return;
     }
-    var r = v + vec4<f32>(bias[co4 * 4u], bias[co4 * 4u + 1u], bias[co4 * 4u + 2u], bias[co4 * 4u + 3u]);
-    if p.relu != 0u {
-        r = max(r, vec4<f32>(0.0));
-    }
+    let r = v + vec4<f32>(bias[co4 * 4u], bias[co4 * 4u + 1u], bias[co4 * 4u + 2u], bias[co4 * 4u + 3u]);
     let o = m * N + co4 * 4u;
-    y[o] = r.x;
-    y[o + 1u] = r.y;
-    y[o + 2u] = r.z;
-    y[o + 3u] = r.w;
+    y[o] = activate(r.x, p.act, p.alpha);
+    y[o + 1u] = activate(r.y, p.act, p.alpha);
+    y[o + 2u] = activate(r.z, p.act, p.alpha);
+    y[o + 3u] = activate(r.w, p.act, p.alpha);
 }
 
 // Forward, cin % 4 == 0 and cout % 4 == 0: 8 consecutive output pixels x 8 channels per

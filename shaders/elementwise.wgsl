@@ -1,11 +1,14 @@
-// Elementwise kernels: ReLU forward/backward, and fill (used to clear accumulators).
+// Elementwise kernels: an activation forward and backward (`activate` in the prelude), and fill
+// (used to clear accumulators).
 // Convention for every 1-D kernel: i = gid.x + gid.y * nwg.x * WG (grids fold into y past 65,535).
 
 struct Params {
     n: u32,
+    // fill: the value; activations: their alpha.
     value: f32,
-    _pad0: u32,
-    _pad1: u32,
+    // The activation's code.
+    act: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -19,21 +22,21 @@ fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
-// y = max(x, 0)
+// y = activation(x)
 @compute @workgroup_size(256)
-fn relu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
-        y[i] = max(x[i], 0.0);
+        y[i] = activate(x[i], p.act, p.value);
     }
 }
 
-// y = dy where the forward output x > 0, else 0 (x is the forward *output*, so it can be in place).
+// y = the gradient before the activation, from dy and its output x (so it can be in place).
 @compute @workgroup_size(256)
-fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
-        y[i] = select(0.0, dy[i], x[i] > 0.0);
+        y[i] = activate_grad(x[i], dy[i], p.act, p.value);
     }
 }
 

@@ -1,4 +1,4 @@
-// GEMM: C[m,n] = op(A)·op(B) (+ bias[n]) (then ReLU), all row-major.
+// GEMM: C[m,n] = op(A)·op(B) (+ bias[n]) (then an activation), all row-major.
 // A is [m,k] (or [k,m] when trans_a); B is [k,n] (or [n,k] when trans_b).
 // Each workgroup computes a 64×64 tile of C; its 256 threads each own a 4×4 register block.
 // The k dimension is walked in slabs of 16, staged through workgroup memory. Every output is a
@@ -10,10 +10,15 @@ struct Params {
     k: u32,
     trans_a: u32,
     trans_b: u32,
-    relu: u32,
+    // The activation fused into the epilogue (`activate` in the prelude) and its alpha.
+    act: u32,
     // CPU variant only: whether op(A) / op(B) are read as vec4s.
     a_vec: u32,
     b_vec: u32,
+    alpha: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -113,11 +118,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + tx * 4u + j;
             if row < p.m && col < p.n {
-                var v = acc[i * 4u + j];
-                if p.relu != 0u {
-                    v = max(v, 0.0);
-                }
-                c[row * p.n + col] = v;
+                c[row * p.n + col] = activate(acc[i * 4u + j], p.act, p.alpha);
             }
         }
     }
@@ -135,11 +136,7 @@ fn matmul_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + tx * 4u + j;
             if row < p.m && col < p.n {
-                var v = acc[i * 4u + j] + bias[col];
-                if p.relu != 0u {
-                    v = max(v, 0.0);
-                }
-                c[row * p.n + col] = v;
+                c[row * p.n + col] = activate(acc[i * 4u + j] + bias[col], p.act, p.alpha);
             }
         }
     }
@@ -181,11 +178,7 @@ fn store_c(row: u32, col0: u32, v: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
         let col = col0 + j;
         if col < p.n {
-            var r = v[j];
-            if p.relu != 0u {
-                r = max(r, 0.0);
-            }
-            c[row * p.n + col] = r;
+            c[row * p.n + col] = activate(v[j], p.act, p.alpha);
         }
     }
 }

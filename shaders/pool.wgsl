@@ -1,8 +1,11 @@
-// Max pooling, NHWC, Keras valid padding. x / dx [n,h,w,c]; y / dy / argmax [n,oh,ow,c].
+// The pooling family, NHWC, Keras semantics with valid or same padding: one entry point per
+// strategy (max, average) and pass. x / dx [n,h,w,c]; y / dy / argmax [n,oh,ow,c]. A window is
+// clipped to the image (padding is never a value): a max is over real pixels, an average divides
+// by the real pixels it covers.
 // argmax holds the flat index into x of each window's maximum (the first one, in row-major window
-// order, wins ties). The backward is a gather: each dx element visits the windows that cover it and
-// sums the dy of those whose argmax is this element, in output order; no atomics, and correct for
-// overlapping windows (stride < pool).
+// order, wins ties). The backward passes are gathers: each dx element visits the windows that
+// cover it and sums their contributions in output order; no atomics, and correct for overlapping
+// windows (stride < pool).
 // Convention for every 1-D kernel: i = gid.x + gid.y * nwg.x * WG (grids fold into y past 65,535).
 
 struct Params {
@@ -16,9 +19,13 @@ struct Params {
     sw: u32,
     oh: u32,
     ow: u32,
+    pad_top: u32,
+    pad_left: u32,
     // Elements of y (forward) or of dx (backward).
     total: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,25 +38,66 @@ struct Params {
 
 const WG: u32 = 256u;
 
+// The input positions [lo, hi) under output position o of one axis, clipped to the image.
+fn span(o: u32, s: u32, k: u32, pad: u32, size: u32) -> vec2<u32> {
+    let start = o * s;
+    let lo = select(0u, start - pad, start > pad);
+    let hi = min(select(0u, start + k - pad, start + k > pad), size);
+    return vec2<u32>(lo, hi);
+}
+
+fn rows(oy: u32) -> vec2<u32> {
+    return span(oy, p.sh, p.ph, p.pad_top, p.h);
+}
+
+fn cols(ox: u32) -> vec2<u32> {
+    return span(ox, p.sw, p.pw, p.pad_left, p.w);
+}
+
+// The outputs [lo, hi) of one axis whose windows cover input position i.
+fn covering(i: u32, s: u32, k: u32, pad: u32, out: u32) -> vec2<u32> {
+    let ip = i + pad;
+    var lo = 0u;
+    if ip >= k {
+        lo = (ip - k) / s + 1u;
+    }
+    return vec2<u32>(lo, min(ip / s + 1u, out));
+}
+
+// (batch, oy, ox, channel) of output i.
+fn out_pos(i: u32) -> vec4<u32> {
+    let ch = i % p.c;
+    var t = i / p.c;
+    let ox = t % p.ow;
+    t = t / p.ow;
+    return vec4<u32>(t / p.oh, t % p.oh, ox, ch);
+}
+
+// (batch, iy, ix, channel) of input i.
+fn in_pos(i: u32) -> vec4<u32> {
+    let ch = i % p.c;
+    var t = i / p.c;
+    let ix = t % p.w;
+    t = t / p.w;
+    return vec4<u32>(t / p.h, t % p.h, ix, ch);
+}
+
 @compute @workgroup_size(256)
 fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.total {
         return;
     }
-    let ch = i % p.c;
-    var t = i / p.c;
-    let ox = t % p.ow;
-    t = t / p.ow;
-    let oy = t % p.oh;
-    let b = t / p.oh;
-    let first = ((b * p.h + oy * p.sh) * p.w + ox * p.sw) * p.c + ch;
+    let o = out_pos(i);
+    let r = rows(o.y);
+    let q = cols(o.z);
+    let first = ((o.x * p.h + r.x) * p.w + q.x) * p.c + o.w;
     var best = x[first];
     var best_i = first;
-    for (var ki = 0u; ki < p.ph; ki++) {
-        let row = first + ki * p.w * p.c;
-        for (var kj = 0u; kj < p.pw; kj++) {
-            let j = row + kj * p.c;
+    for (var iy = r.x; iy < r.y; iy++) {
+        let row = ((o.x * p.h + iy) * p.w) * p.c + o.w;
+        for (var ix = q.x; ix < q.y; ix++) {
+            let j = row + ix * p.c;
             let v = x[j];
             if v > best {
                 best = v;
@@ -67,30 +115,56 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if i >= p.total {
         return;
     }
-    let ch = i % p.c;
-    var t = i / p.c;
-    let ix = t % p.w;
-    t = t / p.w;
-    let iy = t % p.h;
-    let b = t / p.h;
-    // Windows oy with oy*sh <= iy < oy*sh + ph, i.e. ceil((iy - ph + 1)/sh) <= oy <= iy/sh.
-    var oy_lo = 0u;
-    if iy >= p.ph {
-        oy_lo = (iy - p.ph) / p.sh + 1u;
-    }
-    let oy_hi = min(iy / p.sh + 1u, p.oh);
-    var ox_lo = 0u;
-    if ix >= p.pw {
-        ox_lo = (ix - p.pw) / p.sw + 1u;
-    }
-    let ox_hi = min(ix / p.sw + 1u, p.ow);
+    let v = in_pos(i);
+    let ry = covering(v.y, p.sh, p.ph, p.pad_top, p.oh);
+    let rx = covering(v.z, p.sw, p.pw, p.pad_left, p.ow);
     var sum = 0.0;
-    for (var oy = oy_lo; oy < oy_hi; oy++) {
-        for (var ox = ox_lo; ox < ox_hi; ox++) {
-            let o = ((b * p.oh + oy) * p.ow + ox) * p.c + ch;
+    for (var oy = ry.x; oy < ry.y; oy++) {
+        for (var ox = rx.x; ox < rx.y; ox++) {
+            let o = ((v.x * p.oh + oy) * p.ow + ox) * p.c + v.w;
             if argmax_in[o] == i {
                 sum += dy[o];
             }
+        }
+    }
+    dx[i] = sum;
+}
+
+@compute @workgroup_size(256)
+fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= p.total {
+        return;
+    }
+    let o = out_pos(i);
+    let r = rows(o.y);
+    let q = cols(o.z);
+    var sum = 0.0;
+    for (var iy = r.x; iy < r.y; iy++) {
+        let row = ((o.x * p.h + iy) * p.w) * p.c + o.w;
+        for (var ix = q.x; ix < q.y; ix++) {
+            sum += x[row + ix * p.c];
+        }
+    }
+    y[i] = sum / f32((r.y - r.x) * (q.y - q.x));
+}
+
+@compute @workgroup_size(256)
+fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= p.total {
+        return;
+    }
+    let v = in_pos(i);
+    let ry = covering(v.y, p.sh, p.ph, p.pad_top, p.oh);
+    let rx = covering(v.z, p.sw, p.pw, p.pad_left, p.ow);
+    var sum = 0.0;
+    for (var oy = ry.x; oy < ry.y; oy++) {
+        let r = rows(oy);
+        for (var ox = rx.x; ox < rx.y; ox++) {
+            let q = cols(ox);
+            let o = ((v.x * p.oh + oy) * p.ow + ox) * p.c + v.w;
+            sum += dy[o] / f32((r.y - r.x) * (q.y - q.x));
         }
     }
     dx[i] = sum;

@@ -11,6 +11,7 @@ pub mod check;
 pub mod data;
 pub mod error;
 pub mod graph;
+pub mod layers;
 pub mod model;
 pub mod ops;
 pub mod report;

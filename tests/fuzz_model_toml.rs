@@ -104,9 +104,10 @@ fn mutated_models_never_panic() {
         }
     }
     // Many mutations (a changed number, a dropped comment) still give a valid model, so the
-    // plan and memory checks run on odd but accepted models too.
+    // plan and memory checks run on odd but accepted models too. (Parsing compiles the layers
+    // for one sample, so a layer too large for 32-bit indexing is already refused there.)
     assert!(
-        accepted > 250,
+        accepted > 200,
         "only {accepted} of {cases} mutated models parsed"
     );
     eprintln!(

@@ -6,51 +6,110 @@ use common::*;
 use std::ops::ControlFlow;
 
 use wgnn::graph::{keep_going, Backend, CpuGraph, GpuGraph, GraphState, HostData, Pass, Plan};
+use wgnn::layers::{
+    AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D,
+};
 use wgnn::model::{Activation, Layer, Padding};
 use wgnn::ops::optim::Optimizer;
 
 /// Every layer kind, on 12x12x1 inputs, 5 classes.
 fn every_layer() -> Vec<Layer> {
     vec![
-        Layer::Conv2D {
+        Layer::Conv2D(Conv2D {
             filters: 4,
             kernel: [3, 3],
             strides: [1, 1],
             padding: Padding::Same,
             activation: Activation::Relu,
-        },
-        Layer::BatchNorm {
+        }),
+        Layer::BatchNorm(BatchNorm {
             momentum: 0.99,
             epsilon: 1e-3,
-        },
-        Layer::MaxPool2D {
+        }),
+        Layer::MaxPool2D(MaxPool2D {
             pool: [2, 2],
             strides: [2, 2],
             padding: Padding::Valid,
-        },
-        Layer::Conv2D {
+        }),
+        Layer::Conv2D(Conv2D {
             filters: 6,
             kernel: [3, 3],
             strides: [2, 2],
             padding: Padding::Valid,
             activation: Activation::Linear,
-        },
+        }),
         Layer::Activation(Activation::Relu),
-        Layer::Dropout { rate: 0.25 },
-        Layer::Flatten,
-        Layer::Dense {
+        Layer::Dropout(Dropout { rate: 0.25 }),
+        Layer::flatten(),
+        Layer::Dense(Dense {
             units: 16,
             activation: Activation::Relu,
-        },
-        Layer::BatchNorm {
+        }),
+        Layer::BatchNorm(BatchNorm {
             momentum: 0.9,
             epsilon: 1e-3,
-        },
-        Layer::Dropout { rate: 0.5 },
-        Layer::Dense {
+        }),
+        Layer::Dropout(Dropout { rate: 0.5 }),
+        Layer::Dense(Dense {
             units: 5,
             activation: Activation::Softmax,
+        }),
+    ]
+}
+
+/// The kinds `every_layer` leaves out, with every activation, on 12x12x1 inputs, 5 classes: same
+/// padded max and average pooling, and one of the global poolings.
+fn every_other_layer(global_max: bool) -> Vec<Layer> {
+    let conv = |filters, kernel, padding, activation| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: [kernel, kernel],
+            strides: [1, 1],
+            padding,
+            activation,
+        })
+    };
+    vec![
+        conv(4, 3, Padding::Same, Activation::Tanh),
+        Layer::MaxPool2D(MaxPool2D {
+            pool: [3, 3],
+            strides: [2, 2],
+            padding: Padding::Same,
+        }),
+        conv(6, 3, Padding::Valid, Activation::Elu(1.0)),
+        Layer::AvgPool2D(AvgPool2D {
+            pool: [2, 2],
+            strides: [1, 1],
+            padding: Padding::Same,
+        }),
+        Layer::Activation(Activation::Sigmoid),
+        conv(6, 1, Padding::Valid, Activation::LeakyRelu(0.1)),
+        Layer::AvgPool2D(AvgPool2D {
+            pool: [2, 2],
+            strides: [2, 2],
+            padding: Padding::Valid,
+        }),
+        if global_max {
+            Layer::GlobalMaxPool2D(GlobalMaxPool2D)
+        } else {
+            Layer::GlobalAvgPool2D(GlobalAvgPool2D)
         },
+        Layer::flatten(),
+        Layer::Dense(Dense {
+            units: 16,
+            activation: Activation::Sigmoid,
+        }),
+        Layer::Activation(Activation::LeakyRelu(0.3)),
+        Layer::Dense(Dense {
+            units: 12,
+            activation: Activation::Tanh,
+        }),
+        Layer::Activation(Activation::Elu(0.5)),
+        Layer::Activation(Activation::Tanh),
+        Layer::Dense(Dense {
+            units: 5,
+            activation: Activation::Softmax,
+        }),
     ]
 }
 
@@ -137,6 +196,50 @@ fn one_training_step_matches_cpu() {
 }
 
 #[test]
+fn every_other_layer_kind_trains_as_on_the_cpu() {
+    let ctx = gpu();
+    for global_max in [false, true] {
+        for opt in [Optimizer::adam(0.01), Optimizer::rmsprop(0.01)] {
+            let plan = Plan::new([12, 12, 1], &every_other_layer(global_max), 8).unwrap();
+            let data = synthetic(40, 144, 5);
+            let mut g = GpuGraph::new(ctx, plan.clone(), opt, 4).unwrap();
+            let mut c = CpuGraph::new(plan, opt, 4).unwrap();
+            g.load(0, host(&data)).unwrap();
+            c.load(0, host(&data)).unwrap();
+            let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0];
+            let what = format!("global max {global_max}, {opt:?}");
+            let rg = g.train_at(0, &order[..8], opt.lr()).unwrap();
+            let rc = c.train_at(0, &order[..8], opt.lr()).unwrap();
+            assert_close(
+                &format!("{what}: loss after 1 step"),
+                &[rg.loss],
+                &[rc.loss],
+            );
+            compare(&format!("{what}: after 1 step"), &g, &c, ATOL, RTOL);
+            let rg = g.train_at(0, &order, opt.lr()).unwrap();
+            let rc = c.train_at(0, &order, opt.lr()).unwrap();
+            assert_close_tol(
+                &format!("{what}: loss, steps 2-3"),
+                &[rg.loss],
+                &[rc.loss],
+                1e-3,
+                1e-3,
+            );
+            compare(&format!("{what}: after 3 steps"), &g, &c, 1e-3, 1e-2);
+            let eg = g.eval(0, &order, true).unwrap();
+            let ec = c.eval(0, &order, true).unwrap();
+            assert_close_tol(
+                &format!("{what}: eval probabilities"),
+                &eg.probs,
+                &ec.probs,
+                1e-3,
+                1e-2,
+            );
+        }
+    }
+}
+
+#[test]
 fn same_seed_gives_bit_identical_parameters() {
     let ctx = gpu();
     let data = synthetic(64, 144, 5);
@@ -163,27 +266,27 @@ fn bad_uses_are_errors_not_panics() {
     let layers = every_layer();
     assert!(Plan::new([12, 12, 1], &layers, 0).is_err(), "zero batch");
     let big = vec![
-        Layer::Conv2D {
+        Layer::Conv2D(Conv2D {
             filters: 4,
             kernel: [5, 5],
             strides: [1, 1],
             padding: Padding::Valid,
             activation: Activation::Relu,
-        },
-        Layer::Flatten,
-        Layer::Dense {
+        }),
+        Layer::flatten(),
+        Layer::Dense(Dense {
             units: 3,
             activation: Activation::Softmax,
-        },
+        }),
     ];
     let e = Plan::new([4, 4, 1], &big, 2).unwrap_err().to_string();
     assert!(e.contains("layer 1 (conv2d)"), "{e}");
     let no_softmax = vec![
-        Layer::Flatten,
-        Layer::Dense {
+        Layer::flatten(),
+        Layer::Dense(Dense {
             units: 3,
             activation: Activation::Relu,
-        },
+        }),
     ];
     assert!(Plan::new([4, 4, 1], &no_softmax, 2).is_err());
     // Data of the wrong image size for the model.
@@ -288,7 +391,7 @@ fn every_step_takes_the_learning_rate_the_trainer_gives() {
     // No BN, no momentum: a step at lr 0 changes nothing at all.
     let layers: Vec<Layer> = every_layer()
         .into_iter()
-        .filter(|l| !matches!(l, Layer::BatchNorm { .. }))
+        .filter(|l| !matches!(l, Layer::BatchNorm(BatchNorm { .. })))
         .collect();
     let plan = Plan::new([12, 12, 1], &layers, 8).unwrap();
     let data = synthetic(24, 144, 5);

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use wgnn::graph::{keep_going, Backend, CpuGraph, GpuGraph, HostData, Pass, Plan};
 use wgnn::model::preset;
-use wgnn::ops::augment::{draws, gather_augment_ref, Augment};
+use wgnn::ops::augment::{draws, gather_augment_cpu, Augment};
 use wgnn::ops::gather;
 use wgnn::ops::optim::Optimizer;
 use wgnn::ops::step::StepParams;
@@ -83,7 +83,7 @@ fn gpu_matches_reference() {
         };
         let d = gather::gather_augment(ctx, [h, w, c], max_batch, &a, &bufs).unwrap();
         ctx.run(&[&d]).unwrap();
-        let (wx, wl) = gather_augment_ref(
+        let (wx, wl) = gather_augment_cpu(
             &images,
             &labels,
             [h, w, c],
@@ -114,8 +114,8 @@ fn no_transform_is_the_plain_gather() {
     let labels = vec![1u8, 2, 3, 4, 5];
     let perm = vec![4u32, 2, 0, 1, 3];
     let zero = aug("");
-    let (a, la) = gather_augment_ref(&images, &labels, [6, 6, 1], &perm, 0, 5, 6, 9, 3, &zero);
-    let (b, lb) = gather::gather_ref(&images, &labels, 36, &perm, 0, 5, 6);
+    let (a, la) = gather_augment_cpu(&images, &labels, [6, 6, 1], &perm, 0, 5, 6, 9, 3, &zero);
+    let (b, lb) = gather::gather_cpu(&images, &labels, 36, &perm, 0, 5, 6);
     assert_eq!(a, b);
     assert_eq!(la, lb);
 }
@@ -134,7 +134,7 @@ fn shifts_move_and_rotations_turn_the_image_by_the_drawn_amounts() {
         assert!(d.iter().all(|v| (-1.0..1.0).contains(v)));
         // A shift: the blob moves by (d0, d1) * 3 pixels, with all of its intensity.
         let a = aug("shift=3");
-        let (x, _) = gather_augment_ref(&img, &[0], [h, w, 1], &[0], 0, 1, 1, 5, t, &a);
+        let (x, _) = gather_augment_cpu(&img, &[0], [h, w, 1], &[0], 0, 1, 1, 5, t, &a);
         let (m, cx, cy) = mass_and_centre(&x, w);
         assert!((m - m0).abs() < 1e-3, "mass {m} vs {m0}");
         assert!(
@@ -145,7 +145,7 @@ fn shifts_move_and_rotations_turn_the_image_by_the_drawn_amounts() {
         assert!((cy - cy0 - 3.0 * d[1] as f64).abs() < 1e-3, "t={t}: y {cy}");
         // A rotation about the centre by d2 * 40 degrees.
         let a = aug("rotate=40");
-        let (x, _) = gather_augment_ref(&img, &[0], [h, w, 1], &[0], 0, 1, 1, 5, t, &a);
+        let (x, _) = gather_augment_cpu(&img, &[0], [h, w, 1], &[0], 0, 1, 1, 5, t, &a);
         let (m, cx, cy) = mass_and_centre(&x, w);
         let ang = (d[2] * 40.0) as f64 * std::f64::consts::PI / 180.0;
         let (rx, ry) = (cx0 - centre.0, cy0 - centre.1);

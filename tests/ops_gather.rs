@@ -37,7 +37,7 @@ fn gather_matches_reference() {
         };
         ctx.write(&g_step, bytemuck::bytes_of(&s)).unwrap();
         ctx.run(&[&d]).unwrap();
-        let (wx, wl) = gather::gather_ref(
+        let (wx, wl) = gather::gather_cpu(
             &images, &labels, sample_len, &perm, offset, batch, max_batch,
         );
         assert_eq!(ctx.read_f32(&x).unwrap(), wx, "images at offset {offset}");

@@ -27,7 +27,7 @@ fn softmax_matches_reference() {
         let gp = ctx.alloc(rows * cols, "p").unwrap();
         ctx.run(&[&loss::softmax(ctx, rows, cols, &gx, &gp).unwrap()])
             .unwrap();
-        let want = loss::softmax_ref(cols, &x);
+        let want = loss::softmax_cpu(cols, &x);
         assert_close(
             &format!("softmax {rows}x{cols}"),
             &ctx.read_f32(&gp).unwrap(),
@@ -77,7 +77,7 @@ fn softmax_xent_and_metrics_match_reference_with_padding_rows() {
         let d1 = loss::softmax_xent(ctx, rows, cols, &bufs).unwrap();
         let d2 = loss::accumulate(ctx, rows, &bufs, &metrics).unwrap();
         ctx.run(&[&d1, &d2]).unwrap();
-        let want = loss::softmax_xent_ref(cols, &x, &labels, valid);
+        let want = loss::softmax_xent_cpu(cols, &x, &labels, valid);
         let what = format!("xent {rows}x{cols} valid {valid}");
         assert_close(
             &format!("{what} loss"),
@@ -94,7 +94,7 @@ fn softmax_xent_and_metrics_match_reference_with_padding_rows() {
             want.pred,
             "{what} predictions"
         );
-        let m = loss::accumulate_ref(&want, &labels, valid);
+        let m = loss::accumulate_cpu(&want, &labels, valid);
         let got = loss::Metrics::from_words(&ctx.read_u32(&metrics).unwrap());
         assert_eq!(got.hits, start.hits + m.hits, "{what} correct count");
         assert_eq!(
@@ -117,9 +117,9 @@ fn xent_gradient_matches_finite_differences() {
     let (cols, rows, valid) = (5, 4, 3);
     let x = rand_vec(3, rows * cols);
     let labels = vec![0u32, 4, 2, 1];
-    let g = loss::softmax_xent_ref(cols, &x, &labels, valid).grad;
+    let g = loss::softmax_xent_cpu(cols, &x, &labels, valid).grad;
     check_grad("softmax_xent", &x, &g, |x| {
-        let r = loss::softmax_xent_ref(cols, x, &labels, valid);
+        let r = loss::softmax_xent_cpu(cols, x, &labels, valid);
         r.row_loss.iter().map(|&v| v as f64).sum::<f64>() / valid as f64
     });
 }
@@ -154,7 +154,7 @@ fn label_smoothing_matches_reference_and_finite_differences() {
     };
     let d = loss::softmax_xent(ctx, rows, cols, &bufs).unwrap();
     ctx.run(&[&d]).unwrap();
-    let want = loss::softmax_xent_smoothed_ref(cols, &x, &labels, valid, eps);
+    let want = loss::softmax_xent_smoothed_cpu(cols, &x, &labels, valid, eps);
     assert_close(
         "smoothed loss",
         &ctx.read_f32(&row_loss).unwrap(),
@@ -163,7 +163,7 @@ fn label_smoothing_matches_reference_and_finite_differences() {
     assert_close("smoothed grad", &ctx.read_f32(&grad).unwrap(), &want.grad);
     // Smoothing raises the loss of a confident right answer and leaves each row's gradient
     // summing to zero (the targets still sum to one).
-    let plain = loss::softmax_xent_ref(cols, &x, &labels, valid);
+    let plain = loss::softmax_xent_cpu(cols, &x, &labels, valid);
     assert!(want.row_loss.iter().sum::<f32>() != plain.row_loss.iter().sum::<f32>());
     for row in want.grad.chunks(cols).take(valid) {
         assert!(row.iter().sum::<f32>().abs() < 1e-6);
@@ -171,9 +171,9 @@ fn label_smoothing_matches_reference_and_finite_differences() {
     let (c, r, v) = (5, 4, 3);
     let xs = rand_vec(5, r * c);
     let lab = vec![2u32, 0, 4, 1];
-    let g = loss::softmax_xent_smoothed_ref(c, &xs, &lab, v, 0.2).grad;
+    let g = loss::softmax_xent_smoothed_cpu(c, &xs, &lab, v, 0.2).grad;
     check_grad("smoothed softmax_xent", &xs, &g, |xs| {
-        let o = loss::softmax_xent_smoothed_ref(c, xs, &lab, v, 0.2);
+        let o = loss::softmax_xent_smoothed_cpu(c, xs, &lab, v, 0.2);
         o.row_loss.iter().map(|&l| l as f64).sum::<f64>() / v as f64
     });
 }

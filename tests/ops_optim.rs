@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use wgnn::ops::optim::{update, update_ref, Optimizer};
+use wgnn::ops::optim::{update, update_cpu, Optimizer};
 use wgnn::ops::step::StepParams;
 
 fn step(t: u32, lr: f32) -> StepParams {
@@ -19,7 +19,7 @@ fn step(t: u32, lr: f32) -> StepParams {
 
 fn one(opt: Optimizer, t: u32, lr: f32, p: f32, g: f32, s1: f32, s2: f32) -> (f32, f32, f32) {
     let (mut p, mut s1, mut s2) = ([p], [s1], [s2]);
-    update_ref(&opt, t, lr, &mut p, &[g], &mut s1, &mut s2);
+    update_cpu(&opt, t, lr, &mut p, &[g], &mut s1, &mut s2);
     (p[0], s1[0], s2[0])
 }
 
@@ -146,7 +146,7 @@ fn gpu_matches_reference_over_five_steps() {
                 ctx.write(&gstep, &[step(t, lr)]).unwrap();
                 let d = update(ctx, &opt, &gp, &gg, &gs1, &gs2, &gstep).unwrap();
                 ctx.run(&[&d]).unwrap();
-                update_ref(&opt, t, lr, &mut p, &g, &mut s1, &mut s2);
+                update_cpu(&opt, t, lr, &mut p, &g, &mut s1, &mut s2);
                 let what = format!("{opt:?} n={n} t={t}");
                 assert_close(&format!("{what} params"), &ctx.read_f32(&gp).unwrap(), &p);
                 if opt.state_buffers() >= 1 {

@@ -19,7 +19,7 @@ fn col_sum_matches_reference() {
         let out = ctx.alloc(cols, "out").unwrap();
         ctx.run(&[&reduce::col_sum(ctx, rows, cols, &gx, &out).unwrap()])
             .unwrap();
-        let want = reduce::col_sum_ref(rows, cols, &x);
+        let want = reduce::col_sum_cpu(rows, cols, &x);
         // Long sums of ±1 values: the absolute error grows with sqrt(rows) rounding steps.
         let atol = ATOL * (rows as f32).sqrt();
         assert_close_tol(

@@ -79,7 +79,7 @@ fn kernel_misuse_is_an_error() {
     let e = ctx
         .dispatch(
             "elementwise",
-            "relu_forward",
+            "act_forward",
             &[0; 16],
             &[("x", &t)],
             [1, 1, 1],

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::run::{command, ok, scratch, text, wgnn};
 use wgnn::app::tune::space::{apply_to_model, trials, Axis, Values};
+use wgnn::layers::{Conv2D, Dense, Dropout};
 use wgnn::model::{preset, Layer};
 
 fn tmp(name: &str) -> PathBuf {
@@ -289,9 +290,9 @@ fn model_hyperparameters_change_the_model() {
     let (mut convs, mut dense) = (Vec::new(), Vec::new());
     for l in &m.layers {
         match l {
-            Layer::Dropout { rate } => assert_eq!(*rate, 0.3),
-            Layer::Conv2D { filters, .. } => convs.push(*filters),
-            Layer::Dense { units, .. } => dense.push(*units),
+            Layer::Dropout(Dropout { rate }) => assert_eq!(*rate, 0.3),
+            Layer::Conv2D(Conv2D { filters, .. }) => convs.push(*filters),
+            Layer::Dense(Dense { units, .. }) => dense.push(*units),
             _ => {}
         }
     }

@@ -9,10 +9,9 @@ use super::checks::{check_layout, check_order, check_pass, check_state};
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
+use crate::layers::CpuCx;
 use crate::ops::optim::Optimizer;
-use crate::ops::{
-    batchnorm, cpu_gemm, dropout, elementwise, gather, gemm, im2col, loss, optim, pool, reduce,
-};
+use crate::ops::{gather, loss, optim};
 use crate::util::recycle::Recycler;
 
 struct Data {
@@ -36,17 +35,6 @@ pub struct CpuGraph {
     /// Large buffers passed from one step to the next (see `util::recycle`).
     floats: Recycler<f32>,
     indices: Recycler<u32>,
-}
-
-/// What the forward pass keeps for the backward pass.
-#[derive(Default)]
-struct Saved {
-    argmax: Vec<u32>,
-    mask: Vec<f32>,
-    mean: Vec<f32>,
-    invstd: Vec<f32>,
-    /// A convolution's input patches (im2col), reused by its weight gradient.
-    cols: Vec<f32>,
 }
 
 impl CpuGraph {
@@ -83,7 +71,29 @@ impl CpuGraph {
         })
     }
 
-    /// Forward pass over one padded batch: every activation (index 0 is the input) and the saves.
+    /// The op context of a step over a batch of `batch` real samples at optimizer step `t`.
+    fn cx<'a>(
+        &'a mut self,
+        grads: &'a mut [Vec<f32>],
+        batch: usize,
+        t: u32,
+    ) -> (&'a Plan, CpuCx<'a>) {
+        let cx = CpuCx {
+            params: &self.params,
+            stats: &mut self.stats,
+            grads,
+            batch,
+            max_batch: self.plan.max_batch,
+            seed: self.seed,
+            t,
+            floats: &mut self.floats,
+            indices: &mut self.indices,
+        };
+        (&self.plan, cx)
+    }
+
+    /// Forward pass over one padded batch: every activation (index 0 is the input) and what each
+    /// op keeps for the backward pass.
     fn forward(
         &mut self,
         x: Vec<f32>,
@@ -92,94 +102,13 @@ impl CpuGraph {
         t: u32,
         timer: &mut Timer,
     ) -> (Vec<Vec<f32>>, Vec<Saved>) {
+        let (plan, mut cx) = self.cx(&mut [], batch, t);
         let mut acts = vec![x];
-        let mut saved = Vec::with_capacity(self.plan.nodes.len());
-        for node in &self.plan.nodes {
+        let mut saved = Vec::with_capacity(plan.nodes.len());
+        for node in &plan.nodes {
             timer.start();
             let x = acts.last().expect("input present");
-            let mut sv = Saved::default();
-            let y = match node {
-                Node::Conv { s, relu, w, b } => {
-                    let mut cols = self.floats.take(s.n * s.oh * s.ow * s.kh * s.kw * s.cin);
-                    im2col::im2col_into(s, x, &mut cols);
-                    let mut y = self.floats.take(s.n * s.oh * s.ow * s.cout);
-                    let (w, b) = (&self.params[*w], &self.params[*b]);
-                    im2col::forward_from_cols_into(s, &cols, w, b, *relu, &mut y);
-                    if mode == Mode::Train {
-                        sv.cols = cols;
-                    } else {
-                        self.floats.give(cols);
-                    }
-                    y
-                }
-                Node::Pool { s } => {
-                    let mut y = self.floats.take(s.y_len());
-                    let mut arg = self.indices.take(s.y_len());
-                    pool::forward_into(s, x, &mut y, &mut arg);
-                    sv.argmax = arg;
-                    y
-                }
-                Node::Dense {
-                    inputs,
-                    units,
-                    relu,
-                    w,
-                    b,
-                } => {
-                    let gs = gemm::GemmShape::dense(self.plan.max_batch, *inputs, *units).forward;
-                    let mut y = self.floats.take(gs.m * gs.n);
-                    let (w, b) = (&self.params[*w], &self.params[*b]);
-                    cpu_gemm::gemm_into(&gs, x, w, Some(b), *relu, &mut y);
-                    y
-                }
-                Node::Dropout { rate, id } if mode == Mode::Train => {
-                    sv.mask = self.floats.take(x.len());
-                    dropout::mask_into(*rate, self.seed, t, *id, &mut sv.mask);
-                    let mut y = self.floats.take(x.len());
-                    dropout::forward_into(x, &sv.mask, &mut y);
-                    y
-                }
-                Node::BatchNorm {
-                    s,
-                    gamma,
-                    beta,
-                    mean,
-                    var,
-                } if mode == Mode::Train => {
-                    let (g, b) = (&self.params[*gamma], &self.params[*beta]);
-                    let (rm, rv) = (&self.stats[*mean], &self.stats[*var]);
-                    let mut y = self.floats.take(x.len());
-                    let st = batchnorm::forward_train_into(s, batch, x, g, b, rm, rv, &mut y);
-                    self.stats[*mean] = st.running_mean;
-                    self.stats[*var] = st.running_var;
-                    sv.mean = st.mean;
-                    sv.invstd = st.invstd;
-                    y
-                }
-                Node::BatchNorm {
-                    s,
-                    gamma,
-                    beta,
-                    mean,
-                    var,
-                } => {
-                    let (g, b) = (&self.params[*gamma], &self.params[*beta]);
-                    let (rm, rv) = (&self.stats[*mean], &self.stats[*var]);
-                    let mut y = self.floats.take(x.len());
-                    batchnorm::forward_infer_into(s, x, g, b, rm, rv, &mut y);
-                    y
-                }
-                Node::Relu => {
-                    let mut y = self.floats.take(x.len());
-                    elementwise::relu_forward_into(x, &mut y);
-                    y
-                }
-                Node::Dropout { .. } | Node::Identity => {
-                    let mut y = self.floats.take(x.len());
-                    y.copy_from_slice(x);
-                    y
-                }
-            };
+            let (y, sv) = node.cpu_forward(&mut cx, x, mode);
             acts.push(y);
             saved.push(sv);
             timer.stop(node, "forward");
@@ -191,103 +120,25 @@ impl CpuGraph {
     fn backward(
         &mut self,
         acts: &[Vec<f32>],
-        saved: &[Saved],
+        saved: Vec<Saved>,
         dlogits: Vec<f32>,
         batch: usize,
         timer: &mut Timer,
     ) -> Vec<Vec<f32>> {
-        let b = self.plan.max_batch;
         let mut grads: Vec<Vec<f32>> = self.params.iter().map(|p| vec![0.0; p.len()]).collect();
+        let (plan, mut cx) = self.cx(&mut grads, batch, 0);
         let mut dy = dlogits;
-        for (i, node) in self.plan.nodes.iter().enumerate().rev() {
-            let (x, y) = (&acts[i], &acts[i + 1]);
+        for (i, (node, sv)) in plan.nodes.iter().zip(saved).enumerate().rev() {
             timer.start();
-            dy = match node {
-                Node::Conv {
-                    s,
-                    relu,
-                    w,
-                    b: bias,
-                } => {
-                    let mut g = dy;
-                    if *relu {
-                        elementwise::relu_backward_in_place(y, &mut g);
-                    }
-                    let (dw, db) = im2col::backward_weights_from_cols(s, &saved[i].cols, &g);
-                    grads[*w] = dw;
-                    grads[*bias] = db;
-                    let dx = if i > 0 {
-                        let mut dcols = self.floats.take(saved[i].cols.len());
-                        let mut dx = self.floats.take(x.len());
-                        im2col::backward_input_into(s, &self.params[*w], &g, &mut dcols, &mut dx);
-                        self.floats.give(dcols);
-                        dx
-                    } else {
-                        Vec::new()
-                    };
-                    self.floats.give(g);
-                    dx
-                }
-                Node::Pool { s } => {
-                    let mut dx = self.floats.take(x.len());
-                    pool::backward_into(s, &dy, &saved[i].argmax, &mut dx);
-                    self.floats.give(dy);
-                    dx
-                }
-                Node::Dense {
-                    inputs,
-                    units,
-                    relu,
-                    w,
-                    b: bias,
-                } => {
-                    let mut g = dy;
-                    if *relu {
-                        elementwise::relu_backward_in_place(y, &mut g);
-                    }
-                    let shapes = gemm::GemmShape::dense(b, *inputs, *units);
-                    grads[*w] = cpu_gemm::gemm(&shapes.weights, x, &g, None, false);
-                    grads[*bias] = reduce::col_sum_ref(b, *units, &g);
-                    let dx = if i > 0 {
-                        let mut dx = self.floats.take(x.len());
-                        let w = &self.params[*w];
-                        cpu_gemm::gemm_into(&shapes.input, &g, w, None, false, &mut dx);
-                        dx
-                    } else {
-                        Vec::new()
-                    };
-                    self.floats.give(g);
-                    dx
-                }
-                Node::Dropout { .. } => {
-                    let mut g = dy;
-                    dropout::backward_in_place(&mut g, &saved[i].mask);
-                    g
-                }
-                Node::BatchNorm { s, gamma, beta, .. } => {
-                    let sv = &saved[i];
-                    let mut dx = self.floats.take(x.len());
-                    let g = &self.params[*gamma];
-                    let (dg, db) = batchnorm::backward_into(
-                        s, batch, x, &dy, g, &sv.mean, &sv.invstd, &mut dx,
-                    );
-                    grads[*gamma] = dg;
-                    grads[*beta] = db;
-                    self.floats.give(dy);
-                    dx
-                }
-                Node::Relu => {
-                    let mut g = dy;
-                    elementwise::relu_backward_in_place(y, &mut g);
-                    g
-                }
-                Node::Identity => dy,
-            };
+            dy = node.cpu_backward(&mut cx, &acts[i], &acts[i + 1], sv, dy, i > 0);
             timer.stop(node, "backward");
         }
         grads
     }
 }
+
+/// What one op's forward pass kept for its backward pass.
+type Saved = Box<dyn std::any::Any + Send>;
 
 /// What changes from step to step: the trainer's values for this one.
 #[derive(Clone, Copy)]
@@ -332,7 +183,7 @@ impl Timer {
     fn stop(&mut self, node: &Node, pass: &str) {
         // Names are built only while profiling: this runs for every node of every step.
         if self.rows.is_some() {
-            self.stop_named(&format!("{} {pass}", node.kind()));
+            self.stop_named(&format!("{} {pass}", node.describe()));
         }
     }
     fn stop_named(&mut self, name: &str) {
@@ -363,7 +214,7 @@ impl CpuGraph {
         let t = self.t + 1;
         timer.start();
         let (x, labels) = match (self.augment, augment && mode == Mode::Train) {
-            (Some(a), true) => crate::ops::augment::gather_augment_ref(
+            (Some(a), true) => crate::ops::augment::gather_augment_cpu(
                 &data.images,
                 &data.labels,
                 self.plan.input,
@@ -375,7 +226,7 @@ impl CpuGraph {
                 t,
                 &a,
             ),
-            _ => gather::gather_ref(
+            _ => gather::gather_cpu(
                 &data.images,
                 &data.labels,
                 data.sample_len,
@@ -386,15 +237,16 @@ impl CpuGraph {
             ),
         };
         timer.stop_named("gather");
-        let (mut acts, saved) = self.forward(x, batch, mode, t, timer);
+        let (mut acts, mut saved) = self.forward(x, batch, mode, t, timer);
         timer.start();
         let logits = acts.last().expect("output present");
         let eps = if mode == Mode::Train { smoothing } else { 0.0 };
-        let xent = loss::softmax_xent_smoothed_ref(classes, logits, &labels, batch, eps);
-        let m = loss::accumulate_ref(&xent, &labels, batch);
+        let xent = loss::softmax_xent_smoothed_cpu(classes, logits, &labels, batch, eps);
+        let m = loss::accumulate_cpu(&xent, &labels, batch);
         timer.stop_named("softmax + cross-entropy");
         if let (Mode::Train, Some(opt)) = (mode, self.opt) {
-            let grads = self.backward(&acts, &saved, xent.grad, batch, timer);
+            let saved = std::mem::take(&mut saved);
+            let grads = self.backward(&acts, saved, xent.grad, batch, timer);
             timer.start();
             self.t = t;
             let (first, second): (&mut [Vec<f32>], &mut [Vec<f32>]) =
@@ -406,16 +258,16 @@ impl CpuGraph {
             for (i, (p, g)) in self.params.iter_mut().zip(&grads).enumerate() {
                 let s1 = first.get_mut(i).map_or(&mut [][..], |v| v.as_mut_slice());
                 let s2 = second.get_mut(i).map_or(&mut [][..], |v| v.as_mut_slice());
-                optim::update_ref(&opt, t, lr, p, g, s1, s2);
+                optim::update_cpu(&opt, t, lr, p, g, s1, s2);
             }
             timer.stop_named("optimizer");
         }
         let logits = acts.pop().unwrap_or_default();
         // The input came from `gather`, not from the recycler.
         self.floats.give_all(acts.into_iter().skip(1));
-        for sv in saved {
-            self.floats.give_all([sv.cols, sv.mask]);
-            self.indices.give(sv.argmax);
+        let (plan, mut cx) = self.cx(&mut [], batch, t);
+        for (node, sv) in plan.nodes.iter().zip(saved) {
+            node.cpu_discard(&mut cx, sv);
         }
         StepOut {
             metrics: m,
@@ -522,7 +374,7 @@ impl Backend for CpuGraph {
                 done = k + 1;
                 if pass.want_preds {
                     out.preds.extend_from_slice(&r.pred[..batch]);
-                    out.probs.extend_from_slice(&loss::softmax_ref(
+                    out.probs.extend_from_slice(&loss::softmax_cpu(
                         classes,
                         &r.logits[..batch * classes],
                     ));

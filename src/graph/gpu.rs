@@ -2,20 +2,20 @@
 //! bind group is made once in `new`; a step is a fixed list of recorded dispatches, and an epoch is
 //! replayed in chunks of many steps per submission, with no per-step allocation or readback.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use super::backend::{
     Backend, EpochStats, GraphState, MemoryUse, Metrics, Mode, Pass, Progress, Tensors,
 };
 use super::checks::{check_layout, check_order, check_pass, check_state};
-use super::plan::{Node, Plan};
+use super::plan::Plan;
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
+use crate::layers::GpuCx;
 use crate::ops::optim::Optimizer;
 use crate::ops::step::{StepParams, STEP_WORDS};
-use crate::ops::{
-    batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce,
-};
+use crate::ops::{gather, loss, optim};
 use crate::runtime::{AsyncReadback, Dispatch, GpuContext, GpuTensor};
 
 /// Steps recorded into one command buffer.
@@ -45,8 +45,8 @@ pub struct GpuGraph<'c> {
     /// The optimizer's state buffers (`Optimizer::slot_names`), one view per parameter tensor.
     slots_all: Vec<GpuTensor>,
     slots: Vec<Vec<GpuTensor>>,
-    /// Per node output in train mode; eval mode reuses them but aliases dropout to its input.
-    acts: Vec<GpuTensor>,
+    /// The batch the gather writes and the first op reads.
+    input: GpuTensor,
     labels: GpuTensor,
     step: GpuTensor,
     steps_all: GpuTensor,
@@ -63,6 +63,37 @@ pub struct GpuGraph<'c> {
     augment: Option<crate::ops::augment::Augment>,
     // Kept alive: buffers referenced only by recorded bind groups.
     _keep: Vec<GpuTensor>,
+}
+
+/// What every op's recording shares: the graph's tensors and the ops' own buffers.
+struct Recorder<'a> {
+    ctx: &'a GpuContext,
+    batch: usize,
+    step: &'a GpuTensor,
+    params: &'a [GpuTensor],
+    grads: &'a [GpuTensor],
+    stats: &'a [GpuTensor],
+    act_len: &'a [usize],
+    buffers: HashMap<(usize, &'static str), GpuTensor>,
+}
+
+impl Recorder<'_> {
+    /// The context of op `node` recording into `list`.
+    fn cx<'s>(&'s mut self, list: &'s mut Vec<Dispatch>, node: usize) -> GpuCx<'s> {
+        GpuCx {
+            ctx: self.ctx,
+            batch: self.batch,
+            step: self.step,
+            params: self.params,
+            grads: self.grads,
+            stats: self.stats,
+            list,
+            node,
+            in_len: self.act_len[node],
+            out_len: self.act_len[node + 1],
+            buffers: &mut self.buffers,
+        }
+    }
 }
 
 impl<'c> GpuGraph<'c> {
@@ -109,150 +140,44 @@ impl<'c> GpuGraph<'c> {
         let metrics = ctx.alloc(4, "metrics")?;
         let progress_read = AsyncReadback::new(ctx, 4, "progress readback")?;
         let labels = ctx.alloc(b, "labels")?;
-        let n_nodes = plan.nodes.len();
-        let mut acts = Vec::with_capacity(n_nodes + 1);
-        let mut grads_act = Vec::with_capacity(n_nodes + 1);
-        for (i, &len) in plan.act_len.iter().enumerate() {
-            acts.push(ctx.alloc(len * b, &format!("activation {i}"))?);
-            if training {
-                grads_act.push(ctx.alloc(len * b, &format!("gradient {i}"))?);
-            }
-        }
+        let input = ctx.alloc(plan.act_len[0] * b, "input batch")?;
         let classes = plan.classes;
         let row_loss = ctx.alloc(b, "row loss")?;
         let row_pred = ctx.alloc(b, "row prediction")?;
         let probs = ctx.alloc(b * classes, "probabilities")?;
         let mut keep = vec![grads_all.clone(), row_loss.clone()];
 
-        // Forward in both modes. Eval aliases dropout outputs to inputs; BN uses running stats.
+        // Every op records its forward pass twice, for the training step and the evaluation step
+        // (which share the ops' buffers), then its backward pass, last op first.
         let mut train = Vec::new();
         let mut eval = Vec::new();
-        let mut eval_act: Vec<GpuTensor> = vec![acts[0].clone()];
-        let mut saved: Vec<Vec<GpuTensor>> = vec![Vec::new(); n_nodes];
-        for (i, node) in plan.nodes.iter().enumerate() {
-            let (x, y) = (&acts[i], &acts[i + 1]);
-            let ex = eval_act[i].clone();
-            let mut ey = y.clone();
-            match node {
-                Node::Conv {
-                    s,
-                    relu,
-                    w,
-                    b: bias,
-                } => {
-                    if training {
-                        train.push(conv2d::forward(
-                            ctx,
-                            s,
-                            x,
-                            &params[*w],
-                            &params[*bias],
-                            y,
-                            *relu,
-                        )?);
-                    }
-                    eval.push(conv2d::forward(
-                        ctx,
-                        s,
-                        &ex,
-                        &params[*w],
-                        &params[*bias],
-                        y,
-                        *relu,
-                    )?);
-                }
-                Node::Pool { s } => {
-                    let argmax = ctx.alloc(s.y_len(), &format!("argmax {i}"))?;
-                    if training {
-                        train.push(pool::forward(ctx, s, x, y, &argmax)?);
-                    }
-                    eval.push(pool::forward(ctx, s, &ex, y, &argmax)?);
-                    saved[i].push(argmax);
-                }
-                Node::Dense {
-                    inputs,
-                    units,
-                    relu,
-                    w,
-                    b: bias,
-                } => {
-                    let gs = gemm::GemmShape::dense(b, *inputs, *units).forward;
-                    if training {
-                        train.push(gemm::matmul(
-                            ctx,
-                            &gs,
-                            x,
-                            &params[*w],
-                            Some(&params[*bias]),
-                            y,
-                            *relu,
-                        )?);
-                    }
-                    eval.push(gemm::matmul(
-                        ctx,
-                        &gs,
-                        &ex,
-                        &params[*w],
-                        Some(&params[*bias]),
-                        y,
-                        *relu,
-                    )?);
-                }
-                Node::Dropout { rate, id } => {
-                    if training {
-                        let mask = ctx.alloc(x.len, &format!("dropout mask {i}"))?;
-                        train.push(dropout::forward(
-                            ctx, x.len, *rate, *id, x, &step, y, &mask,
-                        )?);
-                        saved[i].push(mask);
-                    }
-                    ey = ex.clone();
-                }
-                Node::BatchNorm {
-                    s,
-                    gamma,
-                    beta,
-                    mean,
-                    var,
-                } => {
-                    let (g, bt, rm, rv) =
-                        (&params[*gamma], &params[*beta], &stats[*mean], &stats[*var]);
-                    if training {
-                        let (m, inv) = (ctx.alloc(s.c, "bn mean")?, ctx.alloc(s.c, "bn invstd")?);
-                        train.extend(batchnorm::forward_train(
-                            ctx, s, x, g, bt, rm, rv, &step, y, &m, &inv,
-                        )?);
-                        saved[i].extend([m, inv]);
-                    }
-                    eval.push(batchnorm::forward_infer(ctx, s, &ex, g, bt, rm, rv, y)?);
-                }
-                Node::Relu => {
-                    if training {
-                        train.push(elementwise::relu_forward(ctx, x, y)?);
-                    }
-                    eval.push(elementwise::relu_forward(ctx, &ex, y)?);
-                }
-                Node::Identity => {
-                    // Same memory: copy nothing, alias the buffer.
-                    acts[i + 1] = x.clone();
-                    if training {
-                        grads_act[i + 1] = grads_act[i].clone();
-                    }
-                    ey = ex.clone();
-                }
-            }
-            eval_act.push(ey);
-        }
-        // Identity nodes alias their output (and its gradient) to their input before any later
-        // node binds them, so Flatten and the final softmax cost nothing.
-        let logits = acts[n_nodes].clone();
-        let eval_logits = eval_act[n_nodes].clone();
-        // The evaluation step's loss also writes a logit gradient, which nobody reads: a
-        // forward-only graph has no gradient buffers, so it gets one of its own.
-        let grad_logits = match grads_act.last() {
-            Some(g) => g.clone(),
-            None => ctx.alloc(b * classes, "unused logit gradient")?,
+        let mut rec = Recorder {
+            ctx,
+            batch: b,
+            step: &step,
+            params: &params,
+            grads: &grads,
+            stats: &stats,
+            act_len: &plan.act_len,
+            buffers: HashMap::new(),
         };
+        let (mut x_train, mut x_eval) = (input.clone(), input.clone());
+        // Each op's input and output in the training step, and what it saved.
+        let mut io = Vec::with_capacity(plan.nodes.len());
+        for (i, node) in plan.nodes.iter().enumerate() {
+            if training {
+                let (y, saved) =
+                    node.gpu_forward(&mut rec.cx(&mut train, i), &x_train, Mode::Train)?;
+                io.push((x_train, y.clone(), saved));
+                x_train = y;
+            }
+            x_eval = node
+                .gpu_forward(&mut rec.cx(&mut eval, i), &x_eval, Mode::Eval)?
+                .0;
+        }
+        let (logits, eval_logits) = (x_train, x_eval);
+        // The evaluation step's loss also writes a logit gradient, which nobody reads.
+        let grad_logits = ctx.alloc(b * classes, "logit gradient")?;
         let xb = loss::XentBuffers {
             logits: &logits,
             labels: &labels,
@@ -273,111 +198,19 @@ impl<'c> GpuGraph<'c> {
         eval.push(loss::accumulate(ctx, b, &xe, &metrics)?);
         let softmax = loss::softmax(ctx, b, classes, &eval_logits, &probs)?;
 
-        // Backward, last node first. `dy` is dL/d(output of node i); the first node's input
-        // gradient is never needed.
-        let backward_nodes = if training { plan.nodes.len() } else { 0 };
-        for (i, node) in plan.nodes.iter().enumerate().take(backward_nodes).rev() {
-            let (x, y) = (&acts[i], &acts[i + 1]);
-            let dy = grads_act[i + 1].clone();
-            let dx = &grads_act[i];
-            let need_dx = i > 0;
-            let pre_act = |relu: bool,
-                           keep: &mut Vec<GpuTensor>,
-                           list: &mut Vec<Dispatch>|
-             -> Result<GpuTensor> {
-                if !relu {
-                    return Ok(dy.clone());
-                }
-                let g = ctx.alloc(dy.len, "pre-activation gradient")?;
-                list.push(elementwise::relu_backward(ctx, y, &dy, &g)?);
-                keep.push(g.clone());
-                Ok(g)
-            };
-            match node {
-                Node::Conv {
-                    s,
-                    relu,
-                    w,
-                    b: bias,
-                } => {
-                    let g = pre_act(*relu, &mut keep, &mut train)?;
-                    train.extend(conv2d::backward_weights(
-                        ctx,
-                        s,
-                        x,
-                        &g,
-                        &grads[*w],
-                        &grads[*bias],
-                    )?);
-                    if need_dx {
-                        train.push(conv2d::backward_input(ctx, s, &params[*w], &g, dx)?);
-                    }
-                }
-                Node::Pool { s } => {
-                    if need_dx {
-                        train.push(pool::backward(ctx, s, &dy, &saved[i][0], dx)?);
-                    }
-                }
-                Node::Dense {
-                    inputs,
-                    units,
-                    relu,
-                    w,
-                    b: bias,
-                } => {
-                    let g = pre_act(*relu, &mut keep, &mut train)?;
-                    let shapes = gemm::GemmShape::dense(b, *inputs, *units);
-                    train.push(gemm::matmul(
-                        ctx,
-                        &shapes.weights,
-                        x,
-                        &g,
-                        None,
-                        &grads[*w],
-                        false,
-                    )?);
-                    train.push(reduce::col_sum(ctx, b, *units, &g, &grads[*bias])?);
-                    if need_dx {
-                        train.push(gemm::matmul(
-                            ctx,
-                            &shapes.input,
-                            &g,
-                            &params[*w],
-                            None,
-                            dx,
-                            false,
-                        )?);
-                    }
-                }
-                Node::Dropout { .. } => {
-                    if need_dx {
-                        train.push(dropout::backward(ctx, dy.len, &dy, &saved[i][0], dx)?);
-                    }
-                }
-                Node::BatchNorm { s, gamma, beta, .. } => {
-                    let (m, inv) = (&saved[i][0], &saved[i][1]);
-                    train.extend(batchnorm::backward(
-                        ctx,
-                        s,
-                        x,
-                        &dy,
-                        &params[*gamma],
-                        m,
-                        inv,
-                        &step,
-                        dx,
-                        &grads[*gamma],
-                        &grads[*beta],
-                    )?);
-                }
-                Node::Relu => {
-                    if need_dx {
-                        train.push(elementwise::relu_backward(ctx, y, &dy, dx)?);
-                    }
-                }
-                Node::Identity => {}
+        // `dy` is dL/d(output of op i); the first op's input gradient is never needed.
+        let mut dy = grad_logits.clone();
+        for (i, (node, (x, y, saved))) in plan.nodes.iter().zip(&io).enumerate().rev() {
+            let saved = saved
+                .as_deref()
+                .expect("a training forward pass saves its state");
+            let dx = node.gpu_backward(&mut rec.cx(&mut train, i), (x, y), saved, &dy, i > 0)?;
+            if let Some(dx) = dx {
+                dy = dx;
             }
         }
+        keep.push(grad_logits);
+        keep.extend(rec.buffers.into_values());
         if let Some(opt) = &opt {
             train.push(optim::update(
                 ctx,
@@ -390,8 +223,6 @@ impl<'c> GpuGraph<'c> {
             )?);
         }
         keep.extend(slot_all);
-        keep.extend(grads_act);
-        keep.extend(saved.into_iter().flatten());
 
         let init = init_params(&plan.params, seed);
         for (t, v) in params.iter().zip(&init) {
@@ -413,7 +244,7 @@ impl<'c> GpuGraph<'c> {
             stats,
             slots_all,
             slots,
-            acts,
+            input,
             labels,
             step,
             steps_all,
@@ -550,7 +381,7 @@ impl Backend for GpuGraph<'_> {
             labels_all: &labels,
             perm: &perm,
             step: &self.step,
-            x: &self.acts[0],
+            x: &self.input,
             labels: &self.labels,
         };
         let gather = gather::gather(ctx, data.sample_len, self.plan.max_batch, &gb)?;

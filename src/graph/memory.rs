@@ -2,8 +2,9 @@
 //! allocated: an oversized model or batch is an error naming the layer and tensor, not an abort
 //! of the allocator or a wgpu panic.
 
-use super::plan::{dims_str, Node, Plan};
+use super::plan::{dims_str, Plan};
 use crate::error::{Error, Result};
+use crate::layers::MemoryCx;
 use crate::util::bytes::human;
 use crate::util::host_memory;
 
@@ -137,33 +138,13 @@ impl Plan {
                 bytes: f32_bytes(b * out),
                 count: 2,
             });
-            match node {
-                Node::Conv { s, .. } if !limits.arena => v.push(MemoryItem {
-                    // im2col patches, kept for the weight gradient, and their gradient.
-                    what: format!(
-                        "{layer}: input patches ({}x{}x{}x{})",
-                        s.n,
-                        s.oh * s.ow,
-                        s.kh * s.kw,
-                        s.cin
-                    ),
-                    bytes: [s.n, s.oh, s.ow, s.kh, s.kw, s.cin, 4]
-                        .iter()
-                        .fold(1u64, |a, &d| a.saturating_mul(d as u64)),
-                    count: 2,
-                }),
-                Node::Pool { s } => v.push(MemoryItem {
-                    what: format!("{layer}: argmax indices ({b}x{out})"),
-                    bytes: f32_bytes(s.y_len()),
-                    count: 1,
-                }),
-                Node::Dropout { .. } => v.push(MemoryItem {
-                    what: format!("{layer}: dropout mask ({b}x{out})"),
-                    bytes: f32_bytes(b * out),
-                    count: 1,
-                }),
-                _ => {}
-            }
+            node.memory(&mut MemoryCx {
+                layer,
+                batch: b,
+                out,
+                arena: limits.arena,
+                items: &mut v,
+            });
         }
         v.push(MemoryItem {
             what: format!("class probabilities ({b}x{})", self.classes),

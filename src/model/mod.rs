@@ -7,70 +7,17 @@
 //! a bias `(units)`; BatchNorm has gamma, beta (trainable), moving mean and
 //! moving variance (non-trainable), one each per channel of the last axis.
 
-mod infer;
 mod presets;
+mod summary;
 mod toml_spec;
-
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub use infer::thousands;
+pub use crate::layers::{Activation, Layer, LayerInfo, Padding};
 pub use presets::{preset, resolve, PRESETS};
-
-/// Convolution / pooling padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Padding {
-    /// No padding: `out = (in - k) / s + 1` (floor).
-    Valid,
-    /// Zero padding so that `out = ceil(in / s)`.
-    Same,
-}
-
-/// Activation functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Linear,
-    Relu,
-    Softmax,
-}
-
-/// One layer of a sequential model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Layer {
-    Conv2D {
-        filters: usize,
-        kernel: [usize; 2],
-        strides: [usize; 2],
-        padding: Padding,
-        activation: Activation,
-    },
-    /// Only `Padding::Valid` is supported by the kernels for now.
-    MaxPool2D {
-        pool: [usize; 2],
-        strides: [usize; 2],
-        padding: Padding,
-    },
-    Flatten,
-    Dense {
-        units: usize,
-        activation: Activation,
-    },
-    Dropout {
-        rate: f32,
-    },
-    /// Normalises the last axis. Keras defaults: momentum 0.99, epsilon 0.001.
-    BatchNorm {
-        momentum: f32,
-        epsilon: f32,
-    },
-    Activation(Activation),
-}
+pub use summary::thousands;
 
 /// Optimisers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,30 +48,13 @@ pub struct TrainDefaults {
 }
 
 /// A sequential model: input shape, layers and training defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     pub name: String,
     /// Input shape `[H, W, C]`.
     pub input: [usize; 3],
     pub layers: Vec<Layer>,
     pub defaults: TrainDefaults,
-}
-
-/// One layer after shape inference.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerInfo {
-    /// Keras-style unique name: conv2d, conv2d_1, max_pooling2d, flatten,
-    /// dense, dense_1, dropout, batch_normalization, activation, ...
-    pub name: String,
-    /// Keras class name: Conv2D, MaxPooling2D, Flatten, Dense, Dropout,
-    /// BatchNormalization, Activation.
-    pub kind: &'static str,
-    /// Input shape without the batch axis.
-    pub input_shape: Vec<usize>,
-    /// Output shape without the batch axis.
-    pub output_shape: Vec<usize>,
-    pub params: usize,
-    pub trainable: usize,
 }
 
 impl Default for TrainDefaults {
@@ -136,25 +66,6 @@ impl Default for TrainDefaults {
             batch_size: 128,
             epochs: 10,
             validation: Validation::Split(0.1),
-        }
-    }
-}
-
-impl Padding {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Padding::Valid => "valid",
-            Padding::Same => "same",
-        }
-    }
-}
-
-impl Activation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Activation::Linear => "linear",
-            Activation::Relu => "relu",
-            Activation::Softmax => "softmax",
         }
     }
 }
@@ -175,41 +86,7 @@ impl OptimizerKind {
     }
 }
 
-macro_rules! display_from_str {
-    ($t:ty, $what:literal, [$($v:expr),*]) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $t {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                let all = [$($v),*];
-                all.iter()
-                    .copied()
-                    .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
-                    .ok_or_else(|| {
-                        let names: Vec<&str> = all.iter().map(|v| v.as_str()).collect();
-                        Error::msg(format!(
-                            "unknown {} \"{}\" (expected one of: {})",
-                            $what,
-                            s,
-                            names.join(", ")
-                        ))
-                    })
-            }
-        }
-    };
-}
-
-display_from_str!(Padding, "padding", [Padding::Valid, Padding::Same]);
-display_from_str!(
-    Activation,
-    "activation",
-    [Activation::Linear, Activation::Relu, Activation::Softmax]
-);
-display_from_str!(
+crate::util::text::display_from_str!(
     OptimizerKind,
     "optimizer",
     [
@@ -219,75 +96,11 @@ display_from_str!(
     ]
 );
 
-impl Layer {
-    /// Keras class name of the layer.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Layer::Conv2D { .. } => "Conv2D",
-            Layer::MaxPool2D { .. } => "MaxPooling2D",
-            Layer::Flatten => "Flatten",
-            Layer::Dense { .. } => "Dense",
-            Layer::Dropout { .. } => "Dropout",
-            Layer::BatchNorm { .. } => "BatchNormalization",
-            Layer::Activation(_) => "Activation",
-        }
-    }
-
-    /// Keras base name used for automatic layer names.
-    pub fn base_name(&self) -> &'static str {
-        match self {
-            Layer::Conv2D { .. } => "conv2d",
-            Layer::MaxPool2D { .. } => "max_pooling2d",
-            Layer::Flatten => "flatten",
-            Layer::Dense { .. } => "dense",
-            Layer::Dropout { .. } => "dropout",
-            Layer::BatchNorm { .. } => "batch_normalization",
-            Layer::Activation(_) => "activation",
-        }
-    }
-
-    /// Conv2D with square kernel, stride 1, valid padding.
-    pub fn conv(filters: usize, kernel: usize, activation: Activation) -> Layer {
-        Layer::Conv2D {
-            filters,
-            kernel: [kernel, kernel],
-            strides: [1, 1],
-            padding: Padding::Valid,
-            activation,
-        }
-    }
-
-    /// MaxPool2D with square pool, strides = pool, valid padding.
-    pub fn maxpool(pool: usize) -> Layer {
-        Layer::MaxPool2D {
-            pool: [pool, pool],
-            strides: [pool, pool],
-            padding: Padding::Valid,
-        }
-    }
-
-    pub fn dense(units: usize, activation: Activation) -> Layer {
-        Layer::Dense { units, activation }
-    }
-
-    pub fn dropout(rate: f32) -> Layer {
-        Layer::Dropout { rate }
-    }
-
-    /// BatchNormalization with Keras defaults (momentum 0.99, epsilon 0.001).
-    pub fn batchnorm() -> Layer {
-        Layer::BatchNorm {
-            momentum: 0.99,
-            epsilon: 0.001,
-        }
-    }
-}
-
 impl ModelSpec {
     /// Shape inference and validation. Errors name the layer, e.g.
     /// `model: layer 3 (conv2d_1): kernel 3x3 is larger than its 2x2 input`.
     pub fn infer(&self) -> Result<Vec<LayerInfo>> {
-        infer::infer(self)
+        Ok(crate::layers::compile(self.input, &self.layers, 1)?.infos)
     }
 
     /// `(total, trainable)` parameter counts.
@@ -310,7 +123,7 @@ impl ModelSpec {
 
     /// Keras `model.summary()`-style table.
     pub fn summary(&self) -> Result<String> {
-        infer::summary(self)
+        summary::summary(self)
     }
 
     /// Parses a model from TOML text; `origin` (usually the file path) is

@@ -2,195 +2,19 @@
 
 use toml::{Table, Value};
 
-use super::{Activation, Layer, ModelSpec, OptimizerKind, Padding, TrainDefaults, Validation};
+use super::{Layer, ModelSpec, OptimizerKind, TrainDefaults, Validation};
 use crate::error::{Error, Result};
+use crate::layers::{type_name, Fields, Res, TomlOut};
 
-type Res<T> = std::result::Result<T, String>;
-
-const LAYER_TYPES: &str =
-    "conv2d, maxpool2d (max_pooling2d), flatten, dense, dropout, batchnorm (batch_normalization), activation";
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "an integer",
-        Value::Float(_) => "a float",
-        Value::Boolean(_) => "a boolean",
-        Value::Datetime(_) => "a datetime",
-        Value::Array(_) => "an array",
-        Value::Table(_) => "a table",
-    }
-}
-
-/// Typed access to a TOML table that remembers which keys were read, so that
-/// unknown keys can be reported.
-struct Fields<'a> {
-    tbl: &'a Table,
-    allowed: Vec<&'static str>,
-}
-
-impl<'a> Fields<'a> {
-    fn new(tbl: &'a Table) -> Self {
-        Fields {
-            tbl,
-            allowed: Vec::new(),
-        }
-    }
-
-    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
-        self.allowed.push(key);
-        self.tbl.get(key)
-    }
-
-    fn uint(key: &str, v: &Value) -> Res<usize> {
-        match v {
-            Value::Integer(i) if *i >= 0 => {
-                usize::try_from(*i).map_err(|_| format!("field \"{key}\" is too large: {i}"))
-            }
-            Value::Integer(i) => Err(format!(
-                "field \"{key}\" must be a non-negative integer, got {i}"
-            )),
-            other => Err(format!(
-                "field \"{key}\" must be an integer, got {}",
-                type_name(other)
-            )),
-        }
-    }
-
-    fn usize_opt(&mut self, key: &'static str) -> Res<Option<usize>> {
-        self.get(key).map(|v| Self::uint(key, v)).transpose()
-    }
-
-    fn usize_req(&mut self, key: &'static str) -> Res<usize> {
-        self.usize_opt(key)?
-            .ok_or_else(|| format!("missing field \"{key}\""))
-    }
-
-    /// An integer `n` (meaning `[n, n]`) or an array `[h, w]`.
-    fn pair_opt(&mut self, key: &'static str) -> Res<Option<[usize; 2]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Array(a)) => {
-                if a.len() != 2 {
-                    return Err(format!(
-                        "field \"{key}\" must be an integer or an array [h, w] of 2 integers, got {} elements",
-                        a.len()
-                    ));
-                }
-                Ok(Some([Self::uint(key, &a[0])?, Self::uint(key, &a[1])?]))
-            }
-            Some(v) => {
-                let n = Self::uint(key, v).map_err(|_| {
-                    format!(
-                        "field \"{key}\" must be an integer or an array [h, w], got {}",
-                        type_name(v)
-                    )
-                })?;
-                Ok(Some([n, n]))
-            }
-        }
-    }
-
-    fn f32_opt(&mut self, key: &'static str) -> Res<Option<f32>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Float(f)) => Ok(Some(*f as f32)),
-            Some(Value::Integer(i)) => Ok(Some(*i as f32)),
-            Some(v) => Err(format!(
-                "field \"{key}\" must be a number, got {}",
-                type_name(v)
-            )),
-        }
-    }
-
-    fn str_opt(&mut self, key: &'static str) -> Res<Option<&'a str>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(v) => Err(format!(
-                "field \"{key}\" must be a string, got {}",
-                type_name(v)
-            )),
-        }
-    }
-
-    fn parsed<T: std::str::FromStr<Err = Error>>(&mut self, key: &'static str) -> Res<Option<T>> {
-        self.str_opt(key)?
-            .map(|s| s.parse::<T>().map_err(|e| format!("field \"{key}\": {e}")))
-            .transpose()
-    }
-
-    /// Errors on keys that were never asked for.
-    fn finish(self) -> Res<()> {
-        let mut keys: Vec<&String> = self.tbl.keys().collect();
-        keys.sort();
-        for k in keys {
-            if !self.allowed.contains(&k.as_str()) {
-                return Err(format!(
-                    "unknown field \"{k}\" (expected one of: {})",
-                    self.allowed.join(", ")
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn parse_layer(tbl: &Table) -> Res<Layer> {
+fn parse_layer(tbl: &Table, ty: &str) -> Res<Layer> {
     let mut f = Fields::new(tbl);
-    let ty = f.str_opt("type")?.unwrap_or_default();
-    let layer = match ty {
-        "conv2d" => {
-            let filters = f.usize_req("filters")?;
-            let kernel = f
-                .pair_opt("kernel_size")?
-                .ok_or_else(|| "missing field \"kernel_size\"".to_string())?;
-            let strides = f.pair_opt("strides")?.unwrap_or([1, 1]);
-            let padding = f.parsed("padding")?.unwrap_or(Padding::Valid);
-            let activation = f.parsed("activation")?.unwrap_or(Activation::Linear);
-            Layer::Conv2D {
-                filters,
-                kernel,
-                strides,
-                padding,
-                activation,
-            }
-        }
-        "maxpool2d" | "max_pooling2d" => {
-            let pool = f.pair_opt("pool_size")?.unwrap_or([2, 2]);
-            let strides = f.pair_opt("strides")?.unwrap_or(pool);
-            let padding = f.parsed("padding")?.unwrap_or(Padding::Valid);
-            Layer::MaxPool2D {
-                pool,
-                strides,
-                padding,
-            }
-        }
-        "flatten" => Layer::Flatten,
-        "dense" => {
-            let units = f.usize_req("units")?;
-            let activation = f.parsed("activation")?.unwrap_or(Activation::Linear);
-            Layer::Dense { units, activation }
-        }
-        "dropout" => Layer::Dropout {
-            rate: f
-                .f32_opt("rate")?
-                .ok_or_else(|| "missing field \"rate\"".to_string())?,
-        },
-        "batchnorm" | "batch_normalization" => Layer::BatchNorm {
-            momentum: f.f32_opt("momentum")?.unwrap_or(0.99),
-            epsilon: f.f32_opt("epsilon")?.unwrap_or(0.001),
-        },
-        "activation" => Layer::Activation(
-            f.parsed("activation")?
-                .ok_or_else(|| "missing field \"activation\"".to_string())?,
-        ),
-        other => {
-            return Err(format!(
-                "unknown layer type \"{other}\" (expected one of: {LAYER_TYPES})"
-            ))
-        }
-    };
+    f.get("type");
+    let layer = Layer::from_toml(ty, &mut f).unwrap_or_else(|| {
+        Err(format!(
+            "unknown layer type \"{ty}\" (expected one of: {})",
+            Layer::toml_types()
+        ))
+    })?;
     f.finish()?;
     Ok(layer)
 }
@@ -314,12 +138,14 @@ pub(super) fn from_toml_str(s: &str, origin: &str) -> Result<ModelSpec> {
             }
             None => {
                 return Err(err(format!(
-                    "layer {}: missing field \"type\" (one of: {LAYER_TYPES})",
-                    i + 1
+                    "layer {}: missing field \"type\" (one of: {})",
+                    i + 1,
+                    Layer::toml_types()
                 )))
             }
         };
-        let layer = parse_layer(tbl).map_err(|m| err(format!("layer {} ({ty}): {m}", i + 1)))?;
+        let layer =
+            parse_layer(tbl, &ty).map_err(|m| err(format!("layer {} ({ty}): {m}", i + 1)))?;
         layers.push(layer);
     }
     let spec = ModelSpec {
@@ -330,10 +156,6 @@ pub(super) fn from_toml_str(s: &str, origin: &str) -> Result<ModelSpec> {
     };
     spec.infer().map_err(|e| err(e.to_string()))?;
     Ok(spec)
-}
-
-fn pair(p: [usize; 2]) -> String {
-    format!("[{}, {}]", p[0], p[1])
 }
 
 pub(super) fn to_toml(spec: &ModelSpec) -> String {
@@ -355,51 +177,9 @@ pub(super) fn to_toml(spec: &ModelSpec) -> String {
     }
     for layer in &spec.layers {
         s.push_str("\n[[layers]]\n");
-        match layer {
-            Layer::Conv2D {
-                filters,
-                kernel,
-                strides,
-                padding,
-                activation,
-            } => {
-                s.push_str("type = \"conv2d\"\n");
-                s.push_str(&format!("filters = {filters}\n"));
-                s.push_str(&format!("kernel_size = {}\n", pair(*kernel)));
-                s.push_str(&format!("strides = {}\n", pair(*strides)));
-                s.push_str(&format!("padding = \"{padding}\"\n"));
-                s.push_str(&format!("activation = \"{activation}\"\n"));
-            }
-            Layer::MaxPool2D {
-                pool,
-                strides,
-                padding,
-            } => {
-                s.push_str("type = \"maxpool2d\"\n");
-                s.push_str(&format!("pool_size = {}\n", pair(*pool)));
-                s.push_str(&format!("strides = {}\n", pair(*strides)));
-                s.push_str(&format!("padding = \"{padding}\"\n"));
-            }
-            Layer::Flatten => s.push_str("type = \"flatten\"\n"),
-            Layer::Dense { units, activation } => {
-                s.push_str("type = \"dense\"\n");
-                s.push_str(&format!("units = {units}\n"));
-                s.push_str(&format!("activation = \"{activation}\"\n"));
-            }
-            Layer::Dropout { rate } => {
-                s.push_str("type = \"dropout\"\n");
-                s.push_str(&format!("rate = {rate:?}\n"));
-            }
-            Layer::BatchNorm { momentum, epsilon } => {
-                s.push_str("type = \"batchnorm\"\n");
-                s.push_str(&format!("momentum = {momentum:?}\n"));
-                s.push_str(&format!("epsilon = {epsilon:?}\n"));
-            }
-            Layer::Activation(a) => {
-                s.push_str("type = \"activation\"\n");
-                s.push_str(&format!("activation = \"{a}\"\n"));
-            }
-        }
+        let mut out = TomlOut::default();
+        layer.to_toml(&mut out);
+        s.push_str(&out.text);
     }
     s
 }

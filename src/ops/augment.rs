@@ -94,9 +94,9 @@ fn source(d: [f32; 4], a: &Augment, h: usize, w: usize, ox: usize, oy: usize) ->
     ((cs * x + sn * y) / zoom + cx, (cs * y - sn * x) / zoom + cy)
 }
 
-/// `gather_ref` with each image transformed: x [max_batch, h*w*c] in [0, 1].
+/// `gather_cpu` with each image transformed: x [max_batch, h*w*c] in [0, 1].
 #[allow(clippy::too_many_arguments)]
-pub fn gather_augment_ref(
+pub fn gather_augment_cpu(
     images: &[u8],
     labels_all: &[u8],
     [h, w, c]: [usize; 3],

@@ -12,6 +12,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::elementwise::Act;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
@@ -281,12 +282,14 @@ struct Params {
     pad_left: u32,
     oh: u32,
     ow: u32,
-    relu: u32,
+    act: u32,
     chunk: u32,
     splits: u32,
+    alpha: f32,
+    _pad: [u32; 3],
 }
 
-fn params(s: &Conv2dShape, relu: bool, chunk: usize, splits: usize) -> Params {
+fn params(s: &Conv2dShape, act: Act, chunk: usize, splits: usize) -> Params {
     Params {
         n: s.n as u32,
         h: s.h as u32,
@@ -301,9 +304,11 @@ fn params(s: &Conv2dShape, relu: bool, chunk: usize, splits: usize) -> Params {
         pad_left: s.pad_left as u32,
         oh: s.oh as u32,
         ow: s.ow as u32,
-        relu: relu as u32,
+        act: act.code(),
         chunk: chunk as u32,
         splits: splits as u32,
+        alpha: act.alpha(),
+        _pad: [0; 3],
     }
 }
 
@@ -333,7 +338,7 @@ fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
 
 pub use super::Variant;
 
-/// `y = x (*) w + b`, then ReLU when `relu` (bias and ReLU fused in the GEMM's epilogue).
+/// `y = act(x (*) w + b)`, bias and activation fused in the GEMM's epilogue (`true` is ReLU).
 pub fn forward(
     ctx: &GpuContext,
     s: &Conv2dShape,
@@ -341,9 +346,9 @@ pub fn forward(
     w: &GpuTensor,
     b: &GpuTensor,
     y: &GpuTensor,
-    relu: bool,
+    act: impl Into<Act>,
 ) -> Result<Dispatch> {
-    forward_with(ctx, Variant::for_ctx(ctx), s, x, w, b, y, relu)
+    forward_with(ctx, Variant::for_ctx(ctx), s, x, w, b, y, act)
 }
 
 /// [`forward`] with the kernel family chosen by the caller.
@@ -356,13 +361,13 @@ pub fn forward_with(
     w: &GpuTensor,
     b: &GpuTensor,
     y: &GpuTensor,
-    relu: bool,
+    act: impl Into<Act>,
 ) -> Result<Dispatch> {
     check_len("x", x, s.x_len())?;
     check_len("weights", w, s.w_len())?;
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
-    let p = params(s, relu, 0, 0);
+    let p = params(s, act.into(), 0, 0);
     if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
         // x as vec4s when the channels allow, else one scalar per pixel and channel (cin = 1).
         // Output pixels per invocation (x 8 channels).
@@ -411,7 +416,7 @@ pub fn backward_input_with(
     check_len("weights", w, s.w_len())?;
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
-    let p = params(s, false, 0, 0);
+    let p = params(s, Act::Linear, 0, 0);
     if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
         return ctx.dispatch(
             SHADER,
@@ -479,7 +484,7 @@ pub fn backward_weights_with(
     let (chunk, splits) = weight_grad_splits(s);
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
-    let p = params(s, false, chunk, splits);
+    let p = params(s, Act::Linear, chunk, splits);
     let gemm = if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
         // Invocations per split: row groups (one tap x 8 channels, plus one for db; or 9 rows of
         // the partial product when cin % 4 != 0) x groups of 8 output channels.

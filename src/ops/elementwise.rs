@@ -1,4 +1,7 @@
-//! ReLU and fill. Kernels: `shaders/elementwise.wgsl`; tests: `tests/ops_elementwise.rs`.
+//! Activations (ReLU, sigmoid, tanh, ELU, leaky ReLU) forward and backward, and fill. Kernels:
+//! `shaders/elementwise.wgsl`, with the activations themselves in `shaders/prelude/activate.wgsl`
+//! (Conv2D and Dense fuse them into their epilogues); tests: `tests/ops_elementwise.rs`,
+//! `tests/ops_activation.rs`.
 
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
@@ -13,15 +16,158 @@ const SHADER: &str = "elementwise";
 struct Params {
     n: u32,
     value: f32,
-    _pad: [u32; 2],
+    act: u32,
+    _pad: u32,
 }
 
-fn params(n: usize, value: f32) -> Params {
+fn params(n: usize, value: f32, act: Act) -> Params {
     Params {
         n: n as u32,
         value,
-        _pad: [0; 2],
+        act: act.code(),
+        _pad: 0,
     }
+}
+
+/// An activation as the kernels apply it after their sums (the fused epilogues of Conv2D and
+/// Dense, and the elementwise passes). The final softmax is not one: the loss applies it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    Linear,
+    Relu,
+    Sigmoid,
+    Tanh,
+    /// `alpha * (e^x - 1)` below 0.
+    Elu(f32),
+    /// `alpha * x` below 0.
+    LeakyRelu(f32),
+}
+
+/// `true` is ReLU and `false` linear, as the kernels' `relu` flag once was.
+impl From<bool> for Act {
+    fn from(relu: bool) -> Act {
+        if relu {
+            Act::Relu
+        } else {
+            Act::Linear
+        }
+    }
+}
+
+impl Act {
+    /// The code `activate` in `shaders/prelude/activate.wgsl` switches on.
+    pub fn code(self) -> u32 {
+        match self {
+            Act::Linear => 0,
+            Act::Relu => 1,
+            Act::Sigmoid => 2,
+            Act::Tanh => 3,
+            Act::Elu(_) => 4,
+            Act::LeakyRelu(_) => 5,
+        }
+    }
+
+    pub fn alpha(self) -> f32 {
+        match self {
+            Act::Elu(a) | Act::LeakyRelu(a) => a,
+            _ => 0.0,
+        }
+    }
+
+    /// The activation of `x`.
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Act::Linear => x,
+            Act::Relu => x.max(0.0),
+            Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Act::Tanh => x.tanh(),
+            Act::Elu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x.exp_m1()
+                }
+            }
+            Act::LeakyRelu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x
+                }
+            }
+        }
+    }
+
+    /// The gradient before the activation, from its output `y` and the gradient `g` after it
+    /// (every activation here is monotonic with `y > 0` exactly where `x > 0`, for alpha >= 0).
+    #[inline]
+    pub fn grad(self, y: f32, g: f32) -> f32 {
+        match self {
+            Act::Linear => g,
+            Act::Relu => {
+                if y > 0.0 {
+                    g
+                } else {
+                    0.0
+                }
+            }
+            Act::Sigmoid => g * y * (1.0 - y),
+            Act::Tanh => g * (1.0 - y * y),
+            Act::Elu(a) => {
+                if y > 0.0 {
+                    g
+                } else {
+                    g * (y + a)
+                }
+            }
+            Act::LeakyRelu(a) => {
+                if y > 0.0 {
+                    g
+                } else {
+                    g * a
+                }
+            }
+        }
+    }
+}
+
+/// The activation of each element, one at a time (the oracle for the kernels).
+pub fn act_forward_ref(a: Act, x: &[f32]) -> Vec<f32> {
+    x.iter().map(|&v| a.apply(v)).collect()
+}
+
+/// The gradient before the activation, from its output `y` and `dy`, one element at a time.
+pub fn act_backward_ref(a: Act, y: &[f32], dy: &[f32]) -> Vec<f32> {
+    y.iter().zip(dy).map(|(&y, &g)| a.grad(y, g)).collect()
+}
+
+/// The CPU backend's activation of `y`, in place and in parallel.
+pub fn act_forward_in_place(a: Act, y: &mut [f32]) {
+    if a == Act::Linear {
+        return;
+    }
+    y.par_chunks_mut(CHUNK).for_each(|y| {
+        for v in y {
+            *v = a.apply(*v);
+        }
+    });
+}
+
+/// The CPU backend's activation gradient, overwriting `g` (the gradient after it); `y` is the
+/// activation's output.
+pub fn act_backward_in_place(a: Act, y: &[f32], g: &mut [f32]) {
+    if a == Act::Linear {
+        return;
+    }
+    assert_eq!(y.len(), g.len(), "activation backward: lengths");
+    g.par_chunks_mut(CHUNK)
+        .zip(y.par_chunks(CHUNK))
+        .for_each(|(g, y)| {
+            for (g, &y) in g.iter_mut().zip(y) {
+                *g = a.grad(y, *g);
+            }
+        });
 }
 
 pub fn relu_forward_ref(x: &[f32]) -> Vec<f32> {
@@ -64,28 +210,45 @@ pub fn relu_backward_in_place(y: &[f32], dy: &mut [f32]) {
 /// Elements per parallel task in the CPU loops: big enough to amortise the task.
 const CHUNK: usize = 1 << 14;
 
+/// `y = relu(x)`.
 pub fn relu_forward(ctx: &GpuContext, x: &GpuTensor, y: &GpuTensor) -> Result<Dispatch> {
-    let p = params(x.len, 0.0);
-    ctx.dispatch(
-        SHADER,
-        "relu_forward",
-        bytemuck::bytes_of(&p),
-        &[("x", x), ("y", y)],
-        grid_1d(x.len, 256),
-    )
+    act_forward(ctx, Act::Relu, x, y)
 }
 
-/// `dx` may alias nothing; `y` is the forward output.
+/// The ReLU's input gradient; `dx` may alias nothing, `y` is the forward output.
 pub fn relu_backward(
     ctx: &GpuContext,
     y: &GpuTensor,
     dy: &GpuTensor,
     dx: &GpuTensor,
 ) -> Result<Dispatch> {
-    let p = params(y.len, 0.0);
+    act_backward(ctx, Act::Relu, y, dy, dx)
+}
+
+/// `y = a(x)`.
+pub fn act_forward(ctx: &GpuContext, a: Act, x: &GpuTensor, y: &GpuTensor) -> Result<Dispatch> {
+    let p = params(x.len, a.alpha(), a);
     ctx.dispatch(
         SHADER,
-        "relu_backward",
+        "act_forward",
+        bytemuck::bytes_of(&p),
+        &[("x", x), ("y", y)],
+        grid_1d(x.len, 256),
+    )
+}
+
+/// The gradient before activation `a` from its output `y` and `dy`; `dx` may alias nothing.
+pub fn act_backward(
+    ctx: &GpuContext,
+    a: Act,
+    y: &GpuTensor,
+    dy: &GpuTensor,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
+    let p = params(y.len, a.alpha(), a);
+    ctx.dispatch(
+        SHADER,
+        "act_backward",
         bytemuck::bytes_of(&p),
         &[("x", y), ("dy", dy), ("y", dx)],
         grid_1d(y.len, 256),
@@ -93,7 +256,7 @@ pub fn relu_backward(
 }
 
 pub fn fill(ctx: &GpuContext, t: &GpuTensor, value: f32) -> Result<Dispatch> {
-    let p = params(t.len, value);
+    let p = params(t.len, value, Act::Linear);
     ctx.dispatch(
         SHADER,
         "fill",

@@ -33,7 +33,7 @@ pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
 
 /// x [max_batch, sample_len] in [0, 1] and labels [max_batch] for samples perm[offset..offset+batch];
 /// padding rows are zero.
-pub fn gather_ref(
+pub fn gather_cpu(
     images: &[u8],
     labels_all: &[u8],
     sample_len: usize,
@@ -100,7 +100,7 @@ fn dispatch(ctx: &GpuContext, entry: &str, p: &Params, b: &GatherBuffers) -> Res
     )
 }
 
-/// `gather` with each training image transformed as `augment::gather_augment_ref` does; seed and
+/// `gather` with each training image transformed as `augment::gather_augment_cpu` does; seed and
 /// t come from the `step` record. `image` is [h, w, c] with h * w * c == sample_len.
 pub fn gather_augment(
     ctx: &GpuContext,

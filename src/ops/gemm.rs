@@ -7,6 +7,7 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
+use super::elementwise::Act;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
@@ -101,10 +102,12 @@ struct Params {
     k: u32,
     trans_a: u32,
     trans_b: u32,
-    relu: u32,
+    act: u32,
     /// CPU variant: whether op(A) / op(B) are read as vec4s (see `vec_ok`).
     a_vec: u32,
     b_vec: u32,
+    alpha: f32,
+    _pad: [u32; 3],
 }
 
 /// `src` is [rows, cols] row-major; returns [cols, rows].
@@ -213,7 +216,7 @@ pub fn matmul_ref(
     c
 }
 
-/// C = op(A)·op(B) (+ bias[n]) (then ReLU if `relu`). Tensor lengths must equal the shape's:
+/// C = act(op(A)·op(B) (+ bias[n])) (`true` is ReLU). Tensor lengths must equal the shape's:
 /// a = m*k, b = k*n, c = m*n, bias = n. `c` must not alias `a`, `b` or `bias`.
 pub fn matmul(
     ctx: &GpuContext,
@@ -222,9 +225,9 @@ pub fn matmul(
     b: &GpuTensor,
     bias: Option<&GpuTensor>,
     c: &GpuTensor,
-    relu: bool,
+    act: impl Into<Act>,
 ) -> Result<Dispatch> {
-    matmul_with(ctx, Variant::for_ctx(ctx), s, a, b, bias, c, relu)
+    matmul_with(ctx, Variant::for_ctx(ctx), s, a, b, bias, c, act)
 }
 
 /// Whether the CPU variant reads op(A) and op(B) as vec4s: k in steps of 4, each operand along its
@@ -251,9 +254,10 @@ pub fn matmul_with(
     b: &GpuTensor,
     bias: Option<&GpuTensor>,
     c: &GpuTensor,
-    relu: bool,
+    act: impl Into<Act>,
 ) -> Result<Dispatch> {
     s.validate()?;
+    let act: Act = act.into();
     for (what, t, want) in [
         ("A", a, s.a_len()),
         ("B", b, s.b_len()),
@@ -284,9 +288,11 @@ pub fn matmul_with(
         k: s.k as u32,
         trans_a: s.trans_a as u32,
         trans_b: s.trans_b as u32,
-        relu: relu as u32,
+        act: act.code(),
         a_vec: vec_ok(s).0 as u32,
         b_vec: vec_ok(s).1 as u32,
+        alpha: act.alpha(),
+        _pad: [0; 3],
     };
     // The vec4 bindings need at least one vec4 in each operand.
     if variant == Variant::Cpu && s.a_len() >= 4 && s.b_len() >= 4 {

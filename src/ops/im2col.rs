@@ -5,7 +5,7 @@
 use super::conv2d::Conv2dShape;
 use super::cpu_gemm::{gemm, gemm_into};
 use super::gemm::GemmShape;
-use super::reduce::col_sum_ref;
+use super::reduce::col_sum_cpu;
 use rayon::prelude::*;
 
 /// The parts of output pixel (oy, ox)'s window that lie inside the image, as contiguous runs:
@@ -190,6 +190,6 @@ pub fn backward_weights_from_cols(
     };
     (
         gemm(&g, cols, dy, None, false),
-        col_sum_ref(rows(s), s.cout, dy),
+        col_sum_cpu(rows(s), s.cout, dy),
     )
 }

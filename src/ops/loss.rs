@@ -34,7 +34,7 @@ fn row_max(row: &[f32]) -> (usize, f32) {
     (arg, row[arg])
 }
 
-pub fn softmax_ref(cols: usize, logits: &[f32]) -> Vec<f32> {
+pub fn softmax_cpu(cols: usize, logits: &[f32]) -> Vec<f32> {
     let mut out = Vec::with_capacity(logits.len());
     for row in logits.chunks_exact(cols) {
         let (_, m) = row_max(row);
@@ -45,28 +45,28 @@ pub fn softmax_ref(cols: usize, logits: &[f32]) -> Vec<f32> {
 }
 
 /// Per-row loss, gradient of the mean loss over the `valid` first rows, and predicted class.
-pub struct XentRef {
+pub struct Xent {
     pub row_loss: Vec<f32>,
     pub grad: Vec<f32>,
     pub pred: Vec<u32>,
 }
 
-pub fn softmax_xent_ref(cols: usize, logits: &[f32], labels: &[u32], valid: usize) -> XentRef {
-    softmax_xent_smoothed_ref(cols, logits, labels, valid, 0.0)
+pub fn softmax_xent_cpu(cols: usize, logits: &[f32], labels: &[u32], valid: usize) -> Xent {
+    softmax_xent_smoothed_cpu(cols, logits, labels, valid, 0.0)
 }
 
-/// `softmax_xent_ref` against smoothed targets, as Keras' `label_smoothing`: the label's class
+/// `softmax_xent_cpu` against smoothed targets, as Keras' `label_smoothing`: the label's class
 /// gets 1 - eps + eps/cols, every other class eps/cols. eps 0 is the plain loss, bit for bit.
-pub fn softmax_xent_smoothed_ref(
+pub fn softmax_xent_smoothed_cpu(
     cols: usize,
     logits: &[f32],
     labels: &[u32],
     valid: usize,
     eps: f32,
-) -> XentRef {
+) -> Xent {
     let rows = logits.len() / cols;
     let off = eps / cols as f32;
-    let mut out = XentRef {
+    let mut out = Xent {
         row_loss: vec![0.0; rows],
         grad: vec![0.0; rows * cols],
         pred: vec![0; rows],
@@ -232,7 +232,7 @@ impl Metrics {
 }
 
 /// Reference of `accumulate`: (loss sum, correct, rows) over the first `valid` rows.
-pub fn accumulate_ref(x: &XentRef, labels: &[u32], valid: usize) -> Metrics {
+pub fn accumulate_cpu(x: &Xent, labels: &[u32], valid: usize) -> Metrics {
     let n = valid.min(x.row_loss.len());
     let loss: f32 = x.row_loss[..n].iter().sum();
     let hits = (0..n).filter(|&r| x.pred[r] == labels[r]).count();

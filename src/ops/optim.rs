@@ -179,7 +179,7 @@ struct Params {
 /// One update of step `t` (1-based) with learning rate `lr` (the `opt`'s own lr is ignored here,
 /// as on the GPU where lr comes from the step record). `s1`/`s2` are the state buffers
 /// (`state_buffers()` of them are used; unused ones may be empty).
-pub fn update_ref(
+pub fn update_cpu(
     opt: &Optimizer,
     t: u32,
     lr: f32,

@@ -1,8 +1,12 @@
-//! Max pooling, NHWC, Keras `MaxPooling2D` with valid padding. Kernels: `shaders/pool.wgsl`;
-//! tests: `tests/ops_pool.rs`.
+//! The pooling family, NHWC, Keras semantics: `MaxPooling2D` and `AveragePooling2D` with valid or
+//! same padding (the global poolings are one window over the whole image). Kernels:
+//! `shaders/pool.wgsl` (one entry point per strategy and pass); tests: `tests/ops_pool.rs`,
+//! `tests/ops_avgpool.rs`.
 //!
-//! Layouts: `x`, `dx` `[n, h, w, c]`; `y`, `dy`, `argmax` `[n, oh, ow, c]`. `argmax` holds u32: the
-//! flat index into `x` of each window's maximum (the first in row-major window order wins ties).
+//! Layouts: `x`, `dx` `[n, h, w, c]`; `y`, `dy`, `argmax` `[n, oh, ow, c]`. Windows are clipped to
+//! the image: padding is never a value, so a max is over real pixels and an average counts only
+//! them (as TensorFlow's `SAME` pooling does). `argmax` holds u32: the flat index into `x` of each
+//! window's maximum (the first in row-major window order wins ties).
 
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
@@ -24,8 +28,23 @@ pub struct PoolShape {
     pub pw: usize,
     pub sh: usize,
     pub sw: usize,
+    /// Rows and columns of padding before the first window (0 with valid padding).
+    pub pad_top: usize,
+    pub pad_left: usize,
     pub oh: usize,
     pub ow: usize,
+}
+
+/// Output size and leading padding of one axis: valid `(size - k)/s + 1`; same `ceil(size/s)`
+/// with the odd pixel of padding at the end, as TensorFlow places it.
+fn axis(size: usize, k: usize, s: usize, same: bool) -> (usize, usize) {
+    if same {
+        let out = size.div_ceil(s);
+        let total = ((out - 1) * s + k).saturating_sub(size);
+        (out, total / 2)
+    } else {
+        ((size - k) / s + 1, 0)
+    }
 }
 
 impl PoolShape {
@@ -40,6 +59,21 @@ impl PoolShape {
         pool: [usize; 2],
         strides: [usize; 2],
     ) -> Result<Self> {
+        Self::padded(n, h, w, c, pool, strides, false)
+    }
+
+    /// [`PoolShape::new`], or with `same` padding: `oh = ceil(h / sh)`, windows clipped to the
+    /// image (a pool larger than the input is then allowed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn padded(
+        n: usize,
+        h: usize,
+        w: usize,
+        c: usize,
+        pool: [usize; 2],
+        strides: [usize; 2],
+        same: bool,
+    ) -> Result<Self> {
         let [ph, pw] = pool;
         let [sh, sw] = strides;
         for (name, v) in [
@@ -53,13 +87,26 @@ impl PoolShape {
             ("stride width", sw),
         ] {
             if v == 0 {
-                bail!("max pooling: {name} is 0");
+                bail!("pooling: {name} is 0");
             }
         }
-        if ph > h || pw > w {
-            bail!("max pooling: pool {ph}x{pw} is larger than the input {h}x{w}");
+        if !same && (ph > h || pw > w) {
+            bail!("pooling: pool {ph}x{pw} is larger than the input {h}x{w}");
         }
-        let s = Self {
+        // Saturating u128: a product of four usizes cannot wrap.
+        let elems = [n, h, w, c]
+            .iter()
+            .fold(1u128, |a, &v| a.saturating_mul(v as u128));
+        let limit = u32::MAX as u128;
+        if elems > limit || ph.max(pw).max(sh).max(sw) as u128 > limit {
+            bail!(
+                "pooling: the input of {n}x{h}x{w}x{c} = {elems} elements with pool {ph}x{pw} is too large for 32-bit indexing (at most {})",
+                u32::MAX
+            );
+        }
+        let (oh, pad_top) = axis(h, ph, sh, same);
+        let (ow, pad_left) = axis(w, pw, sw, same);
+        Ok(Self {
             n,
             h,
             w,
@@ -68,20 +115,11 @@ impl PoolShape {
             pw,
             sh,
             sw,
-            oh: (h - ph) / sh + 1,
-            ow: (w - pw) / sw + 1,
-        };
-        // Saturating u128: a product of four usizes cannot wrap.
-        let elems = [n, h, w, c]
-            .iter()
-            .fold(1u128, |a, &v| a.saturating_mul(v as u128));
-        if elems > u32::MAX as u128 {
-            bail!(
-                "max pooling: the input of {n}x{h}x{w}x{c} = {elems} elements is too large for 32-bit indexing (at most {})",
-                u32::MAX
-            );
-        }
-        Ok(s)
+            pad_top,
+            pad_left,
+            oh,
+            ow,
+        })
     }
 
     pub fn x_len(&self) -> usize {
@@ -91,17 +129,63 @@ impl PoolShape {
     pub fn y_len(&self) -> usize {
         self.n * self.oh * self.ow * self.c
     }
+
+    /// The input rows `[lo, hi)` under output row `oy`, clipped to the image.
+    pub fn rows(&self, oy: usize) -> (usize, usize) {
+        span(oy, self.sh, self.ph, self.pad_top, self.h)
+    }
+
+    /// The input columns `[lo, hi)` under output column `ox`, clipped to the image.
+    pub fn cols(&self, ox: usize) -> (usize, usize) {
+        span(ox, self.sw, self.pw, self.pad_left, self.w)
+    }
+
+    /// Real pixels in the window of output `(oy, ox)`.
+    pub fn count(&self, oy: usize, ox: usize) -> usize {
+        let ((r0, r1), (c0, c1)) = (self.rows(oy), self.cols(ox));
+        (r1 - r0) * (c1 - c0)
+    }
 }
 
-/// `(y, argmax)`; argmax is the flat index into `x` of the first maximum of each window.
+fn span(o: usize, s: usize, k: usize, pad: usize, size: usize) -> (usize, usize) {
+    let start = o * s;
+    (
+        start.saturating_sub(pad),
+        (start + k).saturating_sub(pad).min(size),
+    )
+}
+
+/// `(y, argmax)` by the definition, one output at a time: the oracle for the kernels and for
+/// [`forward_into`].
 pub fn forward_ref(s: &PoolShape, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
-    let mut y = vec![0f32; s.y_len()];
-    let mut arg = vec![0u32; s.y_len()];
-    forward_into(s, x, &mut y, &mut arg);
+    let mut y = Vec::with_capacity(s.y_len());
+    let mut arg = Vec::with_capacity(s.y_len());
+    for b in 0..s.n {
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                for ch in 0..s.c {
+                    let (best, at) = window(s, b, oy, ox, ch)
+                        .map(|j| (x[j], j))
+                        .reduce(|a, v| if v.0 > a.0 { v } else { a })
+                        .expect("every window holds a pixel");
+                    y.push(best);
+                    arg.push(at as u32);
+                }
+            }
+        }
+    }
     (y, arg)
 }
 
-/// `forward_ref` into `y` and `arg`, whose contents are ignored: every element is written.
+/// The flat indices into `x` of the window of output `(b, oy, ox, ch)`, in row-major order.
+fn window(s: &PoolShape, b: usize, oy: usize, ox: usize, ch: usize) -> impl Iterator<Item = usize> {
+    let ((r0, r1), (c0, c1)) = (s.rows(oy), s.cols(ox));
+    let (h, w, c) = (s.h, s.w, s.c);
+    (r0..r1).flat_map(move |iy| (c0..c1).map(move |ix| ((b * h + iy) * w + ix) * c + ch))
+}
+
+/// The CPU backend's max pooling into `y` and `arg`, whose contents are ignored: every element is
+/// written.
 pub fn forward_into(s: &PoolShape, x: &[f32], y: &mut [f32], arg: &mut [u32]) {
     assert_eq!(
         (y.len(), arg.len()),
@@ -124,14 +208,17 @@ pub fn forward_into(s: &PoolShape, x: &[f32], y: &mut [f32], arg: &mut [u32]) {
         });
 }
 
-/// `dx [n,h,w,c]`: each `dy` goes to its window's argmax (summed where windows overlap).
+/// `dx [n,h,w,c]` by the definition: each `dy` goes to its window's argmax.
 pub fn backward_ref(s: &PoolShape, dy: &[f32], argmax: &[u32]) -> Vec<f32> {
     let mut dx = vec![0f32; s.x_len()];
-    backward_into(s, dy, argmax, &mut dx);
+    for (&g, &a) in dy.iter().zip(argmax) {
+        dx[a as usize] += g;
+    }
     dx
 }
 
-/// `backward_ref` into `dx`, whose contents are ignored (each task clears its image, in cache).
+/// The CPU backend's max-pooling gradient into `dx`, whose contents are ignored (each task clears
+/// its image, in cache). Sums in output order, as [`backward_ref`] does.
 pub fn backward_into(s: &PoolShape, dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
     assert_eq!(dx.len(), s.x_len(), "maxpool: gradient length");
     let (per_x, per_y) = (s.h * s.w * s.c, s.oh * s.ow * s.c);
@@ -152,17 +239,19 @@ pub fn backward_into(s: &PoolShape, dy: &[f32], argmax: &[u32], dx: &mut [f32]) 
 #[inline(always)]
 fn forward_image(s: &PoolShape, x: &[f32], b: usize, y: &mut [f32], arg: &mut [u32]) {
     for oy in 0..s.oh {
+        let (r0, r1) = s.rows(oy);
         for ox in 0..s.ow {
+            let (c0, c1) = s.cols(ox);
             let o = (oy * s.ow + ox) * s.c;
             let (y, arg) = (&mut y[o..o + s.c], &mut arg[o..o + s.c]);
-            let first = ((b * s.h + oy * s.sh) * s.w + ox * s.sw) * s.c;
+            let first = ((b * s.h + r0) * s.w + c0) * s.c;
             y.copy_from_slice(&x[first..first + s.c]);
             for (a, idx) in arg.iter_mut().zip(first as u32..) {
                 *a = idx;
             }
-            for ki in 0..s.ph {
-                for kj in 0..s.pw {
-                    let j = first + (ki * s.w + kj) * s.c;
+            for iy in r0..r1 {
+                for ix in c0..c1 {
+                    let j = ((b * s.h + iy) * s.w + ix) * s.c;
                     let xs = &x[j..j + s.c];
                     for (ch, ((best, a), &v)) in
                         y.iter_mut().zip(arg.iter_mut()).zip(xs).enumerate()
@@ -185,6 +274,103 @@ unsafe fn forward_image_avx2(s: &PoolShape, x: &[f32], b: usize, y: &mut [f32], 
     forward_image(s, x, b, y, arg)
 }
 
+/// Average pooling by the definition: the mean of each window's real pixels, summed in
+/// row-major window order.
+pub fn avg_forward_ref(s: &PoolShape, x: &[f32]) -> Vec<f32> {
+    let mut y = Vec::with_capacity(s.y_len());
+    for b in 0..s.n {
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                for ch in 0..s.c {
+                    let sum = window(s, b, oy, ox, ch).fold(0f32, |a, j| a + x[j]);
+                    y.push(sum / s.count(oy, ox) as f32);
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Its gradient by the definition: each `dy / count` goes to every pixel of its window, in output
+/// order.
+pub fn avg_backward_ref(s: &PoolShape, dy: &[f32]) -> Vec<f32> {
+    let mut dx = vec![0f32; s.x_len()];
+    let mut o = 0;
+    for b in 0..s.n {
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                for ch in 0..s.c {
+                    let g = dy[o] / s.count(oy, ox) as f32;
+                    for j in window(s, b, oy, ox, ch) {
+                        dx[j] += g;
+                    }
+                    o += 1;
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// The CPU backend's average pooling into `y` (contents ignored): the same sums in the same
+/// order as [`avg_forward_ref`], one image per task, channels innermost.
+pub fn avg_forward_into(s: &PoolShape, x: &[f32], y: &mut [f32]) {
+    assert_eq!(y.len(), s.y_len(), "avgpool: output length");
+    let per = s.oh * s.ow * s.c;
+    y.par_chunks_mut(per.max(1)).enumerate().for_each(|(b, y)| {
+        for oy in 0..s.oh {
+            let (r0, r1) = s.rows(oy);
+            for ox in 0..s.ow {
+                let (c0, c1) = s.cols(ox);
+                let o = (oy * s.ow + ox) * s.c;
+                let y = &mut y[o..o + s.c];
+                y.fill(0.0);
+                for iy in r0..r1 {
+                    for ix in c0..c1 {
+                        let j = ((b * s.h + iy) * s.w + ix) * s.c;
+                        for (acc, &v) in y.iter_mut().zip(&x[j..j + s.c]) {
+                            *acc += v;
+                        }
+                    }
+                }
+                let count = s.count(oy, ox) as f32;
+                for v in y.iter_mut() {
+                    *v /= count;
+                }
+            }
+        }
+    });
+}
+
+/// The CPU backend's average-pooling gradient into `dx` (contents ignored), in output order as
+/// [`avg_backward_ref`].
+pub fn avg_backward_into(s: &PoolShape, dy: &[f32], dx: &mut [f32]) {
+    assert_eq!(dx.len(), s.x_len(), "avgpool: gradient length");
+    let (per_x, per_y) = (s.h * s.w * s.c, s.oh * s.ow * s.c);
+    dx.par_chunks_mut(per_x.max(1))
+        .enumerate()
+        .for_each(|(b, dx)| {
+            dx.fill(0.0);
+            let dy = &dy[b * per_y..(b + 1) * per_y];
+            for oy in 0..s.oh {
+                let (r0, r1) = s.rows(oy);
+                for ox in 0..s.ow {
+                    let (c0, c1) = s.cols(ox);
+                    let count = s.count(oy, ox) as f32;
+                    let g = &dy[(oy * s.ow + ox) * s.c..][..s.c];
+                    for iy in r0..r1 {
+                        for ix in c0..c1 {
+                            let j = (iy * s.w + ix) * s.c;
+                            for (d, &g) in dx[j..j + s.c].iter_mut().zip(g) {
+                                *d += g / count;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -198,8 +384,11 @@ struct Params {
     sw: u32,
     oh: u32,
     ow: u32,
+    pad_top: u32,
+    pad_left: u32,
+    // Elements of y (forward) or of dx (backward).
     total: u32,
-    _pad: u32,
+    _pad: [u32; 3],
 }
 
 fn params(s: &PoolShape, total: usize) -> Params {
@@ -214,22 +403,24 @@ fn params(s: &PoolShape, total: usize) -> Params {
         sw: s.sw as u32,
         oh: s.oh as u32,
         ow: s.ow as u32,
+        pad_top: s.pad_top as u32,
+        pad_left: s.pad_left as u32,
         total: total as u32,
-        _pad: 0,
+        _pad: [0; 3],
     }
 }
 
 fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
     if t.len != want {
         bail!(
-            "max pooling: {what} has {} elements, the shape needs {want}",
+            "pooling: {what} has {} elements, the shape needs {want}",
             t.len
         );
     }
     Ok(())
 }
 
-/// `y` and `argmax` (u32) from `x`.
+/// Max pooling: `y` and `argmax` (u32) from `x`.
 pub fn forward(
     ctx: &GpuContext,
     s: &PoolShape,
@@ -250,7 +441,8 @@ pub fn forward(
     )
 }
 
-/// `dx` from `dy` and the forward's `argmax`, in gather form; writes every element of `dx`.
+/// Max pooling's `dx` from `dy` and the forward's `argmax`, in gather form; writes every element
+/// of `dx`.
 pub fn backward(
     ctx: &GpuContext,
     s: &PoolShape,
@@ -267,6 +459,44 @@ pub fn backward(
         "max_backward",
         bytemuck::bytes_of(&p),
         &[("dy", dy), ("argmax_in", argmax), ("dx", dx)],
+        grid_1d(s.x_len(), 256),
+    )
+}
+
+/// Average pooling: `y` from `x`.
+pub fn avg_forward(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    x: &GpuTensor,
+    y: &GpuTensor,
+) -> Result<Dispatch> {
+    check_len("x", x, s.x_len())?;
+    check_len("y", y, s.y_len())?;
+    let p = params(s, s.y_len());
+    ctx.dispatch(
+        SHADER,
+        "avg_forward",
+        bytemuck::bytes_of(&p),
+        &[("x", x), ("y", y)],
+        grid_1d(s.y_len(), 256),
+    )
+}
+
+/// Average pooling's `dx` from `dy`, in gather form; writes every element of `dx`.
+pub fn avg_backward(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    dy: &GpuTensor,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
+    check_len("dy", dy, s.y_len())?;
+    check_len("dx", dx, s.x_len())?;
+    let p = params(s, s.x_len());
+    ctx.dispatch(
+        SHADER,
+        "avg_backward",
+        bytemuck::bytes_of(&p),
+        &[("dy", dy), ("dx", dx)],
         grid_1d(s.x_len(), 256),
     )
 }

@@ -14,7 +14,7 @@ struct Params {
 }
 
 /// out[c] = sum over r of x[r * cols + c], summed in row order.
-pub fn col_sum_ref(rows: usize, cols: usize, x: &[f32]) -> Vec<f32> {
+pub fn col_sum_cpu(rows: usize, cols: usize, x: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; cols];
     for row in x.chunks_exact(cols).take(rows) {
         for (o, v) in out.iter_mut().zip(row) {

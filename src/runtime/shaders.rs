@@ -1,6 +1,7 @@
 //! Every WGSL file of `shaders/`, compiled into the binary so the CLI needs no files at run time.
 //! Each is preceded by `shaders/prelude/step.wgsl`, the GEMM-shaped ones by
-//! `shaders/prelude/block8.wgsl` and the ones that draw random numbers by
+//! `shaders/prelude/block8.wgsl`, the ones that apply activations by
+//! `shaders/prelude/activate.wgsl` and the ones that draw random numbers by
 //! `shaders/prelude/hash.wgsl` (WGSL has no includes).
 
 /// (name, source) for each kernel family; the name is the file stem in `shaders/`.
@@ -17,6 +18,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         concat!(
             include_str!("../../shaders/prelude/step.wgsl"),
             include_str!("../../shaders/prelude/block8.wgsl"),
+            include_str!("../../shaders/prelude/activate.wgsl"),
             include_str!("../../shaders/conv2d.wgsl")
         ),
     ),
@@ -30,7 +32,10 @@ pub const SHADERS: &[(&str, &str)] = &[
     ),
     (
         "elementwise",
-        include_str!("../../shaders/elementwise.wgsl"),
+        concat!(
+            include_str!("../../shaders/prelude/activate.wgsl"),
+            include_str!("../../shaders/elementwise.wgsl")
+        ),
     ),
     (
         "gather",
@@ -45,6 +50,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         concat!(
             include_str!("../../shaders/prelude/step.wgsl"),
             include_str!("../../shaders/prelude/block8.wgsl"),
+            include_str!("../../shaders/prelude/activate.wgsl"),
             include_str!("../../shaders/gemm.wgsl")
         ),
     ),

@@ -7,3 +7,4 @@ pub mod malloc;
 pub mod recycle;
 pub mod rng;
 pub mod simd;
+pub mod text;

@@ -218,11 +218,7 @@ pub fn apply_to_model(spec: &ModelSpec, trial: &Trial) -> Result<ModelSpec> {
         if d >= 1.0 {
             return Err(Error::msg(format!("--grid dropout: {d} is not below 1")));
         }
-        if !spec
-            .layers
-            .iter()
-            .any(|l| matches!(l, Layer::Dropout { .. }))
-        {
+        if !spec.layers.iter().any(|l| matches!(l, Layer::Dropout(_))) {
             return Err(Error::msg(format!(
                 "--grid dropout: model `{}` has no Dropout layer",
                 spec.name
@@ -234,14 +230,14 @@ pub fn apply_to_model(spec: &ModelSpec, trial: &Trial) -> Result<ModelSpec> {
     let last_dense = spec
         .layers
         .iter()
-        .rposition(|l| matches!(l, Layer::Dense { .. }));
+        .rposition(|l| matches!(l, Layer::Dense(_)));
     let mut out = spec.clone();
     for (i, l) in out.layers.iter_mut().enumerate() {
         match l {
-            Layer::Dropout { rate } => *rate = dropout.map_or(*rate, |d| d as f32),
-            Layer::Conv2D { filters: n, .. } => *n = scale(*n, filters),
+            Layer::Dropout(d) => d.rate = dropout.map_or(d.rate, |r| r as f32),
+            Layer::Conv2D(c) => c.filters = scale(c.filters, filters),
             // The last dense layer gives the classes: its width is not a hyperparameter.
-            Layer::Dense { units: n, .. } if Some(i) != last_dense => *n = scale(*n, units),
+            Layer::Dense(d) if Some(i) != last_dense => d.units = scale(d.units, units),
             _ => {}
         }
     }

@@ -1,0 +1,257 @@
+//! Conv2D (Keras semantics: NHWC input, kernel `[kh, kw, cin, cout]`, valid or same padding,
+//! strides, an activation fused into the kernels' epilogue). CPU: im2col and the packed GEMM
+//! (`ops::im2col`, `ops::cpu_gemm`); GPU: `ops::conv2d` (`shaders/conv2d.wgsl`). Tests:
+//! `tests/ops_conv2d.rs`, `tests/ops_im2col.rs`.
+
+use super::activation::{self, Activation};
+use super::build::mul;
+use super::{
+    Build, Built, CpuCx, Fields, GpuCx, Init, LayerKind, MemoryCx, Op, Padding, Res, TomlOut,
+};
+use crate::error::Result;
+use crate::graph::Mode;
+use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::elementwise::{self, Act};
+use crate::ops::im2col;
+use crate::runtime::GpuTensor;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2D {
+    pub filters: usize,
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub padding: Padding,
+    pub activation: Activation,
+}
+
+impl LayerKind for Conv2D {
+    const CLASS: &'static str = "Conv2D";
+    const BASE_NAME: &'static str = "conv2d";
+    const TOML_TYPES: &'static [&'static str] = &["conv2d"];
+
+    fn from_toml(f: &mut Fields) -> Res<Self> {
+        let filters = f.usize_req("filters")?;
+        let kernel = f
+            .pair_opt("kernel_size")?
+            .ok_or_else(|| "missing field \"kernel_size\"".to_string())?;
+        Ok(Conv2D {
+            filters,
+            kernel,
+            strides: f.pair_opt("strides")?.unwrap_or([1, 1]),
+            padding: f.parsed("padding")?.unwrap_or(Padding::Valid),
+            activation: Activation::from_fields(f, Some(Activation::Linear))?,
+        })
+    }
+
+    fn to_toml(&self, out: &mut TomlOut) {
+        out.int("filters", self.filters);
+        out.pair("kernel_size", self.kernel);
+        out.pair("strides", self.strides);
+        out.str("padding", self.padding);
+        self.activation.to_fields(out);
+    }
+
+    fn build(&self, cx: &mut Build) -> Res<Built> {
+        let Conv2D {
+            filters,
+            kernel,
+            strides,
+            padding,
+            activation,
+        } = self.clone();
+        let [h, w, c] = cx.image("Conv2D")?;
+        if filters == 0 {
+            return Err("filters must be at least 1".into());
+        }
+        if kernel[0] == 0 || kernel[1] == 0 {
+            return Err(format!(
+                "kernel {}x{} must be at least 1x1",
+                kernel[0], kernel[1]
+            ));
+        }
+        if strides[0] == 0 || strides[1] == 0 {
+            return Err(format!(
+                "strides {}x{} must be at least 1x1",
+                strides[0], strides[1]
+            ));
+        }
+        if padding == Padding::Valid && (kernel[0] > h || kernel[1] > w) {
+            return Err(format!(
+                "kernel {}x{} is larger than its {h}x{w} input",
+                kernel[0], kernel[1]
+            ));
+        }
+        cx.check_activation(activation)?;
+        let weights = mul(
+            mul(mul(kernel[0], kernel[1], "kernel")?, c, "kernel")?,
+            filters,
+            "kernel",
+        )?;
+        weights
+            .checked_add(filters)
+            .ok_or("parameter count overflows")?;
+        let s = Conv2dShape::new(
+            cx.max_batch,
+            h,
+            w,
+            c,
+            filters,
+            kernel,
+            strides,
+            padding == Padding::Same,
+        )
+        .map_err(|e| e.to_string())?;
+        let (fan_in, fan_out) = (kernel[0] * kernel[1] * c, kernel[0] * kernel[1] * filters);
+        let wi = cx.param(
+            "kernel",
+            vec![kernel[0], kernel[1], c, filters],
+            Init::Glorot { fan_in, fan_out },
+        );
+        let bi = cx.param("bias", vec![filters], Init::Zeros);
+        let op = ConvOp {
+            s,
+            act: activation.fused(),
+            w: wi,
+            b: bi,
+        };
+        Ok(Built::new(vec![s.oh, s.ow, filters], op))
+    }
+}
+
+#[derive(Debug)]
+struct ConvOp {
+    s: Conv2dShape,
+    act: Act,
+    w: usize,
+    b: usize,
+}
+
+impl ConvOp {
+    /// Whether the GEMM's epilogue applies the activation (on the CPU it fuses only ReLU).
+    fn fused_on_cpu(&self) -> bool {
+        self.act == Act::Relu
+    }
+}
+
+impl Op for ConvOp {
+    /// The input patches (im2col), reused by the weight gradient.
+    type CpuSaved = Vec<f32>;
+    type GpuSaved = ();
+
+    fn describe(&self) -> String {
+        let s = &self.s;
+        format!("conv {}x{} {}->{}", s.kh, s.kw, s.cin, s.cout)
+    }
+
+    fn memory(&self, m: &mut MemoryCx) {
+        let s = &self.s;
+        if !m.arena {
+            // im2col patches, kept for the weight gradient, and their gradient.
+            m.push(
+                format!(
+                    "{}: input patches ({}x{}x{}x{})",
+                    m.layer,
+                    s.n,
+                    s.oh * s.ow,
+                    s.kh * s.kw,
+                    s.cin
+                ),
+                [s.n, s.oh, s.ow, s.kh, s.kw, s.cin, 4]
+                    .iter()
+                    .fold(1u64, |a, &d| a.saturating_mul(d as u64)),
+                2,
+            );
+        }
+    }
+
+    fn cpu_forward(&self, cx: &mut CpuCx, x: &[f32], mode: Mode) -> (Vec<f32>, Vec<f32>) {
+        let s = &self.s;
+        let mut cols = cx.floats.take(s.n * s.oh * s.ow * s.kh * s.kw * s.cin);
+        im2col::im2col_into(s, x, &mut cols);
+        let mut y = cx.floats.take(s.n * s.oh * s.ow * s.cout);
+        let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
+        im2col::forward_from_cols_into(s, &cols, w, b, self.fused_on_cpu(), &mut y);
+        if !self.fused_on_cpu() {
+            elementwise::act_forward_in_place(self.act, &mut y);
+        }
+        if mode == Mode::Train {
+            (y, cols)
+        } else {
+            cx.floats.give(cols);
+            (y, Vec::new())
+        }
+    }
+
+    fn cpu_backward(
+        &self,
+        cx: &mut CpuCx,
+        x: &[f32],
+        y: &[f32],
+        cols: Vec<f32>,
+        mut g: Vec<f32>,
+        need_dx: bool,
+    ) -> Vec<f32> {
+        let s = &self.s;
+        elementwise::act_backward_in_place(self.act, y, &mut g);
+        let (dw, db) = im2col::backward_weights_from_cols(s, &cols, &g);
+        cx.grads[self.w] = dw;
+        cx.grads[self.b] = db;
+        let dx = if need_dx {
+            let mut dcols = cx.floats.take(cols.len());
+            let mut dx = cx.floats.take(x.len());
+            im2col::backward_input_into(s, &cx.params[self.w], &g, &mut dcols, &mut dx);
+            cx.floats.give(dcols);
+            dx
+        } else {
+            Vec::new()
+        };
+        cx.floats.give(g);
+        cx.floats.give(cols);
+        dx
+    }
+
+    fn cpu_discard(&self, cx: &mut CpuCx, cols: Vec<f32>) {
+        cx.floats.give(cols);
+    }
+
+    fn gpu_forward(
+        &self,
+        cx: &mut GpuCx,
+        x: &GpuTensor,
+        _mode: Mode,
+    ) -> Result<(GpuTensor, Option<()>)> {
+        let y = cx.output()?;
+        let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
+        cx.push(conv2d::forward(cx.ctx, &self.s, x, w, b, &y, self.act)?);
+        Ok((y, Some(())))
+    }
+
+    fn gpu_backward(
+        &self,
+        cx: &mut GpuCx,
+        (x, y): (&GpuTensor, &GpuTensor),
+        _saved: &(),
+        dy: &GpuTensor,
+        need_dx: bool,
+    ) -> Result<Option<GpuTensor>> {
+        let len = dy.len;
+        let g = activation::gpu_grad(cx, self.act, y, dy, |cx| {
+            cx.buffer("pre-activation gradient", len)
+        })?;
+        let (dw, db) = (&cx.grads[self.w], &cx.grads[self.b]);
+        cx.list
+            .extend(conv2d::backward_weights(cx.ctx, &self.s, x, &g, dw, db)?);
+        if !need_dx {
+            return Ok(None);
+        }
+        let dx = cx.input_grad()?;
+        cx.push(conv2d::backward_input(
+            cx.ctx,
+            &self.s,
+            &cx.params[self.w],
+            &g,
+            &dx,
+        )?);
+        Ok(Some(dx))
+    }
+}
