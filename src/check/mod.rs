@@ -9,8 +9,11 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::graph::{Backend, CpuGraph, GpuGraph, HostData, Plan};
+use crate::layers::{
+    AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D,
+};
 use crate::model::{preset, Activation, Layer, Padding, PRESETS};
-use crate::ops::augment::{gather_augment_ref, Augment};
+use crate::ops::augment::{gather_augment_cpu, Augment};
 use crate::ops::conv2d::{self as conv, Conv2dShape};
 use crate::ops::gemm::{self, GemmShape};
 use crate::ops::optim::Optimizer;
@@ -225,51 +228,41 @@ fn preset_shapes(batch: Option<usize>) -> Result<PresetShapes> {
     for name in PRESETS {
         let spec = preset(name)?;
         let n = batch.unwrap_or(spec.defaults.batch_size);
-        let [mut h, mut w, mut c] = spec.input;
-        let mut flat: Option<usize> = None;
-        for layer in &spec.layers {
+        // Each layer's input shape as the model's own shape inference gives it.
+        for (layer, info) in spec.layers.iter().zip(spec.infer()?) {
+            let (h, w, c) = match info.input_shape[..] {
+                [h, w, c] => (h, w, c),
+                [k] => (1, 1, k),
+                _ => continue,
+            };
             match layer {
-                Layer::Conv2D {
-                    filters,
-                    kernel,
-                    strides,
-                    padding,
-                    ..
-                } => {
-                    let same = *padding == Padding::Same;
-                    let case = (n, h, w, c, *filters, *kernel, *strides, same);
-                    let s = Conv2dShape::new(n, h, w, c, *filters, *kernel, *strides, same)?;
+                Layer::Conv2D(l) => {
+                    let same = l.padding == Padding::Same;
+                    let case = (n, h, w, c, l.filters, l.kernel, l.strides, same);
                     if seen.insert(format!("conv{case:?}")) {
                         convs.push((name.to_string(), case));
                     }
-                    (h, w, c) = (s.oh, s.ow, *filters);
                 }
-                Layer::MaxPool2D { pool, strides, .. } => {
-                    let s = pool::PoolShape::new(n, h, w, c, *pool, *strides)?;
+                Layer::MaxPool2D(l) if l.padding == Padding::Valid => {
                     let case = [
                         n,
                         h,
                         w,
                         c,
-                        pool[0] * 10 + pool[1],
-                        strides[0] * 10 + strides[1],
+                        l.pool[0] * 10 + l.pool[1],
+                        l.strides[0] * 10 + l.strides[1],
                     ];
                     if seen.insert(format!("pool{case:?}")) {
                         pools.push((name.to_string(), case));
                     }
-                    (h, w) = (s.oh, s.ow);
                 }
-                Layer::Flatten => flat = Some(h * w * c),
-                Layer::Dense { units, .. } => {
-                    let inputs = flat.unwrap_or(c);
-                    let d = GemmShape::dense(n, inputs, *units);
+                Layer::Dense(l) => {
+                    let d = GemmShape::dense(n, h * w * c, l.units);
                     for s in [d.forward, d.weights, d.input] {
                         if seen.insert(format!("gemm{s:?}")) {
                             dense.push((name.to_string(), s));
                         }
                     }
-                    flat = None;
-                    c = *units;
                 }
                 _ => {}
             }
@@ -497,7 +490,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
             "-",
             &shape,
             &ctx.read_f32(&gp)?,
-            &loss::softmax_ref(cols, &x),
+            &loss::softmax_cpu(cols, &x),
             ATOL,
             RTOL,
             ms,
@@ -522,7 +515,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
         };
         let d = loss::softmax_xent(ctx, rows, cols, &bufs)?;
         let ms = timed(ctx, &[&d])?;
-        let want = loss::softmax_xent_ref(cols, &x, &labels, valid);
+        let want = loss::softmax_xent_cpu(cols, &x, &labels, valid);
         let mut got = ctx.read_f32(&ggrad)?;
         got.extend(&ctx.read_f32(&gloss)?[..valid]);
         got.extend(ctx.read_u32(&gpred)?.iter().map(|&p| p as f32));
@@ -581,14 +574,14 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
         let (d, (wx, wl), what) = if spec.is_empty() {
             (
                 gather::gather(ctx, len, max_batch, &bufs)?,
-                gather::gather_ref(&images, &labels, len, &perm, 4, batch, max_batch),
+                gather::gather_cpu(&images, &labels, len, &perm, 4, batch, max_batch),
                 "gather::gather".to_string(),
             )
         } else {
             let a: Augment = spec.parse()?;
             (
                 gather::gather_augment(ctx, [h, w, c], max_batch, &a, &bufs)?,
-                gather_augment_ref(
+                gather_augment_cpu(
                     &images,
                     &labels,
                     [h, w, c],
@@ -669,7 +662,7 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
             "-",
             &format!("{rows} x {cols}"),
             &ctx.read_f32(&go)?,
-            &reduce::col_sum_ref(rows, cols, &x),
+            &reduce::col_sum_cpu(rows, cols, &x),
             ATOL,
             RTOL,
             ms,
@@ -678,48 +671,110 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
     Ok(())
 }
 
-/// Every layer kind on 12x12x1 inputs, 5 classes (the model of tests/graph_step.rs).
+/// Every layer kind, on 12x12x1 inputs, 5 classes (the models of tests/graph_step.rs).
 fn every_layer() -> Vec<Layer> {
-    let conv = |filters, strides, padding, activation| Layer::Conv2D {
-        filters,
-        kernel: [3, 3],
-        strides,
-        padding,
-        activation,
-    };
     vec![
-        conv(4, [1, 1], Padding::Same, Activation::Relu),
-        Layer::BatchNorm {
+        Layer::Conv2D(Conv2D {
+            filters: 4,
+            kernel: [3, 3],
+            strides: [1, 1],
+            padding: Padding::Same,
+            activation: Activation::Relu,
+        }),
+        Layer::BatchNorm(BatchNorm {
             momentum: 0.99,
             epsilon: 1e-3,
-        },
-        Layer::MaxPool2D {
+        }),
+        Layer::MaxPool2D(MaxPool2D {
             pool: [2, 2],
             strides: [2, 2],
             padding: Padding::Valid,
-        },
-        conv(6, [2, 2], Padding::Valid, Activation::Linear),
+        }),
+        Layer::Conv2D(Conv2D {
+            filters: 6,
+            kernel: [3, 3],
+            strides: [2, 2],
+            padding: Padding::Valid,
+            activation: Activation::Linear,
+        }),
         Layer::Activation(Activation::Relu),
-        Layer::Dropout { rate: 0.25 },
-        Layer::Flatten,
-        Layer::Dense {
+        Layer::Dropout(Dropout { rate: 0.25 }),
+        Layer::flatten(),
+        Layer::Dense(Dense {
             units: 16,
             activation: Activation::Relu,
-        },
-        Layer::BatchNorm {
+        }),
+        Layer::BatchNorm(BatchNorm {
             momentum: 0.9,
             epsilon: 1e-3,
-        },
-        Layer::Dropout { rate: 0.5 },
-        Layer::Dense {
+        }),
+        Layer::Dropout(Dropout { rate: 0.5 }),
+        Layer::Dense(Dense {
             units: 5,
             activation: Activation::Softmax,
-        },
+        }),
     ]
 }
 
-/// Two training steps of the every-layer model, GPU graph against CPU graph (same plan, init and
-/// dropout masks), for each optimizer: the loss, parameters and batch-norm statistics.
+/// The kinds `every_layer` leaves out, with every activation, on 12x12x1 inputs, 5 classes: same
+/// padded max and average pooling, and one of the global poolings.
+fn every_other_layer(global_max: bool) -> Vec<Layer> {
+    let conv = |filters, kernel, padding, activation| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: [kernel, kernel],
+            strides: [1, 1],
+            padding,
+            activation,
+        })
+    };
+    vec![
+        conv(4, 3, Padding::Same, Activation::Tanh),
+        Layer::MaxPool2D(MaxPool2D {
+            pool: [3, 3],
+            strides: [2, 2],
+            padding: Padding::Same,
+        }),
+        conv(6, 3, Padding::Valid, Activation::Elu(1.0)),
+        Layer::AvgPool2D(AvgPool2D {
+            pool: [2, 2],
+            strides: [1, 1],
+            padding: Padding::Same,
+        }),
+        Layer::Activation(Activation::Sigmoid),
+        conv(6, 1, Padding::Valid, Activation::LeakyRelu(0.1)),
+        Layer::AvgPool2D(AvgPool2D {
+            pool: [2, 2],
+            strides: [2, 2],
+            padding: Padding::Valid,
+        }),
+        if global_max {
+            Layer::GlobalMaxPool2D(GlobalMaxPool2D)
+        } else {
+            Layer::GlobalAvgPool2D(GlobalAvgPool2D)
+        },
+        Layer::flatten(),
+        Layer::Dense(Dense {
+            units: 16,
+            activation: Activation::Sigmoid,
+        }),
+        Layer::Activation(Activation::LeakyRelu(0.3)),
+        Layer::Dense(Dense {
+            units: 12,
+            activation: Activation::Tanh,
+        }),
+        Layer::Activation(Activation::Elu(0.5)),
+        Layer::Activation(Activation::Tanh),
+        Layer::Dense(Dense {
+            units: 5,
+            activation: Activation::Softmax,
+        }),
+    ]
+}
+
+/// Two training steps of the test suite's models (every layer kind between them, 12x12x1 inputs),
+/// GPU graph against CPU graph (same plan, init and dropout masks), for each optimizer: the
+/// loss, parameters and batch-norm statistics.
 fn check_steps(ctx: &mut GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
     let saved = ctx.family;
     ctx.family = match v {
@@ -743,48 +798,58 @@ fn steps(ctx: &GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
     };
     // Two steps, so that momentum and the moments are carried from one step to the next.
     let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0, 11, 22, 33];
-    for (name, opt) in [
-        ("sgd", Optimizer::sgd(0.05)),
+    let models = [
+        ("every layer kind", every_layer()),
+        ("other kinds, global max pool", every_other_layer(true)),
         (
-            "sgd, momentum 0.9",
-            Optimizer::Sgd {
-                lr: 0.05,
-                momentum: 0.9,
-                weight_decay: 0.0,
-            },
+            "the other layer kinds, global average",
+            every_other_layer(false),
         ),
-        ("adam", Optimizer::adam(0.001)),
-        ("rmsprop", Optimizer::rmsprop(0.001)),
-    ] {
-        let plan = Plan::new([12, 12, 1], &every_layer(), 8)?;
-        let mut g = GpuGraph::new(ctx, plan.clone(), opt, 3)?;
-        let mut c = CpuGraph::new(plan, opt, 3)?;
-        g.load(0, host())?;
-        c.load(0, host())?;
-        let t0 = Instant::now();
-        let rg = g.train_at(0, &order, opt.lr())?;
-        let (gp, gs) = g.params()?;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let rc = c.train_at(0, &order, opt.lr())?;
-        let (cp, cs) = c.params()?;
-        let got: Vec<f32> = std::iter::once(rg.loss)
-            .chain(gp.into_iter().flatten())
-            .chain(gs.into_iter().flatten())
-            .collect();
-        let want: Vec<f32> = std::iter::once(rc.loss)
-            .chain(cp.into_iter().flatten())
-            .chain(cs.into_iter().flatten())
-            .collect();
-        out(compare(
-            &format!("training step, {name}"),
-            family_name(v),
-            "every layer kind, 12x12x1, 2 steps of 8",
-            &got,
-            &want,
-            STEP_ATOL,
-            STEP_RTOL,
-            ms,
-        ));
+    ];
+    for (model, layers) in &models {
+        for (name, opt) in [
+            ("sgd", Optimizer::sgd(0.05)),
+            (
+                "sgd, momentum 0.9",
+                Optimizer::Sgd {
+                    lr: 0.05,
+                    momentum: 0.9,
+                    weight_decay: 0.0,
+                },
+            ),
+            ("adam", Optimizer::adam(0.001)),
+            ("rmsprop", Optimizer::rmsprop(0.001)),
+        ] {
+            let plan = Plan::new([12, 12, 1], layers, 8)?;
+            let mut g = GpuGraph::new(ctx, plan.clone(), opt, 3)?;
+            let mut c = CpuGraph::new(plan, opt, 3)?;
+            g.load(0, host())?;
+            c.load(0, host())?;
+            let t0 = Instant::now();
+            let rg = g.train_at(0, &order, opt.lr())?;
+            let (gp, gs) = g.params()?;
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let rc = c.train_at(0, &order, opt.lr())?;
+            let (cp, cs) = c.params()?;
+            let got: Vec<f32> = std::iter::once(rg.loss)
+                .chain(gp.into_iter().flatten())
+                .chain(gs.into_iter().flatten())
+                .collect();
+            let want: Vec<f32> = std::iter::once(rc.loss)
+                .chain(cp.into_iter().flatten())
+                .chain(cs.into_iter().flatten())
+                .collect();
+            out(compare(
+                &format!("training step, {name}"),
+                family_name(v),
+                &format!("{model}, 2 steps of 8"),
+                &got,
+                &want,
+                STEP_ATOL,
+                STEP_RTOL,
+                ms,
+            ));
+        }
     }
     Ok(())
 }
