@@ -7,6 +7,7 @@
 //! (fit/evaluate/predict), `src/data`, `src/model`, `src/report`.
 
 pub mod app;
+pub mod check;
 pub mod data;
 pub mod error;
 pub mod graph;

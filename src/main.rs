@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wgnn::app::{self, BackendKind};
 use wgnn::model::{resolve, OptimizerKind};
-use wgnn::runtime::AdapterChoice;
+use wgnn::runtime::{AdapterChoice, KernelFamily};
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +19,11 @@ struct Cli {
     /// GPU adapter to use, by index, name fragment or backend (vulkan, gl, ...; see `wgnn devices`); default: WGNN_ADAPTER, else the fastest
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// Kernel family for convolutions and GEMMs on a GPU: tiled (for GPUs), cpu-adapter
+    /// (register-blocked, for lavapipe and llvmpipe) or auto (by the adapter's type) [default:
+    /// WGNN_KERNELS, else auto]
+    #[arg(long, global = true, value_name = "FAMILY", value_parser = ["tiled", "cpu-adapter", "auto"])]
+    kernels: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -232,6 +237,17 @@ enum Command {
         #[arg(long, default_value = "data/mnist")]
         data_dir: PathBuf,
     },
+    /// Run every kernel against the CPU reference on the adapter (both kernel families unless
+    /// --kernels tiled or cpu-adapter names one; odd shapes and the presets' shapes; two training
+    /// steps per optimizer) and exit non-zero on any mismatch
+    Check {
+        /// Smaller cases: the presets' layer shapes at batch 2, fewer odd shapes
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
     /// Time training steps and print images/s
     Bench {
         #[arg(long, default_value = "convnet")]
@@ -256,6 +272,12 @@ enum Command {
 }
 
 fn run(cli: Cli) -> wgnn::Result<ExitCode> {
+    if let Some(k) = &cli.kernels {
+        // clap has already refused anything but the three names.
+        let family = KernelFamily::parse(k)
+            .ok_or_else(|| wgnn::Error::msg(format!("--kernels: unknown kernel family `{k}`")))?;
+        KernelFamily::set_for_process(family);
+    }
     let adapter_flag = cli.adapter.clone();
     let adapter = cli
         .adapter
@@ -478,6 +500,18 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 }
             };
             done(app::inspect::show(&data_dir, index, test))
+        }
+        Command::Check { quick, json } => {
+            let passed = app::check::run(app::check::CheckArgs {
+                adapter,
+                quick,
+                json,
+            })?;
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Bench {
             model,

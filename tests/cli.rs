@@ -697,3 +697,48 @@ fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("WGNN_KERNELS `bogus`"), "{err}");
 }
+
+#[test]
+fn the_kernels_flag_wins_over_the_variable_and_a_bad_one_is_refused() {
+    let run = |flag: &str| {
+        Command::new(env!("CARGO_BIN_EXE_wgnn"))
+            .args([
+                "bench",
+                "--model",
+                "tiny",
+                "--steps",
+                "1",
+                "--warmup",
+                "0",
+                "--backend",
+                "gpu",
+                "--kernels",
+                flag,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            // The flag wins: a variable that would be an error on its own is not even read.
+            .env("WGNN_KERNELS", "bogus")
+            .output()
+            .expect("wgnn runs")
+    };
+    let o = run("tiled");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("with the tiled kernels forced by --kernels"),
+        "{out}"
+    );
+    let o = run("fast");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invalid value 'fast' for '--kernels <FAMILY>'")
+            && err.contains("tiled, cpu-adapter, auto"),
+        "{err}"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod backend;
 pub mod bench;
+pub mod check;
 pub mod compare;
 pub mod eval;
 pub mod inspect;

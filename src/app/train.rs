@@ -455,6 +455,10 @@ fn resume_command(a: &TrainArgs, dir: &Path) -> String {
     if let Some(ad) = &a.adapter_flag {
         cmd += &format!(" --adapter {}", shell_word(ad));
     }
+    // Another kernel family sums in another order: the same family continues the run exactly.
+    if let Some(f) = crate::runtime::KernelFamily::flag() {
+        cmd += &format!(" --kernels {f}");
+    }
     cmd += &format!(" train --resume {}", shell_word(&dir.display().to_string()));
     if let Some(b) = &a.backend_flag {
         cmd += &format!(" --backend {}", shell_word(b));

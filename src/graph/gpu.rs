@@ -350,8 +350,9 @@ impl Backend for GpuGraph<'_> {
         match self.ctx.family {
             crate::runtime::KernelFamily::Auto => format!("GPU: {}", self.ctx.adapter),
             f => format!(
-                "GPU: {} with the {f} kernels forced by WGNN_KERNELS",
-                self.ctx.adapter
+                "GPU: {} with the {f} kernels forced by {}",
+                self.ctx.adapter,
+                crate::runtime::KernelFamily::forced_by()
             ),
         }
     }

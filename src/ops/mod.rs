@@ -30,7 +30,7 @@ pub enum Variant {
 }
 
 impl Variant {
-    /// `Cpu` on CPU adapters, `Tiled` elsewhere, unless `WGNN_KERNELS` forced a family.
+    /// `Cpu` on CPU adapters, `Tiled` elsewhere, unless `--kernels` or `WGNN_KERNELS` forced a family.
     pub fn for_ctx(ctx: &GpuContext) -> Self {
         match ctx.family {
             KernelFamily::Tiled => Self::Tiled,

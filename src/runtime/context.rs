@@ -223,15 +223,17 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pub(crate) kernels: Mutex<HashMap<(String, String), Arc<Kernel>>>,
-    /// Which family of convolution and GEMM kernels the graphs record (`WGNN_KERNELS`).
+    /// Which family of convolution and GEMM kernels the graphs record (`--kernels`, else
+    /// `WGNN_KERNELS`); a graph reads it when it is built.
     pub family: KernelFamily,
     /// First uncaptured wgpu error or device loss since the last `check`.
     errors: Arc<Mutex<Option<String>>>,
 }
 
 /// The kernel family for convolutions and GEMMs: chosen from the adapter (tiled on GPUs, the
-/// register-blocked family on CPU adapters), or forced with `WGNN_KERNELS=tiled|cpu-adapter`, so
-/// the family every real GPU runs can be tested whole on a software adapter.
+/// register-blocked family on CPU adapters), or forced with `--kernels` or
+/// `WGNN_KERNELS=tiled|cpu-adapter`, so the family every real GPU runs can be tested whole on a
+/// software adapter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KernelFamily {
     #[default]
@@ -250,18 +252,62 @@ impl std::fmt::Display for KernelFamily {
     }
 }
 
+/// The family `--kernels` chose for this process (set once, by the CLI); it wins over
+/// `WGNN_KERNELS`.
+static FLAG: std::sync::OnceLock<KernelFamily> = std::sync::OnceLock::new();
+
 impl KernelFamily {
+    /// `tiled`, `cpu-adapter` or `auto` (any case); None for anything else.
+    /// ```
+    /// use wgnn::runtime::KernelFamily;
+    /// assert_eq!(KernelFamily::parse(" Tiled"), Some(KernelFamily::Tiled));
+    /// assert_eq!(KernelFamily::parse("gpu"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Some(Self::Auto),
+            "tiled" => Some(Self::Tiled),
+            "cpu-adapter" => Some(Self::CpuAdapter),
+            _ => None,
+        }
+    }
+
     pub fn from_env() -> Result<Self> {
         match std::env::var("WGNN_KERNELS") {
             Err(_) => Ok(Self::Auto),
-            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "" | "auto" => Ok(Self::Auto),
-                "tiled" => Ok(Self::Tiled),
-                "cpu-adapter" => Ok(Self::CpuAdapter),
-                other => Err(Error::Gpu(format!(
-                    "WGNN_KERNELS `{other}`: expected tiled, cpu-adapter or auto"
-                ))),
-            },
+            Ok(v) => Self::parse(&v).ok_or_else(|| {
+                Error::Gpu(format!(
+                    "WGNN_KERNELS `{}`: expected tiled, cpu-adapter or auto",
+                    v.trim()
+                ))
+            }),
+        }
+    }
+
+    /// Makes `family` the one every GPU context of this process records (the CLI's `--kernels`),
+    /// whatever `WGNN_KERNELS` says. Only the first call counts.
+    pub fn set_for_process(family: Self) {
+        let _ = FLAG.set(family);
+    }
+
+    /// The family `--kernels` set for this process, if it did.
+    pub fn flag() -> Option<Self> {
+        FLAG.get().copied()
+    }
+
+    /// What forced a family, in the words the user typed: `--kernels` or `WGNN_KERNELS`.
+    pub fn forced_by() -> &'static str {
+        match FLAG.get() {
+            Some(_) => "--kernels",
+            None => "WGNN_KERNELS",
+        }
+    }
+
+    /// `--kernels` when the CLI set it, else `WGNN_KERNELS`, else `Auto`.
+    pub fn chosen() -> Result<Self> {
+        match FLAG.get() {
+            Some(f) => Ok(*f),
+            None => Self::from_env(),
         }
     }
 }
@@ -324,7 +370,7 @@ impl GpuContext {
             limits,
             features,
             kernels: Mutex::new(HashMap::new()),
-            family: KernelFamily::from_env()?,
+            family: KernelFamily::chosen()?,
             errors,
         })
     }

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# What a GPU machine should check and measure, in one call of at most 9 minutes, most important
+# first, printing as it goes (device time is scarce; whatever is cut off at the end matters least):
+#   tier 1: `wgnn devices`, `wgnn check` (every kernel against the CPU reference, both kernel
+#           families), `wgnn bench` for convnet and tiny beside benches/peer_pytorch.py (eager,
+#           and torch.compile for convnet in the first and last rounds), alternating in rounds
+#           so that a clock change or a warm-up hits both;
+#   tier 2: a kernel-by-kernel profile of a convnet step; convnet's time to 99% test accuracy;
+#   tier 3: while time is left, every preset trained with its defaults (the accuracy table).
+#
+#   benches/gpu_check.sh [--dry-run] [OUT_DIR]      (default OUT_DIR: gpu-check)
+#
+# --dry-run: tiny limits everywhere (a few steps, 1,024 images, quick check), on whatever adapter
+# there is, so the script can be run green on lavapipe before it meets a GPU.
+# Environment: WGNN (the binary; default target/release/wgnn), BUDGET (seconds for the whole
+# script; default 520), PYTHON (default python3; the PyTorch rows are skipped, saying so, where
+# it has no torch), ROUNDS (bench rounds; default 3).
+# A failing step is reported and the script goes on; the exit status is 1 if any step failed.
+set -u
+dry=0
+if [ "${1:-}" = "--dry-run" ]; then
+  dry=1
+  shift
+fi
+out=${1:-gpu-check}
+mkdir -p "$out"
+log="$out/log.txt"
+: > "$log"
+# Training runs refuse a folder that holds a run: each call gets its own.
+runs="$out/runs-$(date +%Y%m%d-%H%M%S)"
+wgnn=${WGNN:-./target/release/wgnn}
+py=${PYTHON:-python3}
+budget=${BUDGET:-520}
+rounds=${ROUNDS:-3}
+failed=0
+SECONDS=0
+
+say() { echo "$*" | tee -a "$log"; }
+section() { say ""; say "## $* (at ${SECONDS}s of ${budget}s)"; }
+left() { echo $((budget - SECONDS)); }
+# run SECONDS_NEEDED CMD...: runs CMD if that much time is left (never past the budget), echoing
+# it and its output into the log; a failure is counted, not fatal.
+run() {
+  local need=$1
+  shift
+  local rest
+  rest=$(left)
+  if [ "$rest" -lt "$need" ]; then
+    say "skipped (needs about ${need}s, ${rest}s left): $*"
+    return 0
+  fi
+  say "\$ $*"
+  timeout --signal=INT "$rest" "$@" 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    say "FAILED (exit $rc): $*"
+    failed=1
+  fi
+  return 0
+}
+
+if [ ! -x "$wgnn" ]; then
+  echo "gpu_check.sh: $wgnn is not built (cargo build --release, or set WGNN)" >&2
+  exit 2
+fi
+torch=0
+if "$py" -c "import torch" >/dev/null 2>&1; then
+  torch=1
+fi
+
+if [ $dry = 1 ]; then
+  steps=(--steps 3 --warmup 1)
+  check=(check --quick)
+  tta=(--epochs 1 --limit 1024 --time-to-accuracy 0.5)
+  preset_flags=(--epochs 1 --limit 1024)
+  presets="tiny convnet"
+else
+  steps=(--steps 320 --warmup 64)
+  check=(check)
+  tta=(--epochs 15 --validation-split 0 --time-to-accuracy 0.99)
+  preset_flags=()
+  presets="convnet tiny shallow deep cnn cnn-dropout cnn-bn"
+fi
+
+section "tier 1: the device, the kernels against the CPU reference, throughput beside PyTorch"
+say "wgnn: $wgnn ($("$wgnn" --version 2>&1)); dry run: $dry; out: $out"
+run 10 "$wgnn" devices
+if command -v nvidia-smi >/dev/null 2>&1; then
+  run 10 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv
+fi
+run 60 "$wgnn" "${check[@]}"
+[ $torch = 1 ] || say "PyTorch rows skipped: $py has no torch"
+for r in $(seq 1 "$rounds"); do
+  say "# round $r of $rounds"
+  for m in convnet tiny; do
+    run 20 "$wgnn" bench --model "$m" --backend gpu "${steps[@]}" --json
+    [ $torch = 1 ] && run 30 "$py" benches/peer_pytorch.py --model "$m" "${steps[@]}" --json
+  done
+  # torch.compile compiles again in every process (tens of seconds): the first and last rounds.
+  if [ $torch = 1 ] && { [ "$r" = 1 ] || [ "$r" = "$rounds" ]; }; then
+    run 90 "$py" benches/peer_pytorch.py --model convnet "${steps[@]}" --compile --json
+  fi
+done
+
+section "tier 2: one convnet step kernel by kernel; convnet's time to 99% test accuracy"
+run 20 "$wgnn" bench --model convnet --backend gpu --profile
+run 90 "$wgnn" train --model convnet --backend gpu "${tta[@]}" --out "$runs/tta-convnet"
+
+section "tier 3: presets trained with their defaults, while time is left"
+for m in $presets; do
+  run 60 "$wgnn" train --model "$m" --backend gpu "${preset_flags[@]}" --out "$runs/preset-$m"
+  if [ -f "$runs/preset-$m/metrics.json" ]; then
+    "$py" -c "import json,sys; m=json.load(open(sys.argv[1])); print(sys.argv[2], 'test accuracy', m['test_accuracy'], 'train seconds', round(m['train_seconds'], 3), 'images/s', round(m['train_images_per_second']))" \
+      "$runs/preset-$m/metrics.json" "$m" 2>&1 | tee -a "$log"
+  fi
+done
+
+section "done"
+if [ $failed = 1 ]; then
+  say "Some steps failed (see FAILED above); the log is $log"
+  exit 1
+fi
+say "Every step that ran succeeded; the log is $log"

@@ -1,0 +1,121 @@
+//! `wgnn check`: the kernels against the CPU reference on one adapter (`crate::check` holds the
+//! cases), printed as a table as they run, or as one JSON object.
+
+use crate::check::{self, Options, Report, Row};
+use crate::error::{Error, Result};
+use crate::runtime::{AdapterChoice, GpuContext};
+
+pub struct CheckArgs {
+    pub adapter: AdapterChoice,
+    pub quick: bool,
+    pub json: bool,
+}
+
+fn sci(x: f32) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
+fn print_row(r: &Row) {
+    println!(
+        "{:<50} {:<11} {:<44} {:>8} {:>8} {:>11} {:>4} {:>9.2}",
+        r.kernel,
+        r.family,
+        r.shape,
+        sci(r.max_abs_err),
+        sci(r.max_rel_err),
+        format!("{:.0e}, {:.0e}", r.atol, r.rtol),
+        if r.pass { "ok" } else { "FAIL" },
+        r.ms
+    );
+    if !r.pass {
+        println!("    {}", r.note);
+    }
+}
+
+/// Ok(true) when every comparison passed.
+pub fn run(a: CheckArgs) -> Result<bool> {
+    let mut ctx = GpuContext::with_adapter(&a.adapter)?;
+    let opts = Options::new(a.quick)?;
+    let families: Vec<&str> = opts
+        .families
+        .iter()
+        .map(|&v| check::family_name(v))
+        .collect();
+    let ad = ctx.adapter.clone();
+    if !a.json {
+        println!(
+            "wgnn check on {} ({}, {}), driver: {}",
+            ad.name,
+            ad.backend,
+            ad.device_type,
+            if ad.driver.is_empty() {
+                "not reported"
+            } else {
+                &ad.driver
+            }
+        );
+        println!(
+            "Kernel families: {}; {}; each value must have |gpu - ref| <= atol + rtol·|ref|",
+            families.join(" and "),
+            if a.quick {
+                "quick (the presets' layer shapes at batch 2)"
+            } else {
+                "the presets' layer shapes at their own batch sizes"
+            }
+        );
+        println!(
+            "{:<50} {:<11} {:<44} {:>8} {:>8} {:>11} {:>4} {:>9}",
+            "kernel", "family", "shape", "max abs", "max rel", "atol, rtol", "", "ms"
+        );
+    }
+    let mut print = |r: &Row| {
+        if !a.json {
+            print_row(r)
+        }
+    };
+    let report: Report = check::run(&mut ctx, &opts, &mut print)?;
+    if a.json {
+        let v = serde_json::json!({
+            "adapter": ad.name,
+            "backend": ad.backend,
+            "device_type": ad.device_type,
+            "driver": ad.driver,
+            "kernel_families": families,
+            "quick": a.quick,
+            "passed": report.passed(),
+            "rows": report.rows,
+            "entry_points": report.entry_points,
+            "entry_points_not_exercised": report.not_exercised,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| Error::msg(e.to_string()))?
+        );
+    } else {
+        let n = report.rows.len();
+        let covered = report.entry_points - report.not_exercised.len();
+        println!(
+            "{} of {n} comparisons passed; {covered} of {} kernel entry points exercised{}",
+            n - report.failures(),
+            report.entry_points,
+            if report.not_exercised.is_empty() {
+                String::new()
+            } else {
+                format!(" (not: {})", report.not_exercised.join(", "))
+            }
+        );
+        if !report.passed() {
+            println!(
+                "{} comparison{} failed on {}: the GPU gives results the CPU reference does not",
+                report.failures(),
+                if report.failures() == 1 { "" } else { "s" },
+                ad.name
+            );
+        }
+    }
+    Ok(report.passed())
+}
