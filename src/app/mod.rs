@@ -4,6 +4,7 @@ mod backend;
 pub mod bench;
 pub mod compare;
 pub mod eval;
+pub mod export;
 pub mod inspect;
 pub mod predict;
 mod signals;

@@ -4,6 +4,7 @@
 
 use super::pool::{Strategy, Window};
 use super::{Build, Built, Fields, LayerKind, Padding, Res, TomlOut};
+use crate::onnx::{OnnxBuilder, OnnxCx};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MaxPool2D {
@@ -38,6 +39,10 @@ impl LayerKind for MaxPool2D {
 
     fn to_toml(&self, out: &mut TomlOut) {
         self.window().to_toml(out)
+    }
+
+    fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        self.window().to_onnx(g, cx, Strategy::Max)
     }
 
     fn build(&self, cx: &mut Build) -> Res<Built> {
