@@ -13,6 +13,7 @@ pub mod error;
 pub mod graph;
 pub mod layers;
 pub mod model;
+pub mod onnx;
 pub mod ops;
 pub mod report;
 pub mod runtime;

@@ -212,6 +212,18 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, default_value = "auto")]
         backend: String,
+        /// Also write every test image's class probabilities to FILE (float32 .npy, [images, classes])
+        #[arg(long, value_name = "FILE")]
+        probabilities: Option<PathBuf>,
+    },
+    /// Write a checkpoint's model and weights as an ONNX graph (opset 15): input `input`
+    /// [N, H, W, C] float32 in [0, 1], output `probabilities` [N, classes]
+    Export {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The ONNX file to write
+        #[arg(long, value_name = "FILE")]
+        onnx: PathBuf,
     },
     /// Predict the digit of PNG/JPEG images or test-set images
     Predict {
@@ -455,12 +467,15 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
             checkpoint,
             data_dir,
             backend,
+            probabilities,
         } => done(app::eval::run(
             &checkpoint,
             &data_dir,
             backend.parse()?,
             &adapter,
+            probabilities.as_deref(),
         )),
+        Command::Export { checkpoint, onnx } => done(app::export::run(&checkpoint, &onnx)),
         Command::Predict {
             checkpoint,
             images,

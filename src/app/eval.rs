@@ -43,11 +43,29 @@ pub fn predict_set(
     })
 }
 
+/// `values` as a float32 `.npy` file of shape `[rows, cols]` (NumPy's format 1.0).
+pub fn npy_f32(values: &[f32], rows: usize, cols: usize) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + 4 * values.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
 pub fn run(
     dir: &Path,
     data_dir: &Path,
     backend: BackendKind,
     adapter: &AdapterChoice,
+    probabilities: Option<&Path>,
 ) -> Result<()> {
     let data = load_dir(data_dir)?;
     let spec = checkpoint::load_spec(dir)?;
@@ -61,5 +79,13 @@ pub fn run(
     );
     let confusion = Confusion::from_predictions(&data.test.labels, &r.preds, classes)?;
     println!("\n{}", confusion.table());
+    if let Some(path) = probabilities {
+        let rows = r.probs.len() / classes;
+        crate::report::fs::write_atomic(path, &npy_f32(&r.probs, rows, classes))?;
+        println!(
+            "Wrote the probabilities ({rows} x {classes}, float32 .npy) to {}",
+            path.display()
+        );
+    }
     Ok(())
 }

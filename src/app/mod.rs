@@ -5,6 +5,7 @@ pub mod bench;
 pub mod check;
 pub mod compare;
 pub mod eval;
+pub mod export;
 pub mod inspect;
 pub mod predict;
 mod signals;

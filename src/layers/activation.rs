@@ -6,6 +6,7 @@
 use super::{Build, Built, CpuCx, Fields, GpuCx, LayerKind, Op, Res, TomlOut};
 use crate::error::{Error, Result};
 use crate::graph::Mode;
+use crate::onnx::{Attr, OnnxBuilder, OnnxCx};
 use crate::ops::elementwise::{self, Act};
 use crate::runtime::GpuTensor;
 
@@ -87,6 +88,21 @@ impl Activation {
         }
     }
 
+    /// The activation's ONNX node over `x`, named `name`; `x` itself for a linear one. The final
+    /// softmax, which the loss applies in training, is a Softmax node over the classes.
+    pub(crate) fn to_onnx_node(self, g: &mut OnnxBuilder, name: &str, x: String) -> String {
+        let (op, attrs) = match self {
+            Activation::Linear => return x,
+            Activation::Relu => ("Relu", vec![]),
+            Activation::Sigmoid => ("Sigmoid", vec![]),
+            Activation::Tanh => ("Tanh", vec![]),
+            Activation::Elu(a) => ("Elu", vec![("alpha", Attr::Float(a))]),
+            Activation::LeakyRelu(a) => ("LeakyRelu", vec![("alpha", Attr::Float(a))]),
+            Activation::Softmax => ("Softmax", vec![("axis", Attr::Int(-1))]),
+        };
+        g.node(op, name, &[&x], attrs)
+    }
+
     /// What a layer's kernels apply after their sums: the final softmax is left to the loss.
     pub(crate) fn fused(self) -> Act {
         match self {
@@ -158,6 +174,10 @@ impl LayerKind for Activation {
     fn build(&self, cx: &mut Build) -> Res<Built> {
         self.check(cx.last)?;
         Ok(Built::new(cx.input.to_vec(), ActivationOp(*self)))
+    }
+
+    fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        Ok(self.to_onnx_node(g, cx.name, cx.x.clone()))
     }
 
     fn is_softmax(&self) -> bool {

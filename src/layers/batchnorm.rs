@@ -6,6 +6,7 @@ use super::build::mul;
 use super::{Build, Built, CpuCx, Fields, GpuCx, Init, LayerKind, Op, Res, TomlOut};
 use crate::error::Result;
 use crate::graph::Mode;
+use crate::onnx::{Attr, OnnxBuilder, OnnxCx};
 use crate::ops::batchnorm::{self, BnShape};
 use crate::runtime::GpuTensor;
 
@@ -30,6 +31,25 @@ impl LayerKind for BatchNorm {
     fn to_toml(&self, out: &mut TomlOut) {
         out.float("momentum", self.momentum);
         out.float("epsilon", self.epsilon);
+    }
+
+    /// BatchNormalization over the channel axis (axis 1 in NCHW and in `[N, n]`) with the moving
+    /// statistics and the layer's epsilon.
+    fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        let name = cx.name;
+        let inputs = ["gamma", "beta", "moving_mean", "moving_variance"]
+            .iter()
+            .map(|t| g.param(&format!("{name}.{t}")))
+            .collect::<Res<Vec<_>>>()?;
+        let [gamma, beta, mean, var] = &inputs[..] else {
+            unreachable!()
+        };
+        Ok(g.node(
+            "BatchNormalization",
+            name,
+            &[&cx.x, gamma, beta, mean, var],
+            vec![("epsilon", Attr::Float(self.epsilon))],
+        ))
     }
 
     fn build(&self, cx: &mut Build) -> Res<Built> {

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::graph::Mode;
+use crate::onnx::{self, Attr, OnnxBuilder, OnnxCx};
 use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::elementwise::{self, Act};
 use crate::ops::im2col;
@@ -49,6 +50,67 @@ impl LayerKind for Conv2D {
         out.pair("strides", self.strides);
         out.str("padding", self.padding);
         self.activation.to_fields(out);
+    }
+
+    /// Conv with the kernel transposed to OIHW, strides and explicit pads (TensorFlow's same
+    /// padding: the odd pixel at the bottom / right), then the fused activation.
+    fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        let [h, w, c] = onnx::image(cx.input)?;
+        let [kh, kw] = self.kernel;
+        let co = self.filters;
+        let s = Conv2dShape::new(
+            1,
+            h,
+            w,
+            c,
+            co,
+            self.kernel,
+            self.strides,
+            self.padding == Padding::Same,
+        )
+        .map_err(|e| e.to_string())?;
+        let name = cx.name;
+        let (dims, k) = g.tensor(&format!("{name}.kernel"))?;
+        if dims != [kh, kw, c, co] {
+            return Err(format!(
+                "kernel is {dims:?}, the layer needs [{kh}, {kw}, {c}, {co}]"
+            ));
+        }
+        let mut oihw = vec![0f32; k.len()];
+        for i in 0..kh {
+            for j in 0..kw {
+                for ci in 0..c {
+                    for o in 0..co {
+                        oihw[((o * c + ci) * kh + i) * kw + j] =
+                            k[((i * kw + j) * c + ci) * co + o];
+                    }
+                }
+            }
+        }
+        let wt = g.initializer(&format!("{name}.kernel_oihw"), &[co, c, kh, kw], &oihw);
+        let b = g.param(&format!("{name}.bias"))?;
+        let pads = onnx::pads(
+            [h, w],
+            self.kernel,
+            self.strides,
+            [s.oh, s.ow],
+            [s.pad_top, s.pad_left],
+        );
+        let ints = |v: [usize; 2]| Attr::Ints(v.iter().map(|&d| d as i64).collect());
+        let y = g.node(
+            "Conv",
+            name,
+            &[&cx.x, &wt, &b],
+            vec![
+                ("kernel_shape", ints(self.kernel)),
+                ("strides", ints(self.strides)),
+                ("dilations", ints([1, 1])),
+                ("pads", Attr::Ints(pads)),
+                ("group", Attr::Int(1)),
+            ],
+        );
+        let act = format!("{name}_{}", self.activation);
+        Ok(self.activation.to_onnx_node(g, &act, y))
     }
 
     fn build(&self, cx: &mut Build) -> Res<Built> {

@@ -8,6 +8,7 @@ use super::build::{elements, mul, shape_str};
 use super::{Build, Built, CpuCx, Fields, GpuCx, Init, LayerKind, Op, Res, TomlOut};
 use crate::error::Result;
 use crate::graph::Mode;
+use crate::onnx::{OnnxBuilder, OnnxCx};
 use crate::ops::elementwise::{self, Act};
 use crate::ops::gemm::{self, GemmShape};
 use crate::ops::{cpu_gemm, reduce};
@@ -34,6 +35,16 @@ impl LayerKind for Dense {
     fn to_toml(&self, out: &mut TomlOut) {
         out.int("units", self.units);
         self.activation.to_fields(out);
+    }
+
+    /// Gemm (x · kernel + bias, the kernel as stored: `[inputs, units]`), then the activation.
+    fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        let name = cx.name;
+        let wt = g.param(&format!("{name}.kernel"))?;
+        let b = g.param(&format!("{name}.bias"))?;
+        let y = g.node("Gemm", name, &[&cx.x, &wt, &b], vec![]);
+        let act = format!("{name}_{}", self.activation);
+        Ok(self.activation.to_onnx_node(g, &act, y))
     }
 
     fn build(&self, cx: &mut Build) -> Res<Built> {

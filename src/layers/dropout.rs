@@ -5,6 +5,7 @@
 use super::{Build, Built, CpuCx, Fields, GpuCx, LayerKind, MemoryCx, Op, Res, TomlOut};
 use crate::error::Result;
 use crate::graph::Mode;
+use crate::onnx::{OnnxBuilder, OnnxCx};
 use crate::ops::dropout;
 use crate::runtime::GpuTensor;
 
@@ -27,6 +28,11 @@ impl LayerKind for Dropout {
 
     fn to_toml(&self, out: &mut TomlOut) {
         out.float("rate", self.rate);
+    }
+
+    /// Nothing: dropout is the identity at inference.
+    fn to_onnx(&self, _g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        Ok(cx.x.clone())
     }
 
     fn build(&self, cx: &mut Build) -> Res<Built> {

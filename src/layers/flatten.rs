@@ -4,6 +4,7 @@
 use super::{Build, Built, CpuCx, Fields, GpuCx, LayerKind, Op, Res, TomlOut};
 use crate::error::Result;
 use crate::graph::Mode;
+use crate::onnx::{Attr, OnnxBuilder, OnnxCx};
 use crate::runtime::GpuTensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +20,22 @@ impl LayerKind for Flatten {
     }
 
     fn to_toml(&self, _out: &mut TomlOut) {}
+
+    /// Keras' order (H·W·C): a Transpose back to NHWC, then Flatten to `[N, H·W·C]`. Nothing for
+    /// an input that is already flat.
+    fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        if cx.input.len() != 3 {
+            return Ok(cx.x.clone());
+        }
+        let name = cx.name;
+        let nhwc = g.node(
+            "Transpose",
+            &format!("{name}_nhwc"),
+            &[&cx.x],
+            vec![("perm", Attr::Ints(vec![0, 2, 3, 1]))],
+        );
+        Ok(g.node("Flatten", name, &[&nhwc], vec![("axis", Attr::Int(1))]))
+    }
 
     fn build(&self, cx: &mut Build) -> Res<Built> {
         let n = cx

@@ -4,6 +4,7 @@
 
 use super::pool::Pool2D;
 use super::{Build, Built, Fields, LayerKind, Res, TomlOut};
+use crate::onnx::{OnnxBuilder, OnnxCx};
 
 pub type MaxPool2D = Pool2D<true>;
 
@@ -18,6 +19,10 @@ impl LayerKind for MaxPool2D {
 
     fn to_toml(&self, out: &mut TomlOut) {
         self.write(out)
+    }
+
+    fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        self.onnx(g, cx)
     }
 
     fn build(&self, cx: &mut Build) -> Res<Built> {

@@ -28,6 +28,8 @@ mod toml_out;
 
 use serde::{Deserialize, Serialize};
 
+use crate::onnx::{OnnxBuilder, OnnxCx};
+
 pub use activation::Activation;
 pub use avgpool2d::AvgPool2D;
 pub use batchnorm::BatchNorm;
@@ -61,6 +63,9 @@ pub trait LayerKind: Clone + std::fmt::Debug + PartialEq + Sized {
     fn to_toml(&self, out: &mut TomlOut);
     /// Checks the layer against its input and compiles it: output shape, parameters, op.
     fn build(&self, cx: &mut Build) -> Res<Built>;
+    /// Adds the layer's ONNX nodes over `cx.x` (NCHW for an image, `[N, n]` when flat) and returns
+    /// the tensor holding its output; a layer that does nothing at inference returns `cx.x`.
+    fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String>;
     /// Whether the layer's output is a softmax (only the last layer may be one).
     fn is_softmax(&self) -> bool {
         false
@@ -118,6 +123,11 @@ macro_rules! layers {
             /// Whether the layer ends in a softmax.
             pub fn is_softmax(&self) -> bool {
                 match self { $(Layer::$variant(l) => l.is_softmax()),* }
+            }
+
+            /// The layer's ONNX nodes (`LayerKind::to_onnx`).
+            pub fn to_onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+                match self { $(Layer::$variant(l) => l.to_onnx(g, cx)),* }
             }
 
             pub(crate) fn build(&self, cx: &mut Build) -> Res<Built> {

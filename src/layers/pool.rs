@@ -5,6 +5,7 @@
 use super::{Build, Built, CpuCx, Fields, GpuCx, MemoryCx, Op, Padding, Res, TomlOut};
 use crate::error::Result;
 use crate::graph::Mode;
+use crate::onnx::{self, Attr, OnnxBuilder, OnnxCx};
 use crate::ops::pool::{self, PoolShape};
 use crate::runtime::GpuTensor;
 
@@ -77,6 +78,55 @@ impl<const MAX: bool> Pool2D<MAX> {
         };
         Ok(Built::new(vec![s.oh, s.ow, c], op))
     }
+
+    /// MaxPool or AveragePool (`count_include_pad = 0`: a same-padded window averages only the
+    /// real pixels it covers, as wgnn and Keras do) with explicit pads.
+    pub fn onnx(&self, g: &mut OnnxBuilder, cx: &OnnxCx) -> Res<String> {
+        let [h, w, c] = onnx::image(cx.input)?;
+        let s = PoolShape::padded(
+            1,
+            h,
+            w,
+            c,
+            self.pool,
+            self.strides,
+            self.padding == Padding::Same,
+        )
+        .map_err(|e| e.to_string())?;
+        let ints = |v: [usize; 2]| Attr::Ints(v.iter().map(|&d| d as i64).collect());
+        let pads = onnx::pads(
+            [h, w],
+            self.pool,
+            self.strides,
+            [s.oh, s.ow],
+            [s.pad_top, s.pad_left],
+        );
+        let mut attrs = vec![
+            ("kernel_shape", ints(self.pool)),
+            ("strides", ints(self.strides)),
+            ("pads", Attr::Ints(pads)),
+        ];
+        let op = if MAX {
+            "MaxPool"
+        } else {
+            attrs.push(("count_include_pad", Attr::Int(0)));
+            "AveragePool"
+        };
+        Ok(g.node(op, cx.name, &[&cx.x], attrs))
+    }
+}
+
+/// A global pooling in ONNX: GlobalMaxPool or GlobalAveragePool (`[N, C, 1, 1]`), then Flatten
+/// to `[N, C]`.
+pub fn global_to_onnx(g: &mut OnnxBuilder, cx: &OnnxCx, strategy: Strategy) -> Res<String> {
+    onnx::image(cx.input)?;
+    let op = match strategy {
+        Strategy::Max => "GlobalMaxPool",
+        Strategy::Avg => "GlobalAveragePool",
+    };
+    let name = cx.name;
+    let y = g.node(op, &format!("{name}_pool"), &[&cx.x], vec![]);
+    Ok(g.node("Flatten", name, &[&y], vec![("axis", Attr::Int(1))]))
 }
 
 /// A global pooling: one window over the whole image, giving `[C]`.
