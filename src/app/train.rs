@@ -376,9 +376,11 @@ fn resumed_run(
     same(
         "--augment",
         a.augment.map(|v| {
-            v.is_off()
-                .then(|| "no augmentation".into())
-                .unwrap_or(show(&v))
+            if v.is_off() {
+                "no augmentation".into()
+            } else {
+                show(&v)
+            }
         }),
         saved.augment.map_or("no augmentation".into(), |v| show(&v)),
     )?;
