@@ -36,13 +36,15 @@ enum Command {
     Devices,
     /// Print a Keras-style summary of a model
     Summary {
-        /// A preset (convnet, cnn, cnn-dropout, cnn-bn, shallow, tiny, deep) or a .toml file
+        /// A preset (convnet, cnn, cnn-dropout, cnn-bn, shallow, tiny, deep, fast, best) or a
+        /// .toml file
         #[arg(long, default_value = "convnet")]
         model: String,
     },
     /// Train a model, evaluate it on the test set and save the run
     Train {
-        /// A preset (convnet, cnn, cnn-dropout, cnn-bn, shallow, tiny, deep) or a .toml file
+        /// A preset (convnet, cnn, cnn-dropout, cnn-bn, shallow, tiny, deep, fast, best) or a
+        /// .toml file
         /// [default: convnet, or the model of --init-from]
         #[arg(long)]
         model: Option<String>,
@@ -58,7 +60,7 @@ enum Command {
         #[arg(long, value_name = "N")]
         checkpoint_every: Option<usize>,
         /// Learning-rate schedule: constant, step:EVERY:GAMMA, exponential:GAMMA, cosine or
-        /// onecycle[:MAX_LR] [default: constant]
+        /// onecycle[:MAX_LR] [default: the model's; constant for most presets]
         #[arg(long)]
         schedule: Option<String>,
         /// Ramp the learning rate up linearly over the first F epochs
@@ -84,7 +86,8 @@ enum Command {
         #[arg(long, value_name = "F", allow_negative_numbers = true)]
         label_smoothing: Option<f32>,
         /// Random affine transforms of each training image, drawn per image and step:
-        /// shift=PIXELS,rotate=DEGREES,scale=FRACTION (any of them; off by default)
+        /// shift=PIXELS,rotate=DEGREES,scale=FRACTION (any of them; `none` turns off a model's
+        /// default augmentation) [default: the model's; off for most presets]
         #[arg(long, value_name = "shift=2,rotate=10,scale=0.1")]
         augment: Option<String>,
         #[arg(long)]

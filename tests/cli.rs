@@ -742,3 +742,59 @@ fn the_kernels_flag_wins_over_the_variable_and_a_bad_one_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn fast_and_best_train_with_their_own_defaults_and_flags_override_them() {
+    let s = ok(&["summary", "--model", "fast"]);
+    assert!(s.contains("Total params: 35,338"), "{s}");
+    let s = ok(&["summary", "--model", "best"]);
+    assert!(
+        s.contains("Total params: 185,482") && s.contains("Trainable params: 185,034"),
+        "{s}"
+    );
+    let str_of = |dir: &Path, key: &str| metrics_json(dir).1[key].clone();
+    for backend in ["cpu", "gpu"] {
+        let out = tmp(&format!("fast-{backend}"));
+        let o = train(
+            &format!("--model fast --epochs 1 --limit 1000 --backend {backend}"),
+            &out,
+        );
+        assert!(
+            o.contains("1 epochs, batch 128, adam lr 0.01, schedule onecycle\n"),
+            "{o}"
+        );
+        assert!((metric(&out, "lr") - 0.01).abs() < 1e-6);
+        assert_eq!(str_of(&out, "schedule"), "onecycle");
+        assert_eq!(str_of(&out, "augment"), serde_json::Value::Null);
+        assert_eq!(str_of(&out, "backend"), backend);
+        assert!(metric(&out, "test_accuracy") > 0.3);
+    }
+    let out = tmp("best");
+    let o = train("--model best --epochs 1 --limit 600 --backend cpu", &out);
+    assert!(
+        o.contains("adam lr 0.005, schedule onecycle, augment shift=3,rotate=10,scale=0.1\n"),
+        "{o}"
+    );
+    assert_eq!(str_of(&out, "augment"), "shift=3,rotate=10,scale=0.1");
+    assert_eq!(metric(&out, "batch_size"), 128.0);
+    // A resumed run keeps the defaults it started with; a flag that changes them is refused.
+    fails(
+        &[
+            "train",
+            "--resume",
+            out.to_str().unwrap(),
+            "--schedule",
+            "constant",
+        ],
+        &["--schedule constant", "onecycle"],
+    );
+    // Flags override a preset's defaults; `--augment none` turns its augmentation off.
+    let out = tmp("best-flags");
+    let o = train(
+        "--model best --epochs 1 --limit 600 --backend cpu --schedule constant --augment none --lr 0.001",
+        &out,
+    );
+    assert!(o.contains("adam lr 0.001\n"), "{o}");
+    assert_eq!(str_of(&out, "schedule"), "constant");
+    assert_eq!(str_of(&out, "augment"), serde_json::Value::Null);
+}

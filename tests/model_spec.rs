@@ -3,6 +3,8 @@ use wgnn::model::{
     preset, resolve, Activation, Layer, ModelSpec, OptimizerKind, Padding, TrainDefaults,
     Validation, PRESETS,
 };
+use wgnn::ops::augment::Augment;
+use wgnn::train::Schedule;
 
 fn spec(layers: Vec<Layer>) -> ModelSpec {
     ModelSpec {
@@ -27,6 +29,8 @@ fn preset_parameter_counts_match_keras() {
         ("shallow", 347_146, 347_146),
         ("tiny", 27_562, 27_562),
         ("deep", 93_322, 93_322),
+        ("fast", 35_338, 35_338),
+        ("best", 185_482, 185_034),
     ];
     assert_eq!(PRESETS.len(), expected.len());
     for (name, total, trainable) in expected {
@@ -61,6 +65,76 @@ fn preset_defaults() {
     assert_eq!(d.optimizer, OptimizerKind::Rmsprop);
     assert_eq!((d.lr, d.batch_size, d.epochs), (0.001, 64, 8));
     assert_eq!(d.validation, Validation::Split(0.1));
+    // The notebooks' presets train as before: constant rate, nothing else.
+    for n in [
+        "convnet",
+        "cnn",
+        "cnn-dropout",
+        "cnn-bn",
+        "shallow",
+        "tiny",
+        "deep",
+    ] {
+        let d = preset(n).unwrap().defaults;
+        assert_eq!(d.schedule, Schedule::Constant, "{n}");
+        assert_eq!(d.warmup_epochs, 0.0, "{n}");
+        assert_eq!((d.weight_decay, d.label_smoothing), (0.0, 0.0), "{n}");
+        assert_eq!(d.augment, None, "{n}");
+    }
+    let d = preset("fast").unwrap().defaults;
+    assert_eq!(d.optimizer, OptimizerKind::Adam);
+    assert_eq!((d.lr, d.batch_size, d.epochs), (0.01, 128, 2));
+    assert_eq!(d.validation, Validation::Split(0.1));
+    assert_eq!(d.schedule, Schedule::OneCycle { max_lr: None });
+    assert_eq!(d.augment, None);
+    let d = preset("best").unwrap().defaults;
+    assert_eq!(d.optimizer, OptimizerKind::Adam);
+    assert_eq!((d.lr, d.batch_size, d.epochs), (0.005, 128, 20));
+    assert_eq!(d.validation, Validation::Split(0.1));
+    assert_eq!(d.schedule, Schedule::OneCycle { max_lr: None });
+    assert_eq!(
+        d.augment,
+        Some(Augment {
+            shift: 3.0,
+            rotate: 10.0,
+            scale: 0.1
+        })
+    );
+}
+
+#[test]
+fn preset_shapes_of_fast_and_best() {
+    let shapes = |n: &str| -> Vec<Vec<usize>> {
+        let infos = preset(n).unwrap().infer().unwrap();
+        infos.into_iter().map(|l| l.output_shape).collect()
+    };
+    assert_eq!(
+        shapes("fast"),
+        vec![
+            vec![24, 24, 32],
+            vec![12, 12, 32],
+            vec![10, 10, 64],
+            vec![5, 5, 64],
+            vec![1600],
+            vec![10],
+        ]
+    );
+    assert_eq!(
+        shapes("best"),
+        vec![
+            vec![24, 24, 32],
+            vec![24, 24, 32],
+            vec![12, 12, 32],
+            vec![8, 8, 64],
+            vec![8, 8, 64],
+            vec![4, 4, 64],
+            vec![1024],
+            vec![128],
+            vec![128],
+            vec![128],
+            vec![10],
+        ]
+    );
 }
 
 #[test]
@@ -187,6 +261,42 @@ fn toml_round_trip_all_presets() {
         let back = ModelSpec::from_toml_str(&text, "roundtrip.toml").unwrap();
         assert_eq!(back, m, "{p}:\n{text}");
     }
+    // Settings left off are not written, so the notebooks' presets read as they always did.
+    for p in [
+        "convnet",
+        "cnn",
+        "cnn-dropout",
+        "cnn-bn",
+        "shallow",
+        "tiny",
+        "deep",
+    ] {
+        let text = preset(p).unwrap().to_toml();
+        for key in [
+            "schedule",
+            "warmup_epochs",
+            "weight_decay",
+            "label_smoothing",
+            "augment",
+        ] {
+            assert!(!text.contains(key), "{p}: {key} in\n{text}");
+        }
+    }
+    let text = preset("best").unwrap().to_toml();
+    assert!(text.contains("schedule = \"onecycle\"\n"), "{text}");
+    assert!(
+        text.contains("augment = \"shift=3,rotate=10,scale=0.1\"\n"),
+        "{text}"
+    );
+    let mut m = preset("cnn-bn").unwrap();
+    m.defaults.schedule = Schedule::Step {
+        every: 2.0,
+        gamma: 0.5,
+    };
+    m.defaults.warmup_epochs = 0.3;
+    m.defaults.weight_decay = 1e-4;
+    m.defaults.label_smoothing = 0.1;
+    assert_eq!(ModelSpec::from_toml_str(&m.to_toml(), "x").unwrap(), m);
     let mut m = preset("cnn-bn").unwrap();
     m.layers.insert(0, Layer::Dropout(Dropout { rate: 0.1 }));
     m.defaults.lr = 3e-4;
@@ -347,6 +457,25 @@ fn toml_errors_name_layer_and_field() {
 
     let e = toml_err(&format!("[train]\nepochz = 3\n{TAIL}"));
     assert!(e.contains("[train]: unknown field \"epochz\""), "{e}");
+    for (body, needle) in [
+        ("schedule = \"linear\"", "field \"schedule\""),
+        ("augment = \"blur=2\"", "field \"augment\""),
+        (
+            "weight_decay = -1",
+            "field \"weight_decay\" -1 must be a number >= 0",
+        ),
+        (
+            "label_smoothing = 1.5",
+            "field \"label_smoothing\" 1.5 must be in [0, 1)",
+        ),
+        (
+            "warmup_epochs = \"one\"",
+            "field \"warmup_epochs\" must be a number",
+        ),
+    ] {
+        let e = toml_err(&format!("[train]\n{body}\n{TAIL}"));
+        assert!(e.contains("[train]") && e.contains(needle), "{body}: {e}");
+    }
 
     let e = toml_err("name = \"x\"\n");
     assert!(e.contains("missing [[layers]]"), "{e}");

@@ -229,16 +229,43 @@ fn new_run(a: &TrainArgs, spec: &ModelSpec, data: &DataId) -> Result<RunConfig> 
         epochs: a.epochs.unwrap_or(d.epochs),
         checkpoint_every: a.checkpoint_every,
         target_accuracy: a.time_to_accuracy,
-        schedule: a.schedule.unwrap_or_default(),
-        warmup_epochs: a.warmup_epochs.unwrap_or(0.0),
+        schedule: a.schedule.unwrap_or(d.schedule),
+        warmup_epochs: a.warmup_epochs.unwrap_or(d.warmup_epochs),
         plateau: a.plateau,
         early_stopping: a.early_stopping,
         monitor: a.monitor.unwrap_or_default(),
-        weight_decay: a.weight_decay.unwrap_or(0.0),
-        label_smoothing: a.label_smoothing.unwrap_or(0.0),
-        augment: a.augment,
+        weight_decay: a.weight_decay.unwrap_or(d.weight_decay),
+        label_smoothing: a.label_smoothing.unwrap_or(d.label_smoothing),
+        // `--augment` with every amount 0 turns a model's default augmentation off.
+        augment: match a.augment {
+            Some(g) if g.is_off() => None,
+            Some(g) => Some(g),
+            None => d.augment,
+        },
     };
     Ok(run)
+}
+
+/// The settings beyond optimizer, rate and batch that are not off, for the first line of a run
+/// (empty when all are off, as for most presets).
+fn settings_text(run: &RunConfig) -> String {
+    let mut s = String::new();
+    if run.schedule != Schedule::Constant {
+        s += &format!(", schedule {}", run.schedule);
+    }
+    if run.warmup_epochs != 0.0 {
+        s += &format!(", warm-up {} epochs", run.warmup_epochs);
+    }
+    if run.weight_decay != 0.0 {
+        s += &format!(", weight decay {}", run.weight_decay);
+    }
+    if run.label_smoothing != 0.0 {
+        s += &format!(", label smoothing {}", run.label_smoothing);
+    }
+    if let Some(a) = run.augment {
+        s += &format!(", augment {a}");
+    }
+    s
 }
 
 /// Flags may not change a run being resumed, except to train more epochs, checkpoint at another
@@ -348,7 +375,13 @@ fn resumed_run(
     )?;
     same(
         "--augment",
-        a.augment.map(|v| show(&v)),
+        a.augment.map(|v| {
+            if v.is_off() {
+                "no augmentation".into()
+            } else {
+                show(&v)
+            }
+        }),
         saved.augment.map_or("no augmentation".into(), |v| show(&v)),
     )?;
     Ok(RunConfig {
@@ -602,7 +635,7 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
             }
             match &state {
                 Some(s) => println!(
-                    "Resuming `{}` from {} at epoch {}, step {} on {}: {} epochs, batch {}, {} lr {}",
+                    "Resuming `{}` from {} at epoch {}, step {} on {}: {} epochs, batch {}, {} lr {}{}",
                     spec.name,
                     out.display(),
                     s.progress.epoch + 1,
@@ -611,10 +644,11 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
                     run.epochs,
                     run.batch_size,
                     run.optimizer,
-                    run.lr
+                    run.lr,
+                    settings_text(&run)
                 ),
                 None => println!(
-                    "Training `{}` ({} parameters, {} trainable) on {}: {} epochs, batch {}, {} lr {}",
+                    "Training `{}` ({} parameters, {} trainable) on {}: {} epochs, batch {}, {} lr {}{}",
                     spec.name,
                     thousands(total),
                     thousands(trainable),
@@ -622,7 +656,8 @@ pub fn run(a: TrainArgs) -> Result<TrainEnd> {
                     run.epochs,
                     run.batch_size,
                     run.optimizer,
-                    run.lr
+                    run.lr,
+                    settings_text(&run)
                 ),
             }
             let mut console = Console {

@@ -89,10 +89,14 @@ impl<'a> Fields<'a> {
     }
 
     pub fn f32_opt(&mut self, key: &'static str) -> Res<Option<f32>> {
+        Ok(self.f64_opt(key)?.map(|v| v as f32))
+    }
+
+    pub fn f64_opt(&mut self, key: &'static str) -> Res<Option<f64>> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Float(f)) => Ok(Some(*f as f32)),
-            Some(Value::Integer(i)) => Ok(Some(*i as f32)),
+            Some(Value::Float(f)) => Ok(Some(*f)),
+            Some(Value::Integer(i)) => Ok(Some(*i as f64)),
             Some(v) => Err(format!(
                 "field \"{key}\" must be a number, got {}",
                 type_name(v)

@@ -14,6 +14,8 @@ mod toml_spec;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ops::augment::Augment;
+use crate::train::Schedule;
 
 pub use crate::layers::{Activation, Layer, LayerInfo, Padding};
 pub use presets::{preset, resolve, PRESETS};
@@ -37,7 +39,9 @@ pub enum Validation {
     LastN(usize),
 }
 
-/// Training settings a model comes with (overridable on the command line).
+/// Training settings a model comes with (overridable on the command line). The fields after
+/// `validation` are off by default (constant rate, no warm-up, no weight decay, no label
+/// smoothing, no augmentation); a preset or a model file's `[train]` table may set them.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainDefaults {
     pub optimizer: OptimizerKind,
@@ -45,6 +49,16 @@ pub struct TrainDefaults {
     pub batch_size: usize,
     pub epochs: usize,
     pub validation: Validation,
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub warmup_epochs: f64,
+    #[serde(default)]
+    pub weight_decay: f32,
+    #[serde(default)]
+    pub label_smoothing: f32,
+    #[serde(default)]
+    pub augment: Option<Augment>,
 }
 
 /// A sequential model: input shape, layers and training defaults.
@@ -58,7 +72,7 @@ pub struct ModelSpec {
 }
 
 impl Default for TrainDefaults {
-    /// adam, lr 0.001, batch 128, 10 epochs, validation split 0.1.
+    /// adam, lr 0.001, batch 128, 10 epochs, validation split 0.1, constant rate, nothing else.
     fn default() -> Self {
         TrainDefaults {
             optimizer: OptimizerKind::Adam,
@@ -66,6 +80,11 @@ impl Default for TrainDefaults {
             batch_size: 128,
             epochs: 10,
             validation: Validation::Split(0.1),
+            schedule: Schedule::Constant,
+            warmup_epochs: 0.0,
+            weight_decay: 0.0,
+            label_smoothing: 0.0,
+            augment: None,
         }
     }
 }

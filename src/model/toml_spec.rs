@@ -5,6 +5,8 @@ use toml::{Table, Value};
 use super::{Layer, ModelSpec, OptimizerKind, TrainDefaults, Validation};
 use crate::error::{Error, Result};
 use crate::layers::{type_name, Fields, Res, TomlOut};
+use crate::ops::augment::Augment;
+use crate::train::Schedule;
 
 fn parse_layer(tbl: &Table, ty: &str) -> Res<Layer> {
     let mut f = Fields::new(tbl);
@@ -60,6 +62,30 @@ fn parse_train(tbl: &Table) -> Res<TrainDefaults> {
         (None, Some(n)) => Validation::LastN(n),
         (None, None) => d.validation,
     };
+    if let Some(sc) = f.parsed::<Schedule>("schedule")? {
+        d.schedule = sc;
+    }
+    if let Some(w) = f.f64_opt("warmup_epochs")? {
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(format!("field \"warmup_epochs\" {w} must be a number >= 0"));
+        }
+        d.warmup_epochs = w;
+    }
+    if let Some(w) = f.f32_opt("weight_decay")? {
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(format!("field \"weight_decay\" {w} must be a number >= 0"));
+        }
+        d.weight_decay = w;
+    }
+    if let Some(l) = f.f32_opt("label_smoothing")? {
+        if !(0.0..1.0).contains(&l) {
+            return Err(format!("field \"label_smoothing\" {l} must be in [0, 1)"));
+        }
+        d.label_smoothing = l;
+    }
+    if let Some(a) = f.parsed::<Augment>("augment")? {
+        d.augment = (!a.is_off()).then_some(a);
+    }
     f.finish()?;
     Ok(d)
 }
@@ -174,6 +200,22 @@ pub(super) fn to_toml(spec: &ModelSpec) -> String {
     match d.validation {
         Validation::Split(f) => s.push_str(&format!("validation_split = {f:?}\n")),
         Validation::LastN(n) => s.push_str(&format!("validation_last = {n}\n")),
+    }
+    // Written only when set, so that the models without them read as before.
+    if d.schedule != Schedule::Constant {
+        s.push_str(&format!("schedule = \"{}\"\n", d.schedule));
+    }
+    if d.warmup_epochs != 0.0 {
+        s.push_str(&format!("warmup_epochs = {:?}\n", d.warmup_epochs));
+    }
+    if d.weight_decay != 0.0 {
+        s.push_str(&format!("weight_decay = {:?}\n", d.weight_decay));
+    }
+    if d.label_smoothing != 0.0 {
+        s.push_str(&format!("label_smoothing = {:?}\n", d.label_smoothing));
+    }
+    if let Some(a) = d.augment {
+        s.push_str(&format!("augment = \"{a}\"\n"));
     }
     for layer in &spec.layers {
         s.push_str("\n[[layers]]\n");

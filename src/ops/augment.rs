@@ -24,7 +24,8 @@ pub struct Augment {
 impl FromStr for Augment {
     type Err = Error;
 
-    /// `shift=2,rotate=10,scale=0.1`, any of them (the others are 0).
+    /// `shift=2,rotate=10,scale=0.1`, any of them (the others are 0); `none` is all 0 (no
+    /// augmentation, which turns off a model's default).
     fn from_str(s: &str) -> Result<Self> {
         let mut a = Augment {
             shift: 0.0,
@@ -36,6 +37,9 @@ impl FromStr for Augment {
                 "--augment `{s}`: {why} (expected e.g. shift=2,rotate=10,scale=0.1)"
             ))
         };
+        if s.trim() == "none" {
+            return Ok(a);
+        }
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
             let (k, v) = part
                 .split_once('=')
@@ -53,6 +57,13 @@ impl FromStr for Augment {
             }
         }
         Ok(a)
+    }
+}
+
+impl Augment {
+    /// Every amount 0: the identity transform, i.e. no augmentation.
+    pub fn is_off(&self) -> bool {
+        self.shift == 0.0 && self.rotate == 0.0 && self.scale == 0.0
     }
 }
 
