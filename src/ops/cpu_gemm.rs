@@ -339,31 +339,42 @@ unsafe fn micro_avx2(a: &ASrc, b: &BSrc, kc: usize, out: &mut Out) {
     store(&micro_body::<true>(a, b, kc), out)
 }
 
-/// The tile's epilogue, in fixed-size loops (vectorised, with AVX2 where the caller has it).
+/// The tile's epilogue, in fixed-size loops (vectorised, with AVX2 where the caller has it). Each
+/// row is added, activated and stored element by element: a row built on the stack and then
+/// copied would be a `memcpy` call per row, whose speed depends on where the buffers lie.
 #[inline(always)]
 fn store(acc: &[[f32; NR]; MR], out: &mut Out) {
     for (i, acc_row) in acc.iter().enumerate().take(out.rows) {
-        let mut x = *acc_row;
         let crow = &mut out.c[i * out.n..];
-        if out.first {
-            for (v, b) in x.iter_mut().zip(out.bias) {
-                *v += b;
-            }
-        } else {
-            for (v, c) in x.iter_mut().zip(&crow[..out.cols]) {
-                *v += c;
-            }
-        }
-        if out.relu {
-            for v in &mut x {
-                *v = v.max(0.0);
-            }
-        }
         if out.cols == NR {
-            crow[..NR].copy_from_slice(&x);
+            store_row(acc_row, &mut crow[..NR], out.first, out.relu, out.bias);
         } else {
-            crow[..out.cols].copy_from_slice(&x[..out.cols]);
+            store_row(
+                acc_row,
+                &mut crow[..out.cols],
+                out.first,
+                out.relu,
+                out.bias,
+            );
         }
+    }
+}
+
+/// `c = act(acc + (bias on the first k-block, else c))` over `c.len() <= NR` columns.
+#[inline(always)]
+fn store_row(acc: &[f32; NR], c: &mut [f32], first: bool, relu: bool, bias: &[f32; NR]) {
+    match (first, relu) {
+        (true, true) => row_each(acc, c, |a, _, j| (a + bias[j]).max(0.0)),
+        (true, false) => row_each(acc, c, |a, _, j| a + bias[j]),
+        (false, true) => row_each(acc, c, |a, c, _| (a + c).max(0.0)),
+        (false, false) => row_each(acc, c, |a, c, _| a + c),
+    }
+}
+
+#[inline(always)]
+fn row_each(acc: &[f32; NR], c: &mut [f32], f: impl Fn(f32, f32, usize) -> f32) {
+    for (j, (c, &a)) in c.iter_mut().zip(acc).enumerate() {
+        *c = f(a, *c, j);
     }
 }
 
