@@ -5,113 +5,11 @@ mod common;
 use common::*;
 use std::ops::ControlFlow;
 
+use wgnn::check::{every_layer, every_other_layer};
 use wgnn::graph::{keep_going, Backend, CpuGraph, GpuGraph, GraphState, HostData, Pass, Plan};
-use wgnn::layers::{
-    AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D,
-};
+use wgnn::layers::{BatchNorm, Conv2D, Dense};
 use wgnn::model::{Activation, Layer, Padding};
 use wgnn::ops::optim::Optimizer;
-
-/// Every layer kind, on 12x12x1 inputs, 5 classes.
-fn every_layer() -> Vec<Layer> {
-    vec![
-        Layer::Conv2D(Conv2D {
-            filters: 4,
-            kernel: [3, 3],
-            strides: [1, 1],
-            padding: Padding::Same,
-            activation: Activation::Relu,
-        }),
-        Layer::BatchNorm(BatchNorm {
-            momentum: 0.99,
-            epsilon: 1e-3,
-        }),
-        Layer::MaxPool2D(MaxPool2D {
-            pool: [2, 2],
-            strides: [2, 2],
-            padding: Padding::Valid,
-        }),
-        Layer::Conv2D(Conv2D {
-            filters: 6,
-            kernel: [3, 3],
-            strides: [2, 2],
-            padding: Padding::Valid,
-            activation: Activation::Linear,
-        }),
-        Layer::Activation(Activation::Relu),
-        Layer::Dropout(Dropout { rate: 0.25 }),
-        Layer::flatten(),
-        Layer::Dense(Dense {
-            units: 16,
-            activation: Activation::Relu,
-        }),
-        Layer::BatchNorm(BatchNorm {
-            momentum: 0.9,
-            epsilon: 1e-3,
-        }),
-        Layer::Dropout(Dropout { rate: 0.5 }),
-        Layer::Dense(Dense {
-            units: 5,
-            activation: Activation::Softmax,
-        }),
-    ]
-}
-
-/// The kinds `every_layer` leaves out, with every activation, on 12x12x1 inputs, 5 classes: same
-/// padded max and average pooling, and one of the global poolings.
-fn every_other_layer(global_max: bool) -> Vec<Layer> {
-    let conv = |filters, kernel, padding, activation| {
-        Layer::Conv2D(Conv2D {
-            filters,
-            kernel: [kernel, kernel],
-            strides: [1, 1],
-            padding,
-            activation,
-        })
-    };
-    vec![
-        conv(4, 3, Padding::Same, Activation::Tanh),
-        Layer::MaxPool2D(MaxPool2D {
-            pool: [3, 3],
-            strides: [2, 2],
-            padding: Padding::Same,
-        }),
-        conv(6, 3, Padding::Valid, Activation::Elu(1.0)),
-        Layer::AvgPool2D(AvgPool2D {
-            pool: [2, 2],
-            strides: [1, 1],
-            padding: Padding::Same,
-        }),
-        Layer::Activation(Activation::Sigmoid),
-        conv(6, 1, Padding::Valid, Activation::LeakyRelu(0.1)),
-        Layer::AvgPool2D(AvgPool2D {
-            pool: [2, 2],
-            strides: [2, 2],
-            padding: Padding::Valid,
-        }),
-        if global_max {
-            Layer::GlobalMaxPool2D(GlobalMaxPool2D)
-        } else {
-            Layer::GlobalAvgPool2D(GlobalAvgPool2D)
-        },
-        Layer::flatten(),
-        Layer::Dense(Dense {
-            units: 16,
-            activation: Activation::Sigmoid,
-        }),
-        Layer::Activation(Activation::LeakyRelu(0.3)),
-        Layer::Dense(Dense {
-            units: 12,
-            activation: Activation::Tanh,
-        }),
-        Layer::Activation(Activation::Elu(0.5)),
-        Layer::Activation(Activation::Tanh),
-        Layer::Dense(Dense {
-            units: 5,
-            activation: Activation::Softmax,
-        }),
-    ]
-}
 
 struct Synthetic {
     images: Vec<u8>,

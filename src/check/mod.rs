@@ -671,8 +671,9 @@ fn check_small_ops(ctx: &GpuContext, out: &mut dyn FnMut(Row)) -> Result<()> {
     Ok(())
 }
 
-/// Every layer kind, on 12x12x1 inputs, 5 classes (the models of tests/graph_step.rs).
-fn every_layer() -> Vec<Layer> {
+/// Every layer kind, on 12x12x1 inputs, 5 classes (with [`every_other_layer`], the models the
+/// whole-step checks and tests/graph_step.rs train).
+pub fn every_layer() -> Vec<Layer> {
     vec![
         Layer::Conv2D(Conv2D {
             filters: 4,
@@ -718,7 +719,7 @@ fn every_layer() -> Vec<Layer> {
 
 /// The kinds `every_layer` leaves out, with every activation, on 12x12x1 inputs, 5 classes: same
 /// padded max and average pooling, and one of the global poolings.
-fn every_other_layer(global_max: bool) -> Vec<Layer> {
+pub fn every_other_layer(global_max: bool) -> Vec<Layer> {
     let conv = |filters, kernel, padding, activation| {
         Layer::Conv2D(Conv2D {
             filters,
