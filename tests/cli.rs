@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn wgnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wgnn"))
-        .args(args)
+/// `wgnn ARGS` in the repository root, ready to run (with more environment if need be).
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgnn"));
+    c.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("wgnn runs")
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn wgnn(args: &[&str]) -> Output {
+    command(args).output().expect("wgnn runs")
 }
 
 fn ok(args: &[&str]) -> String {
@@ -663,23 +667,20 @@ fn labels_outside_the_model_name_the_file_index_and_value() {
 #[test]
 fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
     let run = |family: &str| {
-        Command::new(env!("CARGO_BIN_EXE_wgnn"))
-            .args([
-                "bench",
-                "--model",
-                "tiny",
-                "--steps",
-                "1",
-                "--warmup",
-                "0",
-                "--backend",
-                "gpu",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .env("WGNN_KERNELS", family)
-            .output()
-            .expect("wgnn runs")
+        command(&[
+            "bench",
+            "--model",
+            "tiny",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--backend",
+            "gpu",
+        ])
+        .env("WGNN_KERNELS", family)
+        .output()
+        .expect("wgnn runs")
     };
     let o = run("tiled");
     let out = String::from_utf8_lossy(&o.stdout);
@@ -701,26 +702,23 @@ fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
 #[test]
 fn the_kernels_flag_wins_over_the_variable_and_a_bad_one_is_refused() {
     let run = |flag: &str| {
-        Command::new(env!("CARGO_BIN_EXE_wgnn"))
-            .args([
-                "bench",
-                "--model",
-                "tiny",
-                "--steps",
-                "1",
-                "--warmup",
-                "0",
-                "--backend",
-                "gpu",
-                "--kernels",
-                flag,
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            // The flag wins: a variable that would be an error on its own is not even read.
-            .env("WGNN_KERNELS", "bogus")
-            .output()
-            .expect("wgnn runs")
+        command(&[
+            "bench",
+            "--model",
+            "tiny",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--backend",
+            "gpu",
+            "--kernels",
+            flag,
+        ])
+        // The flag wins: a variable that would be an error on its own is not even read.
+        .env("WGNN_KERNELS", "bogus")
+        .output()
+        .expect("wgnn runs")
     };
     let o = run("tiled");
     let out = String::from_utf8_lossy(&o.stdout);
