@@ -89,14 +89,6 @@ impl Padding {
             Padding::Same => "same",
         }
     }
-
-    /// Output size of a sliding window of `k` with stride `s` over `input`.
-    pub fn window_out(self, input: usize, k: usize, s: usize) -> usize {
-        match self {
-            Padding::Valid => (input - k) / s + 1,
-            Padding::Same => input.div_ceil(s),
-        }
-    }
 }
 
 crate::util::text::display_from_str!(Padding, "padding", [Padding::Valid, Padding::Same]);
