@@ -13,6 +13,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::elementwise::Act;
+use super::window;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
@@ -44,20 +45,13 @@ pub struct Conv2dShape {
     pub ow: usize,
 }
 
-/// Output size and leading padding of one spatial axis, Keras / TensorFlow rules.
+/// [`window::axis`], with the error a valid-padded kernel larger than its input gets.
 fn axis(what: &str, size: usize, k: usize, s: usize, same: bool) -> Result<(usize, usize)> {
-    if same {
-        let out = size.div_ceil(s);
-        // u128: a huge kernel or stride must give an error below, not an overflow here.
-        let pad_total = ((out as u128 - 1) * s as u128 + k as u128).saturating_sub(size as u128);
-        let pad_total = usize::try_from(pad_total).unwrap_or(usize::MAX);
-        // The odd pixel of padding goes to the bottom / right, as TensorFlow does.
-        Ok((out, pad_total / 2))
-    } else {
-        if k > size {
-            bail!("conv2d: kernel {what} {k} is larger than the input {what} {size} with valid padding");
-        }
-        Ok(((size - k) / s + 1, 0))
+    match window::axis(size, k, s, same) {
+        Some(a) => Ok(a),
+        None => bail!(
+            "conv2d: kernel {what} {k} is larger than the input {what} {size} with valid padding"
+        ),
     }
 }
 

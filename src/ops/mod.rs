@@ -15,6 +15,7 @@ pub mod optim;
 pub mod pool;
 pub mod reduce;
 pub mod step;
+pub mod window;
 
 use crate::runtime::{GpuContext, KernelFamily};
 

@@ -11,6 +11,7 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
+use super::window;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
@@ -33,18 +34,6 @@ pub struct PoolShape {
     pub pad_left: usize,
     pub oh: usize,
     pub ow: usize,
-}
-
-/// Output size and leading padding of one axis: valid `(size - k)/s + 1`; same `ceil(size/s)`
-/// with the odd pixel of padding at the end, as TensorFlow places it.
-fn axis(size: usize, k: usize, s: usize, same: bool) -> (usize, usize) {
-    if same {
-        let out = size.div_ceil(s);
-        let total = ((out - 1) * s + k).saturating_sub(size);
-        (out, total / 2)
-    } else {
-        ((size - k) / s + 1, 0)
-    }
 }
 
 impl PoolShape {
@@ -90,9 +79,6 @@ impl PoolShape {
                 bail!("pooling: {name} is 0");
             }
         }
-        if !same && (ph > h || pw > w) {
-            bail!("pooling: pool {ph}x{pw} is larger than the input {h}x{w}");
-        }
         // Saturating u128: a product of four usizes cannot wrap.
         let elems = [n, h, w, c]
             .iter()
@@ -104,8 +90,11 @@ impl PoolShape {
                 u32::MAX
             );
         }
-        let (oh, pad_top) = axis(h, ph, sh, same);
-        let (ow, pad_left) = axis(w, pw, sw, same);
+        let (Some((oh, pad_top)), Some((ow, pad_left))) =
+            (window::axis(h, ph, sh, same), window::axis(w, pw, sw, same))
+        else {
+            bail!("pooling: pool {ph}x{pw} is larger than the input {h}x{w}");
+        };
         Ok(Self {
             n,
             h,
