@@ -1,57 +1,19 @@
 //! The `wgnn` binary end to end: every command, and bad input giving a clear error and a non-zero
 //! exit (never a panic).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// `wgnn ARGS` in the repository root, ready to run (with more environment if need be).
-fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wgnn"));
-    c.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
-
-fn wgnn(args: &[&str]) -> Output {
-    command(args).output().expect("wgnn runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = wgnn(args);
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr),
-    );
-    assert!(o.status.success(), "wgnn {args:?} failed:\n{out}\n{err}");
-    out.into_owned()
-}
-
-/// Fails with exit code 1 and a message containing every `needle`, without panicking; the
-/// message.
-fn fails(args: &[&str], needles: &[&str]) -> String {
-    let o = wgnn(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(
-        o.status.code(),
-        Some(if err.contains("Usage:") { 2 } else { 1 }),
-        "wgnn {args:?}: {err}"
-    );
-    assert!(!err.contains("panicked"), "wgnn {args:?} panicked: {err}");
-    for n in needles {
-        assert!(err.contains(n), "wgnn {args:?}: expected `{n}` in: {err}");
-    }
-    err.into_owned()
-}
+use common::run::{command, fails, ok, ok_stdout, scratch, text};
 
 /// wgpu's own bookkeeping buffers come and go by a few dozen bytes between reports; growth that
 /// matters (a tensor per step or per epoch) is far larger.
 const NOISE: u64 = 4096;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wgnn-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = scratch("cli", name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -305,12 +267,12 @@ fn time_to_accuracy_stops_at_the_target() {
 
 #[test]
 fn bench_prints_json() {
-    let s = ok(&[
+    let s = ok_stdout(&[
         "bench", "--model", "tiny", "--steps", "3", "--warmup", "1", "--json",
     ]);
     let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
     assert!(v["images_per_second"].as_f64().unwrap() > 0.0, "{s}");
-    let s = ok(&[
+    let s = ok_stdout(&[
         "bench",
         "--model",
         "tiny",
@@ -372,7 +334,7 @@ fn gpu_reports_memory() -> bool {
 #[test]
 fn bench_profile_breaks_a_step_down_on_both_backends() {
     for backend in ["gpu", "cpu"] {
-        let s = ok(&[
+        let s = ok_stdout(&[
             "bench",
             "--model",
             "tiny",
@@ -683,18 +645,14 @@ fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
         .expect("wgnn runs")
     };
     let o = run("tiled");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
     assert!(
         out.contains("with the tiled kernels forced by WGNN_KERNELS"),
         "{out}"
     );
     let o = run("bogus");
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("WGNN_KERNELS `bogus`"), "{err}");
 }
@@ -721,18 +679,14 @@ fn the_kernels_flag_wins_over_the_variable_and_a_bad_one_is_refused() {
         .expect("wgnn runs")
     };
     let o = run("tiled");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
     assert!(
         out.contains("with the tiled kernels forced by --kernels"),
         "{out}"
     );
     let o = run("fast");
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("invalid value 'fast' for '--kernels <FAMILY>'")

@@ -33,6 +33,14 @@ pub fn ok(args: &[&str]) -> String {
     text(&o)
 }
 
+/// Runs `wgnn ARGS`, which must succeed; its standard output alone (JSON and other output a
+/// program reads, without the notes on standard error).
+pub fn ok_stdout(args: &[&str]) -> String {
+    let o = wgnn(args);
+    assert!(o.status.success(), "wgnn {args:?} failed:\n{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// Runs `wgnn ARGS`, which must fail with exit status 1 (2 for a usage error) and a message
 /// holding every needle, without panicking; its output.
 pub fn fails(args: &[&str], needles: &[&str]) -> String {
