@@ -139,7 +139,7 @@ fn drawing_a_seven_in_chromium_predicts_seven() {
             .sandbox(false)
             .enable_gpu(false)
             .user_data_dir(Some(profile.path().to_path_buf()))
-            .window_size(Some((960, 560)))
+            .window_size(Some((760, 720)))
             .args(vec![OsStr::new("--disable-gpu")])
             .idle_browser_timeout(Duration::from_secs(120))
             .build()
@@ -168,17 +168,13 @@ fn drawing_a_seven_in_chromium_predicts_seven() {
         "{header}"
     );
 
+    // Objects come back by reference: the position as JSON text.
     let rect = js(
         &tab,
         "(() => { const r = document.getElementById('draw').getBoundingClientRect(); \
-         return [r.left, r.top, r.width]; })()",
+         return JSON.stringify([r.left, r.top, r.width]); })()",
     );
-    let r: Vec<f64> = rect
-        .as_array()
-        .expect("the canvas' position")
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let r: Vec<f64> = serde_json::from_str(rect.as_str().expect("the canvas' position")).unwrap();
     assert_eq!(r[2], 280.0, "the canvas is drawn at its own size");
     let origin = (r[0], r[1]);
 
