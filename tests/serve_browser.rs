@@ -139,7 +139,7 @@ fn drawing_a_seven_in_chromium_predicts_seven() {
             .sandbox(false)
             .enable_gpu(false)
             .user_data_dir(Some(profile.path().to_path_buf()))
-            .window_size(Some((760, 720)))
+            .window_size(Some((700, 780)))
             .args(vec![OsStr::new("--disable-gpu")])
             .idle_browser_timeout(Duration::from_secs(120))
             .build()
