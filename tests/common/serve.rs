@@ -147,6 +147,8 @@ impl Served {
         } else {
             s.write_all(body)
         };
+        // Done sending: a server still draining a body it refused sees the end, and closes.
+        let _ = s.shutdown(std::net::Shutdown::Write);
         let mut raw = Vec::new();
         let _ = s.read_to_end(&mut raw);
         let text = String::from_utf8_lossy(&raw).into_owned();
