@@ -97,11 +97,11 @@ struct Canvas {
 pub fn image_from_body(kind: BodyKind, body: &[u8]) -> Result<DynamicImage, Refusal> {
     match kind {
         BodyKind::ImageFile => decode(body, Some(MAX_SIDE)).map_err(|m| {
-            let status = if m.contains("larger than") { 413 } else { 400 };
-            Refusal::new(
-                status,
-                format!("the body is not an image wgnn can use: {m}"),
-            )
+            if m.contains("larger than") {
+                Refusal::new(413, m)
+            } else {
+                Refusal::new(400, format!("the body is not an image wgnn can use: {m}"))
+            }
         }),
         BodyKind::Canvas => canvas(body),
     }
