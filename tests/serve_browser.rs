@@ -1,8 +1,9 @@
 //! `wgnn serve`'s page in a real browser: Debian's chromium, headless, driven over the DevTools
 //! protocol by `headless_chrome` (which downloads nothing). The test draws a 7 with mouse events
 //! along its strokes, waits for the page's prediction, reads it from the DOM, checks the bar chart
-//! and the 28x28 view, and saves a screenshot (`WGNN_SAVE_SCREENSHOT=1` also copies it to
-//! docs/images/serve.png, the one in the README).
+//! and the 28x28 view and saves a screenshot (`WGNN_SAVE_SCREENSHOT=1` also copies it to
+//! docs/images/serve.png, the one in the README); then it clears the canvas and picks an image
+//! file (a 2), whose prediction the page must show.
 //!
 //! The browser is `$WGNN_CHROMIUM`, else `/usr/bin/chromium`, else `chromium` on the PATH.
 //! Without one the test fails under `CI=true` (`.ci/run` installs it) and is skipped, saying
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::run::scratch;
-use common::serve::{trained_checkpoint, Served};
+use common::serve::{digit_png, test_set, trained_checkpoint, Served};
 use headless_chrome::protocol::cdp::{Input, Page};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 
@@ -221,4 +222,20 @@ fn drawing_a_seven_in_chromium_predicts_seven() {
     tab.find_element("#clear").unwrap().click().unwrap();
     let after = js(&tab, "document.getElementById('prediction').textContent");
     assert_eq!(after.as_str(), Some("–"));
+
+    // A picked file goes to the server as it is: test image 1, a 2, as a PNG.
+    let (png, label) = digit_png(&test_set(), 1, 4);
+    let file = dir.join("two.png");
+    std::fs::write(&file, png).unwrap();
+    tab.find_element("#file")
+        .unwrap()
+        .set_input_files(&[file.to_str().unwrap()])
+        .unwrap();
+    let digit = settled_prediction(&tab);
+    eprintln!("page: predicted {digit} for the picked file of a {label}");
+    assert_eq!(
+        digit,
+        label.to_string(),
+        "the page's answer for a picked file"
+    );
 }
