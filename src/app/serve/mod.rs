@@ -102,7 +102,7 @@ pub fn run(a: ServeArgs<'_>) -> Result<()> {
             for _ in 0..WORKERS {
                 s.spawn(|| worker(&server, &cx, &stopping));
             }
-            model::answer_jobs(b, [h, w], &queue, || signals.received().is_some());
+            model::answer_jobs(b, [h, w], queue, || signals.received().is_some());
             stopping.store(true, Ordering::SeqCst);
         });
         if let Some(sig) = signals.received() {

@@ -32,22 +32,19 @@ pub struct Prediction {
 const POLL: Duration = Duration::from_millis(100);
 
 /// Answers jobs until `stop()` says so or every sender is gone. A failed pass fails the jobs in
-/// it (their requests get a 500), not the server.
+/// it (their requests get a 500), not the server. The queue goes when this returns, and with it
+/// the jobs still in it: their requests are told at once that the server is stopping.
 pub fn answer_jobs(
     backend: &mut dyn Backend,
     [height, width]: [usize; 2],
-    jobs: &Receiver<Job>,
+    jobs: Receiver<Job>,
     stop: impl Fn() -> bool,
 ) {
-    loop {
+    // `stop` is asked before every wait, so a steady stream of requests cannot keep it running.
+    while !stop() {
         let first = match jobs.recv_timeout(POLL) {
             Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) => {
-                if stop() {
-                    return;
-                }
-                continue;
-            }
+            Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut batch = vec![first];

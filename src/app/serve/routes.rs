@@ -150,7 +150,12 @@ fn predict(rq: &mut Request, cx: &Context) -> Result<serde_json::Value, Refusal>
     let p: Prediction = match rx.recv_timeout(MODEL_WAIT) {
         Ok(Ok(p)) => p,
         Ok(Err(m)) => return Err(Refusal::new(500, m)),
-        Err(_) => return Err(Refusal::new(503, "the model did not answer in time")),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            return Err(Refusal::new(503, "the model did not answer in time"))
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            return Err(Refusal::new(503, "the server is stopping"))
+        }
     };
     Ok(json!({
         "class": p.class,
