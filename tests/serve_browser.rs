@@ -3,7 +3,7 @@
 //! along its strokes, waits for the page's prediction, reads it from the DOM, checks the bar chart
 //! and the 28x28 view and saves a screenshot (`WGNN_SAVE_SCREENSHOT=1` also copies it to
 //! docs/images/serve.png, the one in the README); then it clears the canvas and picks an image
-//! file (a 2), whose prediction the page must show.
+//! file (a 2), and clears it again and draws a 1 with touch events; the page must show each.
 //!
 //! The browser is `$WGNN_CHROMIUM`, else `/usr/bin/chromium`, else `chromium` on the PATH.
 //! Without one the test fails under `CI=true` (`.ci/run` installs it) and is skipped, saying
@@ -82,25 +82,72 @@ fn mouse(tab: &Tab, kind: Input::DispatchMouseEventTypeOption, x: f64, y: f64) {
     .expect("the browser takes the mouse event");
 }
 
+/// How a stroke is drawn: the mouse, or one finger.
+#[derive(Clone, Copy)]
+enum Pointer {
+    Mouse,
+    Touch,
+}
+
+fn touch(tab: &Tab, kind: Input::DispatchTouchEventTypeOption, at: Option<(f64, f64)>) {
+    let points = at
+        .map(|(x, y)| Input::TouchPoint {
+            x,
+            y,
+            radius_x: None,
+            radius_y: None,
+            rotation_angle: None,
+            force: None,
+            tangential_pressure: None,
+            tilt_x: None,
+            tilt_y: None,
+            twist: None,
+            id: Some(1.0),
+        })
+        .into_iter()
+        .collect();
+    tab.call_method(Input::DispatchTouchEvent {
+        Type: kind,
+        touch_points: points,
+        modifiers: None,
+        timestamp: None,
+    })
+    .expect("the browser takes the touch event");
+}
+
 /// One stroke through `points` (canvas pixels), pressed at the first and released at the last,
-/// with a mouse move every 4 pixels in between.
-fn stroke(tab: &Tab, origin: (f64, f64), points: &[(f64, f64)]) {
+/// with a move every 4 pixels in between.
+fn stroke(tab: &Tab, pointer: Pointer, origin: (f64, f64), points: &[(f64, f64)]) {
     use Input::DispatchMouseEventTypeOption::*;
+    use Input::DispatchTouchEventTypeOption::*;
     let at = |(x, y): (f64, f64)| (origin.0 + x, origin.1 + y);
-    let (x, y) = at(points[0]);
-    mouse(tab, MouseMoved, x, y);
-    mouse(tab, MousePressed, x, y);
+    let mut path = vec![at(points[0])];
     for pair in points.windows(2) {
         let (a, b) = (pair[0], pair[1]);
         let steps = (((b.0 - a.0).hypot(b.1 - a.1)) / 4.0).ceil().max(1.0) as usize;
         for k in 1..=steps {
             let t = k as f64 / steps as f64;
-            let (x, y) = at((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)));
-            mouse(tab, MouseMoved, x, y);
+            path.push(at((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))));
         }
     }
-    let (x, y) = at(*points.last().unwrap());
-    mouse(tab, MouseReleased, x, y);
+    let (first, last) = (path[0], path[path.len() - 1]);
+    match pointer {
+        Pointer::Mouse => {
+            mouse(tab, MouseMoved, first.0, first.1);
+            mouse(tab, MousePressed, first.0, first.1);
+            for &(x, y) in &path[1..] {
+                mouse(tab, MouseMoved, x, y);
+            }
+            mouse(tab, MouseReleased, last.0, last.1);
+        }
+        Pointer::Touch => {
+            touch(tab, TouchStart, Some(first));
+            for &p in &path[1..] {
+                touch(tab, TouchMove, Some(p));
+            }
+            touch(tab, TouchEnd, None);
+        }
+    }
 }
 
 /// Waits until the page has answered for everything drawn; the predicted digit.
@@ -180,7 +227,12 @@ fn drawing_a_seven_in_chromium_predicts_seven() {
     let origin = (r[0], r[1]);
 
     // A 7: the bar, then the stem down and to the left.
-    stroke(&tab, origin, &[(75.0, 70.0), (205.0, 66.0), (130.0, 225.0)]);
+    stroke(
+        &tab,
+        Pointer::Mouse,
+        origin,
+        &[(75.0, 70.0), (205.0, 66.0), (130.0, 225.0)],
+    );
     let digit = settled_prediction(&tab);
     let probs = js(
         &tab,
@@ -238,4 +290,16 @@ fn drawing_a_seven_in_chromium_predicts_seven() {
         label.to_string(),
         "the page's answer for a picked file"
     );
+
+    // A finger: Clear, then a 1 drawn with touch events.
+    tab.find_element("#clear").unwrap().click().unwrap();
+    stroke(
+        &tab,
+        Pointer::Touch,
+        origin,
+        &[(150.0, 45.0), (135.0, 235.0)],
+    );
+    let digit = settled_prediction(&tab);
+    eprintln!("page: predicted {digit} for a 1 drawn by touch");
+    assert_eq!(digit, "1", "the page's answer for a 1 drawn by touch");
 }
