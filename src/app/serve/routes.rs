@@ -1,6 +1,6 @@
 //! What each path answers: `GET /` (the page), `GET /model`, `POST /predict`; anything else is
-//! a 404 or a 405. Errors are JSON `{"error": "..."}` with a 4xx status (5xx only when the model
-//! itself fails).
+//! a 404 or a 405. Errors are JSON `{"error": "..."}` with a 4xx status for the request's faults;
+//! a 5xx only when the model fails (500) or does not answer because the server stops (503).
 
 use std::io::Read;
 use std::sync::mpsc::{self, SyncSender};
