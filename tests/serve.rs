@@ -1,6 +1,6 @@
 //! `wgnn serve` end to end over plain HTTP: every kind of bad request gets a 4xx with a message
-//! saying what is wrong and the server carries on; good requests (PNG and canvas pixels) give the
-//! same answer as `wgnn predict`, also from 8 threads at once; a busy port is a clear error;
+//! saying what is wrong and the server carries on; good requests (PNG, JPEG, canvas pixels) give
+//! the same answer as `wgnn predict`, also from 8 threads at once; a busy port is a clear error;
 //! Ctrl-C stops it. And, below the server, the bytes and the file of one image make one model
 //! input.
 
@@ -249,7 +249,7 @@ fn bad_requests_get_a_4xx_and_the_server_keeps_serving() {
 }
 
 #[test]
-fn predictions_match_wgnn_predict_for_png_and_pixels() {
+fn predictions_match_wgnn_predict_for_png_jpeg_and_pixels() {
     let s = Served::start(checkpoint(), &[]);
     let set = test_set();
     let dir = scratch(BIN, "pngs");
@@ -291,6 +291,17 @@ fn predictions_match_wgnn_predict_for_png_and_pixels() {
         let (c3, _, input3) =
             answer(&s.post("/predict", "application/json", &canvas_json(84, 84, &rgba)));
         assert_eq!((c2, c3), (class, class));
+        // And as a JPEG file (lossy: the class, not the exact input, must be the same).
+        let mut jpeg = Vec::new();
+        image::GrayImage::from_raw(84, 84, grey.clone())
+            .unwrap()
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        let (c4, _, _) = answer(&s.post("/predict", "image/jpeg", &jpeg));
+        assert_eq!(c4, class, "test image {i} as a JPEG");
         assert_eq!(input2, input);
         assert_eq!(input3, input);
     }
