@@ -242,6 +242,20 @@ enum Command {
         #[arg(long, default_value = "auto")]
         backend: String,
     },
+    /// Serve a page to draw digits on, and POST /predict (PNG, JPEG or canvas pixels as JSON),
+    /// from one loaded checkpoint
+    Serve {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// 0 picks a free port (the line printed on start says which)
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The address to listen on (0.0.0.0: every interface)
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value = "auto")]
+        backend: String,
+    },
     /// Draw a digit of the data set in the terminal, with its label
     Show {
         #[arg(long)]
@@ -503,6 +517,18 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 &adapter,
             ))
         }
+        Command::Serve {
+            checkpoint,
+            port,
+            host,
+            backend,
+        } => done(app::serve::run(app::serve::ServeArgs {
+            checkpoint: &checkpoint,
+            host: &host,
+            port,
+            backend: backend.parse()?,
+            adapter: &adapter,
+        })),
         Command::Show {
             index,
             split,

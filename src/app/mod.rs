@@ -8,6 +8,7 @@ pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod predict;
+pub mod serve;
 mod signals;
 pub mod train;
 pub mod tune;

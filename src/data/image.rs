@@ -17,12 +17,40 @@ const INK_THRESHOLD: u8 = 40;
 /// `height * width` grayscale image (row-major, 0 = background).
 pub fn load_digit(path: &Path, height: usize, width: usize) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = ImageReader::new(std::io::Cursor::new(&bytes))
+    digit_from_bytes(&bytes, height, width, None).map_err(|msg| Error::file(path, msg))
+}
+
+/// The same as [`load_digit`] for the bytes of a PNG or JPEG file (`wgnn serve`'s uploads go
+/// through here, the files of `wgnn predict` too). `max_side` refuses larger images before their
+/// pixels are decoded. Errors are plain messages (the caller says where the bytes came from).
+pub fn digit_from_bytes(
+    bytes: &[u8],
+    height: usize,
+    width: usize,
+    max_side: Option<u32>,
+) -> std::result::Result<Vec<u8>, String> {
+    preprocess(&decode(bytes, max_side)?, height, width)
+}
+
+/// A PNG or JPEG file's pixels; with `max_side`, an image wider or taller than that is refused
+/// from its header, before its pixels are decoded.
+pub fn decode(bytes: &[u8], max_side: Option<u32>) -> std::result::Result<DynamicImage, String> {
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| Error::file(path, format!("cannot read image: {e}")))?
-        .decode()
-        .map_err(|e| Error::file(path, format!("not a readable PNG or JPEG image: {e}")))?;
-    preprocess(&img, height, width).map_err(|msg| Error::file(path, msg))
+        .map_err(|e| format!("cannot read image: {e}"))?;
+    if let Some(side) = max_side {
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(side);
+        limits.max_image_height = Some(side);
+        reader.limits(limits);
+    }
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => match max_side {
+            Some(side) => format!("the image is larger than {side}x{side} pixels"),
+            None => format!("the image is too large to decode: {e}"),
+        },
+        e => format!("not a readable PNG or JPEG image: {e}"),
+    })
 }
 
 /// Grayscale with transparent areas filled by the background colour implied

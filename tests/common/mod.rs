@@ -4,6 +4,7 @@
 pub mod fuzz;
 pub mod pool;
 pub mod run;
+pub mod serve;
 
 use std::sync::OnceLock;
 
