@@ -10,6 +10,8 @@
 //
 // Training forward: bn_sum, bn_sqdev, bn_apply_train. Backward: bn_bwd_sums, bn_dx.
 
+#include "prelude/step.wgsl"
+
 struct Params {
     c: u32,
     rows_per_sample: u32,

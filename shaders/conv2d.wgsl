@@ -13,6 +13,10 @@
 // a reduction step of 16 staged through workgroup memory (2 x 4 KiB). No atomics: every output is
 // written by exactly one thread, and every sum runs in a fixed order.
 
+#include "prelude/step.wgsl"
+#include "prelude/block8.wgsl"
+#include "prelude/activate.wgsl"
+
 struct Params {
     n: u32,
     h: u32,

@@ -2,6 +2,9 @@
 // 1 / (1 - rate). The keep decision is a counter-based hash of (64-bit seed, t, layer, i) in u32
 // arithmetic only, identical to `src/ops/dropout.rs`, so every device and the CPU draw the same mask.
 
+#include "prelude/step.wgsl"
+#include "prelude/hash.wgsl"
+
 struct Params {
     n: u32,
     // keep iff hash >= threshold (threshold = rate * 2^32, computed on the host)

@@ -2,6 +2,8 @@
 // (used to clear accumulators).
 // Convention for every 1-D kernel: i = gid.x + gid.y * nwg.x * WG (grids fold into y past 65,535).
 
+#include "prelude/activate.wgsl"
+
 struct Params {
     n: u32,
     // fill: the value; activations: their alpha.

@@ -2,6 +2,9 @@
 // and are normalised to [0, 1] here; the epoch's shuffled order is a permutation buffer.
 // Rows past step.batch (a short last batch) are zero padding.
 
+#include "prelude/step.wgsl"
+#include "prelude/hash.wgsl"
+
 struct Params {
     sample_len: u32,
     max_batch: u32,

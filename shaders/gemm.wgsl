@@ -4,6 +4,10 @@
 // The k dimension is walked in slabs of 16, staged through workgroup memory. Every output is a
 // fixed-order sum over k, so results are bit-identical run to run.
 
+#include "prelude/step.wgsl"
+#include "prelude/block8.wgsl"
+#include "prelude/activate.wgsl"
+
 struct Params {
     m: u32,
     n: u32,

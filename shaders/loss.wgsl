@@ -1,6 +1,8 @@
 // Softmax, fused softmax + cross-entropy (loss per row, gradient, prediction), and the
 // deterministic accumulation of epoch metrics. Labels are class indices.
 
+#include "prelude/step.wgsl"
+
 struct Params {
     rows: u32,
     cols: u32,

@@ -1,6 +1,8 @@
 // Optimizer updates over one flat parameter buffer (all layers at once), Keras 3 formulas.
 // lr and t come from the per-step record, so a schedule can change lr every step.
 
+#include "prelude/step.wgsl"
+
 struct Params {
     n: u32,
     // SGD: momentum; Adam: beta1; RMSprop: rho

@@ -8,6 +8,8 @@
 // windows (stride < pool).
 // Convention for every 1-D kernel: i = gid.x + gid.y * nwg.x * WG (grids fold into y past 65,535).
 
+#include "prelude/step.wgsl"
+
 struct Params {
     n: u32,
     h: u32,

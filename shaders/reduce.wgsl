@@ -2,6 +2,8 @@
 // the positions of a convolution's output). One workgroup per column, fixed-order strided partial
 // sums then a tree: no atomics, deterministic.
 
+#include "prelude/step.wgsl"
+
 struct Params {
     rows: u32,
     cols: u32,

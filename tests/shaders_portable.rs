@@ -12,21 +12,17 @@ use std::process::Command;
 
 use naga::back::{glsl, hlsl, msl, spv};
 use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
-use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+use naga::valid::ModuleInfo;
 use naga::{Module, ShaderStage};
-use wgnn::runtime::SHADERS;
+use wgnn::runtime::{parse_shader, Parsed, SHADERS};
 
 /// Each shader module parsed and validated as `runtime::reflect_entry` does, with the names of
 /// its entry points.
 fn modules() -> Vec<(&'static str, Module, ModuleInfo, Vec<String>)> {
     SHADERS
         .iter()
-        .map(|(name, src)| {
-            let module = naga::front::wgsl::parse_str(src)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-            let info = Validator::new(ValidationFlags::all(), Capabilities::default())
-                .validate(&module)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
+        .map(|name| {
+            let Parsed { module, info, .. } = parse_shader(name).unwrap_or_else(|e| panic!("{e}"));
             let entries: Vec<String> = module.entry_points.iter().map(|e| e.name.clone()).collect();
             assert!(!entries.is_empty(), "{name}.wgsl has no entry point");
             (*name, module, info, entries)

@@ -58,9 +58,8 @@ impl GpuContext {
         if let Some(k) = self.kernels.lock().map_err(|_| poisoned())?.get(&key) {
             return Ok(k.clone());
         }
-        let source = shader_source(shader)
-            .ok_or_else(|| Error::Gpu(format!("no shader named `{shader}`")))?;
-        let (bindings, workgroup_size) = reflect_entry(shader, source, entry)?;
+        let source = &shader_source(shader)?.source;
+        let (bindings, workgroup_size) = reflect_entry(shader, entry)?;
         let name = format!("{shader}::{entry}");
         let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()
@@ -100,7 +99,7 @@ impl GpuContext {
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(shader),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
+                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
             });
         let pipeline = self
             .device

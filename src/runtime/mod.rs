@@ -2,6 +2,7 @@
 //! the kernel cache, and `Dispatch` records that a graph replays every step.
 
 mod context;
+mod include;
 mod kernel;
 mod readback;
 mod reflect;
@@ -12,8 +13,9 @@ pub use context::{
     adapters, check_choice, AdapterChoice, AdapterSummary, GpuContext, KernelFamily, MemoryUse,
     CPU_DEVICE,
 };
+pub use include::{assemble, Assembled};
 pub use kernel::{grid_1d, Dispatch, Kernel};
 pub use readback::AsyncReadback;
-pub use reflect::{reflect_entry, BindingInfo, BindingKind};
-pub use shaders::{shader_source, SHADERS};
+pub use reflect::{parse_assembled, parse_shader, reflect_entry, BindingInfo, BindingKind, Parsed};
+pub use shaders::{shader_file, shader_files, shader_source, SHADERS};
 pub use tensor::GpuTensor;
