@@ -911,7 +911,7 @@ pub fn run(ctx: &mut GpuContext, opts: &Options, out: &mut dyn FnMut(&Row)) -> R
         .lock()
         .map_err(|_| Error::Gpu("kernel cache lock poisoned".into()))?
         .keys()
-        .map(|(s, e)| format!("{s}::{e}"))
+        .map(|(s, e, _)| format!("{s}::{e}"))
         .collect();
     let not_exercised = all.iter().filter(|e| !used.contains(*e)).cloned().collect();
     Ok(Report {

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::kernel::Kernel;
+use super::config::KernelConfig;
+use super::kernel::{Kernel, KernelKey};
 use super::tensor::GpuTensor;
 use crate::error::{Error, Result};
 
@@ -222,7 +223,11 @@ pub struct GpuContext {
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
-    pub(crate) kernels: Mutex<HashMap<(String, String), Arc<Kernel>>>,
+    pub(crate) kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
+    /// The override constants kernels are compiled with on this adapter: the shaders' defaults,
+    /// or `WGNN_KERNEL_CONSTANTS`. Set it before building graphs; kernels compiled earlier keep
+    /// their values.
+    pub config: KernelConfig,
     /// Which family of convolution and GEMM kernels the graphs record (`--kernels`, else
     /// `WGNN_KERNELS`); a graph reads it when it is built.
     pub family: KernelFamily,
@@ -370,6 +375,7 @@ impl GpuContext {
             limits,
             features,
             kernels: Mutex::new(HashMap::new()),
+            config: KernelConfig::from_env()?,
             family: KernelFamily::chosen()?,
             errors,
         })

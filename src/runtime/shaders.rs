@@ -34,6 +34,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../shaders/prelude/block8.wgsl"),
     ),
     (
+        "prelude/grid.wgsl",
+        include_str!("../../shaders/prelude/grid.wgsl"),
+    ),
+    (
         "prelude/hash.wgsl",
         include_str!("../../shaders/prelude/hash.wgsl"),
     ),
