@@ -82,7 +82,7 @@ pub fn run(a: CheckArgs) -> Result<bool> {
         let v = serde_json::json!({
             "adapter": ad.name,
             "backend": ad.backend,
-            "device_type": ad.device_type,
+            "device_type": ad.device_type.to_string(),
             "driver": ad.driver,
             "kernel_families": families,
             "quick": a.quick,

@@ -1,6 +1,7 @@
 //! The GPU side of wgnn: device context, tensors resident in GPU buffers, the shader registry and
 //! the kernel cache, and `Dispatch` records that a graph replays every step.
 
+mod adapter;
 mod config;
 mod context;
 mod include;
@@ -11,11 +12,9 @@ mod reflect;
 mod shaders;
 mod tensor;
 
+pub use adapter::{AdapterSummary, DeviceKind, Vendor};
 pub use config::{Constants, KernelConfig};
-pub use context::{
-    adapters, check_choice, AdapterChoice, AdapterSummary, GpuContext, KernelFamily, MemoryUse,
-    CPU_DEVICE,
-};
+pub use context::{adapters, check_choice, AdapterChoice, GpuContext, KernelFamily, MemoryUse};
 pub use include::{assemble, Assembled};
 pub use kernel::{grid_1d, Dispatch, Kernel};
 pub use limits_check::{check as check_limits, fallback_workgroup, KernelNeeds};
