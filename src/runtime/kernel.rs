@@ -174,22 +174,19 @@ impl GpuContext {
     /// `shader::entry` reflected with `asked`, checked against the device's limits, with the
     /// workgroup-size fallback applied where the limits call for it.
     fn fitted(&self, shader: &str, entry: &str, mut asked: Constants) -> Result<EntryInfo> {
-        let name = format!("{shader}::{entry}");
-        let adapter = self.adapter.to_string();
-        let info = reflect_entry(shader, entry, &asked)?;
-        let smaller = info.size_override.as_ref().and_then(|o| {
+        let mut info = reflect_entry(shader, entry, &asked)?;
+        let smaller = info.size_override.clone().and_then(|o| {
             Some((
                 o,
                 fallback_workgroup(info.needs.workgroup_size[0], &self.limits)?,
             ))
         });
-        let Some((over, size)) = smaller else {
-            check(&name, &adapter, &info.needs, &self.limits)?;
-            return Ok(info);
-        };
-        asked.set(over, size as f64);
-        let info = reflect_entry(shader, entry, &asked)?;
-        check(&name, &adapter, &info.needs, &self.limits)?;
+        if let Some((over, size)) = smaller {
+            asked.set(&over, size as f64);
+            info = reflect_entry(shader, entry, &asked)?;
+        }
+        let name = format!("{shader}::{entry}");
+        check(&name, &self.adapter.to_string(), &info.needs, &self.limits)?;
         Ok(info)
     }
 
