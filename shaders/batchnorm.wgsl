@@ -10,6 +10,9 @@
 //
 // Training forward: bn_sum, bn_sqdev, bn_apply_train. Backward: bn_bwd_sums, bn_dx.
 
+#include "prelude/step.wgsl"
+#include "prelude/grid.wgsl"
+
 struct Params {
     c: u32,
     rows_per_sample: u32,
@@ -41,10 +44,9 @@ struct Params {
 @group(0) @binding(16) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(17) var<storage, read_write> dbeta: array<f32>;
 
-const WG: u32 = 256u;
 
-var<workgroup> red0: array<f32, 256>;
-var<workgroup> red1: array<f32, 256>;
+var<workgroup> red0: array<f32, WG>;
+var<workgroup> red1: array<f32, WG>;
 
 fn valid_rows() -> u32 {
     return min(step.batch * p.rows_per_sample, p.max_rows);
@@ -86,7 +88,7 @@ fn total(sec: u32, ch: u32) -> f32 {
 }
 
 // Pass 1: partial[0][chunk][ch] = sum of x over the chunk's valid rows.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bn_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x * p.cpg + lid % p.cpg;
     let lanes = WG / p.cpg;
@@ -105,7 +107,7 @@ fn bn_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 
 // Pass 2: mean = total / valid (written by the chunk-0 workgroups);
 // partial[1][chunk][ch] = sum of (x - mean)^2 over the chunk's valid rows.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bn_sqdev(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x * p.cpg + lid % p.cpg;
     let lanes = WG / p.cpg;
@@ -132,7 +134,7 @@ fn bn_sqdev(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 // Pass 3: invstd = 1/sqrt(var + eps) with the biased batch variance; the chunk-0 workgroups write
 // invstd and update the running statistics; y = (x - mean) * (invstd * gamma) + beta on valid
 // rows, 0 on padding rows.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bn_apply_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x * p.cpg + lid % p.cpg;
     if ch >= p.c {
@@ -158,7 +160,7 @@ fn bn_apply_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 }
 
 // Inference: y = (x - running_mean) * (gamma / sqrt(running_var + eps)) + beta, every row.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bn_infer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i < p.max_rows * p.c {
@@ -169,7 +171,7 @@ fn bn_infer(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 }
 
 // Backward pass 1: partial[0] = sum dy, partial[1] = sum dy * xhat over valid rows.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bn_bwd_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x * p.cpg + lid % p.cpg;
     let lanes = WG / p.cpg;
@@ -193,7 +195,7 @@ fn bn_bwd_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 
 // Backward pass 2: dbeta = sum dy, dgamma = sum dy*xhat (written by the chunk-0 workgroups);
 // dx = gamma*invstd/N * (N*dy - dbeta - xhat*dgamma) on valid rows, 0 on padding rows.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn bn_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x * p.cpg + lid % p.cpg;
     if ch >= p.c {

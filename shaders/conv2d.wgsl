@@ -13,6 +13,11 @@
 // a reduction step of 16 staged through workgroup memory (2 x 4 KiB). No atomics: every output is
 // written by exactly one thread, and every sum runs in a fixed order.
 
+#include "prelude/step.wgsl"
+#include "prelude/block8.wgsl"
+#include "prelude/activate.wgsl"
+#include "prelude/grid.wgsl"
+
 struct Params {
     n: u32,
     h: u32,
@@ -52,7 +57,7 @@ struct Params {
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
-const WG: u32 = 256u;
+const TILE_WG: u32 = 256u;
 
 // As[k * BM + row]: the A tile, reduction index major. Bs[k * BN + col]: the B tile.
 var<workgroup> As: array<f32, 1024>;
@@ -75,7 +80,7 @@ fn mma(tx: u32, ty: u32, acc: ptr<function, array<f32, 16>>) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(TILE_WG)
 fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let M = p.n * p.oh * p.ow;
     let K = p.kh * p.kw * p.cin;
@@ -152,7 +157,7 @@ fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid:
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(TILE_WG)
 fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let M = p.n * p.h * p.w;
     let K = p.kh * p.kw * p.cout;
@@ -233,7 +238,7 @@ fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(TILE_WG)
 fn backward_weights(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let M = p.n * p.oh * p.ow;
     let K = p.kh * p.kw * p.cin;
@@ -309,7 +314,7 @@ fn backward_weights(@builtin(local_invocation_index) li: u32, @builtin(workgroup
 }
 
 // dw / db = sum over the splits of partial, in split order. One thread per (row, col) of [K+1, cout].
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn weights_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     let K = p.kh * p.kw * p.cin;
@@ -385,9 +390,9 @@ fn store_y(m: u32, co4: u32, v: vec4<f32>) {
 
 // Forward, cin % 4 == 0 and cout % 4 == 0: 8 consecutive output pixels x 8 channels per
 // invocation (8 x and 8 weight vec4 loads per 64 vec4 FMAs).
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
     let cout4 = p.cout / 4u;
     let ngc = (cout4 + 1u) / 2u;
     let M = p.n * p.oh * p.ow;
@@ -492,9 +497,9 @@ fn lddy(i: vec2<u32>, c4: u32) -> vec4<f32> {
 
 // backward_input, cout % 4 == 0: 8 consecutive input pixels x 8 input channels per invocation
 // (8 dy and 8 weight vec4 loads per 64 vec4 dot products).
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
     let ngc = (p.cin + 7u) / 8u;
     let M = p.n * p.h * p.w;
     let mg = inv / ngc;
@@ -763,9 +768,9 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 
 // Forward, cout % 4 == 0 and cin % 4 != 0 (the first layer: cin = 1): like forward_vec, 4 output
 // pixels x 8 channels per invocation, but x is read one scalar per pixel and input channel.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn forward_vec_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
     let cout4 = p.cout / 4u;
     let ngc = (cout4 + 1u) / 2u;
     let M = p.n * p.oh * p.ow;
@@ -884,9 +889,9 @@ fn k9_row(wk: Walk, ki: u32, kj: u32, c: u32, da: vec4<f32>, db_: vec4<f32>, a: 
 // product (row k = tap * cin + c; group g: rows 9 g .. 9 g + 8, clamped; with cin = 1 these are the
 // 3x3 taps) x 8 output channels: 9 scalar x loads and two dy vec4 loads per row of n*oh*ow. Group 0
 // also sums dy for db.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn backward_weights_k9(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
     let cout4 = p.cout / 4u;
     let ngc = (cout4 + 1u) / 2u;
     let K = p.kh * p.kw * p.cin;
@@ -971,9 +976,9 @@ fn backward_weights_k9(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 // the second clamped to the last when cin % 8 == 4) x 8 output channels (rows of the partial
 // product), summed over the split's rows of n*oh*ow with two x and two dy vec4 loads per row
 // (16 vec4 FMAs). The extra row group after the taps reads x as 1 and produces db.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * 64u;
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
     let cout4 = p.cout / 4u;
     let ngc = (cout4 + 1u) / 2u;
     let cin4 = p.cin / 4u;

@@ -2,6 +2,10 @@
 // 1 / (1 - rate). The keep decision is a counter-based hash of (64-bit seed, t, layer, i) in u32
 // arithmetic only, identical to `src/ops/dropout.rs`, so every device and the CPU draw the same mask.
 
+#include "prelude/step.wgsl"
+#include "prelude/hash.wgsl"
+#include "prelude/grid.wgsl"
+
 struct Params {
     n: u32,
     // keep iff hash >= threshold (threshold = rate * 2^32, computed on the host)
@@ -18,7 +22,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<storage, read_write> mask: array<f32>;
 
-const WG: u32 = 256u;
 
 fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
@@ -36,7 +39,7 @@ fn element_hash(key: u32, i: u32) -> u32 {
 }
 
 // y = x * mask, mask = scale where kept, else 0.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn dropout_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
@@ -49,7 +52,7 @@ fn dropout_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 }
 
 // dx = dy * mask
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn dropout_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {

@@ -1,6 +1,8 @@
 // Elementwise kernels: an activation forward and backward (`activate` in the prelude), and fill
 // (used to clear accumulators).
-// Convention for every 1-D kernel: i = gid.x + gid.y * nwg.x * WG (grids fold into y past 65,535).
+
+#include "prelude/activate.wgsl"
+#include "prelude/grid.wgsl"
 
 struct Params {
     n: u32,
@@ -16,14 +18,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-const WG: u32 = 256u;
 
 fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
 // y = activation(x)
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
@@ -32,7 +33,7 @@ fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 }
 
 // y = the gradient before the activation, from dy and its output x (so it can be in place).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
@@ -41,7 +42,7 @@ fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 }
 
 // y = value
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {

@@ -2,6 +2,10 @@
 // and are normalised to [0, 1] here; the epoch's shuffled order is a permutation buffer.
 // Rows past step.batch (a short last batch) are zero padding.
 
+#include "prelude/step.wgsl"
+#include "prelude/hash.wgsl"
+#include "prelude/grid.wgsl"
+
 struct Params {
     sample_len: u32,
     max_batch: u32,
@@ -22,7 +26,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> x: array<f32>;
 @group(0) @binding(6) var<storage, read_write> labels: array<u32>;
 
-const WG: u32 = 256u;
 
 // Byte `index` of the packed images, in [0, 1].
 fn unpack(index: u32) -> f32 {
@@ -40,7 +43,7 @@ fn padding(i: u32, b: u32, j: u32) -> bool {
     return true;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.sample_len * p.max_batch { return; }
@@ -66,7 +69,7 @@ fn pixel(s: u32, xx: f32, yy: f32, ch: u32) -> f32 {
 
 // gather with a random affine transform of each image (shift, rotation, zoom about the centre),
 // sampled bilinearly: the same hash and arithmetic as gather_augment_ref.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn gather_augment(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.sample_len * p.max_batch { return; }

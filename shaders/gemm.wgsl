@@ -4,6 +4,10 @@
 // The k dimension is walked in slabs of 16, staged through workgroup memory. Every output is a
 // fixed-order sum over k, so results are bit-identical run to run.
 
+#include "prelude/step.wgsl"
+#include "prelude/block8.wgsl"
+#include "prelude/activate.wgsl"
+
 struct Params {
     m: u32,
     n: u32,
@@ -29,6 +33,8 @@ struct Params {
 
 const TM: u32 = 64u;
 const TN: u32 = 64u;
+// Threads of a tiled workgroup: 4x4 outputs each.
+const TILE_WG: u32 = 256u;
 const TK: u32 = 16u;
 // Row stride of the staged tiles, padded by 4 to spread the transposing stores over banks.
 const SA: u32 = 68u;
@@ -68,7 +74,7 @@ fn tile(row0: u32, col0: u32, lid: u32) -> array<f32, 16> {
         // Stage 64×16 of A and 16×64 of B: 4 elements each per thread, with consecutive threads
         // reading consecutive global addresses whichever way each operand is laid out.
         for (var l = 0u; l < 4u; l++) {
-            let idx = l * 256u + lid;
+            let idx = l * TILE_WG + lid;
             var r: u32;
             var kk: u32;
             if p.trans_a != 0u {
@@ -106,7 +112,7 @@ fn tile(row0: u32, col0: u32, lid: u32) -> array<f32, 16> {
     return acc;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(TILE_WG)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row0 = wid.y * TM;
     let col0 = wid.x * TN;
@@ -124,7 +130,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(TILE_WG)
 fn matmul_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row0 = wid.y * TM;
     let col0 = wid.x * TN;
@@ -203,7 +209,7 @@ struct Tile8 {
 }
 
 fn tile8(gid: vec3<u32>, nwg: vec3<u32>) -> Tile8 {
-    let inv = gid.x + gid.y * nwg.x * 64u;
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
     let ncg = (p.n + 7u) / 8u;
     var t: Tile8;
     t.row0 = (inv / ncg) * 8u;
@@ -351,7 +357,7 @@ fn block_mixed(t: Tile8) -> Block8 {
     return blk;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn matmul_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
     if t.row0 < p.m {
@@ -359,7 +365,7 @@ fn matmul_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn matmul_bias_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
     if t.row0 < p.m {
@@ -367,7 +373,7 @@ fn matmul_bias_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn matmul_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
     if t.row0 < p.m {
@@ -375,7 +381,7 @@ fn matmul_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_BLOCK)
 fn matmul_bias_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
     if t.row0 < p.m {

@@ -1,6 +1,9 @@
 // Softmax, fused softmax + cross-entropy (loss per row, gradient, prediction), and the
 // deterministic accumulation of epoch metrics. Labels are class indices.
 
+#include "prelude/step.wgsl"
+#include "prelude/grid.wgsl"
+
 struct Params {
     rows: u32,
     cols: u32,
@@ -21,10 +24,13 @@ struct Params {
 @group(0) @binding(9) var<storage, read> row_loss_in: array<f32>;
 @group(0) @binding(10) var<storage, read> row_pred_in: array<u32>;
 
+// Workgroup size of the one-thread-per-row kernels (any size is correct).
+override WG_ROW: u32 = 64u;
+
 // One thread per row: probs = softmax(logits).
-@compute @workgroup_size(64)
-fn softmax(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.x;
+@compute @workgroup_size(WG_ROW)
+fn softmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = gid.x + gid.y * nwg.x * WG_ROW;
     if r >= p.rows { return; }
     let base = r * p.cols;
     var m = logits[base];
@@ -36,9 +42,9 @@ fn softmax(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // One thread per row. Rows at or past step.batch are padding: zero loss and gradient.
 // grad = (softmax - onehot) / batch, the gradient of the batch-mean loss.
-@compute @workgroup_size(64)
-fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.x;
+@compute @workgroup_size(WG_ROW)
+fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = gid.x + gid.y * nwg.x * WG_ROW;
     if r >= p.rows { return; }
     let base = r * p.cols;
     if r >= step.batch {
@@ -77,27 +83,26 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     row_pred[r] = arg;
 }
 
-const RED: u32 = 256u;
-var<workgroup> part_loss: array<f32, RED>;
-var<workgroup> part_hit: array<u32, RED>;
+var<workgroup> part_loss: array<f32, WG>;
+var<workgroup> part_hit: array<u32, WG>;
 
 // One workgroup: metrics[0] += sum of row losses (f32 bits), [1] += correct predictions,
 // [2] += rows (u32),
 // over the step.batch valid rows. Fixed-order strided sums and a tree: deterministic.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn accumulate(@builtin(local_invocation_id) lid: vec3<u32>) {
     let i = lid.x;
     let n = min(step.batch, p.rows);
     var l = 0.0;
     var h = 0u;
-    for (var r = i; r < n; r += RED) {
+    for (var r = i; r < n; r += WG) {
         l += row_loss_in[r];
         h += select(0u, 1u, row_pred_in[r] == labels[r]);
     }
     part_loss[i] = l;
     part_hit[i] = h;
     workgroupBarrier();
-    for (var s = RED / 2u; s > 0u; s >>= 1u) {
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
         if i < s {
             part_loss[i] += part_loss[i + s];
             part_hit[i] += part_hit[i + s];

@@ -1,6 +1,9 @@
 // Optimizer updates over one flat parameter buffer (all layers at once), Keras 3 formulas.
 // lr and t come from the per-step record, so a schedule can change lr every step.
 
+#include "prelude/step.wgsl"
+#include "prelude/grid.wgsl"
+
 struct Params {
     n: u32,
     // SGD: momentum; Adam: beta1; RMSprop: rho
@@ -22,7 +25,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(5) var<storage, read_write> s2: array<f32>;
 
-const WG: u32 = 256u;
 
 fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
@@ -38,7 +40,7 @@ fn decayed(i: u32) -> f32 {
 }
 
 // p -= lr * g
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
@@ -47,7 +49,7 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 }
 
 // v = momentum * v - lr * g; p += v
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
@@ -59,7 +61,7 @@ fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 
 // alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t); m += (g - m)(1 - beta1); v += (g² - v)(1 - beta2);
 // p -= m * alpha / (sqrt(v) + eps)
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {
@@ -75,7 +77,7 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // v = rho * v + (1 - rho) g²; p -= lr * g / sqrt(v + eps)
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if i < p.n {

@@ -6,7 +6,9 @@
 // order, wins ties). The backward passes are gathers: each dx element visits the windows that
 // cover it and sums their contributions in output order; no atomics, and correct for overlapping
 // windows (stride < pool).
-// Convention for every 1-D kernel: i = gid.x + gid.y * nwg.x * WG (grids fold into y past 65,535).
+
+#include "prelude/step.wgsl"
+#include "prelude/grid.wgsl"
 
 struct Params {
     n: u32,
@@ -36,7 +38,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read> argmax_in: array<u32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 
-const WG: u32 = 256u;
 
 // The input positions [lo, hi) under output position o of one axis, clipped to the image.
 fn span(o: u32, s: u32, k: u32, pad: u32, size: u32) -> vec2<u32> {
@@ -82,7 +83,7 @@ fn in_pos(i: u32) -> vec4<u32> {
     return vec4<u32>(t / p.h, t % p.h, ix, ch);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.total {
@@ -109,7 +110,7 @@ fn max_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     argmax[i] = best_i;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.total {
@@ -130,7 +131,7 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     dx[i] = sum;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.total {
@@ -149,7 +150,7 @@ fn avg_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     y[i] = sum / f32((r.y - r.x) * (q.y - q.x));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn avg_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= p.total {

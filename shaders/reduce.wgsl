@@ -2,6 +2,9 @@
 // the positions of a convolution's output). One workgroup per column, fixed-order strided partial
 // sums then a tree: no atomics, deterministic.
 
+#include "prelude/step.wgsl"
+#include "prelude/grid.wgsl"
+
 struct Params {
     rows: u32,
     cols: u32,
@@ -13,10 +16,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-const WG: u32 = 256u;
 var<workgroup> part: array<f32, WG>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn col_sum(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let col = wid.x;
     let i = lid.x;

@@ -74,6 +74,16 @@ fn summary_prints_keras_parameter_counts() {
 fn devices_lists_the_adapter_in_use() {
     let s = ok(&["devices"]);
     assert!(s.contains('*'), "{s}");
+    // Each adapter's line is followed by its typed properties, indented.
+    let lines: Vec<&str> = s.lines().collect();
+    let used = lines.iter().position(|l| l.starts_with('*')).unwrap();
+    let details = lines[used + 1];
+    assert!(
+        details.starts_with("     ")
+            && details.contains("; subgroups ")
+            && details.contains(" storage buffers per stage; "),
+        "{s}"
+    );
 }
 
 #[test]

@@ -46,6 +46,18 @@ fn device_gets_the_adapters_own_limits() {
     // wgpu's defaults cap a storage binding at 128 MiB; we ask for what the adapter offers.
     assert!(ctx.max_binding_bytes() >= 128 << 20);
     assert!(ctx.limits.max_compute_workgroups_per_dimension >= 65_535);
+    // The typed properties describe the same adapter.
+    let a = &ctx.adapter;
+    assert_eq!(
+        a.limits.max_compute_invocations_per_workgroup,
+        ctx.limits.max_compute_invocations_per_workgroup
+    );
+    assert!(
+        a.subgroup_sizes.0 >= 1 && a.subgroup_sizes.0 <= a.subgroup_sizes.1,
+        "{:?}",
+        a.subgroup_sizes
+    );
+    assert!(a.details().contains(&a.vendor.to_string()));
 }
 
 #[test]

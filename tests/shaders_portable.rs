@@ -12,26 +12,30 @@ use std::process::Command;
 
 use naga::back::{glsl, hlsl, msl, spv};
 use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
-use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+use naga::valid::ModuleInfo;
 use naga::{Module, ShaderStage};
-use wgnn::runtime::SHADERS;
+use wgnn::runtime::{
+    check_limits, compiled_module, parse_shader, reflect_entry, Constants, SHADERS,
+};
 
-/// Each shader module parsed and validated as `runtime::reflect_entry` does, with the names of
-/// its entry points.
-fn modules() -> Vec<(&'static str, Module, ModuleInfo, Vec<String>)> {
-    SHADERS
-        .iter()
-        .map(|(name, src)| {
-            let module = naga::front::wgsl::parse_str(src)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-            let info = Validator::new(ValidationFlags::all(), Capabilities::default())
-                .validate(&module)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-            let entries: Vec<String> = module.entry_points.iter().map(|e| e.name.clone()).collect();
-            assert!(!entries.is_empty(), "{name}.wgsl has no entry point");
-            (*name, module, info, entries)
-        })
-        .collect()
+/// Every entry point of every shader as the runtime compiles it: parsed and validated, reduced to
+/// that entry point with the override constants applied (the shaders' defaults), as wgpu hands
+/// it to a backend.
+fn kernels() -> Vec<(&'static str, String, Module, ModuleInfo)> {
+    let mut out = Vec::new();
+    for name in SHADERS {
+        let parsed = parse_shader(name).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !parsed.module.entry_points.is_empty(),
+            "{name}.wgsl has no entry point"
+        );
+        for ep in &parsed.module.entry_points {
+            let (module, info) = compiled_module(name, &ep.name, &Constants::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            out.push((*name, ep.name.clone(), module, info));
+        }
+    }
+    out
 }
 
 /// Whether `tool` runs. Missing: None locally (the caller skips, saying why); a panic in CI.
@@ -91,46 +95,44 @@ fn every_entry_point_is_valid_spirv() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut checked, mut failures) = (0, Vec::new());
-    for (name, module, info, entries) in modules() {
-        for entry in &entries {
-            for ((major, minor), env) in [((1, 0), "vulkan1.0"), ((1, 6), "vulkan1.3")] {
-                let what = format!("{name}::{entry} as SPIR-V {major}.{minor}");
-                let options = spv::Options {
-                    lang_version: (major, minor),
-                    flags: spv::WriterFlags::empty(),
-                    bounds_check_policies: BoundsCheckPolicies {
-                        index: BoundsCheckPolicy::Restrict,
-                        buffer: BoundsCheckPolicy::Restrict,
-                        image_load: BoundsCheckPolicy::Restrict,
-                        binding_array: BoundsCheckPolicy::Unchecked,
-                    },
-                    force_loop_bounding: true,
-                    ..Default::default()
-                };
-                let pipeline = spv::PipelineOptions {
-                    shader_stage: ShaderStage::Compute,
-                    entry_point: entry.clone(),
-                };
-                let words = match spv::write_vec(&module, &info, &options, Some(&pipeline)) {
-                    Ok(w) => w,
-                    Err(e) => {
-                        failures.push(format!("{what}: naga's writer failed: {e}"));
-                        continue;
-                    }
-                };
-                let file = dir
-                    .path()
-                    .join(format!("{name}-{entry}-{major}{minor}.spv"));
-                std::fs::write(&file, bytemuck::cast_slice::<u32, u8>(&words)).unwrap();
-                let r = validate(
-                    Command::new("spirv-val").args(["--target-env", env]),
-                    &what,
-                    &file,
-                    "(binary; disassemble the file with spirv-dis)",
-                );
-                failures.extend(r.err());
-                checked += 1;
-            }
+    for (name, entry, module, info) in kernels() {
+        for ((major, minor), env) in [((1, 0), "vulkan1.0"), ((1, 6), "vulkan1.3")] {
+            let what = format!("{name}::{entry} as SPIR-V {major}.{minor}");
+            let options = spv::Options {
+                lang_version: (major, minor),
+                flags: spv::WriterFlags::empty(),
+                bounds_check_policies: BoundsCheckPolicies {
+                    index: BoundsCheckPolicy::Restrict,
+                    buffer: BoundsCheckPolicy::Restrict,
+                    image_load: BoundsCheckPolicy::Restrict,
+                    binding_array: BoundsCheckPolicy::Unchecked,
+                },
+                force_loop_bounding: true,
+                ..Default::default()
+            };
+            let pipeline = spv::PipelineOptions {
+                shader_stage: ShaderStage::Compute,
+                entry_point: entry.clone(),
+            };
+            let words = match spv::write_vec(&module, &info, &options, Some(&pipeline)) {
+                Ok(w) => w,
+                Err(e) => {
+                    failures.push(format!("{what}: naga's writer failed: {e}"));
+                    continue;
+                }
+            };
+            let file = dir
+                .path()
+                .join(format!("{name}-{entry}-{major}{minor}.spv"));
+            std::fs::write(&file, bytemuck::cast_slice::<u32, u8>(&words)).unwrap();
+            let r = validate(
+                Command::new("spirv-val").args(["--target-env", env]),
+                &what,
+                &file,
+                "(binary; disassemble the file with spirv-dis)",
+            );
+            failures.extend(r.err());
+            checked += 1;
         }
     }
     report("SPIR-V", checked, failures);
@@ -146,49 +148,46 @@ fn every_entry_point_is_valid_glsl() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut checked, mut failures) = (0, Vec::new());
-    for (name, module, info, entries) in modules() {
+    for (name, entry, module, info) in kernels() {
         let binding_map: glsl::BindingMap = module
             .global_variables
             .iter()
             .filter_map(|(_, v)| v.binding)
             .map(|rb| (rb, rb.binding as u8))
             .collect();
-        for entry in &entries {
-            for version in [glsl::Version::new_gles(310), glsl::Version::Desktop(430)] {
-                let what = format!("{name}::{entry} as GLSL {version}");
-                let options = glsl::Options {
-                    version,
-                    writer_flags: glsl::WriterFlags::ADJUST_COORDINATE_SPACE,
-                    binding_map: binding_map.clone(),
-                    zero_initialize_workgroup_memory: true,
-                };
-                let pipeline = glsl::PipelineOptions {
-                    shader_stage: ShaderStage::Compute,
-                    entry_point: entry.clone(),
-                    multiview: None,
-                };
-                let mut text = String::new();
-                let written = glsl::Writer::new(
-                    &mut text,
-                    &module,
-                    &info,
-                    &options,
-                    &pipeline,
-                    BoundsCheckPolicies::default(),
-                )
-                .and_then(|mut w| w.write());
-                if let Err(e) = written {
-                    failures.push(format!("{what}: naga's writer failed: {e}"));
-                    continue;
-                }
-                let tag = if version.is_es() { "es" } else { "core" };
-                let file = dir.path().join(format!("{name}-{entry}-{tag}.comp"));
-                std::fs::write(&file, &text).unwrap();
-                failures.extend(
-                    validate(&mut Command::new("glslangValidator"), &what, &file, &text).err(),
-                );
-                checked += 1;
+        for version in [glsl::Version::new_gles(310), glsl::Version::Desktop(430)] {
+            let what = format!("{name}::{entry} as GLSL {version}");
+            let options = glsl::Options {
+                version,
+                writer_flags: glsl::WriterFlags::ADJUST_COORDINATE_SPACE,
+                binding_map: binding_map.clone(),
+                zero_initialize_workgroup_memory: true,
+            };
+            let pipeline = glsl::PipelineOptions {
+                shader_stage: ShaderStage::Compute,
+                entry_point: entry.clone(),
+                multiview: None,
+            };
+            let mut text = String::new();
+            let written = glsl::Writer::new(
+                &mut text,
+                &module,
+                &info,
+                &options,
+                &pipeline,
+                BoundsCheckPolicies::default(),
+            )
+            .and_then(|mut w| w.write());
+            if let Err(e) = written {
+                failures.push(format!("{what}: naga's writer failed: {e}"));
+                continue;
             }
+            let tag = if version.is_es() { "es" } else { "core" };
+            let file = dir.path().join(format!("{name}-{entry}-{tag}.comp"));
+            std::fs::write(&file, &text).unwrap();
+            failures
+                .extend(validate(&mut Command::new("glslangValidator"), &what, &file, &text).err());
+            checked += 1;
         }
     }
     report("GLSL", checked, failures);
@@ -198,23 +197,21 @@ fn every_entry_point_is_valid_glsl() {
 #[test]
 fn every_entry_point_translates_to_msl() {
     let (mut checked, mut failures) = (0, Vec::new());
-    for (name, module, info, entries) in modules() {
-        for entry in &entries {
-            let options = msl::Options {
-                lang_version: (2, 0),
-                ..Default::default()
-            };
-            let pipeline = msl::PipelineOptions {
-                entry_point: Some((ShaderStage::Compute, entry.clone())),
-                ..Default::default()
-            };
-            match msl::write_string(&module, &info, &options, &pipeline) {
-                Ok((text, _)) if text.contains("kernel void") => {}
-                Ok(_) => failures.push(format!("{name}::{entry} as MSL: no kernel function")),
-                Err(e) => failures.push(format!("{name}::{entry} as MSL: {e}")),
-            }
-            checked += 1;
+    for (name, entry, module, info) in kernels() {
+        let options = msl::Options {
+            lang_version: (2, 0),
+            ..Default::default()
+        };
+        let pipeline = msl::PipelineOptions {
+            entry_point: Some((ShaderStage::Compute, entry.clone())),
+            ..Default::default()
+        };
+        match msl::write_string(&module, &info, &options, &pipeline) {
+            Ok((text, _)) if text.contains("kernel void") => {}
+            Ok(_) => failures.push(format!("{name}::{entry} as MSL: no kernel function")),
+            Err(e) => failures.push(format!("{name}::{entry} as MSL: {e}")),
         }
+        checked += 1;
     }
     report("MSL", checked, failures);
 }
@@ -223,28 +220,26 @@ fn every_entry_point_translates_to_msl() {
 #[test]
 fn every_entry_point_translates_to_hlsl() {
     let (mut checked, mut failures) = (0, Vec::new());
-    for (name, module, info, entries) in modules() {
-        for entry in &entries {
-            for model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
-                let options = hlsl::Options {
-                    shader_model: model,
-                    ..Default::default()
-                };
-                let pipeline = hlsl::PipelineOptions {
-                    entry_point: Some((ShaderStage::Compute, entry.clone())),
-                };
-                let mut text = String::new();
-                let written =
-                    hlsl::Writer::new(&mut text, &options, &pipeline).write(&module, &info, None);
-                match written {
-                    Ok(_) if text.contains("[numthreads(") => {}
-                    Ok(_) => failures.push(format!(
-                        "{name}::{entry} as HLSL {model:?}: no compute entry point"
-                    )),
-                    Err(e) => failures.push(format!("{name}::{entry} as HLSL {model:?}: {e}")),
-                }
-                checked += 1;
+    for (name, entry, module, info) in kernels() {
+        for model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
+            let options = hlsl::Options {
+                shader_model: model,
+                ..Default::default()
+            };
+            let pipeline = hlsl::PipelineOptions {
+                entry_point: Some((ShaderStage::Compute, entry.clone())),
+            };
+            let mut text = String::new();
+            let written =
+                hlsl::Writer::new(&mut text, &options, &pipeline).write(&module, &info, None);
+            match written {
+                Ok(_) if text.contains("[numthreads(") => {}
+                Ok(_) => failures.push(format!(
+                    "{name}::{entry} as HLSL {model:?}: no compute entry point"
+                )),
+                Err(e) => failures.push(format!("{name}::{entry} as HLSL {model:?}: {e}")),
             }
+            checked += 1;
         }
     }
     report("HLSL", checked, failures);
@@ -254,7 +249,7 @@ fn every_entry_point_translates_to_hlsl() {
 /// how many: batch norm's training passes bind x, y, the statistics, gamma/beta and their
 /// gradients at once. Vulkan desktop drivers, Metal (31), DX12 and llvmpipe allow more, and wgnn
 /// asks for the adapter's own limits, but an adapter that offers only the WebGPU minimum refuses
-/// these two pipelines (a wgpu validation error, reported as an error, not a crash). A new
+/// these two pipelines (src/runtime/limits_check.rs says so, naming the kernel and the limit). A new
 /// kernel over the limit fails the test below.
 const OVER_8_STORAGE_BUFFERS: &[(&str, u32)] =
     &[("batchnorm::bn_apply_train", 10), ("batchnorm::bn_dx", 10)];
@@ -268,51 +263,29 @@ fn every_entry_point_fits_the_default_limits() {
     let limits = wgpu::Limits::default();
     let downlevel = wgpu::Limits::downlevel_defaults();
     let mut failures = Vec::new();
-    for (name, module, info, _) in modules() {
-        for (i, ep) in module.entry_points.iter().enumerate() {
-            let uses = info.get_entry_point(i);
-            let (mut storage, mut shared) = (0u32, 0u32);
-            for (h, var) in module.global_variables.iter() {
-                if uses[h].is_empty() {
-                    continue;
-                }
-                match var.space {
-                    naga::AddressSpace::Storage { .. } => storage += 1,
-                    naga::AddressSpace::WorkGroup => {
-                        shared += module.types[var.ty].inner.size(module.to_ctx())
-                    }
-                    _ => {}
-                }
-            }
-            let [x, y, z] = ep.workgroup_size;
-            let what = format!(
-                "{name}::{}: {storage} storage buffers, workgroup {x}x{y}x{z}, {shared} bytes of workgroup memory",
-                ep.name
-            );
-            let full = format!("{name}::{}", ep.name);
-            let storage_limit = OVER_8_STORAGE_BUFFERS
-                .iter()
-                .find(|(n, _)| *n == full)
-                .map_or(limits.max_storage_buffers_per_shader_stage, |&(_, k)| k);
-            if storage > storage_limit
-                || x > limits.max_compute_workgroup_size_x
-                || y > limits.max_compute_workgroup_size_y
-                || z > limits.max_compute_workgroup_size_z
-                || x * y * z > limits.max_compute_invocations_per_workgroup
-                || shared > limits.max_compute_workgroup_storage_size
-            {
-                failures.push(what);
-            } else if storage > downlevel.max_storage_buffers_per_shader_stage
-                || x * y * z > downlevel.max_compute_invocations_per_workgroup
-                || shared > downlevel.max_compute_workgroup_storage_size
-            {
-                eprintln!("over the downlevel (GL ES 3.1) limits: {what}");
-            }
+    for (name, entry, _, _) in kernels() {
+        let full = format!("{name}::{entry}");
+        let needs = reflect_entry(name, &entry, &Constants::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .needs;
+        let known = OVER_8_STORAGE_BUFFERS.iter().find(|(n, _)| *n == full);
+        let allowed = wgpu::Limits {
+            max_storage_buffers_per_shader_stage: known
+                .map_or(limits.max_storage_buffers_per_shader_stage, |&(_, k)| k),
+            ..limits.clone()
+        };
+        failures.extend(check_limits(&full, "WebGPU's default limits", &needs, &allowed).err());
+        if let Err(e) = check_limits(&full, "GL ES 3.1 (downlevel)", &needs, &downlevel) {
+            eprintln!("over the downlevel limits: {e}");
         }
     }
     assert!(
         failures.is_empty(),
         "over WebGPU's default limits:\n{}",
-        failures.join("\n")
+        failures
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -2,6 +2,11 @@
 // and its rank-1 update. Shared by the CPU-driver (llvmpipe / lavapipe) kernels of gemm.wgsl and
 // conv2d.wgsl, which all feed a block of 8 rows x 8 columns one reduction index at a time. Drivers
 // inline these functions, so the block stays in registers.
+
+// Workgroup size of those kernels: one block per invocation, so any size is correct; a pipeline
+// constant the host sets per adapter (src/runtime/config.rs) and reads back to size its grids.
+override WG_BLOCK: u32 = 64u;
+
 struct Block8 {
     a0: vec4<f32>,
     b0: vec4<f32>,

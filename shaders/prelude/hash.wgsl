@@ -1,4 +1,4 @@
-// Prepended to the shaders that draw random numbers (dropout, gather): the counter-based hash of
+// Included by the shaders that draw random numbers (dropout, gather): the counter-based hash of
 // src/util/hash.rs, so the GPU and the CPU backend draw the same bits.
 
 // Chris Wellons' lowbias32 integer hash (a bijection on u32).

@@ -1,5 +1,5 @@
-// Prepended to every shader (src/runtime/shaders.rs): the per-step record of src/ops/step.rs,
-// which kernels bind as `var<storage, read> step: Step;`.
+// Included by every shader that binds the per-step record of src/ops/step.rs (`#include`, see
+// src/runtime/include.rs), as `var<storage, read> step: Step;`.
 struct Step {
     batch: u32,
     t: u32,

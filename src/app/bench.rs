@@ -122,7 +122,12 @@ pub fn profile(a: &BenchArgs) -> Result<(String, Vec<(String, f64)>)> {
             b.load(0, host)?;
             // Warm-up: first launches compile pipelines in some drivers; first touches of memory.
             b.profile_step(0)?;
-            Ok((b.describe(), b.profile_step(0)?))
+            let rows = b.profile_step(0)?;
+            let device = match b.kernel_constants() {
+                Some(c) => format!("{}, kernel constants {c}", b.describe()),
+                None => b.describe(),
+            };
+            Ok((device, rows))
         },
     )
 }

@@ -82,7 +82,7 @@ pub fn run(a: CheckArgs) -> Result<bool> {
         let v = serde_json::json!({
             "adapter": ad.name,
             "backend": ad.backend,
-            "device_type": ad.device_type,
+            "device_type": ad.device_type.to_string(),
             "driver": ad.driver,
             "kernel_families": families,
             "quick": a.quick,
@@ -90,6 +90,7 @@ pub fn run(a: CheckArgs) -> Result<bool> {
             "rows": report.rows,
             "entry_points": report.entry_points,
             "entry_points_not_exercised": report.not_exercised,
+            "kernel_constants": ctx.constants_in_use()?,
         });
         println!(
             "{}",
@@ -107,6 +108,10 @@ pub fn run(a: CheckArgs) -> Result<bool> {
             } else {
                 format!(" (not: {})", report.not_exercised.join(", "))
             }
+        );
+        println!(
+            "The kernels ran with the override constants {}",
+            ctx.constants_in_use()?
         );
         if !report.passed() {
             println!(

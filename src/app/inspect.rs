@@ -19,6 +19,7 @@ pub fn devices(choice: &AdapterChoice) -> Result<()> {
     for a in &list {
         let mark = if Some(a.index) == used { "*" } else { " " };
         println!("{mark} {}: {a}", a.index);
+        println!("     {}", a.details());
     }
     chosen?;
     println!("(* = used; choose with --adapter or WGNN_ADAPTER, by index or name)");

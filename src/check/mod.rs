@@ -19,7 +19,7 @@ use crate::ops::gemm::{self, GemmShape};
 use crate::ops::optim::Optimizer;
 use crate::ops::step::StepParams;
 use crate::ops::{elementwise, gather, loss, pool, reduce, Variant};
-use crate::runtime::{GpuContext, GpuTensor, KernelFamily, SHADERS};
+use crate::runtime::{parse_shader, GpuContext, GpuTensor, KernelFamily, SHADERS};
 use crate::util::rng::Rng;
 
 /// Tolerance policy for one kernel against its reference: |gpu - ref| <= ATOL + RTOL * |ref|.
@@ -858,9 +858,14 @@ fn steps(ctx: &GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
 /// Every `shader::entry` compiled into the binary.
 pub fn entry_points() -> Vec<String> {
     let mut v = Vec::new();
-    for (name, src) in SHADERS {
-        if let Ok(m) = naga::front::wgsl::parse_str(src) {
-            v.extend(m.entry_points.iter().map(|e| format!("{name}::{}", e.name)));
+    for name in SHADERS {
+        if let Ok(p) = parse_shader(name) {
+            v.extend(
+                p.module
+                    .entry_points
+                    .iter()
+                    .map(|e| format!("{name}::{}", e.name)),
+            );
         }
     }
     v
@@ -906,7 +911,7 @@ pub fn run(ctx: &mut GpuContext, opts: &Options, out: &mut dyn FnMut(&Row)) -> R
         .lock()
         .map_err(|_| Error::Gpu("kernel cache lock poisoned".into()))?
         .keys()
-        .map(|(s, e)| format!("{s}::{e}"))
+        .map(|(s, e, _)| format!("{s}::{e}"))
         .collect();
     let not_exercised = all.iter().filter(|e| !used.contains(*e)).cloned().collect();
     Ok(Report {

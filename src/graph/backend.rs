@@ -178,6 +178,12 @@ pub trait Backend {
         None
     }
 
+    /// The override constants the GPU kernels were compiled with (`WG=256 WG_BLOCK=64`); None
+    /// on the CPU backend.
+    fn kernel_constants(&self) -> Option<String> {
+        None
+    }
+
     /// A training pass at one learning rate for every step.
     fn train_at(&mut self, id: usize, order: &[u32], lr: f32) -> Result<EpochStats> {
         let lrs = vec![lr; order.len().div_ceil(self.batch_size().max(1))];

@@ -627,4 +627,8 @@ impl Backend for GpuGraph<'_> {
     fn memory(&self) -> Option<MemoryUse> {
         self.ctx.memory()
     }
+
+    fn kernel_constants(&self) -> Option<String> {
+        self.ctx.constants_in_use().ok()
+    }
 }

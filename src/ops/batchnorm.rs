@@ -11,10 +11,9 @@ use rayon::prelude::*;
 use crate::bail;
 use crate::error::Result;
 use crate::ops::step::STEP_WORDS;
-use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 const SHADER: &str = "batchnorm";
-const WG: usize = 256;
 /// At most this many row chunks, so the kernels that add the partials stay cheap.
 const MAX_CHUNKS: usize = 64;
 
@@ -351,10 +350,28 @@ struct Params {
     eps: f32,
 }
 
-/// The reduction grid: channels per group (a power of two ≤ 32), rows per chunk, chunks.
-fn layout(s: &BnShape) -> (Params, [u32; 3]) {
-    let cpg = s.c.next_power_of_two().min(32);
-    let lanes = WG / cpg;
+/// The workgroup size shared by `entries`, as compiled: one layout sizes all their grids and the
+/// partial sums they pass on, so they must agree.
+fn workgroup(ctx: &GpuContext, entries: &[&str]) -> Result<usize> {
+    let mut sizes = Vec::with_capacity(entries.len());
+    for e in entries {
+        sizes.push(ctx.kernel(SHADER, e)?.workgroup_size()[0] as usize);
+    }
+    match sizes.iter().all(|&s| s == sizes[0]) {
+        true => Ok(sizes[0]),
+        false => bail!(
+            "batchnorm: the kernels {} were compiled with different workgroup sizes ({}); they must share one",
+            entries.join(", "),
+            sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The reduction grid for workgroups of `wg` invocations (a power of two): channels per group
+/// (a power of two ≤ 32), rows per chunk, chunks.
+fn layout(s: &BnShape, wg: usize) -> (Params, [u32; 3]) {
+    let cpg = s.c.next_power_of_two().min(32).min(wg);
+    let lanes = wg / cpg;
     let rows = s.max_rows();
     // At least 16 rows per lane, at most MAX_CHUNKS chunks.
     let chunk_rows = (lanes * 16).max(rows.div_ceil(MAX_CHUNKS));
@@ -421,7 +438,8 @@ pub fn forward_train(
         check(what, t, s.c)?;
     }
     check_step(step)?;
-    let (p, groups) = layout(s);
+    let wg = workgroup(ctx, &["bn_sum", "bn_sqdev", "bn_apply_train"])?;
+    let (p, groups) = layout(s, wg);
     let partial = ctx.alloc(2 * p.nchunks as usize * s.c, "batchnorm partial sums")?;
     let pb = bytemuck::bytes_of(&p);
     let bind = [
@@ -467,8 +485,8 @@ pub fn forward_infer(
     ] {
         check(what, t, s.c)?;
     }
-    let (p, _) = layout(s);
-    ctx.dispatch(
+    let (p, _) = layout(s, workgroup(ctx, &["bn_infer"])?);
+    ctx.dispatch_1d(
         SHADER,
         "bn_infer",
         bytemuck::bytes_of(&p),
@@ -480,7 +498,7 @@ pub fn forward_infer(
             ("rvar", running_var),
             ("y", y),
         ],
-        grid_1d(s.len(), WG as u32),
+        s.len(),
     )
 }
 
@@ -514,7 +532,8 @@ pub fn backward(
         check(what, t, s.c)?;
     }
     check_step(step)?;
-    let (p, groups) = layout(s);
+    let wg = workgroup(ctx, &["bn_bwd_sums", "bn_dx"])?;
+    let (p, groups) = layout(s, wg);
     let partial = ctx.alloc(2 * p.nchunks as usize * s.c, "batchnorm partial sums")?;
     let pb = bytemuck::bytes_of(&p);
     let bind = [

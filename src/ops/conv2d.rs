@@ -16,13 +16,14 @@ use super::elementwise::Act;
 use super::window;
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{shader_constant, Dispatch, GpuContext, GpuTensor};
 
 const SHADER: &str = "conv2d";
-/// Output tile of every GEMM kernel (rows x columns) and its reduction step.
-const BM: usize = 64;
-const BN: usize = 64;
-const BK: usize = 16;
+/// A tile size of the GEMM kernels (`BM` x `BN` outputs, reduction step `BK`), as the shader
+/// declares it.
+fn tile(name: &str) -> Result<usize> {
+    Ok(shader_constant(SHADER, name)? as usize)
+}
 /// backward_weights splits the reduction over `n*oh*ow` into chunks of at least this many rows...
 const MIN_CHUNK: usize = 512;
 /// ...with at most this many partial-sum floats in the scratch buffer (16 MiB).
@@ -318,7 +319,7 @@ fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
 
 /// Workgroups for a GEMM with `rows x cols` outputs (64x64 tiles) and `z` splits.
 fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
-    let g = [rows.div_ceil(BM), cols.div_ceil(BN), z];
+    let g = [rows.div_ceil(tile("BM")?), cols.div_ceil(tile("BN")?), z];
     if g.iter().any(|&v| v > 65_535) {
         bail!(
             "conv2d: a grid of {}x{}x{} workgroups exceeds 65,535 per dimension",
@@ -370,12 +371,12 @@ pub fn forward_with(
         } else {
             ("forward_vec_sx", "x", 4)
         };
-        return ctx.dispatch(
+        return ctx.dispatch_1d(
             SHADER,
             entry,
             bytemuck::bytes_of(&p),
             &[(xname, x), ("w4", w), ("bias", b), ("y", y)],
-            grid_1d(s.m().div_ceil(pix) * s.cout.div_ceil(8), 64),
+            s.m().div_ceil(pix) * s.cout.div_ceil(8),
         );
     }
     ctx.dispatch(
@@ -412,12 +413,12 @@ pub fn backward_input_with(
     check_len("dx", dx, s.x_len())?;
     let p = params(s, Act::Linear, 0, 0);
     if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
-        return ctx.dispatch(
+        return ctx.dispatch_1d(
             SHADER,
             "backward_input_vec",
             bytemuck::bytes_of(&p),
             &[("w4", w), ("dy4", dy), ("dx", dx)],
-            grid_1d((s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8), 64),
+            (s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8),
         );
     }
     ctx.dispatch(
@@ -431,13 +432,13 @@ pub fn backward_input_with(
 
 /// How backward_weights splits its reduction over `n*oh*ow`: `(rows per split, splits)`.
 /// Depends on the shape only, so results are bit-identical run to run.
-pub fn weight_grad_splits(s: &Conv2dShape) -> (usize, usize) {
+pub fn weight_grad_splits(s: &Conv2dShape) -> Result<(usize, usize)> {
     let m = s.m();
     let per = (s.k() + 1) * s.cout;
     let max_splits = (MAX_PARTIAL / per).clamp(1, 65_535);
     let splits = m.div_ceil(MIN_CHUNK).clamp(1, max_splits);
-    let chunk = m.div_ceil(splits).next_multiple_of(BK);
-    (chunk, m.div_ceil(chunk))
+    let chunk = m.div_ceil(splits).next_multiple_of(tile("BK")?);
+    Ok((chunk, m.div_ceil(chunk)))
 }
 
 /// `dw = im2col(x)^T dy` and `db = column sums of dy`; overwrites `dw` and `db`.
@@ -475,7 +476,7 @@ pub fn backward_weights_with(
     check_len("dy", dy, s.y_len())?;
     check_len("dw", dw, s.w_len())?;
     check_len("db", db, s.cout)?;
-    let (chunk, splits) = weight_grad_splits(s);
+    let (chunk, splits) = weight_grad_splits(s)?;
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
     let p = params(s, Act::Linear, chunk, splits);
@@ -492,12 +493,12 @@ pub fn backward_weights_with(
         } else {
             ("backward_weights_k9", "x", s.k().div_ceil(9))
         };
-        ctx.dispatch(
+        ctx.dispatch_1d(
             SHADER,
             entry,
             bytemuck::bytes_of(&p),
             &[(xname, x), ("dy4", dy), ("partial4", &partial)],
-            grid_1d(splits * row_groups * col_groups, 64),
+            splits * row_groups * col_groups,
         )?
     } else {
         ctx.dispatch(
@@ -508,12 +509,12 @@ pub fn backward_weights_with(
             gemm_grid(s.k() + 1, s.cout, splits)?,
         )?
     };
-    let reduce = ctx.dispatch(
+    let reduce = ctx.dispatch_1d(
         SHADER,
         "weights_reduce",
         bytemuck::bytes_of(&p),
         &[("partial", &partial), ("dw", dw), ("db", db)],
-        grid_1d(per, 256),
+        per,
     )?;
     Ok(vec![gemm, reduce])
 }

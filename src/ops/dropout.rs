@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 use crate::util::hash::lowbias32;
 use crate::util::simd::has_avx2_fma;
 
@@ -185,12 +185,12 @@ pub fn forward(
         scale: scale(rate),
         layer,
     };
-    ctx.dispatch(
+    ctx.dispatch_1d(
         SHADER,
         "dropout_forward",
         bytemuck::bytes_of(&p),
         &[("step", step), ("x", x), ("y", y), ("mask", mask)],
-        grid_1d(n, 256),
+        n,
     )
 }
 
@@ -211,11 +211,11 @@ pub fn backward(
         scale: 1.0,
         layer: 0,
     };
-    ctx.dispatch(
+    ctx.dispatch_1d(
         SHADER,
         "dropout_backward",
         bytemuck::bytes_of(&p),
         &[("dy", dy), ("mask_in", mask), ("y", dx)],
-        grid_1d(n, 256),
+        n,
     )
 }

@@ -7,7 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 const SHADER: &str = "elementwise";
 
@@ -247,12 +247,12 @@ pub fn relu_backward(
 /// `y = a(x)`.
 pub fn act_forward(ctx: &GpuContext, a: Act, x: &GpuTensor, y: &GpuTensor) -> Result<Dispatch> {
     let p = params(x.len, a.alpha(), a);
-    ctx.dispatch(
+    ctx.dispatch_1d(
         SHADER,
         "act_forward",
         bytemuck::bytes_of(&p),
         &[("x", x), ("y", y)],
-        grid_1d(x.len, 256),
+        x.len,
     )
 }
 
@@ -265,22 +265,16 @@ pub fn act_backward(
     dx: &GpuTensor,
 ) -> Result<Dispatch> {
     let p = params(y.len, a.alpha(), a);
-    ctx.dispatch(
+    ctx.dispatch_1d(
         SHADER,
         "act_backward",
         bytemuck::bytes_of(&p),
         &[("x", y), ("dy", dy), ("y", dx)],
-        grid_1d(y.len, 256),
+        y.len,
     )
 }
 
 pub fn fill(ctx: &GpuContext, t: &GpuTensor, value: f32) -> Result<Dispatch> {
     let p = params(t.len, value, Act::Linear);
-    ctx.dispatch(
-        SHADER,
-        "fill",
-        bytemuck::bytes_of(&p),
-        &[("y", t)],
-        grid_1d(t.len, 256),
-    )
+    ctx.dispatch_1d(SHADER, "fill", bytemuck::bytes_of(&p), &[("y", t)], t.len)
 }

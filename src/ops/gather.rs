@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
-use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -84,7 +84,7 @@ pub fn gather(
 }
 
 fn dispatch(ctx: &GpuContext, entry: &str, p: &Params, b: &GatherBuffers) -> Result<Dispatch> {
-    ctx.dispatch(
+    ctx.dispatch_1d(
         "gather",
         entry,
         bytemuck::bytes_of(p),
@@ -96,7 +96,7 @@ fn dispatch(ctx: &GpuContext, entry: &str, p: &Params, b: &GatherBuffers) -> Res
             ("x", b.x),
             ("labels", b.labels),
         ],
-        grid_1d((p.sample_len * p.max_batch) as usize, 256),
+        (p.sample_len * p.max_batch) as usize,
     )
 }
 

@@ -10,13 +10,11 @@ use rayon::prelude::*;
 use super::elementwise::Act;
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{shader_constant, Dispatch, GpuContext, GpuTensor};
 
 pub use super::Variant;
 
 const SHADER: &str = "gemm";
-/// Output tile of one workgroup (rows × columns), as in the shader.
-const TILE: usize = 64;
 
 /// C is [m,n]. A is [m,k] row-major, or [k,m] if `trans_a`; B is [k,n], or [n,k] if `trans_b`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,7 +294,7 @@ pub fn matmul_with(
     };
     // The vec4 bindings need at least one vec4 in each operand.
     if variant == Variant::Cpu && s.a_len() >= 4 && s.b_len() >= 4 {
-        let groups = grid_1d(s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8), 64);
+        let invocations = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
         // All-vec4 shapes get kernels without the scalar load path (it costs ~20% when present).
         let mixed = vec_ok(s) != (true, true);
         let entry = match (bias.is_some(), mixed) {
@@ -312,9 +310,18 @@ pub fn matmul_with(
         if let Some(bias) = bias {
             bind.push(("bias", bias));
         }
-        return ctx.dispatch(SHADER, entry, bytemuck::bytes_of(&p), &bind, groups);
+        return ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(&p), &bind, invocations);
     }
-    let groups = [s.n.div_ceil(TILE) as u32, s.m.div_ceil(TILE) as u32, 1];
+    // The output tile of one workgroup, as the shader declares it.
+    let (tm, tn) = (
+        shader_constant(SHADER, "TM")?,
+        shader_constant(SHADER, "TN")?,
+    );
+    let groups = [
+        s.n.div_ceil(tn as usize) as u32,
+        s.m.div_ceil(tm as usize) as u32,
+        1,
+    ];
     match bias {
         Some(bias) => ctx.dispatch(
             SHADER,

@@ -115,13 +115,12 @@ pub fn softmax(
 ) -> Result<Dispatch> {
     check(rows, cols, logits)?;
     let p = params(rows, cols);
-    let groups = [(rows as u32).div_ceil(64), 1, 1];
-    ctx.dispatch(
+    ctx.dispatch_1d(
         SHADER,
         "softmax",
         bytemuck::bytes_of(&p),
         &[("logits", logits), ("probs", probs)],
-        groups,
+        rows,
     )
 }
 
@@ -144,7 +143,7 @@ pub fn softmax_xent(
 ) -> Result<Dispatch> {
     check(rows, cols, b.logits)?;
     let p = params(rows, cols);
-    ctx.dispatch(
+    ctx.dispatch_1d(
         SHADER,
         "softmax_xent",
         bytemuck::bytes_of(&p),
@@ -156,7 +155,7 @@ pub fn softmax_xent(
             ("row_loss", b.row_loss),
             ("row_pred", b.row_pred),
         ],
-        [(rows as u32).div_ceil(64), 1, 1],
+        rows,
     )
 }
 

@@ -7,7 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::bail;
 use crate::error::Result;
 use crate::ops::step::STEP_WORDS;
-use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 const SHADER: &str = "optim";
 
@@ -326,7 +326,7 @@ pub fn update(
             },
         ),
     };
-    ctx.dispatch(
+    ctx.dispatch_1d(
         SHADER,
         entry,
         bytemuck::bytes_of(&p),
@@ -337,6 +337,6 @@ pub fn update(
             ("s1", s1),
             ("s2", s2),
         ],
-        grid_1d(n, 256),
+        n,
     )
 }

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::window;
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{grid_1d, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 use crate::util::simd::has_avx2_fma;
 
 const SHADER: &str = "pool";
@@ -418,13 +418,7 @@ fn dispatch(
     bind: &[(&str, &GpuTensor)],
 ) -> Result<Dispatch> {
     let p = params(s, total);
-    ctx.dispatch(
-        SHADER,
-        entry,
-        bytemuck::bytes_of(&p),
-        bind,
-        grid_1d(total, 256),
-    )
+    ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(&p), bind, total)
 }
 
 /// Max pooling: `y` and `argmax` (u32) from `x`.

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::kernel::Kernel;
+use super::adapter::{backend_name, AdapterSummary, DeviceKind};
+use super::config::KernelConfig;
+use super::kernel::{Kernel, KernelKey};
 use super::tensor::GpuTensor;
 use crate::error::{Error, Result};
 
@@ -51,85 +53,8 @@ impl AdapterChoice {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct AdapterSummary {
-    pub index: usize,
-    pub name: String,
-    pub backend: String,
-    pub device_type: String,
-    pub driver: String,
-}
-
-impl AdapterSummary {
-    /// A software driver (lavapipe, llvmpipe) that runs on the CPU and uses the host's memory.
-    pub fn is_cpu(&self) -> bool {
-        self.device_type == CPU_DEVICE
-    }
-}
-
-impl std::fmt::Display for AdapterSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
-        if !self.driver.is_empty() {
-            write!(f, ", {}", self.driver)?;
-        }
-        write!(f, ")")
-    }
-}
-
 fn instance() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
-}
-
-/// The graphics API in words, as people write it.
-fn backend_name(b: wgpu::Backend) -> &'static str {
-    match b {
-        wgpu::Backend::Vulkan => "Vulkan",
-        wgpu::Backend::Metal => "Metal",
-        wgpu::Backend::Dx12 => "DX12",
-        wgpu::Backend::Gl => "GL",
-        wgpu::Backend::BrowserWebGpu => "WebGPU",
-        wgpu::Backend::Noop => "no-op",
-    }
-}
-
-/// What kind of device it is, in words (`CPU_DEVICE` for software drivers such as lavapipe).
-fn device_type_name(t: wgpu::DeviceType) -> &'static str {
-    match t {
-        wgpu::DeviceType::DiscreteGpu => "discrete GPU",
-        wgpu::DeviceType::IntegratedGpu => "integrated GPU",
-        wgpu::DeviceType::VirtualGpu => "virtual GPU",
-        wgpu::DeviceType::Other => "other device",
-        wgpu::DeviceType::Cpu => CPU_DEVICE,
-    }
-}
-
-/// `AdapterSummary::device_type` of a software driver running on the CPU.
-pub const CPU_DEVICE: &str = "CPU";
-
-fn summary(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
-    let i = a.get_info();
-    AdapterSummary {
-        index,
-        name: i.name,
-        backend: backend_name(i.backend).to_string(),
-        device_type: device_type_name(i.device_type).to_string(),
-        driver: [i.driver, i.driver_info]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
-}
-
-fn rank(a: &wgpu::Adapter) -> u32 {
-    match a.get_info().device_type {
-        wgpu::DeviceType::DiscreteGpu => 0,
-        wgpu::DeviceType::IntegratedGpu => 1,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Other => 3,
-        wgpu::DeviceType::Cpu => 4,
-    }
 }
 
 /// Adapters able to run compute, listed in a stable order, with the index `choose` would pick.
@@ -140,7 +65,7 @@ fn list(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
             .filter(|a| a.get_info().backend != wgpu::Backend::Noop)
             .collect();
     // Highest performance first (discrete, integrated, virtual, other, CPU); stable otherwise.
-    v.sort_by_key(rank);
+    v.sort_by_key(|a| DeviceKind::from(a.get_info().device_type));
     v
 }
 
@@ -150,7 +75,10 @@ pub fn adapters(choice: &AdapterChoice) -> (Vec<AdapterSummary>, Result<usize>) 
     let all = list(&instance());
     let chosen = choose(&all, choice);
     (
-        all.iter().enumerate().map(|(i, a)| summary(i, a)).collect(),
+        all.iter()
+            .enumerate()
+            .map(|(i, a)| AdapterSummary::new(i, a))
+            .collect(),
         chosen,
     )
 }
@@ -169,7 +97,7 @@ fn found(all: &[wgpu::Adapter]) -> String {
     let each: Vec<String> = all
         .iter()
         .enumerate()
-        .map(|(i, a)| format!("{i}: {}", summary(i, a)))
+        .map(|(i, a)| format!("{i}: {}", AdapterSummary::new(i, a)))
         .collect();
     let s = if all.len() == 1 { "" } else { "s" };
     format!("{} adapter{s} found ({})", all.len(), each.join(", "))
@@ -222,7 +150,11 @@ pub struct GpuContext {
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
-    pub(crate) kernels: Mutex<HashMap<(String, String), Arc<Kernel>>>,
+    pub(crate) kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
+    /// The override constants kernels are compiled with on this adapter: the shaders' defaults,
+    /// or `WGNN_KERNEL_CONSTANTS`. Set it before building graphs; kernels compiled earlier keep
+    /// their values.
+    pub config: KernelConfig,
     /// Which family of convolution and GEMM kernels the graphs record (`--kernels`, else
     /// `WGNN_KERNELS`); a graph reads it when it is built.
     pub family: KernelFamily,
@@ -366,10 +298,11 @@ impl GpuContext {
         Ok(Self {
             device,
             queue,
-            adapter: summary(idx, adapter),
+            adapter: AdapterSummary::new(idx, adapter),
             limits,
             features,
             kernels: Mutex::new(HashMap::new()),
+            config: KernelConfig::from_env()?,
             family: KernelFamily::chosen()?,
             errors,
         })

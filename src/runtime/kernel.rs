@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use super::config::Constants;
 use super::context::GpuContext;
-use super::reflect::{reflect_entry, BindingInfo, BindingKind};
+use super::limits_check::{check, fallback_workgroup, KernelNeeds};
+use super::reflect::{reflect_entry, BindingInfo, BindingKind, EntryInfo};
 use super::shaders::shader_source;
 use super::tensor::GpuTensor;
 use crate::error::{Error, Result};
@@ -17,8 +19,20 @@ pub struct Kernel {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
     pub bindings: Vec<BindingInfo>,
-    pub workgroup_size: [u32; 3],
+    /// Workgroup size, workgroup memory and storage buffers, as compiled.
+    pub needs: KernelNeeds,
+    /// Every override of the module with the value this pipeline was compiled with.
+    pub constants: Constants,
 }
+
+impl Kernel {
+    pub fn workgroup_size(&self) -> [u32; 3] {
+        self.needs.workgroup_size
+    }
+}
+
+/// The kernel cache's key: shader, entry point and the constants asked for.
+pub(crate) type KernelKey = (String, String, Vec<(String, u64)>);
 
 /// One recorded kernel launch.
 pub struct Dispatch {
@@ -52,17 +66,21 @@ pub fn grid_1d(n: usize, wg: u32) -> [u32; 3] {
 }
 
 impl GpuContext {
-    /// The pipeline for `shader::entry`, compiled on first use.
+    /// The pipeline for `shader::entry` with the constants of `self.config`, compiled on first
+    /// use. A 1-D workgroup larger than the adapter allows is lowered to the largest power of two
+    /// that fits; any other need over a limit is an error naming the kernel and the limit.
     pub fn kernel(&self, shader: &str, entry: &str) -> Result<Arc<Kernel>> {
-        let key = (shader.to_string(), entry.to_string());
+        let asked = self.config.constants(shader, entry);
+        let key = (shader.to_string(), entry.to_string(), asked.key());
         if let Some(k) = self.kernels.lock().map_err(|_| poisoned())?.get(&key) {
             return Ok(k.clone());
         }
-        let source = shader_source(shader)
-            .ok_or_else(|| Error::Gpu(format!("no shader named `{shader}`")))?;
-        let (bindings, workgroup_size) = reflect_entry(shader, source, entry)?;
+        let source = &shader_source(shader)?.source;
+        let info = self.fitted(shader, entry, asked)?;
         let name = format!("{shader}::{entry}");
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+        let constants: Vec<(&str, f64)> = info.constants.iter().collect();
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = info
+            .bindings
             .iter()
             .map(|b| wgpu::BindGroupLayoutEntry {
                 binding: b.binding,
@@ -100,7 +118,7 @@ impl GpuContext {
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(shader),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
+                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
             });
         let pipeline = self
             .device
@@ -109,7 +127,10 @@ impl GpuContext {
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
                 cache: None,
             });
         self.check()?;
@@ -117,14 +138,77 @@ impl GpuContext {
             name,
             pipeline,
             layout,
-            bindings,
-            workgroup_size,
+            bindings: info.bindings,
+            needs: info.needs,
+            constants: info.constants,
         });
         self.kernels
             .lock()
             .map_err(|_| poisoned())?
             .insert(key, k.clone());
         Ok(k)
+    }
+
+    /// The override constants of every kernel compiled so far, each with the values it took:
+    /// `WG=256 WG_BLOCK=64` (`WG=128,256` where kernels differ), or `none` before any kernel.
+    pub fn constants_in_use(&self) -> Result<String> {
+        let mut used: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            Default::default();
+        for k in self.kernels.lock().map_err(|_| poisoned())?.values() {
+            for (name, v) in k.constants.iter() {
+                used.entry(name.to_string())
+                    .or_default()
+                    .insert(v.to_string());
+            }
+        }
+        if used.is_empty() {
+            return Ok("none".into());
+        }
+        let each: Vec<String> = used
+            .iter()
+            .map(|(n, vs)| format!("{n}={}", vs.iter().cloned().collect::<Vec<_>>().join(",")))
+            .collect();
+        Ok(each.join(" "))
+    }
+
+    /// `shader::entry` reflected with `asked`, checked against the device's limits, with the
+    /// workgroup-size fallback applied where the limits call for it.
+    fn fitted(&self, shader: &str, entry: &str, mut asked: Constants) -> Result<EntryInfo> {
+        let mut info = reflect_entry(shader, entry, &asked)?;
+        let smaller = info.size_override.clone().and_then(|o| {
+            Some((
+                o,
+                fallback_workgroup(info.needs.workgroup_size[0], &self.limits)?,
+            ))
+        });
+        if let Some((over, size)) = smaller {
+            asked.set(&over, size as f64);
+            info = reflect_entry(shader, entry, &asked)?;
+        }
+        let name = format!("{shader}::{entry}");
+        check(&name, &self.adapter.to_string(), &info.needs, &self.limits)?;
+        Ok(info)
+    }
+
+    /// A launch of 1-D kernel `shader::entry` over `n` invocations: the grid comes from the
+    /// kernel's workgroup size as compiled (see [`grid_1d`]), never from a size written twice.
+    pub fn dispatch_1d(
+        &self,
+        shader: &str,
+        entry: &str,
+        params: &[u8],
+        bind: &[(&str, &GpuTensor)],
+        n: usize,
+    ) -> Result<Dispatch> {
+        let kernel = self.kernel(shader, entry)?;
+        let [x, y, z] = kernel.workgroup_size();
+        if y != 1 || z != 1 {
+            return Err(Error::Gpu(format!(
+                "{}: a {x}x{y}x{z} workgroup is not 1-D, so it takes a grid, not a count",
+                kernel.name
+            )));
+        }
+        self.dispatch(shader, entry, params, bind, grid_1d(n, x))
     }
 
     /// Build a launch of `shader::entry` over `groups` workgroups. `params` fills the uniform `p`

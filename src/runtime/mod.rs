@@ -1,19 +1,27 @@
 //! The GPU side of wgnn: device context, tensors resident in GPU buffers, the shader registry and
 //! the kernel cache, and `Dispatch` records that a graph replays every step.
 
+mod adapter;
+mod config;
 mod context;
+mod include;
 mod kernel;
+mod limits_check;
 mod readback;
 mod reflect;
 mod shaders;
 mod tensor;
 
-pub use context::{
-    adapters, check_choice, AdapterChoice, AdapterSummary, GpuContext, KernelFamily, MemoryUse,
-    CPU_DEVICE,
-};
+pub use adapter::{AdapterSummary, DeviceKind, Vendor};
+pub use config::{Constants, KernelConfig};
+pub use context::{adapters, check_choice, AdapterChoice, GpuContext, KernelFamily, MemoryUse};
+pub use include::{assemble, Assembled};
 pub use kernel::{grid_1d, Dispatch, Kernel};
+pub use limits_check::{check as check_limits, fallback_workgroup, KernelNeeds};
 pub use readback::AsyncReadback;
-pub use reflect::{reflect_entry, BindingInfo, BindingKind};
-pub use shaders::{shader_source, SHADERS};
+pub use reflect::{
+    compiled_module, parse_assembled, parse_shader, reflect_entry, shader_constant, BindingInfo,
+    BindingKind, EntryInfo, Parsed,
+};
+pub use shaders::{shader_file, shader_files, shader_source, SHADERS};
 pub use tensor::GpuTensor;

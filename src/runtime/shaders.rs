@@ -1,90 +1,92 @@
 //! Every WGSL file of `shaders/`, compiled into the binary so the CLI needs no files at run time.
-//! Each is preceded by `shaders/prelude/step.wgsl`, the GEMM-shaped ones by
-//! `shaders/prelude/block8.wgsl`, the ones that apply activations by
-//! `shaders/prelude/activate.wgsl` and the ones that draw random numbers by
-//! `shaders/prelude/hash.wgsl` (WGSL has no includes).
+//! A shader names the preludes it needs with `#include "prelude/....wgsl"` lines, which
+//! `include::assemble` expands (once per file, cached here for the life of the process).
 
-/// (name, source) for each kernel family; the name is the file stem in `shaders/`.
-pub const SHADERS: &[(&str, &str)] = &[
+use std::sync::OnceLock;
+
+use super::include::{assemble, Assembled};
+use crate::error::{Error, Result};
+
+/// (path relative to `shaders/`, text) of every file, preludes included.
+const FILES: &[(&str, &str)] = &[
     (
-        "batchnorm",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/batchnorm.wgsl")
-        ),
+        "batchnorm.wgsl",
+        include_str!("../../shaders/batchnorm.wgsl"),
+    ),
+    ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl")),
+    ("dropout.wgsl", include_str!("../../shaders/dropout.wgsl")),
+    (
+        "elementwise.wgsl",
+        include_str!("../../shaders/elementwise.wgsl"),
+    ),
+    ("gather.wgsl", include_str!("../../shaders/gather.wgsl")),
+    ("gemm.wgsl", include_str!("../../shaders/gemm.wgsl")),
+    ("loss.wgsl", include_str!("../../shaders/loss.wgsl")),
+    ("optim.wgsl", include_str!("../../shaders/optim.wgsl")),
+    ("pool.wgsl", include_str!("../../shaders/pool.wgsl")),
+    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
+    (
+        "prelude/activate.wgsl",
+        include_str!("../../shaders/prelude/activate.wgsl"),
     ),
     (
-        "conv2d",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/prelude/block8.wgsl"),
-            include_str!("../../shaders/prelude/activate.wgsl"),
-            include_str!("../../shaders/conv2d.wgsl")
-        ),
+        "prelude/block8.wgsl",
+        include_str!("../../shaders/prelude/block8.wgsl"),
     ),
     (
-        "dropout",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/prelude/hash.wgsl"),
-            include_str!("../../shaders/dropout.wgsl")
-        ),
+        "prelude/grid.wgsl",
+        include_str!("../../shaders/prelude/grid.wgsl"),
     ),
     (
-        "elementwise",
-        concat!(
-            include_str!("../../shaders/prelude/activate.wgsl"),
-            include_str!("../../shaders/elementwise.wgsl")
-        ),
+        "prelude/hash.wgsl",
+        include_str!("../../shaders/prelude/hash.wgsl"),
     ),
     (
-        "gather",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/prelude/hash.wgsl"),
-            include_str!("../../shaders/gather.wgsl")
-        ),
-    ),
-    (
-        "gemm",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/prelude/block8.wgsl"),
-            include_str!("../../shaders/prelude/activate.wgsl"),
-            include_str!("../../shaders/gemm.wgsl")
-        ),
-    ),
-    (
-        "loss",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/loss.wgsl")
-        ),
-    ),
-    (
-        "optim",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/optim.wgsl")
-        ),
-    ),
-    (
-        "pool",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/pool.wgsl")
-        ),
-    ),
-    (
-        "reduce",
-        concat!(
-            include_str!("../../shaders/prelude/step.wgsl"),
-            include_str!("../../shaders/reduce.wgsl")
-        ),
+        "prelude/step.wgsl",
+        include_str!("../../shaders/prelude/step.wgsl"),
     ),
 ];
 
-/// The source of shader `name`, or None if no such file was compiled in.
-pub fn shader_source(name: &str) -> Option<&'static str> {
-    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+/// The kernel modules (file stems of `shaders/*.wgsl`); the preludes are only included.
+pub const SHADERS: &[&str] = &[
+    "batchnorm",
+    "conv2d",
+    "dropout",
+    "elementwise",
+    "gather",
+    "gemm",
+    "loss",
+    "optim",
+    "pool",
+    "reduce",
+];
+
+/// The text of `path` (relative to `shaders/`) as compiled in.
+pub fn shader_file(path: &str) -> Option<&'static str> {
+    FILES.iter().find(|(p, _)| *p == path).map(|(_, s)| *s)
+}
+
+/// Every path compiled in, preludes included (relative to `shaders/`).
+pub fn shader_files() -> impl Iterator<Item = &'static str> {
+    FILES.iter().map(|(p, _)| *p)
+}
+
+/// Shader `name` with its includes expanded (an error naming the file for a bad include, or for a
+/// name that is not a shader).
+pub fn shader_source(name: &str) -> Result<&'static Assembled> {
+    static ALL: OnceLock<Vec<(&str, std::result::Result<Assembled, String>)>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        SHADERS
+            .iter()
+            .map(|&n| {
+                let assembled = assemble(&format!("{n}.wgsl"), &shader_file);
+                (n, assembled.map_err(|e| e.to_string()))
+            })
+            .collect()
+    });
+    match all.iter().find(|(n, _)| *n == name) {
+        Some((_, Ok(a))) => Ok(a),
+        Some((_, Err(e))) => Err(Error::Gpu(e.clone())),
+        None => Err(Error::Gpu(format!("no shader named `{name}`"))),
+    }
 }
