@@ -297,6 +297,11 @@ enum Command {
         /// Break one GPU step down by kernel (GPU timestamps where the adapter has them)
         #[arg(long)]
         profile: bool,
+        /// Time each kernel's workgroup variants and the kernel family at the model's shapes on
+        /// the adapter (the GPU backend), and store the fastest in the kernel tuning cache
+        /// ($WGNN_CACHE_DIR, else $XDG_CACHE_HOME/wgnn, else ~/.cache/wgnn)
+        #[arg(long, conflicts_with_all = ["profile", "json"])]
+        tune_kernels: bool,
     },
 }
 
@@ -566,9 +571,10 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
             data_dir,
             json,
             profile,
+            tune_kernels,
         } => {
             let model = resolve(&model)?;
-            done(app::bench::run(app::bench::BenchArgs {
+            let args = app::bench::BenchArgs {
                 model: &model,
                 batch_size,
                 steps,
@@ -578,7 +584,11 @@ fn run(cli: Cli) -> wgnn::Result<ExitCode> {
                 data_dir: &data_dir,
                 json,
                 profile,
-            }))
+            };
+            done(match tune_kernels {
+                true => app::tune_kernels::run(&args),
+                false => app::bench::run(args),
+            })
         }
     }
 }

@@ -54,8 +54,8 @@ pub fn with_backend<T>(
     }
     let ctx = match kind {
         BackendKind::Cpu => None,
-        BackendKind::Gpu => Some(GpuContext::with_adapter(adapter)?),
-        BackendKind::Auto => match GpuContext::with_adapter(adapter) {
+        BackendKind::Gpu => Some(gpu_context(adapter)?),
+        BackendKind::Auto => match gpu_context(adapter) {
             // A software Vulkan driver (lavapipe) is slower than the CPU backend on the same cores.
             Ok(c) if c.adapter.is_cpu() && *adapter == AdapterChoice::Auto => {
                 eprintln!(
@@ -73,18 +73,39 @@ pub fn with_backend<T>(
             }
         },
     };
-    let states = match graph {
-        GraphKind::Training(opt, _) => opt.state_buffers() as u64,
-        GraphKind::Inference => 0,
-    };
     match (&ctx, graph) {
-        (Some(ctx), _) => plan.check_fits(&Limits::gpu(ctx, states))?,
-        (None, _) => plan.check_fits(&Limits::host())?,
+        (Some(ctx), GraphKind::Training(opt, seed)) => {
+            f(&mut gpu_training_graph(ctx, plan, opt, seed)?)
+        }
+        (Some(ctx), GraphKind::Inference) => {
+            plan.check_fits(&Limits::gpu(ctx, 0))?;
+            f(&mut GpuGraph::inference(ctx, plan)?)
+        }
+        (None, graph) => {
+            plan.check_fits(&Limits::host())?;
+            match graph {
+                GraphKind::Training(opt, seed) => f(&mut CpuGraph::new(plan, opt, seed)?),
+                GraphKind::Inference => f(&mut CpuGraph::inference(plan)?),
+            }
+        }
     }
-    match (&ctx, graph) {
-        (Some(ctx), GraphKind::Training(opt, seed)) => f(&mut GpuGraph::new(ctx, plan, opt, seed)?),
-        (Some(ctx), GraphKind::Inference) => f(&mut GpuGraph::inference(ctx, plan)?),
-        (None, GraphKind::Training(opt, seed)) => f(&mut CpuGraph::new(plan, opt, seed)?),
-        (None, GraphKind::Inference) => f(&mut CpuGraph::inference(plan)?),
-    }
+}
+
+/// The GPU context of a command: the adapter asked for, with its entry of the kernel tuning
+/// cache applied (library code and tests call `GpuContext::with_adapter`, which never reads it).
+pub fn gpu_context(adapter: &AdapterChoice) -> Result<GpuContext> {
+    let mut ctx = GpuContext::with_adapter(adapter)?;
+    super::tune_kernels::apply_cache(&mut ctx);
+    Ok(ctx)
+}
+
+/// A GPU training graph for `plan`, checked against the device's memory first.
+pub fn gpu_training_graph(
+    ctx: &GpuContext,
+    plan: Plan,
+    opt: Optimizer,
+    seed: u64,
+) -> Result<GpuGraph<'_>> {
+    plan.check_fits(&Limits::gpu(ctx, opt.state_buffers() as u64))?;
+    GpuGraph::new(ctx, plan, opt, seed)
 }

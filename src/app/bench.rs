@@ -104,9 +104,17 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
     )
 }
 
-/// One training step, kernel by kernel on the GPU (op by op on the CPU backend): (name, seconds)
-/// in launch order.
-pub fn profile(a: &BenchArgs) -> Result<(String, Vec<(String, f64)>)> {
+/// One training step broken down by kernel.
+pub struct Profile {
+    pub device: String,
+    /// (kernel or op, seconds) in launch order.
+    pub rows: Vec<(String, f64)>,
+    /// Kernel name to the override constants it was compiled with (the variant that ran).
+    pub variants: std::collections::BTreeMap<String, String>,
+}
+
+/// One training step, kernel by kernel on the GPU (op by op on the CPU backend).
+pub fn profile(a: &BenchArgs) -> Result<Profile> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     let data = load_dir(a.data_dir)?;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
@@ -127,20 +135,30 @@ pub fn profile(a: &BenchArgs) -> Result<(String, Vec<(String, f64)>)> {
                 Some(c) => format!("{}, kernel constants {c}", b.describe()),
                 None => b.describe(),
             };
-            Ok((device, rows))
+            Ok(Profile {
+                device,
+                rows,
+                variants: b.kernel_variants().into_iter().collect(),
+            })
         },
     )
 }
 
-fn print_profile(model: &str, device: &str, rows: &[(String, f64)]) {
-    let total: f64 = rows.iter().map(|r| r.1).sum();
+fn print_profile(model: &str, p: &Profile) {
+    let total: f64 = p.rows.iter().map(|r| r.1).sum();
     println!(
-        "{model}: one training step on {device}, {:.3} ms in ops",
+        "{model}: one training step on {}, {:.3} ms in ops",
+        p.device,
         total * 1e3
     );
-    for (name, t) in rows {
+    for (name, t) in &p.rows {
+        let variant = p
+            .variants
+            .get(name)
+            .map(|c| format!("  [{c}]"))
+            .unwrap_or_default();
         println!(
-            "{:>10.3} ms {:>5.1}%  {name}",
+            "{:>10.3} ms {:>5.1}%  {name}{variant}",
             t * 1e3,
             100.0 * t / total.max(1e-12)
         );
@@ -149,18 +167,21 @@ fn print_profile(model: &str, device: &str, rows: &[(String, f64)]) {
 
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.profile {
-        let (device, rows) = profile(&a)?;
+        let p = profile(&a)?;
         if a.json {
-            let kernels: Vec<_> = rows
+            let kernels: Vec<_> = p
+                .rows
                 .iter()
-                .map(|(n, t)| serde_json::json!({"kernel": n, "ms": t * 1e3}))
+                .map(|(n, t)| {
+                    serde_json::json!({"kernel": n, "ms": t * 1e3, "constants": p.variants.get(n)})
+                })
                 .collect();
             println!(
                 "{}",
-                serde_json::json!({"model": a.model.name, "device": device, "kernels": kernels})
+                serde_json::json!({"model": a.model.name, "device": p.device, "kernels": kernels})
             );
         } else {
-            print_profile(&a.model.name, &device, &rows);
+            print_profile(&a.model.name, &p);
         }
         return Ok(());
     }

@@ -3,7 +3,7 @@
 
 use crate::check::{self, Options, Report, Row};
 use crate::error::{Error, Result};
-use crate::runtime::{AdapterChoice, GpuContext};
+use crate::runtime::AdapterChoice;
 
 pub struct CheckArgs {
     pub adapter: AdapterChoice,
@@ -38,7 +38,7 @@ fn print_row(r: &Row) {
 
 /// Ok(true) when every comparison passed.
 pub fn run(a: CheckArgs) -> Result<bool> {
-    let mut ctx = GpuContext::with_adapter(&a.adapter)?;
+    let mut ctx = super::backend::gpu_context(&a.adapter)?;
     let opts = Options::new(a.quick)?;
     let families: Vec<&str> = opts
         .families

@@ -12,6 +12,7 @@ pub mod serve;
 mod signals;
 pub mod train;
 pub mod tune;
+pub mod tune_kernels;
 
-pub use backend::{with_backend, BackendKind, GraphKind};
+pub use backend::{gpu_context, with_backend, BackendKind, GraphKind};
 pub use signals::exit_status;

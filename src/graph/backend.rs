@@ -184,6 +184,12 @@ pub trait Backend {
         None
     }
 
+    /// Each compiled GPU kernel (`shader::entry`) with the override constants it was compiled
+    /// with (`WG=128`), for kernels that have any; empty on the CPU backend.
+    fn kernel_variants(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// A training pass at one learning rate for every step.
     fn train_at(&mut self, id: usize, order: &[u32], lr: f32) -> Result<EpochStats> {
         let lrs = vec![lr; order.len().div_ceil(self.batch_size().max(1))];

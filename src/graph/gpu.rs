@@ -349,6 +349,10 @@ impl Backend for GpuGraph<'_> {
     fn describe(&self) -> String {
         match self.ctx.family {
             crate::runtime::KernelFamily::Auto => format!("GPU: {}", self.ctx.adapter),
+            // Not forced by the user: the CLI took it from the tuning cache.
+            f if crate::runtime::KernelFamily::chosen().ok() == Some(crate::runtime::KernelFamily::Auto) => {
+                format!("GPU: {} with the {f} kernels chosen by the tuning cache", self.ctx.adapter)
+            }
             f => format!(
                 "GPU: {} with the {f} kernels forced by {}",
                 self.ctx.adapter,
@@ -629,6 +633,15 @@ impl Backend for GpuGraph<'_> {
     }
 
     fn kernel_constants(&self) -> Option<String> {
-        self.ctx.constants_in_use().ok()
+        let c = self.ctx.constants_in_use().ok()?;
+        Some(format!("{c} (from {})", self.ctx.constants_from))
+    }
+
+    fn kernel_variants(&self) -> Vec<(String, String)> {
+        let all = self.ctx.compiled_kernels().unwrap_or_default();
+        all.into_iter()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(n, c)| (n, c.to_string()))
+            .collect()
     }
 }

@@ -155,6 +155,9 @@ pub struct GpuContext {
     /// or `WGNN_KERNEL_CONSTANTS`. Set it before building graphs; kernels compiled earlier keep
     /// their values.
     pub config: KernelConfig,
+    /// Where `config` came from, for the device line: `the shaders' defaults`,
+    /// `WGNN_KERNEL_CONSTANTS`, or the tuning cache (which the CLI applies).
+    pub constants_from: String,
     /// Which family of convolution and GEMM kernels the graphs record (`--kernels`, else
     /// `WGNN_KERNELS`); a graph reads it when it is built.
     pub family: KernelFamily,
@@ -303,6 +306,10 @@ impl GpuContext {
             features,
             kernels: Mutex::new(HashMap::new()),
             config: KernelConfig::from_env()?,
+            constants_from: match std::env::var_os("WGNN_KERNEL_CONSTANTS") {
+                Some(_) => "WGNN_KERNEL_CONSTANTS".into(),
+                None => "the shaders' defaults".into(),
+            },
             family: KernelFamily::chosen()?,
             errors,
         })

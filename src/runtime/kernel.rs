@@ -171,6 +171,20 @@ impl GpuContext {
         Ok(each.join(" "))
     }
 
+    /// Every kernel compiled so far (`shader::entry`) with the constants it was compiled with,
+    /// in name order; a kernel compiled with several sets appears once per set.
+    pub fn compiled_kernels(&self) -> Result<Vec<(String, Constants)>> {
+        let mut all: Vec<(String, Constants)> = self
+            .kernels
+            .lock()
+            .map_err(|_| poisoned())?
+            .values()
+            .map(|k| (k.name.clone(), k.constants.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.to_string().cmp(&b.1.to_string())));
+        Ok(all)
+    }
+
     /// `shader::entry` reflected with `asked`, checked against the device's limits, with the
     /// workgroup-size fallback applied where the limits call for it.
     fn fitted(&self, shader: &str, entry: &str, mut asked: Constants) -> Result<EntryInfo> {

@@ -11,6 +11,7 @@ mod readback;
 mod reflect;
 mod shaders;
 mod tensor;
+pub mod tuning_cache;
 
 pub use adapter::{AdapterSummary, DeviceKind, Vendor};
 pub use config::{Constants, KernelConfig};
@@ -23,5 +24,5 @@ pub use reflect::{
     compiled_module, parse_assembled, parse_shader, reflect_entry, shader_constant, BindingInfo,
     BindingKind, EntryInfo, Parsed,
 };
-pub use shaders::{shader_file, shader_files, shader_source, SHADERS};
+pub use shaders::{shader_file, shader_files, shader_source, shaders_hash, SHADERS};
 pub use tensor::GpuTensor;

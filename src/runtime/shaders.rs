@@ -90,3 +90,16 @@ pub fn shader_source(name: &str) -> Result<&'static Assembled> {
         None => Err(Error::Gpu(format!("no shader named `{name}`"))),
     }
 }
+
+/// A fingerprint of every shader file compiled in (FNV-1a over paths and texts, as 16 hex
+/// digits): a tuning made with other shaders no longer describes these kernels. Stable across
+/// builds and Rust versions, unlike `DefaultHasher`.
+pub fn shaders_hash() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (path, text) in FILES {
+        for b in path.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}

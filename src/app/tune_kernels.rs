@@ -1,0 +1,388 @@
+//! `wgnn bench --tune-kernels`: times each kernel's workgroup variants (the WGSL override
+//! constants) at the model's real shapes on the adapter, and the conv/GEMM kernel family on whole
+//! steps, then stores the fastest in the tuning cache (`runtime::tuning_cache`), which every
+//! later command on that adapter compiles its kernels with.
+//!
+//! A variant is validated before it is timed: one SGD step at learning rate 1 (so the parameters
+//! move by the whole gradient) must give the parameters and statistics the shaders' defaults
+//! give, within the kernel tolerance of `wgnn check`; else it is rejected and said so.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::backend::gpu_training_graph;
+use super::bench::BenchArgs;
+use crate::check::{compare, ATOL, RTOL};
+use crate::data::load_dir;
+use crate::error::{Error, Result};
+use crate::graph::{Backend, HostData, Plan};
+use crate::ops::optim::Optimizer;
+use crate::runtime::tuning_cache::{
+    cache_path, now_utc, TuningCache, TuningEntry, TuningKey,
+};
+use crate::runtime::{GpuContext, KernelConfig, KernelFamily};
+
+/// Workgroup sizes tried for every constant (those over the adapter's limits are left out).
+const CANDIDATES: &[u32] = &[32, 64, 128, 256];
+/// Timed repeats of each measurement; the median is kept (lavapipe shares the CPU with
+/// everything else, so single timings are noisy).
+const REPEATS: usize = 5;
+/// A variant replaces the default only when its median is this much faster (noise guard).
+const MIN_GAIN: f64 = 0.03;
+
+/// What one graph build gives: the validation outcome and the timings.
+struct Trial {
+    /// Parameters then statistics after one SGD step at lr 1.
+    values: Vec<f32>,
+}
+
+/// Everything the search needs to build graphs at the model's shapes.
+struct Setup<'a> {
+    a: &'a BenchArgs<'a>,
+    batch: usize,
+    host: HostData<'a>,
+}
+
+impl Setup<'_> {
+    fn plan(&self) -> Result<Plan> {
+        Plan::new(self.a.model.input, &self.a.model.layers, self.batch)
+    }
+
+    fn order(&self) -> Vec<u32> {
+        (0..self.batch.min(self.host.len()) as u32).collect()
+    }
+
+    /// One SGD step at lr 1 from the seed-0 parameters: the values every variant must reproduce.
+    fn validate(&self, ctx: &GpuContext) -> Result<Trial> {
+        let mut g = gpu_training_graph(ctx, self.plan()?, Optimizer::sgd(1.0), 0)?;
+        g.load(0, self.host)?;
+        g.train_at(0, &self.order(), 1.0)?;
+        let (params, stats) = g.params()?;
+        Ok(Trial {
+            values: params.into_iter().chain(stats).flatten().collect(),
+        })
+    }
+
+    /// The model's own training graph, warmed up: ready to time.
+    fn timed_graph<'c>(&self, ctx: &'c GpuContext) -> Result<crate::graph::GpuGraph<'c>> {
+        let opt = self.a.model.defaults.optimizer.with_lr(self.a.model.defaults.lr);
+        let mut g = gpu_training_graph(ctx, self.plan()?, opt, 0)?;
+        g.load(0, self.host)?;
+        // First launches compile pipelines in some drivers and touch memory first.
+        g.profile_step(0)?;
+        Ok(g)
+    }
+
+    /// Median seconds of one whole training step.
+    fn step_time(&self, ctx: &GpuContext) -> Result<f64> {
+        let mut g = self.timed_graph(ctx)?;
+        let order = self.order();
+        let lr = self.a.model.defaults.lr;
+        g.train_at(0, &order, lr)?;
+        let times = (0..REPEATS)
+            .map(|_| {
+                let t0 = Instant::now();
+                g.train_at(0, &order, lr).map(|_| t0.elapsed().as_secs_f64())
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        Ok(median(times))
+    }
+
+    /// Median seconds of each kernel (`shader::entry`, all its launches in a step summed), over
+    /// `REPEATS` profiled steps.
+    fn kernel_times(&self, ctx: &GpuContext) -> Result<BTreeMap<String, f64>> {
+        let mut g = self.timed_graph(ctx)?;
+        let mut each: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for _ in 0..REPEATS {
+            let mut step: BTreeMap<String, f64> = BTreeMap::new();
+            for (name, t) in g.profile_step(0)? {
+                *step.entry(name).or_default() += t;
+            }
+            for (name, t) in step {
+                each.entry(name).or_default().push(t);
+            }
+        }
+        Ok(each.into_iter().map(|(n, ts)| (n, median(ts))).collect())
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// None when `got` agrees with `want` within the kernel tolerance, else why not.
+fn disagreement(got: &Trial, want: &Trial) -> Option<String> {
+    let row = compare("", "", "", &got.values, &want.values, ATOL, RTOL, 0.0);
+    (!row.pass).then(|| {
+        format!(
+            "after one step {} (max |error| {:.1e}, tolerance {ATOL:.0e} + {RTOL:.0e}·|value|)",
+            row.note, row.max_abs_err
+        )
+    })
+}
+
+/// A variant's outcome, as the table prints it.
+enum Outcome {
+    Time(f64),
+    Rejected(String),
+}
+
+impl Outcome {
+    fn cell(&self) -> String {
+        match self {
+            Self::Time(t) => format!("{:.3} ms", t * 1e3),
+            Self::Rejected(_) => "rejected".into(),
+        }
+    }
+
+    fn time(&self) -> Option<f64> {
+        match self {
+            Self::Time(t) => Some(*t),
+            Self::Rejected(_) => None,
+        }
+    }
+}
+
+/// The fastest accepted candidate, keeping `default` unless another is `MIN_GAIN` faster.
+fn pick(default: u32, outcomes: &[(u32, Outcome)]) -> Option<u32> {
+    let base = outcomes
+        .iter()
+        .find(|(v, _)| *v == default)
+        .and_then(|(_, o)| o.time());
+    let best = outcomes
+        .iter()
+        .filter_map(|(v, o)| Some((*v, o.time()?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    Some(match base {
+        Some(b) if best.1 > b * (1.0 - MIN_GAIN) => default,
+        _ => best.0,
+    })
+}
+
+/// Times the two kernel families on whole steps; returns the chosen one (None when the user
+/// forced one) and the reference values under it.
+fn tune_family(s: &Setup, ctx: &mut GpuContext) -> Result<(Option<KernelFamily>, Trial)> {
+    if ctx.family != KernelFamily::Auto {
+        println!(
+            "Kernel family: {} (forced by {}; not tuned)",
+            ctx.family,
+            KernelFamily::forced_by()
+        );
+        return Ok((None, s.validate(ctx)?));
+    }
+    let mut results: Vec<(KernelFamily, Trial, Outcome)> = Vec::new();
+    for f in [KernelFamily::Tiled, KernelFamily::CpuAdapter] {
+        ctx.family = f;
+        let trial = s.validate(ctx)?;
+        let outcome = match results.first().and_then(|(_, want, _)| disagreement(&trial, want)) {
+            Some(why) => Outcome::Rejected(why),
+            None => Outcome::Time(s.step_time(ctx)?),
+        };
+        results.push((f, trial, outcome));
+    }
+    let best = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((i, r.2.time()?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+        .unwrap_or(0);
+    let cells: Vec<String> = results
+        .iter()
+        .map(|(f, _, o)| format!("{f} {}", o.cell()))
+        .collect();
+    let (family, trial, _) = results.swap_remove(best);
+    println!(
+        "Kernel family (whole training step, median of {REPEATS}): {}; chosen: {family}",
+        cells.join(", ")
+    );
+    for (f, _, o) in &results {
+        if let Outcome::Rejected(why) = o {
+            println!("  {f} rejected: {why}");
+        }
+    }
+    ctx.family = family;
+    Ok((Some(family), trial))
+}
+
+/// Each constant the step's kernels declare, with the kernels that declare it and their default.
+fn declared(ctx: &GpuContext, used: &BTreeMap<String, f64>) -> Result<BTreeMap<String, Vec<(String, u32)>>> {
+    let mut by_constant: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
+    for (kernel, constants) in ctx.compiled_kernels()? {
+        if !used.contains_key(&kernel) {
+            continue;
+        }
+        for (name, v) in constants.iter() {
+            by_constant
+                .entry(name.to_string())
+                .or_default()
+                .push((kernel.clone(), v as u32));
+        }
+    }
+    Ok(by_constant)
+}
+
+fn split(kernel: &str) -> (&str, &str) {
+    kernel.split_once("::").unwrap_or((kernel, ""))
+}
+
+/// Times every candidate of every constant; returns the chosen `shader::entry:NAME=value`s.
+fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<Vec<String>> {
+    ctx.config = KernelConfig::default();
+    let base = s.kernel_times(ctx)?;
+    let limit = ctx
+        .limits
+        .max_compute_invocations_per_workgroup
+        .min(ctx.limits.max_compute_workgroup_size_x);
+    let mut chosen = Vec::new();
+    for (constant, kernels) in declared(ctx, &base)? {
+        let candidates: Vec<u32> = CANDIDATES.iter().copied().filter(|&v| v <= limit).collect();
+        println!(
+            "\n{constant} ({} kernels; median of {REPEATS} profiled steps each):",
+            kernels.len()
+        );
+        let mut table: Vec<Vec<(u32, Outcome)>> = kernels.iter().map(|_| Vec::new()).collect();
+        for &v in &candidates {
+            let mut config = KernelConfig::default();
+            for (k, _) in &kernels {
+                let (shader, entry) = split(k);
+                config.set_for(shader, entry, &constant, f64::from(v));
+            }
+            ctx.config = config;
+            let outcome = match s.validate(ctx).map(|t| disagreement(&t, reference)) {
+                Err(e) => Err(format!("it does not run: {e}")),
+                Ok(Some(why)) => Err(why),
+                Ok(None) => Ok(s.kernel_times(ctx)?),
+            };
+            if let Err(why) = &outcome {
+                println!("  {constant}={v} rejected: {why}");
+            }
+            for (row, (k, _)) in table.iter_mut().zip(&kernels) {
+                row.push((
+                    v,
+                    match &outcome {
+                        Ok(times) => Outcome::Time(times.get(k).copied().unwrap_or(f64::NAN)),
+                        Err(why) => Outcome::Rejected(why.clone()),
+                    },
+                ));
+            }
+        }
+        let width = kernels.iter().map(|(k, _)| k.len()).max().unwrap_or(6).max(6);
+        let head: String = candidates.iter().map(|v| format!("{:>11}", v)).collect();
+        println!("  {:<width$}{head}  chosen", "kernel");
+        for ((k, default), row) in kernels.iter().zip(&table) {
+            let cells: String = row.iter().map(|(_, o)| format!("{:>11}", o.cell())).collect();
+            let pick = pick(*default, row).unwrap_or(*default);
+            let note = if pick == *default { " (default)" } else { "" };
+            println!("  {k:<width$}{cells}  {pick}{note}");
+            chosen.push(format!("{k}:{constant}={pick}"));
+        }
+    }
+    ctx.config = KernelConfig::default();
+    Ok(chosen)
+}
+
+/// `wgnn bench --tune-kernels`.
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
+    if batch == 0 {
+        return Err(Error::msg("--batch-size must be at least 1"));
+    }
+    if a.backend == super::BackendKind::Cpu {
+        return Err(Error::msg(
+            "--tune-kernels tunes the GPU kernels, so it cannot run with --backend cpu",
+        ));
+    }
+    let path = cache_path().ok_or_else(|| {
+        Error::msg("no folder for the kernel tuning cache: set WGNN_CACHE_DIR, XDG_CACHE_HOME or HOME")
+    })?;
+    let data = load_dir(a.data_dir)?;
+    let s = Setup {
+        a,
+        batch,
+        host: data.train.host(batch),
+    };
+    let mut ctx = GpuContext::with_adapter(&a.adapter)?;
+    if ctx.config != KernelConfig::default() {
+        println!("WGNN_KERNEL_CONSTANTS is ignored while tuning: every variant is measured against the shaders' defaults.");
+    }
+    ctx.config = KernelConfig::default();
+    let timer = if ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        "GPU timestamps per kernel"
+    } else {
+        "the wall clock around each kernel (this adapter has no timestamp queries)"
+    };
+    println!(
+        "Tuning the kernels of {} at batch {batch} on {}, timed by {timer}; each variant is first checked against the defaults after one training step.",
+        a.model.name, ctx.adapter
+    );
+    let (family, reference) = tune_family(&s, &mut ctx)?;
+    let constants = tune_constants(&s, &mut ctx, &reference)?;
+    let mut cache = TuningCache::read(&path).unwrap_or_else(|e| {
+        eprintln!("wgnn: warning: {e}; writing a new kernel tuning cache over it");
+        TuningCache::default()
+    });
+    cache.put(TuningEntry {
+        key: TuningKey::of(&ctx.adapter),
+        wgnn_version: env!("CARGO_PKG_VERSION").into(),
+        tuned_at: now_utc(),
+        model: a.model.name.clone(),
+        batch_size: batch,
+        family: family.map(|f| f.to_string()),
+        constants,
+    });
+    cache.write(&path)?;
+    println!(
+        "\nWrote the tuning for {} to {}; later commands on this adapter use it unless WGNN_KERNEL_CONSTANTS or --kernels says otherwise.",
+        ctx.adapter.name,
+        path.display()
+    );
+    Ok(())
+}
+
+/// Loads this adapter's entry of the tuning cache into `ctx` (the CLI does this for every GPU
+/// context it makes): the constants unless `WGNN_KERNEL_CONSTANTS` is set, the family unless
+/// `--kernels` or `WGNN_KERNELS` forced one. A bad cache is a warning, never an error.
+pub fn apply_cache(ctx: &mut GpuContext) {
+    let Some(path) = cache_path() else { return };
+    let cache = match TuningCache::read(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wgnn: warning: ignoring the kernel tuning cache: {e}; using the default kernel constants");
+            return;
+        }
+    };
+    let key = TuningKey::of(&ctx.adapter);
+    let Some(entry) = cache.find(&key) else {
+        if let Some(old) = cache.stale(&key) {
+            eprintln!(
+                "wgnn: the kernel tuning cache entry for {} (tuned {}) was made with other shaders; using the defaults until `wgnn bench --tune-kernels` runs again",
+                ctx.adapter.name, old.tuned_at
+            );
+        }
+        return;
+    };
+    let from = format!(
+        "the tuning cache, tuned {} on {} at batch {}",
+        entry.tuned_at, entry.model, entry.batch_size
+    );
+    if std::env::var_os("WGNN_KERNEL_CONSTANTS").is_none() {
+        match entry.config() {
+            Ok(c) => {
+                ctx.config = c;
+                ctx.constants_from = from.clone();
+                eprintln!("wgnn: kernel constants from {from} ({})", path.display());
+            }
+            Err(e) => eprintln!(
+                "wgnn: warning: ignoring the kernel tuning cache {}: {e}; using the default kernel constants",
+                path.display()
+            ),
+        }
+    }
+    if ctx.family == KernelFamily::Auto {
+        if let Some(f) = entry.family() {
+            ctx.family = f;
+        }
+    }
+}
