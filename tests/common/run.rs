@@ -4,12 +4,18 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// `wgnn ARGS` in the repository root, ready to run or spawn.
+/// `wgnn ARGS` in the repository root, ready to run or spawn. The kernel tuning cache is a folder
+/// that does not exist (a test that wants one sets `WGNN_CACHE_DIR` again), so a tuning run on
+/// this machine cannot change what the tests see.
 pub fn command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wgnn"));
     c.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env(
+            "WGNN_CACHE_DIR",
+            std::env::temp_dir().join("wgnn-tests-no-tuning-cache"),
+        );
     c
 }
 

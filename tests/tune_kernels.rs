@@ -1,0 +1,133 @@
+//! `wgnn bench --tune-kernels` on the test adapter: the cache it writes, the constants later
+//! commands take from it (and the precedence of `WGNN_KERNEL_CONSTANTS`), and the defaults with a
+//! warning when the cache is corrupt or was made with other shaders.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+mod common;
+use common::run::{command, scratch, text};
+use wgnn::runtime::tuning_cache::{TuningCache, TuningEntry, TuningKey, FILE_NAME};
+use wgnn::runtime::GpuContext;
+
+const PROFILE: &[&str] = &[
+    "bench", "--model", "tiny", "--backend", "gpu", "--profile", "--batch-size", "16",
+];
+
+/// `wgnn ARGS` with the tuning cache in `dir` (and `extra` environment), which must succeed.
+fn ok_in(dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> String {
+    let mut c = command(args);
+    c.env("WGNN_CACHE_DIR", dir);
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    let o: Output = c.output().expect("wgnn runs");
+    let t = text(&o);
+    assert!(o.status.success(), "wgnn {args:?} failed:\n{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    t
+}
+
+/// The line of the profile for `kernel` (its first launch).
+fn profile_line<'a>(out: &'a str, kernel: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.contains(&format!("  {kernel}")))
+        .unwrap_or_else(|| panic!("no row for {kernel} in:\n{out}"))
+}
+
+/// A cache holding one entry for the test adapter with `constants`, written by hand.
+fn hand_cache(name: &str, shaders: Option<&str>, constants: &[&str]) -> PathBuf {
+    let dir = scratch("tune_kernels", name);
+    let ctx = GpuContext::new().expect("the test adapter");
+    let mut key = TuningKey::of(&ctx.adapter);
+    if let Some(s) = shaders {
+        key.shaders = s.into();
+    }
+    let mut cache = TuningCache::default();
+    cache.put(TuningEntry {
+        key,
+        wgnn_version: "0.0.0".into(),
+        tuned_at: "2026-11-30 12:00 UTC".into(),
+        model: "tiny".into(),
+        batch_size: 16,
+        family: None,
+        constants: constants.iter().map(|c| c.to_string()).collect(),
+    });
+    cache.write(&dir.join(FILE_NAME)).unwrap();
+    dir
+}
+
+#[test]
+fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
+    let dir = scratch("tune_kernels", "tuned");
+    let out = ok_in(
+        &dir,
+        &["bench", "--model", "tiny", "--tune-kernels", "--batch-size", "16"],
+        &[],
+    );
+    for needle in ["Kernel family", "WG (", "chosen", "Wrote the tuning"] {
+        assert!(out.contains(needle), "expected `{needle}` in:\n{out}");
+    }
+    let file = dir.join(FILE_NAME);
+    assert!(out.contains(&file.display().to_string()), "{out}");
+    let cache = TuningCache::read(&file).unwrap();
+    let ctx = GpuContext::new().unwrap();
+    let entry = cache.find(&TuningKey::of(&ctx.adapter)).expect("an entry for this adapter");
+    assert_eq!((entry.model.as_str(), entry.batch_size), ("tiny", 16));
+    assert!(entry.family.is_some(), "{entry:?}");
+    assert!(!entry.constants.is_empty());
+    for c in &entry.constants {
+        let value: u32 = c.rsplit_once('=').unwrap().1.parse().unwrap();
+        assert!([32, 64, 128, 256].contains(&value), "{c} is not a candidate");
+    }
+    // The chosen values are what the next run compiles its kernels with.
+    let profile = ok_in(&dir, PROFILE, &[]);
+    assert!(profile.contains("from the tuning cache, tuned"), "{profile}");
+    let first = entry
+        .constants
+        .iter()
+        .find(|c| c.starts_with("reduce::col_sum:"))
+        .expect("reduce::col_sum is tuned");
+    let (_, value) = first.rsplit_once(':').unwrap();
+    assert!(
+        profile_line(&profile, "reduce::col_sum").ends_with(&format!("[{value}]")),
+        "{profile}"
+    );
+}
+
+#[test]
+fn cached_constants_show_in_the_profile_and_the_environment_wins() {
+    let dir = hand_cache("hand", None, &["reduce::col_sum:WG=32"]);
+    let out = ok_in(&dir, PROFILE, &[]);
+    assert!(
+        out.contains("kernel constants from the tuning cache, tuned 2026-11-30 12:00 UTC"),
+        "{out}"
+    );
+    assert!(profile_line(&out, "reduce::col_sum").ends_with("[WG=32]"), "{out}");
+    assert!(profile_line(&out, "pool::max_forward").ends_with("[WG=256]"), "{out}");
+
+    let out = ok_in(&dir, PROFILE, &[("WGNN_KERNEL_CONSTANTS", "WG=64")]);
+    assert!(out.contains("(from WGNN_KERNEL_CONSTANTS)"), "{out}");
+    assert!(profile_line(&out, "reduce::col_sum").ends_with("[WG=64]"), "{out}");
+}
+
+#[test]
+fn a_corrupt_cache_warns_and_runs_with_the_defaults() {
+    let dir = scratch("tune_kernels", "corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(FILE_NAME), "{ not json").unwrap();
+    let out = ok_in(&dir, PROFILE, &[]);
+    assert!(out.contains("warning: ignoring the kernel tuning cache"), "{out}");
+    assert!(out.contains("not a kernel tuning cache"), "{out}");
+    assert!(out.contains("(from the shaders' defaults)"), "{out}");
+    assert!(profile_line(&out, "reduce::col_sum").ends_with("[WG=256]"), "{out}");
+}
+
+#[test]
+fn an_entry_made_with_other_shaders_is_ignored() {
+    let dir = hand_cache("stale", Some("0000000000000000"), &["reduce::col_sum:WG=32"]);
+    let out = ok_in(&dir, PROFILE, &[]);
+    assert!(out.contains("was made with other shaders"), "{out}");
+    assert!(out.contains("(from the shaders' defaults)"), "{out}");
+    assert!(profile_line(&out, "reduce::col_sum").ends_with("[WG=256]"), "{out}");
+}
