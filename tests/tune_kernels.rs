@@ -11,7 +11,14 @@ use wgnn::runtime::tuning_cache::{TuningCache, TuningEntry, TuningKey, FILE_NAME
 use wgnn::runtime::GpuContext;
 
 const PROFILE: &[&str] = &[
-    "bench", "--model", "tiny", "--backend", "gpu", "--profile", "--batch-size", "16",
+    "bench",
+    "--model",
+    "tiny",
+    "--backend",
+    "gpu",
+    "--profile",
+    "--batch-size",
+    "16",
 ];
 
 /// `wgnn ARGS` with the tuning cache in `dir` (and `extra` environment), which must succeed.
@@ -62,7 +69,14 @@ fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
     let dir = scratch("tune_kernels", "tuned");
     let out = ok_in(
         &dir,
-        &["bench", "--model", "tiny", "--tune-kernels", "--batch-size", "16"],
+        &[
+            "bench",
+            "--model",
+            "tiny",
+            "--tune-kernels",
+            "--batch-size",
+            "16",
+        ],
         &[],
     );
     for needle in ["Kernel family", "WG (", "chosen", "Wrote the tuning"] {
@@ -72,17 +86,25 @@ fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
     assert!(out.contains(&file.display().to_string()), "{out}");
     let cache = TuningCache::read(&file).unwrap();
     let ctx = GpuContext::new().unwrap();
-    let entry = cache.find(&TuningKey::of(&ctx.adapter)).expect("an entry for this adapter");
+    let entry = cache
+        .find(&TuningKey::of(&ctx.adapter))
+        .expect("an entry for this adapter");
     assert_eq!((entry.model.as_str(), entry.batch_size), ("tiny", 16));
     assert!(entry.family.is_some(), "{entry:?}");
     assert!(!entry.constants.is_empty());
     for c in &entry.constants {
         let value: u32 = c.rsplit_once('=').unwrap().1.parse().unwrap();
-        assert!([32, 64, 128, 256].contains(&value), "{c} is not a candidate");
+        assert!(
+            [32, 64, 128, 256].contains(&value),
+            "{c} is not a candidate"
+        );
     }
     // The chosen values are what the next run compiles its kernels with.
     let profile = ok_in(&dir, PROFILE, &[]);
-    assert!(profile.contains("from the tuning cache, tuned"), "{profile}");
+    assert!(
+        profile.contains("from the tuning cache, tuned"),
+        "{profile}"
+    );
     let first = entry
         .constants
         .iter()
@@ -103,12 +125,21 @@ fn cached_constants_show_in_the_profile_and_the_environment_wins() {
         out.contains("kernel constants from the tuning cache, tuned 2026-11-30 12:00 UTC"),
         "{out}"
     );
-    assert!(profile_line(&out, "reduce::col_sum").ends_with("[WG=32]"), "{out}");
-    assert!(profile_line(&out, "pool::max_forward").ends_with("[WG=256]"), "{out}");
+    assert!(
+        profile_line(&out, "reduce::col_sum").ends_with("[WG=32]"),
+        "{out}"
+    );
+    assert!(
+        profile_line(&out, "pool::max_forward").ends_with("[WG=256]"),
+        "{out}"
+    );
 
     let out = ok_in(&dir, PROFILE, &[("WGNN_KERNEL_CONSTANTS", "WG=64")]);
     assert!(out.contains("(from WGNN_KERNEL_CONSTANTS)"), "{out}");
-    assert!(profile_line(&out, "reduce::col_sum").ends_with("[WG=64]"), "{out}");
+    assert!(
+        profile_line(&out, "reduce::col_sum").ends_with("[WG=64]"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -117,17 +148,30 @@ fn a_corrupt_cache_warns_and_runs_with_the_defaults() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(FILE_NAME), "{ not json").unwrap();
     let out = ok_in(&dir, PROFILE, &[]);
-    assert!(out.contains("warning: ignoring the kernel tuning cache"), "{out}");
+    assert!(
+        out.contains("warning: ignoring the kernel tuning cache"),
+        "{out}"
+    );
     assert!(out.contains("not a kernel tuning cache"), "{out}");
     assert!(out.contains("(from the shaders' defaults)"), "{out}");
-    assert!(profile_line(&out, "reduce::col_sum").ends_with("[WG=256]"), "{out}");
+    assert!(
+        profile_line(&out, "reduce::col_sum").ends_with("[WG=256]"),
+        "{out}"
+    );
 }
 
 #[test]
 fn an_entry_made_with_other_shaders_is_ignored() {
-    let dir = hand_cache("stale", Some("0000000000000000"), &["reduce::col_sum:WG=32"]);
+    let dir = hand_cache(
+        "stale",
+        Some("0000000000000000"),
+        &["reduce::col_sum:WG=32"],
+    );
     let out = ok_in(&dir, PROFILE, &[]);
     assert!(out.contains("was made with other shaders"), "{out}");
     assert!(out.contains("(from the shaders' defaults)"), "{out}");
-    assert!(profile_line(&out, "reduce::col_sum").ends_with("[WG=256]"), "{out}");
+    assert!(
+        profile_line(&out, "reduce::col_sum").ends_with("[WG=256]"),
+        "{out}"
+    );
 }

@@ -17,9 +17,7 @@ use crate::data::load_dir;
 use crate::error::{Error, Result};
 use crate::graph::{Backend, HostData, Plan};
 use crate::ops::optim::Optimizer;
-use crate::runtime::tuning_cache::{
-    cache_path, now_utc, TuningCache, TuningEntry, TuningKey,
-};
+use crate::runtime::tuning_cache::{cache_path, now_utc, TuningCache, TuningEntry, TuningKey};
 use crate::runtime::{GpuContext, KernelConfig, KernelFamily};
 
 /// Workgroup sizes tried for every constant (those over the adapter's limits are left out).
@@ -65,7 +63,12 @@ impl Setup<'_> {
 
     /// The model's own training graph, warmed up: ready to time.
     fn timed_graph<'c>(&self, ctx: &'c GpuContext) -> Result<crate::graph::GpuGraph<'c>> {
-        let opt = self.a.model.defaults.optimizer.with_lr(self.a.model.defaults.lr);
+        let opt = self
+            .a
+            .model
+            .defaults
+            .optimizer
+            .with_lr(self.a.model.defaults.lr);
         let mut g = gpu_training_graph(ctx, self.plan()?, opt, 0)?;
         g.load(0, self.host)?;
         // First launches compile pipelines in some drivers and touch memory first.
@@ -82,7 +85,8 @@ impl Setup<'_> {
         let times = (0..REPEATS)
             .map(|_| {
                 let t0 = Instant::now();
-                g.train_at(0, &order, lr).map(|_| t0.elapsed().as_secs_f64())
+                g.train_at(0, &order, lr)
+                    .map(|_| t0.elapsed().as_secs_f64())
             })
             .collect::<Result<Vec<f64>>>()?;
         Ok(median(times))
@@ -175,7 +179,10 @@ fn tune_family(s: &Setup, ctx: &mut GpuContext) -> Result<(Option<KernelFamily>,
     for f in [KernelFamily::Tiled, KernelFamily::CpuAdapter] {
         ctx.family = f;
         let trial = s.validate(ctx)?;
-        let outcome = match results.first().and_then(|(_, want, _)| disagreement(&trial, want)) {
+        let outcome = match results
+            .first()
+            .and_then(|(_, want, _)| disagreement(&trial, want))
+        {
             Some(why) => Outcome::Rejected(why),
             None => Outcome::Time(s.step_time(ctx)?),
         };
@@ -207,7 +214,10 @@ fn tune_family(s: &Setup, ctx: &mut GpuContext) -> Result<(Option<KernelFamily>,
 }
 
 /// Each constant the step's kernels declare, with the kernels that declare it and their default.
-fn declared(ctx: &GpuContext, used: &BTreeMap<String, f64>) -> Result<BTreeMap<String, Vec<(String, u32)>>> {
+fn declared(
+    ctx: &GpuContext,
+    used: &BTreeMap<String, f64>,
+) -> Result<BTreeMap<String, Vec<(String, u32)>>> {
     let mut by_constant: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
     for (kernel, constants) in ctx.compiled_kernels()? {
         if !used.contains_key(&kernel) {
@@ -268,11 +278,19 @@ fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<
                 ));
             }
         }
-        let width = kernels.iter().map(|(k, _)| k.len()).max().unwrap_or(6).max(6);
+        let width = kernels
+            .iter()
+            .map(|(k, _)| k.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         let head: String = candidates.iter().map(|v| format!("{:>11}", v)).collect();
         println!("  {:<width$}{head}  chosen", "kernel");
         for ((k, default), row) in kernels.iter().zip(&table) {
-            let cells: String = row.iter().map(|(_, o)| format!("{:>11}", o.cell())).collect();
+            let cells: String = row
+                .iter()
+                .map(|(_, o)| format!("{:>11}", o.cell()))
+                .collect();
             let pick = pick(*default, row).unwrap_or(*default);
             let note = if pick == *default { " (default)" } else { "" };
             println!("  {k:<width$}{cells}  {pick}{note}");
@@ -295,7 +313,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         ));
     }
     let path = cache_path().ok_or_else(|| {
-        Error::msg("no folder for the kernel tuning cache: set WGNN_CACHE_DIR, XDG_CACHE_HOME or HOME")
+        Error::msg(
+            "no folder for the kernel tuning cache: set WGNN_CACHE_DIR, XDG_CACHE_HOME or HOME",
+        )
     })?;
     let data = load_dir(a.data_dir)?;
     let s = Setup {

@@ -181,7 +181,10 @@ impl GpuContext {
             .values()
             .map(|k| (k.name.clone(), k.constants.clone()))
             .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.to_string().cmp(&b.1.to_string())));
+        all.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| a.1.to_string().cmp(&b.1.to_string()))
+        });
         Ok(all)
     }
 

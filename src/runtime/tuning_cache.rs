@@ -88,7 +88,11 @@ impl Default for TuningCache {
 
 /// The cache file's path, or None where there is no home folder to put it in.
 pub fn cache_path() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let dir = var("WGNN_CACHE_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("wgnn")))
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("wgnn")))?;
@@ -113,10 +117,14 @@ impl TuningCache {
     /// assert_eq!(TuningCache::parse(r#"{"format": 99, "entries": []}"#).unwrap(), TuningCache::default());
     /// ```
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let c: Self = serde_json::from_str(text)
-            .map_err(|e| format!("not a kernel tuning cache ({e})"))?;
+        let c: Self =
+            serde_json::from_str(text).map_err(|e| format!("not a kernel tuning cache ({e})"))?;
         // A file from another version of the format: start afresh rather than misread it.
-        Ok(if c.format == FORMAT { c } else { Self::default() })
+        Ok(if c.format == FORMAT {
+            c
+        } else {
+            Self::default()
+        })
     }
 
     pub fn to_json(&self) -> String {
