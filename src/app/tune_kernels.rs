@@ -403,6 +403,7 @@ pub fn apply_cache(ctx: &mut GpuContext) {
     if ctx.family == KernelFamily::Auto {
         if let Some(f) = entry.family() {
             ctx.family = f;
+            ctx.family_tuned = true;
         }
     }
 }

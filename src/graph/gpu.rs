@@ -349,15 +349,10 @@ impl Backend for GpuGraph<'_> {
     fn describe(&self) -> String {
         match self.ctx.family {
             crate::runtime::KernelFamily::Auto => format!("GPU: {}", self.ctx.adapter),
-            // Not forced by the user: the CLI took it from the tuning cache.
-            f if crate::runtime::KernelFamily::chosen().ok()
-                == Some(crate::runtime::KernelFamily::Auto) =>
-            {
-                format!(
-                    "GPU: {} with the {f} kernels chosen by the tuning cache",
-                    self.ctx.adapter
-                )
-            }
+            f if self.ctx.family_tuned => format!(
+                "GPU: {} with the {f} kernels chosen by the tuning cache",
+                self.ctx.adapter
+            ),
             f => format!(
                 "GPU: {} with the {f} kernels forced by {}",
                 self.ctx.adapter,

@@ -159,8 +159,11 @@ pub struct GpuContext {
     /// `WGNN_KERNEL_CONSTANTS`, or the tuning cache (which the CLI applies).
     pub constants_from: String,
     /// Which family of convolution and GEMM kernels the graphs record (`--kernels`, else
-    /// `WGNN_KERNELS`); a graph reads it when it is built.
+    /// `WGNN_KERNELS`, else the tuning cache when the CLI applies it); a graph reads it when it
+    /// is built.
     pub family: KernelFamily,
+    /// Whether `family` came from the tuning cache (the CLI applies it) rather than the user.
+    pub family_tuned: bool,
     /// First uncaptured wgpu error or device loss since the last `check`.
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -311,6 +314,7 @@ impl GpuContext {
                 None => "the shaders' defaults".into(),
             },
             family: KernelFamily::chosen()?,
+            family_tuned: false,
             errors,
         })
     }
