@@ -134,6 +134,22 @@ fn cached_constants_show_in_the_profile_and_the_environment_wins() {
         "{out}"
     );
 
+    let json_args: Vec<&str> = PROFILE.iter().copied().chain(["--json"]).collect();
+    let json = ok_in(&dir, &json_args, &[]);
+    let start = json.find('{').expect("a JSON object");
+    let v: serde_json::Value = serde_json::Deserializer::from_str(&json[start..])
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let row = v["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kernel"] == "reduce::col_sum")
+        .expect("a reduce::col_sum row");
+    assert_eq!(row["constants"], "WG=32", "{json}");
+
     let out = ok_in(&dir, PROFILE, &[("WGNN_KERNEL_CONSTANTS", "WG=64")]);
     assert!(out.contains("(from WGNN_KERNEL_CONSTANTS)"), "{out}");
     assert!(
