@@ -110,8 +110,9 @@ pub fn run(a: CheckArgs) -> Result<bool> {
             }
         );
         println!(
-            "The kernels ran with the override constants {}",
-            ctx.constants_in_use()?
+            "The kernels ran with the override constants {} (from {})",
+            ctx.constants_in_use()?,
+            ctx.constants_from
         );
         if !report.passed() {
             println!(
