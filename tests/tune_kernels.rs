@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 mod common;
-use common::run::{command, scratch, text};
+use common::run::{command, fails, scratch, text};
 use wgnn::runtime::tuning_cache::{TuningCache, TuningEntry, TuningKey, FILE_NAME};
 use wgnn::runtime::GpuContext;
 
@@ -189,5 +189,20 @@ fn an_entry_made_with_other_shaders_is_ignored() {
     assert!(
         profile_line(&out, "reduce::col_sum").ends_with("[WG=256]"),
         "{out}"
+    );
+}
+
+#[test]
+fn tuning_the_cpu_backend_is_a_clear_error() {
+    fails(
+        &[
+            "bench",
+            "--model",
+            "tiny",
+            "--tune-kernels",
+            "--backend",
+            "cpu",
+        ],
+        &["--tune-kernels tunes the GPU kernels", "--backend cpu"],
     );
 }
