@@ -150,6 +150,21 @@ fn cached_constants_show_in_the_profile_and_the_environment_wins() {
         .expect("a reduce::col_sum row");
     assert_eq!(row["constants"], "WG=32", "{json}");
 
+    // The CPU backend compiles no kernels, so it says nothing of the cache.
+    let cpu = [
+        "bench",
+        "--model",
+        "tiny",
+        "--backend",
+        "cpu",
+        "--batch-size",
+        "16",
+        "--steps",
+        "2",
+    ];
+    let out = ok_in(&dir, &cpu, &[]);
+    assert!(!out.contains("tuning cache"), "{out}");
+
     let out = ok_in(&dir, PROFILE, &[("WGNN_KERNEL_CONSTANTS", "WG=64")]);
     assert!(out.contains("(from WGNN_KERNEL_CONSTANTS)"), "{out}");
     assert!(

@@ -52,10 +52,10 @@ pub fn with_backend<T>(
     if kind == BackendKind::Cpu {
         crate::runtime::check_choice(adapter)?;
     }
-    let ctx = match kind {
+    let mut ctx = match kind {
         BackendKind::Cpu => None,
-        BackendKind::Gpu => Some(gpu_context(adapter)?),
-        BackendKind::Auto => match gpu_context(adapter) {
+        BackendKind::Gpu => Some(GpuContext::with_adapter(adapter)?),
+        BackendKind::Auto => match GpuContext::with_adapter(adapter) {
             // A software Vulkan driver (lavapipe) is slower than the CPU backend on the same cores.
             Ok(c) if c.adapter.is_cpu() && *adapter == AdapterChoice::Auto => {
                 eprintln!(
@@ -73,6 +73,10 @@ pub fn with_backend<T>(
             }
         },
     };
+    // Only once the GPU is the backend, so a CPU run says nothing about kernel constants.
+    if let Some(c) = ctx.as_mut() {
+        super::tune_kernels::apply_cache(c);
+    }
     match (&ctx, graph) {
         (Some(ctx), GraphKind::Training(opt, seed)) => {
             f(&mut gpu_training_graph(ctx, plan, opt, seed)?)
