@@ -28,7 +28,7 @@ const REPEATS: usize = 5;
 /// A variant replaces the default only when its median is this much faster (noise guard).
 const MIN_GAIN: f64 = 0.03;
 
-/// What one graph build gives: the validation outcome and the timings.
+/// What a variant must reproduce (or, for the defaults, the reference itself).
 struct Trial {
     /// Parameters then statistics after one SGD step at lr 1.
     values: Vec<f32>,
