@@ -5,7 +5,9 @@
 #           families), `wgnn bench` for convnet and tiny beside benches/peer_pytorch.py (eager,
 #           and torch.compile for convnet in the first and last rounds), alternating in rounds
 #           so that a clock change or a warm-up hits both;
-#   tier 2: a kernel-by-kernel profile of a convnet step; convnet's time to 99% test accuracy;
+#   tier 2: a kernel-by-kernel profile of a convnet step, `bench --tune-kernels` for convnet and
+#           the profile again with the tuned variants; the time to 99% test accuracy of convnet
+#           and of the `fast` preset (with the tuned kernels);
 #   tier 3: while time is left, every preset trained with its defaults (the accuracy table).
 #
 #   benches/gpu_check.sh [--dry-run] [OUT_DIR]      (default OUT_DIR: gpu-check)
@@ -14,7 +16,8 @@
 # there is, so the script can be run green on lavapipe before it meets a GPU.
 # Environment: WGNN (the binary; default target/release/wgnn), BUDGET (seconds for the whole
 # script; default 520), PYTHON (default python3; the PyTorch rows are skipped, saying so, where
-# it has no torch), ROUNDS (bench rounds; default 3).
+# it has no torch), ROUNDS (bench rounds; default 3). The kernel tuning cache is kept in
+# OUT_DIR/kernel-cache (WGNN_CACHE_DIR), so neither an earlier cache nor this run's leaks out.
 # A failing step is reported and the script goes on; the exit status is 1 if any step failed.
 set -u
 dry=0
@@ -34,6 +37,7 @@ budget=${BUDGET:-520}
 rounds=${ROUNDS:-3}
 failed=0
 SECONDS=0
+export WGNN_CACHE_DIR="$out/kernel-cache"
 
 say() { echo "$*" | tee -a "$log"; }
 section() { say ""; say "## $* (at ${SECONDS}s of ${budget}s)"; }
@@ -72,12 +76,17 @@ if [ $dry = 1 ]; then
   steps=(--steps 3 --warmup 1)
   check=(check --quick)
   tta=(--epochs 1 --limit 1024 --time-to-accuracy 0.5)
+  fast_tta=(--epochs 1 --limit 1024 --time-to-accuracy 0.5)
+  # The tiled family's whole steps take seconds on llvmpipe: a small batch.
+  tune=(--batch-size 16)
   preset_flags=(--epochs 1 --limit 1024)
   presets="tiny convnet"
 else
   steps=(--steps 320 --warmup 64)
   check=(check)
   tta=(--epochs 15 --validation-split 0 --time-to-accuracy 0.99)
+  fast_tta=(--validation-split 0 --time-to-accuracy 0.99)
+  tune=()
   preset_flags=()
   presets="convnet tiny shallow deep cnn cnn-dropout cnn-bn"
 fi
@@ -102,9 +111,12 @@ for r in $(seq 1 "$rounds"); do
   fi
 done
 
-section "tier 2: one convnet step kernel by kernel; convnet's time to 99% test accuracy"
+section "tier 2: one convnet step kernel by kernel, the kernels tuned, time to 99% test accuracy"
+run 20 "$wgnn" bench --model convnet --backend gpu --profile
+run 120 "$wgnn" bench --model convnet --tune-kernels "${tune[@]}"
 run 20 "$wgnn" bench --model convnet --backend gpu --profile
 run 90 "$wgnn" train --model convnet --backend gpu "${tta[@]}" --out "$runs/tta-convnet"
+run 60 "$wgnn" train --model fast --backend gpu "${fast_tta[@]}" --out "$runs/tta-fast"
 
 section "tier 3: presets trained with their defaults, while time is left"
 for m in $presets; do
