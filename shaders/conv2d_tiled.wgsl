@@ -1,41 +1,15 @@
 // 2-D convolution as implicit GEMM (no im2col buffer) for GPUs: the tiled family (Variant::Tiled).
 // Layouts, the GEMMs and weights_reduce: shaders/prelude/conv2d.wgsl.
 //
-// Every GEMM uses the same tiling: a 64x64 output tile per workgroup of 256 threads, 4x4 outputs per
-// thread (rows ty + 16 i, columns tx + 16 j, so reads of the tiles are broadcast / consecutive), and
-// a reduction step of 16 staged through workgroup memory (2 x 4 KiB).
+// Every GEMM runs on the tiled core (shaders/prelude/tile_gemm.wgsl); the loaders here gather its
+// operands from the images.
 
 #include "prelude/conv2d.wgsl"
+#include "prelude/tile_gemm.wgsl"
 
 // Scalar operands only this family reads (the CPU-adapter family reads them as vec4s).
 @group(0) @binding(2) var<storage, read> weights: array<f32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
-
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
-const TILE_WG: u32 = 256u;
-
-// As[k * BM + row]: the A tile, reduction index major. Bs[k * BN + col]: the B tile.
-var<workgroup> As: array<f32, 1024>;
-var<workgroup> Bs: array<f32, 1024>;
-
-// acc[i * 4 + j] += sum over the tile's reduction step of A[ty + 16 i, k] * B[k, tx + 16 j].
-fn mma(tx: u32, ty: u32, acc: ptr<function, array<f32, 16>>) {
-    for (var k = 0u; k < BK; k++) {
-        var a: array<f32, 4>;
-        var b: array<f32, 4>;
-        for (var i = 0u; i < 4u; i++) {
-            a[i] = As[k * BM + ty + 16u * i];
-            b[i] = Bs[k * BN + tx + 16u * i];
-        }
-        for (var i = 0u; i < 4u; i++) {
-            for (var j = 0u; j < 4u; j++) {
-                (*acc)[i * 4u + j] += a[i] * b[j];
-            }
-        }
-    }
-}
 
 @compute @workgroup_size(TILE_WG)
 fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -44,7 +18,6 @@ fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid:
     let N = p.cout;
     let m0 = wid.x * BM;
     let n0 = wid.y * BN;
-    let tx = li % 16u;
     let ty = li / 16u;
 
     // A loads: this thread fills reduction index ak of rows ty + 16 r (r = 0..3). Consecutive
@@ -83,7 +56,7 @@ fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid:
             if k < K && live[r] && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w) {
                 v = x[img[r] + (u32(iy) * p.w + u32(ix)) * p.cin + c];
             }
-            As[ak * BM + ty + 16u * r] = v;
+            As[ak * SA + ty + 16u * r] = v;
         }
         for (var q = 0u; q < 4u; q++) {
             let kk = bk + 4u * q;
@@ -93,20 +66,20 @@ fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid:
             if kg < K && col < N {
                 v = weights[kg * N + col];
             }
-            Bs[kk * BN + bc] = v;
+            Bs[kk * SA + bc] = v;
         }
         workgroupBarrier();
-        mma(tx, ty, &acc);
+        tile_mma(li, &acc);
         workgroupBarrier();
     }
 
     for (var i = 0u; i < 4u; i++) {
-        let m = m0 + ty + 16u * i;
+        let m = m0 + tile_row(li, i);
         if m >= M {
             continue;
         }
         for (var j = 0u; j < 4u; j++) {
-            let col = n0 + tx + 16u * j;
+            let col = n0 + tile_col(li, j);
             if col < N {
                 y[m * N + col] = activate(acc[i * 4u + j] + bias[col], p.act, p.alpha);
             }
@@ -121,7 +94,6 @@ fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
     let N = p.cin;
     let m0 = wid.x * BM;
     let n0 = wid.y * BN;
-    let tx = li % 16u;
     let ty = li / 16u;
 
     // Row m = input pixel (b, iy, ix); reduction index k = (ki, kj, co). The pixel was touched by
@@ -164,7 +136,7 @@ fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
                     v = dy[img[r] + (oy * p.ow + ox) * p.cout + co];
                 }
             }
-            As[ak * BM + ty + 16u * r] = v;
+            As[ak * SA + ty + 16u * r] = v;
         }
         // B[k, ci] = weights[ki, kj, ci, co]; consecutive threads take consecutive co (coalesced).
         for (var q = 0u; q < 4u; q++) {
@@ -174,20 +146,20 @@ fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
             if k < K && ci < N {
                 v = weights[((ki * p.kw + kj) * p.cin + ci) * p.cout + co];
             }
-            Bs[ak * BN + col] = v;
+            Bs[ak * SA + col] = v;
         }
         workgroupBarrier();
-        mma(tx, ty, &acc);
+        tile_mma(li, &acc);
         workgroupBarrier();
     }
 
     for (var i = 0u; i < 4u; i++) {
-        let m = m0 + ty + 16u * i;
+        let m = m0 + tile_row(li, i);
         if m >= M {
             continue;
         }
         for (var j = 0u; j < 4u; j++) {
-            let col = n0 + tx + 16u * j;
+            let col = n0 + tile_col(li, j);
             if col < N {
                 dx[m * N + col] = acc[i * 4u + j];
             }
@@ -206,8 +178,6 @@ fn backward_weights(@builtin(local_invocation_index) li: u32, @builtin(workgroup
     let s = wid.z;
     let mb = s * p.chunk;
     let me = min(mb + p.chunk, M);
-    let tx = li % 16u;
-    let ty = li / 16u;
 
     // A'[row, m] = im2col(x)[m, row] for row < K, 1 for row == K. This thread always loads row
     // li % 64 (consecutive threads: consecutive channels), at reduction offsets li / 64 + 4 q.
@@ -248,21 +218,21 @@ fn backward_weights(@builtin(local_invocation_index) li: u32, @builtin(workgroup
                     b = dy[m * N + n0 + bc];
                 }
             }
-            As[kk * BM + arow] = a;
-            Bs[kk * BN + bc] = b;
+            As[kk * SA + arow] = a;
+            Bs[kk * SA + bc] = b;
         }
         workgroupBarrier();
-        mma(tx, ty, &acc);
+        tile_mma(li, &acc);
         workgroupBarrier();
     }
 
     for (var i = 0u; i < 4u; i++) {
-        let row = r0 + ty + 16u * i;
+        let row = r0 + tile_row(li, i);
         if row >= R {
             continue;
         }
         for (var j = 0u; j < 4u; j++) {
-            let col = n0 + tx + 16u * j;
+            let col = n0 + tile_col(li, j);
             if col < N {
                 partial[(s * R + row) * N + col] = acc[i * 4u + j];
             }

@@ -56,6 +56,10 @@ const FILES: &[(&str, &str)] = &[
         "prelude/step.wgsl",
         include_str!("../../shaders/prelude/step.wgsl"),
     ),
+    (
+        "prelude/tile_gemm.wgsl",
+        include_str!("../../shaders/prelude/tile_gemm.wgsl"),
+    ),
 ];
 
 /// The kernel modules (file stems of `shaders/*.wgsl`); the preludes are only included.
