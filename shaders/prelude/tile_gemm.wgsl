@@ -14,9 +14,9 @@ const TILE_WG: u32 = 256u;
 // of 64 would put all 16 k of one row in the same bank.
 const SA: u32 = 68u;
 
-// As[k * SA + row] = A[row0 + row, k0 + k]; Bs[k * SA + col] = B[k0 + k, col0 + col].
-var<workgroup> As: array<f32, 1088>;
-var<workgroup> Bs: array<f32, 1088>;
+// As[k * SA + row] = A[row0 + row, k0 + k]; Bs[k * SA + col] = B[k0 + k, col0 + col] (2 x 4.25 KiB).
+var<workgroup> As: array<f32, BK * SA>;
+var<workgroup> Bs: array<f32, BK * SA>;
 
 // Tile row of output (i, _) and tile column of output (_, j) of thread li.
 fn tile_row(li: u32, i: u32) -> u32 {
