@@ -80,11 +80,15 @@ fn a_workgroup_over_the_limit_falls_back_or_is_an_error() {
     assert_eq!(k.constants.get("WG"), Some(128.0));
     col_sum_matches(&ctx);
     // The tiled GEMM's 256 threads are fixed by its 64x64 tile: no fallback.
-    let e = ctx.kernel("conv2d", "forward").err().unwrap().to_string();
+    let e = ctx
+        .kernel("conv2d_tiled", "forward")
+        .err()
+        .unwrap()
+        .to_string();
     assert_eq!(
         e,
         format!(
-            "kernel conv2d::forward needs 256 invocations per workgroup (256x1x1), but {} offers at most 128",
+            "kernel conv2d_tiled::forward needs 256 invocations per workgroup (256x1x1), but {} offers at most 128",
             ctx.adapter
         )
     );

@@ -1,7 +1,7 @@
 //! Conv2D (Keras semantics: NHWC input, kernel `[kh, kw, cin, cout]`, valid or same padding,
 //! strides, an activation fused into the kernels' epilogue). CPU: im2col and the packed GEMM
-//! (`ops::im2col`, `ops::cpu_gemm`); GPU: `ops::conv2d` (`shaders/conv2d.wgsl`). Tests:
-//! `tests/ops_conv2d.rs`, `tests/ops_im2col.rs`.
+//! (`ops::im2col`, `ops::cpu_gemm`); GPU: `ops::conv2d` (`shaders/conv2d_tiled.wgsl`,
+//! `shaders/conv2d_cpu_adapter.wgsl`). Tests: `tests/ops_conv2d.rs`, `tests/ops_im2col.rs`.
 
 use super::activation::{self, Activation};
 use super::build::mul;

@@ -1,5 +1,6 @@
-//! 2-D convolution, NHWC like Keras, as implicit GEMM. Kernels: `shaders/conv2d.wgsl`; tests:
-//! `tests/ops_conv2d.rs`.
+//! 2-D convolution, NHWC like Keras, as implicit GEMM. Kernels: `shaders/conv2d_tiled.wgsl`
+//! ([`Variant::Tiled`]) and `shaders/conv2d_cpu_adapter.wgsl` ([`Variant::Cpu`]), sharing
+//! `shaders/prelude/conv2d.wgsl`; tests: `tests/ops_conv2d.rs`.
 //!
 //! Layouts (row-major, last index fastest):
 //! - `x`  `[n, h, w, cin]`
@@ -18,11 +19,13 @@ use crate::bail;
 use crate::error::Result;
 use crate::runtime::{shader_constant, Dispatch, GpuContext, GpuTensor};
 
-const SHADER: &str = "conv2d";
-/// A tile size of the GEMM kernels (`BM` x `BN` outputs, reduction step `BK`), as the shader
+/// The kernel module of each family; both hold `weights_reduce` (from the shared prelude).
+const TILED: &str = "conv2d_tiled";
+const CPU_ADAPTER: &str = "conv2d_cpu_adapter";
+/// A tile size of the tiled GEMM kernels (`BM` x `BN` outputs, reduction step `BK`), as the shader
 /// declares it.
 fn tile(name: &str) -> Result<usize> {
-    Ok(shader_constant(SHADER, name)? as usize)
+    Ok(shader_constant(TILED, name)? as usize)
 }
 /// backward_weights splits the reduction over `n*oh*ow` into chunks of at least this many rows...
 const MIN_CHUNK: usize = 512;
@@ -372,7 +375,7 @@ pub fn forward_with(
             ("forward_vec_sx", "x", 4)
         };
         return ctx.dispatch_1d(
-            SHADER,
+            CPU_ADAPTER,
             entry,
             bytemuck::bytes_of(&p),
             &[(xname, x), ("w4", w), ("bias", b), ("y", y)],
@@ -380,7 +383,7 @@ pub fn forward_with(
         );
     }
     ctx.dispatch(
-        SHADER,
+        TILED,
         "forward",
         bytemuck::bytes_of(&p),
         &[("x", x), ("weights", w), ("bias", b), ("y", y)],
@@ -414,7 +417,7 @@ pub fn backward_input_with(
     let p = params(s, Act::Linear, 0, 0);
     if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
         return ctx.dispatch_1d(
-            SHADER,
+            CPU_ADAPTER,
             "backward_input_vec",
             bytemuck::bytes_of(&p),
             &[("w4", w), ("dy4", dy), ("dx", dx)],
@@ -422,7 +425,7 @@ pub fn backward_input_with(
         );
     }
     ctx.dispatch(
-        SHADER,
+        TILED,
         "backward_input",
         bytemuck::bytes_of(&p),
         &[("weights", w), ("dy", dy), ("dx", dx)],
@@ -480,7 +483,9 @@ pub fn backward_weights_with(
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
     let p = params(s, Act::Linear, chunk, splits);
-    let gemm = if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
+    let cpu = variant == Variant::Cpu && s.cout.is_multiple_of(4);
+    let shader = if cpu { CPU_ADAPTER } else { TILED };
+    let gemm = if cpu {
         // Invocations per split: row groups (one tap x 8 channels, plus one for db; or 9 rows of
         // the partial product when cin % 4 != 0) x groups of 8 output channels.
         let col_groups = s.cout.div_ceil(8);
@@ -494,7 +499,7 @@ pub fn backward_weights_with(
             ("backward_weights_k9", "x", s.k().div_ceil(9))
         };
         ctx.dispatch_1d(
-            SHADER,
+            CPU_ADAPTER,
             entry,
             bytemuck::bytes_of(&p),
             &[(xname, x), ("dy4", dy), ("partial4", &partial)],
@@ -502,7 +507,7 @@ pub fn backward_weights_with(
         )?
     } else {
         ctx.dispatch(
-            SHADER,
+            TILED,
             "backward_weights",
             bytemuck::bytes_of(&p),
             &[("x", x), ("dy", dy), ("partial", &partial)],
@@ -510,7 +515,7 @@ pub fn backward_weights_with(
         )?
     };
     let reduce = ctx.dispatch_1d(
-        SHADER,
+        shader,
         "weights_reduce",
         bytemuck::bytes_of(&p),
         &[("partial", &partial), ("dw", dw), ("db", db)],

@@ -314,8 +314,8 @@ pub fn matmul_with(
     }
     // The output tile of one workgroup, as the shader declares it.
     let (tm, tn) = (
-        shader_constant(SHADER, "TM")?,
-        shader_constant(SHADER, "TN")?,
+        shader_constant(SHADER, "BM")?,
+        shader_constant(SHADER, "BN")?,
     );
     let groups = [
         s.n.div_ceil(tn as usize) as u32,

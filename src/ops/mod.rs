@@ -22,11 +22,13 @@ use crate::runtime::{GpuContext, KernelFamily};
 /// Which family of kernels runs a convolution or a GEMM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
-    /// 64x64 output tiles staged through workgroup memory: for real GPUs.
+    /// 64x64 output tiles staged through workgroup memory: for real GPUs. Kernels:
+    /// `shaders/conv2d_tiled.wgsl`, `matmul` / `matmul_bias` of `shaders/gemm.wgsl`.
     Tiled,
     /// Register-blocked kernels without workgroup memory or barriers, loading vec4s where the
     /// sizes allow: for CPU drivers (llvmpipe / lavapipe), where every storage-buffer load costs a
-    /// loop over the SIMD lanes.
+    /// loop over the SIMD lanes. Kernels: `shaders/conv2d_cpu_adapter.wgsl`, the `*_vec` /
+    /// `*_mixed` entry points of `shaders/gemm.wgsl`.
     Cpu,
 }
 

@@ -2,7 +2,7 @@
 //! preludes with directive lines (`#include "prelude/step.wgsl"`, paths relative to `shaders/`);
 //! each directive is replaced by that file's text, every file at most once, so one assembled
 //! source reaches naga and wgpu. A line map sends each line of the assembled source back to its
-//! file and line, so an error names `shaders/conv2d.wgsl:123:5`, not a line offset by preludes.
+//! file and line, so an error names `shaders/conv2d_tiled.wgsl:123:5`, not a line offset by preludes.
 
 use std::collections::HashSet;
 
@@ -31,8 +31,8 @@ impl Assembled {
         Some((&self.files[file], l))
     }
 
-    /// `shaders/conv2d.wgsl:123:5: message` for an error at `loc` of the assembled source, or
-    /// `shaders/conv2d.wgsl: message` (the root file) when naga gave no location.
+    /// `shaders/conv2d_tiled.wgsl:123:5: message` for an error at `loc` of the assembled source, or
+    /// `shaders/conv2d_tiled.wgsl: message` (the root file) when naga gave no location.
     pub fn error_at(&self, loc: Option<naga::SourceLocation>, message: &str) -> String {
         match loc.and_then(|l| Some((self.origin(l.line_number)?, l.line_position))) {
             Some(((file, line), col)) => format!("{ROOT}{file}:{line}:{col}: {message}"),

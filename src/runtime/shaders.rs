@@ -13,7 +13,14 @@ const FILES: &[(&str, &str)] = &[
         "batchnorm.wgsl",
         include_str!("../../shaders/batchnorm.wgsl"),
     ),
-    ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl")),
+    (
+        "conv2d_cpu_adapter.wgsl",
+        include_str!("../../shaders/conv2d_cpu_adapter.wgsl"),
+    ),
+    (
+        "conv2d_tiled.wgsl",
+        include_str!("../../shaders/conv2d_tiled.wgsl"),
+    ),
     ("dropout.wgsl", include_str!("../../shaders/dropout.wgsl")),
     (
         "elementwise.wgsl",
@@ -34,6 +41,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../shaders/prelude/block8.wgsl"),
     ),
     (
+        "prelude/conv2d.wgsl",
+        include_str!("../../shaders/prelude/conv2d.wgsl"),
+    ),
+    (
         "prelude/grid.wgsl",
         include_str!("../../shaders/prelude/grid.wgsl"),
     ),
@@ -45,12 +56,17 @@ const FILES: &[(&str, &str)] = &[
         "prelude/step.wgsl",
         include_str!("../../shaders/prelude/step.wgsl"),
     ),
+    (
+        "prelude/tile_gemm.wgsl",
+        include_str!("../../shaders/prelude/tile_gemm.wgsl"),
+    ),
 ];
 
 /// The kernel modules (file stems of `shaders/*.wgsl`); the preludes are only included.
 pub const SHADERS: &[&str] = &[
     "batchnorm",
-    "conv2d",
+    "conv2d_cpu_adapter",
+    "conv2d_tiled",
     "dropout",
     "elementwise",
     "gather",
