@@ -6,12 +6,26 @@ use super::backend::BackendKind;
 use super::eval::predict_set;
 use crate::data::{image::load_digit, load_dir, Dataset};
 use crate::error::{Error, Result};
+use crate::model::ModelSpec;
 use crate::runtime::AdapterChoice;
 use crate::train::checkpoint;
 
 pub enum Inputs {
     Images(Vec<PathBuf>),
     Indices(Vec<usize>),
+}
+
+/// The model of checkpoint `dir`, which must take grey-scale images: drawn or photographed digits
+/// are turned into one channel (`command` names who asks, for the error).
+pub fn grey_model(dir: &Path, command: &str) -> Result<ModelSpec> {
+    let spec = checkpoint::load_spec(dir)?;
+    if spec.input[2] != 1 {
+        return Err(Error::msg(format!(
+            "{}: {command} handles grey-scale models only",
+            dir.display()
+        )));
+    }
+    Ok(spec)
 }
 
 pub fn run(
@@ -21,14 +35,8 @@ pub fn run(
     backend: BackendKind,
     adapter: &AdapterChoice,
 ) -> Result<()> {
-    let spec = checkpoint::load_spec(dir)?;
-    let [h, w, c] = spec.input;
-    if c != 1 {
-        return Err(Error::msg(format!(
-            "{}: predict handles grey-scale models only",
-            dir.display()
-        )));
-    }
+    let spec = grey_model(dir, "predict")?;
+    let [h, w, _] = spec.input;
     let (set, names, truth) = match inputs {
         Inputs::Images(paths) => {
             let mut images = Vec::new();

@@ -46,14 +46,8 @@ pub struct ServeArgs<'a> {
 
 pub fn run(a: ServeArgs<'_>) -> Result<()> {
     let dir = a.checkpoint;
-    let spec = checkpoint::load_spec(dir)?;
+    let spec = super::predict::grey_model(dir, "serve")?;
     let [h, w, c] = spec.input;
-    if c != 1 {
-        return Err(Error::msg(format!(
-            "{}: serve handles grey-scale models only",
-            dir.display()
-        )));
-    }
     let classes = spec.classes()?;
     let (params_total, _) = spec.param_counts()?;
     let plan = Plan::new(spec.input, &spec.layers, BATCH)?;
