@@ -636,24 +636,29 @@ fn labels_outside_the_model_name_the_file_index_and_value() {
     );
 }
 
-#[test]
-fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
-    let run = |family: &str| {
-        command(&[
-            "bench",
-            "--model",
-            "tiny",
-            "--steps",
-            "1",
-            "--warmup",
-            "0",
-            "--backend",
-            "gpu",
-        ])
-        .env("WGNN_KERNELS", family)
+/// One GPU bench step of `tiny` with `extra` flags and `WGNN_KERNELS=variable`.
+fn bench_one_gpu_step(extra: &[&str], variable: &str) -> std::process::Output {
+    let mut args = vec![
+        "bench",
+        "--model",
+        "tiny",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--backend",
+        "gpu",
+    ];
+    args.extend(extra);
+    command(&args)
+        .env("WGNN_KERNELS", variable)
         .output()
         .expect("wgnn runs")
-    };
+}
+
+#[test]
+fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
+    let run = |family: &str| bench_one_gpu_step(&[], family);
     let o = run("tiled");
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -669,25 +674,8 @@ fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
 
 #[test]
 fn the_kernels_flag_wins_over_the_variable_and_a_bad_one_is_refused() {
-    let run = |flag: &str| {
-        command(&[
-            "bench",
-            "--model",
-            "tiny",
-            "--steps",
-            "1",
-            "--warmup",
-            "0",
-            "--backend",
-            "gpu",
-            "--kernels",
-            flag,
-        ])
-        // The flag wins: a variable that would be an error on its own is not even read.
-        .env("WGNN_KERNELS", "bogus")
-        .output()
-        .expect("wgnn runs")
-    };
+    // The flag wins: a variable that would be an error on its own is not even read.
+    let run = |flag: &str| bench_one_gpu_step(&["--kernels", flag], "bogus");
     let o = run("tiled");
     let out = text(&o);
     assert!(o.status.success(), "{out}");
