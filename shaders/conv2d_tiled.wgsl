@@ -11,24 +11,27 @@
 @group(0) @binding(2) var<storage, read> weights: array<f32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 
-@compute @workgroup_size(TILE_WG)
+@compute @workgroup_size(TILE * TILE / 16u)
 fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let M = p.n * p.oh * p.ow;
     let K = p.kh * p.kw * p.cin;
     let N = p.cout;
-    let m0 = wid.x * BM;
-    let n0 = wid.y * BN;
-    let ty = li / 16u;
+    let m0 = wid.x * TILE;
+    let n0 = wid.y * TILE;
+    let nl = loads();
+    let s = sa();
 
-    // A loads: this thread fills reduction index ak of rows ty + 16 r (r = 0..3). Consecutive
+    // A loads: this thread fills reduction index ak of rows ar + rs r (r < nl). Consecutive
     // threads take consecutive k, i.e. consecutive input channels: coalesced reads of x.
     let ak = li % BK;
-    var img: array<u32, 4>;
-    var iy0: array<i32, 4>;
-    var ix0: array<i32, 4>;
-    var live: array<bool, 4>;
-    for (var r = 0u; r < 4u; r++) {
-        let m = m0 + ty + 16u * r;
+    let ar = li / BK;
+    let rs = tile_wg() / BK;
+    var img: array<u32, MAX_LOADS>;
+    var iy0: array<i32, MAX_LOADS>;
+    var ix0: array<i32, MAX_LOADS>;
+    var live: array<bool, MAX_LOADS>;
+    for (var r = 0u; r < nl; r++) {
+        let m = m0 + ar + rs * r;
         live[r] = m < M;
         let ox = m % p.ow;
         let t = m / p.ow;
@@ -38,9 +41,10 @@ fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid:
         iy0[r] = i32(oy * p.sh) - i32(p.pad_top);
         ix0[r] = i32(ox * p.sw) - i32(p.pad_left);
     }
-    // B loads: column li % 64 of reduction rows li / 64 + 4 q: coalesced reads of the weights.
-    let bc = li % BN;
-    let bk = li / BN;
+    // B loads: column li % TILE of reduction rows bk + ks q: coalesced reads of the weights.
+    let bc = li % TILE;
+    let bk = li / TILE;
+    let ks = tile_wg() / TILE;
 
     var acc: array<f32, 16>;
     for (var k0 = 0u; k0 < K; k0 += BK) {
@@ -49,24 +53,24 @@ fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid:
         let t = k / p.cin;
         let kj = i32(t % p.kw);
         let ki = i32(t / p.kw);
-        for (var r = 0u; r < 4u; r++) {
+        for (var r = 0u; r < nl; r++) {
             let iy = iy0[r] + ki;
             let ix = ix0[r] + kj;
             var v = 0.0;
             if k < K && live[r] && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w) {
                 v = x[img[r] + (u32(iy) * p.w + u32(ix)) * p.cin + c];
             }
-            As[ak * SA + ty + 16u * r] = v;
+            As[ak * s + ar + rs * r] = v;
         }
-        for (var q = 0u; q < 4u; q++) {
-            let kk = bk + 4u * q;
+        for (var q = 0u; q < nl; q++) {
+            let kk = bk + ks * q;
             let kg = k0 + kk;
             let col = n0 + bc;
             var v = 0.0;
             if kg < K && col < N {
                 v = weights[kg * N + col];
             }
-            Bs[kk * SA + bc] = v;
+            Bs[kk * s + bc] = v;
         }
         workgroupBarrier();
         tile_mma(li, &acc);
@@ -87,24 +91,28 @@ fn forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid:
     }
 }
 
-@compute @workgroup_size(TILE_WG)
+@compute @workgroup_size(TILE * TILE / 16u)
 fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let M = p.n * p.h * p.w;
     let K = p.kh * p.kw * p.cout;
     let N = p.cin;
-    let m0 = wid.x * BM;
-    let n0 = wid.y * BN;
-    let ty = li / 16u;
+    let m0 = wid.x * TILE;
+    let n0 = wid.y * TILE;
+    let nl = loads();
+    let s = sa();
 
     // Row m = input pixel (b, iy, ix); reduction index k = (ki, kj, co). The pixel was touched by
     // output (oy, ox) through tap (ki, kj) when iy + pad_top = oy * sh + ki (and likewise in x).
+    // A loads as in forward: reduction index ak of rows ar + rs r.
     let ak = li % BK;
-    var img: array<u32, 4>;
-    var py: array<i32, 4>;
-    var px: array<i32, 4>;
-    var live: array<bool, 4>;
-    for (var r = 0u; r < 4u; r++) {
-        let m = m0 + ty + 16u * r;
+    let ar = li / BK;
+    let rs = tile_wg() / BK;
+    var img: array<u32, MAX_LOADS>;
+    var py: array<i32, MAX_LOADS>;
+    var px: array<i32, MAX_LOADS>;
+    var live: array<bool, MAX_LOADS>;
+    for (var r = 0u; r < nl; r++) {
+        let m = m0 + ar + rs * r;
         live[r] = m < M;
         let ix = m % p.w;
         let t = m / p.w;
@@ -125,7 +133,7 @@ fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
         let t = k / p.cout;
         let kj = t % p.kw;
         let ki = t / p.kw;
-        for (var r = 0u; r < 4u; r++) {
+        for (var r = 0u; r < nl; r++) {
             let ty_ = py[r] - i32(ki);
             let tx_ = px[r] - i32(kj);
             var v = 0.0;
@@ -136,17 +144,18 @@ fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
                     v = dy[img[r] + (oy * p.ow + ox) * p.cout + co];
                 }
             }
-            As[ak * SA + ty + 16u * r] = v;
+            As[ak * s + ar + rs * r] = v;
         }
-        // B[k, ci] = weights[ki, kj, ci, co]; consecutive threads take consecutive co (coalesced).
-        for (var q = 0u; q < 4u; q++) {
-            let col = ty + 16u * q;
+        // B[k, ci] = weights[ki, kj, ci, co], columns ar + rs q; consecutive threads take
+        // consecutive co (coalesced).
+        for (var q = 0u; q < nl; q++) {
+            let col = ar + rs * q;
             let ci = n0 + col;
             var v = 0.0;
             if k < K && ci < N {
                 v = weights[((ki * p.kw + kj) * p.cin + ci) * p.cout + co];
             }
-            Bs[ak * SA + col] = v;
+            Bs[ak * s + col] = v;
         }
         workgroupBarrier();
         tile_mma(li, &acc);
@@ -167,22 +176,25 @@ fn backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
     }
 }
 
-@compute @workgroup_size(TILE_WG)
+@compute @workgroup_size(TILE * TILE / 16u)
 fn backward_weights(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let M = p.n * p.oh * p.ow;
     let K = p.kh * p.kw * p.cin;
     let R = K + 1u;
     let N = p.cout;
-    let r0 = wid.x * BM;
-    let n0 = wid.y * BN;
-    let s = wid.z;
-    let mb = s * p.chunk;
+    let r0 = wid.x * TILE;
+    let n0 = wid.y * TILE;
+    let split = wid.z;
+    let mb = split * p.chunk;
+    let nl = loads();
+    let s = sa();
     let me = min(mb + p.chunk, M);
 
     // A'[row, m] = im2col(x)[m, row] for row < K, 1 for row == K. This thread always loads row
-    // li % 64 (consecutive threads: consecutive channels), at reduction offsets li / 64 + 4 q.
-    let arow = li % BM;
-    let ak = li / BM;
+    // li % TILE (consecutive threads: consecutive channels), at reduction offsets ak + ks q.
+    let arow = li % TILE;
+    let ak = li / TILE;
+    let ks = tile_wg() / TILE;
     let kr = r0 + arow;
     let c = kr % p.cin;
     let t = kr / p.cin;
@@ -190,13 +202,13 @@ fn backward_weights(@builtin(local_invocation_index) li: u32, @builtin(workgroup
     let ki = i32(t / p.kw);
     let is_one = kr == K;
     let is_tap = kr < K;
-    // B[m, col] = dy[m, col]: column li % 64, reduction offsets li / 64 + 4 q.
-    let bc = li % BN;
+    // B[m, col] = dy[m, col]: column li % TILE, the same reduction offsets.
+    let bc = li % TILE;
 
     var acc: array<f32, 16>;
     for (var mt = mb; mt < me; mt += BK) {
-        for (var q = 0u; q < 4u; q++) {
-            let kk = ak + 4u * q;
+        for (var q = 0u; q < nl; q++) {
+            let kk = ak + ks * q;
             let m = mt + kk;
             var a = 0.0;
             var b = 0.0;
@@ -218,8 +230,8 @@ fn backward_weights(@builtin(local_invocation_index) li: u32, @builtin(workgroup
                     b = dy[m * N + n0 + bc];
                 }
             }
-            As[kk * SA + arow] = a;
-            Bs[kk * SA + bc] = b;
+            As[kk * s + arow] = a;
+            Bs[kk * s + bc] = b;
         }
         workgroupBarrier();
         tile_mma(li, &acc);
@@ -234,7 +246,7 @@ fn backward_weights(@builtin(local_invocation_index) li: u32, @builtin(workgroup
         for (var j = 0u; j < 4u; j++) {
             let col = n0 + tile_col(li, j);
             if col < N {
-                partial[(s * R + row) * N + col] = acc[i * 4u + j];
+                partial[(split * R + row) * N + col] = acc[i * 4u + j];
             }
         }
     }

@@ -1,8 +1,8 @@
 // GEMM: C[m,n] = op(A)·op(B) (+ bias[n]) (then an activation), all row-major.
 // A is [m,k] (or [k,m] when trans_a); B is [k,n] (or [n,k] when trans_b).
 // The tiled entry points (matmul, matmul_bias) run on the tiled core, shaders/prelude/tile_gemm.wgsl:
-// one 64x64 tile of C per workgroup, k in slabs of 16 staged through workgroup memory by the
-// loaders below. Every output is a fixed-order sum over k, so results are bit-identical run to run.
+// one TILE x TILE tile of C per workgroup, k in slabs of BK staged through workgroup memory by
+// the loaders below. Every output is a fixed-order sum over k, so results are bit-identical run to run.
 
 #include "prelude/step.wgsl"
 #include "prelude/block8.wgsl"
@@ -55,31 +55,35 @@ fn load_b(kk: u32, col: u32) -> f32 {
 // The 4x4 block of thread `lid` of the tile at (row0, col0) (see tile_row / tile_col), over all of k.
 fn tile(row0: u32, col0: u32, lid: u32) -> array<f32, 16> {
     var acc: array<f32, 16>;
+    let nl = loads();
+    let wg = tile_wg();
+    let s = sa();
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        // Stage 64x16 of A and 16x64 of B: 4 elements each per thread, with consecutive threads
-        // reading consecutive global addresses whichever way each operand is laid out.
-        for (var l = 0u; l < 4u; l++) {
-            let idx = l * TILE_WG + lid;
+        // Stage TILE x BK of A and BK x TILE of B: loads() elements each per thread, with
+        // consecutive threads reading consecutive global addresses whichever way each operand is
+        // laid out.
+        for (var l = 0u; l < nl; l++) {
+            let idx = l * wg + lid;
             var r: u32;
             var kk: u32;
             if p.trans_a != 0u {
-                r = idx % BM;
-                kk = idx / BM;
+                r = idx % TILE;
+                kk = idx / TILE;
             } else {
                 r = idx / BK;
                 kk = idx % BK;
             }
-            As[kk * SA + r] = load_a(row0 + r, k0 + kk);
+            As[kk * s + r] = load_a(row0 + r, k0 + kk);
             var j: u32;
             var kb: u32;
             if p.trans_b != 0u {
                 j = idx / BK;
                 kb = idx % BK;
             } else {
-                j = idx % BN;
-                kb = idx / BN;
+                j = idx % TILE;
+                kb = idx / TILE;
             }
-            Bs[kb * SA + j] = load_b(k0 + kb, col0 + j);
+            Bs[kb * s + j] = load_b(k0 + kb, col0 + j);
         }
         workgroupBarrier();
         tile_mma(lid, &acc);
@@ -88,10 +92,10 @@ fn tile(row0: u32, col0: u32, lid: u32) -> array<f32, 16> {
     return acc;
 }
 
-@compute @workgroup_size(TILE_WG)
+@compute @workgroup_size(TILE * TILE / 16u)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row0 = wid.y * BM;
-    let col0 = wid.x * BN;
+    let row0 = wid.y * TILE;
+    let col0 = wid.x * TILE;
     let acc = tile(row0, col0, lid);
     for (var i = 0u; i < 4u; i++) {
         let row = row0 + tile_row(lid, i);
@@ -105,10 +109,10 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 }
 
 // As matmul, plus the bias (kept apart so that matmul binds no bias buffer).
-@compute @workgroup_size(TILE_WG)
+@compute @workgroup_size(TILE * TILE / 16u)
 fn matmul_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row0 = wid.y * BM;
-    let col0 = wid.x * BN;
+    let row0 = wid.y * TILE;
+    let col0 = wid.x * TILE;
     let acc = tile(row0, col0, lid);
     for (var i = 0u; i < 4u; i++) {
         let row = row0 + tile_row(lid, i);

@@ -1,11 +1,13 @@
 //! Kernel configuration as data: the override constants of `GpuContext::config` reach the
 //! pipeline, size the grid and key the kernel cache; a 1-D workgroup larger than the adapter
-//! allows falls back to a smaller power of two, and a kernel without that fallback is an error
-//! naming the kernel, the need, the limit and the adapter.
+//! allows falls back to a smaller power of two (a tiled kernel to a smaller tile), and a kernel
+//! with no variant that fits is an error naming the kernel, the need, the limit and the adapter;
+//! every tile and reduction step of the tiled GEMM core computes what its defaults compute.
 
 mod common;
 use common::*;
-use wgnn::ops::{elementwise, reduce};
+use wgnn::ops::conv2d::{self as conv, Conv2dShape};
+use wgnn::ops::{elementwise, gemm, reduce, Variant};
 use wgnn::runtime::{GpuContext, KernelConfig};
 
 /// A context of its own (the tests change its config and limits), starting from the defaults.
@@ -79,7 +81,16 @@ fn a_workgroup_over_the_limit_falls_back_or_is_an_error() {
     assert_eq!(k.workgroup_size(), [128, 1, 1]);
     assert_eq!(k.constants.get("WG"), Some(128.0));
     col_sum_matches(&ctx);
-    // The tiled GEMM's 256 threads are fixed by its 64x64 tile: no fallback.
+    // The tiled kernels' 64x64 tile needs 256 threads: they fall back to 32x32 (64 threads), and
+    // compute what the default tile computes.
+    let k = ctx.kernel("conv2d_tiled", "forward").unwrap();
+    assert_eq!(k.workgroup_size(), [64, 1, 1]);
+    assert_eq!(k.constants.get("TILE"), Some(32.0));
+    assert_eq!(tiled_outputs(&ctx), tiled_outputs(&self::ctx()));
+    // Below the smallest tile's 16 threads nothing fits: an error naming kernel, need and limit
+    // (from a new context: this one has the kernel compiled).
+    let mut ctx = self::ctx();
+    ctx.limits.max_compute_invocations_per_workgroup = 8;
     let e = ctx
         .kernel("conv2d_tiled", "forward")
         .err()
@@ -88,8 +99,100 @@ fn a_workgroup_over_the_limit_falls_back_or_is_an_error() {
     assert_eq!(
         e,
         format!(
-            "kernel conv2d_tiled::forward needs 256 invocations per workgroup (256x1x1), but {} offers at most 128",
+            "kernel conv2d_tiled::forward needs 256 invocations per workgroup (256x1x1), but {} offers at most 8",
             ctx.adapter
         )
+    );
+}
+
+/// The outputs of every tiled kernel (the GEMM with each transpose, with and without bias; the
+/// convolution's forward, backward_input and backward_weights) at shapes that fill no tile
+/// evenly, computed on `ctx` with its config.
+fn tiled_outputs(ctx: &GpuContext) -> Vec<Vec<f32>> {
+    let mut out = Vec::new();
+    for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+        let s = gemm::GemmShape::new(70, 45, 37, trans_a, trans_b).unwrap();
+        let a = ctx.tensor(&rand_vec(1, s.a_len()), "a").unwrap();
+        let b = ctx.tensor(&rand_vec(2, s.b_len()), "b").unwrap();
+        let bias = ctx.tensor(&rand_vec(3, s.n), "bias").unwrap();
+        let c = ctx.alloc(s.c_len(), "c").unwrap();
+        let cb = ctx.alloc(s.c_len(), "c bias").unwrap();
+        let tiled = Variant::Tiled;
+        let d = gemm::matmul_with(ctx, tiled, &s, &a, &b, None, &c, false).unwrap();
+        let db = gemm::matmul_with(ctx, tiled, &s, &a, &b, Some(&bias), &cb, true).unwrap();
+        ctx.run(&[&d, &db]).unwrap();
+        out.push(ctx.read_f32(&c).unwrap());
+        out.push(ctx.read_f32(&cb).unwrap());
+    }
+    // Batch 3 of 11x9x5 images, 7 filters of 3x3, stride 2, same padding.
+    let s = Conv2dShape::new(3, 11, 9, 5, 7, [3, 3], [2, 2], true).unwrap();
+    let x = ctx.tensor(&rand_vec(4, s.x_len()), "x").unwrap();
+    let w = ctx.tensor(&rand_vec(5, s.w_len()), "w").unwrap();
+    let b = ctx.tensor(&rand_vec(6, s.cout), "b").unwrap();
+    let dy = ctx.tensor(&rand_vec(7, s.y_len()), "dy").unwrap();
+    let y = ctx.alloc(s.y_len(), "y").unwrap();
+    let dx = ctx.alloc(s.x_len(), "dx").unwrap();
+    let dw = ctx.alloc(s.w_len(), "dw").unwrap();
+    let dbias = ctx.alloc(s.cout, "db").unwrap();
+    let tiled = Variant::Tiled;
+    let mut all = vec![
+        conv::forward_with(ctx, tiled, &s, &x, &w, &b, &y, true).unwrap(),
+        conv::backward_input_with(ctx, tiled, &s, &w, &dy, &dx).unwrap(),
+    ];
+    all.extend(conv::backward_weights_with(ctx, tiled, &s, &x, &dy, &dw, &dbias).unwrap());
+    ctx.run(&all.iter().collect::<Vec<_>>()).unwrap();
+    for t in [&y, &dx, &dw, &dbias] {
+        out.push(ctx.read_f32(t).unwrap());
+    }
+    out
+}
+
+#[test]
+fn every_tile_and_step_the_tuner_tries_computes_what_the_defaults_compute() {
+    // Per output the sum runs over k in order whatever the tile and step, so the results are
+    // identical, not merely close (`==` on floats: a padded step may turn -0 into +0).
+    let default = tiled_outputs(&ctx());
+    let mut reference = Vec::new();
+    for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+        let s = gemm::GemmShape::new(70, 45, 37, trans_a, trans_b).unwrap();
+        let (a, b, bias) = (rand_vec(1, s.a_len()), rand_vec(2, s.b_len()), rand_vec(3, s.n));
+        reference.push(gemm::matmul_ref(&s, &a, &b, None, false));
+        reference.push(gemm::matmul_ref(&s, &a, &b, Some(&bias), true));
+    }
+    for (i, want) in reference.iter().enumerate() {
+        assert_close(&format!("tiled GEMM {i} at the defaults"), &default[i], want);
+    }
+    for tile in [32, 64, 128] {
+        for bk in [8, 16, 32] {
+            let mut ctx = ctx();
+            ctx.config = KernelConfig::parse(&format!("TILE={tile} BK={bk}")).unwrap();
+            let bytes = 2 * bk * (tile + 4) * 4;
+            if bytes > ctx.limits.max_compute_workgroup_storage_size {
+                let e = ctx.kernel("gemm", "matmul").err().unwrap().to_string();
+                assert!(e.contains(&format!("needs {bytes} bytes of workgroup memory")), "{e}");
+                continue;
+            }
+            let k = ctx.kernel("gemm", "matmul").unwrap();
+            if tile * tile / 16 > ctx.limits.max_compute_invocations_per_workgroup {
+                assert_eq!(k.constants.get("TILE"), Some(64.0), "fell back");
+                continue;
+            }
+            assert_eq!(k.workgroup_size(), [tile * tile / 16, 1, 1]);
+            let got = tiled_outputs(&ctx);
+            for (i, (g, d)) in got.iter().zip(&default).enumerate() {
+                assert!(g == d, "TILE={tile} BK={bk}: output {i} differs from the defaults'");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_tile_the_loaders_cannot_serve_is_refused_before_it_runs() {
+    let mut ctx = ctx();
+    ctx.config = KernelConfig::parse("TILE=64 BK=2").unwrap();
+    let e = ctx.kernel("gemm", "matmul").err().unwrap().to_string();
+    assert!(
+        e.starts_with("kernel gemm::matmul cannot be compiled with TILE=64 BK=2:"),
+        "{e}"
     );
 }

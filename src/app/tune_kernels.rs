@@ -1,7 +1,8 @@
-//! `wgnn bench --tune-kernels`: times each kernel's workgroup variants (the WGSL override
-//! constants) at the model's real shapes on the adapter, and the conv/GEMM kernel family on whole
-//! steps, then stores the fastest in the tuning cache (`runtime::tuning_cache`), which every
-//! later command on that adapter compiles its kernels with.
+//! `wgnn bench --tune-kernels`: times the conv/GEMM kernel family on whole steps, then each
+//! kernel's variants (the WGSL override constants: workgroup sizes, and the tile side and
+//! reduction step of the tiled GEMM core) at the model's real shapes on the adapter, one constant
+//! at a time from the defaults, and stores the fastest in the tuning cache
+//! (`runtime::tuning_cache`), which every later command on that adapter compiles its kernels with.
 //!
 //! A variant is validated before it is timed: one SGD step at learning rate 1 (so the parameters
 //! move by the whole gradient) must give the parameters and statistics the shaders' defaults
@@ -20,8 +21,22 @@ use crate::ops::optim::Optimizer;
 use crate::runtime::tuning_cache::{cache_path, now_utc, TuningCache, TuningEntry, TuningKey};
 use crate::runtime::{GpuContext, KernelConfig, KernelFamily};
 
-/// Workgroup sizes tried for every constant (those over the adapter's limits are left out).
-const CANDIDATES: &[u32] = &[32, 64, 128, 256];
+/// Workgroup sizes tried for every 1-D workgroup constant (WG, WG_BLOCK, WG_ROW).
+const WORKGROUPS: &[u32] = &[32, 64, 128, 256];
+/// Output tile sides of the tiled GEMM core (a TILE x TILE tile takes (TILE / 4)^2 threads).
+const TILES: &[u32] = &[32, 64, 128];
+/// Reduction steps of the tiled GEMM core.
+const STEPS: &[u32] = &[8, 16, 32];
+
+/// The values tried for `constant`, leaving out workgroups over the adapter's `limit` of
+/// invocations (the kernel cache would lower them to the default, timing it twice).
+fn candidates(constant: &str, limit: u32) -> Vec<u32> {
+    match constant {
+        "TILE" => TILES.iter().copied().filter(|t| t * t / 16 <= limit).collect(),
+        "BK" => STEPS.to_vec(),
+        _ => WORKGROUPS.iter().copied().filter(|&v| v <= limit).collect(),
+    }
+}
 /// Timed repeats of each measurement; the median is kept (lavapipe shares the CPU with
 /// everything else, so single timings are noisy).
 const REPEATS: usize = 5;
@@ -247,7 +262,7 @@ fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<
         .min(ctx.limits.max_compute_workgroup_size_x);
     let mut chosen = Vec::new();
     for (constant, kernels) in declared(ctx, &base)? {
-        let candidates: Vec<u32> = CANDIDATES.iter().copied().filter(|&v| v <= limit).collect();
+        let candidates = candidates(&constant, limit);
         println!(
             "\n{constant} ({} kernels; median of {REPEATS} profiled steps each):",
             kernels.len()

@@ -17,16 +17,14 @@ use super::elementwise::Act;
 use super::window;
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{shader_constant, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 /// The kernel module of each family; both hold `weights_reduce` (from the shared prelude).
 const TILED: &str = "conv2d_tiled";
 const CPU_ADAPTER: &str = "conv2d_cpu_adapter";
-/// A tile size of the tiled GEMM kernels (`BM` x `BN` outputs, reduction step `BK`), as the shader
-/// declares it.
-fn tile(name: &str) -> Result<usize> {
-    Ok(shader_constant(TILED, name)? as usize)
-}
+/// backward_weights' rows per split are a multiple of this: of every reduction step `BK` the
+/// tiled kernels are tuned with (8, 16, 32), so the splits, and so the sums, do not depend on it.
+const CHUNK_ALIGN: usize = 32;
 /// backward_weights splits the reduction over `n*oh*ow` into chunks of at least this many rows...
 const MIN_CHUNK: usize = 512;
 /// ...with at most this many partial-sum floats in the scratch buffer (16 MiB).
@@ -320,9 +318,11 @@ fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
     Ok(())
 }
 
-/// Workgroups for a GEMM with `rows x cols` outputs (64x64 tiles) and `z` splits.
-fn gemm_grid(rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
-    let g = [rows.div_ceil(tile("BM")?), cols.div_ceil(tile("BN")?), z];
+/// Workgroups for tiled kernel `entry` with `rows x cols` outputs and `z` splits: one per output
+/// tile, of the size the kernel is compiled with on this adapter.
+fn gemm_grid(ctx: &GpuContext, entry: &str, rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
+    let tile = ctx.tile(TILED, entry)?;
+    let g = [rows.div_ceil(tile), cols.div_ceil(tile), z];
     if g.iter().any(|&v| v > 65_535) {
         bail!(
             "conv2d: a grid of {}x{}x{} workgroups exceeds 65,535 per dimension",
@@ -387,7 +387,7 @@ pub fn forward_with(
         "forward",
         bytemuck::bytes_of(&p),
         &[("x", x), ("weights", w), ("bias", b), ("y", y)],
-        gemm_grid(s.m(), s.cout, 1)?,
+        gemm_grid(ctx, "forward", s.m(), s.cout, 1)?,
     )
 }
 
@@ -429,7 +429,7 @@ pub fn backward_input_with(
         "backward_input",
         bytemuck::bytes_of(&p),
         &[("weights", w), ("dy", dy), ("dx", dx)],
-        gemm_grid(s.n * s.h * s.w, s.cin, 1)?,
+        gemm_grid(ctx, "backward_input", s.n * s.h * s.w, s.cin, 1)?,
     )
 }
 
@@ -440,7 +440,7 @@ pub fn weight_grad_splits(s: &Conv2dShape) -> Result<(usize, usize)> {
     let per = (s.k() + 1) * s.cout;
     let max_splits = (MAX_PARTIAL / per).clamp(1, 65_535);
     let splits = m.div_ceil(MIN_CHUNK).clamp(1, max_splits);
-    let chunk = m.div_ceil(splits).next_multiple_of(tile("BK")?);
+    let chunk = m.div_ceil(splits).next_multiple_of(CHUNK_ALIGN);
     Ok((chunk, m.div_ceil(chunk)))
 }
 
@@ -511,7 +511,7 @@ pub fn backward_weights_with(
             "backward_weights",
             bytemuck::bytes_of(&p),
             &[("x", x), ("dy", dy), ("partial", &partial)],
-            gemm_grid(s.k() + 1, s.cout, splits)?,
+            gemm_grid(ctx, "backward_weights", s.k() + 1, s.cout, splits)?,
         )?
     };
     let reduce = ctx.dispatch_1d(

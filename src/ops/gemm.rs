@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::elementwise::Act;
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{shader_constant, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 pub use super::Variant;
 
@@ -312,14 +312,12 @@ pub fn matmul_with(
         }
         return ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(&p), &bind, invocations);
     }
-    // The output tile of one workgroup, as the shader declares it.
-    let (tm, tn) = (
-        shader_constant(SHADER, "BM")?,
-        shader_constant(SHADER, "BN")?,
-    );
+    // One workgroup per output tile, of the size this kernel is compiled with on this adapter.
+    let entry = if bias.is_some() { "matmul_bias" } else { "matmul" };
+    let tile = ctx.tile(SHADER, entry)?;
     let groups = [
-        s.n.div_ceil(tn as usize) as u32,
-        s.m.div_ceil(tm as usize) as u32,
+        s.n.div_ceil(tile) as u32,
+        s.m.div_ceil(tile) as u32,
         1,
     ];
     match bias {

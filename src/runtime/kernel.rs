@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::config::Constants;
 use super::context::GpuContext;
 use super::limits_check::{check, fallback_workgroup, KernelNeeds};
-use super::reflect::{reflect_entry, BindingInfo, BindingKind, EntryInfo};
+use super::reflect::{reflect_entry, shader_constant, BindingInfo, BindingKind, EntryInfo};
+use super::tile_check::{check_tile, smaller_tile};
 use super::shaders::shader_source;
 use super::tensor::GpuTensor;
 use crate::error::{Error, Result};
@@ -203,8 +204,30 @@ impl GpuContext {
             info = reflect_entry(shader, entry, &asked)?;
         }
         let name = format!("{shader}::{entry}");
+        if let (Some(tile), Some(bk)) = (info.constants.get("TILE"), info.constants.get("BK")) {
+            let max_loads = shader_constant(shader, "MAX_LOADS")?;
+            if let Some(t) = smaller_tile(tile as u32, bk as u32, max_loads, &self.limits) {
+                asked.set("TILE", t as f64);
+                info = reflect_entry(shader, entry, &asked)?;
+            }
+            let tile = info.constants.get("TILE").unwrap_or(tile);
+            check_tile(&name, tile as u32, bk as u32, max_loads)?;
+        }
         check(&name, &self.adapter.to_string(), &info.needs, &self.limits)?;
         Ok(info)
+    }
+
+    /// The output tile side (`TILE`) tiled kernel `shader::entry` is compiled with here: its grid
+    /// has one workgroup per tile.
+    pub fn tile(&self, shader: &str, entry: &str) -> Result<usize> {
+        let kernel = self.kernel(shader, entry)?;
+        match kernel.constants.get("TILE") {
+            Some(t) => Ok(t as usize),
+            None => Err(Error::Gpu(format!(
+                "{}: not a tiled kernel (it declares no TILE)",
+                kernel.name
+            ))),
+        }
     }
 
     /// A launch of 1-D kernel `shader::entry` over `n` invocations: the grid comes from the

@@ -11,6 +11,7 @@ mod readback;
 mod reflect;
 mod shaders;
 mod tensor;
+mod tile_check;
 pub mod tuning_cache;
 
 pub use adapter::{AdapterSummary, DeviceKind, Vendor};
@@ -26,3 +27,4 @@ pub use reflect::{
 };
 pub use shaders::{shader_file, shader_files, shader_source, shaders_hash, SHADERS};
 pub use tensor::GpuTensor;
+pub use tile_check::check_tile;
