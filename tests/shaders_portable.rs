@@ -1,7 +1,8 @@
 //! Every entry point of every shader, exactly as the runtime compiles it (the prelude included),
-//! translated by naga into the language of each wgpu backend and, where a validator exists,
-//! validated by it: SPIR-V (Vulkan) by `spirv-val`, GLSL (wgpu's GL backend) by `glslangValidator`;
-//! MSL (Metal) and HLSL (DX12) through naga's writers, which must succeed for every entry point.
+//! with its default constants and with every value the kernel tuner may choose, translated by
+//! naga into the language of each wgpu backend and, where a validator exists, validated by it:
+//! SPIR-V (Vulkan) by `spirv-val`, GLSL (wgpu's GL backend) by `glslangValidator`; MSL (Metal)
+//! and HLSL (DX12) through naga's writers, which must succeed for every entry point.
 //! A shader that only one driver rejects would otherwise be found on that driver, by a user.
 //!
 //! The validators are Debian's `spirv-tools` and `glslang-tools`. Where one is missing the test
@@ -14,14 +15,17 @@ use naga::back::{glsl, hlsl, msl, spv};
 use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
 use naga::valid::ModuleInfo;
 use naga::{Module, ShaderStage};
+use wgnn::app::tune_kernels::candidates;
 use wgnn::runtime::{
     check_limits, compiled_module, parse_shader, reflect_entry, Constants, SHADERS,
 };
 
 /// Every entry point of every shader as the runtime compiles it: parsed and validated, reduced to
-/// that entry point with the override constants applied (the shaders' defaults), as wgpu hands
-/// it to a backend.
-fn kernels() -> Vec<(&'static str, String, Module, ModuleInfo)> {
+/// that entry point with the override constants applied, as wgpu hands it to a backend. Each
+/// kernel comes with the shaders' defaults, then with every other value `wgnn bench
+/// --tune-kernels` may choose for each of its constants (one at a time, as it tunes them):
+/// `(shader, label, entry point, module, info)`, the label `shader::entry` or `shader::entry [TILE=32]`.
+fn kernels() -> Vec<(&'static str, String, String, Module, ModuleInfo)> {
     let mut out = Vec::new();
     for name in SHADERS {
         let parsed = parse_shader(name).unwrap_or_else(|e| panic!("{e}"));
@@ -30,9 +34,28 @@ fn kernels() -> Vec<(&'static str, String, Module, ModuleInfo)> {
             "{name}.wgsl has no entry point"
         );
         for ep in &parsed.module.entry_points {
-            let (module, info) = compiled_module(name, &ep.name, &Constants::default())
-                .unwrap_or_else(|e| panic!("{e}"));
-            out.push((*name, ep.name.clone(), module, info));
+            let defaults = reflect_entry(name, &ep.name, &Constants::default())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .constants;
+            let mut variants = vec![Constants::default()];
+            for (constant, default) in defaults.iter() {
+                for v in candidates(constant, u32::MAX) {
+                    if f64::from(v) != default {
+                        let mut c = Constants::default();
+                        c.set(constant, f64::from(v));
+                        variants.push(c);
+                    }
+                }
+            }
+            for c in variants {
+                let (module, info) =
+                    compiled_module(name, &ep.name, &c).unwrap_or_else(|e| panic!("{e}"));
+                let label = match c.is_empty() {
+                    true => format!("{name}::{}", ep.name),
+                    false => format!("{name}::{} [{c}]", ep.name),
+                };
+                out.push((*name, label, ep.name.clone(), module, info));
+            }
         }
     }
     out
@@ -95,9 +118,9 @@ fn every_entry_point_is_valid_spirv() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut checked, mut failures) = (0, Vec::new());
-    for (name, entry, module, info) in kernels() {
+    for (i, (_, label, entry, module, info)) in kernels().into_iter().enumerate() {
         for ((major, minor), env) in [((1, 0), "vulkan1.0"), ((1, 6), "vulkan1.3")] {
-            let what = format!("{name}::{entry} as SPIR-V {major}.{minor}");
+            let what = format!("{label} as SPIR-V {major}.{minor}");
             let options = spv::Options {
                 lang_version: (major, minor),
                 flags: spv::WriterFlags::empty(),
@@ -123,7 +146,7 @@ fn every_entry_point_is_valid_spirv() {
             };
             let file = dir
                 .path()
-                .join(format!("{name}-{entry}-{major}{minor}.spv"));
+                .join(format!("{i}-{entry}-{major}{minor}.spv"));
             std::fs::write(&file, bytemuck::cast_slice::<u32, u8>(&words)).unwrap();
             let r = validate(
                 Command::new("spirv-val").args(["--target-env", env]),
@@ -148,7 +171,7 @@ fn every_entry_point_is_valid_glsl() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut checked, mut failures) = (0, Vec::new());
-    for (name, entry, module, info) in kernels() {
+    for (i, (_, label, entry, module, info)) in kernels().into_iter().enumerate() {
         let binding_map: glsl::BindingMap = module
             .global_variables
             .iter()
@@ -156,7 +179,7 @@ fn every_entry_point_is_valid_glsl() {
             .map(|rb| (rb, rb.binding as u8))
             .collect();
         for version in [glsl::Version::new_gles(310), glsl::Version::Desktop(430)] {
-            let what = format!("{name}::{entry} as GLSL {version}");
+            let what = format!("{label} as GLSL {version}");
             let options = glsl::Options {
                 version,
                 writer_flags: glsl::WriterFlags::ADJUST_COORDINATE_SPACE,
@@ -183,7 +206,7 @@ fn every_entry_point_is_valid_glsl() {
                 continue;
             }
             let tag = if version.is_es() { "es" } else { "core" };
-            let file = dir.path().join(format!("{name}-{entry}-{tag}.comp"));
+            let file = dir.path().join(format!("{i}-{entry}-{tag}.comp"));
             std::fs::write(&file, &text).unwrap();
             failures
                 .extend(validate(&mut Command::new("glslangValidator"), &what, &file, &text).err());
@@ -197,7 +220,7 @@ fn every_entry_point_is_valid_glsl() {
 #[test]
 fn every_entry_point_translates_to_msl() {
     let (mut checked, mut failures) = (0, Vec::new());
-    for (name, entry, module, info) in kernels() {
+    for (_, label, entry, module, info) in kernels() {
         let options = msl::Options {
             lang_version: (2, 0),
             ..Default::default()
@@ -208,8 +231,8 @@ fn every_entry_point_translates_to_msl() {
         };
         match msl::write_string(&module, &info, &options, &pipeline) {
             Ok((text, _)) if text.contains("kernel void") => {}
-            Ok(_) => failures.push(format!("{name}::{entry} as MSL: no kernel function")),
-            Err(e) => failures.push(format!("{name}::{entry} as MSL: {e}")),
+            Ok(_) => failures.push(format!("{label} as MSL: no kernel function")),
+            Err(e) => failures.push(format!("{label} as MSL: {e}")),
         }
         checked += 1;
     }
@@ -220,7 +243,7 @@ fn every_entry_point_translates_to_msl() {
 #[test]
 fn every_entry_point_translates_to_hlsl() {
     let (mut checked, mut failures) = (0, Vec::new());
-    for (name, entry, module, info) in kernels() {
+    for (_, label, entry, module, info) in kernels() {
         for model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
             let options = hlsl::Options {
                 shader_model: model,
@@ -235,9 +258,9 @@ fn every_entry_point_translates_to_hlsl() {
             match written {
                 Ok(_) if text.contains("[numthreads(") => {}
                 Ok(_) => failures.push(format!(
-                    "{name}::{entry} as HLSL {model:?}: no compute entry point"
+                    "{label} as HLSL {model:?}: no compute entry point"
                 )),
-                Err(e) => failures.push(format!("{name}::{entry} as HLSL {model:?}: {e}")),
+                Err(e) => failures.push(format!("{label} as HLSL {model:?}: {e}")),
             }
             checked += 1;
         }
@@ -263,7 +286,10 @@ fn every_entry_point_fits_the_default_limits() {
     let limits = wgpu::Limits::default();
     let downlevel = wgpu::Limits::downlevel_defaults();
     let mut failures = Vec::new();
-    for (name, entry, _, _) in kernels() {
+    for (name, label, entry, _, _) in kernels() {
+        if label.contains('[') {
+            continue;
+        }
         let full = format!("{name}::{entry}");
         let needs = reflect_entry(name, &entry, &Constants::default())
             .unwrap_or_else(|e| panic!("{e}"))

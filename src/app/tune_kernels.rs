@@ -30,7 +30,8 @@ const STEPS: &[u32] = &[8, 16, 32];
 
 /// The values tried for `constant`, leaving out workgroups over the adapter's `limit` of
 /// invocations (the kernel cache would lower them to the default, timing it twice).
-fn candidates(constant: &str, limit: u32) -> Vec<u32> {
+/// `tests/shaders_portable.rs` translates every kernel with each of them.
+pub fn candidates(constant: &str, limit: u32) -> Vec<u32> {
     match constant {
         "TILE" => TILES.iter().copied().filter(|t| t * t / 16 <= limit).collect(),
         "BK" => STEPS.to_vec(),
