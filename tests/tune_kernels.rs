@@ -118,6 +118,45 @@ fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
 }
 
 #[test]
+fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
+    let dir = scratch("tune_kernels", "tiled");
+    let out = ok_in(
+        &dir,
+        &[
+            "bench",
+            "--model",
+            "tiny",
+            "--tune-kernels",
+            "--kernels",
+            "tiled",
+            "--batch-size",
+            "8",
+        ],
+        &[],
+    );
+    for needle in ["Kernel family: tiled (forced", "\nTILE x BK (", "conv2d_tiled::forward"] {
+        assert!(out.contains(needle), "expected `{needle}` in:\n{out}");
+    }
+    let cache = TuningCache::read(&dir.join(FILE_NAME)).unwrap();
+    let ctx = GpuContext::new().unwrap();
+    let entry = cache.find(&TuningKey::of(&ctx.adapter)).unwrap();
+    assert_eq!(entry.family, None, "a forced family is not stored");
+    for (constant, allowed) in [("TILE", &[32, 64, 128][..]), ("BK", &[8, 16, 32][..])] {
+        let tuned: Vec<u32> = entry
+            .constants
+            .iter()
+            .filter(|c| c.starts_with("conv2d_tiled::") || c.starts_with("gemm::matmul"))
+            .filter_map(|c| {
+                let (name, value) = c.rsplit_once(':')?.1.split_once('=')?;
+                (name == constant).then(|| value.parse().unwrap())
+            })
+            .collect();
+        assert!(!tuned.is_empty(), "no {constant} in {:?}", entry.constants);
+        assert!(tuned.iter().all(|v| allowed.contains(v)), "{:?}", entry.constants);
+    }
+}
+
+#[test]
 fn cached_constants_show_in_the_profile_and_the_environment_wins() {
     let dir = hand_cache("hand", None, &["reduce::col_sum:WG=32"]);
     let out = ok_in(&dir, PROFILE, &[]);

@@ -1,7 +1,7 @@
 //! `wgnn bench --tune-kernels`: times the conv/GEMM kernel family on whole steps, then each
 //! kernel's variants (the WGSL override constants: workgroup sizes, and the tile side and
-//! reduction step of the tiled GEMM core) at the model's real shapes on the adapter, one constant
-//! at a time from the defaults, and stores the fastest in the tuning cache
+//! reduction step of the tiled GEMM core, tuned as pairs) at the model's real shapes on the
+//! adapter, one table at a time from the defaults, and stores the fastest in the tuning cache
 //! (`runtime::tuning_cache`), which every later command on that adapter compiles its kernels with.
 //!
 //! A variant is validated before it is timed: one SGD step at learning rate 1 (so the parameters
@@ -165,14 +165,14 @@ impl Outcome {
 }
 
 /// The fastest accepted candidate, keeping `default` unless another is `MIN_GAIN` faster.
-fn pick(default: u32, outcomes: &[(u32, Outcome)]) -> Option<u32> {
+fn pick<'v>(default: &'v [u32], outcomes: &'v [(Vec<u32>, Outcome)]) -> Option<&'v [u32]> {
     let base = outcomes
         .iter()
-        .find(|(v, _)| *v == default)
+        .find(|(v, _)| v == default)
         .and_then(|(_, o)| o.time());
     let best = outcomes
         .iter()
-        .filter_map(|(v, o)| Some((*v, o.time()?)))
+        .filter_map(|(v, o)| Some((v, o.time()?)))
         .min_by(|a, b| a.1.total_cmp(&b.1))?;
     Some(match base {
         Some(b) if best.1 > b * (1.0 - MIN_GAIN) => default,
@@ -229,11 +229,49 @@ fn tune_family(s: &Setup, ctx: &mut GpuContext) -> Result<(Option<KernelFamily>,
     Ok((Some(family), trial))
 }
 
-/// Each constant the step's kernels declare, with the kernels that declare it and their default.
-fn declared(
-    ctx: &GpuContext,
-    used: &BTreeMap<String, f64>,
-) -> Result<BTreeMap<String, Vec<(String, u32)>>> {
+/// What one table of the search tunes: one constant, or the tiled core's TILE and BK together
+/// (they trade against each other: a smaller tile stages more of each step per thread), with the
+/// kernels that declare them and each kernel's defaults.
+struct Axis {
+    names: Vec<String>,
+    kernels: Vec<(String, Vec<u32>)>,
+}
+
+impl Axis {
+    /// `TILE x BK`, or the constant's name.
+    fn title(&self) -> String {
+        self.names.join(" x ")
+    }
+
+    /// Every combination of the names' candidates.
+    fn candidates(&self, limit: u32) -> Vec<Vec<u32>> {
+        self.names.iter().fold(vec![vec![]], |combos, name| {
+            combos
+                .iter()
+                .flat_map(|c| {
+                    candidates(name, limit).into_iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.push(v);
+                        c
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// `64x16`, or `256`.
+fn label(values: &[u32]) -> String {
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+/// The axes of the search over the kernels the step ran (`used`): each constant they declare,
+/// with TILE and BK joined into one.
+fn axes(ctx: &GpuContext, used: &BTreeMap<String, f64>) -> Result<Vec<Axis>> {
     let mut by_constant: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
     for (kernel, constants) in ctx.compiled_kernels()? {
         if !used.contains_key(&kernel) {
@@ -246,14 +284,34 @@ fn declared(
                 .push((kernel.clone(), v as u32));
         }
     }
-    Ok(by_constant)
+    let mut axes = Vec::new();
+    if let (Some(tiles), Some(steps)) = (by_constant.remove("TILE"), by_constant.remove("BK")) {
+        let kernels = tiles
+            .into_iter()
+            .filter_map(|(k, t)| {
+                let bk = steps.iter().find(|(s, _)| *s == k)?.1;
+                Some((k, vec![t, bk]))
+            })
+            .collect();
+        axes.push(Axis {
+            names: vec!["TILE".into(), "BK".into()],
+            kernels,
+        });
+    }
+    for (name, kernels) in by_constant {
+        axes.push(Axis {
+            names: vec![name],
+            kernels: kernels.into_iter().map(|(k, v)| (k, vec![v])).collect(),
+        });
+    }
+    Ok(axes)
 }
 
 fn split(kernel: &str) -> (&str, &str) {
     kernel.split_once("::").unwrap_or((kernel, ""))
 }
 
-/// Times every candidate of every constant; returns the chosen `shader::entry:NAME=value`s.
+/// Times every candidate of every axis; returns the chosen `shader::entry:NAME=value`s.
 fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<Vec<String>> {
     ctx.config = KernelConfig::default();
     let base = s.kernel_times(ctx)?;
@@ -262,18 +320,23 @@ fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<
         .max_compute_invocations_per_workgroup
         .min(ctx.limits.max_compute_workgroup_size_x);
     let mut chosen = Vec::new();
-    for (constant, kernels) in declared(ctx, &base)? {
-        let candidates = candidates(&constant, limit);
+    for axis in axes(ctx, &base)? {
+        let candidates = axis.candidates(limit);
+        let kernels = &axis.kernels;
         println!(
-            "\n{constant} ({} kernels; median of {REPEATS} profiled steps each):",
+            "\n{} ({} kernels; median of {REPEATS} profiled steps each):",
+            axis.title(),
             kernels.len()
         );
-        let mut table: Vec<Vec<(u32, Outcome)>> = kernels.iter().map(|_| Vec::new()).collect();
-        for &v in &candidates {
+        let mut table: Vec<Vec<(Vec<u32>, Outcome)>> =
+            kernels.iter().map(|_| Vec::new()).collect();
+        for values in &candidates {
             let mut config = KernelConfig::default();
-            for (k, _) in &kernels {
+            for (k, _) in kernels {
                 let (shader, entry) = split(k);
-                config.set_for(shader, entry, &constant, f64::from(v));
+                for (name, v) in axis.names.iter().zip(values) {
+                    config.set_for(shader, entry, name, f64::from(*v));
+                }
             }
             ctx.config = config;
             let outcome = match s.validate(ctx).map(|t| disagreement(&t, reference)) {
@@ -282,11 +345,11 @@ fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<
                 Ok(None) => Ok(s.kernel_times(ctx)?),
             };
             if let Err(why) = &outcome {
-                println!("  {constant}={v} rejected: {why}");
+                println!("  {} = {} rejected: {why}", axis.title(), label(values));
             }
-            for (row, (k, _)) in table.iter_mut().zip(&kernels) {
+            for (row, (k, _)) in table.iter_mut().zip(kernels) {
                 row.push((
-                    v,
+                    values.clone(),
                     match &outcome {
                         Ok(times) => Outcome::Time(times.get(k).copied().unwrap_or(f64::NAN)),
                         Err(why) => Outcome::Rejected(why.clone()),
@@ -300,17 +363,22 @@ fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<
             .max()
             .unwrap_or(6)
             .max(6);
-        let head: String = candidates.iter().map(|v| format!("{:>11}", v)).collect();
+        let head: String = candidates
+            .iter()
+            .map(|v| format!("{:>11}", label(v)))
+            .collect();
         println!("  {:<width$}{head}  chosen", "kernel");
         for ((k, default), row) in kernels.iter().zip(&table) {
             let cells: String = row
                 .iter()
                 .map(|(_, o)| format!("{:>11}", o.cell()))
                 .collect();
-            let pick = pick(*default, row).unwrap_or(*default);
-            let note = if pick == *default { " (default)" } else { "" };
-            println!("  {k:<width$}{cells}  {pick}{note}");
-            chosen.push(format!("{k}:{constant}={pick}"));
+            let pick = pick(default, row).unwrap_or(default);
+            let note = if pick == default.as_slice() { " (default)" } else { "" };
+            println!("  {k:<width$}{cells}  {}{note}", label(pick));
+            for (name, v) in axis.names.iter().zip(pick) {
+                chosen.push(format!("{k}:{name}={v}"));
+            }
         }
     }
     ctx.config = KernelConfig::default();
