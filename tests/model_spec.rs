@@ -95,9 +95,9 @@ fn preset_defaults() {
     assert_eq!(
         d.augment,
         Some(Augment {
-            shift: 3.0,
-            rotate: 10.0,
-            scale: 0.1
+            shift: 2.0,
+            rotate: 8.0,
+            scale: 0.08
         })
     );
 }
@@ -285,7 +285,7 @@ fn toml_round_trip_all_presets() {
     let text = preset("best").unwrap().to_toml();
     assert!(text.contains("schedule = \"onecycle\"\n"), "{text}");
     assert!(
-        text.contains("augment = \"shift=3,rotate=10,scale=0.1\"\n"),
+        text.contains("augment = \"shift=2,rotate=8,scale=0.08\"\n"),
         "{text}"
     );
     let mut m = preset("cnn-bn").unwrap();
