@@ -5,8 +5,9 @@
 //! (`runtime::tuning_cache`), which every later command on that adapter compiles its kernels with.
 //!
 //! A variant is validated before it is timed: one SGD step at learning rate 1 (so the parameters
-//! move by the whole gradient) must give the parameters and statistics the shaders' defaults
-//! give, within the kernel tolerance of `wgnn check`; else it is rejected and said so.
+//! move by the whole gradient), then one step of the model's optimizer, must give the parameters
+//! and statistics the shaders' defaults give, within the kernel tolerance of `wgnn check`; else it
+//! is rejected and said so.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -66,15 +67,24 @@ impl Setup<'_> {
         (0..self.batch.min(self.host.len()) as u32).collect()
     }
 
-    /// One SGD step at lr 1 from the seed-0 parameters: the values every variant must reproduce.
+    /// The values every variant must reproduce: the parameters and statistics after one SGD step
+    /// at lr 1 from the seed-0 parameters (the gradient kernels, magnified), then after one step
+    /// of the model's own optimizer at its own learning rate (its update kernel: Adam's or
+    /// RMSprop's slots are not SGD's).
     fn validate(&self, ctx: &GpuContext) -> Result<Trial> {
-        let mut g = gpu_training_graph(ctx, self.plan()?, Optimizer::sgd(1.0), 0)?;
-        g.load(0, self.host)?;
-        g.train_at(0, &self.order(), 1.0)?;
-        let (params, stats) = g.params()?;
-        Ok(Trial {
-            values: params.into_iter().chain(stats).flatten().collect(),
-        })
+        let d = &self.a.model.defaults;
+        let mut values = Vec::new();
+        for (opt, lr) in [
+            (Optimizer::sgd(1.0), 1.0),
+            (d.optimizer.with_lr(d.lr), d.lr),
+        ] {
+            let mut g = gpu_training_graph(ctx, self.plan()?, opt, 0)?;
+            g.load(0, self.host)?;
+            g.train_at(0, &self.order(), lr)?;
+            let (params, stats) = g.params()?;
+            values.extend(params.into_iter().chain(stats).flatten());
+        }
+        Ok(Trial { values })
     }
 
     /// The model's own training graph, warmed up: ready to time.
