@@ -155,12 +155,20 @@ fn every_tile_and_step_the_tuner_tries_computes_what_the_defaults_compute() {
     let mut reference = Vec::new();
     for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
         let s = gemm::GemmShape::new(70, 45, 37, trans_a, trans_b).unwrap();
-        let (a, b, bias) = (rand_vec(1, s.a_len()), rand_vec(2, s.b_len()), rand_vec(3, s.n));
+        let (a, b, bias) = (
+            rand_vec(1, s.a_len()),
+            rand_vec(2, s.b_len()),
+            rand_vec(3, s.n),
+        );
         reference.push(gemm::matmul_ref(&s, &a, &b, None, false));
         reference.push(gemm::matmul_ref(&s, &a, &b, Some(&bias), true));
     }
     for (i, want) in reference.iter().enumerate() {
-        assert_close(&format!("tiled GEMM {i} at the defaults"), &default[i], want);
+        assert_close(
+            &format!("tiled GEMM {i} at the defaults"),
+            &default[i],
+            want,
+        );
     }
     for tile in [32, 64, 128] {
         for bk in [8, 16, 32] {
@@ -169,7 +177,10 @@ fn every_tile_and_step_the_tuner_tries_computes_what_the_defaults_compute() {
             let bytes = 2 * bk * (tile + 4) * 4;
             if bytes > ctx.limits.max_compute_workgroup_storage_size {
                 let e = ctx.kernel("gemm", "matmul").err().unwrap().to_string();
-                assert!(e.contains(&format!("needs {bytes} bytes of workgroup memory")), "{e}");
+                assert!(
+                    e.contains(&format!("needs {bytes} bytes of workgroup memory")),
+                    "{e}"
+                );
                 continue;
             }
             let k = ctx.kernel("gemm", "matmul").unwrap();
@@ -180,7 +191,10 @@ fn every_tile_and_step_the_tuner_tries_computes_what_the_defaults_compute() {
             assert_eq!(k.workgroup_size(), [tile * tile / 16, 1, 1]);
             let got = tiled_outputs(&ctx);
             for (i, (g, d)) in got.iter().zip(&default).enumerate() {
-                assert!(g == d, "TILE={tile} BK={bk}: output {i} differs from the defaults'");
+                assert!(
+                    g == d,
+                    "TILE={tile} BK={bk}: output {i} differs from the defaults'"
+                );
             }
         }
     }

@@ -144,9 +144,7 @@ fn every_entry_point_is_valid_spirv() {
                     continue;
                 }
             };
-            let file = dir
-                .path()
-                .join(format!("{i}-{entry}-{major}{minor}.spv"));
+            let file = dir.path().join(format!("{i}-{entry}-{major}{minor}.spv"));
             std::fs::write(&file, bytemuck::cast_slice::<u32, u8>(&words)).unwrap();
             let r = validate(
                 Command::new("spirv-val").args(["--target-env", env]),
@@ -257,9 +255,9 @@ fn every_entry_point_translates_to_hlsl() {
                 hlsl::Writer::new(&mut text, &options, &pipeline).write(&module, &info, None);
             match written {
                 Ok(_) if text.contains("[numthreads(") => {}
-                Ok(_) => failures.push(format!(
-                    "{label} as HLSL {model:?}: no compute entry point"
-                )),
+                Ok(_) => {
+                    failures.push(format!("{label} as HLSL {model:?}: no compute entry point"))
+                }
                 Err(e) => failures.push(format!("{label} as HLSL {model:?}: {e}")),
             }
             checked += 1;

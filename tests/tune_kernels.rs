@@ -134,7 +134,11 @@ fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
         ],
         &[],
     );
-    for needle in ["Kernel family: tiled (forced", "\nTILE x BK (", "conv2d_tiled::forward"] {
+    for needle in [
+        "Kernel family: tiled (forced",
+        "\nTILE x BK (",
+        "conv2d_tiled::forward",
+    ] {
         assert!(out.contains(needle), "expected `{needle}` in:\n{out}");
     }
     let cache = TuningCache::read(&dir.join(FILE_NAME)).unwrap();
@@ -152,7 +156,11 @@ fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
             })
             .collect();
         assert!(!tuned.is_empty(), "no {constant} in {:?}", entry.constants);
-        assert!(tuned.iter().all(|v| allowed.contains(v)), "{:?}", entry.constants);
+        assert!(
+            tuned.iter().all(|v| allowed.contains(v)),
+            "{:?}",
+            entry.constants
+        );
     }
 }
 

@@ -34,7 +34,11 @@ const STEPS: &[u32] = &[8, 16, 32];
 /// `tests/shaders_portable.rs` translates every kernel with each of them.
 pub fn candidates(constant: &str, limit: u32) -> Vec<u32> {
     match constant {
-        "TILE" => TILES.iter().copied().filter(|t| t * t / 16 <= limit).collect(),
+        "TILE" => TILES
+            .iter()
+            .copied()
+            .filter(|t| t * t / 16 <= limit)
+            .collect(),
         "BK" => STEPS.to_vec(),
         _ => WORKGROUPS.iter().copied().filter(|&v| v <= limit).collect(),
     }
@@ -338,8 +342,7 @@ fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<
             axis.title(),
             kernels.len()
         );
-        let mut table: Vec<Vec<(Vec<u32>, Outcome)>> =
-            kernels.iter().map(|_| Vec::new()).collect();
+        let mut table: Vec<Vec<(Vec<u32>, Outcome)>> = kernels.iter().map(|_| Vec::new()).collect();
         for values in &candidates {
             let mut config = KernelConfig::default();
             for (k, _) in kernels {
@@ -384,7 +387,11 @@ fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<
                 .map(|(_, o)| format!("{:>11}", o.cell()))
                 .collect();
             let pick = pick(default, row).unwrap_or(default);
-            let note = if pick == default.as_slice() { " (default)" } else { "" };
+            let note = if pick == default.as_slice() {
+                " (default)"
+            } else {
+                ""
+            };
             println!("  {k:<width$}{cells}  {}{note}", label(pick));
             for (name, v) in axis.names.iter().zip(pick) {
                 chosen.push(format!("{k}:{name}={v}"));

@@ -320,7 +320,13 @@ fn check_len(what: &str, t: &GpuTensor, want: usize) -> Result<()> {
 
 /// Workgroups for tiled kernel `entry` with `rows x cols` outputs and `z` splits: one per output
 /// tile, of the size the kernel is compiled with on this adapter.
-fn gemm_grid(ctx: &GpuContext, entry: &str, rows: usize, cols: usize, z: usize) -> Result<[u32; 3]> {
+fn gemm_grid(
+    ctx: &GpuContext,
+    entry: &str,
+    rows: usize,
+    cols: usize,
+    z: usize,
+) -> Result<[u32; 3]> {
     let tile = ctx.tile(TILED, entry)?;
     let g = [rows.div_ceil(tile), cols.div_ceil(tile), z];
     if g.iter().any(|&v| v > 65_535) {

@@ -313,13 +313,13 @@ pub fn matmul_with(
         return ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(&p), &bind, invocations);
     }
     // One workgroup per output tile, of the size this kernel is compiled with on this adapter.
-    let entry = if bias.is_some() { "matmul_bias" } else { "matmul" };
+    let entry = if bias.is_some() {
+        "matmul_bias"
+    } else {
+        "matmul"
+    };
     let tile = ctx.tile(SHADER, entry)?;
-    let groups = [
-        s.n.div_ceil(tile) as u32,
-        s.m.div_ceil(tile) as u32,
-        1,
-    ];
+    let groups = [s.n.div_ceil(tile) as u32, s.m.div_ceil(tile) as u32, 1];
     match bias {
         Some(bias) => ctx.dispatch(
             SHADER,

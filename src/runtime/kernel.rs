@@ -7,9 +7,9 @@ use super::config::Constants;
 use super::context::GpuContext;
 use super::limits_check::{check, fallback_workgroup, KernelNeeds};
 use super::reflect::{reflect_entry, shader_constant, BindingInfo, BindingKind, EntryInfo};
-use super::tile_check::{check_tile, smaller_tile};
 use super::shaders::shader_source;
 use super::tensor::GpuTensor;
+use super::tile_check::{check_tile, smaller_tile};
 use crate::error::{Error, Result};
 
 /// Name of the uniform that holds a kernel's parameters in every shader.

@@ -80,8 +80,13 @@ mod tests {
         // 64 x 4 = 256 elements per step for 256 threads: one each, accepted.
         assert!(check_tile("k", 64, 4, 16).is_ok());
         // 16 * 2 / 64 is not a whole number of elements per thread.
-        let e = check_tile("conv2d_tiled::forward", 64, 2, 16).unwrap_err().to_string();
-        assert!(e.contains("conv2d_tiled::forward") && e.contains("evenly"), "{e}");
+        let e = check_tile("conv2d_tiled::forward", 64, 2, 16)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("conv2d_tiled::forward") && e.contains("evenly"),
+            "{e}"
+        );
         // 16 * 64 / 32 = 32 elements per thread is more than the arrays hold.
         let e = check_tile("k", 32, 64, 16).unwrap_err().to_string();
         assert!(e.contains("more than the loaders' 16"), "{e}");
