@@ -35,6 +35,13 @@ fn ok_in(dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> String {
     t
 }
 
+/// `wgnn bench --model tiny --tune-kernels ARGS` with the tuning cache in `dir`.
+fn tune_tiny(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["bench", "--model", "tiny", "--tune-kernels"];
+    all.extend(args);
+    ok_in(dir, &all, &[])
+}
+
 /// The line of the profile for `kernel` (its first launch).
 fn profile_line<'a>(out: &'a str, kernel: &str) -> &'a str {
     out.lines()
@@ -67,18 +74,7 @@ fn hand_cache(name: &str, shaders: Option<&str>, constants: &[&str]) -> PathBuf 
 #[test]
 fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
     let dir = scratch("tune_kernels", "tuned");
-    let out = ok_in(
-        &dir,
-        &[
-            "bench",
-            "--model",
-            "tiny",
-            "--tune-kernels",
-            "--batch-size",
-            "16",
-        ],
-        &[],
-    );
+    let out = tune_tiny(&dir, &["--batch-size", "16"]);
     for needle in ["Kernel family", "WG (", "chosen", "Wrote the tuning"] {
         assert!(out.contains(needle), "expected `{needle}` in:\n{out}");
     }
@@ -120,20 +116,7 @@ fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
 #[test]
 fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
     let dir = scratch("tune_kernels", "tiled");
-    let out = ok_in(
-        &dir,
-        &[
-            "bench",
-            "--model",
-            "tiny",
-            "--tune-kernels",
-            "--kernels",
-            "tiled",
-            "--batch-size",
-            "8",
-        ],
-        &[],
-    );
+    let out = tune_tiny(&dir, &["--kernels", "tiled", "--batch-size", "8"]);
     for needle in [
         "Kernel family: tiled (forced",
         "\nTILE x BK (",
