@@ -170,8 +170,16 @@ fn every_tile_and_step_the_tuner_tries_computes_what_the_defaults_compute() {
             want,
         );
     }
+    // Mesa's GL path (llvmpipe through wgpu's GL backend) takes 80-100 s to build one tiled
+    // pipeline with TILE=128 or BK=32 (its Vulkan path: well under a second), so on GL the test
+    // keeps to the pairs it builds quickly; CI runs all nine on lavapipe.
+    let gl = ctx().adapter.backend.eq_ignore_ascii_case("gl");
     for tile in [32, 64, 128] {
         for bk in [8, 16, 32] {
+            if gl && (tile > 64 || bk > 16) {
+                eprintln!("TILE={tile} BK={bk}: not built on GL (see above)");
+                continue;
+            }
             let mut ctx = ctx();
             ctx.config = KernelConfig::parse(&format!("TILE={tile} BK={bk}")).unwrap();
             let bytes = 2 * bk * (tile + 4) * 4;
