@@ -117,7 +117,12 @@ fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
 fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
     // Mesa's GL path takes 80-100 s to build one tiled pipeline with TILE=128 or BK=32, and the
     // tuner builds each of them for five kernels: this runs on lavapipe (Vulkan) only.
-    if GpuContext::new().unwrap().adapter.backend.eq_ignore_ascii_case("gl") {
+    if GpuContext::new()
+        .unwrap()
+        .adapter
+        .backend
+        .eq_ignore_ascii_case("gl")
+    {
         eprintln!("skipped on GL: building the large tile variants takes minutes there");
         return;
     }
