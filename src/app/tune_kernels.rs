@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Backend, HostData, Plan};
 use crate::ops::optim::Optimizer;
 use crate::runtime::tuning_cache::{cache_path, now_utc, TuningCache, TuningEntry, TuningKey};
-use crate::runtime::{GpuContext, KernelConfig, KernelFamily};
+use crate::runtime::{tile_threads, GpuContext, KernelConfig, KernelFamily};
 
 /// Workgroup sizes tried for every 1-D workgroup constant (WG, WG_BLOCK, WG_ROW).
 const WORKGROUPS: &[u32] = &[32, 64, 128, 256];
@@ -37,7 +37,7 @@ pub fn candidates(constant: &str, limit: u32) -> Vec<u32> {
         "TILE" => TILES
             .iter()
             .copied()
-            .filter(|t| t * t / 16 <= limit)
+            .filter(|&t| tile_threads(t) <= limit)
             .collect(),
         "BK" => STEPS.to_vec(),
         _ => WORKGROUPS.iter().copied().filter(|&v| v <= limit).collect(),

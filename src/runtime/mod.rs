@@ -27,4 +27,4 @@ pub use reflect::{
 };
 pub use shaders::{shader_file, shader_files, shader_source, shaders_hash, SHADERS};
 pub use tensor::GpuTensor;
-pub use tile_check::check_tile;
+pub use tile_check::{check_tile, tile_threads};

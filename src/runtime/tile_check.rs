@@ -6,6 +6,11 @@
 
 use crate::error::{Error, Result};
 
+/// The threads of a `tile` x `tile` workgroup: (TILE / 4)^2, each computing 4 x 4 outputs.
+pub fn tile_threads(tile: u32) -> u32 {
+    tile * tile / 16
+}
+
 /// Ok when `tile` x `tile` outputs with reduction steps of `bk` can be staged by the loaders,
 /// whose per-thread arrays hold `max_loads` elements (the shader's `MAX_LOADS`); else a sentence
 /// naming the kernel and what is wrong.
@@ -28,7 +33,7 @@ pub fn check_tile(kernel: &str, tile: u32, bk: u32, max_loads: u32) -> Result<()
     if bk == 0 {
         return bad("BK must be at least 1".into());
     }
-    let threads = tile * tile / 16;
+    let threads = tile_threads(tile);
     let elements = tile * bk;
     if !threads.is_multiple_of(bk) || !elements.is_multiple_of(threads) {
         return bad(format!(
@@ -51,7 +56,7 @@ pub fn smaller_tile(tile: u32, bk: u32, max_loads: u32, limits: &wgpu::Limits) -
     let max = limits
         .max_compute_invocations_per_workgroup
         .min(limits.max_compute_workgroup_size_x);
-    let fits = |t: u32| t * t / 16 <= max;
+    let fits = |t: u32| tile_threads(t) <= max;
     if fits(tile) {
         return None;
     }
