@@ -58,7 +58,7 @@ def build(name):
 # optimizer, batch, epochs, validation (a fraction, or an int: the last N training images)
 DEFAULTS = {
     "convnet": ("adam", 128, 15, 0.1), "tiny": ("adam", 128, 10, 0.2), "shallow": ("adam", 128, 10, 0.2),
-    "deep": ("rmsprop", 64, 8, 0.0), "cnn": ("adam", 32, 10, 10000), "cnn-dropout": ("adam", 32, 10, 10000),
+    "deep": ("rmsprop", 64, 8, 0.1), "cnn": ("adam", 32, 10, 10000), "cnn-dropout": ("adam", 32, 10, 10000),
     "cnn-bn": ("adam", 32, 10, 10000),
 }
 

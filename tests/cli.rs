@@ -722,10 +722,13 @@ fn fast_and_best_train_with_their_own_defaults_and_flags_override_them() {
     let out = tmp("best");
     let o = train("--model best --epochs 1 --limit 600 --backend cpu", &out);
     assert!(
-        o.contains("adam lr 0.005, schedule onecycle, augment shift=2,rotate=8,scale=0.08\n"),
+        o.contains(
+            "adam lr 0.005, schedule onecycle, label smoothing 0.1, augment shift=2,rotate=8,scale=0.08\n"
+        ),
         "{o}"
     );
     assert_eq!(str_of(&out, "augment"), "shift=2,rotate=8,scale=0.08");
+    assert!((metric(&out, "label_smoothing") - 0.1).abs() < 1e-6);
     assert_eq!(metric(&out, "batch_size"), 128.0);
     // A resumed run keeps the defaults it started with; a flag that changes them is refused.
     fails(

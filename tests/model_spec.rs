@@ -89,9 +89,10 @@ fn preset_defaults() {
     assert_eq!(d.augment, None);
     let d = preset("best").unwrap().defaults;
     assert_eq!(d.optimizer, OptimizerKind::Adam);
-    assert_eq!((d.lr, d.batch_size, d.epochs), (0.005, 128, 20));
+    assert_eq!((d.lr, d.batch_size, d.epochs), (0.005, 128, 30));
     assert_eq!(d.validation, Validation::Split(0.1));
     assert_eq!(d.schedule, Schedule::OneCycle { max_lr: None });
+    assert_eq!((d.weight_decay, d.label_smoothing), (0.0, 0.1));
     assert_eq!(
         d.augment,
         Some(Augment {
@@ -284,6 +285,7 @@ fn toml_round_trip_all_presets() {
     }
     let text = preset("best").unwrap().to_toml();
     assert!(text.contains("schedule = \"onecycle\"\n"), "{text}");
+    assert!(text.contains("label_smoothing = 0.1\n"), "{text}");
     assert!(
         text.contains("augment = \"shift=2,rotate=8,scale=0.08\"\n"),
         "{text}"
