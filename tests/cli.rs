@@ -747,7 +747,7 @@ fn fast_and_best_train_with_their_own_defaults_and_flags_override_them() {
         "--model best --epochs 1 --limit 600 --backend cpu --schedule constant --augment none --lr 0.001",
         &out,
     );
-    assert!(o.contains("adam lr 0.001\n"), "{o}");
+    assert!(o.contains("adam lr 0.001, label smoothing 0.1\n"), "{o}");
     assert_eq!(str_of(&out, "schedule"), "constant");
     assert_eq!(str_of(&out, "augment"), serde_json::Value::Null);
 }
