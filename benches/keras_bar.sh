@@ -43,22 +43,25 @@ PY
 done
 
 python3 - "$results" "$models" "$seeds" <<'PY'
-import sys
+import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.count("\t") >= 4 and not l.startswith("#")]
 models, seeds = sys.argv[2].split(), sys.argv[3].split()
-acc = {(m, w, s): float(a) for m, w, s, a, *_ in rows}
-print("\n| preset | | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | wgnn - Keras |")
+acc = {(m, w, s): 100 * float(a) for m, w, s, a, *_ in rows}
+print("\n| preset | | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | wgnn - Keras (± standard error) |")
 print("|---|---|" + "---|" * (len(seeds) + 2))
 for m in models:
-    means = {}
+    runs = {w: [acc.get((m, w, s)) for s in seeds] for w in ("wgnn", "keras")}
+    complete = all(None not in v for v in runs.values())
     for who, name in (("wgnn", "wgnn"), ("keras", "Keras")):
-        got = [acc.get((m, who, s)) for s in seeds]
-        done = [a for a in got if a is not None]
-        means[who] = sum(done) / len(done) if len(done) == len(seeds) else None
-        cells = " | ".join(f"{100 * a:.2f}%" if a is not None else "-" for a in got)
-        mean = f"**{100 * means[who]:.3f}%**" if means[who] is not None else "-"
+        got = runs[who]
+        cells = " | ".join(f"{a:.2f}%" if a is not None else "-" for a in got)
+        mean = f"**{statistics.mean(got):.3f}%**" if None not in got else "-"
         gap = ""
-        if who == "keras" and None not in means.values():
-            gap = f"{100 * (means['wgnn'] - means['keras']):+.3f} points"
+        if who == "keras" and complete:
+            w, k = runs["wgnn"], runs["keras"]
+            # The seeds of the two frameworks are not paired (each draws its own initialisation),
+            # so the error of the difference is that of two independent means.
+            se = (statistics.variance(w) / len(w) + statistics.variance(k) / len(k)) ** 0.5 if len(seeds) > 1 else 0.0
+            gap = f"{statistics.mean(w) - statistics.mean(k):+.3f} ± {se:.3f} points"
         print(f"| `{m}` | {name} | {cells} | {mean} | {gap} |")
 PY
