@@ -61,7 +61,10 @@ for m in models:
             w, k = runs["wgnn"], runs["keras"]
             # The seeds of the two frameworks are not paired (each draws its own initialisation),
             # so the error of the difference is that of two independent means.
-            se = (statistics.variance(w) / len(w) + statistics.variance(k) / len(k)) ** 0.5 if len(seeds) > 1 else 0.0
-            gap = f"{statistics.mean(w) - statistics.mean(k):+.3f} ± {se:.3f} points"
+            gap = f"{statistics.mean(w) - statistics.mean(k):+.3f}"
+            if len(seeds) > 1:  # one seed has no spread to give an error from
+                se = (statistics.variance(w) / len(w) + statistics.variance(k) / len(k)) ** 0.5
+                gap += f" ± {se:.3f}"
+            gap += " points"
         print(f"| `{m}` | {name} | {cells} | {mean} | {gap} |")
 PY
