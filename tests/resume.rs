@@ -3,6 +3,8 @@
 //! would change a resumed run are refused; divergence stops with the last good checkpoint kept.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -216,38 +218,126 @@ fn a_second_ctrl_c_exits_at_once_and_the_checkpoint_still_loads() {
     ok(&["eval", "--checkpoint", s(&dir), "--backend", "cpu"]);
 }
 
-/// SIGKILL at random moments (fixed seed): after every kill the folder's checkpoint loads, and
-/// resuming completes the run with the same parameters as a run that was never killed.
+/// The optimizer steps a run's checkpoint holds (its header's `t`); None before the first one.
+/// Reads only the header: the file is replaced atomically, so it is always whole.
+fn checkpointed_steps(dir: &Path) -> Option<u64> {
+    let mut f = std::fs::File::open(dir.join("model.safetensors")).ok()?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).ok()?;
+    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
+    f.read_exact(&mut header).ok()?;
+    let h: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    h["__metadata__"]["t"].as_str()?.parse().ok()
+}
+
+/// A point in a run's progress at which to SIGKILL it.
+#[derive(Clone, Copy, Debug)]
+enum KillAt {
+    /// As soon as the process exists: before it has read its data.
+    Spawned,
+    /// When it prints its first line (`Training ...` or `Resuming ...`): its data (and a resumed
+    /// run's checkpoint) read, the backend built, no step taken yet.
+    FirstLine,
+    /// Once its checkpoint holds at least this many optimizer steps: somewhere in the steps,
+    /// validation or checkpoint write that follow.
+    Checkpointed(u64),
+}
+
+/// Runs `wgnn ARGS` (a run in `dir`) and SIGKILLs it at `at`. True if the kill ended it; false if
+/// it finished first (it must then have succeeded). Which it is depends only on how far the run
+/// got, never on how long it took: waiting is a poll of the checkpoint's header.
+fn kill_at(args: &[&str], dir: &Path, at: KillAt) -> bool {
+    let mut child = spawn(args);
+    match at {
+        KillAt::Spawned => {}
+        KillAt::FirstLine => {
+            // EOF (a run that failed at once) falls through to the exit status below.
+            let mut out = BufReader::new(child.stdout.take().unwrap());
+            let _ = out.read_line(&mut String::new());
+            child.stdout = Some(out.into_inner());
+        }
+        KillAt::Checkpointed(steps) => {
+            while checkpointed_steps(dir).is_none_or(|t| t < steps)
+                && child.try_wait().unwrap().is_none()
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    // Harmless when it has already exited: the status below tells which happened.
+    let _ = child.kill();
+    let o = child.wait_with_output().unwrap();
+    if o.status.signal() == Some(9 /* SIGKILL */) {
+        return true;
+    }
+    assert!(o.status.success(), "wgnn {args:?}: {}", text(&o));
+    false
+}
+
+/// SIGKILL at random moments (fixed seed), chosen from the run's progress rather than the clock,
+/// so that they fall the same way on any machine: as the process starts (before the first
+/// checkpoint), as it begins to train, after a checkpoint holding a drawn number of steps, and
+/// after the last checkpoint (in the final test evaluation and report, if it is still running).
+/// After every kill the folder's checkpoint loads, and resuming completes the run with the same
+/// parameters and history as a run that was never killed.
 #[test]
 fn sigkill_at_random_moments_loses_nothing() {
+    // 4 epochs of 100 steps: a checkpoint before the first step, then whenever the step count
+    // is a multiple of 7 and at each epoch's end (100, 200, 300, 400).
     let flags = "--backend cpu --epochs 4 --checkpoint-every 7";
+    const STEPS: u64 = 400;
+    // Drawn step counts stop here, well before the end: such a kill misses only if the run does
+    // its last 60-odd steps and its evaluations between two polls of its checkpoint, 1 ms apart.
+    const LAST_DRAWN: u64 = 330;
     let whole = tmp("kill-whole");
     ok(&run_args(flags, &whole));
     let mut rng = Rng::new(2026);
     let (mut kills, mut readable, mut resumes, mut before_first) = (0, 0, 0, 0);
-    let mut round = 0;
+    let (mut rounds, mut outran) = (0, Vec::new());
+    let mut seen = BTreeMap::<String, usize>::new();
     while kills < 24 {
-        let dir = tmp(&format!("kill-{round}"));
-        round += 1;
-        assert!(round < 12, "runs kept finishing before they were killed");
+        let dir = tmp(&format!("kill-{rounds}"));
+        assert!(rounds < 12, "runs kept finishing before they were killed");
+        let mut attempt = 0;
         loop {
-            let resuming = dir.join("model.safetensors").exists();
-            let mut child = if resuming {
-                spawn(&["train", "--resume", s(&dir), "--backend", "cpu"])
-            } else {
-                spawn(&run_args(flags, &dir))
-            };
-            // From before the first checkpoint to well into the final test evaluation.
-            std::thread::sleep(Duration::from_millis(100 + rng.below(2400) as u64));
-            if child.try_wait().unwrap().is_some() {
-                let o = child.wait_with_output().unwrap();
-                assert!(o.status.success(), "{}", text(&o));
+            let saved = checkpointed_steps(&dir);
+            let resuming = saved.is_some();
+            if saved == Some(STEPS) || kills >= 24 {
+                // Trained to the end (or enough kills): finish it without a kill.
                 break;
             }
-            child.kill().unwrap();
-            child.wait().unwrap();
+            let at = match saved {
+                // Each run's first start: as soon as it exists, or (every other run) once it
+                // has printed its first line.
+                None if attempt == 0 && rounds % 2 == 0 => KillAt::Spawned,
+                None if attempt == 0 => KillAt::FirstLine,
+                Some(_) if rng.below(5) == 0 => KillAt::FirstLine,
+                Some(t) if t >= LAST_DRAWN => KillAt::Checkpointed(STEPS),
+                steps => {
+                    let from = steps.map_or(1, |t| t + 1);
+                    KillAt::Checkpointed((from + rng.below(50) as u64).min(LAST_DRAWN))
+                }
+            };
+            attempt += 1;
+            let args: Vec<&str> = if resuming {
+                vec!["train", "--resume", s(&dir), "--backend", "cpu"]
+            } else {
+                run_args(flags, &dir)
+            };
+            if !kill_at(&args, &dir, at) {
+                // It finished first (as a kill after the last checkpoint may well find): the run
+                // is complete, and is compared below.
+                outran.push(format!("{at:?}"));
+                break;
+            }
             kills += 1;
             resumes += usize::from(resuming);
+            let kind = match at {
+                KillAt::Checkpointed(STEPS) => "after the last checkpoint".into(),
+                KillAt::Checkpointed(_) => "after a drawn checkpoint".into(),
+                at => format!("{at:?}"),
+            };
+            *seen.entry(kind).or_default() += 1;
             if dir.join("model.safetensors").exists() {
                 let e = ok(&["eval", "--checkpoint", s(&dir), "--backend", "cpu"]);
                 assert!(e.contains("test accuracy"), "{e}");
@@ -256,21 +346,23 @@ fn sigkill_at_random_moments_loses_nothing() {
                 // Killed before the run wrote its first checkpoint: nothing was saved yet.
                 before_first += 1;
             }
-            if kills >= 24 {
-                break;
-            }
         }
-        if kills >= 24 {
-            // Finish the last interrupted run and compare it with the one never killed.
+        rounds += 1;
+        // Finish the interrupted run and compare it with the one never killed.
+        if !dir.join("metrics.json").is_file() {
             ok(&["train", "--resume", s(&dir), "--backend", "cpu"]);
-            assert_same_tensors("after SIGKILLs", &whole, &dir);
-            assert_eq!(history_without_time(&whole), history_without_time(&dir));
         }
+        assert_same_tensors(&format!("after SIGKILLs, run {rounds}"), &whole, &dir);
+        assert_eq!(history_without_time(&whole), history_without_time(&dir));
     }
     eprintln!(
-        "{kills} kills ({resumes} of them during a resumed run): {readable} left a checkpoint that eval loaded, {before_first} came before the first checkpoint; {round} runs"
+        "{kills} kills ({resumes} of them during a resumed run; {seen:?}): {readable} left a checkpoint that eval loaded, {before_first} came before the first checkpoint; {rounds} runs; finished before the kill: {outran:?}"
     );
     assert_eq!(readable + before_first, kills);
+    assert!(
+        before_first >= 1,
+        "no kill came before the first checkpoint"
+    );
     assert!(resumes >= 10, "only {resumes} kills hit a resumed run");
 }
 
