@@ -6,7 +6,8 @@ use std::process::{Command, Output};
 
 use wgnn::app::compare::best_val;
 use wgnn::model::{resolve, thousands};
-use wgnn::report::{EpochRecord, History, RUN_COLORS};
+use wgnn::report::RUN_COLORS;
+use wgnn::train::{EpochRecord, History};
 
 fn wgnn_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wgnn"))
@@ -244,13 +245,13 @@ fn folders_that_are_not_finished_runs_are_clear_errors() {
     std::fs::write(half.join("metrics.json"), "{\"model\": \"tiny\"}").unwrap();
     let h = half.to_str().unwrap();
     fails(&["compare", h], 1, &[h, "no history.csv"]);
-    std::fs::write(half.join("history.csv"), wgnn::report::history::CSV_HEADER).unwrap();
+    std::fs::write(half.join("history.csv"), wgnn::train::history::CSV_HEADER).unwrap();
     fails(&["compare", h], 1, &["history.csv", "holds no epochs"]);
     std::fs::write(
         half.join("history.csv"),
         format!(
             "{}\n1,2.0,0.1,,,1.0,0.001\n",
-            wgnn::report::history::CSV_HEADER
+            wgnn::train::history::CSV_HEADER
         ),
     )
     .unwrap();

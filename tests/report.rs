@@ -1,4 +1,6 @@
-use wgnn::report::{confusion_png, curves_png, write_atomic, Confusion, EpochRecord, History};
+use wgnn::report::{confusion_png, curves_png, Confusion};
+use wgnn::train::{EpochRecord, History};
+use wgnn::util::fs::write_atomic;
 
 #[test]
 fn confusion_counts_and_metrics() {
@@ -91,7 +93,7 @@ fn history_csv_round_trip() {
     assert!(e.contains("header"), "{e}");
     let e = History::from_csv(&format!(
         "{}\n1,x,0.5,,,1,0.1\n",
-        wgnn::report::history::CSV_HEADER
+        wgnn::train::history::CSV_HEADER
     ))
     .unwrap_err()
     .to_string();

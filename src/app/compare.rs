@@ -7,9 +7,11 @@ use super::backend::BackendKind;
 use super::train::{self, TrainArgs, TrainEnd};
 use crate::error::{Error, Result};
 use crate::model::{resolve, thousands, ModelSpec, Validation};
-use crate::report::{compare_png, write_atomic, History, RunCurves};
+use crate::report::{compare_png, RunCurves};
 use crate::runtime::AdapterChoice;
 use crate::train::checkpoint;
+use crate::train::History;
+use crate::util::fs::write_atomic;
 
 /// What `compare` reads from one run folder.
 pub struct Run {

@@ -81,7 +81,7 @@ pub fn run(
     println!("\n{}", confusion.table());
     if let Some(path) = probabilities {
         let rows = r.probs.len() / classes;
-        crate::report::fs::write_atomic(path, &npy_f32(&r.probs, rows, classes))?;
+        crate::util::fs::write_atomic(path, &npy_f32(&r.probs, rows, classes))?;
         println!(
             "Wrote the probabilities ({rows} x {classes}, float32 .npy) to {}",
             path.display()

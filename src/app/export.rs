@@ -6,8 +6,8 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::graph::Plan;
 use crate::onnx;
-use crate::report::fs::write_atomic;
 use crate::train::checkpoint;
+use crate::util::fs::write_atomic;
 
 pub fn run(dir: &Path, out: &Path) -> Result<()> {
     if !dir.is_dir() {
@@ -19,7 +19,7 @@ pub fn run(dir: &Path, out: &Path) -> Result<()> {
     let spec = checkpoint::load_spec(dir)?;
     let plan = Plan::new(spec.input, &spec.layers, 1)?;
     let (params, stats) = checkpoint::load_params(dir, &plan)?;
-    let e = onnx::export(
+    let e = crate::layers::export_onnx::export(
         &spec.name,
         spec.input,
         &spec.layers,

@@ -12,12 +12,14 @@ use crate::data::{load_dir, Mnist};
 use crate::error::{Error, Result};
 use crate::graph::{MemoryUse, Plan, Progress};
 use crate::model::{thousands, ModelSpec, OptimizerKind, Validation};
-use crate::report::{confusion_png, curves_png, write_atomic, Confusion, EpochRecord};
+use crate::report::{confusion_png, curves_png, Confusion};
 use crate::runtime::AdapterChoice;
+use crate::train::EpochRecord;
 use crate::train::{
     checkpoint, fit, split, Callbacks, DataId, EarlyStop, FitConfig, FitResult, Monitor, Outcome,
     Plateau, RunConfig, Schedule, TrainState,
 };
+use crate::util::fs::write_atomic;
 
 /// The flags of `wgnn train`, as given (None: not given).
 #[derive(Clone)]

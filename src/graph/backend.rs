@@ -4,18 +4,13 @@ use std::ops::ControlFlow;
 
 use super::HostData;
 use crate::error::Result;
+pub use crate::layers::Mode;
 pub use crate::ops::augment::Augment;
 pub use crate::ops::loss::Metrics;
 pub use crate::runtime::MemoryUse;
 
 /// One host vector per tensor, in plan order (parameters, or BN statistics).
 pub type Tensors = Vec<Vec<f32>>;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Train,
-    Eval,
-}
 
 /// Everything a graph carries from one step to the next: what a checkpoint must hold to continue
 /// training exactly. Both backends export and import the same layout.

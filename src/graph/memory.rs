@@ -5,19 +5,9 @@
 use super::plan::{dims_str, Plan};
 use crate::error::{Error, Result};
 use crate::layers::MemoryCx;
+pub use crate::layers::MemoryItem;
 use crate::util::bytes::human;
 use crate::util::host_memory;
-
-/// One buffer (or group of same-sized buffers) a backend keeps for a training step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MemoryItem {
-    /// What it is, naming the layer: "layer 3 (dense): output activations (128x10)".
-    pub what: String,
-    /// Bytes of one buffer.
-    pub bytes: u64,
-    /// How many such buffers (an activation and its gradient: 2).
-    pub count: u64,
-}
 
 /// What a device allows: the largest single buffer, and the total where it is known.
 #[derive(Clone, Debug, PartialEq)]

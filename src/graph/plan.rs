@@ -1,9 +1,9 @@
 //! A model compiled for one batch size: its ops, activation sizes and parameter layout.
 
 use crate::error::{Error, Result};
+use crate::layers::Layer;
 use crate::layers::{compile, elements, LayerInfo};
 pub use crate::layers::{dims_str, Init, Node, ParamSpec};
-use crate::model::Layer;
 
 #[derive(Clone, Debug)]
 pub struct Plan {

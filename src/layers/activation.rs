@@ -3,9 +3,9 @@
 //! epilogues. The arithmetic is `ops::elementwise::Act` (`shaders/prelude/activate.wgsl`); tests:
 //! `tests/ops_activation.rs`.
 
+use super::Mode;
 use super::{Build, Built, CpuCx, Fields, GpuCx, LayerKind, Op, Res, TomlOut};
 use crate::error::{Error, Result};
-use crate::graph::Mode;
 use crate::onnx::{Attr, OnnxBuilder, OnnxCx};
 use crate::ops::elementwise::{self, Act};
 use crate::runtime::GpuTensor;

@@ -3,9 +3,9 @@
 //! `ops::batchnorm` (`shaders/batchnorm.wgsl`). Tests: `tests/ops_batchnorm.rs`.
 
 use super::build::mul;
+use super::Mode;
 use super::{Build, Built, CpuCx, Fields, GpuCx, Init, LayerKind, Op, Res, TomlOut};
 use crate::error::Result;
-use crate::graph::Mode;
 use crate::onnx::{Attr, OnnxBuilder, OnnxCx};
 use crate::ops::batchnorm::{self, BnShape};
 use crate::runtime::GpuTensor;

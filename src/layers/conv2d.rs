@@ -5,11 +5,11 @@
 
 use super::activation::{self, Activation};
 use super::build::mul;
+use super::Mode;
 use super::{
     Build, Built, CpuCx, Fields, GpuCx, Init, LayerKind, MemoryCx, Op, Padding, Res, TomlOut,
 };
 use crate::error::Result;
-use crate::graph::Mode;
 use crate::onnx::{self, Attr, OnnxBuilder, OnnxCx};
 use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::elementwise::{self, Act};

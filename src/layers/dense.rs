@@ -5,9 +5,9 @@
 
 use super::activation::{self, Activation};
 use super::build::{elements, mul, shape_str};
+use super::Mode;
 use super::{Build, Built, CpuCx, Fields, GpuCx, Init, LayerKind, Op, Res, TomlOut};
 use crate::error::Result;
-use crate::graph::Mode;
 use crate::onnx::{OnnxBuilder, OnnxCx};
 use crate::ops::elementwise::{self, Act};
 use crate::ops::gemm::{self, GemmShape};

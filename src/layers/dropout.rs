@@ -2,9 +2,9 @@
 //! comes from a counter-based hash of the seed, the step and the layer, so both backends draw the
 //! same one. CPU and GPU: `ops::dropout` (`shaders/dropout.wgsl`). Tests: `tests/ops_dropout.rs`.
 
+use super::Mode;
 use super::{Build, Built, CpuCx, Fields, GpuCx, LayerKind, MemoryCx, Op, Res, TomlOut};
 use crate::error::Result;
-use crate::graph::Mode;
 use crate::onnx::{OnnxBuilder, OnnxCx};
 use crate::ops::dropout;
 use crate::runtime::GpuTensor;

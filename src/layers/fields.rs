@@ -5,7 +5,7 @@ use toml::{Table, Value};
 use crate::error::Error;
 
 /// A field's problem, as a sentence; the caller adds the layer or table it belongs to.
-pub type Res<T> = std::result::Result<T, String>;
+pub use crate::onnx::Res;
 
 pub fn type_name(v: &Value) -> &'static str {
     match v {

@@ -1,9 +1,9 @@
 //! Flatten: NHWC activations are already flat in memory, in Keras' flatten order, so the op only
 //! renames its input.
 
+use super::Mode;
 use super::{Build, Built, CpuCx, Fields, GpuCx, LayerKind, Op, Res, TomlOut};
 use crate::error::Result;
-use crate::graph::Mode;
 use crate::onnx::{Attr, OnnxBuilder, OnnxCx};
 use crate::runtime::GpuTensor;
 

@@ -7,8 +7,26 @@ use std::sync::Arc;
 use super::cpu::CpuCx;
 use super::gpu::GpuCx;
 use crate::error::Result;
-use crate::graph::{MemoryItem, Mode};
 use crate::runtime::GpuTensor;
+
+/// Which pass a layer runs: training (dropout drops, batch norm uses the batch's statistics) or
+/// inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// One buffer (or group of same-sized buffers) a backend keeps for a training step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryItem {
+    /// What it is, naming the layer: "layer 3 (dense): output activations (128x10)".
+    pub what: String,
+    /// Bytes of one buffer.
+    pub bytes: u64,
+    /// How many such buffers (an activation and its gradient: 2).
+    pub count: u64,
+}
 
 /// One layer compiled for a batch size. The CPU passes are the backend's production code; the GPU
 /// passes record dispatches once, which the graph then replays every step.

@@ -2,9 +2,9 @@
 //! a `PoolShape`, the global poolings being one window over the whole image. CPU and GPU:
 //! `ops::pool` (`shaders/pool.wgsl`).
 
+use super::Mode;
 use super::{Build, Built, CpuCx, Fields, GpuCx, MemoryCx, Op, Padding, Res, TomlOut};
 use crate::error::Result;
-use crate::graph::Mode;
 use crate::onnx::{self, Attr, OnnxBuilder, OnnxCx};
 use crate::ops::pool::{self, PoolShape};
 use crate::runtime::GpuTensor;

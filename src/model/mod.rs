@@ -15,20 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ops::augment::Augment;
-use crate::train::Schedule;
+use crate::ops::lr_schedule::Schedule;
 
 pub use crate::layers::{Activation, Layer, LayerInfo, Padding};
+pub use crate::ops::optim::OptimizerKind;
 pub use presets::{preset, resolve, PRESETS};
 pub use summary::thousands;
-
-/// Optimisers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    Sgd,
-    Adam,
-    Rmsprop,
-}
 
 /// How the validation set is taken from the end of the training data.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,32 +80,6 @@ impl Default for TrainDefaults {
         }
     }
 }
-
-impl OptimizerKind {
-    pub const ALL: [OptimizerKind; 3] = [
-        OptimizerKind::Sgd,
-        OptimizerKind::Adam,
-        OptimizerKind::Rmsprop,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Adam => "adam",
-            OptimizerKind::Rmsprop => "rmsprop",
-        }
-    }
-}
-
-crate::util::text::display_from_str!(
-    OptimizerKind,
-    "optimizer",
-    [
-        OptimizerKind::Sgd,
-        OptimizerKind::Adam,
-        OptimizerKind::Rmsprop
-    ]
-);
 
 impl ModelSpec {
     /// Shape inference and validation. Errors name the layer, e.g.

@@ -6,7 +6,7 @@ use super::{Layer, ModelSpec, OptimizerKind, TrainDefaults, Validation};
 use crate::error::{Error, Result};
 use crate::layers::{type_name, Fields, Res, TomlOut};
 use crate::ops::augment::Augment;
-use crate::train::Schedule;
+use crate::ops::lr_schedule::Schedule;
 
 fn parse_layer(tbl: &Table, ty: &str) -> Res<Layer> {
     let mut f = Fields::new(tbl);

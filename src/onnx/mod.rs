@@ -1,6 +1,6 @@
-//! ONNX export: a trained Sequential model as an ONNX graph (opset 15, IR version 8). The graph
-//! builder is here and the protobuf messages in `proto.rs`; what each layer kind emits is in its
-//! own file (`LayerKind::to_onnx` in `src/layers/NAME.rs`).
+//! ONNX graphs (opset 15, IR version 8): the builder layers emit their nodes into, and the
+//! protobuf messages in `proto.rs`. What each layer kind emits is in its own file
+//! (`LayerKind::to_onnx` in `src/layers/NAME.rs`); the walk over a model is `layers::export_onnx`.
 //!
 //! The graph takes `input`, float32 `[N, H, W, C]` in [0, 1] exactly as `wgnn predict` feeds the
 //! model, transposes it to NCHW (ONNX's layout for Conv and pooling), and gives `probabilities`,
@@ -10,11 +10,11 @@ pub mod proto;
 
 use std::collections::HashMap;
 
-use prost::Message;
-
 use crate::error::{Error, Result};
-use crate::layers::{compile, Layer, ParamSpec, Res};
 use proto::*;
+
+/// What layers' ONNX emitters return: a value, or a message naming what does not fit.
+pub type Res<T> = std::result::Result<T, String>;
 
 /// The opset written (`ai.onnx`).
 pub const OPSET: i64 = 15;
@@ -184,85 +184,33 @@ fn value_info(name: &str, dims: &[usize]) -> ValueInfoProto {
     }
 }
 
-/// What [`export`] built.
-pub struct Exported {
-    pub model: ModelProto,
-    /// Layers of the model, and those that left nothing in the graph (Dropout).
-    pub layers: usize,
-    pub omitted: usize,
-    pub nodes: usize,
-}
-
-impl Exported {
-    pub fn bytes(&self) -> Vec<u8> {
-        self.model.encode_to_vec()
-    }
-}
-
-/// The ONNX model of `layers` on `[H, W, C]` inputs, with parameters `params` and statistics
-/// `stats` (in the order of `specs` and `stat_specs`, as `checkpoint::load_params` gives them).
-pub fn export(
+/// The model of the builder's nodes and weights, from `input` (`[H, W, C]`, the batch
+/// dimension symbolic) to the output of the node that computes `last_value` (renamed
+/// [`OUTPUT`], of shape `[classes...]`).
+pub fn into_model(
+    mut g: OnnxBuilder,
     name: &str,
     input: [usize; 3],
-    layers: &[Layer],
-    specs: (&[ParamSpec], &[ParamSpec]),
-    values: (&[Vec<f32>], &[Vec<f32>]),
-) -> Result<Exported> {
-    let seq = compile(input, layers, 1)?;
-    let tensors = specs
-        .0
-        .iter()
-        .zip(values.0)
-        .chain(specs.1.iter().zip(values.1))
-        .map(|(s, v)| (s.name.clone(), (s.shape.clone(), v.clone())))
-        .collect();
-    let mut g = OnnxBuilder::new(tensors);
-    let mut x = g.node(
-        "Transpose",
-        "input_nchw",
-        &[INPUT],
-        vec![("perm", Attr::Ints(vec![0, 3, 1, 2]))],
-    );
-    let mut omitted = 0;
-    for (i, (layer, info)) in layers.iter().zip(&seq.infos).enumerate() {
-        let before = g.node_count();
-        let cx = OnnxCx {
-            name: &info.name,
-            input: &info.input_shape,
-            output: &info.output_shape,
-            x: x.clone(),
-        };
-        x = layer.to_onnx(&mut g, &cx).map_err(|m| {
-            Error::model(format!("layer {} ({}): ONNX export: {m}", i + 1, info.name))
-        })?;
-        if g.node_count() == before {
-            omitted += 1;
-        }
-    }
-    // The last node's output is the graph's output.
+    last_value: &str,
+    classes: &[usize],
+) -> Result<ModelProto> {
     let last = g
         .nodes
         .iter_mut()
         .rev()
-        .find(|n| n.output.first() == Some(&x))
+        .find(|n| n.output.first().map(String::as_str) == Some(last_value))
         .ok_or_else(|| {
             Error::model("ONNX export: the model's output is not computed by any node")
         })?;
     last.output = vec![OUTPUT.to_string()];
-    let classes = seq
-        .infos
-        .last()
-        .map(|l| l.output_shape.clone())
-        .unwrap_or_default();
-    let nodes = g.nodes.len();
     let graph = GraphProto {
         node: g.nodes,
         name: name.to_string(),
         initializer: g.initializers,
         input: vec![value_info(INPUT, &input)],
-        output: vec![value_info(OUTPUT, &classes)],
+        output: vec![value_info(OUTPUT, classes)],
     };
-    let model = ModelProto {
+    Ok(ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
@@ -272,11 +220,5 @@ pub fn export(
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!("`{name}` exported by wgnn: input [N, H, W, C] float32 in [0, 1], output softmax probabilities [N, classes]"),
         graph: Some(graph),
-    };
-    Ok(Exported {
-        model,
-        layers: layers.len(),
-        omitted,
-        nodes,
     })
 }

@@ -11,6 +11,7 @@ pub mod gather;
 pub mod gemm;
 pub mod im2col;
 pub mod loss;
+pub mod lr_schedule;
 pub mod optim;
 pub mod pool;
 pub mod reduce;

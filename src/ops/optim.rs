@@ -3,6 +3,7 @@
 //! `tests/ops_optim.rs`.
 
 use bytemuck::{Pod, Zeroable};
+use serde::{Deserialize, Serialize};
 
 use crate::bail;
 use crate::error::Result;
@@ -39,10 +40,45 @@ pub enum Optimizer {
     },
 }
 
-impl crate::model::OptimizerKind {
+/// Optimisers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+    Rmsprop,
+}
+
+impl OptimizerKind {
+    pub const ALL: [OptimizerKind; 3] = [
+        OptimizerKind::Sgd,
+        OptimizerKind::Adam,
+        OptimizerKind::Rmsprop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Rmsprop => "rmsprop",
+        }
+    }
+}
+
+crate::util::text::display_from_str!(
+    OptimizerKind,
+    "optimizer",
+    [
+        OptimizerKind::Sgd,
+        OptimizerKind::Adam,
+        OptimizerKind::Rmsprop
+    ]
+);
+
+impl OptimizerKind {
     /// This kind with Keras' default hyperparameters and learning rate `lr`.
     pub fn with_lr(self, lr: f32) -> Optimizer {
-        use crate::model::OptimizerKind as K;
+        use OptimizerKind as K;
         match self {
             K::Sgd => Optimizer::sgd(lr),
             K::Adam => Optimizer::adam(lr),

@@ -12,9 +12,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use super::confusion::Confusion;
-use super::fs::write_atomic;
-use super::history::History;
 use crate::error::{Error, Result};
+use crate::train::{EpochRecord, History};
+use crate::util::fs::write_atomic;
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
@@ -91,7 +91,7 @@ fn range_of(vals: &[f32], clamp01: bool, from_zero: bool) -> (f64, f64) {
 
 type Series = Vec<(i32, f64)>;
 
-fn series(h: &History, f: impl Fn(&super::history::EpochRecord) -> Option<f32>) -> Series {
+fn series(h: &History, f: impl Fn(&EpochRecord) -> Option<f32>) -> Series {
     h.records
         .iter()
         .filter_map(|r| {
@@ -484,8 +484,7 @@ pub fn compare_png(runs: &[RunCurves<'_>], path: &Path) -> Result<()> {
     } else {
         (first - 1, last + 1)
     };
-    let with = |train: fn(&super::history::EpochRecord) -> Option<f32>,
-                val: fn(&super::history::EpochRecord) -> Option<f32>| {
+    let with = |train: fn(&EpochRecord) -> Option<f32>, val: fn(&EpochRecord) -> Option<f32>| {
         runs.iter()
             .zip(RUN_COLORS)
             .map(|(r, (cr, cg, cb))| {

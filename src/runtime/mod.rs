@@ -7,6 +7,7 @@ mod context;
 mod include;
 mod kernel;
 mod limits_check;
+mod pipelines;
 mod readback;
 mod reflect;
 mod shaders;

@@ -134,7 +134,7 @@ impl TuningCache {
 
     /// Written atomically (a temporary file renamed over the old one).
     pub fn write(&self, path: &Path) -> Result<()> {
-        crate::report::write_atomic(path, self.to_json().as_bytes())
+        crate::util::fs::write_atomic(path, self.to_json().as_bytes())
     }
 
     /// The entry for exactly this adapter, driver and shaders.

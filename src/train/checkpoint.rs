@@ -23,7 +23,7 @@ use super::state::{LoopState, RunConfig, TrainState};
 use crate::error::{Error, Result};
 use crate::graph::{dims_str, GraphState, ParamSpec, Plan, Tensors};
 use crate::model::ModelSpec;
-use crate::report::write_atomic;
+use crate::util::fs::write_atomic;
 
 pub const WEIGHTS: &str = "model.safetensors";
 pub const MODEL: &str = "model.toml";

@@ -9,13 +9,14 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use super::schedule::{EarlyStop, LrSchedule, Monitor, Plateau, Schedule};
-use super::state::{LoopState, TrainState};
+use super::history::{EpochRecord, History};
+use super::state::{LoopState, Reached, TrainState};
+use super::watch::{EarlyStop, Monitor, Plateau};
 use crate::data::{Dataset, Mnist};
 use crate::error::{Error, Result};
 use crate::graph::{Backend, EpochStats, MemoryUse, Pass, Progress, Tensors};
 use crate::model::Validation;
-use crate::report::{EpochRecord, History};
+use crate::ops::lr_schedule::{LrSchedule, Schedule};
 use crate::util::rng::Rng;
 
 const TRAIN: usize = 0;
@@ -80,15 +81,6 @@ impl FitConfig {
             epochs: self.epochs,
         }
     }
-}
-
-/// When a `target_accuracy` run reached its target.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Reached {
-    pub epoch: usize,
-    pub test_accuracy: f32,
-    /// Training seconds up to the end of that epoch (test evaluations excluded).
-    pub train_seconds: f64,
 }
 
 /// What the loop tells the outside, and asks of it (Keras' callbacks).

@@ -2,11 +2,12 @@
 
 pub mod checkpoint;
 mod fit;
-pub mod schedule;
+pub mod history;
 pub mod state;
+pub mod watch;
 
-pub use fit::{
-    evaluate, fit, split, Callbacks, EarlyStopped, FitConfig, FitResult, Outcome, Reached,
-};
-pub use schedule::{EarlyStop, LrSchedule, Monitor, Plateau, Schedule};
-pub use state::{DataId, LoopState, RunConfig, TrainState};
+pub use crate::ops::lr_schedule::{LrSchedule, Schedule};
+pub use fit::{evaluate, fit, split, Callbacks, EarlyStopped, FitConfig, FitResult, Outcome};
+pub use history::{EpochRecord, History};
+pub use state::{DataId, LoopState, Reached, RunConfig, TrainState};
+pub use watch::{EarlyStop, Monitor, Plateau};

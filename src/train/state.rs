@@ -4,11 +4,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fit::Reached;
-use super::schedule::{EarlyStop, Monitor, Plateau, Schedule, Watch};
+use super::history::History;
+use super::watch::{EarlyStop, Monitor, Plateau, Watch};
 use crate::graph::{GraphState, Metrics, Tensors};
 use crate::model::{OptimizerKind, Validation};
-use crate::report::History;
+use crate::ops::lr_schedule::Schedule;
+
+/// When a `target_accuracy` run reached its target.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reached {
+    pub epoch: usize,
+    pub test_accuracy: f32,
+    /// Training seconds up to the end of that epoch (test evaluations excluded).
+    pub train_seconds: f64,
+}
 
 /// Where the training loop stands, besides the graph's tensors.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

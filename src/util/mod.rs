@@ -1,6 +1,7 @@
 //! Small shared helpers.
 
 pub mod bytes;
+pub mod fs;
 pub mod hash;
 pub mod host_memory;
 pub mod malloc;

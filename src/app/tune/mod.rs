@@ -15,9 +15,9 @@ use super::backend::BackendKind;
 use super::train::{self, TrainArgs, TrainEnd};
 use crate::error::{Error, Result};
 use crate::model::{resolve, ModelSpec};
-use crate::report::write_atomic;
 use crate::runtime::AdapterChoice;
 use crate::train::checkpoint;
+use crate::util::fs::write_atomic;
 pub use results::{collect, TrialResult};
 use space::{apply_to_model, trials, Axis, Trial};
 

@@ -9,9 +9,11 @@ use crate::app::compare;
 use crate::app::eval::predict_set;
 use crate::data::load_dir;
 use crate::error::{Error, Result};
-use crate::report::{compare_png, write_atomic, History, RunCurves};
+use crate::report::{compare_png, RunCurves};
 use crate::runtime::AdapterChoice;
 use crate::train::checkpoint;
+use crate::train::History;
+use crate::util::fs::write_atomic;
 
 /// How a trial ended.
 #[derive(Clone, Debug, PartialEq)]

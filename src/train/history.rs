@@ -149,6 +149,6 @@ impl History {
 
     /// Writes the history CSV atomically.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
-        super::fs::write_atomic(path, self.to_csv().as_bytes())
+        crate::util::fs::write_atomic(path, self.to_csv().as_bytes())
     }
 }
