@@ -2,10 +2,10 @@
 //! (the GPU adapter, then the CPU backend), with each preset's default batch size.
 //! Filter presets with `cargo bench -- convnet tiny`; set WGNN_BENCH_STEPS to change the count.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use wgnn::app::bench::{measure, BenchArgs};
-use wgnn::app::BackendKind;
+use wgnn::app::{BackendKind, Device};
 use wgnn::model::{preset, PRESETS};
 use wgnn::runtime::{adapters, AdapterChoice};
 
@@ -26,6 +26,13 @@ fn main() {
         "{:<12} {:>6} {:>7} {:>12} {:>10}  device",
         "model", "batch", "backend", "images/s", "ms/step"
     );
+    let device = match Device::from_env() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return;
+        }
+    };
     for name in PRESETS
         .iter()
         .filter(|p| filter.is_empty() || filter.iter().any(|f| f == *p))
@@ -39,17 +46,17 @@ fn main() {
         };
         for &backend in &backends {
             let args = BenchArgs {
-                model: &spec,
+                model: spec.clone(),
                 batch_size: None,
                 steps,
                 warmup: 2,
                 backend,
-                adapter: AdapterChoice::from_env(),
-                data_dir: Path::new("data/mnist"),
+                data_dir: PathBuf::from("data/mnist"),
                 json: false,
                 profile: false,
+                tune_kernels: false,
             };
-            match measure(&args) {
+            match measure(&args, &device) {
                 Ok(r) => println!(
                     "{:<12} {:>6} {:>7} {:>12.0} {:>10.2}  {}",
                     r.model, r.batch_size, r.backend, r.images_per_second, r.ms_per_step, r.device

@@ -14,7 +14,8 @@ fn time(ctx: &wgnn::runtime::GpuContext, d: &[&wgnn::runtime::Dispatch]) -> f64 
 }
 
 fn main() {
-    let ctx = wgnn::runtime::GpuContext::new().unwrap();
+    let ctx =
+        wgnn::runtime::GpuContext::open(&wgnn::app::Device::from_env().unwrap().options).unwrap();
     let which: String = std::env::args().nth(1).unwrap_or("fwd,bwi,bww,gemm".into());
     if which.contains("gemm") {
         // Dense layers 1600 -> 128 and 1600 -> 10 (the convnet's), batch 128: forward,

@@ -1,7 +1,8 @@
 //! The library's modules depend on each other in one direction only:
 //! util → runtime → ops → layers → graph → data → model → train → report → app.
 //! Every `crate::NAME` path in `src/` is read, and a path to a module of a higher layer than its
-//! own file's fails the test with the file and the line.
+//! own file's fails the test with the file and the line. The library outside `app/` also reads no
+//! environment variables and names no command-line flags: the CLI turns those into values.
 
 use std::path::{Path, PathBuf};
 
@@ -112,6 +113,43 @@ fn upward_imports(src: &Path) -> Vec<String> {
     wrong
 }
 
+/// Lines of the library outside `app/` that read the environment or name a flag in a message.
+fn cli_leaks(src: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    files.sort();
+    let mut wrong = Vec::new();
+    for file in files {
+        match module_of(src, &file).as_deref() {
+            None | Some("app") => continue,
+            _ => {}
+        }
+        let text = std::fs::read_to_string(&file).expect("a readable source file");
+        for (i, line) in text.lines().enumerate() {
+            let c = code(line);
+            if c.contains("env::var") || c.contains("OnceLock<KernelFamily>") {
+                wrong.push(format!(
+                    "{}:{}: reads the environment",
+                    file.display(),
+                    i + 1
+                ));
+            }
+            let flag = c
+                .match_indices("\"--")
+                .chain(c.match_indices(" --"))
+                .any(|(at, m)| c[at + m.len()..].starts_with(|ch: char| ch.is_ascii_lowercase()));
+            if flag {
+                wrong.push(format!(
+                    "{}:{}: names a command-line flag",
+                    file.display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    wrong
+}
+
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
@@ -122,6 +160,16 @@ fn modules_depend_downward_only() {
     assert!(
         wrong.is_empty(),
         "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_library_outside_app_knows_no_cli() {
+    let wrong = cli_leaks(&src());
+    assert!(
+        wrong.is_empty(),
+        "the CLI's business in the library:\n{}",
         wrong.join("\n")
     );
 }
@@ -145,4 +193,20 @@ fn an_upward_import_is_caught_with_its_file_and_line() {
     let wrong = upward_imports(src);
     assert_eq!(wrong.len(), 1, "{wrong:?}");
     assert!(wrong[0].ends_with("runtime/context.rs:2: `runtime` uses `train`, a higher layer"));
+}
+
+#[test]
+fn an_environment_read_or_a_flag_in_the_library_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("runtime")).unwrap();
+    std::fs::create_dir_all(src.join("app")).unwrap();
+    std::fs::write(
+        src.join("runtime/a.rs"),
+        "let v = std::env::var(\"X\");\nlet m = \"--kernels: no\";\nlet ok = a - -b;\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("app/b.rs"), "let v = std::env::var(\"X\");\n").unwrap();
+    let wrong = cli_leaks(src);
+    assert_eq!(wrong.len(), 2, "{wrong:?}");
 }

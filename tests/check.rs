@@ -10,7 +10,8 @@ use wgnn::runtime::GpuContext;
 #[test]
 fn every_check_passes_on_the_test_adapter() {
     // A context of its own: the check switches its kernel family for the whole-step rows.
-    let mut ctx = GpuContext::new().expect("GPU tests need an adapter");
+    let mut ctx = GpuContext::open(&wgnn::app::Device::from_env().unwrap().options)
+        .expect("GPU tests need an adapter");
     let opts = Options {
         quick: true,
         families: vec![Variant::Tiled, Variant::Cpu],

@@ -336,7 +336,8 @@ fn bench_prints_json() {
 fn gpu_reports_memory() -> bool {
     static REPORTS: OnceLock<bool> = OnceLock::new();
     *REPORTS.get_or_init(|| {
-        let ctx = wgnn::runtime::GpuContext::new().expect("GPU tests need an adapter");
+        let ctx = wgnn::runtime::GpuContext::open(&wgnn::app::Device::from_env().unwrap().options)
+            .expect("GPU tests need an adapter");
         ctx.memory().is_some()
     })
 }

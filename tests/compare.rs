@@ -258,7 +258,11 @@ fn folders_that_are_not_finished_runs_are_clear_errors() {
     fails(
         &["compare", h],
         1,
-        &["metrics.json", "has no `params` number"],
+        &[
+            "metrics.json",
+            "is not the metrics of a wgnn run",
+            "missing field",
+        ],
     );
     let missing = dir.join("missing");
     let m = missing.to_str().unwrap();

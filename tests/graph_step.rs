@@ -400,7 +400,8 @@ fn profiling_a_step_changes_no_state() {
 #[test]
 fn inference_graphs_hold_no_training_state() {
     // A device of its own, so that the memory it reports is this test's alone.
-    let own = wgnn::runtime::GpuContext::new().unwrap();
+    let own =
+        wgnn::runtime::GpuContext::open(&wgnn::app::Device::from_env().unwrap().options).unwrap();
     let ctx = &own;
     let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
     let data = synthetic(24, 144, 5);

@@ -12,7 +12,7 @@ use wgnn::runtime::{GpuContext, KernelConfig};
 
 /// A context of its own (the tests change its config and limits), starting from the defaults.
 fn ctx() -> GpuContext {
-    let mut ctx = GpuContext::new().unwrap();
+    let mut ctx = GpuContext::open(&wgnn::app::Device::from_env().unwrap().options).unwrap();
     ctx.config = KernelConfig::default();
     ctx
 }

@@ -7,7 +7,7 @@ use wgnn::data::load_dir;
 use wgnn::graph::{Backend, CpuGraph, GpuGraph, Plan};
 use wgnn::model::{preset, ModelSpec, Validation};
 use wgnn::ops::optim::Optimizer;
-use wgnn::train::{evaluate, fit, Callbacks, FitConfig};
+use wgnn::train::{evaluate, fit, Callbacks, RunConfig};
 
 struct Quiet;
 impl Callbacks for Quiet {}
@@ -16,11 +16,15 @@ fn train_and_test(backend: &mut dyn Backend) -> f32 {
     let mut data = load_dir(std::path::Path::new("data/mnist")).unwrap();
     data.test = data.test.take(1000);
     // 6,400 images, batch 32: 200 steps per epoch.
-    let cfg = FitConfig {
+    let cfg = RunConfig {
         limit: Some(6400),
-        ..FitConfig::new(1, Validation::Split(0.0), 1, 0.001)
+        epochs: 1,
+        validation: Validation::Split(0.0),
+        seed: 1,
+        lr: 0.001,
+        ..RunConfig::default()
     };
-    let r = fit(backend, &data, &cfg, None, &mut Quiet).unwrap();
+    let r = fit(backend, &data, &cfg, true, None, &mut Quiet).unwrap();
     assert_eq!(r.test.samples, 1000);
     let again = evaluate(backend, &data.test).unwrap();
     assert_eq!(again.accuracy, r.test.accuracy, "evaluation is repeatable");

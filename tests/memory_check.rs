@@ -61,7 +61,7 @@ fn a_buffer_over_the_limit_names_the_tensor_bytes_and_limit() {
         .to_string();
     assert!(e.contains("needs about 1.4 KiB (1400 bytes) in all"), "{e}");
     assert!(e.contains("1000 bytes"), "{e}");
-    assert!(e.contains("--batch-size"), "{e}");
+    assert!(e.contains("a smaller batch size"), "{e}");
 }
 
 #[test]

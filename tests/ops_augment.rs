@@ -182,7 +182,7 @@ fn flag_syntax() {
     assert_eq!(aug(&a.to_string()), a);
     for bad in ["bogus=1", "scale=1.5", "shift=-1", "shift", "rotate=x"] {
         let e = bad.parse::<Augment>().unwrap_err().to_string();
-        assert!(e.contains("--augment"), "{bad}: {e}");
+        assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
     }
 }
 

@@ -92,7 +92,7 @@ fn flag_syntax_and_clear_errors() {
     ] {
         let e = bad.parse::<Schedule>().unwrap_err().to_string();
         assert!(
-            e.contains("--schedule") && e.contains("step:EVERY:GAMMA"),
+            e.contains(&format!("`{bad}`")) && e.contains("step:EVERY:GAMMA"),
             "{bad}: {e}"
         );
     }
@@ -101,7 +101,10 @@ fn flag_syntax_and_clear_errors() {
     assert_eq!("2,0.5".parse::<Plateau>().unwrap().factor, 0.5);
     for bad in ["", "x", "2,1.5", "2,0.5,1"] {
         let e = bad.parse::<Plateau>().unwrap_err().to_string();
-        assert!(e.contains("--reduce-lr-on-plateau"), "{e}");
+        assert!(
+            e.contains(&format!("`{bad}`")) && e.contains("PATIENCE[,FACTOR]"),
+            "{e}"
+        );
     }
     let es: EarlyStop = "4,0.01".parse().unwrap();
     assert_eq!((es.patience, es.min_delta), (4, 0.01));
@@ -110,7 +113,7 @@ fn flag_syntax_and_clear_errors() {
         .parse::<EarlyStop>()
         .unwrap_err()
         .to_string()
-        .contains("--early-stopping"));
+        .contains("`2,-1`: expected PATIENCE[,MIN_DELTA]"));
     assert_eq!(
         "val_accuracy".parse::<Monitor>().unwrap(),
         Monitor::ValAccuracy
@@ -119,7 +122,7 @@ fn flag_syntax_and_clear_errors() {
         .parse::<Monitor>()
         .unwrap_err()
         .to_string()
-        .contains("--monitor"));
+        .contains("`loss`: expected val_loss or val_accuracy"));
     // Lower is better for the loss, higher for the accuracy; the first value always improves.
     assert!(Monitor::ValLoss.improves(0.5, Some(0.6), 0.05));
     assert!(!Monitor::ValLoss.improves(0.58, Some(0.6), 0.05));

@@ -52,7 +52,8 @@ fn profile_line<'a>(out: &'a str, kernel: &str) -> &'a str {
 /// A cache holding one entry for the test adapter with `constants`, written by hand.
 fn hand_cache(name: &str, shaders: Option<&str>, constants: &[&str]) -> PathBuf {
     let dir = scratch("tune_kernels", name);
-    let ctx = GpuContext::new().expect("the test adapter");
+    let ctx = GpuContext::open(&wgnn::app::Device::from_env().unwrap().options)
+        .expect("the test adapter");
     let mut key = TuningKey::of(&ctx.adapter);
     if let Some(s) = shaders {
         key.shaders = s.into();
@@ -92,7 +93,7 @@ fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
     let file = dir.join(FILE_NAME);
     assert!(out.contains(&file.display().to_string()), "{out}");
     let cache = TuningCache::read(&file).unwrap();
-    let ctx = GpuContext::new().unwrap();
+    let ctx = GpuContext::open(&wgnn::app::Device::from_env().unwrap().options).unwrap();
     let entry = cache
         .find(&TuningKey::of(&ctx.adapter))
         .expect("an entry for this adapter");
@@ -128,7 +129,7 @@ fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
 fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
     // Mesa's GL path takes 80-100 s to build one tiled pipeline with TILE=128 or BK=32, and the
     // tuner builds each of them for five kernels: this runs on lavapipe (Vulkan) only.
-    if GpuContext::new()
+    if GpuContext::open(&wgnn::app::Device::from_env().unwrap().options)
         .unwrap()
         .adapter
         .backend
@@ -147,7 +148,7 @@ fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
         assert!(out.contains(needle), "expected `{needle}` in:\n{out}");
     }
     let cache = TuningCache::read(&dir.join(FILE_NAME)).unwrap();
-    let ctx = GpuContext::new().unwrap();
+    let ctx = GpuContext::open(&wgnn::app::Device::from_env().unwrap().options).unwrap();
     let entry = cache.find(&TuningKey::of(&ctx.adapter)).unwrap();
     assert_eq!(entry.family, None, "a forced family is not stored");
     for (constant, allowed) in [("TILE", &[32, 64, 128][..]), ("BK", &[8, 16, 32][..])] {

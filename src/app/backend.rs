@@ -1,13 +1,13 @@
 //! Choosing the backend a command runs on: a GPU adapter, or the CPU backend.
 
-use std::str::FromStr;
-
-use crate::error::{Error, Result};
+use super::device::Device;
+use crate::error::Result;
 use crate::graph::{Backend, CpuGraph, GpuGraph, Limits, Plan};
 use crate::ops::optim::Optimizer;
 use crate::runtime::{AdapterChoice, GpuContext};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a command computes: `auto`, `gpu` or `cpu`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
     /// A GPU adapter when there is one, else the CPU (saying so).
     Auto,
@@ -15,17 +15,13 @@ pub enum BackendKind {
     Cpu,
 }
 
-impl FromStr for BackendKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "gpu" => Ok(Self::Gpu),
-            "cpu" => Ok(Self::Cpu),
-            _ => Err(Error::msg(format!(
-                "--backend: unknown backend `{s}` (auto, gpu or cpu)"
-            ))),
-        }
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Gpu => "gpu",
+            Self::Cpu => "cpu",
+        })
     }
 }
 
@@ -44,18 +40,19 @@ pub enum GraphKind {
 /// whatever the backend.
 pub fn with_backend<T>(
     kind: BackendKind,
-    adapter: &AdapterChoice,
+    device: &Device,
     plan: Plan,
     graph: GraphKind,
     f: impl FnOnce(&mut dyn Backend) -> Result<T>,
 ) -> Result<T> {
+    let adapter = &device.options.adapter;
     if kind == BackendKind::Cpu {
         crate::runtime::check_choice(adapter)?;
     }
     let mut ctx = match kind {
         BackendKind::Cpu => None,
-        BackendKind::Gpu => Some(GpuContext::with_adapter(adapter)?),
-        BackendKind::Auto => match GpuContext::with_adapter(adapter) {
+        BackendKind::Gpu => Some(device.open_untuned()?),
+        BackendKind::Auto => match device.open_untuned() {
             // A software Vulkan driver (lavapipe) is slower than the CPU backend on the same cores.
             Ok(c) if c.adapter.is_cpu() && *adapter == AdapterChoice::Auto => {
                 eprintln!(
@@ -75,7 +72,7 @@ pub fn with_backend<T>(
     };
     // Only once the GPU is the backend, so a CPU run says nothing about kernel constants.
     if let Some(c) = ctx.as_mut() {
-        super::tune_kernels::apply_cache(c);
+        device.apply_cache(c);
     }
     match (&ctx, graph) {
         (Some(ctx), GraphKind::Training(opt, seed)) => {
@@ -93,14 +90,6 @@ pub fn with_backend<T>(
             }
         }
     }
-}
-
-/// The GPU context of a command: the adapter asked for, with its entry of the kernel tuning
-/// cache applied (library code and tests call `GpuContext::with_adapter`, which never reads it).
-pub fn gpu_context(adapter: &AdapterChoice) -> Result<GpuContext> {
-    let mut ctx = GpuContext::with_adapter(adapter)?;
-    super::tune_kernels::apply_cache(&mut ctx);
-    Ok(ctx)
 }
 
 /// A GPU training graph for `plan`, checked against the device's memory first.

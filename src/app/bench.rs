@@ -1,26 +1,42 @@
 //! `wgnn bench`: training-step throughput of a model on a backend, after a warm-up.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use super::backend::{with_backend, BackendKind, GraphKind};
+use super::device::Device;
 use crate::data::load_dir;
 use crate::error::{Error, Result};
 use crate::graph::{MemoryUse, Plan};
 use crate::model::ModelSpec;
-use crate::runtime::AdapterChoice;
 
-pub struct BenchArgs<'a> {
-    pub model: &'a ModelSpec,
+/// The flags of `wgnn bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// A preset or a .toml file
+    #[arg(long, default_value = "convnet", value_parser = crate::model::resolve)]
+    pub model: ModelSpec,
+    #[arg(long)]
     pub batch_size: Option<usize>,
+    #[arg(long, default_value_t = 50)]
     pub steps: usize,
+    #[arg(long, default_value_t = 5)]
     pub warmup: usize,
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
-    pub adapter: AdapterChoice,
-    pub data_dir: &'a Path,
+    #[arg(long, default_value = super::train::DEFAULT_DATA)]
+    pub data_dir: PathBuf,
+    /// Print one JSON object
+    #[arg(long)]
     pub json: bool,
-    /// Break one step down by kernel (GPU only).
+    /// Break one GPU step down by kernel (GPU timestamps where the adapter has them)
+    #[arg(long)]
     pub profile: bool,
+    /// Time each kernel's workgroup variants and the kernel family at the model's shapes on
+    /// the adapter (the GPU backend), and store the fastest in the kernel tuning cache
+    /// ($WGNN_CACHE_DIR, else $XDG_CACHE_HOME/wgnn, else ~/.cache/wgnn)
+    #[arg(long, conflicts_with_all = ["profile", "json"])]
+    pub tune_kernels: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -57,12 +73,12 @@ fn index_list_len(steps: usize, batch: usize) -> Result<usize> {
     }
 }
 
-pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
+pub fn measure(a: &BenchArgs, device: &Device) -> Result<BenchResult> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     if batch == 0 || a.steps == 0 {
         return Err(Error::msg("--batch-size and --steps must be at least 1"));
     }
-    let data = load_dir(a.data_dir)?;
+    let data = load_dir(&a.data_dir)?;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
     let n = batch
         .saturating_mul(a.steps.max(a.warmup))
@@ -73,35 +89,29 @@ pub fn measure(a: &BenchArgs) -> Result<BenchResult> {
     let warm: Vec<u32> = order[..a.warmup.saturating_mul(batch).min(order.len())].to_vec();
     let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
     let lr = a.model.defaults.lr;
-    with_backend(
-        a.backend,
-        &a.adapter,
-        plan,
-        GraphKind::Training(opt, 0),
-        |b| {
-            b.load(0, data.train.host(n))?;
-            if !warm.is_empty() {
-                b.train_at(0, &warm, lr)?;
-            }
-            let gpu_memory_after_warmup = b.memory();
-            let t0 = Instant::now();
-            b.train_at(0, &order, lr)?;
-            let seconds = t0.elapsed().as_secs_f64();
-            let gpu_memory_after_steps = b.memory();
-            Ok(BenchResult {
-                model: a.model.name.clone(),
-                batch_size: batch,
-                steps: a.steps,
-                seconds,
-                ms_per_step: 1000.0 * seconds / a.steps as f64,
-                images_per_second: (a.steps * batch) as f64 / seconds,
-                device: b.describe(),
-                backend: b.name().to_string(),
-                gpu_memory_after_warmup,
-                gpu_memory_after_steps,
-            })
-        },
-    )
+    with_backend(a.backend, device, plan, GraphKind::Training(opt, 0), |b| {
+        b.load(0, data.train.host(n))?;
+        if !warm.is_empty() {
+            b.train_at(0, &warm, lr)?;
+        }
+        let gpu_memory_after_warmup = b.memory();
+        let t0 = Instant::now();
+        b.train_at(0, &order, lr)?;
+        let seconds = t0.elapsed().as_secs_f64();
+        let gpu_memory_after_steps = b.memory();
+        Ok(BenchResult {
+            model: a.model.name.clone(),
+            batch_size: batch,
+            steps: a.steps,
+            seconds,
+            ms_per_step: 1000.0 * seconds / a.steps as f64,
+            images_per_second: (a.steps * batch) as f64 / seconds,
+            device: b.describe(),
+            backend: b.name().to_string(),
+            gpu_memory_after_warmup,
+            gpu_memory_after_steps,
+        })
+    })
 }
 
 /// One training step broken down by kernel.
@@ -114,34 +124,28 @@ pub struct Profile {
 }
 
 /// One training step, kernel by kernel on the GPU (op by op on the CPU backend).
-pub fn profile(a: &BenchArgs) -> Result<Profile> {
+pub fn profile(a: &BenchArgs, device: &Device) -> Result<Profile> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
-    let data = load_dir(a.data_dir)?;
+    let data = load_dir(&a.data_dir)?;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
     let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
     let n = batch.min(data.train.len());
     let host = data.train.host(n);
-    with_backend(
-        a.backend,
-        &a.adapter,
-        plan,
-        GraphKind::Training(opt, 0),
-        |b| {
-            b.load(0, host)?;
-            // Warm-up: first launches compile pipelines in some drivers; first touches of memory.
-            b.profile_step(0)?;
-            let rows = b.profile_step(0)?;
-            let device = match b.kernel_constants() {
-                Some(c) => format!("{}, kernel constants {c}", b.describe()),
-                None => b.describe(),
-            };
-            Ok(Profile {
-                device,
-                rows,
-                variants: b.kernel_variants().into_iter().collect(),
-            })
-        },
-    )
+    with_backend(a.backend, device, plan, GraphKind::Training(opt, 0), |b| {
+        b.load(0, host)?;
+        // Warm-up: first launches compile pipelines in some drivers; first touches of memory.
+        b.profile_step(0)?;
+        let rows = b.profile_step(0)?;
+        let device = match b.kernel_constants() {
+            Some(c) => format!("{}, kernel constants {c}", b.describe()),
+            None => b.describe(),
+        };
+        Ok(Profile {
+            device,
+            rows,
+            variants: b.kernel_variants().into_iter().collect(),
+        })
+    })
 }
 
 fn print_profile(model: &str, p: &Profile) {
@@ -165,9 +169,12 @@ fn print_profile(model: &str, p: &Profile) {
     }
 }
 
-pub fn run(a: BenchArgs) -> Result<()> {
+pub fn run(a: &BenchArgs, device: &Device) -> Result<()> {
+    if a.tune_kernels {
+        return super::tune_kernels::run(a, device);
+    }
     if a.profile {
-        let p = profile(&a)?;
+        let p = profile(a, device)?;
         if a.json {
             let kernels: Vec<_> = p
                 .rows
@@ -185,7 +192,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let r = measure(&a)?;
+    let r = measure(a, device)?;
     if a.json {
         println!(
             "{}",

@@ -1,13 +1,18 @@
 //! `wgnn check`: the kernels against the CPU reference on one adapter (`crate::check` holds the
 //! cases), printed as a table as they run, or as one JSON object.
 
+use super::device::Device;
 use crate::check::{self, Options, Report, Row};
 use crate::error::{Error, Result};
-use crate::runtime::AdapterChoice;
 
+/// The flags of `wgnn check`.
+#[derive(clap::Args, Clone, Debug)]
 pub struct CheckArgs {
-    pub adapter: AdapterChoice,
+    /// Smaller cases: the presets' layer shapes at batch 2, fewer odd shapes
+    #[arg(long)]
     pub quick: bool,
+    /// Print one JSON object
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -37,9 +42,9 @@ fn print_row(r: &Row) {
 }
 
 /// Ok(true) when every comparison passed.
-pub fn run(a: CheckArgs) -> Result<bool> {
-    let mut ctx = super::backend::gpu_context(&a.adapter)?;
-    let opts = Options::new(a.quick)?;
+pub fn run(a: &CheckArgs, device: &Device) -> Result<bool> {
+    let mut ctx = device.open()?;
+    let opts = Options::new(a.quick, device.options.family);
     let families: Vec<&str> = opts
         .families
         .iter()

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use super::backend::BackendKind;
-use super::train::{self, TrainArgs, TrainEnd};
+use super::device::Device;
+use super::train::{self, RunFlags, RunMetrics, TrainArgs, TrainEnd, METRICS};
 use crate::error::{Error, Result};
 use crate::model::{resolve, thousands, ModelSpec, Validation};
 use crate::report::{compare_png, RunCurves};
-use crate::runtime::AdapterChoice;
 use crate::train::checkpoint;
 use crate::train::History;
 use crate::util::fs::write_atomic;
@@ -51,8 +51,8 @@ pub fn load(dir: &Path) -> Result<Run> {
         };
         return Err(Error::file(dir, format!("{what} (expected a run folder)")));
     }
-    let (metrics, history) = (dir.join("metrics.json"), dir.join("history.csv"));
-    let missing: Vec<&str> = [(&metrics, "metrics.json"), (&history, "history.csv")]
+    let (metrics, history) = (dir.join(METRICS), dir.join("history.csv"));
+    let missing: Vec<&str> = [(&metrics, METRICS), (&history, "history.csv")]
         .into_iter()
         .filter(|(p, _)| !p.is_file())
         .map(|(_, n)| n)
@@ -73,39 +73,20 @@ pub fn load(dir: &Path) -> Result<Run> {
             missing.join(" and no ")
         )));
     }
-    let text = std::fs::read_to_string(&metrics).map_err(|e| Error::io(&metrics, e))?;
-    let m: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::file(&metrics, format!("not valid JSON ({e})")))?;
-    let field = |key: &str| Error::file(&metrics, format!("has no `{key}` number"));
-    let num = |key: &str| {
-        m.get(key)
-            .and_then(|v| v.as_f64())
-            .ok_or_else(|| field(key))
-    };
-    let count = |key: &str| {
-        m.get(key)
-            .and_then(|v| v.as_u64())
-            .map(|v| v as usize)
-            .ok_or_else(|| field(key))
-    };
-    let model = m
-        .get("model")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| Error::file(&metrics, "has no `model` name"))?
-        .to_string();
+    let m = RunMetrics::read(dir)?;
     let history = History::read_csv(&history)?;
     if history.is_empty() {
         return Err(Error::file(dir.join("history.csv"), "holds no epochs"));
     }
     Ok(Run {
         dir: dir.to_path_buf(),
-        model,
-        params: count("params")?,
-        epochs: count("epochs")?,
+        model: m.model,
+        params: m.params,
+        epochs: m.epochs,
         best_val: best_val(&history),
-        test_accuracy: m.get("test_accuracy").and_then(|v| v.as_f64()),
-        train_seconds: num("train_seconds")?,
-        images_per_second: num("train_images_per_second")?,
+        test_accuracy: m.test_accuracy.map(f64::from),
+        train_seconds: m.train_seconds,
+        images_per_second: m.train_images_per_second,
         history,
     })
 }
@@ -257,23 +238,63 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The flags of `wgnn compare --train`: the same for every model.
-pub struct TrainAll {
-    pub models: Vec<String>,
+/// The flags of `wgnn compare`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CompareArgs {
+    // Not with --train: checked after parsing, since clap skips the training flags'
+    // `requires = "train"` when this argument is declared in conflict with it.
+    /// Run folders written by `wgnn train`
+    #[arg(value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// Train these models first (presets or .toml files), each into OUT_DIR/<model>
+    #[arg(long, num_args = 1.., value_name = "MODEL")]
+    pub train: Vec<String>,
+    /// [default: each model's own]
+    #[arg(long, requires = "train")]
     pub epochs: Option<usize>,
+    /// [default: each model's own]
+    #[arg(long, requires = "train")]
     pub batch_size: Option<usize>,
+    /// Use only the first N training images
+    #[arg(long, requires = "train")]
     pub limit: Option<usize>,
+    /// [default: 42]
+    #[arg(long, requires = "train")]
     pub seed: Option<u64>,
+    /// Fraction of the training data (from its end) held out for validation [default: the
+    /// models' own, when they agree]
+    #[arg(long, requires = "train", allow_negative_numbers = true)]
     pub validation_split: Option<f32>,
+    /// [default: data/mnist]
+    #[arg(long, requires = "train")]
     pub data_dir: Option<PathBuf>,
+    #[arg(long, requires = "train", value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
-    pub backend_flag: Option<String>,
-    pub adapter: AdapterChoice,
-    pub adapter_flag: Option<String>,
-    /// Default: a new `runs/compare-<time>`.
+    /// Where the runs go [default: a new runs/compare-<time>]
+    #[arg(long, value_name = "DIR", requires = "train")]
     pub out_dir: Option<PathBuf>,
-    /// Default: `compare.png` in the output folder.
+    /// The plot; the Markdown table is written beside it, as FILE.md [default: compare.png,
+    /// or OUT_DIR/compare.png with --train]
+    #[arg(long, value_name = "FILE.png")]
     pub out: Option<PathBuf>,
+}
+
+/// `wgnn compare`: run folders as they are, or (`--train`) the models trained first.
+pub fn command(a: &CompareArgs, device: &Device) -> Result<TrainEnd> {
+    if !a.train.is_empty() && !a.runs.is_empty() {
+        return Err(Error::msg(
+            "compare: give run folders or --train MODEL..., not both",
+        ));
+    }
+    if a.train.is_empty() {
+        let out = a
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("compare.png"));
+        compare(&a.runs, &out)?;
+        return Ok(TrainEnd::Done);
+    }
+    train_and_compare(a, device)
 }
 
 fn describe(v: Validation) -> String {
@@ -317,10 +338,10 @@ fn default_out_dir() -> PathBuf {
 
 /// Trains each model into `OUT_DIR/<model>` with the same data, split and seed, then compares
 /// the runs. An interrupt stops it after that run's checkpoint, as `wgnn train` does.
-pub fn train_and_compare(a: TrainAll) -> Result<TrainEnd> {
+fn train_and_compare(a: &CompareArgs, device: &Device) -> Result<TrainEnd> {
     // Every name and folder is checked before the first (long) training run.
     let specs = a
-        .models
+        .train
         .iter()
         .map(|m| resolve(m).map_err(|e| Error::msg(format!("--train {m}: {e}"))))
         .collect::<Result<Vec<_>>>()?;
@@ -328,7 +349,7 @@ pub fn train_and_compare(a: TrainAll) -> Result<TrainEnd> {
         if let Some(j) = specs[..i].iter().position(|t| t.name == s.name) {
             return Err(Error::msg(format!(
                 "--train: `{}` is given twice (as `{}` and `{}`); each model is trained once",
-                s.name, a.models[j], a.models[i]
+                s.name, a.train[j], a.train[i]
             )));
         }
     }
@@ -353,21 +374,21 @@ pub fn train_and_compare(a: TrainAll) -> Result<TrainEnd> {
             spec.name,
             dir.display()
         );
-        let end = train::run(TrainArgs {
-            model: Some(spec),
-            epochs: a.epochs,
-            batch_size: a.batch_size,
-            validation_split: a.validation_split,
-            seed: Some(a.seed.unwrap_or(42)),
-            limit: a.limit,
-            data_dir: a.data_dir.clone(),
+        let args = TrainArgs {
+            run: RunFlags {
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                validation_split: a.validation_split,
+                seed: Some(a.seed.unwrap_or(42)),
+                limit: a.limit,
+                data_dir: a.data_dir.clone(),
+                ..RunFlags::default()
+            },
             backend: a.backend,
-            backend_flag: a.backend_flag.clone(),
-            adapter: a.adapter.clone(),
-            adapter_flag: a.adapter_flag.clone(),
             out: Some(dir.clone()),
             ..TrainArgs::default()
-        })?;
+        };
+        let end = train::train_model(&args, Some(spec), device)?;
         if end != TrainEnd::Done {
             return Ok(end);
         }

@@ -1,14 +1,14 @@
 //! `wgnn eval`: test loss and accuracy of a checkpoint, its confusion matrix, precision and recall.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::backend::{with_backend, BackendKind, GraphKind};
+use super::device::Device;
 use crate::data::{load_dir, Dataset};
 use crate::error::{Error, Result};
 use crate::graph::{EpochStats, Plan};
 use crate::model::ModelSpec;
 use crate::report::Confusion;
-use crate::runtime::AdapterChoice;
 use crate::train::{checkpoint, evaluate};
 
 /// Batch used for inference (any value gives the same results).
@@ -21,7 +21,7 @@ pub fn predict_set(
     spec: &ModelSpec,
     data: &Dataset,
     backend: BackendKind,
-    adapter: &AdapterChoice,
+    device: &Device,
 ) -> Result<(EpochStats, String)> {
     let plan = Plan::new(spec.input, &spec.layers, EVAL_BATCH)?;
     if plan.input_len() != data.image_size() {
@@ -36,7 +36,7 @@ pub fn predict_set(
         )));
     }
     let (params, stats) = checkpoint::load_params(dir, &plan)?;
-    with_backend(backend, adapter, plan, GraphKind::Inference, |b| {
+    with_backend(backend, device, plan, GraphKind::Inference, |b| {
         b.set_params(&params, &stats)?;
         let r = evaluate(b, data)?;
         Ok((r, b.describe()))
@@ -60,18 +60,27 @@ pub fn npy_f32(values: &[f32], rows: usize, cols: usize) -> Vec<u8> {
     out
 }
 
-pub fn run(
-    dir: &Path,
-    data_dir: &Path,
-    backend: BackendKind,
-    adapter: &AdapterChoice,
-    probabilities: Option<&Path>,
-) -> Result<()> {
-    let data = load_dir(data_dir)?;
+/// The flags of `wgnn eval`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long, default_value = super::train::DEFAULT_DATA)]
+    pub data_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
+    pub backend: BackendKind,
+    /// Also write every test image's class probabilities to FILE (float32 .npy, [images, classes])
+    #[arg(long, value_name = "FILE")]
+    pub probabilities: Option<PathBuf>,
+}
+
+pub fn run(a: &EvalArgs, device: &Device) -> Result<()> {
+    let dir = a.checkpoint.as_path();
+    let data = load_dir(&a.data_dir)?;
     let spec = checkpoint::load_spec(dir)?;
     let classes = spec.classes()?;
     data.check_test_labels(classes)?;
-    let (r, device) = predict_set(dir, &spec, &data.test, backend, adapter)?;
+    let (r, device) = predict_set(dir, &spec, &data.test, a.backend, device)?;
     println!("Model `{}` from {} on {}", spec.name, dir.display(), device);
     println!(
         "Test loss: {:.4} - test accuracy: {:.4} ({} images)",
@@ -79,7 +88,7 @@ pub fn run(
     );
     let confusion = Confusion::from_predictions(&data.test.labels, &r.preds, classes)?;
     println!("\n{}", confusion.table());
-    if let Some(path) = probabilities {
+    if let Some(path) = &a.probabilities {
         let rows = r.probs.len() / classes;
         crate::util::fs::write_atomic(path, &npy_f32(&r.probs, rows, classes))?;
         println!(

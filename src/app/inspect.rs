@@ -1,15 +1,17 @@
 //! `wgnn devices`, `wgnn summary` and `wgnn show`.
 
-use std::path::Path;
+use std::path::PathBuf;
 
+use super::device::Device;
 use crate::data::{ascii, load_dir};
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::runtime::{adapters, AdapterChoice};
 
-/// Lists the adapters, marking the one `choice` selects; a choice that selects none is an error
+/// Lists the adapters, marking the one `device` selects; a choice that selects none is an error
 /// (after the list, so the user sees what there is).
-pub fn devices(choice: &AdapterChoice) -> Result<()> {
+pub fn devices(device: &Device) -> Result<()> {
+    let choice = &device.options.adapter;
     let (list, chosen) = adapters(choice);
     if list.is_empty() && *choice == AdapterChoice::Auto {
         println!("No GPU adapter found. Install a GPU driver, or `apt-get install -y mesa-vulkan-drivers` for lavapipe (Vulkan on the CPU); `--backend cpu` always works.");
@@ -31,12 +33,30 @@ pub fn summary(spec: &ModelSpec) -> Result<()> {
     Ok(())
 }
 
-pub fn show(data_dir: &Path, index: usize, test: bool) -> Result<()> {
-    let data = load_dir(data_dir)?;
-    let (set, name) = if test {
-        (&data.test, "test")
-    } else {
-        (&data.train, "train")
+/// The two sets of a data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+/// The flags of `wgnn show`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ShowArgs {
+    #[arg(long)]
+    pub index: usize,
+    #[arg(long, value_enum, default_value_t = Split::Train)]
+    pub split: Split,
+    #[arg(long, default_value = super::train::DEFAULT_DATA)]
+    pub data_dir: PathBuf,
+}
+
+pub fn show(a: &ShowArgs) -> Result<()> {
+    let index = a.index;
+    let data = load_dir(&a.data_dir)?;
+    let (set, name) = match a.split {
+        Split::Test => (&data.test, "test"),
+        Split::Train => (&data.train, "train"),
     };
     let label = set.label(index).ok_or_else(|| {
         Error::msg(format!(

@@ -1,9 +1,11 @@
-//! The command implementations behind `wgnn`'s subcommands (the binary only parses flags).
+//! The command implementations behind `wgnn`'s subcommands: the only part of the library that
+//! knows the command line (its flags, environment variables and the tuning cache's folder).
 
 mod backend;
 pub mod bench;
 pub mod check;
 pub mod compare;
+pub mod device;
 pub mod eval;
 pub mod export;
 pub mod inspect;
@@ -14,5 +16,18 @@ pub mod train;
 pub mod tune;
 pub mod tune_kernels;
 
-pub use backend::{gpu_context, with_backend, BackendKind, GraphKind};
+pub use backend::{with_backend, BackendKind, GraphKind};
+pub use device::{Device, DeviceArgs};
 pub use signals::exit_status;
+
+/// A path as a shell word (quoted when it needs to be).
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

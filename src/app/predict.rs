@@ -3,16 +3,46 @@
 use std::path::{Path, PathBuf};
 
 use super::backend::BackendKind;
+use super::device::Device;
 use super::eval::predict_set;
 use crate::data::{image::load_digit, load_dir, Dataset};
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
-use crate::runtime::AdapterChoice;
 use crate::train::checkpoint;
+
+/// The flags of `wgnn predict`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Image files (any size; dark-on-light images are inverted)
+    pub images: Vec<PathBuf>,
+    /// Test-set index (repeatable)
+    #[arg(long)]
+    pub index: Vec<usize>,
+    #[arg(long, default_value = super::train::DEFAULT_DATA)]
+    pub data_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
+    pub backend: BackendKind,
+}
 
 pub enum Inputs {
     Images(Vec<PathBuf>),
     Indices(Vec<usize>),
+}
+
+/// `wgnn predict`: image files or test-set indices, not both and not neither.
+pub fn run(a: &PredictArgs, device: &Device) -> Result<()> {
+    let inputs = match (a.images.is_empty(), a.index.is_empty()) {
+        (false, true) => Inputs::Images(a.images.clone()),
+        (true, false) => Inputs::Indices(a.index.clone()),
+        _ => {
+            return Err(Error::msg(
+                "predict: give image files or --index N, not both and not neither",
+            ))
+        }
+    };
+    predict(&a.checkpoint, inputs, &a.data_dir, a.backend, device)
 }
 
 /// The model of checkpoint `dir`, which must take grey-scale images: drawn or photographed digits
@@ -28,12 +58,12 @@ pub fn grey_model(dir: &Path, command: &str) -> Result<ModelSpec> {
     Ok(spec)
 }
 
-pub fn run(
+pub fn predict(
     dir: &Path,
     inputs: Inputs,
     data_dir: &Path,
     backend: BackendKind,
-    adapter: &AdapterChoice,
+    device: &Device,
 ) -> Result<()> {
     let spec = grey_model(dir, "predict")?;
     let [h, w, _] = spec.input;
@@ -83,7 +113,7 @@ pub fn run(
             (set, names, Some(labels))
         }
     };
-    let (r, _) = predict_set(dir, &spec, &set, backend, adapter)?;
+    let (r, _) = predict_set(dir, &spec, &set, backend, device)?;
     let classes = r.probs.len() / set.n.max(1);
     for (k, name) in names.iter().enumerate() {
         let probs = &r.probs[k * classes..(k + 1) * classes];

@@ -14,12 +14,13 @@ use std::time::Instant;
 
 use super::backend::gpu_training_graph;
 use super::bench::BenchArgs;
+use super::device::{cache_path, Device};
 use crate::check::{compare, ATOL, RTOL};
 use crate::data::load_dir;
 use crate::error::{Error, Result};
 use crate::graph::{Backend, HostData, Plan};
 use crate::ops::optim::Optimizer;
-use crate::runtime::tuning_cache::{cache_path, now_utc, TuningCache, TuningEntry, TuningKey};
+use crate::runtime::tuning_cache::{now_utc, TuningCache, TuningEntry, TuningKey};
 use crate::runtime::{tile_threads, GpuContext, KernelConfig, KernelFamily};
 
 /// Workgroup sizes tried for every 1-D workgroup constant (WG, WG_BLOCK, WG_ROW).
@@ -57,7 +58,7 @@ struct Trial {
 
 /// Everything the search needs to build graphs at the model's shapes.
 struct Setup<'a> {
-    a: &'a BenchArgs<'a>,
+    a: &'a BenchArgs,
     batch: usize,
     host: HostData<'a>,
 }
@@ -200,8 +201,7 @@ fn tune_family(s: &Setup, ctx: &mut GpuContext) -> Result<(Option<KernelFamily>,
     if ctx.family != KernelFamily::Auto {
         println!(
             "Kernel family: {} (forced by {}; not tuned)",
-            ctx.family,
-            KernelFamily::forced_by()
+            ctx.family, ctx.family_from
         );
         return Ok((None, s.validate(ctx)?));
     }
@@ -403,7 +403,7 @@ fn tune_constants(s: &Setup, ctx: &mut GpuContext, reference: &Trial) -> Result<
 }
 
 /// `wgnn bench --tune-kernels`.
-pub fn run(a: &BenchArgs) -> Result<()> {
+pub fn run(a: &BenchArgs, device: &Device) -> Result<()> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     if batch == 0 {
         return Err(Error::msg("--batch-size must be at least 1"));
@@ -418,13 +418,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "no folder for the kernel tuning cache: set WGNN_CACHE_DIR, XDG_CACHE_HOME or HOME",
         )
     })?;
-    let data = load_dir(a.data_dir)?;
+    let data = load_dir(&a.data_dir)?;
     let s = Setup {
         a,
         batch,
         host: data.train.host(batch),
     };
-    let mut ctx = GpuContext::with_adapter(&a.adapter)?;
+    let mut ctx = device.open_untuned()?;
     if ctx.config != KernelConfig::default() {
         println!("WGNN_KERNEL_CONSTANTS is ignored while tuning: every variant is measured against the shaders' defaults.");
     }
@@ -460,51 +460,4 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         path.display()
     );
     Ok(())
-}
-
-/// Loads this adapter's entry of the tuning cache into `ctx` (the CLI does this for every GPU
-/// context it makes): the constants unless `WGNN_KERNEL_CONSTANTS` is set, the family unless
-/// `--kernels` or `WGNN_KERNELS` forced one. A bad cache is a warning, never an error.
-pub fn apply_cache(ctx: &mut GpuContext) {
-    let Some(path) = cache_path() else { return };
-    let cache = match TuningCache::read(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("wgnn: warning: ignoring the kernel tuning cache: {e}; using the default kernel constants");
-            return;
-        }
-    };
-    let key = TuningKey::of(&ctx.adapter);
-    let Some(entry) = cache.find(&key) else {
-        if let Some(old) = cache.stale(&key) {
-            eprintln!(
-                "wgnn: the kernel tuning cache entry for {} (tuned {}) was made with other shaders; using the defaults until `wgnn bench --tune-kernels` runs again",
-                ctx.adapter.name, old.tuned_at
-            );
-        }
-        return;
-    };
-    let from = format!(
-        "the tuning cache, tuned {} on {} at batch {}",
-        entry.tuned_at, entry.model, entry.batch_size
-    );
-    if std::env::var_os("WGNN_KERNEL_CONSTANTS").is_none() {
-        match entry.config() {
-            Ok(c) => {
-                ctx.config = c;
-                ctx.constants_from = from.clone();
-                eprintln!("wgnn: kernel constants from {from} ({})", path.display());
-            }
-            Err(e) => eprintln!(
-                "wgnn: warning: ignoring the kernel tuning cache {}: {e}; using the default kernel constants",
-                path.display()
-            ),
-        }
-    }
-    if ctx.family == KernelFamily::Auto {
-        if let Some(f) = entry.family() {
-            ctx.family = f;
-            ctx.family_tuned = true;
-        }
-    }
 }

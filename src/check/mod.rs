@@ -65,14 +65,14 @@ pub struct Options {
 }
 
 impl Options {
-    /// Both families unless `--kernels` or `WGNN_KERNELS` names one.
-    pub fn new(quick: bool) -> Result<Self> {
-        let families = match KernelFamily::chosen()? {
+    /// Both families unless `family` names one.
+    pub fn new(quick: bool, family: KernelFamily) -> Self {
+        let families = match family {
             KernelFamily::Auto => vec![Variant::Tiled, Variant::Cpu],
             KernelFamily::Tiled => vec![Variant::Tiled],
             KernelFamily::CpuAdapter => vec![Variant::Cpu],
         };
-        Ok(Self { quick, families })
+        Self { quick, families }
     }
 }
 

@@ -355,8 +355,7 @@ impl Backend for GpuGraph<'_> {
             ),
             f => format!(
                 "GPU: {} with the {f} kernels forced by {}",
-                self.ctx.adapter,
-                crate::runtime::KernelFamily::forced_by()
+                self.ctx.adapter, self.ctx.family_from
             ),
         }
     }

@@ -148,7 +148,7 @@ impl Plan {
     /// memory. The message names the tensor (and its layer), the bytes needed and the limit.
     pub fn check_fits(&self, limits: &Limits) -> Result<()> {
         let tensors = self.memory_estimate(limits);
-        let hint = "use a smaller --batch-size or smaller layers";
+        let hint = "use a smaller batch size or smaller layers";
         if let Some(t) = tensors.iter().find(|t| t.bytes > limits.max_buffer) {
             return Err(Error::Model(format!(
                 "{} needs {} in one buffer, more than {} allows: {} ({}); {hint}",

@@ -34,7 +34,7 @@ impl FromStr for Augment {
         };
         let bad = |why: String| {
             Error::msg(format!(
-                "--augment `{s}`: {why} (expected e.g. shift=2,rotate=10,scale=0.1)"
+                "`{s}`: {why} (expected e.g. shift=2,rotate=10,scale=0.1)"
             ))
         };
         if s.trim() == "none" {

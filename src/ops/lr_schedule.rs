@@ -34,7 +34,7 @@ impl FromStr for Schedule {
     fn from_str(s: &str) -> Result<Self> {
         let bad = |why: &str| {
             Error::msg(format!(
-                "schedule `{s}`: {why} (constant, step:EVERY:GAMMA, exponential:GAMMA, cosine or onecycle[:MAX_LR])"
+                "`{s}`: {why} (constant, step:EVERY:GAMMA, exponential:GAMMA, cosine or onecycle[:MAX_LR])"
             ))
         };
         let num = |v: &str, what: &str| -> Result<f64> {

@@ -111,14 +111,6 @@ impl KernelConfig {
         Ok(c)
     }
 
-    /// `WGNN_KERNEL_CONSTANTS` (see [`KernelConfig::parse`]) when set, else the shaders' defaults.
-    pub fn from_env() -> Result<Self> {
-        match std::env::var("WGNN_KERNEL_CONSTANTS") {
-            Ok(v) => Self::parse(&v).map_err(|e| Error::Msg(format!("WGNN_KERNEL_CONSTANTS: {e}"))),
-            Err(_) => Ok(Self::default()),
-        }
-    }
-
     /// `name = value` for every kernel that declares `name`.
     pub fn set(&mut self, name: &str, value: f64) {
         self.all.set(name, value);

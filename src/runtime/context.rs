@@ -26,14 +26,6 @@ pub enum AdapterChoice {
 }
 
 impl AdapterChoice {
-    /// `WGNN_ADAPTER` (an index or a name fragment) when set, else `Auto`.
-    pub fn from_env() -> Self {
-        match std::env::var("WGNN_ADAPTER") {
-            Ok(s) if !s.trim().is_empty() => Self::parse(&s),
-            _ => Self::Auto,
-        }
-    }
-
     /// An index, `auto`, or else a name fragment:
     /// ```
     /// use wgnn::runtime::AdapterChoice;
@@ -151,28 +143,59 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pub(crate) kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
-    /// The override constants kernels are compiled with on this adapter: the shaders' defaults,
-    /// or `WGNN_KERNEL_CONSTANTS`. Set it before building graphs; kernels compiled earlier keep
-    /// their values.
+    /// The override constants kernels are compiled with on this adapter. Set it before building
+    /// graphs; kernels compiled earlier keep their values.
     pub config: KernelConfig,
-    /// Where `config` came from, for the device line: `the shaders' defaults`,
-    /// `WGNN_KERNEL_CONSTANTS`, or the tuning cache (which the CLI applies).
+    /// Where `config` came from, for the device line (see [`DeviceOptions::constants_from`]).
     pub constants_from: String,
-    /// Which family of convolution and GEMM kernels the graphs record (`--kernels`, else
-    /// `WGNN_KERNELS`, else the tuning cache when the CLI applies it); a graph reads it when it
+    /// Which family of convolution and GEMM kernels the graphs record; a graph reads it when it
     /// is built.
     pub family: KernelFamily,
+    /// Who chose `family` when it is not `Auto`, for the device line.
+    pub family_from: String,
     /// Whether `family` came from the tuning cache (the CLI applies it) rather than the user.
     pub family_tuned: bool,
     /// First uncaptured wgpu error or device loss since the last `check`.
     errors: Arc<Mutex<Option<String>>>,
 }
 
+/// How to open a device: the adapter, the kernel family and the kernel constants. The CLI fills
+/// it from its flags and environment; the library reads neither.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceOptions {
+    pub adapter: AdapterChoice,
+    pub family: KernelFamily,
+    /// Who chose `family` when it is not `Auto`, in the user's words, for the device line.
+    pub family_from: String,
+    pub config: KernelConfig,
+    /// Where `config` came from, for the device line: "the shaders' defaults" unless set.
+    pub constants_from: String,
+}
+
+impl Default for DeviceOptions {
+    /// The fastest adapter, the family it suits, the shaders' own constants.
+    fn default() -> Self {
+        Self::with_adapter(AdapterChoice::Auto)
+    }
+}
+
+impl DeviceOptions {
+    /// `adapter`, with the family it suits and the shaders' own constants.
+    pub fn with_adapter(adapter: AdapterChoice) -> Self {
+        Self {
+            adapter,
+            family: KernelFamily::Auto,
+            family_from: String::new(),
+            config: KernelConfig::default(),
+            constants_from: "the shaders' defaults".into(),
+        }
+    }
+}
+
 /// The kernel family for convolutions and GEMMs: chosen from the adapter (tiled on GPUs, the
-/// register-blocked family on CPU adapters), or forced with `--kernels` or
-/// `WGNN_KERNELS=tiled|cpu-adapter`, so the family every real GPU runs can be tested whole on a
-/// software adapter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// register-blocked family on CPU adapters), or forced, so the family every real GPU runs can be
+/// tested whole on a software adapter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum KernelFamily {
     #[default]
     Auto,
@@ -190,10 +213,6 @@ impl std::fmt::Display for KernelFamily {
     }
 }
 
-/// The family `--kernels` chose for this process (set once, by the CLI); it wins over
-/// `WGNN_KERNELS`.
-static FLAG: std::sync::OnceLock<KernelFamily> = std::sync::OnceLock::new();
-
 impl KernelFamily {
     /// `tiled`, `cpu-adapter` or `auto` (any case); None for anything else.
     /// ```
@@ -209,64 +228,25 @@ impl KernelFamily {
             _ => None,
         }
     }
-
-    pub fn from_env() -> Result<Self> {
-        match std::env::var("WGNN_KERNELS") {
-            Err(_) => Ok(Self::Auto),
-            Ok(v) => Self::parse(&v).ok_or_else(|| {
-                Error::Gpu(format!(
-                    "WGNN_KERNELS `{}`: expected tiled, cpu-adapter or auto",
-                    v.trim()
-                ))
-            }),
-        }
-    }
-
-    /// Makes `family` the one every GPU context of this process records (the CLI's `--kernels`),
-    /// whatever `WGNN_KERNELS` says. Only the first call counts.
-    pub fn set_for_process(family: Self) {
-        let _ = FLAG.set(family);
-    }
-
-    /// The family `--kernels` set for this process, if it did.
-    pub fn flag() -> Option<Self> {
-        FLAG.get().copied()
-    }
-
-    /// What forced a family, in the words the user typed: `--kernels` or `WGNN_KERNELS`.
-    pub fn forced_by() -> &'static str {
-        match FLAG.get() {
-            Some(_) => "--kernels",
-            None => "WGNN_KERNELS",
-        }
-    }
-
-    /// `--kernels` when the CLI set it, else `WGNN_KERNELS`, else `Auto`.
-    pub fn chosen() -> Result<Self> {
-        match FLAG.get() {
-            Some(f) => Ok(*f),
-            None => Self::from_env(),
-        }
-    }
 }
 
 /// Bytes of GPU memory in use (`allocated`) and held in the allocator's blocks (`reserved`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryUse {
     pub allocated: u64,
     pub reserved: u64,
 }
 
 impl GpuContext {
-    /// The adapter named by `WGNN_ADAPTER`, or the highest-performance one.
-    pub fn new() -> Result<Self> {
-        Self::with_adapter(&AdapterChoice::from_env())
+    /// `choice` with the family it suits and the shaders' own constants.
+    pub fn with_adapter(choice: &AdapterChoice) -> Result<Self> {
+        Self::open(&DeviceOptions::with_adapter(choice.clone()))
     }
 
-    pub fn with_adapter(choice: &AdapterChoice) -> Result<Self> {
+    pub fn open(options: &DeviceOptions) -> Result<Self> {
         let instance = instance();
         let all = list(&instance);
-        let idx = choose(&all, choice)?;
+        let idx = choose(&all, &options.adapter)?;
         let adapter = &all[idx];
         let limits = adapter.limits();
         // Timestamp queries let `bench --profile` break a step down by kernel; optional.
@@ -308,12 +288,10 @@ impl GpuContext {
             limits,
             features,
             kernels: Mutex::new(HashMap::new()),
-            config: KernelConfig::from_env()?,
-            constants_from: match std::env::var_os("WGNN_KERNEL_CONSTANTS") {
-                Some(_) => "WGNN_KERNEL_CONSTANTS".into(),
-                None => "the shaders' defaults".into(),
-            },
-            family: KernelFamily::chosen()?,
+            config: options.config.clone(),
+            constants_from: options.constants_from.clone(),
+            family: options.family,
+            family_from: options.family_from.clone(),
             family_tuned: false,
             errors,
         })

@@ -17,7 +17,9 @@ pub mod tuning_cache;
 
 pub use adapter::{AdapterSummary, DeviceKind, Vendor};
 pub use config::{Constants, KernelConfig};
-pub use context::{adapters, check_choice, AdapterChoice, GpuContext, KernelFamily, MemoryUse};
+pub use context::{
+    adapters, check_choice, AdapterChoice, DeviceOptions, GpuContext, KernelFamily, MemoryUse,
+};
 pub use include::{assemble, Assembled};
 pub use kernel::{grid_1d, Dispatch, Kernel};
 pub use limits_check::{check as check_limits, fallback_workgroup, KernelNeeds};

@@ -1,10 +1,9 @@
-//! The kernel tuning cache: what `wgnn bench --tune-kernels` chose on each adapter, as one JSON
-//! file (`$WGNN_CACHE_DIR/kernel-tuning.json`, else `$XDG_CACHE_HOME/wgnn/`, else
-//! `~/.cache/wgnn/`). An entry is keyed by adapter, backend, driver and a hash of the shaders, so
-//! a driver update or a shader change makes it stale instead of wrong. Only the CLI reads it
-//! (`GpuContext::new` never does), so tests and library users stay hermetic.
+//! The kernel tuning cache: what kernel tuning chose on each adapter, as one JSON file (where it
+//! lives is the CLI's choice). An entry is keyed by adapter, backend, driver and a hash of the
+//! shaders, so a driver update or a shader change makes it stale instead of wrong. Only the CLI
+//! reads it (`GpuContext::open` never does), so tests and library users stay hermetic.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -84,19 +83,6 @@ impl Default for TuningCache {
             entries: Vec::new(),
         }
     }
-}
-
-/// The cache file's path, or None where there is no home folder to put it in.
-pub fn cache_path() -> Option<PathBuf> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = var("WGNN_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("wgnn")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache").join("wgnn")))?;
-    Some(dir.join(FILE_NAME))
 }
 
 impl TuningCache {

@@ -131,10 +131,7 @@ struct File {
 impl File {
     fn open(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(Error::file(
-                dir,
-                "checkpoint folder not found (train one with `wgnn train --out DIR`)",
-            ));
+            return Err(Error::file(dir, "checkpoint folder not found"));
         }
         let path = dir.join(WEIGHTS);
         if !path.is_file() {
@@ -176,7 +173,7 @@ impl File {
         let meta = self.meta()?;
         if meta.get("format").map(String::as_str) == Some(FORMAT_WEIGHTS_ONLY) {
             return Err(self.err(
-                "written by an older wgnn without training state: it cannot be resumed (start a new run from its weights with --init-from)",
+                "written by an older wgnn without training state: it cannot be resumed, only used as the starting weights of a new run",
             ));
         }
         Ok(meta)

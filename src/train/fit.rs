@@ -10,69 +10,20 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use super::history::{EpochRecord, History};
-use super::state::{LoopState, Reached, TrainState};
-use super::watch::{EarlyStop, Monitor, Plateau};
+use super::state::{LoopState, Reached, RunConfig, TrainState};
+use super::watch::Monitor;
 use crate::data::{Dataset, Mnist};
 use crate::error::{Error, Result};
 use crate::graph::{Backend, EpochStats, MemoryUse, Pass, Progress, Tensors};
 use crate::model::Validation;
-use crate::ops::lr_schedule::{LrSchedule, Schedule};
+use crate::ops::lr_schedule::LrSchedule;
 use crate::util::rng::Rng;
 
 const TRAIN: usize = 0;
 const TEST: usize = 1;
 
-#[derive(Clone, Debug)]
-pub struct FitConfig {
-    pub epochs: usize,
-    pub validation: Validation,
-    pub seed: u64,
-    /// Use only the first N training images.
-    pub limit: Option<usize>,
-    /// Benchmark mode: after each epoch, evaluate on the test set (off the training clock) and
-    /// stop once test accuracy reaches this value.
-    pub target_accuracy: Option<f32>,
-    /// The base learning rate, and how it changes over the run.
-    pub lr: f32,
-    pub schedule: Schedule,
-    pub warmup_epochs: f64,
-    /// Also checkpoint every N optimizer steps (every epoch ends with a checkpoint anyway).
-    pub checkpoint_every: Option<usize>,
-    pub plateau: Option<Plateau>,
-    pub early_stopping: Option<EarlyStop>,
-    /// What `plateau` and `early_stopping` watch.
-    pub monitor: Monitor,
-    /// Keras' `label_smoothing` of the training loss.
-    pub label_smoothing: f32,
-    /// Random affine transforms of the training images (never of validation or test images).
-    pub augment: Option<crate::ops::augment::Augment>,
-    /// Evaluate the test set at the end (a search leaves it to the one trial it chooses).
-    pub evaluate_test: bool,
-}
-
-impl FitConfig {
-    /// A plain run: constant learning rate, no watchers.
-    pub fn new(epochs: usize, validation: Validation, seed: u64, lr: f32) -> Self {
-        Self {
-            epochs,
-            validation,
-            seed,
-            limit: None,
-            target_accuracy: None,
-            lr,
-            schedule: Schedule::Constant,
-            warmup_epochs: 0.0,
-            checkpoint_every: None,
-            plateau: None,
-            early_stopping: None,
-            monitor: Monitor::ValLoss,
-            label_smoothing: 0.0,
-            augment: None,
-            evaluate_test: true,
-        }
-    }
-
-    fn schedule(&self, steps_per_epoch: usize) -> LrSchedule {
+impl RunConfig {
+    fn lr_schedule(&self, steps_per_epoch: usize) -> LrSchedule {
         LrSchedule {
             base: self.lr,
             schedule: self.schedule,
@@ -145,9 +96,9 @@ pub struct EarlyStopped {
 }
 
 /// The training images a run uses and how many of them are held out for validation.
-pub fn split(data: &Mnist, cfg: &FitConfig) -> Result<(Dataset, usize)> {
+pub fn split(data: &Mnist, cfg: &RunConfig) -> Result<(Dataset, usize)> {
     let train = match cfg.limit {
-        Some(0) => return Err(Error::msg("--limit must be at least 1")),
+        Some(0) => return Err(Error::msg("the image limit must be at least 1")),
         Some(n) => data.train.take(n),
         None => data.train.clone(),
     };
@@ -171,12 +122,14 @@ pub fn split(data: &Mnist, cfg: &FitConfig) -> Result<(Dataset, usize)> {
     Ok((train, n_val))
 }
 
-/// Train `backend` on `data` for `cfg.epochs`, then evaluate on the test set (with predictions).
+/// Train `backend` on `data` for `cfg.epochs`, then (with `evaluate_test`) evaluate on the test
+/// set, with predictions; a search leaves the test set to the one trial it chooses.
 /// With `start`, training continues from that state instead of from the backend's own.
 pub fn fit(
     backend: &mut dyn Backend,
     data: &Mnist,
-    cfg: &FitConfig,
+    cfg: &RunConfig,
+    evaluate_test: bool,
     start: Option<TrainState>,
     cb: &mut dyn Callbacks,
 ) -> Result<FitResult> {
@@ -186,12 +139,12 @@ pub fn fit(
         }
     }
     if cfg.checkpoint_every == Some(0) {
-        return Err(Error::msg("--checkpoint-every must be at least 1"));
+        return Err(Error::msg("checkpoints must come every 1 or more steps"));
     }
     let (train, n_val) = split(data, cfg)?;
     if n_val == 0 && (cfg.plateau.is_some() || cfg.early_stopping.is_some()) {
         return Err(Error::msg(format!(
-            "--early-stopping and --reduce-lr-on-plateau watch {}: they need validation images (a --validation-split above 0)",
+            "early stopping and reduce-on-plateau watch {}: they need validation images (a validation split above 0)",
             cfg.monitor
         )));
     }
@@ -205,7 +158,7 @@ pub fn fit(
     let test_order: Vec<u32> = (0..data.test.len() as u32).collect();
     let b = backend.batch_size();
     let steps = n_train.div_ceil(b);
-    let sched = cfg.schedule(steps);
+    let sched = cfg.lr_schedule(steps);
     let mut best: Option<(Tensors, Tensors)> = None;
     let (mut ls, mut order) = match start {
         Some(s) => {
@@ -350,7 +303,7 @@ pub fn fit(
             return stopped(ls, cfg, n_train, n_val, memory);
         }
     }
-    let test = if cfg.evaluate_test {
+    let test = if evaluate_test {
         cb.phase("evaluating on the test set");
         backend.eval(TEST, &test_order, true)?
     } else {
@@ -376,7 +329,7 @@ fn at(epoch: usize, step: usize, e: Error) -> Error {
 /// Reduce-on-plateau and early stopping, after an epoch whose monitored value is `v`.
 fn watch(
     backend: &mut dyn Backend,
-    cfg: &FitConfig,
+    cfg: &RunConfig,
     ls: &mut LoopState,
     best: &mut Option<(Tensors, Tensors)>,
     v: f32,
@@ -434,7 +387,7 @@ fn save(
 
 fn summary(
     ls: LoopState,
-    cfg: &FitConfig,
+    cfg: &RunConfig,
     n_train: usize,
     n_val: usize,
     memory: Vec<MemoryUse>,
@@ -468,7 +421,7 @@ fn summary(
 
 fn stopped(
     ls: LoopState,
-    cfg: &FitConfig,
+    cfg: &RunConfig,
     n_train: usize,
     n_val: usize,
     memory: Vec<MemoryUse>,

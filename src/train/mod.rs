@@ -7,7 +7,7 @@ pub mod state;
 pub mod watch;
 
 pub use crate::ops::lr_schedule::{LrSchedule, Schedule};
-pub use fit::{evaluate, fit, split, Callbacks, EarlyStopped, FitConfig, FitResult, Outcome};
+pub use fit::{evaluate, fit, split, Callbacks, EarlyStopped, FitResult, Outcome};
 pub use history::{EpochRecord, History};
 pub use state::{DataId, LoopState, Reached, RunConfig, TrainState};
 pub use watch::{EarlyStop, Monitor, Plateau};

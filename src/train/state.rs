@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::history::History;
 use super::watch::{EarlyStop, Monitor, Plateau, Watch};
 use crate::graph::{GraphState, Metrics, Tensors};
-use crate::model::{OptimizerKind, Validation};
+use crate::model::{OptimizerKind, TrainDefaults, Validation};
 use crate::ops::lr_schedule::Schedule;
 
 /// When a `target_accuracy` run reached its target.
@@ -114,8 +114,44 @@ pub struct RunConfig {
     pub augment: Option<crate::ops::augment::Augment>,
 }
 
+impl RunConfig {
+    /// A new run of `model` on `data` with the model's training defaults (seed 42, watching the
+    /// validation loss, nothing else on).
+    pub fn from_defaults(model: &str, d: &TrainDefaults, data: DataId) -> Self {
+        Self {
+            model: model.to_string(),
+            batch_size: d.batch_size,
+            optimizer: d.optimizer,
+            lr: d.lr,
+            validation: d.validation,
+            seed: 42,
+            limit: None,
+            data,
+            epochs: d.epochs,
+            checkpoint_every: None,
+            target_accuracy: None,
+            schedule: d.schedule,
+            warmup_epochs: d.warmup_epochs,
+            plateau: None,
+            early_stopping: None,
+            monitor: Monitor::default(),
+            weight_decay: d.weight_decay,
+            label_smoothing: d.label_smoothing,
+            augment: d.augment,
+        }
+    }
+}
+
+impl Default for RunConfig {
+    /// The default training settings (adam, lr 0.001, batch 128, 10 epochs, validation split
+    /// 0.1, seed 42) on no particular model or data.
+    fn default() -> Self {
+        Self::from_defaults("", &TrainDefaults::default(), DataId::default())
+    }
+}
+
 /// Which data a run trained on: the folder as given, and a fingerprint of its contents.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataId {
     pub dir: String,
     pub train_images: usize,

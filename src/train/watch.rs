@@ -23,7 +23,7 @@ impl FromStr for Plateau {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::msg(format!(
-                "--reduce-lr-on-plateau `{s}`: expected PATIENCE[,FACTOR], a whole number of epochs and a factor in (0, 1)"
+                "`{s}`: expected PATIENCE[,FACTOR], a whole number of epochs and a factor in (0, 1)"
             ))
         };
         let mut it = s.split(',');
@@ -61,7 +61,7 @@ impl FromStr for EarlyStop {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::msg(format!(
-                "--early-stopping `{s}`: expected PATIENCE[,MIN_DELTA], a whole number of epochs and a number >= 0"
+                "`{s}`: expected PATIENCE[,MIN_DELTA], a whole number of epochs and a number >= 0"
             ))
         };
         let mut it = s.split(',');
@@ -99,7 +99,7 @@ impl FromStr for Monitor {
             "val_loss" => Ok(Self::ValLoss),
             "val_accuracy" => Ok(Self::ValAccuracy),
             _ => Err(Error::msg(format!(
-                "--monitor `{s}`: expected val_loss or val_accuracy"
+                "`{s}`: expected val_loss or val_accuracy"
             ))),
         }
     }

@@ -38,10 +38,12 @@ pub type ConvCase = (
 /// GPU checks are never skipped silently.
 pub fn gpu() -> &'static GpuContext {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| match GpuContext::new() {
-        Ok(c) => c,
-        Err(e) => panic!("GPU tests need an adapter: {e}"),
-    })
+    CTX.get_or_init(
+        || match GpuContext::open(&wgnn::app::Device::from_env().unwrap().options) {
+            Ok(c) => c,
+            Err(e) => panic!("GPU tests need an adapter: {e}"),
+        },
+    )
 }
 
 pub fn rand_vec(seed: u64, n: usize) -> Vec<f32> {

@@ -11,7 +11,7 @@ mod routes;
 
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -20,10 +20,10 @@ use serde_json::json;
 use tiny_http::Server;
 
 use super::backend::{with_backend, BackendKind, GraphKind};
+use super::device::Device;
 use super::signals::{self, StopSignals};
 use crate::error::{Error, Result};
 use crate::graph::Plan;
-use crate::runtime::AdapterChoice;
 use crate::train::checkpoint;
 use routes::{Context, Reply};
 
@@ -36,26 +36,33 @@ const BATCH: usize = 16;
 /// Requests waiting for the model beyond this wait to be queued.
 const QUEUE: usize = 64;
 
-pub struct ServeArgs<'a> {
-    pub checkpoint: &'a Path,
-    pub host: &'a str,
+/// The flags of `wgnn serve`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// 0 picks a free port (the line printed on start says which)
+    #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// The address to listen on (0.0.0.0: every interface)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
-    pub adapter: &'a AdapterChoice,
 }
 
-pub fn run(a: ServeArgs<'_>) -> Result<()> {
-    let dir = a.checkpoint;
+pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
+    let dir = a.checkpoint.as_path();
     let spec = super::predict::grey_model(dir, "serve")?;
     let [h, w, c] = spec.input;
     let classes = spec.classes()?;
     let (params_total, _) = spec.param_counts()?;
     let plan = Plan::new(spec.input, &spec.layers, BATCH)?;
     let (params, stats) = checkpoint::load_params(dir, &plan)?;
-    with_backend(a.backend, a.adapter, plan, GraphKind::Inference, |b| {
+    with_backend(a.backend, device, plan, GraphKind::Inference, |b| {
         b.set_params(&params, &stats)?;
         let device = b.describe();
-        let server = Server::http((a.host, a.port)).map_err(|e| {
+        let server = Server::http((a.host.as_str(), a.port)).map_err(|e| {
             Error::msg(format!(
                 "serve: cannot listen on {}:{}: {e}",
                 a.host, a.port

@@ -12,33 +12,81 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::backend::BackendKind;
-use super::train::{self, TrainArgs, TrainEnd};
+use super::device::Device;
+use super::train::{self, RunFlags, TrainArgs, TrainEnd};
 use crate::error::{Error, Result};
-use crate::model::{resolve, ModelSpec};
-use crate::runtime::AdapterChoice;
+use crate::model::resolve;
 use crate::train::checkpoint;
 use crate::util::fs::write_atomic;
 pub use results::{collect, TrialResult};
 use space::{apply_to_model, trials, Axis, Trial};
 
 /// The flags of `wgnn tune`.
-#[derive(Clone)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct TuneArgs {
+    /// A preset or a .toml file
+    #[arg(long, default_value = "convnet")]
     pub model: String,
+    /// An axis: NAME=V1,V2,... (or NAME=LO..HI, NAME=log:LO..HI with --trials); NAME is a
+    /// training flag (lr, batch-size, epochs, optimizer, weight-decay, label-smoothing,
+    /// schedule, warmup-epochs, augment, early-stopping) or dropout, filters, units
+    #[arg(long, value_name = "NAME=VALUES")]
     pub grid: Vec<Axis>,
+    /// Draw N random combinations instead of the whole grid
+    #[arg(long, value_name = "N")]
     pub trials: Option<usize>,
+    /// [default: the model's]
+    #[arg(long)]
     pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Use only the first N training images
+    #[arg(long)]
     pub limit: Option<usize>,
+    /// [default: the model's]
+    #[arg(long, allow_negative_numbers = true)]
     pub validation_split: Option<f32>,
+    /// [default: data/mnist]
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    pub out: PathBuf,
-    /// (K, N): run the trials k with k % N == K - 1.
-    pub shard: Option<(usize, usize)>,
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
-    pub backend_flag: Option<String>,
-    pub adapter: AdapterChoice,
-    pub adapter_flag: Option<String>,
+    /// The search's folder: one run folder per trial, results.csv, results.md, results.png
+    /// [default: runs/tune-MODEL]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only every N-th trial, starting with the K-th (for a job array over one folder)
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Write the results of the search in DIR (after its shards have run)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["grid", "shard"])]
+    pub collect: Option<PathBuf>,
+}
+
+impl TuneArgs {
+    /// The search's folder: `--out`, else `runs/tune-MODEL`.
+    fn out(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            let name = Path::new(&self.model)
+                .file_stem()
+                .map_or(self.model.clone(), |s| s.to_string_lossy().into_owned());
+            PathBuf::from("runs").join(format!("tune-{name}"))
+        })
+    }
+}
+
+/// `wgnn tune`: a search, or (`--collect`) the results of one whose shards have run.
+pub fn command(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
+    if let Some(dir) = &a.collect {
+        collect(dir, a.backend, device)?;
+        return Ok(TrainEnd::Done);
+    }
+    if a.grid.is_empty() {
+        return Err(Error::msg(
+            "tune: give at least one --grid NAME=VALUES (e.g. --grid lr=1e-3,3e-4)",
+        ));
+    }
+    run(a, device)
 }
 
 /// What a search is: written once as `OUT/search.json`, so a re-run, a shard or `--collect`
@@ -81,36 +129,40 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
 }
 
 /// The settings of trial `t`: the search's flags, then the trial's values.
-fn trial_args(a: &TuneArgs, spec: &ModelSpec, t: &Trial, dir: &Path) -> Result<TrainArgs> {
+fn trial_args(a: &TuneArgs, t: &Trial, dir: &Path) -> Result<TrainArgs> {
     let mut args = TrainArgs {
-        model: Some(apply_to_model(spec, t)?),
-        epochs: a.epochs,
-        seed: Some(a.seed),
-        limit: a.limit,
-        validation_split: a.validation_split,
-        data_dir: a.data_dir.clone(),
+        run: RunFlags {
+            epochs: a.epochs,
+            seed: Some(a.seed),
+            limit: a.limit,
+            validation_split: a.validation_split,
+            data_dir: a.data_dir.clone(),
+            ..RunFlags::default()
+        },
         backend: a.backend,
-        backend_flag: a.backend_flag.clone(),
-        adapter: a.adapter.clone(),
-        adapter_flag: a.adapter_flag.clone(),
         out: Some(dir.to_path_buf()),
         evaluate_test: false,
         ..TrainArgs::default()
     };
+    let flags = &mut args.run;
     for (axis, v) in &t.values {
         let bad = |e: String| Error::msg(format!("--grid {axis}={v}: {e}"));
         let num = |v: &str| v.parse::<f64>().map_err(|_| bad("not a number".into()));
         match axis.as_str() {
-            "lr" => args.lr = Some(num(v)? as f32),
-            "batch-size" => args.batch_size = Some(num(v)? as usize),
-            "epochs" => args.epochs = Some(num(v)? as usize),
-            "optimizer" => args.optimizer = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?),
-            "weight-decay" => args.weight_decay = Some(num(v)? as f32),
-            "label-smoothing" => args.label_smoothing = Some(num(v)? as f32),
-            "schedule" => args.schedule = Some(v.parse()?),
-            "warmup-epochs" => args.warmup_epochs = Some(num(v)?),
-            "augment" => args.augment = Some(v.parse()?),
-            "early-stopping" => args.early_stopping = Some(v.parse()?),
+            "lr" => flags.lr = Some(num(v)? as f32),
+            "batch-size" => flags.batch_size = Some(num(v)? as usize),
+            "epochs" => flags.epochs = Some(num(v)? as usize),
+            "optimizer" => {
+                flags.optimizer = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?)
+            }
+            "weight-decay" => flags.weight_decay = Some(num(v)? as f32),
+            "label-smoothing" => flags.label_smoothing = Some(num(v)? as f32),
+            "schedule" => flags.schedule = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?),
+            "warmup-epochs" => flags.warmup_epochs = Some(num(v)?),
+            "augment" => flags.augment = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?),
+            "early-stopping" => {
+                flags.early_stopping = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?)
+            }
             // Model hyperparameters are already in the model.
             _ => {}
         }
@@ -118,8 +170,9 @@ fn trial_args(a: &TuneArgs, spec: &ModelSpec, t: &Trial, dir: &Path) -> Result<T
     Ok(args)
 }
 
-pub fn run(a: TuneArgs) -> Result<TrainEnd> {
+fn run(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
     let spec = resolve(&a.model)?;
+    let out = a.out();
     if a.validation_split == Some(0.0) {
         return Err(Error::msg(
             "--validation-split 0: a search chooses its trial by validation accuracy, so it needs validation images",
@@ -136,9 +189,10 @@ pub fn run(a: TuneArgs) -> Result<TrainEnd> {
     };
     // Every trial's settings are checked before the first one trains.
     for (k, t) in search.trials.iter().enumerate() {
-        trial_args(&a, &spec, t, &trial_dir(&a.out, k + 1))?;
+        apply_to_model(&spec, t)?;
+        trial_args(a, t, &trial_dir(&out, k + 1))?;
     }
-    let saved = a.out.join(SEARCH);
+    let saved = out.join(SEARCH);
     if saved.is_file() {
         let text = std::fs::read_to_string(&saved).map_err(|e| Error::io(&saved, e))?;
         let old: Search = serde_json::from_str(&text)
@@ -161,8 +215,8 @@ pub fn run(a: TuneArgs) -> Result<TrainEnd> {
     let mut trained = 0usize;
     for (done, &k) in mine.iter().enumerate() {
         let t = &search.trials[k - 1];
-        let dir = trial_dir(&a.out, k);
-        if dir.join("metrics.json").is_file() || dir.join(FAILED).is_file() {
+        let dir = trial_dir(&out, k);
+        if dir.join(train::METRICS).is_file() || dir.join(FAILED).is_file() {
             continue;
         }
         let eta = match trained {
@@ -179,19 +233,22 @@ pub fn run(a: TuneArgs) -> Result<TrainEnd> {
             t.label()
         );
         let resuming = dir.join(checkpoint::WEIGHTS).is_file();
-        let args = match resuming {
-            true => TrainArgs {
-                resume: Some(dir.clone()),
-                backend: a.backend,
-                backend_flag: a.backend_flag.clone(),
-                adapter: a.adapter.clone(),
-                adapter_flag: a.adapter_flag.clone(),
-                evaluate_test: false,
-                ..TrainArgs::default()
-            },
-            false => trial_args(&a, &spec, t, &dir)?,
+        let ended = match resuming {
+            true => {
+                let args = TrainArgs {
+                    resume: Some(dir.clone()),
+                    backend: a.backend,
+                    evaluate_test: false,
+                    ..TrainArgs::default()
+                };
+                train::train_model(&args, None, device)
+            }
+            false => {
+                let model = apply_to_model(&spec, t)?;
+                train::train_model(&trial_args(a, t, &dir)?, Some(model), device)
+            }
         };
-        match train::run(args) {
+        match ended {
             Ok(TrainEnd::Done) => trained += 1,
             Ok(TrainEnd::Interrupted(sig)) => {
                 eprintln!("wgnn: the search stopped in trial {k}; run the same `wgnn tune` command to continue it");
@@ -208,9 +265,9 @@ pub fn run(a: TuneArgs) -> Result<TrainEnd> {
     match a.shard {
         Some((s, of)) => println!(
             "\nShard {s}/{of} is done. When every shard is, `wgnn tune --collect {}` writes the results.",
-            a.out.display()
+            out.display()
         ),
-        None => collect(&a.out, a.backend, &a.adapter)?,
+        None => collect(&out, a.backend, device)?,
     }
     Ok(TrainEnd::Done)
 }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use super::{trial_dir, Search, FAILED, SEARCH};
 use crate::app::backend::BackendKind;
 use crate::app::compare;
+use crate::app::device::Device;
 use crate::app::eval::predict_set;
 use crate::data::load_dir;
 use crate::error::{Error, Result};
 use crate::report::{compare_png, RunCurves};
-use crate::runtime::AdapterChoice;
 use crate::train::checkpoint;
 use crate::train::History;
 use crate::util::fs::write_atomic;
@@ -53,7 +53,7 @@ fn read_trial(out: &Path, k: usize, values: &[(String, String)]) -> Result<Trial
         r.status = Status::Failed(why.trim().to_string());
         return Ok(r);
     }
-    if !dir.join("metrics.json").is_file() {
+    if !dir.join(crate::app::train::METRICS).is_file() {
         return Ok(r);
     }
     let run = compare::load(&dir)?;
@@ -111,7 +111,7 @@ fn cells(r: &TrialResult, axes: &[String], test: Option<f32>) -> Vec<String> {
 
 /// Reads every trial of the search in `out`, evaluates the chosen one on the test set, and
 /// writes `results.csv`, `results.md` and `results.png`.
-pub fn collect(out: &Path, backend: BackendKind, adapter: &AdapterChoice) -> Result<()> {
+pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> {
     let path = out.join(SEARCH);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::file(
@@ -147,7 +147,7 @@ pub fn collect(out: &Path, backend: BackendKind, adapter: &AdapterChoice) -> Res
                 search.data_dir.as_deref().unwrap_or("data/mnist"),
             ))?;
             let spec = checkpoint::load_spec(&dir)?;
-            let (stats, _) = predict_set(&dir, &spec, &data.test, backend, adapter)?;
+            let (stats, _) = predict_set(&dir, &spec, &data.test, backend, device)?;
             Some((r.index, stats.accuracy))
         }
         None => None,

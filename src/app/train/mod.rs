@@ -1,0 +1,386 @@
+//! `wgnn train`: fit a model, evaluate it on the test set, write the run folder; or continue a
+//! run from its checkpoint (`--resume`).
+
+mod args;
+mod console;
+mod report;
+mod resume;
+
+use std::path::{Path, PathBuf};
+
+use super::backend::{with_backend, GraphKind};
+use super::device::Device;
+use super::signals::{self, StopSignals};
+use crate::data::{load_dir, Mnist};
+use crate::error::{Error, Result};
+use crate::graph::Plan;
+use crate::model::{thousands, ModelSpec, Validation};
+use crate::train::{checkpoint, fit, split, DataId, Outcome, RunConfig, Schedule, TrainState};
+use crate::util::fs::write_atomic;
+
+pub use args::{RunFlags, TrainArgs};
+use console::Console;
+pub use report::{RunMetrics, METRICS};
+
+/// How `wgnn train` ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainEnd {
+    Done,
+    /// Stopped by this signal after writing a checkpoint.
+    Interrupted(i32),
+}
+
+pub const DEFAULT_DATA: &str = "data/mnist";
+
+fn default_out(model: &str) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut dir = PathBuf::from("runs").join(format!("{model}-{secs}"));
+    let mut k = 1;
+    while dir.exists() {
+        dir = PathBuf::from("runs").join(format!("{model}-{secs}-{k}"));
+        k += 1;
+    }
+    dir
+}
+
+/// The settings beyond optimizer, rate and batch that are not off, for the first line of a run
+/// (empty when all are off, as for most presets).
+fn settings_text(run: &RunConfig) -> String {
+    let mut s = String::new();
+    if run.schedule != Schedule::Constant {
+        s += &format!(", schedule {}", run.schedule);
+    }
+    if run.warmup_epochs != 0.0 {
+        s += &format!(", warm-up {} epochs", run.warmup_epochs);
+    }
+    if run.weight_decay != 0.0 {
+        s += &format!(", weight decay {}", run.weight_decay);
+    }
+    if run.label_smoothing != 0.0 {
+        s += &format!(", label smoothing {}", run.label_smoothing);
+    }
+    if let Some(a) = run.augment {
+        s += &format!(", augment {a}");
+    }
+    s
+}
+
+/// The run's settings are in range, each error naming its flag.
+fn check_flags(run: &RunConfig) -> Result<()> {
+    if run.batch_size == 0 {
+        return Err(Error::msg("--batch-size must be at least 1"));
+    }
+    if !(run.lr.is_finite() && run.lr > 0.0) {
+        return Err(Error::msg(format!(
+            "--lr must be a positive number (got {})",
+            run.lr
+        )));
+    }
+    if run.epochs == 0 {
+        return Err(Error::msg("--epochs must be at least 1"));
+    }
+    if run.checkpoint_every == Some(0) {
+        return Err(Error::msg("--checkpoint-every must be at least 1"));
+    }
+    if let Some(t) = run.target_accuracy {
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(Error::msg(format!(
+                "--time-to-accuracy must be a fraction in (0, 1] (got {t})"
+            )));
+        }
+    }
+    if !(0.0..1.0).contains(&run.label_smoothing) {
+        return Err(Error::msg(format!(
+            "--label-smoothing must be in [0, 1) (got {})",
+            run.label_smoothing
+        )));
+    }
+    if !(run.weight_decay >= 0.0 && run.weight_decay.is_finite()) {
+        return Err(Error::msg(format!(
+            "--weight-decay must be a number >= 0 (got {})",
+            run.weight_decay
+        )));
+    }
+    if !(run.warmup_epochs >= 0.0 && run.warmup_epochs.is_finite()) {
+        return Err(Error::msg(format!(
+            "--warmup-epochs must be a number of epochs >= 0 (got {})",
+            run.warmup_epochs
+        )));
+    }
+    if let Validation::Split(f) = run.validation {
+        if !(0.0..1.0).contains(&f) {
+            return Err(Error::msg(format!(
+                "--validation-split must be in [0, 1) (got {f})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The model must fit the data's image size and class count.
+fn check_fit(spec: &ModelSpec, plan: &Plan, data: &Mnist, dir: &Path) -> Result<()> {
+    if plan.input_len() != data.train.image_size() {
+        return Err(Error::msg(format!(
+            "model `{}` takes {}x{}x{} inputs but {} holds {}x{} images",
+            spec.name,
+            spec.input[0],
+            spec.input[1],
+            spec.input[2],
+            dir.display(),
+            data.train.height,
+            data.train.width
+        )));
+    }
+    data.check_labels(plan.classes)?;
+    if plan.classes != data.classes {
+        return Err(Error::msg(format!(
+            "model `{}` has {} output classes but the data in {} has {}",
+            spec.name,
+            plan.classes,
+            dir.display(),
+            data.classes
+        )));
+    }
+    Ok(())
+}
+
+/// Everything a run needs before it trains: its model, settings, data, folder and plan, and the
+/// state it continues from.
+struct Prepared {
+    spec: ModelSpec,
+    run: RunConfig,
+    data: Mnist,
+    out: PathBuf,
+    plan: Plan,
+    state: Option<TrainState>,
+}
+
+/// A resumed run's model and settings come from its checkpoint, a new run's from the flags and
+/// the model's defaults; the flags are checked against a saved run before anything is loaded.
+fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
+    let saved = match &a.resume {
+        Some(dir) => Some((checkpoint::load_spec(dir)?, checkpoint::load_run(dir)?)),
+        None => None,
+    };
+    let spec = match (&saved, &model, &a.init_from) {
+        (Some((s, _)), _, _) => s.clone(),
+        (None, Some(m), _) => m.clone(),
+        (None, None, Some(dir)) => checkpoint::load_spec(dir)?,
+        (None, None, None) => crate::model::resolve("convnet")?,
+    };
+    let data_dir = match (&saved, &a.run.data_dir) {
+        (Some((_, r)), None) => PathBuf::from(&r.data.dir),
+        (_, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from(DEFAULT_DATA),
+    };
+    let resumed = match (&saved, &a.resume) {
+        (Some((s, r)), Some(dir)) => Some(resume::resumed_run(a, model.as_ref(), dir, r, s)?),
+        _ => None,
+    };
+    let data = load_dir(&data_dir)?;
+    let limit = resumed.as_ref().map_or(a.run.limit, |r| r.limit);
+    let used = data.train.host(limit.unwrap_or(data.train.len()));
+    let data_id = DataId::new(&data_dir, used.images, used.labels);
+    let run = match (resumed, &a.resume) {
+        (Some(run), Some(dir)) => {
+            if data_id.fingerprint != run.data.fingerprint
+                || data_id.train_images != run.data.train_images
+            {
+                return Err(Error::msg(format!(
+                    "--data-dir {}: these are not the images the run in {} was trained on",
+                    data_dir.display(),
+                    dir.display()
+                )));
+            }
+            run
+        }
+        _ => a.run.apply(RunConfig::from_defaults(
+            &spec.name,
+            &spec.defaults,
+            data_id,
+        )),
+    };
+    check_flags(&run)?;
+    let out = match (&a.resume, &a.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => default_out(&spec.name),
+    };
+    if a.resume.is_none() && out.join(checkpoint::WEIGHTS).exists() {
+        return Err(Error::msg(format!(
+            "--out {}: the folder already holds a run; continue it with `wgnn train --resume {}`, or choose another folder",
+            out.display(),
+            out.display()
+        )));
+    }
+    let plan = Plan::new(spec.input, &spec.layers, run.batch_size)?;
+    check_fit(&spec, &plan, &data, &data_dir)?;
+    let state = match &a.resume {
+        Some(dir) => Some(checkpoint::load_training(dir, &plan)?.1),
+        None => None,
+    };
+    Ok(Prepared {
+        spec,
+        run,
+        data,
+        out,
+        plan,
+        state,
+    })
+}
+
+/// Whether the resumed run in `p.out` has nothing left to train; an error when `--epochs` asks
+/// for fewer epochs than it has.
+fn already_finished(p: &Prepared) -> Result<bool> {
+    let Some(s) = &p.state else { return Ok(false) };
+    if s.progress.epoch > p.run.epochs {
+        return Err(Error::msg(format!(
+            "--epochs {}: the run in {} has already trained {} epochs",
+            p.run.epochs,
+            p.out.display(),
+            s.progress.epoch
+        )));
+    }
+    let finished = s.progress.epoch == p.run.epochs
+        || s.progress.reached.is_some()
+        || s.progress.watch.stopped_epoch.is_some();
+    if finished && p.out.join(METRICS).is_file() {
+        let n = s.progress.epoch;
+        println!(
+            "The run in {} already finished its {n} epoch{}; pass --epochs N (more than {n}) to train on",
+            p.out.display(),
+            if n == 1 { "" } else { "s" },
+        );
+    }
+    Ok(finished && p.out.join(METRICS).is_file())
+}
+
+/// The first line of a run: what trains where, with which settings.
+fn header(p: &Prepared, device: String) -> Result<String> {
+    let run = &p.run;
+    let settings = format!(
+        "{} epochs, batch {}, {} lr {}{}",
+        run.epochs,
+        run.batch_size,
+        run.optimizer,
+        run.lr,
+        settings_text(run)
+    );
+    Ok(match &p.state {
+        Some(s) => format!(
+            "Resuming `{}` from {} at epoch {}, step {} on {device}: {settings}",
+            p.spec.name,
+            p.out.display(),
+            s.progress.epoch + 1,
+            s.progress.step,
+        ),
+        None => {
+            let (total, trainable) = p.spec.param_counts()?;
+            format!(
+                "Training `{}` ({} parameters, {} trainable) on {device}: {settings}",
+                p.spec.name,
+                thousands(total),
+                thousands(trainable),
+            )
+        }
+    })
+}
+
+pub fn run(a: &TrainArgs, device: &Device) -> Result<TrainEnd> {
+    if a.resume.is_some() && a.out.is_some() {
+        return Err(Error::msg(
+            "--out cannot be given with --resume: the run continues in its own folder",
+        ));
+    }
+    let model = a.model.as_deref().map(crate::model::resolve).transpose()?;
+    train_model(a, model, device)
+}
+
+/// `run` with the model already resolved (a search's trials vary its hyperparameters).
+pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> Result<TrainEnd> {
+    let p = prepare(a, model)?;
+    if already_finished(&p)? {
+        return Ok(TrainEnd::Done);
+    }
+    split(&p.data, &p.run)?;
+    // Read the starting weights before training, so a bad folder fails fast.
+    let start_weights = match &a.init_from {
+        Some(dir) => Some(checkpoint::load_params(dir, &p.plan).map_err(|e| {
+            Error::msg(format!(
+                "--init-from {}: {e} (it must hold a run of model `{}`)",
+                dir.display(),
+                p.spec.name
+            ))
+        })?),
+        None => None,
+    };
+    if a.resume.is_none() {
+        write_atomic(&p.out.join(checkpoint::MODEL), p.spec.to_toml().as_bytes())?;
+    }
+    let signals = StopSignals::install()?;
+    let run = &p.run;
+    let opt = run
+        .optimizer
+        .with_lr(run.lr)
+        .with_weight_decay(run.weight_decay);
+    let graph = GraphKind::Training(opt, run.seed);
+    with_backend(a.backend, device, p.plan.clone(), graph, |backend| {
+        if let Some((params, stats)) = &start_weights {
+            backend.set_params(params, stats)?;
+        }
+        println!("{}", header(&p, backend.describe())?);
+        let mut console = Console {
+            bar: None,
+            epoch: 0,
+            epochs: run.epochs,
+            steps: 0,
+            verbose: a.verbose,
+            run_dir: &p.out,
+            spec: &p.spec,
+            plan: &p.plan,
+            run,
+            signals: &signals,
+        };
+        let r = fit(
+            backend,
+            &p.data,
+            run,
+            a.evaluate_test,
+            p.state.clone(),
+            &mut console,
+        );
+        if let Some(bar) = console.bar.take() {
+            bar.finish_and_clear();
+        }
+        let r = r.map_err(|e| {
+            Error::msg(format!(
+                "{e}. The last good checkpoint is kept in {}",
+                p.out.display()
+            ))
+        })?;
+        if let Outcome::Stopped { epoch, step } = r.outcome {
+            let sig = signals.received().unwrap_or(signal_hook::consts::SIGINT);
+            eprintln!(
+                "wgnn: stopped by {}; saved the run at epoch {}, step {} to {}\nResume it with: {}",
+                signals::name(sig),
+                epoch + usize::from(step > 0),
+                step,
+                p.out.display(),
+                resume::resume_command(a, device, &p.out)
+            );
+            return Ok(TrainEnd::Interrupted(sig));
+        }
+        let origin = report::Origin {
+            device: backend.describe(),
+            backend: backend.name(),
+            init_from: a.init_from.as_deref(),
+            resumed: a.resume.is_some(),
+        };
+        let model = (&p.spec, &p.plan);
+        report::report(&r, run, model, &p.data.test.labels, &p.out, &origin)?;
+        Ok(TrainEnd::Done)
+    })
+}

@@ -1,0 +1,61 @@
+//! Continuing a run from its checkpoint: the flags may not change what the run was started with
+//! (only train more epochs, checkpoint at another cadence or aim at another test accuracy), and
+//! an interrupted run says the command that continues it.
+
+use std::path::Path;
+
+use super::args::{TrainArgs, FIXED};
+use crate::app::device::Device;
+use crate::app::shell_word;
+use crate::error::{Error, Result};
+use crate::model::ModelSpec;
+use crate::train::RunConfig;
+
+fn changed(dir: &Path, flag: &str, now: &str, was: &str) -> Error {
+    Error::msg(format!(
+        "{flag} {now}: the run in {} was started with {was}, and resuming it cannot change that (start a new run with --out, or from its weights with --init-from {})",
+        dir.display(),
+        dir.display()
+    ))
+}
+
+/// The settings of the run in `dir` (saved as `saved`, of model `spec`) with the flags applied,
+/// or an error naming the first flag that would change it.
+pub fn resumed_run(
+    a: &TrainArgs,
+    model: Option<&ModelSpec>,
+    dir: &Path,
+    saved: &RunConfig,
+    spec: &ModelSpec,
+) -> Result<RunConfig> {
+    if let Some(m) = model {
+        if m.to_toml() != spec.to_toml() {
+            let was = format!("model `{}`", spec.name);
+            return Err(changed(dir, "--model", &m.name, &was));
+        }
+    }
+    if let Some(d) = &a.run.data_dir {
+        let now = d.display().to_string();
+        if now != saved.data.dir {
+            return Err(changed(dir, "--data-dir", &now, &saved.data.dir));
+        }
+    }
+    let wanted = a.run.apply(saved.clone());
+    for (flag, text) in FIXED {
+        let (now, was) = (text(&wanted), text(saved));
+        if now != was {
+            return Err(changed(dir, flag, &now, &was));
+        }
+    }
+    Ok(wanted)
+}
+
+/// The command that continues the run in `dir` on the same device and kernel family.
+pub fn resume_command(a: &TrainArgs, device: &Device, dir: &Path) -> String {
+    let mut cmd = format!("wgnn{}", device.flag_words());
+    cmd += &format!(" train --resume {}", shell_word(&dir.display().to_string()));
+    if a.backend != crate::app::BackendKind::Auto {
+        cmd += &format!(" --backend {}", a.backend);
+    }
+    cmd
+}
