@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 
 use super::backend::{Backend, EpochStats, GraphState, Metrics, Mode, Pass, Progress, Tensors};
 use super::checks::{check_layout, check_order, check_pass, check_state, take_loaded};
+use super::drive::{drive, Chunk};
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
@@ -345,8 +346,7 @@ impl Backend for CpuGraph {
             check_order(order, data.labels.len())?;
             let mut out = EpochStats::default();
             let mut sums = pass.start;
-            let mut done = 0;
-            for k in 0..steps {
+            let done = drive(steps, progress, |k| {
                 let batch = (order.len() - k * b).min(b);
                 let lr = pass.lrs.get(k).copied().unwrap_or(0.0);
                 let opts = StepOpts {
@@ -363,7 +363,6 @@ impl Backend for CpuGraph {
                     });
                 }
                 sums.add(r.metrics);
-                done = k + 1;
                 if pass.want_preds {
                     out.preds.extend_from_slice(&r.pred[..batch]);
                     out.probs.extend_from_slice(&loss::softmax_cpu(
@@ -371,16 +370,11 @@ impl Backend for CpuGraph {
                         &r.logits[..batch * classes],
                     ));
                 }
-                let flow = progress(Progress {
-                    step: k + 1,
-                    steps,
-                    loss: Some(sums.mean_loss()),
-                    accuracy: Some(sums.accuracy()),
-                });
-                if flow.is_break() {
-                    break;
-                }
-            }
+                Ok(Chunk {
+                    done: k + 1,
+                    running: Some(sums),
+                })
+            })?;
             let EpochStats { preds, probs, .. } = out;
             Ok(EpochStats {
                 preds,

@@ -9,6 +9,7 @@ use super::backend::{
     Backend, EpochStats, GraphState, MemoryUse, Metrics, Mode, Pass, Progress, Tensors,
 };
 use super::checks::{check_layout, check_order, check_pass, check_state, loaded};
+use super::drive::{drive, Chunk};
 use super::plan::Plan;
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
@@ -77,7 +78,57 @@ struct Recorder<'a> {
     buffers: HashMap<(usize, &'static str), GpuTensor>,
 }
 
+/// Each op's input and output in the training step, and what it saved.
+type Saved = Vec<(GpuTensor, GpuTensor, Option<Box<dyn std::any::Any>>)>;
+
 impl Recorder<'_> {
+    /// Every op's forward pass into the training step (when `training`) and the evaluation step,
+    /// which share the ops' buffers: the two steps' logits, and what the backward pass needs.
+    fn forward(
+        &mut self,
+        plan: &Plan,
+        (train, eval): (&mut Vec<Dispatch>, &mut Vec<Dispatch>),
+        input: &GpuTensor,
+        training: bool,
+    ) -> Result<(GpuTensor, GpuTensor, Saved)> {
+        let (mut x_train, mut x_eval) = (input.clone(), input.clone());
+        let mut io = Vec::with_capacity(plan.nodes.len());
+        for (i, node) in plan.nodes.iter().enumerate() {
+            if training {
+                let (y, saved) = node.gpu_forward(&mut self.cx(train, i), &x_train, Mode::Train)?;
+                io.push((x_train, y.clone(), saved));
+                x_train = y;
+            }
+            x_eval = node
+                .gpu_forward(&mut self.cx(eval, i), &x_eval, Mode::Eval)?
+                .0;
+        }
+        Ok((x_train, x_eval, io))
+    }
+
+    /// Every op's backward pass into the training step, last op first, from the logits'
+    /// gradient.
+    fn backward(
+        &mut self,
+        plan: &Plan,
+        train: &mut Vec<Dispatch>,
+        io: &Saved,
+        grad_logits: &GpuTensor,
+    ) -> Result<()> {
+        // `dy` is dL/d(output of op i); the first op's input gradient is never needed.
+        let mut dy = grad_logits.clone();
+        for (i, (node, (x, y, saved))) in plan.nodes.iter().zip(io).enumerate().rev() {
+            let saved = saved
+                .as_deref()
+                .expect("a training forward pass saves its state");
+            let dx = node.gpu_backward(&mut self.cx(train, i), (x, y), saved, &dy, i > 0)?;
+            if let Some(dx) = dx {
+                dy = dx;
+            }
+        }
+        Ok(())
+    }
+
     /// The context of op `node` recording into `list`.
     fn cx<'s>(&'s mut self, list: &'s mut Vec<Dispatch>, node: usize) -> GpuCx<'s> {
         GpuCx {
@@ -113,29 +164,14 @@ impl<'c> GpuGraph<'c> {
         let plens: Vec<usize> = plan.params.iter().map(|p| p.len()).collect();
         let slens: Vec<usize> = plan.stats.iter().map(|p| p.len()).collect();
         let (params_all, params) = ctx.alloc_arena(&plens, "params")?;
-        let (grads_all, grads) = if training {
-            ctx.alloc_arena(&plens, "grads")?
-        } else {
-            (params_all.clone(), Vec::new())
+        // An inference graph has no gradients: its arena stands in, never bound.
+        let (grads_all, grads) = match training {
+            true => ctx.alloc_arena(&plens, "grads")?,
+            false => (params_all.clone(), Vec::new()),
         };
-        let states = opt.map_or(0, |o| o.state_buffers());
-        let mut slot_all = Vec::new();
-        let mut slots = Vec::new();
-        let mut slots_all = Vec::new();
-        for k in 0..2 {
-            // Unused state buffers are 1-element dummies (the optimizer binds none of them).
-            let lens: &[usize] = if k < states { &plens } else { &[1] };
-            let (all, views) = ctx.alloc_arena(lens, &format!("optimizer state {}", k + 1))?;
-            if k < states {
-                slots_all.push(all.clone());
-                slots.push(views);
-            }
-            slot_all.push(all);
-        }
-        let (stats_all, stats) =
-            ctx.alloc_arena(if slens.is_empty() { &[1] } else { &slens }, "stats")?;
-        let stats = if slens.is_empty() { Vec::new() } else { stats };
-
+        let (slot_all, slots_all, slots) =
+            alloc_slots(ctx, &plens, opt.map_or(0, |o| o.state_buffers()))?;
+        let (stats_all, stats) = alloc_stats(ctx, &slens)?;
         let step = ctx.alloc(STEP_WORDS, "step")?;
         let metrics = ctx.alloc(4, "metrics")?;
         let progress_read = AsyncReadback::new(ctx, 4, "progress readback")?;
@@ -146,11 +182,9 @@ impl<'c> GpuGraph<'c> {
         let row_pred = ctx.alloc(b, "row prediction")?;
         let probs = ctx.alloc(b * classes, "probabilities")?;
         let mut keep = vec![grads_all.clone(), row_loss.clone()];
-
         // Every op records its forward pass twice, for the training step and the evaluation step
         // (which share the ops' buffers), then its backward pass, last op first.
-        let mut train = Vec::new();
-        let mut eval = Vec::new();
+        let (mut train, mut eval) = (Vec::new(), Vec::new());
         let mut rec = Recorder {
             ctx,
             batch: b,
@@ -161,21 +195,8 @@ impl<'c> GpuGraph<'c> {
             act_len: &plan.act_len,
             buffers: HashMap::new(),
         };
-        let (mut x_train, mut x_eval) = (input.clone(), input.clone());
-        // Each op's input and output in the training step, and what it saved.
-        let mut io = Vec::with_capacity(plan.nodes.len());
-        for (i, node) in plan.nodes.iter().enumerate() {
-            if training {
-                let (y, saved) =
-                    node.gpu_forward(&mut rec.cx(&mut train, i), &x_train, Mode::Train)?;
-                io.push((x_train, y.clone(), saved));
-                x_train = y;
-            }
-            x_eval = node
-                .gpu_forward(&mut rec.cx(&mut eval, i), &x_eval, Mode::Eval)?
-                .0;
-        }
-        let (logits, eval_logits) = (x_train, x_eval);
+        let (logits, eval_logits, io) =
+            rec.forward(&plan, (&mut train, &mut eval), &input, training)?;
         // The evaluation step's loss also writes a logit gradient, which nobody reads.
         let grad_logits = ctx.alloc(b * classes, "logit gradient")?;
         let xb = loss::XentBuffers {
@@ -187,50 +208,24 @@ impl<'c> GpuGraph<'c> {
             row_pred: &row_pred,
         };
         if training {
-            train.push(loss::softmax_xent(ctx, b, classes, &xb)?);
-            train.push(loss::accumulate(ctx, b, &xb, &metrics)?);
+            record_loss(ctx, (b, classes), &xb, &metrics, &mut train)?;
         }
         let xe = loss::XentBuffers {
             logits: &eval_logits,
             ..xb
         };
-        eval.push(loss::softmax_xent(ctx, b, classes, &xe)?);
-        eval.push(loss::accumulate(ctx, b, &xe, &metrics)?);
+        record_loss(ctx, (b, classes), &xe, &metrics, &mut eval)?;
         let softmax = loss::softmax(ctx, b, classes, &eval_logits, &probs)?;
-
-        // `dy` is dL/d(output of op i); the first op's input gradient is never needed.
-        let mut dy = grad_logits.clone();
-        for (i, (node, (x, y, saved))) in plan.nodes.iter().zip(&io).enumerate().rev() {
-            let saved = saved
-                .as_deref()
-                .expect("a training forward pass saves its state");
-            let dx = node.gpu_backward(&mut rec.cx(&mut train, i), (x, y), saved, &dy, i > 0)?;
-            if let Some(dx) = dx {
-                dy = dx;
-            }
-        }
+        rec.backward(&plan, &mut train, &io, &grad_logits)?;
         keep.push(grad_logits);
         keep.extend(rec.buffers.into_values());
         if let Some(opt) = &opt {
-            train.push(optim::update(
-                ctx,
-                opt,
-                &params_all,
-                &grads_all,
-                &slot_all[0],
-                &slot_all[1],
-                &step,
-            )?);
+            let (p, g, s) = (&params_all, &grads_all, &slot_all);
+            train.push(optim::update(ctx, opt, p, g, &s[0], &s[1], &step)?);
         }
         keep.extend(slot_all);
 
-        let init = init_params(&plan.params, seed);
-        for (t, v) in params.iter().zip(&init) {
-            ctx.write(t, v)?;
-        }
-        for (t, v) in stats.iter().zip(init_params(&plan.stats, seed)) {
-            ctx.write(t, &v)?;
-        }
+        write_init(ctx, &plan, (&params, &stats), seed)?;
         let steps_all = ctx.alloc(STEP_WORDS, "step records")?;
         Ok(Self {
             ctx,
@@ -345,6 +340,133 @@ impl<'c> GpuGraph<'c> {
     }
 }
 
+/// The optimizer's two state arenas (all of them, to bind) and the used ones with their views;
+/// unused state buffers are 1-element dummies (the optimizer binds none of them).
+#[allow(clippy::type_complexity)]
+fn alloc_slots(
+    ctx: &GpuContext,
+    plens: &[usize],
+    states: usize,
+) -> Result<(Vec<GpuTensor>, Vec<GpuTensor>, Vec<Vec<GpuTensor>>)> {
+    let (mut slot_all, mut slots_all, mut slots) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..2 {
+        let lens: &[usize] = if k < states { plens } else { &[1] };
+        let (all, views) = ctx.alloc_arena(lens, &format!("optimizer state {}", k + 1))?;
+        if k < states {
+            slots_all.push(all.clone());
+            slots.push(views);
+        }
+        slot_all.push(all);
+    }
+    Ok((slot_all, slots_all, slots))
+}
+
+/// The statistics' arena and views (a 1-element dummy arena when the model keeps none).
+fn alloc_stats(ctx: &GpuContext, slens: &[usize]) -> Result<(GpuTensor, Vec<GpuTensor>)> {
+    if slens.is_empty() {
+        return Ok((ctx.alloc_arena(&[1], "stats")?.0, Vec::new()));
+    }
+    ctx.alloc_arena(slens, "stats")
+}
+
+/// The GPU counts samples in u32.
+fn check_counts(pass: &Pass<'_>) -> Result<()> {
+    let samples = pass.start.samples + pass.order.len() as u64;
+    if samples > u32::MAX as u64 {
+        return Err(Error::msg(format!(
+            "a pass over {samples} samples is more than the GPU's counters hold"
+        )));
+    }
+    Ok(())
+}
+
+/// The loss of a step and the running sums it adds to.
+fn record_loss(
+    ctx: &GpuContext,
+    (batch, classes): (usize, usize),
+    x: &loss::XentBuffers<'_>,
+    metrics: &GpuTensor,
+    list: &mut Vec<Dispatch>,
+) -> Result<()> {
+    list.push(loss::softmax_xent(ctx, batch, classes, x)?);
+    list.push(loss::accumulate(ctx, batch, x, metrics)?);
+    Ok(())
+}
+
+/// The parameters and statistics as initialised from `seed`.
+fn write_init(
+    ctx: &GpuContext,
+    plan: &Plan,
+    (params, stats): (&[GpuTensor], &[GpuTensor]),
+    seed: u64,
+) -> Result<()> {
+    for (t, v) in params.iter().zip(&init_params(&plan.params, seed)) {
+        ctx.write(t, v)?;
+    }
+    for (t, v) in stats.iter().zip(init_params(&plan.stats, seed)) {
+        ctx.write(t, &v)?;
+    }
+    Ok(())
+}
+
+impl GpuGraph<'_> {
+    /// The step records of `pass` (batch, step count, offset, rate, smoothing), in order.
+    fn pass_records(&self, pass: &Pass<'_>, steps: usize) -> Vec<StepParams> {
+        let (b, n) = (self.plan.max_batch, pass.order.len());
+        let train = pass.mode == Mode::Train;
+        (0..steps)
+            .map(|k| {
+                let t = self.t + 1 + if train { k as u32 } else { 0 };
+                let (lr, eps) = match train {
+                    true => (pass.lrs[k], pass.label_smoothing),
+                    false => (0.0, 0.0),
+                };
+                self.record((n - k * b).min(b), t, k * b, lr, eps)
+            })
+            .collect()
+    }
+
+    /// Buffers for the predictions and probabilities of a pass that wants them.
+    fn pass_outputs(&self, pass: &Pass<'_>) -> Result<(Option<GpuTensor>, Option<GpuTensor>)> {
+        if !pass.want_preds {
+            return Ok((None, None));
+        }
+        let n = pass.order.len();
+        Ok((
+            Some(self.ctx.alloc(n, "predictions")?),
+            Some(self.ctx.alloc(n * self.plan.classes, "probabilities")?),
+        ))
+    }
+
+    /// The pass's sums after `k` of its steps over `n` samples, and its predictions.
+    fn finish_pass(
+        &mut self,
+        train: bool,
+        (k, n): (usize, usize),
+        (preds, probs): (&Option<GpuTensor>, &Option<GpuTensor>),
+    ) -> Result<EpochStats> {
+        let ctx = self.ctx;
+        let m = Metrics::from_words(&ctx.read_u32(&self.metrics)?);
+        // The blocking read above let any in-flight progress read complete; free its buffer.
+        self.progress_read.settle(ctx)?;
+        if train && !m.loss.is_finite() {
+            return Err(Error::Diverged {
+                step: k,
+                loss: m.loss as f32,
+            });
+        }
+        let valid = (k * self.plan.max_batch).min(n);
+        let mut stats = EpochStats::new(m, k);
+        if let (Some(p), Some(q)) = (preds, probs) {
+            stats.preds = ctx.read_u32(p)?;
+            stats.probs = ctx.read_f32(q)?;
+            stats.preds.truncate(valid);
+            stats.probs.truncate(valid * self.plan.classes);
+        }
+        Ok(stats)
+    }
+}
+
 impl Backend for GpuGraph<'_> {
     fn describe(&self) -> String {
         match self.ctx.family {
@@ -424,38 +546,16 @@ impl Backend for GpuGraph<'_> {
         let data = loaded(&self.data, pass.id)?;
         check_pass(pass, self.opt.is_some(), b, data.gather_augment.is_some())?;
         check_order(order, data.n)?;
-        // The GPU counts samples in u32.
-        if pass.start.samples + n as u64 > u32::MAX as u64 {
-            return Err(Error::msg(format!(
-                "a pass over {} samples is more than the GPU's counters hold",
-                pass.start.samples + n as u64
-            )));
-        }
+        check_counts(pass)?;
         if n == 0 {
             return Ok(EpochStats::new(pass.start, 0));
         }
         ctx.write(&data.perm, order)?;
         let train = mode == Mode::Train;
-        let records: Vec<StepParams> = (0..steps)
-            .map(|k| {
-                let t = self.t + 1 + if train { k as u32 } else { 0 };
-                let (lr, eps) = match train {
-                    true => (pass.lrs[k], pass.label_smoothing),
-                    false => (0.0, 0.0),
-                };
-                self.record((n - k * b).min(b), t, k * b, lr, eps)
-            })
-            .collect();
+        let records = self.pass_records(pass, steps);
         ctx.write(&self.steps_all, &records)?;
         ctx.write(&self.metrics, &pass.start.to_words())?;
-        let preds = match pass.want_preds {
-            true => Some(ctx.alloc(n, "predictions")?),
-            false => None,
-        };
-        let probs = match pass.want_preds {
-            true => Some(ctx.alloc(n * self.plan.classes, "probabilities")?),
-            false => None,
-        };
+        let (preds, probs) = self.pass_outputs(pass)?;
         let gather = match (pass.augment && train, &data.gather_augment) {
             (true, Some(g)) => g,
             _ => &data.gather,
@@ -467,8 +567,7 @@ impl Backend for GpuGraph<'_> {
         let mut last_read = std::time::Instant::now();
         // The step whose end the progress read in flight shows.
         let mut read_at = 0;
-        let mut k = 0;
-        while k < steps {
+        let k = drive(steps, progress, |k| {
             let end = (k + STEPS_PER_SUBMIT).min(steps);
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             for (s, rec) in records.iter().enumerate().take(end).skip(k) {
@@ -511,7 +610,6 @@ impl Backend for GpuGraph<'_> {
             if train {
                 self.t += (end - k) as u32;
             }
-            k = end;
             let running = self
                 .progress_read
                 .try_take(ctx)?
@@ -527,34 +625,9 @@ impl Backend for GpuGraph<'_> {
                     });
                 }
             }
-            let flow = progress(Progress {
-                step: k,
-                steps,
-                loss: running.map(|m| m.mean_loss()),
-                accuracy: running.map(|m| m.accuracy()),
-            });
-            if flow.is_break() {
-                break;
-            }
-        }
-        let m = Metrics::from_words(&ctx.read_u32(&self.metrics)?);
-        // The blocking read above let any in-flight progress read complete; free its buffer.
-        self.progress_read.settle(ctx)?;
-        if train && !m.loss.is_finite() {
-            return Err(Error::Diverged {
-                step: k,
-                loss: m.loss as f32,
-            });
-        }
-        let valid = (k * b).min(n);
-        let mut stats = EpochStats::new(m, k);
-        if let (Some(p), Some(q)) = (&preds, &probs) {
-            stats.preds = ctx.read_u32(p)?;
-            stats.probs = ctx.read_f32(q)?;
-            stats.preds.truncate(valid);
-            stats.probs.truncate(valid * self.plan.classes);
-        }
-        Ok(stats)
+            Ok(Chunk { done: end, running })
+        })?;
+        self.finish_pass(train, (k, n), (&preds, &probs))
     }
 
     fn params(&self) -> Result<(Tensors, Tensors)> {

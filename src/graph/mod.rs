@@ -7,6 +7,7 @@
 mod backend;
 mod checks;
 mod cpu;
+mod drive;
 mod gpu;
 mod init;
 mod memory;

@@ -269,6 +269,26 @@ pub fn update_cpu(
     }
 }
 
+/// The entry point of `opt` and its parameters for `n` values.
+fn kernel_params(opt: &Optimizer, n: u32) -> (&'static str, Params) {
+    let p = |a: f32, b: f32, eps: f32| Params {
+        n,
+        a,
+        b,
+        eps,
+        wd: opt.weight_decay(),
+        _pad: [0; 3],
+    };
+    match *opt {
+        Optimizer::Sgd { momentum: 0.0, .. } => ("sgd", p(0.0, 0.0, 0.0)),
+        Optimizer::Sgd { momentum, .. } => ("sgd_momentum", p(momentum, 0.0, 0.0)),
+        Optimizer::Adam {
+            beta1, beta2, eps, ..
+        } => ("adam", p(beta1, beta2, eps)),
+        Optimizer::Rmsprop { rho, eps, .. } => ("rmsprop", p(rho, 0.0, eps)),
+    }
+}
+
 /// One update of the whole flat `params` buffer from `grads` (same length). lr and t come from the
 /// `step` record. `s1` (and `s2` for Adam) must have the parameters' length when used; unused ones
 /// may be 1-element dummies and are not bound. `s1` and `s2` must be different buffers or ranges.
@@ -314,54 +334,7 @@ pub fn update(
             step.len
         );
     }
-    let (entry, p) = match *opt {
-        Optimizer::Sgd { momentum: 0.0, .. } => (
-            "sgd",
-            Params {
-                n: n as u32,
-                a: 0.0,
-                b: 0.0,
-                eps: 0.0,
-                wd: opt.weight_decay(),
-                _pad: [0; 3],
-            },
-        ),
-        Optimizer::Sgd { momentum, .. } => (
-            "sgd_momentum",
-            Params {
-                n: n as u32,
-                a: momentum,
-                b: 0.0,
-                eps: 0.0,
-                wd: opt.weight_decay(),
-                _pad: [0; 3],
-            },
-        ),
-        Optimizer::Adam {
-            beta1, beta2, eps, ..
-        } => (
-            "adam",
-            Params {
-                n: n as u32,
-                a: beta1,
-                b: beta2,
-                eps,
-                wd: opt.weight_decay(),
-                _pad: [0; 3],
-            },
-        ),
-        Optimizer::Rmsprop { rho, eps, .. } => (
-            "rmsprop",
-            Params {
-                n: n as u32,
-                a: rho,
-                b: 0.0,
-                eps,
-                wd: opt.weight_decay(),
-                _pad: [0; 3],
-            },
-        ),
-    };
+    let (entry, p) = kernel_params(opt, n as u32);
     ctx.dispatch_1d(
         SHADER,
         entry,

@@ -197,10 +197,10 @@ impl DeviceOptions {
 /// tested whole on a software adapter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum KernelFamily {
-    #[default]
-    Auto,
     Tiled,
     CpuAdapter,
+    #[default]
+    Auto,
 }
 
 impl std::fmt::Display for KernelFamily {

@@ -133,187 +133,295 @@ pub fn fit(
     start: Option<TrainState>,
     cb: &mut dyn Callbacks,
 ) -> Result<FitResult> {
-    if let Some(t) = cfg.target_accuracy {
-        if !(t > 0.0 && t <= 1.0) {
-            return Err(Error::msg(format!("target accuracy {t} is outside (0, 1]")));
+    let mut l = Loop::new(backend, data, cfg, cb)?;
+    l.start(start)?;
+    while !l.finished() {
+        let epoch = l.ls.epoch + 1;
+        if !l.train_epoch(epoch)? {
+            return Ok(l.into_result(EpochStats::default()));
+        }
+        l.end_epoch(epoch)?;
+        if l.cb.stop_requested() && !l.finished() {
+            return Ok(l.into_result(EpochStats::default()));
         }
     }
-    if cfg.checkpoint_every == Some(0) {
-        return Err(Error::msg("checkpoints must come every 1 or more steps"));
-    }
-    let (train, n_val) = split(data, cfg)?;
-    if n_val == 0 && (cfg.plateau.is_some() || cfg.early_stopping.is_some()) {
-        return Err(Error::msg(format!(
-            "early stopping and reduce-on-plateau watch {}: they need validation images (a validation split above 0)",
-            cfg.monitor
-        )));
-    }
-    let n_total = train.len();
-    let n_train = n_total - n_val;
-    // One upload: the validation images are the tail of the training data set.
-    backend.set_augment(cfg.augment);
-    backend.load(TRAIN, train.host(train.len()))?;
-    backend.load(TEST, data.test.host(data.test.len()))?;
-    let val_order: Vec<u32> = (n_train as u32..n_total as u32).collect();
-    let test_order: Vec<u32> = (0..data.test.len() as u32).collect();
-    let b = backend.batch_size();
-    let steps = n_train.div_ceil(b);
-    let sched = cfg.lr_schedule(steps);
-    let mut best: Option<(Tensors, Tensors)> = None;
-    let (mut ls, mut order) = match start {
-        Some(s) => {
-            if s.order.len() != n_train {
-                return Err(Error::msg(format!(
-                    "the saved run trained on {} images per epoch, this one has {n_train}",
-                    s.order.len()
-                )));
-            }
-            backend.set_state(&s.graph)?;
-            best = s.best;
-            (s.progress, s.order)
-        }
-        None => {
-            let ls = LoopState {
-                rng: Rng::new(cfg.seed).state(),
-                lr: sched.at(1),
-                ..LoopState::default()
-            };
-            let order: Vec<u32> = (0..n_train as u32).collect();
-            // A run that is killed before its first epoch ends can still be resumed.
-            save(backend, cb, &ls, &order, &best).map_err(|e| at(0, 0, e))?;
-            (ls, order)
-        }
+    let test = if evaluate_test {
+        l.cb.phase("evaluating on the test set");
+        l.backend.eval(TEST, &l.test_order, true)?
+    } else {
+        EpochStats::default()
     };
-    let mut memory = Vec::new();
-    let finished = |ls: &LoopState| {
-        ls.epoch >= cfg.epochs || ls.reached.is_some() || ls.watch.stopped_epoch.is_some()
-    };
-    while !finished(&ls) {
-        let epoch = ls.epoch + 1;
-        if ls.step == 0 {
-            let mut rng = Rng::from_state(ls.rng);
-            rng.shuffle(&mut order);
-            ls.rng = rng.state();
-            ls.partial = Default::default();
-            ls.partial_seconds = 0.0;
-        }
-        cb.epoch_start(epoch, cfg.epochs, steps);
-        while ls.step < steps {
-            let t0 = Instant::now();
-            let first = ls.step;
-            let t = backend.steps_done();
-            let end = match cfg.checkpoint_every {
-                Some(n) => (first + n - t as usize % n).min(steps),
-                None => steps,
-            };
-            let scale = ls.watch.scale();
-            let lrs: Vec<f32> = (0..end - first)
-                .map(|k| sched.at(t + 1 + k as u32) * scale)
-                .collect();
-            let part = &order[first * b..(end * b).min(n_train)];
-            let pass = Pass::train(TRAIN, part, &lrs)
-                .continuing(ls.partial)
-                .smoothed(cfg.label_smoothing)
-                .augmented(cfg.augment.is_some());
-            let r = backend
-                .run(&pass, &mut |p| {
-                    cb.progress(Progress {
-                        step: first + p.step,
-                        steps,
-                        ..p
-                    });
-                    match cb.stop_requested() {
-                        true => ControlFlow::Break(()),
-                        false => ControlFlow::Continue(()),
-                    }
-                })
-                .map_err(|e| match e {
-                    Error::Diverged { step, loss } => Error::msg(format!(
-                        "training diverged in epoch {epoch} by step {} of {steps}: the loss is {loss} (try a lower learning rate)",
-                        first + step
-                    )),
-                    e => e,
-                })?;
-            ls.partial = r.metrics;
-            ls.step = first + r.steps;
-            if r.steps > 0 {
-                ls.lr = lrs[r.steps - 1];
+    Ok(l.into_result(test))
+}
+
+/// The training loop's fixed parts (the backend, the callbacks, the sizes and orders) and its
+/// state (where it stands, the data order, the best weights, memory reports).
+struct Loop<'a> {
+    backend: &'a mut dyn Backend,
+    cb: &'a mut dyn Callbacks,
+    cfg: &'a RunConfig,
+    sched: LrSchedule,
+    batch: usize,
+    steps: usize,
+    n_train: usize,
+    n_val: usize,
+    val_order: Vec<u32>,
+    test_order: Vec<u32>,
+    ls: LoopState,
+    order: Vec<u32>,
+    best: Option<(Tensors, Tensors)>,
+    memory: Vec<MemoryUse>,
+}
+
+impl<'a> Loop<'a> {
+    /// Checks the settings against the data and loads the data onto the backend.
+    fn new(
+        backend: &'a mut dyn Backend,
+        data: &Mnist,
+        cfg: &'a RunConfig,
+        cb: &'a mut dyn Callbacks,
+    ) -> Result<Self> {
+        if let Some(t) = cfg.target_accuracy {
+            if !(t > 0.0 && t <= 1.0) {
+                return Err(Error::msg(format!("target accuracy {t} is outside (0, 1]")));
             }
-            let secs = t0.elapsed().as_secs_f64();
-            ls.partial_seconds += secs;
-            ls.train_seconds += secs;
-            if ls.step < steps {
-                save(backend, cb, &ls, &order, &best).map_err(|e| at(epoch, ls.step, e))?;
-                if cb.stop_requested() {
-                    return stopped(ls, cfg, n_train, n_val, memory);
+        }
+        if cfg.checkpoint_every == Some(0) {
+            return Err(Error::msg("checkpoints must come every 1 or more steps"));
+        }
+        let (train, n_val) = split(data, cfg)?;
+        if n_val == 0 && (cfg.plateau.is_some() || cfg.early_stopping.is_some()) {
+            return Err(Error::msg(format!(
+                "early stopping and reduce-on-plateau watch {}: they need validation images (a validation split above 0)",
+                cfg.monitor
+            )));
+        }
+        let n_total = train.len();
+        let n_train = n_total - n_val;
+        // One upload: the validation images are the tail of the training data set.
+        backend.set_augment(cfg.augment);
+        backend.load(TRAIN, train.host(train.len()))?;
+        backend.load(TEST, data.test.host(data.test.len()))?;
+        let batch = backend.batch_size();
+        let steps = n_train.div_ceil(batch);
+        Ok(Self {
+            sched: cfg.lr_schedule(steps),
+            backend,
+            cb,
+            cfg,
+            batch,
+            steps,
+            n_train,
+            n_val,
+            val_order: (n_train as u32..n_total as u32).collect(),
+            test_order: (0..data.test.len() as u32).collect(),
+            ls: LoopState::default(),
+            order: Vec::new(),
+            best: None,
+            memory: Vec::new(),
+        })
+    }
+
+    /// From `start`, or from the beginning (checkpointed at once, so a run killed before its
+    /// first epoch ends can still be resumed).
+    fn start(&mut self, start: Option<TrainState>) -> Result<()> {
+        match start {
+            Some(s) => {
+                if s.order.len() != self.n_train {
+                    return Err(Error::msg(format!(
+                        "the saved run trained on {} images per epoch, this one has {}",
+                        s.order.len(),
+                        self.n_train
+                    )));
+                }
+                self.backend.set_state(&s.graph)?;
+                (self.best, self.ls, self.order) = (s.best, s.progress, s.order);
+                Ok(())
+            }
+            None => {
+                self.ls = LoopState {
+                    rng: Rng::new(self.cfg.seed).state(),
+                    lr: self.sched.at(1),
+                    ..LoopState::default()
+                };
+                self.order = (0..self.n_train as u32).collect();
+                self.save().map_err(|e| at(0, 0, e))
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        let ls = &self.ls;
+        ls.epoch >= self.cfg.epochs || ls.reached.is_some() || ls.watch.stopped_epoch.is_some()
+    }
+
+    fn save(&mut self) -> Result<()> {
+        save(&*self.backend, self.cb, &self.ls, &self.order, &self.best)
+    }
+
+    /// The training steps of `epoch` (from where it stands): false when a stop was requested
+    /// and the run saved.
+    fn train_epoch(&mut self, epoch: usize) -> Result<bool> {
+        if self.ls.step == 0 {
+            let mut rng = Rng::from_state(self.ls.rng);
+            rng.shuffle(&mut self.order);
+            self.ls.rng = rng.state();
+            self.ls.partial = Default::default();
+            self.ls.partial_seconds = 0.0;
+        }
+        self.cb.epoch_start(epoch, self.cfg.epochs, self.steps);
+        while self.ls.step < self.steps {
+            self.train_steps(epoch)?;
+            if self.ls.step < self.steps {
+                self.save().map_err(|e| at(epoch, self.ls.step, e))?;
+                if self.cb.stop_requested() {
+                    return Ok(false);
                 }
             }
         }
+        Ok(true)
+    }
+
+    /// Steps up to the next checkpoint (or the end of the epoch), or fewer when a stop is
+    /// requested.
+    fn train_steps(&mut self, epoch: usize) -> Result<()> {
+        let (t0, steps, first) = (Instant::now(), self.steps, self.ls.step);
+        let t = self.backend.steps_done();
+        let end = match self.cfg.checkpoint_every {
+            Some(n) => (first + n - t as usize % n).min(steps),
+            None => steps,
+        };
+        let scale = self.ls.watch.scale();
+        let lrs: Vec<f32> = (0..end - first)
+            .map(|k| self.sched.at(t + 1 + k as u32) * scale)
+            .collect();
+        let part = &self.order[first * self.batch..(end * self.batch).min(self.n_train)];
+        let pass = Pass::train(TRAIN, part, &lrs)
+            .continuing(self.ls.partial)
+            .smoothed(self.cfg.label_smoothing)
+            .augmented(self.cfg.augment.is_some());
+        let cb = &mut *self.cb;
+        let r = self
+            .backend
+            .run(&pass, &mut |p| {
+                cb.progress(Progress {
+                    step: first + p.step,
+                    steps,
+                    ..p
+                });
+                match cb.stop_requested() {
+                    true => ControlFlow::Break(()),
+                    false => ControlFlow::Continue(()),
+                }
+            })
+            .map_err(|e| match e {
+                Error::Diverged { step, loss } => Error::msg(format!(
+                    "training diverged in epoch {epoch} by step {} of {steps}: the loss is {loss} (try a lower learning rate)",
+                    first + step
+                )),
+                e => e,
+            })?;
+        self.ls.partial = r.metrics;
+        self.ls.step = first + r.steps;
+        if r.steps > 0 {
+            self.ls.lr = lrs[r.steps - 1];
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        self.ls.partial_seconds += secs;
+        self.ls.train_seconds += secs;
+        Ok(())
+    }
+
+    /// Validation, the epoch's record, the watchers, the test-accuracy target and the epoch's
+    /// checkpoint.
+    fn end_epoch(&mut self, epoch: usize) -> Result<()> {
+        let record = self.validate(epoch)?;
+        self.ls.history.push(record.clone());
+        self.ls.epoch = epoch;
+        self.ls.step = 0;
+        let monitored = match self.cfg.monitor {
+            Monitor::ValLoss => record.val_loss,
+            Monitor::ValAccuracy => record.val_accuracy,
+        };
+        if let Some(v) = monitored {
+            watch(
+                &mut *self.backend,
+                self.cfg,
+                &mut self.ls,
+                &mut self.best,
+                v,
+                self.cb,
+            )?;
+        }
+        if let Some(target) = self.cfg.target_accuracy {
+            self.test_target(epoch, target)?;
+        }
+        self.save().map_err(|e| at(epoch, self.steps, e))?;
+        let mem = self.backend.memory();
+        self.memory.extend(mem);
+        self.cb.epoch_end(&record, mem);
+        if let (Some(stopped), Some(es)) = (self.ls.watch.stopped_epoch, self.cfg.early_stopping) {
+            self.cb.phase(&format!(
+                "early stopping after epoch {stopped}: {} did not improve by more than {} for {} epochs; restored the weights of epoch {}",
+                self.cfg.monitor, es.min_delta, es.patience, self.ls.watch.best_epoch
+            ));
+        }
+        Ok(())
+    }
+
+    /// The validation pass (on the clock) and the record of `epoch`.
+    fn validate(&mut self, epoch: usize) -> Result<EpochRecord> {
         let t0 = Instant::now();
-        let (val_loss, val_accuracy) = if n_val > 0 {
-            let v = backend.eval(TRAIN, &val_order, false)?;
+        let (val_loss, val_accuracy) = if self.n_val > 0 {
+            let v = self.backend.eval(TRAIN, &self.val_order, false)?;
             (Some(v.loss), Some(v.accuracy))
         } else {
             (None, None)
         };
         let secs = t0.elapsed().as_secs_f64();
-        ls.train_seconds += secs;
-        let record = EpochRecord {
+        self.ls.train_seconds += secs;
+        Ok(EpochRecord {
             epoch,
-            loss: ls.partial.mean_loss(),
-            accuracy: ls.partial.accuracy(),
+            loss: self.ls.partial.mean_loss(),
+            accuracy: self.ls.partial.accuracy(),
             val_loss,
             val_accuracy,
-            seconds: ls.partial_seconds + secs,
-            lr: Some(ls.lr),
+            seconds: self.ls.partial_seconds + secs,
+            lr: Some(self.ls.lr),
+        })
+    }
+
+    /// Benchmark mode: the test accuracy after `epoch` (off the clock), and whether it reached
+    /// `target`.
+    fn test_target(&mut self, epoch: usize, target: f32) -> Result<()> {
+        let acc = self.backend.eval(TEST, &self.test_order, false)?.accuracy;
+        self.cb.test_accuracy(epoch, acc, self.ls.train_seconds);
+        self.ls.test_accuracy_per_epoch.push(acc);
+        if acc >= target {
+            self.ls.reached = Some(Reached {
+                epoch,
+                test_accuracy: acc,
+                train_seconds: self.ls.train_seconds,
+            });
+        }
+        Ok(())
+    }
+
+    /// The result so far: finished when the loop ran out, else stopped where it stands.
+    fn into_result(self, test: EpochStats) -> FitResult {
+        let outcome = match self.finished() {
+            true => Outcome::Finished,
+            false => Outcome::Stopped {
+                epoch: self.ls.epoch,
+                step: self.ls.step,
+            },
         };
-        ls.history.push(record.clone());
-        ls.epoch = epoch;
-        ls.step = 0;
-        let monitored = match cfg.monitor {
-            Monitor::ValLoss => record.val_loss,
-            Monitor::ValAccuracy => record.val_accuracy,
-        };
-        if let Some(v) = monitored {
-            watch(backend, cfg, &mut ls, &mut best, v, cb)?;
-        }
-        if let Some(target) = cfg.target_accuracy {
-            let acc = backend.eval(TEST, &test_order, false)?.accuracy;
-            cb.test_accuracy(epoch, acc, ls.train_seconds);
-            ls.test_accuracy_per_epoch.push(acc);
-            if acc >= target {
-                ls.reached = Some(Reached {
-                    epoch,
-                    test_accuracy: acc,
-                    train_seconds: ls.train_seconds,
-                });
-            }
-        }
-        save(backend, cb, &ls, &order, &best).map_err(|e| at(epoch, steps, e))?;
-        let mem = backend.memory();
-        memory.extend(mem);
-        cb.epoch_end(&record, mem);
-        if let (Some(stopped), Some(es)) = (ls.watch.stopped_epoch, cfg.early_stopping) {
-            cb.phase(&format!(
-                "early stopping after epoch {stopped}: {} did not improve by more than {} for {} epochs; restored the weights of epoch {}",
-                cfg.monitor, es.min_delta, es.patience, ls.watch.best_epoch
-            ));
-        }
-        if cb.stop_requested() && !finished(&ls) {
-            return stopped(ls, cfg, n_train, n_val, memory);
+        FitResult {
+            outcome,
+            test,
+            ..summary(self.ls, self.cfg, self.n_train, self.n_val, self.memory)
         }
     }
-    let test = if evaluate_test {
-        cb.phase("evaluating on the test set");
-        backend.eval(TEST, &test_order, true)?
-    } else {
-        EpochStats::default()
-    };
-    Ok(FitResult {
-        outcome: Outcome::Finished,
-        test,
-        ..summary(ls, cfg, n_train, n_val, memory)
-    })
 }
 
 /// A non-finite tensor found when checkpointing is divergence; other errors pass as they are.
@@ -417,22 +525,6 @@ fn summary(
         history: ls.history,
         memory,
     }
-}
-
-fn stopped(
-    ls: LoopState,
-    cfg: &RunConfig,
-    n_train: usize,
-    n_val: usize,
-    memory: Vec<MemoryUse>,
-) -> Result<FitResult> {
-    Ok(FitResult {
-        outcome: Outcome::Stopped {
-            epoch: ls.epoch,
-            step: ls.step,
-        },
-        ..summary(ls, cfg, n_train, n_val, memory)
-    })
 }
 
 /// Loss, accuracy, predictions and probabilities over every sample of `data`.

@@ -170,6 +170,26 @@ fn trial_args(a: &TuneArgs, t: &Trial, dir: &Path) -> Result<TrainArgs> {
     Ok(args)
 }
 
+/// Writes `search` into `out`, or checks that `out` holds this same search.
+fn keep_search(out: &Path, search: &Search) -> Result<()> {
+    let saved = out.join(SEARCH);
+    if saved.is_file() {
+        let text = std::fs::read_to_string(&saved).map_err(|e| Error::io(&saved, e))?;
+        let old: Search = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&saved, format!("not a search description: {e}")))?;
+        if old != *search {
+            return Err(Error::file(
+                &saved,
+                "holds another search (other model, settings or trials); continue it with its own command, or choose another --out",
+            ));
+        }
+    } else {
+        let text = serde_json::to_string_pretty(search).map_err(|e| Error::msg(e.to_string()))?;
+        write_atomic(&saved, text.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn run(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
     let spec = resolve(&a.model)?;
     let out = a.out();
@@ -192,21 +212,7 @@ fn run(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
         apply_to_model(&spec, t)?;
         trial_args(a, t, &trial_dir(&out, k + 1))?;
     }
-    let saved = out.join(SEARCH);
-    if saved.is_file() {
-        let text = std::fs::read_to_string(&saved).map_err(|e| Error::io(&saved, e))?;
-        let old: Search = serde_json::from_str(&text)
-            .map_err(|e| Error::file(&saved, format!("not a search description: {e}")))?;
-        if old != search {
-            return Err(Error::file(
-                &saved,
-                "holds another search (other model, settings or trials); continue it with its own command, or choose another --out",
-            ));
-        }
-    } else {
-        let text = serde_json::to_string_pretty(&search).map_err(|e| Error::msg(e.to_string()))?;
-        write_atomic(&saved, text.as_bytes())?;
-    }
+    keep_search(&out, &search)?;
     let n = search.trials.len();
     let mine: Vec<usize> = (1..=n)
         .filter(|k| a.shard.is_none_or(|(s, of)| (k - 1) % of == s - 1))

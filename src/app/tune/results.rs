@@ -111,7 +111,8 @@ fn cells(r: &TrialResult, axes: &[String], test: Option<f32>) -> Vec<String> {
 
 /// Reads every trial of the search in `out`, evaluates the chosen one on the test set, and
 /// writes `results.csv`, `results.md` and `results.png`.
-pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> {
+/// The search described in `out`.
+fn read_search(out: &Path) -> Result<Search> {
     let path = out.join(SEARCH);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::file(
@@ -122,8 +123,45 @@ pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> 
             ),
         )
     })?;
-    let search: Search = serde_json::from_str(&text)
-        .map_err(|e| Error::file(&path, format!("not a search description: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::file(&path, format!("not a search description: {e}")))
+}
+
+/// `header` and `table` as CSV, fields with a comma or a quote quoted.
+fn csv_table(header: &[String], table: &[Vec<String>]) -> String {
+    let csv_field = |s: &str| match s.contains([',', '"']) {
+        true => format!("\"{}\"", s.replace('"', "\"\"")),
+        false => s.to_string(),
+    };
+    let mut csv = String::new();
+    for line in std::iter::once(header).chain(table.iter().map(Vec::as_slice)) {
+        let f: Vec<String> = line.iter().map(|s| csv_field(s)).collect();
+        csv += &(f.join(",") + "\n");
+    }
+    csv
+}
+
+/// `header` and `table` as a Markdown table.
+fn md_table(header: &[String], table: &[Vec<String>]) -> String {
+    let md_row = |l: &[String]| {
+        format!(
+            "| {} |\n",
+            l.iter()
+                .map(|s| s.replace('|', "\\|"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    };
+    let mut md = md_row(header);
+    md += &md_row(&vec!["---".to_string(); header.len()]);
+    for l in table {
+        md += &md_row(l);
+    }
+    md
+}
+
+pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> {
+    let search = read_search(out)?;
     let mut rows = search
         .trials
         .iter()
@@ -168,36 +206,17 @@ pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> 
         .map(String::from),
     );
     let table: Vec<Vec<String>> = rows.iter().map(|r| cells(r, &axes, test_of(r))).collect();
-    let csv_field = |s: &str| match s.contains([',', '"']) {
-        true => format!("\"{}\"", s.replace('"', "\"\"")),
-        false => s.to_string(),
-    };
-    let mut csv = String::new();
-    for line in std::iter::once(&header).chain(&table) {
-        let f: Vec<String> = line.iter().map(|s| csv_field(s)).collect();
-        csv += &(f.join(",") + "\n");
-    }
-    write_atomic(&out.join("results.csv"), csv.as_bytes())?;
-    let md_row = |l: &[String]| {
-        format!(
-            "| {} |\n",
-            l.iter()
-                .map(|s| s.replace('|', "\\|"))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        )
-    };
+    write_atomic(
+        &out.join("results.csv"),
+        csv_table(&header, &table).as_bytes(),
+    )?;
     let mut md = format!(
         "# Search over `{}` ({} trials, seed {})\n\n",
         search.model,
         search.trials.len(),
         search.seed
     );
-    md += &md_row(&header);
-    md += &md_row(&vec!["---".to_string(); header.len()]);
-    for l in &table {
-        md += &md_row(l);
-    }
+    md += &md_table(&header, &table);
     let summary = match (chosen, test) {
         (Some(r), Some((_, acc))) => format!(
             "Chosen by validation accuracy: {} ({}), best val_accuracy {:.4} at epoch {}; its test accuracy is {:.4}. No other trial was evaluated on the test set.",
