@@ -10,6 +10,8 @@ use wgnn::model::{preset, PRESETS};
 use wgnn::runtime::{adapters, AdapterChoice};
 
 fn main() {
+    // As the CLI does: the CPU backend's speed depends on it.
+    wgnn::util::malloc::keep_freed_memory();
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

@@ -166,6 +166,12 @@ fn lddy(i: vec2<u32>, c4: u32) -> vec4<f32> {
 
 // backward_input, cout % 4 == 0: 8 consecutive input pixels x 8 input channels per invocation
 // (8 dy and 8 weight vec4 loads per 64 vec4 dot products).
+// It does not use Block8: Block8 accumulates rank-1 updates (one fma per reduction index, the
+// reduction index outermost), while here the reduction runs along cout in vec4 dot products (four
+// cout values summed inside each dot, then added). The two sum in different orders, so the
+// shared block would change this kernel's results and every checkpoint trained with it; and
+// Block8's vec4 rows would need the 8 channels of a pixel in one vector, which the weight layout
+// ([kh][kw][cin][cout]) does not give without a transpose per load.
 @compute @workgroup_size(WG_BLOCK)
 fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let inv = gid.x + gid.y * nwg.x * WG_BLOCK;

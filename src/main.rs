@@ -107,6 +107,9 @@ fn exit_code(end: TrainEnd) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The CPU backend frees and reallocates the same large tensors every step: a process-wide
+    // allocator setting, so the process (not the library) makes it.
+    wgnn::util::malloc::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {

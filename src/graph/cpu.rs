@@ -54,7 +54,6 @@ impl CpuGraph {
     }
 
     fn build(plan: Plan, opt: Option<Optimizer>, seed: u64) -> Result<Self> {
-        crate::util::malloc::keep_freed_memory();
         let params = init_params(&plan.params, seed);
         let stats = init_params(&plan.stats, seed);
         Ok(Self {

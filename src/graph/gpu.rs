@@ -17,7 +17,7 @@ use crate::layers::GpuCx;
 use crate::ops::optim::Optimizer;
 use crate::ops::step::{StepParams, STEP_WORDS};
 use crate::ops::{gather, loss, optim};
-use crate::runtime::{AsyncReadback, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{time_each, AsyncReadback, Dispatch, GpuContext, GpuTensor};
 
 /// Steps recorded into one command buffer.
 const STEPS_PER_SUBMIT: usize = 32;
@@ -257,8 +257,7 @@ impl<'c> GpuGraph<'c> {
     }
 
     /// Seconds spent in each dispatch of one training step on data set `id` (a batch of its first
-    /// samples, with lr 0 so the parameters do not move). GPU timestamp queries around each
-    /// dispatch where the adapter has them, else wall time with a wait after each dispatch.
+    /// samples, with lr 0 so the parameters do not move), as `runtime::time_each` measures them.
     fn profile_step_impl(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
         let ctx = self.ctx;
         let data = loaded(&self.data, id)?;
@@ -269,52 +268,7 @@ impl<'c> GpuGraph<'c> {
         ctx.write(&self.step, bytemuck::bytes_of(&rec))?;
         ctx.wait()?;
         let list: Vec<&Dispatch> = std::iter::once(&data.gather).chain(&self.train).collect();
-        if !ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
-            let mut out = Vec::new();
-            for d in list {
-                let t0 = std::time::Instant::now();
-                ctx.run(&[d])?;
-                out.push((d.name.clone(), t0.elapsed().as_secs_f64()));
-            }
-            return Ok(out);
-        }
-        let count = 2 * list.len() as u32;
-        let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-            label: Some("profile"),
-            ty: wgpu::QueryType::Timestamp,
-            count,
-        });
-        let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("profile timestamps"),
-            size: count as u64 * 8,
-            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        for (i, d) in list.iter().enumerate() {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&d.name),
-                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                    query_set: &queries,
-                    beginning_of_pass_write_index: Some(2 * i as u32),
-                    end_of_pass_write_index: Some(2 * i as u32 + 1),
-                }),
-            });
-            d.record(&mut pass);
-        }
-        enc.resolve_query_set(&queries, 0..count, &resolve, 0);
-        ctx.queue.submit([enc.finish()]);
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&ctx.read_bytes(&GpuTensor {
-            buffer: std::sync::Arc::new(resolve),
-            offset: 0,
-            len: 2 * count as usize,
-        })?);
-        let period = ctx.queue.get_timestamp_period() as f64 * 1e-9;
-        Ok(list
-            .iter()
-            .zip(ticks.chunks_exact(2))
-            .map(|(d, t)| (d.name.clone(), t[1].saturating_sub(t[0]) as f64 * period))
-            .collect())
+        time_each(ctx, &list)
     }
 
     /// The step record of a batch of `batch` samples starting at `offset` in the permutation.

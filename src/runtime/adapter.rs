@@ -1,6 +1,9 @@
 //! An adapter's properties as typed data: vendor, kind of device, subgroup sizes and the limits
 //! the kernels depend on. Decisions (kernel family, memory accounting, adapter ranking) match on
-//! these types, never on the words they print as.
+//! these types, never on the words they print as. Also which adapter a choice (auto, an index, a
+//! name fragment or a backend) selects.
+
+use crate::error::{Error, Result};
 
 /// Who made the device, from the PCI vendor id the driver reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +167,131 @@ impl std::fmt::Display for AdapterSummary {
             write!(f, ", {}", self.driver)?;
         }
         write!(f, ")")
+    }
+}
+
+const NO_ADAPTER_HINT: &str =
+    "no GPU adapter found. Install a GPU driver with Vulkan, Metal or DX12 \
+support, or Mesa's CPU Vulkan driver (`apt-get install -y mesa-vulkan-drivers` gives lavapipe); \
+or train on the CPU backend with `--backend cpu`";
+
+/// Which adapter to use: the highest-performance one, or one picked by index or name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum AdapterChoice {
+    #[default]
+    Auto,
+    Index(usize),
+    /// Case-insensitive substring of the adapter name, or a backend (`vulkan`, `gl`, ...).
+    Name(String),
+}
+
+impl AdapterChoice {
+    /// An index, `auto`, or else a name fragment:
+    /// ```
+    /// use wgnn::runtime::AdapterChoice;
+    /// assert_eq!(AdapterChoice::parse("1"), AdapterChoice::Index(1));
+    /// assert_eq!(AdapterChoice::parse(" auto "), AdapterChoice::Auto);
+    /// assert_eq!(AdapterChoice::parse("NVIDIA"), AdapterChoice::Name("NVIDIA".into()));
+    /// ```
+    pub fn parse(s: &str) -> Self {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            Self::Auto
+        } else if let Ok(i) = s.parse() {
+            Self::Index(i)
+        } else {
+            Self::Name(s.to_string())
+        }
+    }
+}
+
+pub(super) fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Adapters able to run compute, listed in a stable order, with the index `choose` would pick.
+pub(super) fn list(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let mut v: Vec<wgpu::Adapter> =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .into_iter()
+            .filter(|a| a.get_info().backend != wgpu::Backend::Noop)
+            .collect();
+    // Highest performance first (discrete, integrated, virtual, other, CPU); stable otherwise.
+    v.sort_by_key(|a| DeviceKind::from(a.get_info().device_type));
+    v
+}
+
+/// Every adapter wgpu sees, and the index that `choice` selects (an error naming the choice and
+/// the adapters when it selects nothing).
+pub fn adapters(choice: &AdapterChoice) -> (Vec<AdapterSummary>, Result<usize>) {
+    let all = list(&instance());
+    let chosen = choose(&all, choice);
+    (
+        all.iter()
+            .enumerate()
+            .map(|(i, a)| AdapterSummary::new(i, a))
+            .collect(),
+        chosen,
+    )
+}
+
+/// Checks that `choice` selects an adapter, so a mistyped `--adapter` fails every command, even
+/// one that would run on the CPU. `Auto` always passes (no adapter is then not an error).
+pub fn check_choice(choice: &AdapterChoice) -> Result<()> {
+    if *choice == AdapterChoice::Auto {
+        return Ok(());
+    }
+    adapters(choice).1.map(|_| ())
+}
+
+/// "2 adapters found (0: llvmpipe (Vulkan, CPU), 1: ...)".
+fn found(all: &[wgpu::Adapter]) -> String {
+    let each: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{i}: {}", AdapterSummary::new(i, a)))
+        .collect();
+    let s = if all.len() == 1 { "" } else { "s" };
+    format!("{} adapter{s} found ({})", all.len(), each.join(", "))
+}
+
+pub(super) fn choose(all: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<usize> {
+    if all.is_empty() {
+        return Err(Error::Gpu(match choice {
+            AdapterChoice::Auto => NO_ADAPTER_HINT.into(),
+            AdapterChoice::Index(i) => {
+                format!("adapter index {i} was asked for, but {NO_ADAPTER_HINT}")
+            }
+            AdapterChoice::Name(n) => {
+                format!("adapter \"{n}\" was asked for, but {NO_ADAPTER_HINT}")
+            }
+        }));
+    }
+    match choice {
+        AdapterChoice::Auto => Ok(0),
+        AdapterChoice::Index(i) if *i < all.len() => Ok(*i),
+        AdapterChoice::Index(i) => Err(Error::Gpu(format!(
+            "adapter index {i} is out of range: {}",
+            found(all)
+        ))),
+        AdapterChoice::Name(n) => {
+            // A name fragment, else a backend (`gl`, `vulkan`): lavapipe and llvmpipe's GL
+            // adapter share one name.
+            let lower = n.to_lowercase();
+            all.iter()
+                .position(|a| a.get_info().name.to_lowercase().contains(&lower))
+                .or_else(|| {
+                    all.iter().position(|a| {
+                        backend_name(a.get_info().backend).eq_ignore_ascii_case(&lower)
+                    })
+                })
+                .ok_or_else(|| {
+                    Error::Gpu(format!(
+                        "no adapter name or backend matches \"{n}\": {}",
+                        found(all)
+                    ))
+                })
+        }
     }
 }
 

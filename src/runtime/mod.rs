@@ -8,6 +8,7 @@ mod include;
 mod kernel;
 mod limits_check;
 mod pipelines;
+mod profile;
 mod readback;
 mod reflect;
 mod shaders;
@@ -15,14 +16,13 @@ mod tensor;
 mod tile_check;
 pub mod tuning_cache;
 
-pub use adapter::{AdapterSummary, DeviceKind, Vendor};
+pub use adapter::{adapters, check_choice, AdapterChoice, AdapterSummary, DeviceKind, Vendor};
 pub use config::{Constants, KernelConfig};
-pub use context::{
-    adapters, check_choice, AdapterChoice, DeviceOptions, GpuContext, KernelFamily, MemoryUse,
-};
+pub use context::{DeviceOptions, GpuContext, KernelFamily, MemoryUse};
 pub use include::{assemble, Assembled};
 pub use kernel::{grid_1d, Dispatch, Kernel};
 pub use limits_check::{check as check_limits, fallback_workgroup, KernelNeeds};
+pub use profile::time_each;
 pub use readback::AsyncReadback;
 pub use reflect::{
     compiled_module, parse_assembled, parse_shader, reflect_entry, shader_constant, BindingInfo,
