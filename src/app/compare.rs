@@ -73,11 +73,11 @@ pub fn load(dir: &Path) -> Result<Run> {
             missing.join(" and no ")
         )));
     }
-    let m = RunMetrics::read(dir)?;
     let history = History::read_csv(&history)?;
     if history.is_empty() {
         return Err(Error::file(dir.join("history.csv"), "holds no epochs"));
     }
+    let m = RunMetrics::read(dir)?;
     Ok(Run {
         dir: dir.to_path_buf(),
         model: m.model,
