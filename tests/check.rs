@@ -1,9 +1,12 @@
-//! `wgnn check`'s cases (src/check/) on the test adapter: every comparison passes, for both
-//! kernel families, and the command prints and exits as it should.
+//! `wgnn check`'s registry on the test adapter: `check::run` walks `check::REGISTRY` (the
+//! `CHECK` each op file of `src/ops/` declares beside its dispatch and reference) and the
+//! training-step checks, exactly as the command does; every comparison passes, for both kernel
+//! families, under the library's tolerances (`check::ATOL`, `RTOL`), every op file that declares
+//! checks is in the registry, and the command prints and exits as it should.
 
 mod common;
 use common::run::{command, text};
-use wgnn::check::{self, Options};
+use wgnn::check::{self, Options, ATOL, REGISTRY, RTOL};
 use wgnn::ops::Variant;
 use wgnn::runtime::GpuContext;
 
@@ -45,6 +48,29 @@ fn every_check_passes_on_the_test_adapter() {
 }
 
 #[test]
+fn every_op_file_with_checks_is_in_the_registry_once() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops");
+    let mut declared: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .any(|l| l.starts_with("pub const CHECK: OpCheck"))
+        })
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    declared.sort();
+    let mut registered: Vec<String> = REGISTRY.iter().map(|c| c.op.to_string()).collect();
+    registered.sort();
+    assert_eq!(
+        declared, registered,
+        "src/ops files declaring CHECK vs check::REGISTRY"
+    );
+}
+
+#[test]
 fn a_bad_value_is_reported_with_its_place() {
     let r = check::compare(
         "k",
@@ -52,16 +78,16 @@ fn a_bad_value_is_reported_with_its_place() {
         "s",
         &[1.0, 2.0, 3.5],
         &[1.0, 2.0, 3.0],
-        1e-4,
-        1e-3,
+        ATOL,
+        RTOL,
         0.0,
     );
     assert!(!r.pass);
     assert_eq!(r.max_abs_err, 0.5);
     assert!(r.note.contains("value 2 is 3.5"), "{}", r.note);
-    let r = check::compare("k", "tiled", "s", &[f32::NAN], &[0.0], 1e-4, 1e-3, 0.0);
+    let r = check::compare("k", "tiled", "s", &[f32::NAN], &[0.0], ATOL, RTOL, 0.0);
     assert!(!r.pass, "NaN never passes");
-    let r = check::compare("k", "tiled", "s", &[1.0005], &[1.0], 1e-4, 1e-3, 0.0);
+    let r = check::compare("k", "tiled", "s", &[1.0005], &[1.0], ATOL, RTOL, 0.0);
     assert!(r.pass, "{}", r.note);
 }
 

@@ -13,6 +13,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
 use super::elementwise::Act;
 use super::window;
 use crate::bail;
@@ -528,4 +529,131 @@ pub fn backward_weights_with(
         per,
     )?;
     Ok(vec![gemm, reduce])
+}
+
+/// A convolution check case: (n, h, w, cin, cout, kernel, strides, same padding).
+pub type ConvCase = (
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    [usize; 2],
+    [usize; 2],
+    bool,
+);
+
+/// The odd shapes: one input channel, channels not a multiple of 4 or of the 64-wide tile, vec4
+/// tails, strides, same padding, 1x1 and non-square kernels.
+pub fn odd_cases(quick: bool) -> Vec<ConvCase> {
+    let mut v = vec![
+        (1, 7, 9, 1, 1, [3, 3], [1, 1], false),
+        (1, 8, 8, 3, 5, [3, 3], [1, 1], false),
+        (2, 7, 6, 8, 12, [3, 3], [1, 1], true),
+        (2, 9, 8, 4, 8, [3, 3], [2, 2], true),
+        (1, 5, 5, 4, 4, [1, 1], [1, 1], false),
+        (2, 6, 7, 16, 4, [5, 5], [1, 2], true),
+    ];
+    if !quick {
+        v.extend([
+            (2, 11, 10, 3, 70, [3, 3], [1, 1], false),
+            (3, 12, 13, 17, 65, [3, 3], [1, 1], false),
+            (3, 10, 9, 12, 20, [2, 3], [2, 1], false),
+            (4, 28, 28, 1, 32, [3, 3], [1, 1], false),
+        ]);
+    }
+    v
+}
+
+/// The checks of `wgnn check` and the tests: the odd shapes, then the models' convolutions, for
+/// each kernel family.
+pub const CHECK: OpCheck = OpCheck {
+    op: "conv2d",
+    runs: Runs::PerFamily(checks),
+};
+
+fn checks(env: &Env, v: Variant, out: Sink) -> Result<()> {
+    for (i, c) in odd_cases(env.quick).into_iter().enumerate() {
+        check_one(env.ctx, v, c, "", 100 + i as u64, out)?;
+    }
+    for (i, (name, c)) in env.models.convs.iter().enumerate() {
+        check_one(env.ctx, v, *c, &format!(" ({name})"), 200 + i as u64, out)?;
+    }
+    Ok(())
+}
+
+fn case_label(s: &Conv2dShape, same: bool) -> String {
+    format!(
+        "n{} {}x{}x{} -> {} k{}x{} s{}x{} {}",
+        s.n,
+        s.h,
+        s.w,
+        s.cin,
+        s.cout,
+        s.kh,
+        s.kw,
+        s.sh,
+        s.sw,
+        if same { "same" } else { "valid" }
+    )
+}
+
+/// Forward (+ ReLU), input gradient and weight gradient of one case on family `v`, against the
+/// references, from inputs drawn from `seed`; `origin` ends the shape's label.
+pub fn check_one(
+    ctx: &GpuContext,
+    v: Variant,
+    c: ConvCase,
+    origin: &str,
+    seed: u64,
+    out: Sink,
+) -> Result<()> {
+    let s = Conv2dShape::new(c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7)?;
+    let shape = format!("{}{origin}", case_label(&s, c.7));
+    let x = rand_vec(seed, s.x_len());
+    let w = rand_vec(seed + 1, s.w_len());
+    let b = rand_vec(seed + 2, s.cout);
+    let dy = rand_vec(seed + 3, s.y_len());
+    let (gx, gw, gb, gdy) = (
+        ctx.tensor(&x, "x")?,
+        ctx.tensor(&w, "w")?,
+        ctx.tensor(&b, "b")?,
+        ctx.tensor(&dy, "dy")?,
+    );
+    let gy = nan_tensor(ctx, s.y_len(), "y")?;
+    let f = forward_with(ctx, v, &s, &gx, &gw, &gb, &gy, true)?;
+    let ms = timed(ctx, &[&f])?;
+    out(Output {
+        kernel: format!("{} + ReLU", f.name),
+        shape: shape.clone(),
+        got: ctx.read_f32(&gy)?,
+        want: forward_ref(&s, &x, &w, &b, true),
+        ms,
+    });
+    let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
+    let bi = backward_input_with(ctx, v, &s, &gw, &gdy, &gdx)?;
+    let ms = timed(ctx, &[&bi])?;
+    out(Output {
+        kernel: bi.name.clone(),
+        shape: shape.clone(),
+        got: ctx.read_f32(&gdx)?,
+        want: backward_input_ref(&s, &w, &dy),
+        ms,
+    });
+    let gdw = nan_tensor(ctx, s.w_len(), "dw")?;
+    let gdb = nan_tensor(ctx, s.cout, "db")?;
+    let bw = backward_weights_with(ctx, v, &s, &gx, &gdy, &gdw, &gdb)?;
+    let ms = timed(ctx, &bw.iter().collect::<Vec<_>>())?;
+    let (dw, db) = backward_weights_ref(&s, &x, &dy);
+    let mut got = ctx.read_f32(&gdw)?;
+    got.extend(ctx.read_f32(&gdb)?);
+    let names: Vec<&str> = bw.iter().map(|d| d.name.as_str()).collect();
+    out(Output {
+        kernel: names.join(" + "),
+        shape,
+        got,
+        want: dw.into_iter().chain(db).collect(),
+        ms,
+    });
+    Ok(())
 }

@@ -6,6 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
+use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
 use crate::error::Result;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
@@ -277,4 +278,54 @@ pub fn act_backward(
 pub fn fill(ctx: &GpuContext, t: &GpuTensor, value: f32) -> Result<Dispatch> {
     let p = params(t.len, value, Act::Linear);
     ctx.dispatch_1d(SHADER, "fill", bytemuck::bytes_of(&p), &[("y", t)], t.len)
+}
+
+/// The checks of `wgnn check` and the tests: fill, and ReLU forward and backward, over one value,
+/// a few workgroups, and a long tail.
+pub const CHECK: OpCheck = OpCheck {
+    op: "elementwise",
+    runs: Runs::Once(checks),
+};
+
+const CHECK_LENGTHS: [usize; 3] = [1, 1000, 70_001];
+
+fn checks(env: &Env, out: Sink) -> Result<()> {
+    for n in CHECK_LENGTHS {
+        check_one(env.ctx, n, out)?;
+    }
+    Ok(())
+}
+
+fn check_one(ctx: &GpuContext, n: usize, out: Sink) -> Result<()> {
+    let x = rand_vec(n as u64, n);
+    let dy = rand_vec(n as u64 + 1, n);
+    let (gx, gdy) = (ctx.tensor(&x, "x")?, ctx.tensor(&dy, "dy")?);
+    let gy = nan_tensor(ctx, n, "y")?;
+    let gdx = nan_tensor(ctx, n, "dx")?;
+    let gfill = nan_tensor(ctx, n, "filled")?;
+    let d = fill(ctx, &gfill, 0.25)?;
+    let ms = timed(ctx, &[&d])?;
+    out(Output {
+        kernel: "elementwise::fill".into(),
+        shape: format!("{n} values"),
+        got: ctx.read_f32(&gfill)?,
+        want: vec![0.25; n],
+        ms,
+    });
+    let f = relu_forward(ctx, &gx, &gy)?;
+    let b = relu_backward(ctx, &gy, &gdy, &gdx)?;
+    let ms = timed(ctx, &[&f, &b])?;
+    let y = relu_forward_ref(&x);
+    let mut got = ctx.read_f32(&gy)?;
+    got.extend(ctx.read_f32(&gdx)?);
+    let mut want = y.clone();
+    want.extend(relu_backward_ref(&y, &dy));
+    out(Output {
+        kernel: "elementwise::relu_forward + relu_backward".into(),
+        shape: format!("{n} values"),
+        got,
+        want,
+        ms,
+    });
+    Ok(())
 }

@@ -3,6 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::augment::{gather_augment_cpu, Augment};
+use super::check_case::{nan_tensor, timed, Env, OpCheck, Output, Runs, Sink};
+use super::step::StepParams;
 use crate::error::{Error, Result};
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
@@ -127,4 +130,99 @@ pub fn gather_augment(
         scale: a.scale,
     };
     dispatch(ctx, "gather_augment", &p, b)
+}
+
+/// The checks of `wgnn check` and the tests: the batch gather from the dataset bytes, plain and
+/// with random affine transforms (a short batch at an offset into the permutation; padding rows
+/// must be zero).
+pub const CHECK: OpCheck = OpCheck {
+    op: "gather",
+    runs: Runs::Once(checks),
+};
+
+/// (h, w, c, seed, step, augmentation; empty: the plain gather).
+type GatherCase = (usize, usize, usize, u64, u32, &'static str);
+
+const CHECK_CASES: [GatherCase; 3] = [
+    (28, 28, 1, 42, 1, ""),
+    (28, 28, 1, 42, 1, "shift=2,rotate=10,scale=0.1"),
+    (7, 5, 3, 7 + (1 << 40), 9, "shift=1.5,rotate=30,scale=0.2"),
+];
+
+fn checks(env: &Env, out: Sink) -> Result<()> {
+    for case in CHECK_CASES {
+        check_one(env.ctx, case, out)?;
+    }
+    Ok(())
+}
+
+fn check_one(ctx: &GpuContext, case: GatherCase, out: Sink) -> Result<()> {
+    let (h, w, c, seed, t, spec) = case;
+    let (n, max_batch, batch) = (20usize, 8usize, 6usize);
+    let len = h * w * c;
+    let images: Vec<u8> = (0..n * len).map(|i| (i * 73 % 256) as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    let perm: Vec<u32> = (0..n as u32).rev().collect();
+    let (lo, hi) = StepParams::seed_words(seed);
+    let step = StepParams {
+        batch: batch as u32,
+        t,
+        seed: lo,
+        seed_hi: hi,
+        offset: 4,
+        ..Default::default()
+    };
+    let (gi, gl, gp, gs) = (
+        ctx.tensor(&pack_bytes(&images), "images")?,
+        ctx.tensor(&labels32, "labels_all")?,
+        ctx.tensor(&perm, "perm")?,
+        ctx.tensor(bytemuck::bytes_of(&step), "step")?,
+    );
+    let gx = nan_tensor(ctx, len * max_batch, "x")?;
+    let gy = ctx.alloc(max_batch, "labels")?;
+    let bufs = GatherBuffers {
+        images: &gi,
+        labels_all: &gl,
+        perm: &gp,
+        step: &gs,
+        x: &gx,
+        labels: &gy,
+    };
+    let (d, (wx, wl), what) = if spec.is_empty() {
+        (
+            gather(ctx, len, max_batch, &bufs)?,
+            gather_cpu(&images, &labels, len, &perm, 4, batch, max_batch),
+            "gather::gather".to_string(),
+        )
+    } else {
+        let a: Augment = spec.parse()?;
+        let d = gather_augment(ctx, [h, w, c], max_batch, &a, &bufs)?;
+        let want = gather_augment_cpu(
+            &images,
+            &labels,
+            [h, w, c],
+            &perm,
+            4,
+            batch,
+            max_batch,
+            seed,
+            t,
+            &a,
+        );
+        (d, want, format!("gather::gather_augment {spec}"))
+    };
+    let ms = timed(ctx, &[&d])?;
+    let mut got = ctx.read_f32(&gx)?;
+    got.extend(ctx.read_u32(&gy)?.iter().map(|&l| l as f32));
+    let mut want = wx;
+    want.extend(wl.iter().map(|&l| l as f32));
+    out(Output {
+        kernel: what,
+        shape: format!("{batch} of {max_batch} rows of {h}x{w}x{c}"),
+        got,
+        want,
+        ms,
+    });
+    Ok(())
 }

@@ -7,6 +7,7 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
+use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
 use super::elementwise::Act;
 use crate::bail;
 use crate::error::Result;
@@ -336,4 +337,96 @@ pub fn matmul_with(
             groups,
         ),
     }
+}
+
+/// The odd GEMMs of the checks: sizes around the tiles and vec4 widths, each transpose.
+pub fn odd_cases(quick: bool) -> Vec<GemmShape> {
+    let g = |m, n, k, trans_a, trans_b| GemmShape {
+        m,
+        n,
+        k,
+        trans_a,
+        trans_b,
+    };
+    let mut v = vec![
+        g(1, 1, 1, false, false),
+        g(3, 5, 7, false, false),
+        g(8, 12, 16, false, false),
+        g(13, 10, 20, true, false),
+        g(9, 17, 4, false, true),
+    ];
+    if !quick {
+        v.extend([
+            g(65, 70, 33, false, false),
+            g(128, 64, 96, true, false),
+            g(130, 66, 129, false, true),
+        ]);
+    }
+    v
+}
+
+/// The checks of `wgnn check` and the tests: the odd shapes, then the models' dense layers' three
+/// products, for each kernel family.
+pub const CHECK: OpCheck = OpCheck {
+    op: "gemm",
+    runs: Runs::PerFamily(checks),
+};
+
+fn checks(env: &Env, v: Variant, out: Sink) -> Result<()> {
+    for (i, s) in odd_cases(env.quick).iter().enumerate() {
+        check_one(env.ctx, v, s, "", 300 + i as u64, out)?;
+    }
+    for (i, (name, s)) in env.models.gemms.iter().enumerate() {
+        check_one(env.ctx, v, s, &format!(" ({name})"), 400 + i as u64, out)?;
+    }
+    Ok(())
+}
+
+fn case_label(s: &GemmShape) -> String {
+    format!(
+        "{}x{}x{}{}{}",
+        s.m,
+        s.n,
+        s.k,
+        if s.trans_a { " Aᵀ" } else { "" },
+        if s.trans_b { " Bᵀ" } else { "" }
+    )
+}
+
+/// The plain product, then with bias and ReLU, of one shape on family `v`, against the
+/// reference, from inputs drawn from `seed`; `origin` ends the shape's label.
+pub fn check_one(
+    ctx: &GpuContext,
+    v: Variant,
+    s: &GemmShape,
+    origin: &str,
+    seed: u64,
+    out: Sink,
+) -> Result<()> {
+    let shape = format!("{}{origin}", case_label(s));
+    let a = rand_vec(seed, s.a_len());
+    let b = rand_vec(seed + 1, s.b_len());
+    let bias = rand_vec(seed + 2, s.n);
+    let (ga, gb, gbias) = (
+        ctx.tensor(&a, "a")?,
+        ctx.tensor(&b, "b")?,
+        ctx.tensor(&bias, "bias")?,
+    );
+    for (with_bias, relu) in [(false, false), (true, true)] {
+        let gc = nan_tensor(ctx, s.c_len(), "c")?;
+        let d = matmul_with(ctx, v, s, &ga, &gb, with_bias.then_some(&gbias), &gc, relu)?;
+        let ms = timed(ctx, &[&d])?;
+        out(Output {
+            kernel: if with_bias {
+                format!("{} (+ ReLU)", d.name)
+            } else {
+                d.name.clone()
+            },
+            shape: shape.clone(),
+            got: ctx.read_f32(&gc)?,
+            want: matmul_ref(s, &a, &b, with_bias.then_some(&bias[..]), relu),
+            ms,
+        });
+    }
+    Ok(())
 }

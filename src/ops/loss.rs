@@ -3,6 +3,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::step::StepParams;
 use crate::error::{Error, Result};
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
@@ -240,4 +242,76 @@ pub fn accumulate_cpu(x: &Xent, labels: &[u32], valid: usize) -> Metrics {
         hits: hits as u64,
         samples: n as u64,
     }
+}
+
+/// The checks of `wgnn check` and the tests: softmax and the fused softmax + cross-entropy, with
+/// a short last batch (rows past `valid` are padding and must not count).
+pub const CHECK: OpCheck = OpCheck {
+    op: "loss",
+    runs: Runs::Once(checks),
+};
+
+/// (rows, classes, valid rows).
+const CHECK_CASES: [(usize, usize, usize); 2] = [(3, 10, 3), (130, 7, 97)];
+
+fn checks(env: &Env, out: Sink) -> Result<()> {
+    for (rows, cols, valid) in CHECK_CASES {
+        check_one(env.ctx, rows, cols, valid, out)?;
+    }
+    Ok(())
+}
+
+fn check_one(ctx: &GpuContext, rows: usize, cols: usize, valid: usize, out: Sink) -> Result<()> {
+    let shape = format!("{rows} rows x {cols} classes, {valid} valid");
+    let x: Vec<f32> = rand_vec(rows as u64, rows * cols)
+        .iter()
+        .map(|v| v * 20.0)
+        .collect();
+    let labels: Vec<u32> = (0..rows).map(|r| ((r * 7 + 3) % cols) as u32).collect();
+    let gx = ctx.tensor(&x, "logits")?;
+    let gp = nan_tensor(ctx, rows * cols, "probs")?;
+    let d = softmax(ctx, rows, cols, &gx, &gp)?;
+    let ms = timed(ctx, &[&d])?;
+    out(Output {
+        kernel: "loss::softmax".into(),
+        shape: shape.clone(),
+        got: ctx.read_f32(&gp)?,
+        want: softmax_cpu(cols, &x),
+        ms,
+    });
+    let step = StepParams {
+        batch: valid as u32,
+        t: 1,
+        ..Default::default()
+    };
+    let gstep = ctx.tensor(bytemuck::bytes_of(&step), "step")?;
+    let glabels = ctx.tensor(&labels, "labels")?;
+    let ggrad = nan_tensor(ctx, rows * cols, "grad")?;
+    let gloss = nan_tensor(ctx, rows, "row loss")?;
+    let gpred = ctx.alloc(rows, "row pred")?;
+    let bufs = XentBuffers {
+        logits: &gx,
+        labels: &glabels,
+        step: &gstep,
+        grad: &ggrad,
+        row_loss: &gloss,
+        row_pred: &gpred,
+    };
+    let d = softmax_xent(ctx, rows, cols, &bufs)?;
+    let ms = timed(ctx, &[&d])?;
+    let want = softmax_xent_cpu(cols, &x, &labels, valid);
+    let mut got = ctx.read_f32(&ggrad)?;
+    got.extend(&ctx.read_f32(&gloss)?[..valid]);
+    got.extend(ctx.read_u32(&gpred)?.iter().map(|&p| p as f32));
+    let mut w = want.grad.clone();
+    w.extend(&want.row_loss[..valid]);
+    w.extend(want.pred.iter().map(|&p| p as f32));
+    out(Output {
+        kernel: "loss::softmax_xent (grad, loss, class)".into(),
+        shape,
+        got,
+        want: w,
+        ms,
+    });
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod batchnorm;
+pub mod check_case;
 pub mod conv2d;
 pub mod cpu_gemm;
 pub mod dropout;

@@ -11,6 +11,7 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
+use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
 use super::window;
 use crate::bail;
 use crate::error::Result;
@@ -474,4 +475,71 @@ pub fn avg_backward(
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
     dispatch(ctx, s, "avg_backward", s.x_len(), &[("dy", dy), ("dx", dx)])
+}
+
+/// A max-pooling check case (valid padding): `[n, h, w, c, pool, strides]`, the window and the
+/// strides as two digits each (`22` is 2x2).
+pub type PoolCase = [usize; 6];
+
+/// The odd cases of the checks: windows that overlap and leave a tail.
+pub const ODD_CASES: [PoolCase; 2] = [[2, 7, 9, 3, 22, 22], [1, 9, 9, 2, 33, 22]];
+
+/// The checks of `wgnn check` and the tests: the odd cases, then the models' max poolings (one
+/// kernel for both families).
+pub const CHECK: OpCheck = OpCheck {
+    op: "pool",
+    runs: Runs::Once(checks),
+};
+
+fn checks(env: &Env, out: Sink) -> Result<()> {
+    for (i, c) in ODD_CASES.into_iter().enumerate() {
+        check_one(env.ctx, c, "", 500 + i as u64, out)?;
+    }
+    for (i, (name, c)) in env.models.pools.iter().enumerate() {
+        check_one(env.ctx, *c, &format!(" ({name})"), 510 + i as u64, out)?;
+    }
+    Ok(())
+}
+
+/// Max pooling forward and backward of one case against the references, from inputs drawn from
+/// `seed`; `origin` ends the shape's label.
+pub fn check_one(
+    ctx: &GpuContext,
+    case: PoolCase,
+    origin: &str,
+    seed: u64,
+    out: Sink,
+) -> Result<()> {
+    let [n, h, w, c, p, st] = case;
+    let s = PoolShape::new(n, h, w, c, [p / 10, p % 10], [st / 10, st % 10])?;
+    let shape = format!(
+        "n{n} {h}x{w}x{c} pool {}x{} s{}x{}{origin}",
+        s.ph, s.pw, s.sh, s.sw
+    );
+    let x = rand_vec(seed, s.x_len());
+    let dy = rand_vec(seed + 1, s.y_len());
+    let (gx, gdy) = (ctx.tensor(&x, "x")?, ctx.tensor(&dy, "dy")?);
+    let gy = nan_tensor(ctx, s.y_len(), "y")?;
+    let garg = ctx.alloc(s.y_len(), "argmax")?;
+    let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
+    let f = forward(ctx, &s, &gx, &gy, &garg)?;
+    let ms = timed(ctx, &[&f])?;
+    let (want, arg) = forward_ref(&s, &x);
+    out(Output {
+        kernel: f.name.clone(),
+        shape: shape.clone(),
+        got: ctx.read_f32(&gy)?,
+        want,
+        ms,
+    });
+    let b = backward(ctx, &s, &gdy, &garg, &gdx)?;
+    let ms = timed(ctx, &[&b])?;
+    out(Output {
+        kernel: b.name.clone(),
+        shape,
+        got: ctx.read_f32(&gdx)?,
+        want: backward_ref(&s, &dy, &arg),
+        ms,
+    });
+    Ok(())
 }

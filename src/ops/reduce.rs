@@ -2,6 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
 use crate::error::{Error, Result};
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
@@ -49,4 +50,33 @@ pub fn col_sum(
         &[("x", x), ("out", out)],
         [cols as u32, 1, 1],
     )
+}
+
+/// The checks of `wgnn check` and the tests: column sums of one value, of a dense layer's bias
+/// gradient, and of a long column.
+pub const CHECK: OpCheck = OpCheck {
+    op: "reduce",
+    runs: Runs::Once(checks),
+};
+
+/// (rows, cols).
+const CHECK_CASES: [(usize, usize); 3] = [(1, 1), (130, 10), (1000, 33)];
+
+fn checks(env: &Env, out: Sink) -> Result<()> {
+    let ctx = env.ctx;
+    for (rows, cols) in CHECK_CASES {
+        let x = rand_vec(rows as u64, rows * cols);
+        let gx = ctx.tensor(&x, "x")?;
+        let go = nan_tensor(ctx, cols, "out")?;
+        let d = col_sum(ctx, rows, cols, &gx, &go)?;
+        let ms = timed(ctx, &[&d])?;
+        out(Output {
+            kernel: "reduce::col_sum".into(),
+            shape: format!("{rows} x {cols}"),
+            got: ctx.read_f32(&go)?,
+            want: col_sum_cpu(rows, cols, &x),
+            ms,
+        });
+    }
+    Ok(())
 }

@@ -1,4 +1,5 @@
-//! Shared test support: the tolerance policy (stated once, here), the GPU context, random inputs.
+//! Shared test support: the GPU context, closeness assertions under the library's tolerance
+//! policy, finite-difference gradient checks (their tolerance stated here, once).
 #![allow(dead_code)]
 
 pub mod fuzz;
@@ -9,30 +10,19 @@ pub mod serve;
 use std::sync::OnceLock;
 
 use wgnn::runtime::GpuContext;
-use wgnn::util::rng::Rng;
 
-/// Tolerance policy for GPU-vs-reference checks: |got - want| <= ATOL + RTOL * |want|.
-/// f32 kernels that sum up to a few thousand products in a different order than the reference
-/// stay well inside this; anything larger is a bug, not rounding.
-pub const ATOL: f32 = 1e-4;
-pub const RTOL: f32 = 1e-3;
+/// The tolerance policy for GPU-vs-reference checks (|got - want| <= ATOL + RTOL * |want|), the
+/// random inputs and the convolution case type are the library's, the ones `wgnn check` uses
+/// (`src/check/`, `src/ops/check_case.rs`): stated once there. (Not every test binary uses each.)
+#[allow(unused_imports)]
+pub use wgnn::check::{rand_vec, ATOL, RTOL};
+#[allow(unused_imports)]
+pub use wgnn::ops::conv2d::ConvCase;
 
 /// Finite-difference checks of the CPU reference backward passes (f64 central differences of an
 /// f32 forward): relative error over the whole gradient vector.
 pub const FD_EPS: f32 = 1e-2;
 pub const FD_RTOL: f32 = 1e-2;
-
-/// A convolution test case: (n, h, w, cin, cout, kernel, strides, same padding).
-pub type ConvCase = (
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    [usize; 2],
-    [usize; 2],
-    bool,
-);
 
 /// One GPU context for the whole test binary. No adapter is a loud failure with the install hint:
 /// GPU checks are never skipped silently.
@@ -44,10 +34,6 @@ pub fn gpu() -> &'static GpuContext {
             Err(e) => panic!("GPU tests need an adapter: {e}"),
         },
     )
-}
-
-pub fn rand_vec(seed: u64, n: usize) -> Vec<f32> {
-    Rng::new(seed).vec(n, -1.0, 1.0)
 }
 
 /// Largest |got - want| and the worst ratio to the allowed error; panics with the index on failure.
