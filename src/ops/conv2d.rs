@@ -343,6 +343,182 @@ fn gemm_grid(
 
 pub use super::Variant;
 
+/// One kernel family's convolution: how each pass dispatches, given a checked shape and its
+/// parameters. [`kernels`] picks the family for a shape, once per dispatch function.
+trait ConvKernels {
+    /// The module of the family's kernels (each holds `weights_reduce`).
+    fn shader(&self) -> &'static str;
+    /// `y` from `[x, weights, bias, y]`.
+    fn forward(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        t: [&GpuTensor; 4],
+    ) -> Result<Dispatch>;
+    /// `dx` from `[weights, dy, dx]`.
+    fn backward_input(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        t: [&GpuTensor; 3],
+    ) -> Result<Dispatch>;
+    /// backward_weights' `splits` partial products (dw and db) from `[x, dy, partial]`.
+    fn weight_partials(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        splits: usize,
+        t: [&GpuTensor; 3],
+    ) -> Result<Dispatch>;
+}
+
+/// [`Variant::Tiled`]'s kernels, and every shape the CPU adapter's cannot take.
+struct TiledKernels;
+/// [`Variant::Cpu`]'s register-blocked kernels: they read weights and dy as vec4s over cout.
+struct CpuAdapterKernels;
+
+/// The family that runs `s` for `variant`: the CPU adapter's kernels when asked for and
+/// cout % 4 == 0, else the tiled ones.
+fn kernels(variant: Variant, s: &Conv2dShape) -> &'static dyn ConvKernels {
+    if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
+        &CpuAdapterKernels
+    } else {
+        &TiledKernels
+    }
+}
+
+impl ConvKernels for TiledKernels {
+    fn shader(&self) -> &'static str {
+        TILED
+    }
+
+    fn forward(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        [x, w, b, y]: [&GpuTensor; 4],
+    ) -> Result<Dispatch> {
+        ctx.dispatch(
+            TILED,
+            "forward",
+            bytemuck::bytes_of(p),
+            &[("x", x), ("weights", w), ("bias", b), ("y", y)],
+            gemm_grid(ctx, "forward", s.m(), s.cout, 1)?,
+        )
+    }
+
+    fn backward_input(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        [w, dy, dx]: [&GpuTensor; 3],
+    ) -> Result<Dispatch> {
+        ctx.dispatch(
+            TILED,
+            "backward_input",
+            bytemuck::bytes_of(p),
+            &[("weights", w), ("dy", dy), ("dx", dx)],
+            gemm_grid(ctx, "backward_input", s.n * s.h * s.w, s.cin, 1)?,
+        )
+    }
+
+    fn weight_partials(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        splits: usize,
+        [x, dy, partial]: [&GpuTensor; 3],
+    ) -> Result<Dispatch> {
+        ctx.dispatch(
+            TILED,
+            "backward_weights",
+            bytemuck::bytes_of(p),
+            &[("x", x), ("dy", dy), ("partial", partial)],
+            gemm_grid(ctx, "backward_weights", s.k() + 1, s.cout, splits)?,
+        )
+    }
+}
+
+impl ConvKernels for CpuAdapterKernels {
+    fn shader(&self) -> &'static str {
+        CPU_ADAPTER
+    }
+
+    fn forward(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        [x, w, b, y]: [&GpuTensor; 4],
+    ) -> Result<Dispatch> {
+        // x as vec4s when the channels allow, else one scalar per pixel and channel (cin = 1).
+        // Output pixels per invocation (x 8 channels).
+        let (entry, xname, pix) = if s.cin.is_multiple_of(4) {
+            ("forward_vec", "x4", 8)
+        } else {
+            ("forward_vec_sx", "x", 4)
+        };
+        ctx.dispatch_1d(
+            CPU_ADAPTER,
+            entry,
+            bytemuck::bytes_of(p),
+            &[(xname, x), ("w4", w), ("bias", b), ("y", y)],
+            s.m().div_ceil(pix) * s.cout.div_ceil(8),
+        )
+    }
+
+    fn backward_input(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        [w, dy, dx]: [&GpuTensor; 3],
+    ) -> Result<Dispatch> {
+        ctx.dispatch_1d(
+            CPU_ADAPTER,
+            "backward_input_vec",
+            bytemuck::bytes_of(p),
+            &[("w4", w), ("dy4", dy), ("dx", dx)],
+            (s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8),
+        )
+    }
+
+    fn weight_partials(
+        &self,
+        ctx: &GpuContext,
+        s: &Conv2dShape,
+        p: &Params,
+        splits: usize,
+        [x, dy, partial]: [&GpuTensor; 3],
+    ) -> Result<Dispatch> {
+        // Invocations per split: row groups (one tap x 8 channels, plus one for db; or 9 rows of
+        // the partial product when cin % 4 != 0) x groups of 8 output channels.
+        let col_groups = s.cout.div_ceil(8);
+        let (entry, xname, row_groups) = if s.cin.is_multiple_of(4) {
+            (
+                "backward_weights_vec",
+                "x4",
+                s.kh * s.kw * s.cin.div_ceil(8) + 1,
+            )
+        } else {
+            ("backward_weights_k9", "x", s.k().div_ceil(9))
+        };
+        ctx.dispatch_1d(
+            CPU_ADAPTER,
+            entry,
+            bytemuck::bytes_of(p),
+            &[(xname, x), ("dy4", dy), ("partial4", partial)],
+            splits * row_groups * col_groups,
+        )
+    }
+}
+
 /// `y = act(x (*) w + b)`, bias and activation fused in the GEMM's epilogue (`true` is ReLU).
 pub fn forward(
     ctx: &GpuContext,
@@ -373,29 +549,7 @@ pub fn forward_with(
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
     let p = params(s, act.into(), 0, 0);
-    if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
-        // x as vec4s when the channels allow, else one scalar per pixel and channel (cin = 1).
-        // Output pixels per invocation (x 8 channels).
-        let (entry, xname, pix) = if s.cin.is_multiple_of(4) {
-            ("forward_vec", "x4", 8)
-        } else {
-            ("forward_vec_sx", "x", 4)
-        };
-        return ctx.dispatch_1d(
-            CPU_ADAPTER,
-            entry,
-            bytemuck::bytes_of(&p),
-            &[(xname, x), ("w4", w), ("bias", b), ("y", y)],
-            s.m().div_ceil(pix) * s.cout.div_ceil(8),
-        );
-    }
-    ctx.dispatch(
-        TILED,
-        "forward",
-        bytemuck::bytes_of(&p),
-        &[("x", x), ("weights", w), ("bias", b), ("y", y)],
-        gemm_grid(ctx, "forward", s.m(), s.cout, 1)?,
-    )
+    kernels(variant, s).forward(ctx, s, &p, [x, w, b, y])
 }
 
 /// `dx = dy (*)^T w`: the transposed convolution in gather form. Writes every element of `dx`.
@@ -422,22 +576,7 @@ pub fn backward_input_with(
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
     let p = params(s, Act::Linear, 0, 0);
-    if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
-        return ctx.dispatch_1d(
-            CPU_ADAPTER,
-            "backward_input_vec",
-            bytemuck::bytes_of(&p),
-            &[("w4", w), ("dy4", dy), ("dx", dx)],
-            (s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8),
-        );
-    }
-    ctx.dispatch(
-        TILED,
-        "backward_input",
-        bytemuck::bytes_of(&p),
-        &[("weights", w), ("dy", dy), ("dx", dx)],
-        gemm_grid(ctx, "backward_input", s.n * s.h * s.w, s.cin, 1)?,
-    )
+    kernels(variant, s).backward_input(ctx, s, &p, [w, dy, dx])
 }
 
 /// How backward_weights splits its reduction over `n*oh*ow`: `(rows per split, splits)`.
@@ -490,39 +629,10 @@ pub fn backward_weights_with(
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
     let p = params(s, Act::Linear, chunk, splits);
-    let cpu = variant == Variant::Cpu && s.cout.is_multiple_of(4);
-    let shader = if cpu { CPU_ADAPTER } else { TILED };
-    let gemm = if cpu {
-        // Invocations per split: row groups (one tap x 8 channels, plus one for db; or 9 rows of
-        // the partial product when cin % 4 != 0) x groups of 8 output channels.
-        let col_groups = s.cout.div_ceil(8);
-        let (entry, xname, row_groups) = if s.cin.is_multiple_of(4) {
-            (
-                "backward_weights_vec",
-                "x4",
-                s.kh * s.kw * s.cin.div_ceil(8) + 1,
-            )
-        } else {
-            ("backward_weights_k9", "x", s.k().div_ceil(9))
-        };
-        ctx.dispatch_1d(
-            CPU_ADAPTER,
-            entry,
-            bytemuck::bytes_of(&p),
-            &[(xname, x), ("dy4", dy), ("partial4", &partial)],
-            splits * row_groups * col_groups,
-        )?
-    } else {
-        ctx.dispatch(
-            TILED,
-            "backward_weights",
-            bytemuck::bytes_of(&p),
-            &[("x", x), ("dy", dy), ("partial", &partial)],
-            gemm_grid(ctx, "backward_weights", s.k() + 1, s.cout, splits)?,
-        )?
-    };
+    let family = kernels(variant, s);
+    let gemm = family.weight_partials(ctx, s, &p, splits, [x, dy, &partial])?;
     let reduce = ctx.dispatch_1d(
-        shader,
+        family.shader(),
         "weights_reduce",
         bytemuck::bytes_of(&p),
         &[("partial", &partial), ("dw", dw), ("db", db)],

@@ -293,8 +293,48 @@ pub fn matmul_with(
         alpha: act.alpha(),
         _pad: [0; 3],
     };
-    // The vec4 bindings need at least one vec4 in each operand.
+    kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)
+}
+
+/// One kernel family's GEMM: the dispatch for a checked shape and its parameters. [`kernels`]
+/// picks the family for a shape.
+trait GemmKernels {
+    /// `c` from `[a, b, c]` and the bias, if any.
+    fn matmul(
+        &self,
+        ctx: &GpuContext,
+        s: &GemmShape,
+        p: &Params,
+        t: [&GpuTensor; 3],
+        bias: Option<&GpuTensor>,
+    ) -> Result<Dispatch>;
+}
+
+/// [`Variant::Tiled`]'s `matmul` / `matmul_bias`, and every shape the CPU adapter's cannot take.
+struct TiledKernels;
+/// [`Variant::Cpu`]'s `*_vec` / `*_mixed` entry points: register-blocked, vec4 loads where the
+/// sizes allow.
+struct CpuAdapterKernels;
+
+/// The family that runs `s` for `variant`: the CPU adapter's kernels when asked for and each
+/// operand holds at least one vec4 (their vec4 bindings need one), else the tiled ones.
+fn kernels(variant: Variant, s: &GemmShape) -> &'static dyn GemmKernels {
     if variant == Variant::Cpu && s.a_len() >= 4 && s.b_len() >= 4 {
+        &CpuAdapterKernels
+    } else {
+        &TiledKernels
+    }
+}
+
+impl GemmKernels for CpuAdapterKernels {
+    fn matmul(
+        &self,
+        ctx: &GpuContext,
+        s: &GemmShape,
+        p: &Params,
+        [a, b, c]: [&GpuTensor; 3],
+        bias: Option<&GpuTensor>,
+    ) -> Result<Dispatch> {
         let invocations = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
         // All-vec4 shapes get kernels without the scalar load path (it costs ~20% when present).
         let mixed = vec_ok(s) != (true, true);
@@ -311,31 +351,43 @@ pub fn matmul_with(
         if let Some(bias) = bias {
             bind.push(("bias", bias));
         }
-        return ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(&p), &bind, invocations);
+        ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(p), &bind, invocations)
     }
-    // One workgroup per output tile, of the size this kernel is compiled with on this adapter.
-    let entry = if bias.is_some() {
-        "matmul_bias"
-    } else {
-        "matmul"
-    };
-    let tile = ctx.tile(SHADER, entry)?;
-    let groups = [s.n.div_ceil(tile) as u32, s.m.div_ceil(tile) as u32, 1];
-    match bias {
-        Some(bias) => ctx.dispatch(
-            SHADER,
-            "matmul_bias",
-            bytemuck::bytes_of(&p),
-            &[("a", a), ("b", b), ("bias", bias), ("c", c)],
-            groups,
-        ),
-        None => ctx.dispatch(
-            SHADER,
-            "matmul",
-            bytemuck::bytes_of(&p),
-            &[("a", a), ("b", b), ("c", c)],
-            groups,
-        ),
+}
+
+impl GemmKernels for TiledKernels {
+    fn matmul(
+        &self,
+        ctx: &GpuContext,
+        s: &GemmShape,
+        p: &Params,
+        [a, b, c]: [&GpuTensor; 3],
+        bias: Option<&GpuTensor>,
+    ) -> Result<Dispatch> {
+        // One workgroup per output tile, of the size this kernel is compiled with on this adapter.
+        let entry = if bias.is_some() {
+            "matmul_bias"
+        } else {
+            "matmul"
+        };
+        let tile = ctx.tile(SHADER, entry)?;
+        let groups = [s.n.div_ceil(tile) as u32, s.m.div_ceil(tile) as u32, 1];
+        match bias {
+            Some(bias) => ctx.dispatch(
+                SHADER,
+                "matmul_bias",
+                bytemuck::bytes_of(p),
+                &[("a", a), ("b", b), ("bias", bias), ("c", c)],
+                groups,
+            ),
+            None => ctx.dispatch(
+                SHADER,
+                "matmul",
+                bytemuck::bytes_of(p),
+                &[("a", a), ("b", b), ("c", c)],
+                groups,
+            ),
+        }
     }
 }
 
