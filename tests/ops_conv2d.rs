@@ -12,22 +12,6 @@ fn shape(c: Case) -> Conv2dShape {
     Conv2dShape::new(c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7).unwrap()
 }
 
-fn label(s: &Conv2dShape, same: bool) -> String {
-    format!(
-        "n{} {}x{}x{} -> {} k{}x{} s{}x{} {}",
-        s.n,
-        s.h,
-        s.w,
-        s.cin,
-        s.cout,
-        s.kh,
-        s.kw,
-        s.sh,
-        s.sw,
-        if same { "same" } else { "valid" }
-    )
-}
-
 /// Runs forward (with and without ReLU), backward_input and backward_weights on the GPU and
 /// compares each with the reference.
 fn check_case(c: Case, seed: u64) {
@@ -39,7 +23,7 @@ fn check_case(c: Case, seed: u64) {
 fn check_case_with(v: conv::Variant, c: Case, seed: u64) {
     let ctx = gpu();
     let s = shape(c);
-    let name = format!("{} {v:?}", label(&s, c.7));
+    let name = format!("{} {v:?}", conv::case_label(&s, c.7));
     let x = rand_vec(seed, s.x_len());
     let w = rand_vec(seed + 1, s.w_len());
     let b = rand_vec(seed + 2, s.cout);
@@ -203,7 +187,7 @@ fn same_padding_geometry_matches_tensorflow() {
 /// Finite-difference checks of the reference backward passes, loss = dot(conv(x, w, b), g).
 fn fd_case(c: Case, seed: u64) {
     let s = shape(c);
-    let name = label(&s, c.7);
+    let name = conv::case_label(&s, c.7);
     let x = rand_vec(seed, s.x_len());
     let w = rand_vec(seed + 1, s.w_len());
     let b = rand_vec(seed + 2, s.cout);

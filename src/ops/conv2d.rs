@@ -692,7 +692,8 @@ fn checks(env: &Env, v: Variant, out: Sink) -> Result<()> {
     Ok(())
 }
 
-fn case_label(s: &Conv2dShape, same: bool) -> String {
+/// A case's label in check rows and test messages: `n2 28x28x1 -> 32 k3x3 s1x1 valid`.
+pub fn case_label(s: &Conv2dShape, same: bool) -> String {
     format!(
         "n{} {}x{}x{} -> {} k{}x{} s{}x{} {}",
         s.n,
