@@ -244,10 +244,11 @@ fn already_finished(p: &Prepared) -> Result<bool> {
             s.progress.epoch
         )));
     }
-    let finished = s.progress.epoch == p.run.epochs
+    let finished = (s.progress.epoch == p.run.epochs
         || s.progress.reached.is_some()
-        || s.progress.watch.stopped_epoch.is_some();
-    if finished && p.out.join(METRICS).is_file() {
+        || s.progress.watch.stopped_epoch.is_some())
+        && p.out.join(METRICS).is_file();
+    if finished {
         let n = s.progress.epoch;
         println!(
             "The run in {} already finished its {n} epoch{}; pass --epochs N (more than {n}) to train on",
@@ -255,7 +256,7 @@ fn already_finished(p: &Prepared) -> Result<bool> {
             if n == 1 { "" } else { "s" },
         );
     }
-    Ok(finished && p.out.join(METRICS).is_file())
+    Ok(finished)
 }
 
 /// The first line of a run: what trains where, with which settings.
