@@ -32,6 +32,14 @@ enum Command {
         /// .toml file
         #[arg(long, default_value = "convnet")]
         model: String,
+        /// Size a preset's input for this dataset's images (cifar10: 32x32x3)
+        #[arg(long, value_name = "NAME", value_parser = app::data::parse_dataset)]
+        dataset: Option<String>,
+    },
+    /// The datasets wgnn knows by name: list them, download them, print where they are
+    Data {
+        #[command(subcommand)]
+        command: app::data::DataCommand,
     },
     /// Train a model, evaluate it on the test set and save the run
     Train(app::train::TrainArgs),
@@ -81,7 +89,10 @@ fn dispatch(command: Command, device: &Device) -> wgnn::Result<ExitCode> {
     let done = |r: wgnn::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match command {
         Command::Devices => done(app::inspect::devices(device)),
-        Command::Summary { model } => done(app::inspect::summary(&wgnn::model::resolve(&model)?)),
+        Command::Summary { model, dataset } => {
+            done(app::inspect::summary(&model, dataset.as_deref()))
+        }
+        Command::Data { command } => done(app::data::command(&command)),
         Command::Train(a) => app::train::run(&a, device).map(exit_code),
         Command::Compare(a) => app::compare::command(&a, device).map(exit_code),
         Command::Tune(a) => app::tune::command(&a, device).map(exit_code),
@@ -110,7 +121,11 @@ fn main() -> ExitCode {
     // The CPU backend frees and reallocates the same large tensors every step: a process-wide
     // allocator setting, so the process (not the library) makes it.
     wgnn::util::malloc::keep_freed_memory();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        wgnn::util::pipe::exit_on_broken_pipe();
+    }
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("wgnn: error: {e}");

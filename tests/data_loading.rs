@@ -293,7 +293,7 @@ fn slice_take_and_splits() {
     assert_eq!((tr.n, va.n), (10, 0));
     assert!(data::split_validation(&ds, 1.0).is_err());
     assert!(data::split_validation(&ds, f32::NAN).is_err());
-    let (tr, va) = mnist::split_last(&ds, 4).unwrap();
+    let (tr, va) = wgnn::data::split_last(&ds, 4).unwrap();
     assert_eq!(tr.labels, vec![0, 1, 2, 3, 4, 5]);
     assert_eq!(va.labels, vec![6, 7, 8, 9]);
     assert!(data::split_last(&ds, 10)

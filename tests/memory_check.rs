@@ -150,7 +150,7 @@ fn gpu_buffers_are_checked_before_wgpu_sees_them() {
 #[test]
 fn labels_outside_the_classes_name_file_index_and_value() {
     use std::path::Path;
-    use wgnn::data::mnist::check_labels;
+    use wgnn::data::check_labels;
     let path = Path::new("dir/train-labels-idx1-ubyte");
     check_labels(&[0, 1, 2], 3, path).unwrap();
     let e = check_labels(&[0, 1, 9, 2], 3, path)
@@ -158,6 +158,6 @@ fn labels_outside_the_classes_name_file_index_and_value() {
         .to_string();
     assert_eq!(
         e,
-        "dir/train-labels-idx1-ubyte: label 9 at index 2 is outside the model's 3 classes (0..=2)"
+        "dir/train-labels-idx1-ubyte: label 9 at index 2 is outside the 3 classes (0..=2)"
     );
 }

@@ -1,11 +1,9 @@
 //! `wgnn bench`: training-step throughput of a model on a backend, after a warm-up.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use super::backend::{with_backend, BackendKind, GraphKind};
 use super::device::Device;
-use crate::data::load_dir;
 use crate::error::{Error, Result};
 use crate::graph::{MemoryUse, Plan};
 use crate::model::ModelSpec;
@@ -24,8 +22,8 @@ pub struct BenchArgs {
     pub warmup: usize,
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
-    #[arg(long, default_value = super::train::DEFAULT_DATA)]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub data: super::data::DataArgs,
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,
@@ -78,7 +76,7 @@ pub fn measure(a: &BenchArgs, device: &Device) -> Result<BenchResult> {
     if batch == 0 || a.steps == 0 {
         return Err(Error::msg("--batch-size and --steps must be at least 1"));
     }
-    let data = load_dir(&a.data_dir)?;
+    let data = a.data.load()?.splits;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
     let n = batch
         .saturating_mul(a.steps.max(a.warmup))
@@ -126,7 +124,7 @@ pub struct Profile {
 /// One training step, kernel by kernel on the GPU (op by op on the CPU backend).
 pub fn profile(a: &BenchArgs, device: &Device) -> Result<Profile> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
-    let data = load_dir(&a.data_dir)?;
+    let data = a.data.load()?.splits;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
     let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
     let n = batch.min(data.train.len());

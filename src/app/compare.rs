@@ -265,9 +265,8 @@ pub struct CompareArgs {
     /// models' own, when they agree]
     #[arg(long, requires = "train", allow_negative_numbers = true)]
     pub validation_split: Option<f32>,
-    /// [default: data/mnist]
-    #[arg(long, requires = "train")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: super::data::DataArgs,
     #[arg(long, requires = "train", value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
     /// Where the runs go [default: a new runs/compare-<time>]
@@ -381,7 +380,7 @@ fn train_and_compare(a: &CompareArgs, device: &Device) -> Result<TrainEnd> {
                 validation_split: a.validation_split,
                 seed: Some(a.seed.unwrap_or(42)),
                 limit: a.limit,
-                data_dir: a.data_dir.clone(),
+                data: a.data.clone(),
                 ..RunFlags::default()
             },
             backend: a.backend,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::backend::{with_backend, BackendKind, GraphKind};
 use super::device::Device;
-use crate::data::{load_dir, Dataset};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::graph::{EpochStats, Plan};
 use crate::model::ModelSpec;
@@ -65,8 +65,8 @@ pub fn npy_f32(values: &[f32], rows: usize, cols: usize) -> Vec<u8> {
 pub struct EvalArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
-    #[arg(long, default_value = super::train::DEFAULT_DATA)]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub data: super::data::DataArgs,
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
     /// Also write every test image's class probabilities to FILE (float32 .npy, [images, classes])
@@ -76,7 +76,17 @@ pub struct EvalArgs {
 
 pub fn run(a: &EvalArgs, device: &Device) -> Result<()> {
     let dir = a.checkpoint.as_path();
-    let data = load_dir(&a.data_dir)?;
+    let trained_on = checkpoint::load_run(dir)?.data;
+    let data = a.data.or_saved(&trained_on).load()?;
+    if let (Some(was), Some(now)) = (&trained_on.dataset, data.dataset) {
+        if was != now {
+            eprintln!(
+                "Note: the model in {} was trained on {was}; this evaluates it on {now}",
+                dir.display()
+            );
+        }
+    }
+    let data = data.splits;
     let spec = checkpoint::load_spec(dir)?;
     let classes = spec.classes()?;
     data.check_test_labels(classes)?;

@@ -1,11 +1,8 @@
 //! `wgnn devices`, `wgnn summary` and `wgnn show`.
 
-use std::path::PathBuf;
-
 use super::device::Device;
-use crate::data::{ascii, load_dir};
+use crate::data::ascii;
 use crate::error::{Error, Result};
-use crate::model::ModelSpec;
 use crate::runtime::{adapters, AdapterChoice};
 
 /// Lists the adapters, marking the one `device` selects; a choice that selects none is an error
@@ -28,7 +25,11 @@ pub fn devices(device: &Device) -> Result<()> {
     Ok(())
 }
 
-pub fn summary(spec: &ModelSpec) -> Result<()> {
+pub fn summary(model: &str, dataset: Option<&str>) -> Result<()> {
+    let mut spec = crate::model::resolve(model)?;
+    if let Some(info) = dataset.and_then(crate::data::catalog::find) {
+        spec = crate::model::for_input(spec, info.shape);
+    }
     print!("{}", spec.summary()?);
     Ok(())
 }
@@ -47,13 +48,13 @@ pub struct ShowArgs {
     pub index: usize,
     #[arg(long, value_enum, default_value_t = Split::Train)]
     pub split: Split,
-    #[arg(long, default_value = super::train::DEFAULT_DATA)]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub data: super::data::DataArgs,
 }
 
 pub fn show(a: &ShowArgs) -> Result<()> {
     let index = a.index;
-    let data = load_dir(&a.data_dir)?;
+    let data = a.data.load()?.splits;
     let (set, name) = match a.split {
         Split::Test => (&data.test, "test"),
         Split::Train => (&data.train, "train"),

@@ -5,6 +5,7 @@ mod backend;
 pub mod bench;
 pub mod check;
 pub mod compare;
+pub mod data;
 pub mod device;
 pub mod eval;
 pub mod export;

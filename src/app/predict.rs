@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::backend::BackendKind;
 use super::device::Device;
 use super::eval::predict_set;
-use crate::data::{image::load_digit, load_dir, Dataset};
+use crate::data::{image::load_digit, Dataset};
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::train::checkpoint;
@@ -20,8 +20,8 @@ pub struct PredictArgs {
     /// Test-set index (repeatable)
     #[arg(long)]
     pub index: Vec<usize>,
-    #[arg(long, default_value = super::train::DEFAULT_DATA)]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub data: super::data::DataArgs,
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
 }
@@ -42,7 +42,7 @@ pub fn run(a: &PredictArgs, device: &Device) -> Result<()> {
             ))
         }
     };
-    predict(&a.checkpoint, inputs, &a.data_dir, a.backend, device)
+    predict(&a.checkpoint, inputs, &a.data, a.backend, device)
 }
 
 /// The model of checkpoint `dir`, which must take grey-scale images: drawn or photographed digits
@@ -61,7 +61,7 @@ pub fn grey_model(dir: &Path, command: &str) -> Result<ModelSpec> {
 pub fn predict(
     dir: &Path,
     inputs: Inputs,
-    data_dir: &Path,
+    data: &super::data::DataArgs,
     backend: BackendKind,
     device: &Device,
 ) -> Result<()> {
@@ -82,13 +82,14 @@ pub fn predict(
                     n,
                     height: h,
                     width: w,
+                    channels: 1,
                 },
                 names,
                 None,
             )
         }
         Inputs::Indices(idx) => {
-            let test = load_dir(data_dir)?.test;
+            let test = data.load()?.splits.test;
             let mut images = Vec::new();
             let mut labels = Vec::new();
             for &i in &idx {
@@ -109,6 +110,7 @@ pub fn predict(
                 n,
                 height: test.height,
                 width: test.width,
+                channels: test.channels,
             };
             (set, names, Some(labels))
         }

@@ -16,7 +16,6 @@ use super::backend::gpu_training_graph;
 use super::bench::BenchArgs;
 use super::device::{cache_path, Device};
 use crate::check::{compare, ATOL, RTOL};
-use crate::data::load_dir;
 use crate::error::{Error, Result};
 use crate::graph::{Backend, HostData, Plan};
 use crate::ops::optim::Optimizer;
@@ -418,7 +417,7 @@ pub fn run(a: &BenchArgs, device: &Device) -> Result<()> {
             "no folder for the kernel tuning cache: set WGNN_CACHE_DIR, XDG_CACHE_HOME or HOME",
         )
     })?;
-    let data = load_dir(&a.data_dir)?;
+    let data = a.data.load()?.splits;
     let s = Setup {
         a,
         batch,

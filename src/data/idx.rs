@@ -10,10 +10,11 @@
 //! and trailing garbage are all reported as errors naming the file.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
+use super::{Dataset, Splits};
 use crate::error::{Error, Result};
 
 /// Magic number of an IDX file of unsigned-byte images `[n, rows, cols]`.
@@ -215,4 +216,72 @@ pub fn encode_labels(labels: &[u8]) -> Result<Vec<u8>> {
     out.extend_from_slice(&n.to_be_bytes());
     out.extend_from_slice(labels);
     Ok(out)
+}
+
+/// File names (without `.gz`) of the four files of MNIST and the sets that copy its layout
+/// (Fashion-MNIST, KMNIST).
+pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// Finds `name` or `name.gz` in `dir` (raw preferred when both exist).
+pub fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    [dir.join(name), dir.join(format!("{name}.gz"))]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+fn require(dir: &Path, name: &str) -> Result<PathBuf> {
+    find(dir, name).ok_or_else(|| {
+        let raw = dir.join(name);
+        Error::file(
+            &raw,
+            format!(
+                "missing data file (expected {} or {}.gz)",
+                raw.display(),
+                raw.display()
+            ),
+        )
+    })
+}
+
+/// Whether `dir` holds any of the four files in IDX form (a missing one is then an error that
+/// names it).
+pub fn is_idx_dir(dir: &Path) -> bool {
+    [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
+        .iter()
+        .any(|n| find(dir, n).is_some())
+}
+
+/// Builds a grayscale set from IDX image and label files (raw or gzip); the counts must agree.
+pub fn read_set(images: &Path, labels: &Path) -> Result<Dataset> {
+    let im = read_images(images)?;
+    let lb = read_labels(labels)?;
+    if im.n != lb.len() {
+        return Err(Error::msg(format!(
+            "{} holds {} images but {} holds {} labels",
+            images.display(),
+            im.n,
+            labels.display(),
+            lb.len()
+        )));
+    }
+    Ok(Dataset {
+        images: im.data,
+        labels: lb,
+        n: im.n,
+        height: im.rows,
+        width: im.cols,
+        channels: 1,
+    })
+}
+
+/// Loads the four files from `dir`, each raw or gzip-compressed (`.gz` appended to the name).
+pub fn load_dir(dir: &Path, class_names: Option<Vec<String>>) -> Result<Splits> {
+    let train_labels = require(dir, TRAIN_LABELS)?;
+    let train = read_set(&require(dir, TRAIN_IMAGES)?, &train_labels)?;
+    let test_labels = require(dir, TEST_LABELS)?;
+    let test = read_set(&require(dir, TEST_IMAGES)?, &test_labels)?;
+    Splits::new(train, test, class_names, [train_labels, test_labels])
 }

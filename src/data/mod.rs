@@ -1,9 +1,25 @@
-//! MNIST-style data: IDX file parsing, dataset loading and splitting, image
-//! preprocessing for user-supplied digits, and terminal rendering.
+//! Labelled image data: the formats wgnn reads (IDX, npz, CIFAR batches, CSV), the datasets it
+//! knows by name and where it finds or downloads them, splitting, the preprocessing of a user's
+//! own digit image, and terminal rendering.
 
 pub mod ascii;
+pub mod catalog;
+pub mod cifar;
+pub mod csv;
+pub mod dataset;
+pub mod download;
+pub mod formats;
 pub mod idx;
 pub mod image;
-pub mod mnist;
+pub mod locate;
+pub mod npz;
+pub mod pickle;
 
-pub use mnist::{load_dir, split_last, split_validation, Dataset, Mnist};
+pub use dataset::{check_labels, shape_str, split_last, split_validation, Dataset, Splits};
+pub use formats::{load_path, Format};
+
+/// Loads `dir` as the old single-format loader did: whatever data it holds, classes from its
+/// labels.
+pub fn load_dir(dir: &std::path::Path) -> crate::error::Result<Splits> {
+    load_path(dir, None, false)
+}

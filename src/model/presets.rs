@@ -195,6 +195,15 @@ pub fn preset(name: &str) -> Result<ModelSpec> {
     })
 }
 
+/// `spec` sized for `input` images when it is a preset as defined (the presets take their input
+/// shape from the data); a model file or a changed preset keeps its own input.
+pub fn for_input(spec: ModelSpec, input: [usize; 3]) -> ModelSpec {
+    match preset(&spec.name) {
+        Ok(p) if p == spec => ModelSpec { input, ..spec },
+        _ => spec,
+    }
+}
+
 /// A preset name, or a path to a `.toml` model file.
 pub fn resolve(model: &str) -> Result<ModelSpec> {
     if model.to_ascii_lowercase().ends_with(".toml") {

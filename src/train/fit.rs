@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::history::{EpochRecord, History};
 use super::state::{LoopState, Reached, RunConfig, TrainState};
 use super::watch::Monitor;
-use crate::data::{Dataset, Mnist};
+use crate::data::{Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::graph::{Backend, EpochStats, MemoryUse, Pass, Progress, Tensors};
 use crate::model::Validation;
@@ -96,7 +96,7 @@ pub struct EarlyStopped {
 }
 
 /// The training images a run uses and how many of them are held out for validation.
-pub fn split(data: &Mnist, cfg: &RunConfig) -> Result<(Dataset, usize)> {
+pub fn split(data: &Splits, cfg: &RunConfig) -> Result<(Dataset, usize)> {
     let train = match cfg.limit {
         Some(0) => return Err(Error::msg("the image limit must be at least 1")),
         Some(n) => data.train.take(n),
@@ -127,7 +127,7 @@ pub fn split(data: &Mnist, cfg: &RunConfig) -> Result<(Dataset, usize)> {
 /// With `start`, training continues from that state instead of from the backend's own.
 pub fn fit(
     backend: &mut dyn Backend,
-    data: &Mnist,
+    data: &Splits,
     cfg: &RunConfig,
     evaluate_test: bool,
     start: Option<TrainState>,
@@ -177,7 +177,7 @@ impl<'a> Loop<'a> {
     /// Checks the settings against the data and loads the data onto the backend.
     fn new(
         backend: &'a mut dyn Backend,
-        data: &Mnist,
+        data: &Splits,
         cfg: &'a RunConfig,
         cb: &'a mut dyn Callbacks,
     ) -> Result<Self> {

@@ -150,10 +150,15 @@ impl Default for RunConfig {
     }
 }
 
-/// Which data a run trained on: the folder as given, and a fingerprint of its contents.
+/// Which data a run trained on: the folder (or file) read, the dataset's name when it was asked
+/// for by name, its class names, and a fingerprint of its contents.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataId {
     pub dir: String,
+    #[serde(default)]
+    pub dataset: Option<String>,
+    #[serde(default)]
+    pub class_names: Vec<String>,
     pub train_images: usize,
     /// FNV-1a over the training labels and images.
     pub fingerprint: u64,
@@ -169,6 +174,7 @@ impl DataId {
             dir: dir.display().to_string(),
             train_images: labels.len(),
             fingerprint: h,
+            ..Self::default()
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod fs;
 pub mod hash;
 pub mod host_memory;
 pub mod malloc;
+pub mod pipe;
 pub mod recycle;
 pub mod rng;
 pub mod simd;

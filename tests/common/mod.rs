@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fuzz;
+pub mod http;
 pub mod pool;
 pub mod run;
 pub mod serve;

@@ -61,6 +61,7 @@ pub fn answer_jobs(
             n,
             height,
             width,
+            channels: 1,
         };
         match run(backend, &set) {
             Ok(predictions) => {

@@ -28,9 +28,8 @@ pub struct RunFlags {
     /// Use only the first N training images
     #[arg(long)]
     pub limit: Option<usize>,
-    /// [default: data/mnist]
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: crate::app::data::DataArgs,
     /// Also write a checkpoint every N optimizer steps (every epoch ends with one anyway)
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<usize>,

@@ -9,9 +9,10 @@ mod resume;
 use std::path::{Path, PathBuf};
 
 use super::backend::{with_backend, GraphKind};
+use super::data::DataArgs;
 use super::device::Device;
 use super::signals::{self, StopSignals};
-use crate::data::{load_dir, Mnist};
+use crate::data::{shape_str, Splits};
 use crate::error::{Error, Result};
 use crate::graph::Plan;
 use crate::model::{thousands, ModelSpec, Validation};
@@ -29,8 +30,6 @@ pub enum TrainEnd {
     /// Stopped by this signal after writing a checkpoint.
     Interrupted(i32),
 }
-
-pub const DEFAULT_DATA: &str = "data/mnist";
 
 fn default_out(model: &str) -> PathBuf {
     let secs = std::time::SystemTime::now()
@@ -121,17 +120,14 @@ fn check_flags(run: &RunConfig) -> Result<()> {
 }
 
 /// The model must fit the data's image size and class count.
-fn check_fit(spec: &ModelSpec, plan: &Plan, data: &Mnist, dir: &Path) -> Result<()> {
+fn check_fit(spec: &ModelSpec, plan: &Plan, data: &Splits, dir: &Path) -> Result<()> {
     if plan.input_len() != data.train.image_size() {
         return Err(Error::msg(format!(
-            "model `{}` takes {}x{}x{} inputs but {} holds {}x{} images",
+            "model `{}` takes {} inputs but {} holds {} images",
             spec.name,
-            spec.input[0],
-            spec.input[1],
-            spec.input[2],
+            shape_str(spec.input),
             dir.display(),
-            data.train.height,
-            data.train.width
+            shape_str(data.shape())
         )));
     }
     data.check_labels(plan.classes)?;
@@ -152,7 +148,7 @@ fn check_fit(spec: &ModelSpec, plan: &Plan, data: &Mnist, dir: &Path) -> Result<
 struct Prepared {
     spec: ModelSpec,
     run: RunConfig,
-    data: Mnist,
+    data: Splits,
     out: PathBuf,
     plan: Plan,
     state: Option<TrainState>,
@@ -171,26 +167,31 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
         (None, None, Some(dir)) => checkpoint::load_spec(dir)?,
         (None, None, None) => crate::model::resolve("convnet")?,
     };
-    let data_dir = match (&saved, &a.run.data_dir) {
-        (Some((_, r)), None) => PathBuf::from(&r.data.dir),
-        (_, Some(d)) => d.clone(),
-        (None, None) => PathBuf::from(DEFAULT_DATA),
+    let data_args = match &saved {
+        Some((_, r)) if a.run.data == DataArgs::default() => DataArgs::saved(&r.data),
+        _ => a.run.data.clone(),
     };
     let resumed = match (&saved, &a.resume) {
         (Some((s, r)), Some(dir)) => Some(resume::resumed_run(a, model.as_ref(), dir, r, s)?),
         _ => None,
     };
-    let data = load_dir(&data_dir)?;
+    let loaded = data_args.load()?;
+    let (data, data_dir) = (loaded.splits, loaded.path);
+    let spec = crate::model::for_input(spec, data.shape());
     let limit = resumed.as_ref().map_or(a.run.limit, |r| r.limit);
     let used = data.train.host(limit.unwrap_or(data.train.len()));
-    let data_id = DataId::new(&data_dir, used.images, used.labels);
+    let data_id = DataId {
+        dataset: loaded.dataset.map(String::from),
+        class_names: data.class_names.clone(),
+        ..DataId::new(&data_dir, used.images, used.labels)
+    };
     let run = match (resumed, &a.resume) {
         (Some(run), Some(dir)) => {
             if data_id.fingerprint != run.data.fingerprint
                 || data_id.train_images != run.data.train_images
             {
                 return Err(Error::msg(format!(
-                    "--data-dir {}: these are not the images the run in {} was trained on",
+                    "{}: these are not the images the run in {} was trained on",
                     data_dir.display(),
                     dir.display()
                 )));

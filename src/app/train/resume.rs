@@ -34,10 +34,16 @@ pub fn resumed_run(
             return Err(changed(dir, "--model", &m.name, &was));
         }
     }
-    if let Some(d) = &a.run.data_dir {
+    if let Some(d) = &a.run.data.data_dir {
         let now = d.display().to_string();
         if now != saved.data.dir {
             return Err(changed(dir, "--data-dir", &now, &saved.data.dir));
+        }
+    }
+    if let Some(n) = &a.run.data.dataset {
+        let was = saved.data.dataset.clone().unwrap_or_else(|| "none".into());
+        if Some(n) != saved.data.dataset.as_ref() {
+            return Err(changed(dir, "--dataset", n, &was));
         }
     }
     let wanted = a.run.apply(saved.clone());

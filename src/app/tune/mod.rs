@@ -46,9 +46,8 @@ pub struct TuneArgs {
     /// [default: the model's]
     #[arg(long, allow_negative_numbers = true)]
     pub validation_split: Option<f32>,
-    /// [default: data/mnist]
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: crate::app::data::DataArgs,
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
     /// The search's folder: one run folder per trial, results.csv, results.md, results.png
@@ -99,6 +98,8 @@ pub struct Search {
     pub limit: Option<usize>,
     pub validation_split: Option<f32>,
     pub data_dir: Option<String>,
+    #[serde(default)]
+    pub dataset: Option<String>,
     pub trials: Vec<Trial>,
 }
 
@@ -136,7 +137,7 @@ fn trial_args(a: &TuneArgs, t: &Trial, dir: &Path) -> Result<TrainArgs> {
             seed: Some(a.seed),
             limit: a.limit,
             validation_split: a.validation_split,
-            data_dir: a.data_dir.clone(),
+            data: a.data.clone(),
             ..RunFlags::default()
         },
         backend: a.backend,
@@ -204,7 +205,8 @@ fn run(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
         epochs: a.epochs,
         limit: a.limit,
         validation_split: a.validation_split,
-        data_dir: a.data_dir.as_ref().map(|d| d.display().to_string()),
+        data_dir: a.data.data_dir.as_ref().map(|d| d.display().to_string()),
+        dataset: a.data.dataset.clone(),
         trials: trials(&a.grid, a.trials, a.seed)?,
     };
     // Every trial's settings are checked before the first one trains.

@@ -8,7 +8,6 @@ use crate::app::backend::BackendKind;
 use crate::app::compare;
 use crate::app::device::Device;
 use crate::app::eval::predict_set;
-use crate::data::load_dir;
 use crate::error::{Error, Result};
 use crate::report::{compare_png, RunCurves};
 use crate::train::checkpoint;
@@ -181,9 +180,12 @@ pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> 
     let test = match chosen {
         Some(r) => {
             let dir = trial_dir(out, r.index);
-            let data = load_dir(&PathBuf::from(
-                search.data_dir.as_deref().unwrap_or("data/mnist"),
-            ))?;
+            let data = crate::app::data::DataArgs {
+                dataset: search.dataset.clone(),
+                data_dir: search.data_dir.as_ref().map(PathBuf::from),
+            }
+            .load()?
+            .splits;
             let spec = checkpoint::load_spec(&dir)?;
             let (stats, _) = predict_set(&dir, &spec, &data.test, backend, device)?;
             Some((r.index, stats.accuracy))

@@ -1,27 +1,23 @@
-//! The MNIST data set: four IDX files in a directory.
+//! A labelled image set in memory, and a training/test pair of them with their class names.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::idx;
 use crate::error::{Error, Result};
 
-/// File names (without `.gz`) of the four MNIST files.
-pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
-pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
-pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
-pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
-
-/// A set of labelled grayscale images (u8, 0 = background).
+/// A set of labelled images (u8 pixels), `[n, height, width, channels]` like Keras' arrays.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Dataset {
-    /// `n * height * width` bytes, image after image, each row-major.
+    /// `n * height * width * channels` bytes, image after image, each row-major with its channels
+    /// interleaved (RGBRGB...).
     pub images: Vec<u8>,
     /// One label per image.
     pub labels: Vec<u8>,
     pub n: usize,
     pub height: usize,
     pub width: usize,
+    /// 1 (grayscale) or 3 (RGB).
+    pub channels: usize,
 }
 
 impl Dataset {
@@ -35,8 +31,7 @@ impl Dataset {
         }
     }
 
-    /// Pixels of one image (`height * width` bytes). Out-of-range `i` gives
-    /// an empty slice.
+    /// Bytes of one image (`height * width * channels`). Out-of-range `i` gives an empty slice.
     pub fn image(&self, i: usize) -> &[u8] {
         let sz = self.image_size();
         self.images.get(i * sz..(i + 1) * sz).unwrap_or(&[])
@@ -47,9 +42,14 @@ impl Dataset {
         self.labels.get(i).copied()
     }
 
-    /// Pixels per image.
+    /// Bytes per image.
     pub fn image_size(&self) -> usize {
-        self.height * self.width
+        self.height * self.width * self.channels
+    }
+
+    /// The image shape `[height, width, channels]`, as a model's input is given.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.height, self.width, self.channels]
     }
 
     /// Number of images.
@@ -78,6 +78,7 @@ impl Dataset {
             n: end - start,
             height: self.height,
             width: self.width,
+            channels: self.channels,
         }
     }
 
@@ -85,39 +86,20 @@ impl Dataset {
     pub fn take(&self, limit: usize) -> Dataset {
         self.slice(0..limit)
     }
-
-    /// Builds a data set from IDX image and label files (raw or gzip); the
-    /// counts must agree.
-    pub fn from_idx_files(images: &Path, labels: &Path) -> Result<Dataset> {
-        let im = idx::read_images(images)?;
-        let lb = idx::read_labels(labels)?;
-        if im.n != lb.len() {
-            return Err(Error::msg(format!(
-                "{} holds {} images but {} holds {} labels",
-                images.display(),
-                im.n,
-                labels.display(),
-                lb.len()
-            )));
-        }
-        Ok(Dataset {
-            images: im.data,
-            labels: lb,
-            n: im.n,
-            height: im.rows,
-            width: im.cols,
-        })
-    }
 }
 
-/// Training and test sets of MNIST (or any data set in the same format).
+/// A training set and a test set of the same image shape, with the names of their classes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mnist {
+pub struct Splits {
     pub train: Dataset,
+    /// Empty when the data has no test set (an image folder without `test/`).
     pub test: Dataset,
-    /// Number of classes: largest training label + 1 (at least 2).
+    /// Number of classes: the dataset's own count, else the largest training label + 1 (at
+    /// least 2).
     pub classes: usize,
-    /// The label files the sets came from, for messages.
+    /// One name per class ("0".."9" for the digit sets).
+    pub class_names: Vec<String>,
+    /// The files the labels came from, for messages.
     pub train_labels_path: PathBuf,
     pub test_labels_path: PathBuf,
 }
@@ -130,7 +112,7 @@ pub fn check_labels(labels: &[u8], classes: usize, path: &Path) -> Result<()> {
         Some(i) => Err(Error::file(
             path,
             format!(
-                "label {} at index {i} is outside the model's {classes} classes (0..={})",
+                "label {} at index {i} is outside the {classes} classes (0..={})",
                 labels[i],
                 classes.saturating_sub(1)
             ),
@@ -138,7 +120,49 @@ pub fn check_labels(labels: &[u8], classes: usize, path: &Path) -> Result<()> {
     }
 }
 
-impl Mnist {
+impl Splits {
+    /// Builds the pair, checking that both sets have one image shape and that every label is one
+    /// of `class_names` (when given; else the classes are 0..=the largest training label).
+    pub fn new(
+        train: Dataset,
+        test: Dataset,
+        class_names: Option<Vec<String>>,
+        [train_labels_path, test_labels_path]: [PathBuf; 2],
+    ) -> Result<Splits> {
+        if train.is_empty() {
+            return Err(Error::file(&train_labels_path, "contains no images"));
+        }
+        if !test.is_empty() && train.shape() != test.shape() {
+            return Err(Error::msg(format!(
+                "the training images ({}) are {} but the test images ({}) are {}",
+                train_labels_path.display(),
+                shape_str(train.shape()),
+                test_labels_path.display(),
+                shape_str(test.shape())
+            )));
+        }
+        let names = class_names.unwrap_or_else(|| {
+            let top = train.labels.iter().copied().max().unwrap_or(0);
+            (0..=top.max(1)).map(|c| c.to_string()).collect()
+        });
+        let classes = names.len();
+        check_labels(&train.labels, classes, &train_labels_path)?;
+        check_labels(&test.labels, classes, &test_labels_path)?;
+        Ok(Splits {
+            train,
+            test,
+            classes,
+            class_names: names,
+            train_labels_path,
+            test_labels_path,
+        })
+    }
+
+    /// The image shape `[height, width, channels]`.
+    pub fn shape(&self) -> [usize; 3] {
+        self.train.shape()
+    }
+
     /// Every training and test label is one of the model's `classes`.
     pub fn check_labels(&self, classes: usize) -> Result<()> {
         check_labels(&self.train.labels, classes, &self.train_labels_path)?;
@@ -151,74 +175,9 @@ impl Mnist {
     }
 }
 
-/// Finds `name` or `name.gz` in `dir` (raw preferred when both exist).
-fn find(dir: &Path, name: &str) -> Result<PathBuf> {
-    let raw = dir.join(name);
-    if raw.is_file() {
-        return Ok(raw);
-    }
-    let gz = dir.join(format!("{name}.gz"));
-    if gz.is_file() {
-        return Ok(gz);
-    }
-    Err(Error::file(
-        &raw,
-        format!(
-            "missing data file (expected {} or {})",
-            raw.display(),
-            gz.display()
-        ),
-    ))
-}
-
-/// Loads the four MNIST files from `dir`. Each may be raw or gzip-compressed
-/// (`.gz` appended to the name).
-pub fn load_dir(dir: &Path) -> Result<Mnist> {
-    if !dir.is_dir() {
-        let expected = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
-            .map(|n| dir.join(format!("{n}[.gz]")).display().to_string())
-            .join(", ");
-        return Err(Error::file(
-            dir,
-            format!("data directory does not exist (expected {expected})"),
-        ));
-    }
-    let train_labels_path = find(dir, TRAIN_LABELS)?;
-    let train = Dataset::from_idx_files(&find(dir, TRAIN_IMAGES)?, &train_labels_path)?;
-    let test_labels_path = find(dir, TEST_LABELS)?;
-    let test = Dataset::from_idx_files(&find(dir, TEST_IMAGES)?, &test_labels_path)?;
-    if train.n == 0 {
-        return Err(Error::file(find(dir, TRAIN_IMAGES)?, "contains no images"));
-    }
-    if (train.height, train.width) != (test.height, test.width) {
-        return Err(Error::msg(format!(
-            "{}: training images are {}x{} but test images ({}) are {}x{}",
-            dir.display(),
-            train.height,
-            train.width,
-            find(dir, TEST_IMAGES)?.display(),
-            test.height,
-            test.width
-        )));
-    }
-    let classes = (usize::from(train.labels.iter().copied().max().unwrap_or(0)) + 1).max(2);
-    if let Some(i) = test.labels.iter().position(|&l| usize::from(l) >= classes) {
-        return Err(Error::file(
-            &test_labels_path,
-            format!(
-                "label {} at index {i} is out of range: the training labels define {classes} classes (0..={})",
-                test.labels[i],
-                classes - 1
-            ),
-        ));
-    }
-    Ok(Mnist {
-        train,
-        test,
-        classes,
-        train_labels_path,
-        test_labels_path,
-    })
+/// `28x28x1`, as messages give an image shape.
+pub fn shape_str([h, w, c]: [usize; 3]) -> String {
+    format!("{h}x{w}x{c}")
 }
 
 /// Splits off the last `fraction` of `ds` as a validation set, as Keras'

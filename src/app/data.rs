@@ -1,0 +1,313 @@
+//! `--dataset` and `--data-dir` on every command that reads data, where they are looked for
+//! (from the environment: `WGNN_DATA`, the per-user data folder, Keras' cache), downloading what
+//! is missing (`WGNN_MIRROR`), and `wgnn data list|fetch|path`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::catalog::{self, Info, DATASETS};
+use crate::data::download::{self, Progress, Source};
+use crate::data::locate::{Located, Origin, Places};
+use crate::data::{load_path, Format, Splits};
+use crate::error::{Error, Result};
+
+/// Which data a command reads.
+#[derive(Args, Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataArgs {
+    /// A dataset by name: mnist, fashion-mnist, kmnist, cifar10, cifar100 or cifar100-coarse;
+    /// found on disk or downloaded once [default: mnist]
+    #[arg(long, value_name = "NAME", value_parser = parse_dataset)]
+    pub dataset: Option<String>,
+    /// The data's folder (or .npz file), in any format wgnn reads: IDX, npz, CIFAR batches or
+    /// train.csv [default: where --dataset is found]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Checks a `--dataset` value against the catalog (clap's value parser).
+pub fn parse_dataset(s: &str) -> std::result::Result<String, String> {
+    catalog::find(s)
+        .map(|i| i.name.to_string())
+        .ok_or_else(|| format!("unknown dataset \"{s}\" (known: {})", catalog::names()))
+}
+
+/// Data loaded, with where it came from.
+pub struct Loaded {
+    pub splits: Splits,
+    /// The folder or file read.
+    pub path: PathBuf,
+    /// The dataset's name, when it was asked for by name (or by default).
+    pub dataset: Option<&'static str>,
+}
+
+impl DataArgs {
+    /// The data a saved run was trained on: its dataset by name, read from where it was found.
+    pub fn saved(id: &crate::train::DataId) -> DataArgs {
+        DataArgs {
+            dataset: id.dataset.clone(),
+            data_dir: (!id.dir.is_empty()).then(|| PathBuf::from(&id.dir)),
+        }
+    }
+
+    /// The named dataset (mnist when neither flag is given); none for a bare `--data-dir`.
+    pub fn info(&self) -> Option<&'static Info> {
+        match (&self.dataset, &self.data_dir) {
+            (Some(n), _) => catalog::find(n),
+            (None, Some(_)) => None,
+            (None, None) => Some(&DATASETS[0]),
+        }
+    }
+
+    /// These flags, or the saved run's data when neither flag is given.
+    pub fn or_saved(&self, id: &crate::train::DataId) -> DataArgs {
+        match self == &DataArgs::default() && !id.dir.is_empty() {
+            true => DataArgs::saved(id),
+            false => self.clone(),
+        }
+    }
+
+    /// Finds the data, downloading a named dataset that is nowhere on disk, and loads it.
+    pub fn load(&self) -> Result<Loaded> {
+        let places = places(self.data_dir.clone());
+        let Some(info) = self.info() else {
+            let dir = self.data_dir.clone().unwrap_or_default();
+            let splits = load_path(&dir, None, false)?;
+            return Ok(Loaded {
+                splits,
+                path: dir,
+                dataset: None,
+            });
+        };
+        let located = match places.locate(info) {
+            Some(l) => l,
+            None if self.data_dir.is_some() => {
+                let dir = self.data_dir.clone().unwrap_or_default();
+                return Err(load_path(&dir, None, false)
+                    .err()
+                    .unwrap_or_else(|| Error::file(&dir, "holds no data wgnn reads")));
+            }
+            None => fetch(info, &places)?,
+        };
+        let path = format_path(&located.format).to_path_buf();
+        let splits = located.format.load(info.names(), info.coarse)?;
+        Ok(Loaded {
+            splits,
+            path,
+            dataset: Some(info.name),
+        })
+    }
+}
+
+/// The path a format was found at.
+fn format_path(f: &Format) -> &Path {
+    match f {
+        Format::Idx(p) | Format::Npz(p) | Format::Csv(p) | Format::Cifar(p, _) => p,
+    }
+}
+
+/// The places to search, from `--data-dir` and the environment.
+pub fn places(data_dir: Option<PathBuf>) -> Places {
+    let env_dir = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let keras = env_dir("KERAS_HOME")
+        .or_else(|| dirs::home_dir().map(|h| h.join(".keras")))
+        .map(|k| k.join("datasets"));
+    Places {
+        data_dir,
+        wgnn_data: env_dir("WGNN_DATA"),
+        working: std::env::current_dir().ok().map(|d| d.join("data")),
+        user: dirs::data_dir().map(|d| d.join("wgnn")),
+        keras,
+    }
+}
+
+/// The source of downloads: `WGNN_MIRROR` when set.
+pub fn source() -> Source {
+    Source {
+        mirror: std::env::var("WGNN_MIRROR").ok().filter(|m| !m.is_empty()),
+    }
+}
+
+/// Downloads `info` into the per-user folder and finds it there.
+fn fetch(info: &Info, places: &Places) -> Result<Located> {
+    let dest = places.download_dir(info).ok_or_else(|| {
+        Error::msg(format!(
+            "dataset {} is not on disk, and there is no per-user data folder to download it to (no home folder); give --data-dir",
+            info.name
+        ))
+    })?;
+    eprintln!(
+        "Downloading {} ({}) into {}",
+        info.name,
+        info.title,
+        dest.display()
+    );
+    download::fetch(info, &dest, &source(), &mut Bar::default())?;
+    Format::detect(&dest)
+        .map(|format| Located {
+            format,
+            origin: Origin::UserDir,
+        })
+        .ok_or_else(|| Error::file(&dest, "holds no data wgnn reads after the download"))
+}
+
+/// A download's progress bar on stderr (size, rate, time left); one line per file when stderr
+/// is not a terminal.
+#[derive(Default)]
+struct Bar {
+    bar: Option<ProgressBar>,
+    name: String,
+}
+
+impl Progress for Bar {
+    fn begin(&mut self, file: &str, total: Option<u64>, done: u64) {
+        let bar = match total {
+            Some(t) => ProgressBar::new(t),
+            None => ProgressBar::no_length(),
+        };
+        let style = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .map(|s| s.progress_chars("=> "));
+        if let Ok(s) = style {
+            bar.set_style(s);
+        }
+        bar.set_message(file.to_string());
+        bar.set_position(done);
+        self.name = file.to_string();
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+            if b.is_hidden() {
+                eprintln!("  {}: {} bytes", self.name, b.position());
+            } else {
+                eprintln!("  {} {}", self.name, indicatif::HumanBytes(b.position()));
+            }
+        }
+    }
+}
+
+/// `wgnn data ...`
+#[derive(Subcommand, Clone, Debug)]
+pub enum DataCommand {
+    /// Every dataset wgnn knows: classes, image shape, sizes, and where it is on disk
+    List,
+    /// Download datasets ahead of time (skipped where already on disk)
+    Fetch {
+        #[arg(required = true, value_parser = parse_dataset)]
+        names: Vec<String>,
+    },
+    /// Print the folder (or file) a dataset is read from
+    Path {
+        #[arg(value_parser = parse_dataset)]
+        name: String,
+    },
+}
+
+/// Runs `wgnn data ...`.
+pub fn command(c: &DataCommand) -> Result<()> {
+    let places = places(None);
+    match c {
+        DataCommand::List => list(&places),
+        DataCommand::Fetch { names } => {
+            for n in names {
+                let info = named(n)?;
+                let found = match places.locate(info) {
+                    Some(l) => l,
+                    None => fetch(info, &places)?,
+                };
+                println!("{}: {}", info.name, format_path(&found.format).display());
+            }
+            Ok(())
+        }
+        DataCommand::Path { name } => {
+            let info = named(name)?;
+            match places.locate(info) {
+                Some(l) => Ok(println!("{}", format_path(&l.format).display())),
+                None => Err(Error::msg(format!(
+                    "dataset {} is not on disk; `wgnn data fetch {}` downloads it to {}",
+                    info.name,
+                    info.name,
+                    places
+                        .download_dir(info)
+                        .map_or("the per-user data folder".into(), |d| d
+                            .display()
+                            .to_string())
+                ))),
+            }
+        }
+    }
+}
+
+fn named(n: &str) -> Result<&'static Info> {
+    catalog::find(n).ok_or_else(|| {
+        Error::msg(format!(
+            "unknown dataset \"{n}\" (known: {})",
+            catalog::names()
+        ))
+    })
+}
+
+fn list(places: &Places) -> Result<()> {
+    println!(
+        "{:<16} {:>7} {:>8} {:>7} {:>6}  {:>9}  where",
+        "dataset", "classes", "shape", "train", "test", "on disk"
+    );
+    for info in DATASETS {
+        let [h, w, c] = info.shape;
+        let (size, place) = match places.locate(info) {
+            Some(l) => {
+                let p = format_path(&l.format);
+                let size = indicatif::HumanBytes(disk_size(p)).to_string();
+                (
+                    size,
+                    format!(
+                        "{} ({}, {})",
+                        p.display(),
+                        l.origin.label(),
+                        l.format.kind()
+                    ),
+                )
+            }
+            None => ("-".to_string(), "not downloaded".to_string()),
+        };
+        println!(
+            "{:<16} {:>7} {:>8} {:>7} {:>6}  {:>9}  {place}",
+            info.name,
+            info.classes,
+            format!("{h}x{w}x{c}"),
+            info.train,
+            info.test,
+            size
+        );
+    }
+    Ok(())
+}
+
+/// Bytes of a file, or of every file under a folder.
+fn disk_size(p: &Path) -> u64 {
+    if p.is_file() {
+        return p.metadata().map(|m| m.len()).unwrap_or(0);
+    }
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| disk_size(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
