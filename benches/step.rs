@@ -53,7 +53,10 @@ fn main() {
                 steps,
                 warmup: 2,
                 backend,
-                data_dir: PathBuf::from("data/mnist"),
+                data: wgnn::app::data::DataArgs {
+                    data_dir: Some(PathBuf::from("data/mnist")),
+                    ..Default::default()
+                },
                 json: false,
                 profile: false,
                 tune_kernels: false,

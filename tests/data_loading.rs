@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use wgnn::data::{self, ascii, idx, image as digit, mnist, Dataset};
+use wgnn::data::{self, ascii, idx, image as digit, Dataset};
 use wgnn::error::Error;
 
 fn mnist_dir() -> PathBuf {
@@ -269,6 +269,7 @@ fn toy(n: usize) -> Dataset {
         n,
         height: 2,
         width: 2,
+        channels: 1,
     }
 }
 

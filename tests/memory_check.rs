@@ -158,6 +158,6 @@ fn labels_outside_the_classes_name_file_index_and_value() {
         .to_string();
     assert_eq!(
         e,
-        "dir/train-labels-idx1-ubyte: label 9 at index 2 is outside the 3 classes (0..=2)"
+        "dir/train-labels-idx1-ubyte: label 9 at index 2 is outside the model's 3 classes (0..=2)"
     );
 }

@@ -9,8 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::catalog::{self, Info, DATASETS};
 use crate::data::download::{self, Progress, Source};
+use crate::data::folder::{Color, FolderOptions, Skipped};
 use crate::data::locate::{Located, Origin, Places};
-use crate::data::{load_path, Format, Splits};
+use crate::data::{read_path, Format, ReadOptions, Splits};
 use crate::error::{Error, Result};
 
 /// Which data a command reads.
@@ -24,6 +25,26 @@ pub struct DataArgs {
     /// train.csv [default: where --dataset is found]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Resize an image folder's images to HxW (bilinear) [default: the first image's size]
+    #[arg(long, value_name = "HxW", value_parser = parse_size)]
+    pub image_size: Option<[usize; 2]>,
+    /// Read an image folder as grayscale or rgb [default: what the first image is]
+    #[arg(long, value_enum)]
+    pub color: Option<Color>,
+    /// Leave out unreadable images of an image folder (each is listed) instead of failing
+    #[arg(long)]
+    pub skip_bad_images: bool,
+}
+
+fn parse_size(s: &str) -> std::result::Result<[usize; 2], String> {
+    let bad = || format!("\"{s}\" is not a size HxW such as 32x32");
+    let (h, w) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let h: usize = h.trim().parse().map_err(|_| bad())?;
+    let w: usize = w.trim().parse().map_err(|_| bad())?;
+    if h == 0 || w == 0 || h > 4096 || w > 4096 {
+        return Err(format!("each side of {s} must be 1 to 4096 pixels"));
+    }
+    Ok([h, w])
 }
 
 /// Checks a `--dataset` value against the catalog (clap's value parser).
@@ -48,6 +69,7 @@ impl DataArgs {
         DataArgs {
             dataset: id.dataset.clone(),
             data_dir: (!id.dir.is_empty()).then(|| PathBuf::from(&id.dir)),
+            ..DataArgs::default()
         }
     }
 
@@ -62,7 +84,7 @@ impl DataArgs {
 
     /// These flags, or the saved run's data when neither flag is given.
     pub fn or_saved(&self, id: &crate::train::DataId) -> DataArgs {
-        match self == &DataArgs::default() && !id.dir.is_empty() {
+        match self.dataset.is_none() && self.data_dir.is_none() && !id.dir.is_empty() {
             true => DataArgs::saved(id),
             false => self.clone(),
         }
@@ -71,39 +93,69 @@ impl DataArgs {
     /// Finds the data, downloading a named dataset that is nowhere on disk, and loads it.
     pub fn load(&self) -> Result<Loaded> {
         let places = places(self.data_dir.clone());
+        let mut o = ReadOptions {
+            folder: FolderOptions {
+                image_size: self.image_size,
+                color: self.color,
+                skip_bad: self.skip_bad_images,
+                cache_dir: super::device::cache_dir().map(|d| d.join("folders")),
+            },
+            ..ReadOptions::default()
+        };
         let Some(info) = self.info() else {
             let dir = self.data_dir.clone().unwrap_or_default();
-            let splits = load_path(&dir, None, false)?;
-            return Ok(Loaded {
-                splits,
-                path: dir,
-                dataset: None,
-            });
+            return Ok(loaded(read_path(&dir, &o).map_err(with_hint)?, dir, None));
         };
+        (o.class_names, o.coarse) = (info.names(), info.coarse);
         let located = match places.locate(info) {
             Some(l) => l,
             None if self.data_dir.is_some() => {
                 let dir = self.data_dir.clone().unwrap_or_default();
-                return Err(load_path(&dir, None, false)
-                    .err()
-                    .unwrap_or_else(|| Error::file(&dir, "holds no data wgnn reads")));
+                return Ok(loaded(
+                    read_path(&dir, &o).map_err(with_hint)?,
+                    dir,
+                    Some(info.name),
+                ));
             }
             None => fetch(info, &places)?,
         };
-        let path = format_path(&located.format).to_path_buf();
-        let splits = located.format.load(info.names(), info.coarse)?;
-        Ok(Loaded {
-            splits,
+        let path = located.format.path().to_path_buf();
+        Ok(loaded(
+            located.format.read(&o).map_err(with_hint)?,
             path,
-            dataset: Some(info.name),
-        })
+            Some(info.name),
+        ))
     }
 }
 
-/// The path a format was found at.
-fn format_path(f: &Format) -> &Path {
-    match f {
-        Format::Idx(p) | Format::Npz(p) | Format::Csv(p) | Format::Cifar(p, _) => p,
+/// A folder's error with the flag that would get past it.
+fn with_hint(e: Error) -> Error {
+    let m = e.to_string();
+    if m.contains("cannot be read as an image") {
+        Error::msg(format!("{m} (--skip-bad-images leaves such files out)"))
+    } else if m.contains("the images must share one size") {
+        Error::msg(format!("{m} (--image-size HxW resizes them all)"))
+    } else {
+        e
+    }
+}
+
+/// The loaded data, after listing the files an image folder skipped.
+fn loaded(
+    (splits, skipped): (Splits, Vec<Skipped>),
+    path: PathBuf,
+    dataset: Option<&'static str>,
+) -> Loaded {
+    for (p, why) in &skipped {
+        eprintln!("Skipped {}: {why}", p.display());
+    }
+    if !skipped.is_empty() {
+        eprintln!("Skipped {} unreadable images in all", skipped.len());
+    }
+    Loaded {
+        splits,
+        path,
+        dataset,
     }
 }
 
@@ -230,14 +282,17 @@ pub fn command(c: &DataCommand) -> Result<()> {
                     Some(l) => l,
                     None => fetch(info, &places)?,
                 };
-                println!("{}: {}", info.name, format_path(&found.format).display());
+                println!("{}: {}", info.name, found.format.path().display());
             }
             Ok(())
         }
         DataCommand::Path { name } => {
             let info = named(name)?;
             match places.locate(info) {
-                Some(l) => Ok(println!("{}", format_path(&l.format).display())),
+                Some(l) => {
+                    println!("{}", l.format.path().display());
+                    Ok(())
+                }
                 None => Err(Error::msg(format!(
                     "dataset {} is not on disk; `wgnn data fetch {}` downloads it to {}",
                     info.name,
@@ -271,7 +326,7 @@ fn list(places: &Places) -> Result<()> {
         let [h, w, c] = info.shape;
         let (size, place) = match places.locate(info) {
             Some(l) => {
-                let p = format_path(&l.format);
+                let p = l.format.path();
                 let size = indicatif::HumanBytes(disk_size(p)).to_string();
                 (
                     size,

@@ -161,9 +161,13 @@ impl Device {
 /// The tuning cache's path ($WGNN_CACHE_DIR, else $XDG_CACHE_HOME/wgnn, else ~/.cache/wgnn), or
 /// None where there is no home folder to put it in.
 pub fn cache_path() -> Option<PathBuf> {
+    Some(cache_dir()?.join(FILE_NAME))
+}
+
+/// wgnn's cache folder: $WGNN_CACHE_DIR, else $XDG_CACHE_HOME/wgnn, else ~/.cache/wgnn.
+pub fn cache_dir() -> Option<PathBuf> {
     let var = |name| env(name).map(PathBuf::from);
-    let dir = var("WGNN_CACHE_DIR")
+    var("WGNN_CACHE_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("wgnn")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache").join("wgnn")))?;
-    Some(dir.join(FILE_NAME))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("wgnn")))
 }

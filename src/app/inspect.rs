@@ -28,7 +28,7 @@ pub fn devices(device: &Device) -> Result<()> {
 pub fn summary(model: &str, dataset: Option<&str>) -> Result<()> {
     let mut spec = crate::model::resolve(model)?;
     if let Some(info) = dataset.and_then(crate::data::catalog::find) {
-        spec = crate::model::for_input(spec, info.shape);
+        spec = crate::model::for_data(spec, info.shape, info.classes);
     }
     print!("{}", spec.summary()?);
     Ok(())

@@ -20,6 +20,12 @@ pub struct PredictArgs {
     /// Test-set index (repeatable)
     #[arg(long)]
     pub index: Vec<usize>,
+    /// A CSV of images (Kaggle's test.csv: pixel0..pixelN per row); the predictions go to --out
+    #[arg(long, value_name = "FILE", requires = "out")]
+    pub csv: Option<PathBuf>,
+    /// Where --csv's predictions go, as Kaggle's submission file (ImageId,Label)
+    #[arg(long, value_name = "FILE", requires = "csv")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub data: super::data::DataArgs,
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
@@ -29,16 +35,21 @@ pub struct PredictArgs {
 pub enum Inputs {
     Images(Vec<PathBuf>),
     Indices(Vec<usize>),
+    Csv { path: PathBuf, out: PathBuf },
 }
 
-/// `wgnn predict`: image files or test-set indices, not both and not neither.
+/// `wgnn predict`: image files, test-set indices or a CSV file, one of them.
 pub fn run(a: &PredictArgs, device: &Device) -> Result<()> {
-    let inputs = match (a.images.is_empty(), a.index.is_empty()) {
-        (false, true) => Inputs::Images(a.images.clone()),
-        (true, false) => Inputs::Indices(a.index.clone()),
+    let inputs = match (a.images.is_empty(), a.index.is_empty(), &a.csv, &a.out) {
+        (false, true, None, _) => Inputs::Images(a.images.clone()),
+        (true, false, None, _) => Inputs::Indices(a.index.clone()),
+        (true, true, Some(path), Some(out)) => Inputs::Csv {
+            path: path.clone(),
+            out: out.clone(),
+        },
         _ => {
             return Err(Error::msg(
-                "predict: give image files or --index N, not both and not neither",
+                "predict: give image files, --index N or --csv FILE --out FILE (one of them)",
             ))
         }
     };
@@ -65,75 +76,121 @@ pub fn predict(
     backend: BackendKind,
     device: &Device,
 ) -> Result<()> {
-    let spec = grey_model(dir, "predict")?;
-    let [h, w, _] = spec.input;
+    let spec = checkpoint::load_spec(dir)?;
+    let trained_on = checkpoint::load_run(dir)?.data;
     let (set, names, truth) = match inputs {
-        Inputs::Images(paths) => {
-            let mut images = Vec::new();
-            for p in &paths {
-                images.extend(load_digit(p, h, w)?);
-            }
-            let n = paths.len();
-            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-            (
-                Dataset {
-                    images,
-                    labels: vec![0; n],
-                    n,
-                    height: h,
-                    width: w,
-                    channels: 1,
-                },
-                names,
-                None,
-            )
-        }
-        Inputs::Indices(idx) => {
-            let test = data.load()?.splits.test;
-            let mut images = Vec::new();
-            let mut labels = Vec::new();
-            for &i in &idx {
-                let label = test.label(i).ok_or_else(|| {
-                    Error::msg(format!(
-                        "--index {i} is out of range: the test set has {} images",
-                        test.len()
-                    ))
-                })?;
-                images.extend_from_slice(test.image(i));
-                labels.push(label);
-            }
-            let names: Vec<String> = idx.iter().map(|i| format!("test[{i}]")).collect();
-            let n = idx.len();
-            let set = Dataset {
-                images,
-                labels: labels.clone(),
-                n,
-                height: test.height,
-                width: test.width,
-                channels: test.channels,
-            };
-            (set, names, Some(labels))
-        }
+        Inputs::Images(paths) => image_files(dir, &paths)?,
+        Inputs::Indices(idx) => test_images(&data.or_saved(&trained_on), &idx)?,
+        Inputs::Csv { path, out } => return csv_file(dir, &spec, &path, &out, backend, device),
     };
     let (r, _) = predict_set(dir, &spec, &set, backend, device)?;
     let classes = r.probs.len() / set.n.max(1);
+    let class = |c: usize| {
+        trained_on
+            .class_names
+            .get(c)
+            .cloned()
+            .unwrap_or(c.to_string())
+    };
     for (k, name) in names.iter().enumerate() {
         let probs = &r.probs[k * classes..(k + 1) * classes];
-        let mut line = format!(
-            "{name}: predicted {} ({:.1}%)",
-            r.preds[k],
-            100.0 * probs[r.preds[k] as usize]
-        );
+        let p = r.preds[k] as usize;
+        let mut line = format!("{name}: predicted {} ({:.1}%)", class(p), 100.0 * probs[p]);
         if let Some(t) = &truth {
-            line += &format!(", label {}", t[k]);
+            line += &format!(", label {}", class(usize::from(t[k])));
         }
         println!("{line}");
         let row: Vec<String> = probs
             .iter()
             .enumerate()
-            .map(|(c, p)| format!("{c}:{p:.3}"))
+            .map(|(c, p)| format!("{}:{p:.3}", class(c)))
             .collect();
         println!("  {}", row.join(" "));
     }
+    Ok(())
+}
+
+type Named = (Dataset, Vec<String>, Option<Vec<u8>>);
+
+/// Image files, each turned into the grey-scale digit a model of checkpoint `dir` takes.
+fn image_files(dir: &Path, paths: &[PathBuf]) -> Result<Named> {
+    let [h, w, _] = grey_model(dir, "predict on image files")?.input;
+    let mut images = Vec::new();
+    for p in paths {
+        images.extend(load_digit(p, h, w)?);
+    }
+    let n = paths.len();
+    let set = Dataset {
+        images,
+        labels: vec![0; n],
+        n,
+        height: h,
+        width: w,
+        channels: 1,
+    };
+    Ok((
+        set,
+        paths.iter().map(|p| p.display().to_string()).collect(),
+        None,
+    ))
+}
+
+/// Test-set images by index, with their labels.
+fn test_images(data: &super::data::DataArgs, idx: &[usize]) -> Result<Named> {
+    let test = data.load()?.splits.test;
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for &i in idx {
+        let label = test.label(i).ok_or_else(|| {
+            Error::msg(format!(
+                "--index {i} is out of range: the test set has {} images",
+                test.len()
+            ))
+        })?;
+        images.extend_from_slice(test.image(i));
+        labels.push(label);
+    }
+    let set = Dataset {
+        images,
+        labels: labels.clone(),
+        n: idx.len(),
+        ..test
+    };
+    Ok((
+        set,
+        idx.iter().map(|i| format!("test[{i}]")).collect(),
+        Some(labels),
+    ))
+}
+
+/// Predicts every row of a CSV file and writes Kaggle's submission file.
+fn csv_file(
+    dir: &Path,
+    spec: &ModelSpec,
+    path: &Path,
+    out: &Path,
+    backend: BackendKind,
+    device: &Device,
+) -> Result<()> {
+    let set = crate::data::csv::read(path)?.set;
+    if set.shape() != spec.input {
+        return Err(Error::file(
+            path,
+            format!(
+                "holds {} images but the model in {} takes {}",
+                crate::data::shape_str(set.shape()),
+                dir.display(),
+                crate::data::shape_str(spec.input)
+            ),
+        ));
+    }
+    let (r, _) = predict_set(dir, spec, &set, backend, device)?;
+    let preds: Vec<usize> = r.preds.iter().map(|&p| p as usize).collect();
+    crate::data::csv::write_submission(out, &preds)?;
+    println!(
+        "Wrote {} predictions to {} (ImageId,Label)",
+        preds.len(),
+        out.display()
+    );
     Ok(())
 }

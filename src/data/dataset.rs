@@ -107,12 +107,17 @@ pub struct Splits {
 /// The first label of `labels` (read from `path`) that is not below `classes`, as an error
 /// naming the file, the index and the value.
 pub fn check_labels(labels: &[u8], classes: usize, path: &Path) -> Result<()> {
+    outside(labels, classes, "the model's", path)
+}
+
+/// `check_labels` with the owner of the classes named (`the`, `the model's`).
+fn outside(labels: &[u8], classes: usize, whose: &str, path: &Path) -> Result<()> {
     match labels.iter().position(|&l| usize::from(l) >= classes) {
         None => Ok(()),
         Some(i) => Err(Error::file(
             path,
             format!(
-                "label {} at index {i} is outside the {classes} classes (0..={})",
+                "label {} at index {i} is outside {whose} {classes} classes (0..={})",
                 labels[i],
                 classes.saturating_sub(1)
             ),
@@ -146,8 +151,8 @@ impl Splits {
             (0..=top.max(1)).map(|c| c.to_string()).collect()
         });
         let classes = names.len();
-        check_labels(&train.labels, classes, &train_labels_path)?;
-        check_labels(&test.labels, classes, &test_labels_path)?;
+        outside(&train.labels, classes, "the", &train_labels_path)?;
+        outside(&test.labels, classes, "the", &test_labels_path)?;
         Ok(Splits {
             train,
             test,

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::cifar::{self, Layout};
+use super::folder::{self, FolderOptions, Skipped};
 use super::{csv, idx, npz, Splits};
 use crate::error::{Error, Result};
 
@@ -17,6 +18,17 @@ pub enum Format {
     Cifar(PathBuf, Layout),
     /// Kaggle-style `train.csv` (and `test.csv`) in a folder.
     Csv(PathBuf),
+    /// Image files in one folder per class (`train/` and `test/`, or the classes at the top).
+    Folder(PathBuf),
+}
+
+/// How to read data: class names where the files have none, CIFAR-100's superclasses, and an
+/// image folder's options.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    pub class_names: Option<Vec<String>>,
+    pub coarse: bool,
+    pub folder: FolderOptions,
 }
 
 impl Format {
@@ -43,7 +55,21 @@ impl Format {
         if csv::is_csv_dir(path) {
             return Some(Format::Csv(path.to_path_buf()));
         }
-        single_npz(path).map(Format::Npz)
+        if let Some(p) = single_npz(path) {
+            return Some(Format::Npz(p));
+        }
+        folder::is_folder(path).then(|| Format::Folder(path.to_path_buf()))
+    }
+
+    /// The path the data was found at.
+    pub fn path(&self) -> &Path {
+        match self {
+            Format::Idx(p)
+            | Format::Npz(p)
+            | Format::Csv(p)
+            | Format::Cifar(p, _)
+            | Format::Folder(p) => p,
+        }
     }
 
     /// A short name for listings.
@@ -54,18 +80,32 @@ impl Format {
             Format::Cifar(_, Layout::Cifar10Bin | Layout::Cifar100Bin) => "CIFAR binary",
             Format::Cifar(..) => "CIFAR pickle",
             Format::Csv(_) => "CSV",
+            Format::Folder(_) => "image folder",
         }
     }
 
     /// Reads the data; `class_names` names the classes where the files do not, `coarse` picks
     /// CIFAR-100's superclasses.
     pub fn load(&self, class_names: Option<Vec<String>>, coarse: bool) -> Result<Splits> {
-        match self {
-            Format::Idx(d) => idx::load_dir(d, class_names),
-            Format::Npz(p) => npz::load(p, class_names),
-            Format::Cifar(d, l) => cifar::load_dir(d, *l, coarse),
-            Format::Csv(d) => csv::load_dir(d, class_names),
-        }
+        let o = ReadOptions {
+            class_names,
+            coarse,
+            ..ReadOptions::default()
+        };
+        self.read(&o).map(|(s, _)| s)
+    }
+
+    /// Reads the data with every option; an image folder also gives the files it skipped.
+    pub fn read(&self, o: &ReadOptions) -> Result<(Splits, Vec<Skipped>)> {
+        let names = o.class_names.clone();
+        let splits = match self {
+            Format::Idx(d) => idx::load_dir(d, names)?,
+            Format::Npz(p) => npz::load(p, names)?,
+            Format::Cifar(d, l) => cifar::load_dir(d, *l, o.coarse)?,
+            Format::Csv(d) => csv::load_dir(d, names)?,
+            Format::Folder(d) => return folder::load(d, &o.folder),
+        };
+        Ok((splits, Vec::new()))
     }
 }
 
@@ -84,10 +124,20 @@ fn single_npz(dir: &Path) -> Option<PathBuf> {
 }
 
 /// What a folder must hold, for the message when it holds none of it.
-pub const EXPECTED: &str = "the four IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]), a .npz archive (x_train, y_train, x_test, y_test), CIFAR batches, or train.csv";
+pub const EXPECTED: &str = "the four IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]), a .npz archive (x_train, y_train, x_test, y_test), CIFAR batches, train.csv, or image folders (train/<class>/*.png and test/<class>/, or <class>/*.png)";
 
 /// Loads whatever `path` holds; an error names the path and what was looked for.
 pub fn load_path(path: &Path, class_names: Option<Vec<String>>, coarse: bool) -> Result<Splits> {
+    let o = ReadOptions {
+        class_names,
+        coarse,
+        ..ReadOptions::default()
+    };
+    read_path(path, &o).map(|(s, _)| s)
+}
+
+/// `load_path` with every option.
+pub fn read_path(path: &Path, o: &ReadOptions) -> Result<(Splits, Vec<Skipped>)> {
     if !path.exists() {
         return Err(Error::file(
             path,
@@ -95,7 +145,7 @@ pub fn load_path(path: &Path, class_names: Option<Vec<String>>, coarse: bool) ->
         ));
     }
     match Format::detect(path) {
-        Some(f) => f.load(class_names, coarse),
+        Some(f) => f.read(o),
         None => Err(Error::file(
             path,
             format!("holds no data wgnn reads (expected {EXPECTED})"),

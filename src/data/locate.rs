@@ -35,7 +35,7 @@ pub enum Origin {
 impl Origin {
     pub fn label(self) -> &'static str {
         match self {
-            Origin::DataDir => "--data-dir",
+            Origin::DataDir => "folder given",
             Origin::WgnnData => "$WGNN_DATA",
             Origin::WorkingDir => "working directory",
             Origin::UserDir => "user data folder",

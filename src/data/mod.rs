@@ -8,6 +8,8 @@ pub mod cifar;
 pub mod csv;
 pub mod dataset;
 pub mod download;
+pub mod folder;
+pub mod folder_cache;
 pub mod formats;
 pub mod idx;
 pub mod image;
@@ -16,7 +18,7 @@ pub mod npz;
 pub mod pickle;
 
 pub use dataset::{check_labels, shape_str, split_last, split_validation, Dataset, Splits};
-pub use formats::{load_path, Format};
+pub use formats::{load_path, read_path, Format, ReadOptions};
 
 /// Loads `dir` as the old single-format loader did: whatever data it holds, classes from its
 /// labels.

@@ -165,9 +165,12 @@ impl Machine<'_> {
 
     fn step(&mut self, op: u8) -> Step {
         match op {
-            0x80 => self.take(1).map(drop),                // PROTO
-            0x95 => self.take(8).map(drop),                // FRAME
-            b'(' => Ok(self.marks.push(self.stack.len())), // MARK
+            0x80 => self.take(1).map(drop), // PROTO
+            0x95 => self.take(8).map(drop), // FRAME
+            b'(' => {
+                self.marks.push(self.stack.len()); // MARK
+                Ok(())
+            }
             b'N' => self.push(Value::None),
             0x88 => self.push(Value::Bool(true)),
             0x89 => self.push(Value::Bool(false)),
@@ -325,13 +328,16 @@ impl Machine<'_> {
 
     fn extend(&mut self, items: Vec<Value>) -> Step {
         match self.stack.last_mut() {
-            Some(Value::List(l)) => Ok(l.extend(items)),
+            Some(Value::List(l)) => {
+                l.extend(items);
+                Ok(())
+            }
             _ => Err("appending to something that is not a list".into()),
         }
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Step {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("a key without a value".into());
         }
         let Some(Value::Dict(d)) = self.stack.last_mut() else {

@@ -19,7 +19,7 @@ use crate::ops::lr_schedule::Schedule;
 
 pub use crate::layers::{Activation, Layer, LayerInfo, Padding};
 pub use crate::ops::optim::OptimizerKind;
-pub use presets::{for_input, preset, resolve, PRESETS};
+pub use presets::{for_data, preset, resolve, PRESETS};
 pub use summary::thousands;
 
 /// How the validation set is taken from the end of the training data.

@@ -195,11 +195,22 @@ pub fn preset(name: &str) -> Result<ModelSpec> {
     })
 }
 
-/// `spec` sized for `input` images when it is a preset as defined (the presets take their input
-/// shape from the data); a model file or a changed preset keeps its own input.
-pub fn for_input(spec: ModelSpec, input: [usize; 3]) -> ModelSpec {
+/// `spec` sized for the data, `input` images in `classes` classes, when it is a preset as defined
+/// (the presets take their input shape and class count from the data); a model file or a changed
+/// preset keeps its own.
+pub fn for_data(spec: ModelSpec, input: [usize; 3], classes: usize) -> ModelSpec {
     match preset(&spec.name) {
-        Ok(p) if p == spec => ModelSpec { input, ..spec },
+        Ok(p) if p == spec => {
+            let mut layers = spec.layers;
+            if let Some(Layer::Dense(d)) = layers.last_mut() {
+                d.units = classes;
+            }
+            ModelSpec {
+                input,
+                layers,
+                ..spec
+            }
+        }
         _ => spec,
     }
 }

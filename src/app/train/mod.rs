@@ -177,7 +177,7 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
     };
     let loaded = data_args.load()?;
     let (data, data_dir) = (loaded.splits, loaded.path);
-    let spec = crate::model::for_input(spec, data.shape());
+    let spec = crate::model::for_data(spec, data.shape(), data.classes);
     let limit = resumed.as_ref().map_or(a.run.limit, |r| r.limit);
     let used = data.train.host(limit.unwrap_or(data.train.len()));
     let data_id = DataId {
@@ -350,7 +350,8 @@ pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> 
             backend,
             &p.data,
             run,
-            a.evaluate_test,
+            // An image folder without test/ has no test set.
+            a.evaluate_test && !p.data.test.is_empty(),
             p.state.clone(),
             &mut console,
         );

@@ -183,6 +183,7 @@ pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> 
             let data = crate::app::data::DataArgs {
                 dataset: search.dataset.clone(),
                 data_dir: search.data_dir.as_ref().map(PathBuf::from),
+                ..Default::default()
             }
             .load()?
             .splits;

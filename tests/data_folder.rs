@@ -1,0 +1,273 @@
+//! Image folders as `image_dataset_from_directory` reads them, on PNG files written here: grey
+//! and RGB pixels read back exactly, class names from sorted folder names, nested folders, a
+//! resize, mixed sizes, a bad file with and without skipping, the packed cache reused and then
+//! invalidated; Fashion-MNIST's test set written as PNGs reads back as its IDX files; and a
+//! colour folder trained end to end on both backends.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use image::{GrayImage, RgbImage};
+use wgnn::data::folder::{self, Color, FolderOptions};
+use wgnn::data::{idx, Format};
+
+fn grey(path: &Path, w: u32, h: u32, seed: u32) -> Vec<u8> {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let img = GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([((x * 31 + y * 17 + seed * 7) % 256) as u8])
+    });
+    img.save(path).unwrap();
+    img.into_raw()
+}
+
+fn rgb(path: &Path, w: u32, h: u32, seed: u32) -> Vec<u8> {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x * 40 + seed) as u8,
+            (y * 50 + seed) as u8,
+            ((x + y) * 9 + seed * 3) as u8,
+        ])
+    });
+    img.save(path).unwrap();
+    img.into_raw()
+}
+
+fn read(
+    dir: &Path,
+    o: &FolderOptions,
+) -> wgnn::Result<(wgnn::data::Splits, Vec<(PathBuf, String)>)> {
+    folder::load(dir, o)
+}
+
+#[test]
+fn grey_train_and_test_folders_with_sorted_class_names_and_nesting() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let a0 = grey(&r.join("train/zebra/0.png"), 3, 2, 1);
+    let b0 = grey(&r.join("train/apple/0.png"), 3, 2, 2);
+    let b1 = grey(&r.join("train/apple/more/1.png"), 3, 2, 3);
+    let t0 = grey(&r.join("test/zebra/0.png"), 3, 2, 4);
+    std::fs::write(r.join("train/apple/notes.txt"), "not an image").unwrap();
+    assert_eq!(Format::detect(r), Some(Format::Folder(r.to_path_buf())));
+    let (s, skipped) = read(r, &FolderOptions::default()).unwrap();
+    assert!(skipped.is_empty());
+    assert_eq!(s.class_names, ["apple", "zebra"]);
+    assert_eq!(s.shape(), [2, 3, 1]);
+    assert_eq!(s.train.labels, [0, 0, 1]);
+    assert_eq!(s.train.images, [b0, b1, a0].concat());
+    assert_eq!(
+        (s.test.labels.clone(), s.test.images.clone()),
+        (vec![1], t0)
+    );
+}
+
+#[test]
+fn rgb_classes_at_the_top_have_no_test_set_and_colour_can_be_dropped() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let c0 = rgb(&r.join("cat/a.png"), 4, 2, 5);
+    let d0 = rgb(&r.join("dog/b.png"), 4, 2, 9);
+    let (s, _) = read(r, &FolderOptions::default()).unwrap();
+    assert_eq!(s.shape(), [2, 4, 3]);
+    assert_eq!(s.train.images, [c0, d0].concat());
+    assert!(s.test.is_empty());
+    let o = FolderOptions {
+        color: Some(Color::Grayscale),
+        ..FolderOptions::default()
+    };
+    let (g, _) = read(r, &o).unwrap();
+    assert_eq!(g.shape(), [2, 4, 1]);
+    let want = image::DynamicImage::ImageRgb8(image::open(r.join("cat/a.png")).unwrap().to_rgb8())
+        .to_luma8()
+        .into_raw();
+    assert_eq!(g.train.image(0), &want[..]);
+}
+
+#[test]
+fn mixed_sizes_are_an_error_naming_the_file_unless_resized() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    grey(&r.join("a/0.png"), 4, 4, 1);
+    grey(&r.join("b/0.png"), 6, 5, 2);
+    let e = read(r, &FolderOptions::default()).unwrap_err().to_string();
+    assert!(
+        e.contains("b/0.png") && e.contains("is 5x6 but the first image is 4x4"),
+        "{e}"
+    );
+    let o = FolderOptions {
+        image_size: Some([2, 3]),
+        ..FolderOptions::default()
+    };
+    let (s, _) = read(r, &o).unwrap();
+    assert_eq!(s.shape(), [2, 3, 1]);
+    let want = image::open(r.join("b/0.png"))
+        .unwrap()
+        .resize_exact(3, 2, image::imageops::FilterType::Triangle)
+        .to_luma8()
+        .into_raw();
+    assert_eq!(
+        s.train.image(1),
+        &want[..],
+        "bilinear, as image's Triangle filter"
+    );
+}
+
+#[test]
+fn a_bad_image_fails_naming_it_unless_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let good = grey(&r.join("a/0.png"), 2, 2, 1);
+    grey(&r.join("b/1.png"), 2, 2, 2);
+    std::fs::write(r.join("b/0.png"), b"\x89PNG but truncated").unwrap();
+    let e = read(r, &FolderOptions::default()).unwrap_err().to_string();
+    assert!(
+        e.contains("b/0.png") && e.contains("cannot be read as an image"),
+        "{e}"
+    );
+    let o = FolderOptions {
+        skip_bad: true,
+        ..FolderOptions::default()
+    };
+    let (s, skipped) = read(r, &o).unwrap();
+    assert_eq!(s.train.n, 2);
+    assert_eq!(s.train.image(0), &good[..]);
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].0.ends_with("b/0.png"), "{skipped:?}");
+}
+
+#[test]
+fn the_packed_cache_is_reused_then_invalidated_by_a_change() {
+    let d = tempfile::tempdir().unwrap();
+    let (r, cache) = (d.path().join("data"), d.path().join("cache"));
+    grey(&r.join("a/0.png"), 2, 2, 1);
+    let first = grey(&r.join("b/0.png"), 2, 2, 2);
+    let o = FolderOptions {
+        cache_dir: Some(cache.clone()),
+        ..FolderOptions::default()
+    };
+    let (s1, _) = read(&r, &o).unwrap();
+    let files: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    // Mark the cached pixels: a second read that returns the mark read the cache.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let pos = bytes
+        .windows(4)
+        .position(|w| w == &first[..])
+        .expect("the image in the cache");
+    bytes[pos] ^= 0xff;
+    std::fs::write(&files[0], &bytes).unwrap();
+    let (s2, _) = read(&r, &o).unwrap();
+    assert_ne!(
+        s2.train.image(1),
+        s1.train.image(1),
+        "the second read came from the cache"
+    );
+    assert_eq!(s2.train.image(1)[0], first[0] ^ 0xff);
+    // A changed folder is decoded again.
+    let new = grey(&r.join("b/0.png"), 2, 2, 7);
+    let (s3, _) = read(&r, &o).unwrap();
+    assert_eq!(s3.train.image(1), &new[..]);
+}
+
+#[test]
+fn fashion_mnist_test_set_as_png_folder_reads_back_as_the_idx_files() {
+    let src = Path::new("/usr/share/datasets/fashion-mnist");
+    assert!(
+        src.is_dir(),
+        "this test reads Debian's dataset-fashion-mnist package: apt-get install dataset-fashion-mnist"
+    );
+    let want = idx::read_set(
+        &src.join("t10k-images-idx3-ubyte.gz"),
+        &src.join("t10k-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let names = wgnn::data::catalog::find("fashion-mnist")
+        .unwrap()
+        .class_names;
+    for i in 0..want.n {
+        let class = names[usize::from(want.labels[i])].replace('/', "-");
+        let p = d.path().join(format!("test/{class}/{i:05}.png"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        GrayImage::from_raw(28, 28, want.image(i).to_vec())
+            .unwrap()
+            .save(&p)
+            .unwrap();
+    }
+    // The folder read as a training set (classes at the top): sorted class names, so map them.
+    let (s, _) = read(&d.path().join("test"), &FolderOptions::default()).unwrap();
+    assert_eq!(s.train.n, want.n);
+    let mut k = 0;
+    for (c, name) in s.class_names.iter().enumerate() {
+        let label = names
+            .iter()
+            .position(|n| n.replace('/', "-") == *name)
+            .unwrap() as u8;
+        for i in (0..want.n).filter(|&i| want.labels[i] == label) {
+            assert_eq!(s.train.labels[k], c as u8);
+            assert_eq!(s.train.image(k), want.image(i), "image {i}");
+            k += 1;
+        }
+    }
+    assert_eq!(k, want.n);
+}
+
+#[test]
+fn a_colour_folder_trains_end_to_end_on_both_backends() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path().join("colours");
+    // Red-ish and blue-ish 16x16 images, told apart by colour alone.
+    for i in 0..48u32 {
+        let (class, tint) = if i % 2 == 0 {
+            ("red", [200, 40, 40])
+        } else {
+            ("blue", [40, 40, 200])
+        };
+        let split = if i < 40 { "train" } else { "test" };
+        let p = r.join(format!("{split}/{class}/{i}.png"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        RgbImage::from_fn(16, 16, |x, y| {
+            let n = ((x * 13 + y * 7 + i * 3) % 40) as u8;
+            image::Rgb([tint[0] + n, tint[1] + n, tint[2] + n])
+        })
+        .save(&p)
+        .unwrap();
+    }
+    let data = r.display().to_string();
+    for backend in ["cpu", "gpu"] {
+        let out = d
+            .path()
+            .join(format!("run-{backend}"))
+            .display()
+            .to_string();
+        let t = common::run::ok(&[
+            "train",
+            "--model",
+            "tiny",
+            "--data-dir",
+            &data,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--backend",
+            backend,
+            "--out",
+            &out,
+        ]);
+        assert!(t.contains("Test loss"), "{t}");
+        let run = wgnn::train::checkpoint::load_run(Path::new(&out)).unwrap();
+        assert_eq!(
+            run.data.class_names,
+            ["blue", "red"],
+            "class names are kept"
+        );
+        let e = common::run::ok(&["eval", "--checkpoint", &out]);
+        assert!(e.contains("8 images"), "eval reads the run's own data: {e}");
+    }
+}
