@@ -2,7 +2,8 @@
 //! and `DIR/test/<class>/...`, or one `DIR/<class>/...` (no test set). Class names are the
 //! folder names, sorted. Images are decoded once, in parallel, resized (bilinear) when asked,
 //! and kept in a packed cache keyed by the file list, sizes and modification times, so a second
-//! run starts at once and a changed folder is decoded again.
+//! run starts at once and a changed folder is decoded again. Files are taken in turn from each
+//! class (see `list`).
 
 use std::path::{Path, PathBuf};
 
@@ -104,9 +105,11 @@ struct Item {
     class: u8,
 }
 
-/// The files of a split: each class folder in `names` order.
+/// The files of a split, interleaved across the classes (the first file of each class in
+/// `names` order, then the second, ...), so that a validation split taken from the end, as
+/// Keras' `validation_split` takes it, holds every class rather than the last ones.
 fn list(root: &Path, names: &[String]) -> Result<Vec<Item>> {
-    let mut items = Vec::new();
+    let mut per_class: Vec<std::vec::IntoIter<Item>> = Vec::new();
     for c in class_dirs(root)? {
         let name = c
             .file_name()
@@ -124,12 +127,18 @@ fn list(root: &Path, names: &[String]) -> Result<Vec<Item>> {
         };
         let mut files = Vec::new();
         images_under(&c, &mut files)?;
-        items.extend(files.into_iter().map(|path| Item {
-            path,
-            class: k as u8,
-        }));
+        let class = k as u8;
+        let items: Vec<Item> = files.into_iter().map(|path| Item { path, class }).collect();
+        per_class.push(items.into_iter());
     }
-    Ok(items)
+    let mut items = Vec::new();
+    loop {
+        let before = items.len();
+        items.extend(per_class.iter_mut().filter_map(Iterator::next));
+        if items.len() == before {
+            return Ok(items);
+        }
+    }
 }
 
 /// A file that could not be used, and why.
