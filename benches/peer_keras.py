@@ -3,11 +3,14 @@
 
     python3 benches/peer_keras.py bench --model convnet [--batch-size 128] [--steps 50] [--json]
     python3 benches/peer_keras.py train --model shallow [--epochs N] [--seed 42] [--json]
+    python3 benches/peer_keras.py train --model convnet --image-folder DIR [--seed 1] [--json]
 
 `bench` times `model.fit` over `steps` batches after a warm-up epoch of the same size, as a Keras
 user would run it (data already in memory as float32). `train` runs the preset's notebook defaults
 (optimizer, batch, epochs, validation) and evaluates on the test set, so wgnn's accuracy can be
-compared with Keras' on the same split.
+compared with Keras' on the same split. `--image-folder DIR` reads DIR/train and DIR/test with
+`image_dataset_from_directory` (colour as the files are) and orders the training images as wgnn
+does, interleaved across classes, so both hold out the same validation images.
 """
 import argparse
 import gzip
@@ -30,7 +33,7 @@ def pool():
     return layers.MaxPooling2D(2)
 
 
-def build(name):
+def build(name, shape=(28, 28, 1), classes=10):
     """The seed notebooks' models, layer for layer (same parameter counts as `wgnn summary`)."""
     if name == "convnet":
         ls = [conv(32), pool(), conv(64), pool(), layers.Flatten(), layers.Dropout(0.5)]
@@ -52,7 +55,7 @@ def build(name):
         ls = [conv(32), pool(), conv(64), pool(), conv(64), layers.Flatten(), layers.Dense(64, activation="relu")]
     else:
         raise SystemExit(f"unknown model {name}")
-    return keras.Sequential([keras.Input((28, 28, 1))] + ls + [layers.Dense(10, activation="softmax")])
+    return keras.Sequential([keras.Input(shape)] + ls + [layers.Dense(classes, activation="softmax")])
 
 
 # optimizer, batch, epochs, validation (a fraction, or an int: the last N training images)
@@ -71,8 +74,23 @@ def load(data_dir, split):
     return x.astype("float32") / 255.0, keras.utils.to_categorical(y, 10)
 
 
-def compiled(name, opt, lr):
-    net = build(name)
+def load_folder(root, split):
+    """One split of an image folder, in wgnn's order: the i-th file of every class, for i = 0, 1, ..."""
+    first = next(os.path.join(d, f) for d, _, fs in sorted(os.walk(os.path.join(root, split))) for f in sorted(fs))
+    size = keras.utils.load_img(first).size[::-1]
+    ds = keras.utils.image_dataset_from_directory(os.path.join(root, split), label_mode="int", color_mode="rgb",
+                                                  image_size=size, shuffle=False, batch_size=None, verbose=False)
+    x = np.stack([im.numpy() for im, _ in ds]).astype("float32") / 255.0
+    y = np.array([int(l) for _, l in ds])
+    rank = np.zeros(len(y), np.int64)
+    for c in np.unique(y):
+        rank[y == c] = np.arange((y == c).sum())
+    order = np.lexsort((y, rank))
+    return x[order], keras.utils.to_categorical(y[order], len(ds.class_names))
+
+
+def compiled(name, opt, lr, shape=(28, 28, 1), classes=10):
+    net = build(name, shape, classes)
     o = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[opt](lr)
     net.compile(optimizer=o, loss="categorical_crossentropy", metrics=["accuracy"])
     return net
@@ -94,14 +112,15 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--data-dir", default="data/mnist")
+    ap.add_argument("--image-folder")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     keras.utils.set_random_seed(a.seed)
     opt, batch, epochs, val = DEFAULTS[a.model]
     batch = a.batch_size or batch
     epochs = a.epochs or epochs
-    x, y = load(a.data_dir, "train")
-    net = compiled(a.model, opt, a.lr)
+    x, y = load_folder(a.image_folder, "train") if a.image_folder else load(a.data_dir, "train")
+    net = compiled(a.model, opt, a.lr, x.shape[1:], y.shape[1])
     r = {"peer": "keras", "keras": keras.__version__, "model": a.model, "params": net.count_params(),
          "batch_size": batch, "optimizer": opt, "device": device()}
     if a.what == "bench":
@@ -120,7 +139,7 @@ def main():
         t0 = time.perf_counter()
         h = net.fit(xt, yt, batch_size=batch, epochs=epochs, verbose=0 if a.json else 2, **kw)
         s = time.perf_counter() - t0
-        xs, ys = load(a.data_dir, "t10k")
+        xs, ys = load_folder(a.image_folder, "test") if a.image_folder else load(a.data_dir, "t10k")
         loss, acc = net.evaluate(xs, ys, verbose=0)
         r.update(epochs=epochs, seed=a.seed, train_seconds=s, test_loss=loss, test_accuracy=acc,
                  history={k: [round(float(v), 5) for v in vs] for k, vs in h.history.items()})

@@ -60,12 +60,14 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         onnx: PathBuf,
     },
-    /// Predict the digit of PNG/JPEG images or test-set images
+    /// Predict the class of PNG/JPEG images, test-set images or the rows of a CSV file (writing
+    /// Kaggle's submission file)
     Predict(app::predict::PredictArgs),
     /// Serve a page to draw digits on, and POST /predict (PNG, JPEG or canvas pixels as JSON),
     /// from one loaded checkpoint
     Serve(app::serve::ServeArgs),
-    /// Draw a digit of the data set in the terminal, with its label
+    /// Draw an image of the data set in the terminal (colour ones in 24-bit terminal colours),
+    /// with its label and class name
     Show(app::inspect::ShowArgs),
     /// Run every kernel against the CPU reference on the adapter (both kernel families unless
     /// --kernels tiled or cpu-adapter names one; odd shapes and the presets' shapes; two training

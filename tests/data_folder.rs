@@ -272,5 +272,103 @@ fn a_colour_folder_trains_end_to_end_on_both_backends() {
         );
         let e = common::run::ok(&["eval", "--checkpoint", &out]);
         assert!(e.contains("8 images"), "eval reads the run's own data: {e}");
+        assert!(
+            e.contains("0 blue") && e.contains("1 red"),
+            "rows named by class: {e}"
+        );
+        let png = r.join("test/red/40.png").display().to_string();
+        let p = common::run::ok(&["predict", "--checkpoint", &out, &png, "--backend", backend]);
+        assert!(
+            p.contains("predicted blue") || p.contains("predicted red"),
+            "{p}"
+        );
+        let p = common::run::ok(&[
+            "predict",
+            "--checkpoint",
+            &out,
+            "--index",
+            "0",
+            "--backend",
+            backend,
+        ]);
+        assert!(
+            p.contains(", label blue") || p.contains(", label red"),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn a_kaggle_csv_trains_and_its_test_csv_becomes_a_submission() {
+    let d = tempfile::tempdir().unwrap();
+    // 12x12 images: a bright left half is class 1, a bright right half class 0.
+    let row = |i: usize| -> (u8, Vec<u8>) {
+        let class = (i % 2) as u8;
+        let px = (0..144)
+            .map(|p| {
+                let left = p % 12 < 6;
+                let v = if left == (class == 1) { 200 } else { 20 };
+                (v + (i * 7 + p) % 30) as u8
+            })
+            .collect();
+        (class, px)
+    };
+    let header: Vec<String> = (0..144).map(|p| format!("pixel{p}")).collect();
+    let mut train = format!("label,{}\n", header.join(","));
+    for i in 0..64 {
+        let (c, px) = row(i);
+        let px: Vec<String> = px.iter().map(u8::to_string).collect();
+        train += &format!("{c},{}\n", px.join(","));
+    }
+    let mut test = format!("{}\n", header.join(","));
+    for i in 0..5 {
+        let px: Vec<String> = row(i).1.iter().map(u8::to_string).collect();
+        test += &format!("{}\n", px.join(","));
+    }
+    std::fs::write(d.path().join("train.csv"), train).unwrap();
+    let test_csv = d.path().join("test.csv");
+    std::fs::write(&test_csv, test).unwrap();
+    let data = d.path().display().to_string();
+    let out = d.path().join("run").display().to_string();
+    let t = common::run::ok(&[
+        "train",
+        "--model",
+        "tiny",
+        "--data-dir",
+        &data,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--backend",
+        "cpu",
+        "--out",
+        &out,
+    ]);
+    assert!(
+        !t.contains("Test loss"),
+        "an unlabelled test.csv is no test set: {t}"
+    );
+    let sub = d.path().join("submission.csv");
+    let p = common::run::ok(&[
+        "predict",
+        "--checkpoint",
+        &out,
+        "--csv",
+        &test_csv.display().to_string(),
+        "--out",
+        &sub.display().to_string(),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(p.contains("Wrote 5 predictions"), "{p}");
+    let text = std::fs::read_to_string(&sub).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "ImageId,Label");
+    assert_eq!(lines.len(), 6);
+    for (k, l) in lines[1..].iter().enumerate() {
+        let (id, label) = l.split_once(',').unwrap();
+        assert_eq!(id, (k + 1).to_string());
+        assert!(label == "0" || label == "1", "{l}");
     }
 }

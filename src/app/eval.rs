@@ -97,7 +97,7 @@ pub fn run(a: &EvalArgs, device: &Device) -> Result<()> {
         r.loss, r.accuracy, r.samples
     );
     let confusion = Confusion::from_predictions(&data.test.labels, &r.preds, classes)?;
-    println!("\n{}", confusion.table());
+    println!("\n{}", confusion.table_named(&data.class_names));
     if let Some(path) = &a.probabilities {
         let rows = r.probs.len() / classes;
         crate::util::fs::write_atomic(path, &npy_f32(&r.probs, rows, classes))?;

@@ -65,7 +65,15 @@ pub fn show(a: &ShowArgs) -> Result<()> {
             set.len()
         ))
     })?;
-    print!("{}", ascii::render(set.image(index), set.height, set.width));
-    println!("{name}[{index}]: label {label}");
+    let image = set.image(index);
+    match set.channels {
+        3 => print!("{}", ascii::render_rgb(image, set.height, set.width)),
+        _ => print!("{}", ascii::render(image, set.height, set.width)),
+    }
+    let class = data.class_names.get(usize::from(label));
+    match class.filter(|c| **c != label.to_string()) {
+        Some(c) => println!("{name}[{index}]: label {label} ({c})"),
+        None => println!("{name}[{index}]: label {label}"),
+    }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::backend::BackendKind;
 use super::device::Device;
 use super::eval::predict_set;
-use crate::data::{image::load_digit, Dataset};
+use crate::data::{image::load_input, Dataset};
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::train::checkpoint;
@@ -56,19 +56,6 @@ pub fn run(a: &PredictArgs, device: &Device) -> Result<()> {
     predict(&a.checkpoint, inputs, &a.data, a.backend, device)
 }
 
-/// The model of checkpoint `dir`, which must take grey-scale images: drawn or photographed digits
-/// are turned into one channel (`command` names who asks, for the error).
-pub fn grey_model(dir: &Path, command: &str) -> Result<ModelSpec> {
-    let spec = checkpoint::load_spec(dir)?;
-    if spec.input[2] != 1 {
-        return Err(Error::msg(format!(
-            "{}: {command} handles grey-scale models only",
-            dir.display()
-        )));
-    }
-    Ok(spec)
-}
-
 pub fn predict(
     dir: &Path,
     inputs: Inputs,
@@ -112,12 +99,14 @@ pub fn predict(
 
 type Named = (Dataset, Vec<String>, Option<Vec<u8>>);
 
-/// Image files, each turned into the grey-scale digit a model of checkpoint `dir` takes.
+/// Image files, each turned into the input a model of checkpoint `dir` takes: a centred digit
+/// for a grayscale model, the resized picture for a colour one.
 fn image_files(dir: &Path, paths: &[PathBuf]) -> Result<Named> {
-    let [h, w, _] = grey_model(dir, "predict on image files")?.input;
+    let input = checkpoint::load_spec(dir)?.input;
+    let [h, w, c] = input;
     let mut images = Vec::new();
     for p in paths {
-        images.extend(load_digit(p, h, w)?);
+        images.extend(load_input(p, input)?);
     }
     let n = paths.len();
     let set = Dataset {
@@ -126,7 +115,7 @@ fn image_files(dir: &Path, paths: &[PathBuf]) -> Result<Named> {
         n,
         height: h,
         width: w,
-        channels: 1,
+        channels: c,
     };
     Ok((
         set,

@@ -43,3 +43,21 @@ pub fn render_half_blocks(img: &[u8], h: usize, w: usize) -> String {
     }
     s
 }
+
+/// Renders a `h * w` RGB image (interleaved) with 24-bit terminal colours: two spaces per pixel
+/// on the pixel's colour, inside a frame. One line per pixel row, each ending in `\n`.
+pub fn render_rgb(img: &[u8], h: usize, w: usize) -> String {
+    let bar = format!("+{}+\n", "-".repeat(2 * w));
+    let mut s = bar.clone();
+    for y in 0..h {
+        s.push('|');
+        for x in 0..w {
+            let at = 3 * (y * w + x);
+            let px = img.get(at..at + 3).unwrap_or(&[0, 0, 0]);
+            s.push_str(&format!("\x1b[48;2;{};{};{}m  ", px[0], px[1], px[2]));
+        }
+        s.push_str("\x1b[0m|\n");
+    }
+    s.push_str(&bar);
+    s
+}

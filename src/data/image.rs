@@ -10,6 +10,25 @@ use image::{DynamicImage, GrayImage, ImageReader};
 
 use crate::error::{Error, Result};
 
+/// A colour model's input from a decoded image: resized (bilinear) to `height x width`, RGB,
+/// with no inversion or centring (that is for digits).
+pub fn fit_rgb(img: &DynamicImage, height: usize, width: usize) -> Vec<u8> {
+    img.resize_exact(width as u32, height as u32, FilterType::Triangle)
+        .to_rgb8()
+        .into_raw()
+}
+
+/// A model's input from the picture at `path`: a digit for a grayscale model, the resized
+/// picture for a colour one.
+pub fn load_input(path: &Path, [height, width, channels]: [usize; 3]) -> Result<Vec<u8>> {
+    if channels == 1 {
+        return load_digit(path, height, width);
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let img = decode(&bytes, None).map_err(|msg| Error::file(path, msg))?;
+    Ok(fit_rgb(&img, height, width))
+}
+
 /// Pixels whose (normalised) value exceeds this are ink for the bounding box.
 const INK_THRESHOLD: u8 = 40;
 

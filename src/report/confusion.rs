@@ -112,6 +112,12 @@ impl Confusion {
     /// The matrix as text: rows = true class, columns = predicted class,
     /// followed by per-class precision and recall columns and the accuracy.
     pub fn table(&self) -> String {
+        self.table_named(&[])
+    }
+
+    /// `table` with each row named by its class ("3 Dress") where `names` say more than the
+    /// class number.
+    pub fn table_named(&self, names: &[String]) -> String {
         let k = self.classes;
         let cw = self
             .counts
@@ -121,7 +127,15 @@ impl Confusion {
             .unwrap_or(1)
             .max(k.saturating_sub(1).to_string().len())
             .max(3);
-        let lw = "true\\pred".len();
+        let row = |t: usize| match names.get(t).filter(|n| **n != t.to_string()) {
+            Some(n) => format!("{t} {}", n.chars().take(14).collect::<String>()),
+            None => t.to_string(),
+        };
+        let lw = (0..k)
+            .map(|t| row(t).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("true\\pred".len());
         let mut s = format!("{:>lw$}", "true\\pred");
         for p in 0..k {
             s.push_str(&format!(" {p:>cw$}"));
@@ -131,7 +145,7 @@ impl Confusion {
         s.push_str(&"-".repeat(line_len));
         s.push_str("-+------------------\n");
         for t in 0..k {
-            s.push_str(&format!("{t:>lw$}"));
+            s.push_str(&format!("{:>lw$}", row(t)));
             for p in 0..k {
                 s.push_str(&format!(" {:>cw$}", self.get(t, p)));
             }

@@ -201,7 +201,10 @@ impl<'a> Loop<'a> {
         // One upload: the validation images are the tail of the training data set.
         backend.set_augment(cfg.augment);
         backend.load(TRAIN, train.host(train.len()))?;
-        backend.load(TEST, data.test.host(data.test.len()))?;
+        // An image folder without test/ has no test set to load.
+        if !data.test.is_empty() {
+            backend.load(TEST, data.test.host(data.test.len()))?;
+        }
         let batch = backend.batch_size();
         let steps = n_train.div_ceil(batch);
         Ok(Self {

@@ -53,7 +53,8 @@ pub struct ServeArgs {
 
 pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
     let dir = a.checkpoint.as_path();
-    let spec = super::predict::grey_model(dir, "serve")?;
+    let spec = checkpoint::load_spec(dir)?;
+    let class_names = checkpoint::load_run(dir)?.data.class_names;
     let [h, w, c] = spec.input;
     let classes = spec.classes()?;
     let (params_total, _) = spec.param_counts()?;
@@ -80,6 +81,7 @@ pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
             "parameters": params_total,
             "input": [h, w, c],
             "classes": classes,
+            "class_names": class_names,
             "max_body_bytes": request::MAX_BODY,
             "max_image_side": request::MAX_SIDE,
         })
@@ -96,6 +98,7 @@ pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
             model_json,
             height: h,
             width: w,
+            channels: c,
             jobs,
         };
         let stopping = AtomicBool::new(false);
@@ -103,7 +106,7 @@ pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
             for _ in 0..WORKERS {
                 s.spawn(|| worker(&server, &cx, &stopping));
             }
-            model::answer_jobs(b, [h, w], queue, || signals.received().is_some());
+            model::answer_jobs(b, [h, w, c], queue, || signals.received().is_some());
             stopping.store(true, Ordering::SeqCst);
         });
         if let Some(sig) = signals.received() {

@@ -17,7 +17,7 @@ use crate::train::evaluate;
 
 /// One preprocessed image waiting for the model, and where its answer goes.
 pub struct Job {
-    /// `height * width` grey bytes, white ink on black (the model's input).
+    /// The model's input: `height * width` grey bytes (white ink on black) or RGB triples.
     pub input: Vec<u8>,
     pub reply: Sender<std::result::Result<Prediction, String>>,
 }
@@ -36,7 +36,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// the jobs still in it: their requests are told at once that the server is stopping.
 pub fn answer_jobs(
     backend: &mut dyn Backend,
-    [height, width]: [usize; 2],
+    [height, width, channels]: [usize; 3],
     jobs: Receiver<Job>,
     stop: impl Fn() -> bool,
 ) {
@@ -61,7 +61,7 @@ pub fn answer_jobs(
             n,
             height,
             width,
-            channels: 1,
+            channels,
         };
         match run(backend, &set) {
             Ok(predictions) => {

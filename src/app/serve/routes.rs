@@ -11,7 +11,7 @@ use tiny_http::{Header, Method, Request, Response};
 
 use super::model::{Job, Prediction};
 use super::request::{self, Refusal, MAX_BODY};
-use crate::data::image::preprocess;
+use crate::data::image::{fit_rgb, preprocess};
 
 /// The page, embedded in the binary: no file is read at run time and nothing is fetched.
 const PAGE: &str = include_str!("page.html");
@@ -23,9 +23,10 @@ const MODEL_WAIT: Duration = Duration::from_secs(60);
 pub struct Context {
     /// The body of `GET /model`.
     pub model_json: String,
-    /// The model's input size.
+    /// The model's input shape.
     pub height: usize,
     pub width: usize,
+    pub channels: usize,
     pub jobs: SyncSender<Job>,
 }
 
@@ -139,7 +140,10 @@ fn predict(rq: &mut Request, cx: &Context) -> Result<serde_json::Value, Refusal>
     let kind = request::body_kind(content_type(rq).as_deref())?;
     let body = read_body(rq)?;
     let image = request::image_from_body(kind, &body)?;
-    let input = preprocess(&image, cx.height, cx.width).map_err(|m| Refusal::new(422, m))?;
+    let input = match cx.channels {
+        1 => preprocess(&image, cx.height, cx.width).map_err(|m| Refusal::new(422, m))?,
+        _ => fit_rgb(&image, cx.height, cx.width),
+    };
     let (tx, rx) = mpsc::channel();
     cx.jobs
         .send(Job {
@@ -160,6 +164,6 @@ fn predict(rq: &mut Request, cx: &Context) -> Result<serde_json::Value, Refusal>
     Ok(json!({
         "class": p.class,
         "probabilities": p.probabilities,
-        "input": { "width": cx.width, "height": cx.height, "pixels": input },
+        "input": { "width": cx.width, "height": cx.height, "channels": cx.channels, "pixels": input },
     }))
 }
