@@ -4,16 +4,26 @@
 use std::collections::BTreeSet;
 
 use crate::error::Result;
-use crate::model::{preset, Layer, Padding, PRESETS};
+use crate::model::{for_data, preset, Layer, Padding, PRESETS};
 use crate::ops::check_case::ModelShapes;
 use crate::ops::gemm::GemmShape;
+
+/// Colour inputs the checks also size a preset for (CIFAR's 32x32x3, 10 classes), beside every
+/// preset's own 28x28x1.
+const COLOUR: [(&str, [usize; 3]); 1] = [("convnet", [32, 32, 3])];
 
 /// The presets' layer shapes at `batch` (None: each preset's own batch size).
 pub fn preset_shapes(batch: Option<usize>) -> Result<ModelShapes> {
     let mut m = ModelShapes::default();
     let mut seen = BTreeSet::new();
-    for name in PRESETS {
-        let spec = preset(name)?;
+    let own = PRESETS.iter().map(|n| (n.to_string(), preset(n)));
+    let colour = COLOUR.iter().map(|(n, input)| {
+        let label = format!("{n}@{}", crate::data::shape_str(*input));
+        (label, preset(n).map(|s| for_data(s, *input, 10)))
+    });
+    for (name, spec) in own.chain(colour) {
+        let spec = spec?;
+        let name = name.as_str();
         let n = batch.unwrap_or(spec.defaults.batch_size);
         // Each layer's input shape as the model's own shape inference gives it.
         for (layer, info) in spec.layers.iter().zip(spec.infer()?) {

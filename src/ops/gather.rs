@@ -143,10 +143,13 @@ pub const CHECK: OpCheck = OpCheck {
 /// (h, w, c, seed, step, augmentation; empty: the plain gather).
 type GatherCase = (usize, usize, usize, u64, u32, &'static str);
 
-const CHECK_CASES: [GatherCase; 3] = [
+const CHECK_CASES: [GatherCase; 5] = [
     (28, 28, 1, 42, 1, ""),
     (28, 28, 1, 42, 1, "shift=2,rotate=10,scale=0.1"),
     (7, 5, 3, 7 + (1 << 40), 9, "shift=1.5,rotate=30,scale=0.2"),
+    // CIFAR's colour images: the same transform for every channel.
+    (32, 32, 3, 42, 1, ""),
+    (32, 32, 3, 5, 2, "shift=2,rotate=10,scale=0.1"),
 ];
 
 fn checks(env: &Env, out: Sink) -> Result<()> {
