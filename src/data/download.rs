@@ -136,6 +136,7 @@ fn download(
     progress: &mut dyn Progress,
 ) -> std::result::Result<(), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls())
         .timeout_connect(Some(Duration::from_secs(20)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
         .http_status_as_error(false)
@@ -150,6 +151,16 @@ fn download(
         }
     }
     Err(format!("the transfer kept stopping ({last})"))
+}
+
+/// The TLS implementation compiled in (see Cargo.toml): rustls on Linux, the system's elsewhere.
+fn tls() -> ureq::tls::TlsConfig {
+    let provider = if cfg!(target_os = "linux") {
+        ureq::tls::TlsProvider::Rustls
+    } else {
+        ureq::tls::TlsProvider::NativeTls
+    };
+    ureq::tls::TlsConfig::builder().provider(provider).build()
 }
 
 enum Done {

@@ -1,11 +1,11 @@
 //! NumPy `.npz` archives as `keras.datasets` keeps them (`mnist.npz`): the arrays `x_train`,
 //! `y_train`, `x_test` and `y_test`; images uint8 `[n, h, w]` or `[n, h, w, c]`, labels any
-//! integer type, `[n]` or `[n, 1]`.
+//! integer type, `[n]` or `[n, 1]`. The archive is read with the `zip` crate and each `.npy`
+//! header here: a crate for it (npyz) pulls in a parser whose build compiles C for the target,
+//! which the macOS and Windows builds cannot do on this project's Linux CI.
 
 use std::io::Read;
 use std::path::Path;
-
-use npyz::{DType, NpyFile, Order};
 
 use super::{Dataset, Splits};
 use crate::error::{Error, Result};
@@ -26,22 +26,74 @@ fn entry(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, name: &str) -> R
     Ok(bytes)
 }
 
-/// An array's header checked: C order and a plain type; gives its shape and type string.
-fn header(npy: &NpyFile<&[u8]>, path: &Path, name: &str) -> Result<(Vec<usize>, String)> {
-    if npy.order() != Order::C {
+/// A parsed `.npy` array: its type string (`|u1`, `<i8`), shape and data bytes.
+struct Npy<'a> {
+    descr: String,
+    shape: Vec<usize>,
+    data: &'a [u8],
+}
+
+/// The value after `'key':` in a header dict, up to the next top-level comma.
+fn field<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
+    let at = dict.find(&format!("'{key}':"))? + key.len() + 3;
+    let rest = dict[at..].trim_start();
+    let end = if rest.starts_with('(') {
+        rest.find(')')? + 1
+    } else {
+        rest.find([',', '}'])?
+    };
+    Some(rest[..end].trim())
+}
+
+/// Parses the `.npy` format (versions 1 to 3): magic, version, header length, a Python dict
+/// literal with `descr`, `fortran_order` and `shape`, then the data in C order.
+fn parse_npy<'a>(bytes: &'a [u8], path: &Path, name: &str) -> Result<Npy<'a>> {
+    let bad = |why: &str| {
+        Error::file(
+            path,
+            format!("array `{name}` is not a readable .npy: {why}"),
+        )
+    };
+    let rest = bytes
+        .strip_prefix(b"\x93NUMPY")
+        .ok_or_else(|| bad("no magic"))?;
+    let (len, at) = match rest.first() {
+        Some(1) if rest.len() >= 4 => (u16::from_le_bytes([rest[2], rest[3]]) as usize, 4),
+        Some(2 | 3) if rest.len() >= 6 => (
+            u32::from_le_bytes([rest[2], rest[3], rest[4], rest[5]]) as usize,
+            6,
+        ),
+        _ => return Err(bad("an unknown version")),
+    };
+    let header = rest
+        .get(at..at + len)
+        .ok_or_else(|| bad("a truncated header"))?;
+    let dict = std::str::from_utf8(header).map_err(|_| bad("a header that is not text"))?;
+    let descr = field(dict, "descr")
+        .ok_or_else(|| bad("no descr"))?
+        .trim_matches(['\'', '"']);
+    if field(dict, "fortran_order") != Some("False") {
         return Err(Error::file(
             path,
             format!("array `{name}` is in Fortran order"),
         ));
     }
-    let DType::Plain(t) = npy.dtype() else {
-        return Err(Error::file(
-            path,
-            format!("array `{name}` is a structured array"),
-        ));
-    };
-    let shape = npy.shape().iter().map(|&d| d as usize).collect();
-    Ok((shape, t.to_string()))
+    let shape = field(dict, "shape").ok_or_else(|| bad("no shape"))?;
+    let shape = shape
+        .trim_matches(['(', ')'])
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            d.parse::<usize>()
+                .map_err(|_| bad("a shape that is not numbers"))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    Ok(Npy {
+        descr: descr.to_string(),
+        shape,
+        data: &rest[at + len..],
+    })
 }
 
 fn images(
@@ -50,77 +102,86 @@ fn images(
     name: &str,
 ) -> Result<(Vec<usize>, Vec<u8>)> {
     let bytes = entry(zip, path, name)?;
-    let bad = |e: std::io::Error| Error::file(path, format!("array `{name}`: {e}"));
-    let npy = NpyFile::new(&bytes[..]).map_err(bad)?;
-    let (shape, t) = header(&npy, path, name)?;
-    if t != "|u1" {
+    let npy = parse_npy(&bytes, path, name)?;
+    if npy.descr != "|u1" {
         return Err(Error::file(
             path,
-            format!("array `{name}` holds {t}; images must be uint8 (|u1)"),
+            format!(
+                "array `{name}` holds {}; images must be uint8 (|u1)",
+                npy.descr
+            ),
         ));
     }
-    if !(3..=4).contains(&shape.len()) {
+    if !(3..=4).contains(&npy.shape.len()) {
         return Err(Error::file(
             path,
-            format!("array `{name}` has shape {shape:?}; images must be [n, h, w] or [n, h, w, c]"),
+            format!(
+                "array `{name}` has shape {:?}; images must be [n, h, w] or [n, h, w, c]",
+                npy.shape
+            ),
         ));
     }
-    Ok((shape, npy.into_vec::<u8>().map_err(bad)?))
+    let n: usize = npy.shape.iter().product();
+    let data = npy.data.get(..n).ok_or_else(|| {
+        Error::file(
+            path,
+            format!("array `{name}` holds fewer than its {n} bytes"),
+        )
+    })?;
+    Ok((npy.shape, data.to_vec()))
+}
+
+/// One integer of `width` bytes, little-endian unless `big`, signed or not.
+fn int_at(b: &[u8], big: bool, signed: bool) -> i64 {
+    let mut v: u64 = 0;
+    for (i, &x) in b.iter().enumerate() {
+        let shift = 8 * if big { b.len() - 1 - i } else { i };
+        v |= u64::from(x) << shift;
+    }
+    let bits = 8 * b.len() as u32;
+    if signed && bits < 64 && v >> (bits - 1) & 1 == 1 {
+        (v as i64) - (1i64 << bits)
+    } else {
+        v as i64
+    }
 }
 
 fn labels(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, name: &str) -> Result<Vec<u8>> {
     let bytes = entry(zip, path, name)?;
-    let bad = |e: std::io::Error| Error::file(path, format!("array `{name}`: {e}"));
-    let npy = NpyFile::new(&bytes[..]).map_err(bad)?;
-    let (shape, t) = header(&npy, path, name)?;
-    if shape.len() > 2 || shape.get(1).is_some_and(|&d| d != 1) {
+    let npy = parse_npy(&bytes, path, name)?;
+    let shape = &npy.shape;
+    if shape.is_empty() || shape.len() > 2 || shape.get(1).is_some_and(|&d| d != 1) {
         return Err(Error::file(
             path,
             format!("array `{name}` has shape {shape:?}; labels must be [n] or [n, 1]"),
         ));
     }
-    let wide: Vec<i64> = match &t[1..] {
-        "u1" => npy
-            .into_vec::<u8>()
-            .map_err(bad)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "i1" => npy
-            .into_vec::<i8>()
-            .map_err(bad)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "i2" => npy
-            .into_vec::<i16>()
-            .map_err(bad)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "u2" => npy
-            .into_vec::<u16>()
-            .map_err(bad)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "i4" => npy
-            .into_vec::<i32>()
-            .map_err(bad)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        "i8" => npy.into_vec::<i64>().map_err(bad)?,
+    let d = npy.descr.as_bytes();
+    let (big, kind, width) = match d {
+        [e @ (b'<' | b'>' | b'|' | b'='), k @ (b'i' | b'u'), w @ (b'1' | b'2' | b'4' | b'8')] => {
+            (*e == b'>', *k, usize::from(w - b'0'))
+        }
         _ => {
             return Err(Error::file(
                 path,
-                format!("array `{name}` holds {t}; labels must be integers"),
+                format!(
+                    "array `{name}` holds {}; labels must be integers",
+                    npy.descr
+                ),
             ))
         }
     };
-    wide.iter()
+    let n = shape[0];
+    let data = npy.data.get(..n * width).ok_or_else(|| {
+        Error::file(
+            path,
+            format!("array `{name}` holds fewer than its {n} labels"),
+        )
+    })?;
+    data.chunks_exact(width)
         .enumerate()
-        .map(|(i, &l)| {
+        .map(|(i, b)| {
+            let l = int_at(b, big, kind == b'i');
             u8::try_from(l).map_err(|_| {
                 Error::file(
                     path,

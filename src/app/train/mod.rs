@@ -277,9 +277,22 @@ fn header(p: &Prepared, device: String) -> Result<String> {
         run.lr,
         settings_text(run)
     );
+    let data = &p.run.data;
+    let name = data
+        .dataset
+        .as_deref()
+        .map_or(String::new(), |n| format!("{n} "));
+    let data_line = format!(
+        "\nData: {name}from {}: {} training and {} test images, {}, {} classes",
+        data.dir,
+        thousands(p.data.train.len()),
+        thousands(p.data.test.len()),
+        shape_str(p.data.shape()),
+        p.data.classes
+    );
     Ok(match &p.state {
         Some(s) => format!(
-            "Resuming `{}` from {} at epoch {}, step {} on {device}: {settings}",
+            "Resuming `{}` from {} at epoch {}, step {} on {device}: {settings}{data_line}",
             p.spec.name,
             p.out.display(),
             s.progress.epoch + 1,
@@ -288,7 +301,7 @@ fn header(p: &Prepared, device: String) -> Result<String> {
         None => {
             let (total, trainable) = p.spec.param_counts()?;
             format!(
-                "Training `{}` ({} parameters, {} trainable) on {device}: {settings}",
+                "Training `{}` ({} parameters, {} trainable) on {device}: {settings}{data_line}",
                 p.spec.name,
                 thousands(total),
                 thousands(trainable),
