@@ -1,7 +1,7 @@
 //! Conv2D (Keras semantics: NHWC input, kernel `[kh, kw, cin, cout]`, valid or same padding,
-//! strides, an activation fused into the kernels' epilogue). CPU: im2col and the packed GEMM
-//! (`ops::im2col`, `ops::cpu_gemm`); GPU: `ops::conv2d` (`shaders/conv2d_tiled.wgsl`,
-//! `shaders/conv2d_cpu_adapter.wgsl`). Tests: `tests/ops_conv2d.rs`, `tests/ops_im2col.rs`.
+//! strides, an activation fused into the kernels' epilogue). CPU: implicit GEMM without patch
+//! matrices (`ops::cpu_conv`); GPU: `ops::conv2d` (`shaders/conv2d_tiled.wgsl`,
+//! `shaders/conv2d_cpu_adapter.wgsl`). Tests: `tests/ops_conv2d.rs`, `tests/ops_cpu_conv.rs`.
 
 use super::activation::{self, Activation};
 use super::build::mul;
@@ -12,8 +12,8 @@ use super::{
 use crate::error::Result;
 use crate::onnx::{self, Attr, OnnxBuilder, OnnxCx};
 use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::cpu_conv;
 use crate::ops::elementwise::{self, Act};
-use crate::ops::im2col;
 use crate::runtime::GpuTensor;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -196,8 +196,8 @@ impl ConvOp {
 }
 
 impl Op for ConvOp {
-    /// The input patches (im2col), reused by the weight gradient.
-    type CpuSaved = Vec<f32>;
+    /// Nothing: the weight gradient reads the input in place.
+    type CpuSaved = ();
     type GpuSaved = ();
 
     fn describe(&self) -> String {
@@ -206,42 +206,33 @@ impl Op for ConvOp {
     }
 
     fn memory(&self, m: &mut MemoryCx) {
-        let s = &self.s;
-        if !m.arena {
-            // im2col patches, kept for the weight gradient, and their gradient.
+        let floats = cpu_conv::padded_input_len(&self.s);
+        if !m.arena && floats > 0 {
+            // Same padding: the CPU passes read a zero-padded copy of the input.
+            let s = &self.s;
             m.push(
                 format!(
-                    "{}: input patches ({}x{}x{}x{})",
+                    "{}: zero-padded input ({}x{}x{})",
                     m.layer,
                     s.n,
-                    s.oh * s.ow,
-                    s.kh * s.kw,
+                    floats / s.n / s.cin,
                     s.cin
                 ),
-                [s.n, s.oh, s.ow, s.kh, s.kw, s.cin, 4]
-                    .iter()
-                    .fold(1u64, |a, &d| a.saturating_mul(d as u64)),
-                2,
+                floats as u64 * 4,
+                1,
             );
         }
     }
 
-    fn cpu_forward(&self, cx: &mut CpuCx, x: &[f32], mode: Mode) -> (Vec<f32>, Vec<f32>) {
+    fn cpu_forward(&self, cx: &mut CpuCx, x: &[f32], _mode: Mode) -> (Vec<f32>, ()) {
         let s = &self.s;
-        let mut cols = cx.floats.take(s.n * s.oh * s.ow * s.kh * s.kw * s.cin);
-        im2col::im2col_into(s, x, &mut cols);
-        let mut y = cx.floats.take(s.n * s.oh * s.ow * s.cout);
+        let mut y = cx.floats.take(s.y_len());
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        im2col::forward_from_cols_into(s, &cols, w, b, self.fused_on_cpu(), &mut y);
+        cpu_conv::forward_into(s, x, w, b, self.fused_on_cpu(), &mut y);
         if !self.fused_on_cpu() {
             elementwise::act_forward_in_place(self.act, &mut y);
         }
-        if mode == Mode::Train {
-            (y, cols)
-        } else {
-            cx.floats.give(cols);
-            (y, Vec::new())
-        }
+        (y, ())
     }
 
     fn cpu_backward(
@@ -249,31 +240,24 @@ impl Op for ConvOp {
         cx: &mut CpuCx,
         x: &[f32],
         y: &[f32],
-        cols: Vec<f32>,
+        _saved: (),
         mut g: Vec<f32>,
         need_dx: bool,
     ) -> Vec<f32> {
         let s = &self.s;
         elementwise::act_backward_in_place(self.act, y, &mut g);
-        let (dw, db) = im2col::backward_weights_from_cols(s, &cols, &g);
+        let (dw, db) = cpu_conv::backward_weights(s, x, &g);
         cx.grads[self.w] = dw;
         cx.grads[self.b] = db;
         let dx = if need_dx {
-            let mut dcols = cx.floats.take(cols.len());
             let mut dx = cx.floats.take(x.len());
-            im2col::backward_input_into(s, &cx.params[self.w], &g, &mut dcols, &mut dx);
-            cx.floats.give(dcols);
+            cpu_conv::backward_input_into(s, &cx.params[self.w], &g, &mut dx);
             dx
         } else {
             Vec::new()
         };
         cx.floats.give(g);
-        cx.floats.give(cols);
         dx
-    }
-
-    fn cpu_discard(&self, cx: &mut CpuCx, cols: Vec<f32>) {
-        cx.floats.give(cols);
     }
 
     fn gpu_forward(
