@@ -173,3 +173,55 @@ fn a_tile_reading_past_b_panics() {
     let mut acc = vec![0f32; MR * isa.nr()];
     accumulate(isa, &op, &[Seg { a: 0, b: 0, len: 4 }], &mut acc);
 }
+
+/// Convolution + activation + max pooling fused gives the bits of the three unfused passes, for
+/// pooling windows that tile the rows (odd sizes leave rows and columns unpooled).
+#[test]
+fn fused_conv_pool_gives_the_unfused_bits() {
+    use wgnn::ops::cpu_conv_pool;
+    use wgnn::ops::elementwise::{act_forward_in_place, Act};
+    use wgnn::ops::pool::{self, PoolShape};
+    let cases: [(ConvCase, [usize; 2], Act); 5] = [
+        ((3, 28, 28, 1, 32, [3, 3], [1, 1], false), [2, 2], Act::Relu),
+        (
+            (4, 13, 13, 32, 64, [3, 3], [1, 1], false),
+            [2, 2],
+            Act::Relu,
+        ),
+        ((2, 14, 14, 3, 16, [5, 5], [1, 1], true), [2, 2], Act::Tanh),
+        (
+            (2, 11, 12, 4, 8, [3, 3], [1, 1], false),
+            [3, 2],
+            Act::Linear,
+        ),
+        (
+            (1, 9, 9, 2, 40, [3, 3], [2, 2], true),
+            [5, 5],
+            Act::Elu(0.5),
+        ),
+    ];
+    for (i, (c, pool_size, act)) in cases.into_iter().enumerate() {
+        let s = shape(&c);
+        let p = PoolShape::new(s.n, s.oh, s.ow, s.cout, pool_size, pool_size).unwrap();
+        assert!(cpu_conv_pool::fusable(&s, &p), "case {i}");
+        let x = rand_vec(50 + i as u64, s.x_len());
+        let w = rand_vec(60 + i as u64, s.w_len());
+        let b = rand_vec(70 + i as u64, s.cout);
+        let mut y = vec![0f32; s.y_len()];
+        cpu_conv::forward_into(&s, &x, &w, &b, act == Act::Relu, &mut y);
+        if act != Act::Relu {
+            act_forward_in_place(act, &mut y);
+        }
+        let (mut want, mut want_arg) = (vec![0f32; p.y_len()], vec![0u32; p.y_len()]);
+        pool::forward_into(&p, &y, &mut want, &mut want_arg);
+        let (mut got, mut got_arg) = (vec![f32::NAN; p.y_len()], vec![u32::MAX; p.y_len()]);
+        cpu_conv_pool::forward_into(&s, &p, &x, &w, &b, act, &mut got, &mut got_arg);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "case {i}: pooled values");
+        assert_eq!(got_arg, want_arg, "case {i}: argmax");
+    }
+    // Overlapping or padded windows are not fused.
+    let s = shape(&(1, 12, 12, 1, 4, [3, 3], [1, 1], false));
+    let overlapping = PoolShape::new(1, 10, 10, 4, [3, 3], [2, 2]).unwrap();
+    assert!(!cpu_conv_pool::fusable(&s, &overlapping));
+}

@@ -5,6 +5,7 @@
 
 use super::activation::{self, Activation};
 use super::build::mul;
+use super::conv_pool::ConvMaxPool;
 use super::Mode;
 use super::{
     Build, Built, CpuCx, Fields, GpuCx, Init, LayerKind, MemoryCx, Op, Padding, Res, TomlOut,
@@ -13,7 +14,9 @@ use crate::error::Result;
 use crate::onnx::{self, Attr, OnnxBuilder, OnnxCx};
 use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::cpu_conv;
+use crate::ops::cpu_conv_pool;
 use crate::ops::elementwise::{self, Act};
+use crate::ops::pool::PoolShape;
 use crate::runtime::GpuTensor;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -244,20 +247,18 @@ impl Op for ConvOp {
         mut g: Vec<f32>,
         need_dx: bool,
     ) -> Vec<f32> {
-        let s = &self.s;
         elementwise::act_backward_in_place(self.act, y, &mut g);
-        let (dw, db) = cpu_conv::backward_weights(s, x, &g);
-        cx.grads[self.w] = dw;
-        cx.grads[self.b] = db;
-        let dx = if need_dx {
-            let mut dx = cx.floats.take(x.len());
-            cpu_conv::backward_input_into(s, &cx.params[self.w], &g, &mut dx);
-            dx
-        } else {
-            Vec::new()
-        };
-        cx.floats.give(g);
-        dx
+        cpu_conv_grads(cx, &self.s, (self.w, self.b), x, g, need_dx)
+    }
+
+    fn cpu_fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
+        cpu_conv_pool::fusable(&self.s, p).then_some(ConvMaxPool {
+            s: self.s,
+            act: self.act,
+            w: self.w,
+            b: self.b,
+            pool: *p,
+        })
     }
 
     fn gpu_forward(
@@ -297,4 +298,29 @@ impl Op for ConvOp {
         )?);
         Ok(Some(dx))
     }
+}
+
+/// The convolution's backward pass from `g`, the gradient after the activation's backward: the
+/// parameter gradients into `cx.grads` (`wb`: the kernel's and the bias' indices), and `dx`
+/// (empty unless `need_dx`). `g` goes back to the recycler.
+pub(super) fn cpu_conv_grads(
+    cx: &mut CpuCx,
+    s: &Conv2dShape,
+    (w, b): (usize, usize),
+    x: &[f32],
+    g: Vec<f32>,
+    need_dx: bool,
+) -> Vec<f32> {
+    let (dw, db) = cpu_conv::backward_weights(s, x, &g);
+    cx.grads[w] = dw;
+    cx.grads[b] = db;
+    let dx = if need_dx {
+        let mut dx = cx.floats.take(x.len());
+        cpu_conv::backward_input_into(s, &cx.params[w], &g, &mut dx);
+        dx
+    } else {
+        Vec::new()
+    };
+    cx.floats.give(g);
+    dx
 }

@@ -101,64 +101,93 @@ fn row_offsets(r0: usize, end: usize, offset: impl Fn(usize) -> usize) -> ([usiz
     (rows, live)
 }
 
-/// `y = x (*) w + b`, then ReLU when `relu`; every element of `y` is written. Same result as
-/// `conv2d::forward_ref` to rounding.
-pub fn forward_into(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool, y: &mut [f32]) {
-    assert_eq!(x.len(), s.x_len(), "conv forward: x length");
-    assert_eq!(w.len(), s.w_len(), "conv forward: weights length");
-    assert_eq!(b.len(), s.cout, "conv forward: bias length");
-    assert_eq!(y.len(), s.y_len(), "conv forward: y length");
-    let xin = input(s, x);
-    let (isa, k, n) = (Isa::for_width(s.cout), s.kh * s.kw * s.cin, s.cout);
-    let nr = isa.nr();
-    let panels = pack(nr, k, n, |kk, j| w[kk * n + j]);
-    // One segment per window row: kw*cin contiguous inputs, and the matching rows of the panel.
-    let segs: Vec<Vec<Seg>> = (0..n.div_ceil(nr))
-        .map(|p| {
-            (0..s.kh)
-                .map(|ky| Seg {
-                    a: ky * xin.w * s.cin,
-                    b: p * k * nr + ky * s.kw * s.cin * nr,
-                    len: s.kw * s.cin,
-                })
-                .collect()
-        })
-        .collect();
-    let pixel = |r: usize| {
-        let (img, rest) = (r / (s.oh * s.ow), r % (s.oh * s.ow));
-        let (oy, ox) = (rest / s.ow, rest % s.ow);
-        ((img * xin.h + oy * s.sh) * xin.w + ox * s.sw) * s.cin
-    };
-    let total = s.n * s.oh * s.ow;
-    y.par_chunks_mut(TASK_ROWS * n)
-        .enumerate()
-        .for_each(|(t, yc)| {
-            let mut acc = vec![0f32; MR * nr];
-            let r_end = t * TASK_ROWS + yc.len() / n;
-            for r0 in (t * TASK_ROWS..r_end.min(total)).step_by(MR) {
-                let (rows, live) = row_offsets(r0, r_end, pixel);
-                let op = Operands {
-                    a: &xin.x,
-                    rows,
-                    a_step: 1,
-                    b: &panels,
-                    b_step: nr,
-                };
-                for (p, segs) in segs.iter().enumerate() {
-                    acc.fill(0.0);
-                    accumulate(isa, &op, segs, &mut acc);
-                    let (j0, wc) = (p * nr, nr.min(n - p * nr));
-                    for i in 0..live {
-                        let out = &mut yc[(r0 - t * TASK_ROWS + i) * n + j0..][..wc];
-                        let (a, bias) = (&acc[i * nr..][..wc], &b[j0..j0 + wc]);
-                        for ((o, &v), &bv) in out.iter_mut().zip(a).zip(bias) {
-                            let v = v + bv;
-                            *o = if relu { v.max(0.0) } else { v };
-                        }
+/// The forward pass prepared for one input and kernel: the packed weights and the segments of
+/// a window, so that any run of output pixels can be computed (`rows`).
+pub struct Forward<'a> {
+    s: Conv2dShape,
+    xin: Input<'a>,
+    isa: Isa,
+    panels: Vec<f32>,
+    /// Per panel of output channels, one segment per window row.
+    segs: Vec<Vec<Seg>>,
+}
+
+impl<'a> Forward<'a> {
+    /// Panics if `x` or `w` does not match the shape.
+    pub fn new(s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
+        assert_eq!(x.len(), s.x_len(), "conv forward: x length");
+        assert_eq!(w.len(), s.w_len(), "conv forward: weights length");
+        let xin = input(s, x);
+        let (isa, k, n) = (Isa::for_width(s.cout), s.kh * s.kw * s.cin, s.cout);
+        let nr = isa.nr();
+        let panels = pack(nr, k, n, |kk, j| w[kk * n + j]);
+        // A window row is kw*cin contiguous inputs, and the matching rows of the panel.
+        let segs = (0..n.div_ceil(nr))
+            .map(|p| {
+                (0..s.kh)
+                    .map(|ky| Seg {
+                        a: ky * xin.w * s.cin,
+                        b: p * k * nr + ky * s.kw * s.cin * nr,
+                        len: s.kw * s.cin,
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            s: *s,
+            xin,
+            isa,
+            panels,
+            segs,
+        }
+    }
+
+    /// Output pixels `r0..r0 + out.len() / cout` (flat over images and rows) into `out`, plus the
+    /// bias, then ReLU when `relu`; every element of `out` is written.
+    pub fn rows(&self, r0: usize, b: &[f32], relu: bool, out: &mut [f32]) {
+        let (s, n, nr) = (&self.s, self.s.cout, self.isa.nr());
+        assert_eq!(b.len(), n, "conv forward: bias length");
+        let pixel = |r: usize| {
+            let (img, rest) = (r / (s.oh * s.ow), r % (s.oh * s.ow));
+            let (oy, ox) = (rest / s.ow, rest % s.ow);
+            ((img * self.xin.h + oy * s.sh) * self.xin.w + ox * s.sw) * s.cin
+        };
+        let r_end = r0 + out.len() / n;
+        let mut acc = vec![0f32; MR * nr];
+        for g0 in (r0..r_end).step_by(MR) {
+            let (rows, live) = row_offsets(g0, r_end, pixel);
+            let op = Operands {
+                a: &self.xin.x,
+                rows,
+                a_step: 1,
+                b: &self.panels,
+                b_step: nr,
+            };
+            for (p, segs) in self.segs.iter().enumerate() {
+                acc.fill(0.0);
+                accumulate(self.isa, &op, segs, &mut acc);
+                let (j0, wc) = (p * nr, nr.min(n - p * nr));
+                for i in 0..live {
+                    let o = &mut out[(g0 - r0 + i) * n + j0..][..wc];
+                    let (a, bias) = (&acc[i * nr..][..wc], &b[j0..j0 + wc]);
+                    for ((o, &v), &bv) in o.iter_mut().zip(a).zip(bias) {
+                        let v = v + bv;
+                        *o = if relu { v.max(0.0) } else { v };
                     }
                 }
             }
-        });
+        }
+    }
+}
+
+/// `y = x (*) w + b`, then ReLU when `relu`; every element of `y` is written. Same result as
+/// `conv2d::forward_ref` to rounding.
+pub fn forward_into(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool, y: &mut [f32]) {
+    assert_eq!(y.len(), s.y_len(), "conv forward: y length");
+    let f = Forward::new(s, x, w);
+    y.par_chunks_mut(TASK_ROWS * s.cout)
+        .enumerate()
+        .for_each(|(t, yc)| f.rows(t * TASK_ROWS, b, relu, yc));
 }
 
 /// `dx` (`[n, h, w, cin]`) from `w` and `dy`; every element is written. Same result as
