@@ -75,6 +75,16 @@ fn main() {
             cpu_conv_pool::forward_into(&s, &ps, &x, &w, &b, Act::Relu, &mut py, &mut pa)
         });
         println!("  fused fwd+pool {t:7.2} ms");
+        let f = cpu_conv::Forward::new(&s, &x, &w);
+        let mut strip = vec![0f32; 2 * s.ow * cout];
+        let t = best(reps, || {
+            for r in
+                (0..s.n * (s.oh / 2)).map(|q| (q / (s.oh / 2) * s.oh + q % (s.oh / 2) * 2) * s.ow)
+            {
+                f.rows(r, &b, true, &mut strip);
+            }
+        });
+        println!("  strips only (1 thread) {t:7.2} ms");
         let t = best(reps, || pool::forward_into(&ps, &y, &mut py, &mut pa));
         println!("  pool fwd (CPU pass) {t:7.2} ms");
         let mut dxv = vec![0f32; x.len()];

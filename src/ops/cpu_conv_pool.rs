@@ -97,27 +97,53 @@ unsafe fn pool_strip_avx2(
 #[inline(always)]
 fn pool_strip(p: &PoolShape, strip: &[f32], base: usize, y: &mut [f32], arg: &mut [u32]) {
     let c = p.c;
+    let full = c - c % LANES;
     for ox in 0..p.ow {
-        let (y, arg) = (&mut y[ox * c..][..c], &mut arg[ox * c..][..c]);
         let first = ox * p.pw * c;
-        y.copy_from_slice(&strip[first..first + c]);
-        for (a, idx) in arg.iter_mut().zip((base + first) as u32..) {
-            *a = idx;
+        let o = ox * c;
+        for c0 in (0..full).step_by(LANES) {
+            let (best, at) = window_lanes::<LANES>(p, strip, base, first, c0);
+            y[o + c0..][..LANES].copy_from_slice(&best);
+            arg[o + c0..][..LANES].copy_from_slice(&at);
         }
-        for iy in 0..p.ph {
-            for ix in 0..p.pw {
-                let j = (iy * p.w + ox * p.pw + ix) * c;
-                for (ch, ((best, a), &v)) in y
-                    .iter_mut()
-                    .zip(arg.iter_mut())
-                    .zip(&strip[j..j + c])
-                    .enumerate()
-                {
-                    let gt = v > *best;
-                    *best = if gt { v } else { *best };
-                    *a = if gt { (base + j + ch) as u32 } else { *a };
-                }
+        for c0 in full..c {
+            let (best, at) = window_lanes::<1>(p, strip, base, first, c0);
+            (y[o + c0], arg[o + c0]) = (best[0], at[0]);
+        }
+    }
+}
+
+/// Channels per vector group of `pool_strip`.
+const LANES: usize = 16;
+
+/// The maximum and argmax of channels `c0..c0 + L` over the window whose first element is
+/// `strip[first]`. Fixed-size arrays (no copies of run-time length, which become `memcpy`
+/// calls), which the compiler turns into vector compares and blends.
+#[inline(always)]
+fn window_lanes<const L: usize>(
+    p: &PoolShape,
+    strip: &[f32],
+    base: usize,
+    first: usize,
+    c0: usize,
+) -> ([f32; L], [u32; L]) {
+    let c = p.c;
+    let mut best: [f32; L] = strip[first + c0..][..L].try_into().expect("L values");
+    let mut at = [0u32; L];
+    for (l, a) in at.iter_mut().enumerate() {
+        *a = (base + first + c0 + l) as u32;
+    }
+    for iy in 0..p.ph {
+        for ix in 0..p.pw {
+            let j = first + (iy * p.w + ix) * c + c0;
+            let v: &[f32; L] = strip[j..j + L].try_into().expect("L values");
+            let idx = (base + j) as u32;
+            for l in 0..L {
+                let gt = v[l] > best[l];
+                best[l] = if gt { v[l] } else { best[l] };
+                at[l] = if gt { idx + l as u32 } else { at[l] };
             }
         }
     }
+    (best, at)
 }
