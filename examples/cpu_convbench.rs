@@ -3,7 +3,10 @@
 //!     cargo run --release --example cpu_convbench [REPS]
 use std::time::Instant;
 use wgnn::ops::conv2d::Conv2dShape;
+use wgnn::ops::cpu_conv;
+use wgnn::ops::cpu_conv_pool;
 use wgnn::ops::cpu_gemm::gemm;
+use wgnn::ops::elementwise::Act;
 use wgnn::ops::gemm::GemmShape;
 use wgnn::ops::im2col::{col2im, im2col};
 use wgnn::ops::pool::{self, PoolShape};
@@ -55,6 +58,40 @@ fn main() {
         );
         println!("  dx gemm    {t_dx:7.2} ms  {:6.1} GFLOP/s", gf(&dx, t_dx));
         println!("  col2im     {:7.2} ms", best(reps, || col2im(&s, &dcols)));
+        // The implicit-GEMM passes the CPU backend runs (no patch matrices).
+        let flops = fwd.m * fwd.n * fwd.k;
+        let gfl = |t: f64| 2.0 * flops as f64 / t / 1e6;
+        let mut y = vec![0f32; m * cout];
+        let b = vec![0.1f32; cout];
+        let t = best(reps, || {
+            cpu_conv::forward_into(&s, &x, &w, &b, true, &mut y)
+        });
+        println!("  implicit fwd {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
+        let t = best(reps, || cpu_conv::backward_weights(&s, &x, &dy));
+        println!("  implicit dW  {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
+        let ps = PoolShape::new(128, s.oh, s.ow, cout, [2, 2], [2, 2]).unwrap();
+        let (mut py, mut pa) = (vec![0f32; ps.y_len()], vec![0u32; ps.y_len()]);
+        let t = best(reps, || {
+            cpu_conv_pool::forward_into(&s, &ps, &x, &w, &b, Act::Relu, &mut py, &mut pa)
+        });
+        println!("  fused fwd+pool {t:7.2} ms");
+        let f = cpu_conv::Forward::new(&s, &x, &w);
+        let mut strip = vec![0f32; 2 * s.ow * cout];
+        let t = best(reps, || {
+            for r in
+                (0..s.n * (s.oh / 2)).map(|q| (q / (s.oh / 2) * s.oh + q % (s.oh / 2) * 2) * s.ow)
+            {
+                f.rows(r, &b, true, &mut strip);
+            }
+        });
+        println!("  strips only (1 thread) {t:7.2} ms");
+        let t = best(reps, || pool::forward_into(&ps, &y, &mut py, &mut pa));
+        println!("  pool fwd (CPU pass) {t:7.2} ms");
+        let mut dxv = vec![0f32; x.len()];
+        let t = best(reps, || {
+            cpu_conv::backward_input_into(&s, &w, &dy, &mut dxv)
+        });
+        println!("  implicit dx  {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
         let ps = PoolShape::new(128, s.oh, s.ow, cout, [2, 2], [2, 2]).unwrap();
         let (_, arg) = pool::forward_ref(&ps, &dy);
         let pdy: Vec<f32> = (0..ps.y_len()).map(|i| (i % 3) as f32 * 0.01).collect();

@@ -452,3 +452,63 @@ fn inference_graphs_hold_no_training_state() {
         eprintln!("this adapter reports no memory use: the memory comparison is skipped");
     }
 }
+
+/// A convolution whose ReLU is fused, then a max pooling: the CPU graph runs the two as one pass
+/// (`layers::ConvMaxPool`); with a ReLU layer between them it runs three unfused passes. Both
+/// train to the same bits, with one thread or two, and evaluate to the same probabilities.
+#[test]
+fn fused_conv_pool_trains_to_the_unfused_bits_with_any_thread_count() {
+    let conv = |activation, filters| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: [3, 3],
+            strides: [1, 1],
+            padding: Padding::Valid,
+            activation,
+        })
+    };
+    let pool = || Layer::maxpool(2);
+    let head = || [Layer::flatten(), Layer::dense(5, Activation::Softmax)];
+    let fused: Vec<Layer> = [
+        conv(Activation::Relu, 4),
+        pool(),
+        conv(Activation::Relu, 8),
+        pool(),
+    ]
+    .into_iter()
+    .chain(head())
+    .collect();
+    let relu = || Layer::Activation(Activation::Relu);
+    let unfused: Vec<Layer> = [
+        conv(Activation::Linear, 4),
+        relu(),
+        pool(),
+        conv(Activation::Linear, 8),
+        relu(),
+        pool(),
+    ]
+    .into_iter()
+    .chain(head())
+    .collect();
+    let data = synthetic(48, 144, 5);
+    let order: Vec<u32> = (0..48).rev().collect();
+    let run = |layers: &[Layer], threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let plan = Plan::new([12, 12, 1], layers, 16).unwrap();
+            let mut c = CpuGraph::new(plan, Optimizer::adam(0.01), 5).unwrap();
+            c.load(0, host(&data)).unwrap();
+            c.train_at(0, &order, 0.01).unwrap();
+            let probs = c.eval(0, &order, true).unwrap().probs;
+            (bits(&c.params().unwrap().0), bits(&[probs]))
+        })
+    };
+    let want = run(&unfused, 1);
+    for threads in [1, 2] {
+        assert!(run(&fused, threads) == want, "fused, {threads} threads");
+    }
+    assert!(run(&unfused, 2) == want, "unfused, 2 threads");
+}

@@ -1,5 +1,6 @@
 //! The CPU executor: the same plan and parameter layout as the GPU, run with the reference ops
-//! (convolutions through im2col; every GEMM through the packed, multi-threaded `cpu_gemm`).
+//! (convolutions as implicit GEMM, fused with a max pooling after them where its windows tile the
+//! rows; dense layers through the packed, multi-threaded `cpu_gemm`).
 //! It is the oracle for whole-step GPU tests and the fallback when no adapter exists.
 
 use std::ops::ControlFlow;
@@ -10,7 +11,7 @@ use super::drive::{drive, Chunk};
 use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
-use crate::layers::CpuCx;
+use crate::layers::{ConvMaxPool, CpuCx};
 use crate::ops::optim::Optimizer;
 use crate::ops::{gather, loss, optim};
 use crate::util::recycle::Recycler;
@@ -36,6 +37,8 @@ pub struct CpuGraph {
     /// Large buffers passed from one step to the next (see `util::recycle`).
     floats: Recycler<f32>,
     indices: Recycler<u32>,
+    /// `fused[i]`: nodes i and i + 1 (a convolution and a max pooling) as one pass.
+    fused: Vec<Option<ConvMaxPool>>,
 }
 
 impl CpuGraph {
@@ -56,7 +59,9 @@ impl CpuGraph {
     fn build(plan: Plan, opt: Option<Optimizer>, seed: u64) -> Result<Self> {
         let params = init_params(&plan.params, seed);
         let stats = init_params(&plan.stats, seed);
+        let fused = fused_pairs(&plan);
         Ok(Self {
+            fused,
             plan,
             opt,
             seed,
@@ -93,7 +98,8 @@ impl CpuGraph {
     }
 
     /// Forward pass over one padded batch: every activation (index 0 is the input) and what each
-    /// op keeps for the backward pass.
+    /// op keeps for the backward pass. A fused pair leaves the first op's output empty and keeps
+    /// nothing for it.
     fn forward(
         &mut self,
         x: Vec<f32>,
@@ -102,17 +108,30 @@ impl CpuGraph {
         t: u32,
         timer: &mut Timer,
     ) -> (Vec<Vec<f32>>, Vec<Saved>) {
+        let fused = std::mem::take(&mut self.fused);
         let (plan, mut cx) = self.cx(&mut [], batch, t);
         let mut acts = vec![x];
-        let mut saved = Vec::with_capacity(plan.nodes.len());
-        for node in &plan.nodes {
+        let mut saved: Vec<Saved> = Vec::with_capacity(plan.nodes.len());
+        let mut i = 0;
+        while i < plan.nodes.len() {
             timer.start();
             let x = acts.last().expect("input present");
+            if let Some(f) = fused.get(i).and_then(Option::as_ref) {
+                let (y, arg) = f.cpu_forward(&mut cx, x, mode);
+                acts.extend([Vec::new(), y]);
+                saved.extend([Box::new(()) as Saved, Box::new(arg)]);
+                timer.stop_named(&format!("{} forward", f.describe()));
+                i += 2;
+                continue;
+            }
+            let node = &plan.nodes[i];
             let (y, sv) = node.cpu_forward(&mut cx, x, mode);
             acts.push(y);
             saved.push(sv);
             timer.stop(node, "forward");
+            i += 1;
         }
+        self.fused = fused;
         (acts, saved)
     }
 
@@ -126,15 +145,49 @@ impl CpuGraph {
         timer: &mut Timer,
     ) -> Vec<Vec<f32>> {
         let mut grads: Vec<Vec<f32>> = self.params.iter().map(|p| vec![0.0; p.len()]).collect();
+        let fused = std::mem::take(&mut self.fused);
         let (plan, mut cx) = self.cx(&mut grads, batch, 0);
         let mut dy = dlogits;
-        for (i, (node, sv)) in plan.nodes.iter().zip(saved).enumerate().rev() {
+        let mut saved = saved;
+        let mut i = plan.nodes.len();
+        while i > 0 {
+            i -= 1;
             timer.start();
+            let sv = saved.pop().expect("one saved state per node");
+            if let Some(f) = i.checked_sub(1).and_then(|j| fused.get(j)?.as_ref()) {
+                // Node i is the pooling of a fused pair: one pass for it and the convolution.
+                saved.pop();
+                let arg = *sv
+                    .downcast::<Vec<u32>>()
+                    .expect("the fused pass saved the argmax");
+                dy = f.cpu_backward(&mut cx, &acts[i - 1], &acts[i + 1], arg, dy, i > 1);
+                timer.stop_named(&format!("{} backward", f.describe()));
+                i -= 1;
+                continue;
+            }
+            let node = &plan.nodes[i];
             dy = node.cpu_backward(&mut cx, &acts[i], &acts[i + 1], sv, dy, i > 0);
             timer.stop(node, "backward");
         }
+        self.fused = fused;
         grads
     }
+}
+
+/// `fused[i]` for each node: nodes i and i + 1 as one CPU pass when node i fuses the max pooling
+/// node i + 1 is.
+fn fused_pairs(plan: &Plan) -> Vec<Option<ConvMaxPool>> {
+    let mut out: Vec<Option<ConvMaxPool>> = Vec::with_capacity(plan.nodes.len());
+    for (i, node) in plan.nodes.iter().enumerate() {
+        // A node fused as the second of a pair starts no pair of its own.
+        let taken = i > 0 && out[i - 1].is_some();
+        let next = plan.nodes.get(i + 1).and_then(|n| n.max_pool());
+        out.push(
+            next.filter(|_| !taken)
+                .and_then(|p| node.cpu_fuse_max_pool(&p)),
+        );
+    }
+    out
 }
 
 /// What one op's forward pass kept for its backward pass.

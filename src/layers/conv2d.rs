@@ -1,10 +1,11 @@
 //! Conv2D (Keras semantics: NHWC input, kernel `[kh, kw, cin, cout]`, valid or same padding,
-//! strides, an activation fused into the kernels' epilogue). CPU: im2col and the packed GEMM
-//! (`ops::im2col`, `ops::cpu_gemm`); GPU: `ops::conv2d` (`shaders/conv2d_tiled.wgsl`,
-//! `shaders/conv2d_cpu_adapter.wgsl`). Tests: `tests/ops_conv2d.rs`, `tests/ops_im2col.rs`.
+//! strides, an activation fused into the kernels' epilogue). CPU: implicit GEMM without patch
+//! matrices (`ops::cpu_conv`); GPU: `ops::conv2d` (`shaders/conv2d_tiled.wgsl`,
+//! `shaders/conv2d_cpu_adapter.wgsl`). Tests: `tests/ops_conv2d.rs`, `tests/ops_cpu_conv.rs`.
 
 use super::activation::{self, Activation};
 use super::build::mul;
+use super::conv_pool::ConvMaxPool;
 use super::Mode;
 use super::{
     Build, Built, CpuCx, Fields, GpuCx, Init, LayerKind, MemoryCx, Op, Padding, Res, TomlOut,
@@ -12,8 +13,10 @@ use super::{
 use crate::error::Result;
 use crate::onnx::{self, Attr, OnnxBuilder, OnnxCx};
 use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::cpu_conv;
+use crate::ops::cpu_conv_pool;
 use crate::ops::elementwise::{self, Act};
-use crate::ops::im2col;
+use crate::ops::pool::PoolShape;
 use crate::runtime::GpuTensor;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -196,8 +199,8 @@ impl ConvOp {
 }
 
 impl Op for ConvOp {
-    /// The input patches (im2col), reused by the weight gradient.
-    type CpuSaved = Vec<f32>;
+    /// Nothing: the weight gradient reads the input in place.
+    type CpuSaved = ();
     type GpuSaved = ();
 
     fn describe(&self) -> String {
@@ -206,42 +209,33 @@ impl Op for ConvOp {
     }
 
     fn memory(&self, m: &mut MemoryCx) {
-        let s = &self.s;
-        if !m.arena {
-            // im2col patches, kept for the weight gradient, and their gradient.
+        let floats = cpu_conv::padded_input_len(&self.s);
+        if !m.arena && floats > 0 {
+            // Same padding: the CPU passes read a zero-padded copy of the input.
+            let s = &self.s;
             m.push(
                 format!(
-                    "{}: input patches ({}x{}x{}x{})",
+                    "{}: zero-padded input ({}x{}x{})",
                     m.layer,
                     s.n,
-                    s.oh * s.ow,
-                    s.kh * s.kw,
+                    floats / s.n / s.cin,
                     s.cin
                 ),
-                [s.n, s.oh, s.ow, s.kh, s.kw, s.cin, 4]
-                    .iter()
-                    .fold(1u64, |a, &d| a.saturating_mul(d as u64)),
-                2,
+                floats as u64 * 4,
+                1,
             );
         }
     }
 
-    fn cpu_forward(&self, cx: &mut CpuCx, x: &[f32], mode: Mode) -> (Vec<f32>, Vec<f32>) {
+    fn cpu_forward(&self, cx: &mut CpuCx, x: &[f32], _mode: Mode) -> (Vec<f32>, ()) {
         let s = &self.s;
-        let mut cols = cx.floats.take(s.n * s.oh * s.ow * s.kh * s.kw * s.cin);
-        im2col::im2col_into(s, x, &mut cols);
-        let mut y = cx.floats.take(s.n * s.oh * s.ow * s.cout);
+        let mut y = cx.floats.take(s.y_len());
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        im2col::forward_from_cols_into(s, &cols, w, b, self.fused_on_cpu(), &mut y);
+        cpu_conv::forward_into(s, x, w, b, self.fused_on_cpu(), &mut y);
         if !self.fused_on_cpu() {
             elementwise::act_forward_in_place(self.act, &mut y);
         }
-        if mode == Mode::Train {
-            (y, cols)
-        } else {
-            cx.floats.give(cols);
-            (y, Vec::new())
-        }
+        (y, ())
     }
 
     fn cpu_backward(
@@ -249,31 +243,22 @@ impl Op for ConvOp {
         cx: &mut CpuCx,
         x: &[f32],
         y: &[f32],
-        cols: Vec<f32>,
+        _saved: (),
         mut g: Vec<f32>,
         need_dx: bool,
     ) -> Vec<f32> {
-        let s = &self.s;
         elementwise::act_backward_in_place(self.act, y, &mut g);
-        let (dw, db) = im2col::backward_weights_from_cols(s, &cols, &g);
-        cx.grads[self.w] = dw;
-        cx.grads[self.b] = db;
-        let dx = if need_dx {
-            let mut dcols = cx.floats.take(cols.len());
-            let mut dx = cx.floats.take(x.len());
-            im2col::backward_input_into(s, &cx.params[self.w], &g, &mut dcols, &mut dx);
-            cx.floats.give(dcols);
-            dx
-        } else {
-            Vec::new()
-        };
-        cx.floats.give(g);
-        cx.floats.give(cols);
-        dx
+        cpu_conv_grads(cx, &self.s, (self.w, self.b), x, g, need_dx)
     }
 
-    fn cpu_discard(&self, cx: &mut CpuCx, cols: Vec<f32>) {
-        cx.floats.give(cols);
+    fn cpu_fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
+        cpu_conv_pool::fusable(&self.s, p).then_some(ConvMaxPool {
+            s: self.s,
+            act: self.act,
+            w: self.w,
+            b: self.b,
+            pool: *p,
+        })
     }
 
     fn gpu_forward(
@@ -313,4 +298,29 @@ impl Op for ConvOp {
         )?);
         Ok(Some(dx))
     }
+}
+
+/// The convolution's backward pass from `g`, the gradient after the activation's backward: the
+/// parameter gradients into `cx.grads` (`wb`: the kernel's and the bias' indices), and `dx`
+/// (empty unless `need_dx`). `g` goes back to the recycler.
+pub(super) fn cpu_conv_grads(
+    cx: &mut CpuCx,
+    s: &Conv2dShape,
+    (w, b): (usize, usize),
+    x: &[f32],
+    g: Vec<f32>,
+    need_dx: bool,
+) -> Vec<f32> {
+    let (dw, db) = cpu_conv::backward_weights(s, x, &g);
+    cx.grads[w] = dw;
+    cx.grads[b] = db;
+    let dx = if need_dx {
+        let mut dx = cx.floats.take(x.len());
+        cpu_conv::backward_input_into(s, &cx.params[w], &g, &mut dx);
+        dx
+    } else {
+        Vec::new()
+    };
+    cx.floats.give(g);
+    dx
 }

@@ -4,9 +4,11 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use super::conv_pool::ConvMaxPool;
 use super::cpu::CpuCx;
 use super::gpu::GpuCx;
 use crate::error::Result;
+use crate::ops::pool::PoolShape;
 use crate::runtime::GpuTensor;
 
 /// Which pass a layer runs: training (dropout drops, batch norm uses the batch's statistics) or
@@ -61,6 +63,16 @@ pub trait Op: fmt::Debug + Send + Sync + 'static {
     /// Hands back what an evaluation forward pass kept.
     fn cpu_discard(&self, _cx: &mut CpuCx, _saved: Self::CpuSaved) {}
 
+    /// The max pooling this op is, for the op before it to fuse on the CPU.
+    fn max_pool(&self) -> Option<PoolShape> {
+        None
+    }
+
+    /// This op followed by max pooling `p` as one CPU pass, when the op can fuse it.
+    fn cpu_fuse_max_pool(&self, _p: &PoolShape) -> Option<ConvMaxPool> {
+        None
+    }
+
     /// Records the forward pass into `cx`'s list and returns the output tensor (`x` itself for an
     /// op that only renames its input) and, in train mode, what the backward pass reads.
     fn gpu_forward(
@@ -99,6 +111,8 @@ pub trait DynOp: fmt::Debug + Send + Sync {
         need_dx: bool,
     ) -> Vec<f32>;
     fn cpu_discard(&self, cx: &mut CpuCx, saved: Box<dyn Any + Send>);
+    fn max_pool(&self) -> Option<PoolShape>;
+    fn cpu_fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool>;
     fn gpu_forward(
         &self,
         cx: &mut GpuCx,
@@ -150,6 +164,12 @@ impl<T: Op> DynOp for T {
     }
     fn cpu_discard(&self, cx: &mut CpuCx, saved: Box<dyn Any + Send>) {
         Op::cpu_discard(self, cx, typed(saved))
+    }
+    fn max_pool(&self) -> Option<PoolShape> {
+        Op::max_pool(self)
+    }
+    fn cpu_fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
+        Op::cpu_fuse_max_pool(self, p)
     }
     fn gpu_forward(
         &self,

@@ -153,6 +153,10 @@ impl Op for PoolOp {
     type CpuSaved = Vec<u32>;
     type GpuSaved = Option<GpuTensor>;
 
+    fn max_pool(&self) -> Option<PoolShape> {
+        (self.strategy == Strategy::Max).then_some(self.s)
+    }
+
     fn describe(&self) -> String {
         let what = match self.strategy {
             Strategy::Max => "maxpool",
