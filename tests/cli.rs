@@ -508,18 +508,28 @@ activation = "softmax"
         d,
     ]);
     assert!(e.contains("60 images"), "{e}");
-    // The default MNIST model does not fit 12x12 images of 3 classes.
+    // A preset takes its input shape and class count from the data: convnet on 12x12x1 in 3
+    // classes (conv 3x3, pool, conv 3x3, pool: 1x1x64, then 3 units: 19,011 parameters).
+    let preset_out = dir.join("preset");
+    let o = ok(&[
+        "train",
+        "--model",
+        "convnet",
+        "--data-dir",
+        d,
+        "--epochs",
+        "1",
+        "--out",
+        preset_out.to_str().unwrap(),
+    ]);
+    assert!(
+        o.contains("(19,011 parameters") && o.contains("12x12x1, 3 classes"),
+        "{o}"
+    );
+    // A model file keeps its own input: the 12x12 model does not fit MNIST's 28x28 images.
     fails(
-        &[
-            "train",
-            "--model",
-            "convnet",
-            "--data-dir",
-            d,
-            "--epochs",
-            "1",
-        ],
-        &["convnet"],
+        &["train", "--model", model.to_str().unwrap(), "--epochs", "1"],
+        &["takes 12x12x1 inputs", "28x28x1 images"],
     );
 }
 
@@ -626,13 +636,15 @@ fn labels_outside_the_model_name_the_file_index_and_value() {
             "train",
             "--model",
             "tiny",
+            "--dataset",
+            "mnist",
             "--data-dir",
             dir.to_str().unwrap(),
         ],
         &[
             file.to_str().unwrap(),
             "label 42 at index 17",
-            "the model's 10 classes",
+            "outside the 10 classes",
         ],
     );
 }

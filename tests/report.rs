@@ -1,4 +1,4 @@
-use wgnn::report::{confusion_png, curves_png, Confusion};
+use wgnn::report::{confusion_png, confusion_png_named, curves_png, Confusion};
 use wgnn::train::{EpochRecord, History};
 use wgnn::util::fs::write_atomic;
 
@@ -141,6 +141,28 @@ fn plots_are_written_as_png() {
     confusion_png(&c, &p).unwrap();
     let (w, h) = png_size(&p);
     assert!(w >= 600 && h >= 600, "{w}x{h}");
+    // Rows named by class widen the left margin for the names; digit names change nothing.
+    let names: Vec<String> = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ]
+    .map(String::from)
+    .to_vec();
+    let named = dir.path().join("named.png");
+    confusion_png_named(&c, &names, &named).unwrap();
+    let (wn, hn) = png_size(&named);
+    assert!(wn > w && hn == h, "{wn}x{hn} against {w}x{h}");
+    let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+    confusion_png_named(&c, &digits, &named).unwrap();
+    assert_eq!(png_size(&named), (w, h));
 
     if let Ok(keep) = std::env::var("WGNN_KEEP_PLOTS") {
         let keep = std::path::Path::new(&keep);

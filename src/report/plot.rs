@@ -280,6 +280,12 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
 /// class's samples), with the count written in each cell, true classes on the
 /// vertical axis and predicted classes on the horizontal one.
 pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
+    confusion_png_named(confusion, &[], path)
+}
+
+/// `confusion_png` with the rows named by class ("3 Dress") where `names` say more than the
+/// class number; the columns keep the numbers.
+pub fn confusion_png_named(confusion: &Confusion, names: &[String], path: &Path) -> Result<()> {
     let k = confusion.classes;
     if k == 0 {
         return Err(Error::file(
@@ -289,7 +295,16 @@ pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
     }
     let cell = (640 / k as u32).clamp(4, 64);
     let grid = cell * k as u32;
-    let (left, top, right, bottom) = (90u32, 70u32, 30u32, 80u32);
+    let row_label = |i: usize| match names.get(i).filter(|n| **n != i.to_string()) {
+        Some(n) => format!("{i} {}", n.chars().take(16).collect::<String>()),
+        None => i.to_string(),
+    };
+    let widest = (0..k)
+        .map(|i| row_label(i).chars().count())
+        .max()
+        .unwrap_or(1) as u32;
+    let left = 90u32.max(60 + 10 * widest);
+    let (top, right, bottom) = (70u32, 30u32, 80u32);
     let (w, h) = (left + grid + right, top + grid + bottom);
     let row_totals: Vec<u64> = (0..k)
         .map(|t| (0..k).map(|p| confusion.get(t, p)).sum())
@@ -343,10 +358,11 @@ pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
                 }
             }
             if i % label_every == 0 {
+                let right = Pos::new(HPos::Right, VPos::Center);
                 root.draw(&Text::new(
-                    i.to_string(),
-                    (l - 16, t + ci * c + c / 2),
-                    label_style.clone(),
+                    row_label(i),
+                    (l - 8, t + ci * c + c / 2),
+                    label_style.clone().pos(right),
                 ))
                 .map_err(e)?;
                 root.draw(&Text::new(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::graph::{MemoryUse, Plan};
 use crate::model::{ModelSpec, OptimizerKind};
-use crate::report::{confusion_png, curves_png, Confusion};
+use crate::report::{confusion_png_named, curves_png, Confusion};
 use crate::train::{FitResult, Plateau, Reached, RunConfig};
 use crate::util::fs::write_atomic;
 
@@ -190,7 +190,11 @@ pub fn report(
     curves_png(&r.history, &out.join("curves.png"))?;
     if tested {
         let confusion = Confusion::from_predictions(test_labels, &r.test.preds, plan.classes)?;
-        confusion_png(&confusion, &out.join("confusion.png"))?;
+        confusion_png_named(
+            &confusion,
+            &run.data.class_names,
+            &out.join("confusion.png"),
+        )?;
     }
     metrics(r, run, spec, origin)?.write(out)?;
     println!(
