@@ -170,17 +170,18 @@ fn raising_epochs_trains_on_exactly() {
 
 #[test]
 fn a_second_ctrl_c_exits_at_once_and_the_checkpoint_still_loads() {
-    // Steps of a few hundred milliseconds: the second signal arrives while the first waits for
-    // the step to end.
+    // Steps of most of a second (4096 images of convnet on the CPU backend; a few hundred ms
+    // even on a fast machine): the second signal arrives while the first waits for the step to
+    // end.
     let dir = tmp("double");
     let child = spawn(&[
         "train",
         "--model",
         "convnet",
         "--batch-size",
-        "1024",
+        "4096",
         "--limit",
-        "8192",
+        "32768",
         "--validation-split",
         "0",
         "--epochs",
@@ -203,7 +204,7 @@ fn a_second_ctrl_c_exits_at_once_and_the_checkpoint_still_loads() {
         // Apart, or the kernel delivers the two as one.
         .args([
             "-c",
-            &format!("kill -INT {0}; sleep 0.05; kill -INT {0}", child.id()),
+            &format!("kill -INT {0}; sleep 0.02; kill -INT {0}", child.id()),
         ])
         .status()
         .unwrap();
