@@ -140,6 +140,16 @@ fn npz_errors_name_the_array() {
 
 // ---------------------------------------------------------------- CIFAR
 
+/// CIFAR-10's six batch files (without the `.bin` of the binary layout).
+const CIFAR10_BATCHES: [&str; 6] = [
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+];
+
 /// Image `k` of a batch, as CIFAR stores it: the R plane, the G plane, the B plane.
 fn planes(k: usize) -> Vec<u8> {
     (0..3 * 1024)
@@ -161,14 +171,7 @@ fn cifar10_binary_batches() {
     let d = dir.path().join("cifar-10-batches-bin");
     std::fs::create_dir(&d).unwrap();
     let mut k = 0;
-    for b in [
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ] {
+    for b in CIFAR10_BATCHES {
         let mut bytes = Vec::new();
         for _ in 0..2 {
             bytes.push((k % 3) as u8);
@@ -341,17 +344,7 @@ fn cifar10_pickle_batches_python2_and_python3() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("cifar-10-batches-py");
         std::fs::create_dir(&d).unwrap();
-        for (i, b) in [
-            "data_batch_1",
-            "data_batch_2",
-            "data_batch_3",
-            "data_batch_4",
-            "data_batch_5",
-            "test_batch",
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (i, b) in CIFAR10_BATCHES.iter().enumerate() {
             std::fs::write(d.join(b), batch(py3, 2 * i, 2, &["labels"])).unwrap();
         }
         let meta = Pickle::new(py3).dict(|p| {
@@ -438,14 +431,7 @@ fn labels_outside_the_class_names_name_the_file_index_and_value() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("cifar-10-batches-bin");
     std::fs::create_dir(&d).unwrap();
-    for b in [
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ] {
+    for b in CIFAR10_BATCHES {
         let mut bytes = vec![if b == "data_batch_1" { 0 } else { 1 }];
         bytes.extend(planes(0));
         std::fs::write(d.join(format!("{b}.bin")), bytes).unwrap();

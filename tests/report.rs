@@ -142,20 +142,10 @@ fn plots_are_written_as_png() {
     let (w, h) = png_size(&p);
     assert!(w >= 600 && h >= 600, "{w}x{h}");
     // Rows named by class widen the left margin for the names; digit names change nothing.
-    let names: Vec<String> = [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ]
-    .map(String::from)
-    .to_vec();
+    let names = wgnn::data::catalog::find("fashion-mnist")
+        .unwrap()
+        .names()
+        .unwrap();
     let named = dir.path().join("named.png");
     confusion_png_named(&c, &names, &named).unwrap();
     let (wn, hn) = png_size(&named);

@@ -2,6 +2,15 @@
 
 use crate::error::{Error, Result};
 
+/// Class `c` as a row of a table or plot names it: "3 Dress" where `names` say more than the
+/// number (its first 16 characters), else "3".
+pub fn class_label(names: &[String], c: usize) -> String {
+    match names.get(c).filter(|n| **n != c.to_string()) {
+        Some(n) => format!("{c} {}", n.chars().take(16).collect::<String>()),
+        None => c.to_string(),
+    }
+}
+
 /// Confusion matrix: `counts[true * classes + pred]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Confusion {
@@ -127,10 +136,7 @@ impl Confusion {
             .unwrap_or(1)
             .max(k.saturating_sub(1).to_string().len())
             .max(3);
-        let row = |t: usize| match names.get(t).filter(|n| **n != t.to_string()) {
-            Some(n) => format!("{t} {}", n.chars().take(14).collect::<String>()),
-            None => t.to_string(),
-        };
+        let row = |t: usize| class_label(names, t);
         let lw = (0..k)
             .map(|t| row(t).chars().count())
             .max()

@@ -295,10 +295,7 @@ pub fn confusion_png_named(confusion: &Confusion, names: &[String], path: &Path)
     }
     let cell = (640 / k as u32).clamp(4, 64);
     let grid = cell * k as u32;
-    let row_label = |i: usize| match names.get(i).filter(|n| **n != i.to_string()) {
-        Some(n) => format!("{i} {}", n.chars().take(16).collect::<String>()),
-        None => i.to_string(),
-    };
+    let row_label = |i: usize| super::confusion::class_label(names, i);
     let widest = (0..k)
         .map(|i| row_label(i).chars().count())
         .max()
