@@ -66,7 +66,7 @@ pub fn predict(
     let spec = checkpoint::load_spec(dir)?;
     let trained_on = checkpoint::load_run(dir)?.data;
     let (set, names, truth) = match inputs {
-        Inputs::Images(paths) => image_files(dir, &paths)?,
+        Inputs::Images(paths) => image_files(spec.input, &paths)?,
         Inputs::Indices(idx) => test_images(&data.or_saved(&trained_on), &idx)?,
         Inputs::Csv { path, out } => return csv_file(dir, &spec, &path, &out, backend, device),
     };
@@ -99,10 +99,9 @@ pub fn predict(
 
 type Named = (Dataset, Vec<String>, Option<Vec<u8>>);
 
-/// Image files, each turned into the input a model of checkpoint `dir` takes: a centred digit
-/// for a grayscale model, the resized picture for a colour one.
-fn image_files(dir: &Path, paths: &[PathBuf]) -> Result<Named> {
-    let input = checkpoint::load_spec(dir)?.input;
+/// Image files, each turned into an `input`-shaped model input: a centred digit for a grayscale
+/// model, the resized picture for a colour one.
+fn image_files(input: [usize; 3], paths: &[PathBuf]) -> Result<Named> {
     let [h, w, c] = input;
     let mut images = Vec::new();
     for p in paths {

@@ -202,14 +202,11 @@ fn attempt(
     progress.begin(name, total, start);
     let result = copy(resp.into_body().into_reader(), &mut file, progress);
     progress.end();
-    let written = result.map_err(|e| match e {
-        CopyError::Write(e) => Fatal(format!("{}: {e}", part.display())),
-        CopyError::Read(n, e) => Fatal(format!("read {n} bytes: {e}")),
-    });
-    let n = match written {
+    let n = match result {
         Ok(n) => n,
-        Err(Fatal(why)) if why.starts_with("read ") => return Ok(Done::Interrupted(why)),
-        Err(f) => return Err(f),
+        // The connection broke: what was written stays, and the next attempt resumes from it.
+        Err(CopyError::Read(n, e)) => return Ok(Done::Interrupted(format!("read {n} bytes: {e}"))),
+        Err(CopyError::Write(e)) => return Err(Fatal(format!("{}: {e}", part.display()))),
     };
     match total {
         Some(t) if start + n < t => Ok(Done::Interrupted(format!(

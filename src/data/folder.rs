@@ -81,10 +81,19 @@ fn images_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Whether `dir` is an image folder: `train/<class>/` or `<class>/` holding images.
 pub fn is_folder(dir: &Path) -> bool {
     let root = split_root(dir);
-    class_dirs(&root).is_ok_and(|cs| {
-        cs.iter().any(|c| {
-            let mut v = Vec::new();
-            images_under(c, &mut v).is_ok() && !v.is_empty()
+    class_dirs(&root).is_ok_and(|cs| cs.iter().any(|c| has_image(c)))
+}
+
+/// Whether any image lies under `dir`; stops at the first (detection must not list a whole
+/// folder that `load` lists again).
+fn has_image(dir: &Path) -> bool {
+    sorted_entries(dir).is_ok_and(|es| {
+        es.iter().filter(|p| !hidden(p)).any(|p| {
+            if p.is_dir() {
+                has_image(p)
+            } else {
+                is_image(p)
+            }
         })
     })
 }
