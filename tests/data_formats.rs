@@ -543,7 +543,7 @@ fn idx_with_the_catalogs_class_names() {
     let s = wgnn::data::load_path(dir.path(), info.names(), false).unwrap();
     assert_eq!(s.train.images, seq(18, 3));
     assert_eq!(s.class_names[9], "Ankle boot");
-    assert_eq!(s.classes, 10);
+    assert_eq!(s.classes(), 10);
 }
 
 #[test]

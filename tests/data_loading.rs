@@ -47,7 +47,7 @@ fn real_mnist_loads_with_expected_shapes_and_hashes() {
     assert_eq!((m.test.height, m.test.width), (28, 28));
     assert_eq!(m.train.images.len(), 60_000 * 784);
     assert_eq!(m.train.labels.len(), 60_000);
-    assert_eq!(m.classes, 10);
+    assert_eq!(m.classes(), 10);
     // Well-known facts about MNIST.
     assert_eq!(&m.train.labels[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
     assert_eq!(&m.test.labels[..5], &[7, 2, 1, 0, 4]);
@@ -103,7 +103,7 @@ fn raw_and_gzip_small_files_load() {
         assert_eq!(m.train.n, 12);
         assert_eq!(m.test.n, 6);
         assert_eq!((m.train.height, m.train.width), (4, 5));
-        assert_eq!(m.classes, 3);
+        assert_eq!(m.classes(), 3);
         assert_eq!(
             m.train.labels,
             (0..12).map(|i| (i % 3) as u8).collect::<Vec<_>>()

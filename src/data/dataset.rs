@@ -94,10 +94,8 @@ pub struct Splits {
     pub train: Dataset,
     /// Empty when the data has no test set (an image folder without `test/`).
     pub test: Dataset,
-    /// Number of classes: the dataset's own count, else the largest training label + 1 (at
-    /// least 2).
-    pub classes: usize,
-    /// One name per class ("0".."9" for the digit sets).
+    /// One name per class ("0".."9" for the digit sets): the dataset's own, else one per number
+    /// up to the largest training label (at least 2).
     pub class_names: Vec<String>,
     /// The files the labels came from, for messages.
     pub train_labels_path: PathBuf,
@@ -156,7 +154,6 @@ impl Splits {
         Ok(Splits {
             train,
             test,
-            classes,
             class_names: names,
             train_labels_path,
             test_labels_path,
@@ -166,6 +163,11 @@ impl Splits {
     /// The image shape `[height, width, channels]`.
     pub fn shape(&self) -> [usize; 3] {
         self.train.shape()
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.class_names.len()
     }
 
     /// Every training and test label is one of the model's `classes`.

@@ -131,13 +131,13 @@ fn check_fit(spec: &ModelSpec, plan: &Plan, data: &Splits, dir: &Path) -> Result
         )));
     }
     data.check_labels(plan.classes)?;
-    if plan.classes != data.classes {
+    if plan.classes != data.classes() {
         return Err(Error::msg(format!(
             "model `{}` has {} output classes but the data in {} has {}",
             spec.name,
             plan.classes,
             dir.display(),
-            data.classes
+            data.classes()
         )));
     }
     Ok(())
@@ -177,7 +177,7 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
     };
     let loaded = data_args.load()?;
     let (data, data_dir) = (loaded.splits, loaded.path);
-    let spec = crate::model::for_data(spec, data.shape(), data.classes);
+    let spec = crate::model::for_data(spec, data.shape(), data.classes());
     let limit = resumed.as_ref().map_or(a.run.limit, |r| r.limit);
     let used = data.train.host(limit.unwrap_or(data.train.len()));
     let data_id = DataId {
@@ -288,7 +288,7 @@ fn header(p: &Prepared, device: String) -> Result<String> {
         thousands(p.data.train.len()),
         thousands(p.data.test.len()),
         shape_str(p.data.shape()),
-        p.data.classes
+        p.data.classes()
     );
     Ok(match &p.state {
         Some(s) => format!(
