@@ -59,7 +59,7 @@ fn grey_train_and_test_folders_with_sorted_class_names_and_nesting() {
     assert_eq!(s.train.labels, [0, 1, 0]);
     assert_eq!(s.train.images, [b0, a0, b1].concat());
     assert_eq!(
-        (s.test.labels.clone(), s.test.images.clone()),
+        (s.test.labels.clone(), s.test.images.to_vec()),
         (vec![1], t0)
     );
 }

@@ -66,11 +66,11 @@ fn npz_grayscale_as_keras_writes_mnist() {
     let s = wgnn::data::load_path(&p, None, false).unwrap();
     assert_eq!(s.shape(), [4, 3, 1]);
     assert_eq!(
-        (s.train.images.clone(), s.train.labels.clone()),
+        (s.train.images.to_vec(), s.train.labels.clone()),
         (xtr, vec![0, 1, 2, 1, 0])
     );
     assert_eq!(
-        (s.test.images.clone(), s.test.labels.clone()),
+        (s.test.images.to_vec(), s.test.labels.clone()),
         (xte, vec![2, 0])
     );
     assert_eq!(s.class_names, ["0", "1", "2"]);

@@ -49,15 +49,7 @@ fn valid_checkpoint(dir: &Path) -> (Plan, Vec<u8>) {
     let mut c = CpuGraph::new(plan.clone(), OptimizerKind::Adam.with_lr(0.001), 1).unwrap();
     let images: Vec<u8> = (0..8 * 784).map(|i| (i % 251) as u8).collect();
     let labels: Vec<u8> = (0..8).map(|i| i as u8).collect();
-    c.load(
-        0,
-        HostData {
-            images: &images,
-            labels: &labels,
-            sample_len: 784,
-        },
-    )
-    .unwrap();
+    c.load(0, HostData::copied(&images, &labels, 784)).unwrap();
     c.train_at(0, &(0..8).collect::<Vec<u32>>(), 0.001).unwrap();
     let state = TrainState {
         graph: c.state().unwrap(),

@@ -24,12 +24,8 @@ fn synthetic(n: usize, len: usize, classes: u8) -> Synthetic {
     }
 }
 
-fn host(s: &Synthetic) -> HostData<'_> {
-    HostData {
-        images: &s.images,
-        labels: &s.labels,
-        sample_len: 144,
-    }
+fn host(s: &Synthetic) -> HostData {
+    HostData::copied(&s.images, &s.labels, 144)
 }
 
 fn compare(what: &str, gpu: &dyn Backend, cpu: &dyn Backend, atol: f32, rtol: f32) {
@@ -192,14 +188,7 @@ fn bad_uses_are_errors_not_panics() {
     let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(0.001), 1).unwrap();
     let data = synthetic(4, 100, 5);
     assert!(g
-        .load(
-            0,
-            HostData {
-                images: &data.images,
-                labels: &data.labels,
-                sample_len: 100
-            }
-        )
+        .load(0, HostData::copied(&data.images, &data.labels, 100))
         .is_err());
     // A label outside the model's 5 classes.
     let mut bad = synthetic(4, 144, 5);

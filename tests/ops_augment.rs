@@ -192,11 +192,7 @@ fn an_augmented_training_step_matches_on_both_backends() {
     let plan = Plan::new(spec.input, &spec.layers, 16).unwrap();
     let images: Vec<u8> = (0..32 * 784).map(|i| ((i * 29) % 256) as u8).collect();
     let labels: Vec<u8> = (0..32).map(|i| (i % 10) as u8).collect();
-    let host = HostData {
-        images: &images,
-        labels: &labels,
-        sample_len: 784,
-    };
+    let host = HostData::copied(&images, &labels, 784);
     let opt = Optimizer::adam(0.001);
     let mut g = GpuGraph::new(gpu(), plan.clone(), opt, 3).unwrap();
     let mut c = CpuGraph::new(plan.clone(), opt, 3).unwrap();
@@ -204,7 +200,7 @@ fn an_augmented_training_step_matches_on_both_backends() {
     let a = aug("shift=2,rotate=15,scale=0.1");
     for b in [&mut g as &mut dyn Backend, &mut c] {
         b.set_augment(Some(a));
-        b.load(0, host).unwrap();
+        b.load(0, host.clone()).unwrap();
     }
     plain.load(0, host).unwrap();
     let order: Vec<u32> = (0..32).collect();

@@ -109,7 +109,7 @@ fn image_files(input: [usize; 3], paths: &[PathBuf]) -> Result<Named> {
     }
     let n = paths.len();
     let set = Dataset {
-        images,
+        images: images.into(),
         labels: vec![0; n],
         n,
         height: h,
@@ -139,7 +139,7 @@ fn test_images(data: &super::data::DataArgs, idx: &[usize]) -> Result<Named> {
         labels.push(label);
     }
     let set = Dataset {
-        images,
+        images: images.into(),
         labels: labels.clone(),
         n: idx.len(),
         ..test

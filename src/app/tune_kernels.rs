@@ -59,7 +59,7 @@ struct Trial {
 struct Setup<'a> {
     a: &'a BenchArgs,
     batch: usize,
-    host: HostData<'a>,
+    host: HostData,
 }
 
 impl Setup<'_> {
@@ -83,7 +83,7 @@ impl Setup<'_> {
             (d.optimizer.with_lr(d.lr), d.lr),
         ] {
             let mut g = gpu_training_graph(ctx, self.plan()?, opt, 0)?;
-            g.load(0, self.host)?;
+            g.load(0, self.host.clone())?;
             g.train_at(0, &self.order(), lr)?;
             let (params, stats) = g.params()?;
             values.extend(params.into_iter().chain(stats).flatten());
@@ -100,7 +100,7 @@ impl Setup<'_> {
             .optimizer
             .with_lr(self.a.model.defaults.lr);
         let mut g = gpu_training_graph(ctx, self.plan()?, opt, 0)?;
-        g.load(0, self.host)?;
+        g.load(0, self.host.clone())?;
         // First launches compile pipelines in some drivers and touch memory first.
         g.profile_step(0)?;
         Ok(g)

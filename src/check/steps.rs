@@ -137,11 +137,7 @@ fn steps(ctx: &GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
     let (n, len) = (40, 144);
     let images: Vec<u8> = (0..n * len).map(|_| rng.below(256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.below(5) as u8).collect();
-    let host = || HostData {
-        images: &images,
-        labels: &labels,
-        sample_len: len,
-    };
+    let host = || HostData::copied(&images, &labels, len);
     // Two steps, so that momentum and the moments are carried from one step to the next.
     let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0, 11, 22, 33];
     let models = [

@@ -58,7 +58,7 @@ fn interleave(planes: &[u8], out: &mut Vec<u8>) {
 fn set(images: Vec<u8>, labels: Vec<u8>) -> Dataset {
     Dataset {
         n: labels.len(),
-        images,
+        images: images.into(),
         labels,
         height: SIDE,
         width: SIDE,

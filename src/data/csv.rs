@@ -82,7 +82,7 @@ pub fn read(path: &Path) -> Result<CsvImages> {
     }
     Ok(CsvImages {
         set: Dataset {
-            images,
+            images: images.into(),
             labels,
             n,
             height: s,

@@ -4,13 +4,15 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::util::shared::Shared;
 
 /// A set of labelled images (u8 pixels), `[n, height, width, channels]` like Keras' arrays.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Dataset {
     /// `n * height * width * channels` bytes, image after image, each row-major with its channels
-    /// interleaved (RGBRGB...).
-    pub images: Vec<u8>,
+    /// interleaved (RGBRGB...). Shared: slices and copies of a set cost nothing, and the bytes
+    /// may be a file mapped into memory.
+    pub images: Shared,
     /// One label per image.
     pub labels: Vec<u8>,
     pub n: usize,
@@ -22,11 +24,11 @@ pub struct Dataset {
 
 impl Dataset {
     /// The first `n` samples (all of them, if fewer), as the graphs take data.
-    pub fn host(&self, n: usize) -> crate::graph::HostData<'_> {
+    pub fn host(&self, n: usize) -> crate::graph::HostData {
         let n = n.min(self.len());
         crate::graph::HostData {
-            images: &self.images[..n * self.image_size()],
-            labels: &self.labels[..n],
+            images: self.images.slice(0..n * self.image_size()),
+            labels: self.labels[..n].to_vec().into(),
             sample_len: self.image_size(),
         }
     }
@@ -69,11 +71,7 @@ impl Dataset {
         let sz = self.image_size();
         // `get` keeps this panic-free even for a hand-built, inconsistent set.
         Dataset {
-            images: self
-                .images
-                .get(start * sz..end * sz)
-                .unwrap_or_default()
-                .to_vec(),
+            images: self.images.slice(start * sz..end * sz),
             labels: self.labels.get(start..end).unwrap_or_default().to_vec(),
             n: end - start,
             height: self.height,

@@ -220,7 +220,7 @@ fn decode_all(
     }
     Ok(Dataset {
         n: labels.len(),
-        images,
+        images: images.into(),
         labels,
         height: size[0],
         width: size[1],

@@ -109,7 +109,7 @@ pub fn read(dir: &Path, key: &str) -> Option<(Dataset, Dataset, Vec<Skipped>)> {
         let (images, labels) = (c.bytes()?, c.bytes()?);
         let ok = labels.len() == n && images.len() == n.checked_mul(h * w * ch)?;
         ok.then_some(Dataset {
-            images,
+            images: images.into(),
             labels,
             n,
             height: h,

@@ -268,7 +268,7 @@ pub fn read_set(images: &Path, labels: &Path) -> Result<Dataset> {
         )));
     }
     Ok(Dataset {
-        images: im.data,
+        images: im.data.into(),
         labels: lb,
         n: im.n,
         height: im.rows,

@@ -206,7 +206,7 @@ fn set(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, split: &str) -> Re
         ));
     }
     Ok(Dataset {
-        images: px,
+        images: px.into(),
         labels: lb,
         n: shape[0],
         height: shape[1],

@@ -146,7 +146,7 @@ pub trait Backend {
     /// Samples per step (the compiled batch size).
     fn batch_size(&self) -> usize;
     /// Register a data set under `id` (uploaded once; used by later calls with that id).
-    fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()>;
+    fn load(&mut self, id: usize, data: HostData) -> Result<()>;
     /// How passes with `augment` transform their images; applies to data sets loaded after it.
     fn set_augment(&mut self, augment: Option<Augment>);
     /// Runs `pass`. Train mode updates the parameters (an error on a forward-only graph); a

@@ -16,12 +16,6 @@ use crate::ops::optim::Optimizer;
 use crate::ops::{gather, loss, optim};
 use crate::util::recycle::Recycler;
 
-struct Data {
-    images: Vec<u8>,
-    labels: Vec<u8>,
-    sample_len: usize,
-}
-
 pub struct CpuGraph {
     pub plan: Plan,
     /// None: a forward-only graph (inference), with no optimizer state or gradients.
@@ -32,7 +26,8 @@ pub struct CpuGraph {
     pub stats: Vec<Vec<f32>>,
     /// The optimizer's state buffers (`Optimizer::slot_names`), one vector per parameter tensor.
     slots: Vec<Tensors>,
-    data: Vec<Option<Data>>,
+    /// The loaded sets, shared with the caller (never copied: they may be mapped files).
+    data: Vec<Option<HostData>>,
     augment: Option<crate::ops::augment::Augment>,
     /// Large buffers passed from one step to the next (see `util::recycle`).
     floats: Recycler<f32>,
@@ -250,7 +245,7 @@ impl CpuGraph {
     /// Batch `k` of `order`: forward, loss, and in train mode backward and the optimizer update.
     fn step(
         &mut self,
-        data: &Data,
+        data: &HostData,
         order: &[u32],
         (k, batch): (usize, usize),
         s: StepOpts,
@@ -366,16 +361,12 @@ impl Backend for CpuGraph {
         self.plan.max_batch
     }
 
-    fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()> {
+    fn load(&mut self, id: usize, data: HostData) -> Result<()> {
         self.plan.check_data(&data)?;
         if self.data.len() <= id {
             self.data.resize_with(id + 1, || None);
         }
-        self.data[id] = Some(Data {
-            images: data.images.to_vec(),
-            labels: data.labels.to_vec(),
-            sample_len: data.sample_len,
-        });
+        self.data[id] = Some(data);
         Ok(())
     }
 

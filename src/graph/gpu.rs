@@ -444,10 +444,10 @@ impl Backend for GpuGraph<'_> {
         self.plan.max_batch
     }
 
-    fn load(&mut self, id: usize, data: HostData<'_>) -> Result<()> {
+    fn load(&mut self, id: usize, data: HostData) -> Result<()> {
         self.plan.check_data(&data)?;
         let ctx = self.ctx;
-        let images = ctx.tensor(&gather::pack_bytes(data.images), "dataset images")?;
+        let images = ctx.tensor(&gather::pack_bytes(&data.images), "dataset images")?;
         let labels32: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
         let labels = ctx.tensor(&labels32, "dataset labels")?;
         let perm = ctx.alloc(data.len(), "permutation")?;

@@ -23,15 +23,27 @@ pub use memory::{Limits, MemoryItem};
 pub(crate) use plan::dims_str;
 pub use plan::{Node, ParamSpec, Plan};
 
-/// Host-side view of a labelled image set: bytes [n, sample_len] and one label byte per image.
-#[derive(Clone, Copy)]
-pub struct HostData<'a> {
-    pub images: &'a [u8],
-    pub labels: &'a [u8],
+use crate::util::shared::Shared;
+
+/// A labelled image set as the graphs take it: bytes [n, sample_len] and one label byte per
+/// image, shared with the caller rather than copied (a streamed set is read again every epoch).
+#[derive(Clone, Debug)]
+pub struct HostData {
+    pub images: Shared,
+    pub labels: Shared,
     pub sample_len: usize,
 }
 
-impl HostData<'_> {
+impl HostData {
+    /// A set made from borrowed bytes (copied once).
+    pub fn copied(images: &[u8], labels: &[u8], sample_len: usize) -> HostData {
+        HostData {
+            images: images.to_vec().into(),
+            labels: labels.to_vec().into(),
+            sample_len,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }

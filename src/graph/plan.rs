@@ -68,7 +68,7 @@ impl Plan {
     }
 
     /// A data set must hold images of the model's input size and labels below its class count.
-    pub fn check_data(&self, data: &super::HostData<'_>) -> Result<()> {
+    pub fn check_data(&self, data: &super::HostData) -> Result<()> {
         if data.sample_len != self.input_len() {
             return Err(Error::Msg(format!(
                 "data has {} values per image, the model expects {}",

@@ -8,5 +8,6 @@ pub mod malloc;
 pub mod pipe;
 pub mod recycle;
 pub mod rng;
+pub mod shared;
 pub mod simd;
 pub mod text;

@@ -56,7 +56,11 @@ pub fn answer_jobs(
         }
         let n = batch.len();
         let set = Dataset {
-            images: batch.iter().flat_map(|j| j.input.iter().copied()).collect(),
+            images: batch
+                .iter()
+                .flat_map(|j| j.input.iter().copied())
+                .collect::<Vec<u8>>()
+                .into(),
             labels: vec![0; n],
             n,
             height,

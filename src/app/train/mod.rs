@@ -183,7 +183,7 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
     let data_id = DataId {
         dataset: loaded.dataset.map(String::from),
         class_names: data.class_names.clone(),
-        ..DataId::new(&data_dir, used.images, used.labels)
+        ..DataId::new(&data_dir, &used.images, &used.labels)
     };
     let run = match (resumed, &a.resume) {
         (Some(run), Some(dir)) => {
