@@ -1,5 +1,7 @@
-// Builds a training batch from the GPU-resident dataset: images stay as bytes (4 per u32 word)
-// and are normalised to [0, 1] here; the epoch's shuffled order is a permutation buffer.
+// Builds a training batch from the dataset's bytes on the GPU: images stay as bytes (4 per u32
+// word) and are normalised to [0, 1] here; the epoch's shuffled order is a permutation buffer.
+// `images` is either the whole set, indexed through `perm`, or (a streamed set) one chunk of it
+// holding the chunk's samples in order, with `perm` their indices in the whole set.
 // Rows past step.batch (a short last batch) are zero padding.
 
 #include "prelude/step.wgsl"
@@ -16,6 +18,8 @@ struct Params {
     shift: f32,
     rotate: f32,
     scale: f32,
+    // 1: `images` and `labels_all` hold a streamed chunk, sample after sample in batch order.
+    chunk: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,6 +35,14 @@ struct Params {
 fn unpack(index: u32) -> f32 {
     let word = images[index / 4u];
     return f32((word >> ((index % 4u) * 8u)) & 0xffu) / 255.0;
+}
+
+// Where batch row b's sample lies in `images` and `labels_all`.
+fn slot(b: u32) -> u32 {
+    if p.chunk != 0u {
+        return step.offset + b;
+    }
+    return perm[step.offset + b];
 }
 
 // Element j of batch row b (x[i]): rows at or past step.batch are zero padding, written here.
@@ -50,7 +62,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let b = i / p.sample_len;
     let j = i - b * p.sample_len;
     if padding(i, b, j) { return; }
-    let s = perm[step.offset + b];
+    let s = slot(b);
     x[i] = unpack(s * p.sample_len + j);
     if j == 0u { labels[b] = labels_all[s]; }
 }
@@ -76,9 +88,11 @@ fn gather_augment(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let b = i / p.sample_len;
     let j = i - b * p.sample_len;
     if padding(i, b, j) { return; }
-    let s = perm[step.offset + b];
+    let s = slot(b);
+    // The transform is keyed by the sample's index in the whole set, streamed or not.
+    let id = perm[step.offset + b];
     let key = lowbias32(step.seed ^ 0x2545f491u) ^ lowbias32(step.seed_hi);
-    var h = lowbias32(lowbias32(key ^ step.t) ^ lowbias32(s + 0x632be5abu));
+    var h = lowbias32(lowbias32(key ^ step.t) ^ lowbias32(id + 0x632be5abu));
     h = lowbias32(h + 0x9e3779b9u);
     let d0 = draw(h);
     h = lowbias32(h + 0x9e3779b9u);

@@ -81,7 +81,8 @@ fn gpu_matches_reference() {
             x: &x,
             labels: &y,
         };
-        let d = gather::gather_augment(ctx, [h, w, c], max_batch, &a, &bufs).unwrap();
+        let d = gather::gather_augment(ctx, [h, w, c], max_batch, &a, &bufs, gather::Layout::Whole)
+            .unwrap();
         ctx.run(&[&d]).unwrap();
         let (wx, wl) = gather_augment_cpu(
             &images,

@@ -28,7 +28,7 @@ fn gather_matches_reference() {
         x: &x,
         labels: &y,
     };
-    let d = gather::gather(ctx, sample_len, max_batch, &bufs).unwrap();
+    let d = gather::gather(ctx, sample_len, max_batch, &bufs, gather::Layout::Whole).unwrap();
     for &(offset, batch) in &[(0usize, 8usize), (40, 8), (48, 2)] {
         let s = StepParams {
             batch: batch as u32,

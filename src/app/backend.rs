@@ -74,22 +74,24 @@ pub fn with_backend<T>(
     if let Some(c) = ctx.as_mut() {
         device.apply_cache(c);
     }
-    match (&ctx, graph) {
+    let mut backend: Box<dyn Backend + '_> = match (&ctx, graph) {
         (Some(ctx), GraphKind::Training(opt, seed)) => {
-            f(&mut gpu_training_graph(ctx, plan, opt, seed)?)
+            Box::new(gpu_training_graph(ctx, plan, opt, seed)?)
         }
         (Some(ctx), GraphKind::Inference) => {
             plan.check_fits(&Limits::gpu(ctx, 0))?;
-            f(&mut GpuGraph::inference(ctx, plan)?)
+            Box::new(GpuGraph::inference(ctx, plan)?)
         }
         (None, graph) => {
             plan.check_fits(&Limits::host())?;
             match graph {
-                GraphKind::Training(opt, seed) => f(&mut CpuGraph::new(plan, opt, seed)?),
-                GraphKind::Inference => f(&mut CpuGraph::inference(plan)?),
+                GraphKind::Training(opt, seed) => Box::new(CpuGraph::new(plan, opt, seed)?),
+                GraphKind::Inference => Box::new(CpuGraph::inference(plan)?),
             }
         }
-    }
+    };
+    backend.set_residency(device.residency());
+    f(backend.as_mut())
 }
 
 /// A GPU training graph for `plan`, checked against the device's memory first.

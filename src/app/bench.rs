@@ -47,6 +47,9 @@ pub struct BenchResult {
     pub images_per_second: f64,
     pub device: String,
     pub backend: String,
+    /// How the GPU held the images ("held whole on the GPU", "streamed, as asked"); None on the
+    /// CPU backend, which reads them in place.
+    pub data: Option<String>,
     /// GPU memory in use after the warm-up and after the timed steps (GPU backend only): equal
     /// when nothing grows from step to step.
     pub gpu_memory_after_warmup: Option<MemoryUse>,
@@ -106,6 +109,7 @@ pub fn measure(a: &BenchArgs, device: &Device) -> Result<BenchResult> {
             images_per_second: (a.steps * batch) as f64 / seconds,
             device: b.describe(),
             backend: b.name().to_string(),
+            data: b.residency(0),
             gpu_memory_after_warmup,
             gpu_memory_after_steps,
         })
@@ -201,6 +205,9 @@ pub fn run(a: &BenchArgs, device: &Device) -> Result<()> {
             "{}: batch {}, {} steps on {}: {:.2} ms/step, {:.0} images/s",
             r.model, r.batch_size, r.steps, r.device, r.ms_per_step, r.images_per_second
         );
+        if let Some(how) = &r.data {
+            println!("Data: {how}");
+        }
         match r.gpu_memory_after_steps {
             Some(m) => println!(
                 "GPU memory in use: {:.1} MiB (reserved {:.1} MiB)",

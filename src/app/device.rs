@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::graph::Residency;
 use crate::runtime::tuning_cache::{TuningCache, TuningKey, FILE_NAME};
 use crate::runtime::{AdapterChoice, DeviceOptions, GpuContext, KernelConfig, KernelFamily};
 
@@ -21,6 +22,10 @@ pub struct DeviceArgs {
     /// WGNN_KERNELS, else auto]
     #[arg(long, global = true, value_name = "FAMILY", value_enum)]
     pub kernels: Option<KernelFamily>,
+    /// Stream the data to the GPU in chunks even when it fits there whole (a set larger than
+    /// one GPU buffer, or than a quarter of a software adapter's memory, always streams)
+    #[arg(long, global = true)]
+    pub stream: bool,
 }
 
 /// Where a command's GPU work goes: the options the library opens the device with, and the
@@ -95,7 +100,18 @@ impl Device {
         if let Some(f) = self.flags.kernels {
             words += &format!(" --kernels {f}");
         }
+        if self.flags.stream {
+            words += " --stream";
+        }
         words
+    }
+
+    /// How the GPU graphs hold data sets.
+    pub fn residency(&self) -> Residency {
+        match self.flags.stream {
+            true => Residency::Stream,
+            false => Residency::Auto,
+        }
     }
 
     /// The context, with this adapter's entry of the kernel tuning cache applied.

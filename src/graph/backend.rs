@@ -2,6 +2,7 @@
 
 use std::ops::ControlFlow;
 
+pub use super::stream::Residency;
 use super::HostData;
 use crate::error::Result;
 pub use crate::layers::Mode;
@@ -149,6 +150,14 @@ pub trait Backend {
     fn load(&mut self, id: usize, data: HostData) -> Result<()>;
     /// How passes with `augment` transform their images; applies to data sets loaded after it.
     fn set_augment(&mut self, augment: Option<Augment>);
+    /// Whether data sets loaded after it may be held whole on the device or always stream
+    /// (the CPU backend reads every set where it lies, and ignores this).
+    fn set_residency(&mut self, _residency: Residency) {}
+    /// How data set `id` is held, for people ("held whole on the GPU", "streamed: ..."); None
+    /// where the backend reads it in place (the CPU).
+    fn residency(&self, _id: usize) -> Option<String> {
+        None
+    }
     /// Runs `pass`. Train mode updates the parameters (an error on a forward-only graph); a
     /// non-finite loss stops it with `Error::Diverged`. After each group of steps `progress` is
     /// told, and a `Break` ends the pass there (`EpochStats::steps` says how far it got).

@@ -118,13 +118,7 @@ pub(super) fn check_pass(
 }
 
 /// Data set `id` of a backend's loaded sets, or an error saying it was never loaded.
-pub(super) fn loaded<T>(sets: &[Option<T>], id: usize) -> Result<&T> {
-    sets.get(id)
-        .and_then(|d| d.as_ref())
-        .ok_or_else(|| Error::Msg(format!("data set {id} not loaded")))
-}
-
-/// [`loaded`], taken out of its slot (the caller puts it back).
+/// Data set `id`, taken out of its slot for a pass (the caller puts it back).
 pub(super) fn take_loaded<T>(sets: &mut [Option<T>], id: usize) -> Result<T> {
     sets.get_mut(id)
         .and_then(|d| d.take())

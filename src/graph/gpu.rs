@@ -8,9 +8,11 @@ use std::ops::ControlFlow;
 use super::backend::{
     Backend, EpochStats, GraphState, MemoryUse, Metrics, Mode, Pass, Progress, Tensors,
 };
-use super::checks::{check_layout, check_order, check_pass, check_state, loaded};
+use super::checks::{check_layout, check_order, check_pass, check_state, take_loaded};
 use super::drive::{drive, Chunk};
+use super::memory::Limits;
 use super::plan::Plan;
+use super::stream::{why_stream, Residency, Stream, Targets};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
 use crate::layers::GpuCx;
@@ -22,13 +24,43 @@ use crate::runtime::{time_each, AsyncReadback, Dispatch, GpuContext, GpuTensor};
 /// Steps recorded into one command buffer.
 const STEPS_PER_SUBMIT: usize = 32;
 
+/// A data set on the GPU: whole, or streamed through a ring of chunks.
+enum DataSet {
+    Whole(Whole),
+    Streamed(Stream),
+}
+
 /// A data set resident on the GPU (bytes, labels, the current order) and its gather dispatch.
-struct DataSet {
+struct Whole {
     n: usize,
     perm: GpuTensor,
     gather: Dispatch,
     /// The gather that also transforms each image (when augmentation was set before loading).
     gather_augment: Option<Dispatch>,
+}
+
+impl DataSet {
+    fn len(&self) -> usize {
+        match self {
+            DataSet::Whole(w) => w.n,
+            DataSet::Streamed(s) => s.len(),
+        }
+    }
+
+    fn can_augment(&self) -> bool {
+        match self {
+            DataSet::Whole(w) => w.gather_augment.is_some(),
+            DataSet::Streamed(s) => s.can_augment(),
+        }
+    }
+
+    /// Steps per submission.
+    fn chunk_steps(&self) -> usize {
+        match self {
+            DataSet::Whole(_) => STEPS_PER_SUBMIT,
+            DataSet::Streamed(s) => s.steps,
+        }
+    }
 }
 
 pub struct GpuGraph<'c> {
@@ -61,6 +93,9 @@ pub struct GpuGraph<'c> {
     eval: Vec<Dispatch>,
     softmax: Dispatch,
     data: Vec<Option<DataSet>>,
+    /// Whether sets loaded from now on may be held whole, and how each loaded set is held.
+    residency: Residency,
+    residency_notes: Vec<String>,
     augment: Option<crate::ops::augment::Augment>,
     // Kept alive: buffers referenced only by recorded bind groups.
     _keep: Vec<GpuTensor>,
@@ -251,6 +286,8 @@ impl<'c> GpuGraph<'c> {
             eval,
             softmax,
             data: Vec::new(),
+            residency: Residency::Auto,
+            residency_notes: Vec::new(),
             augment: None,
             _keep: keep,
         })
@@ -260,15 +297,28 @@ impl<'c> GpuGraph<'c> {
     /// samples, with lr 0 so the parameters do not move), as `runtime::time_each` measures them.
     fn profile_step_impl(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
         let ctx = self.ctx;
-        let data = loaded(&self.data, id)?;
-        let b = self.plan.max_batch.min(data.n);
+        let mut data = take_loaded(&mut self.data, id)?;
+        let b = self.plan.max_batch.min(data.len());
         let order: Vec<u32> = (0..b as u32).collect();
-        ctx.write(&data.perm, &order)?;
         let rec = self.record(b, self.t + 1, 0, 0.0, 0.0);
-        ctx.write(&self.step, bytemuck::bytes_of(&rec))?;
-        ctx.wait()?;
-        let list: Vec<&Dispatch> = std::iter::once(&data.gather).chain(&self.train).collect();
-        time_each(ctx, &list)
+        let timed = (|| {
+            let gather = match &mut data {
+                DataSet::Whole(w) => {
+                    ctx.write(&w.perm, &order)?;
+                    &w.gather
+                }
+                DataSet::Streamed(s) => {
+                    s.fill(ctx, 0, &order)?;
+                    s.gather(0, false)
+                }
+            };
+            ctx.write(&self.step, bytemuck::bytes_of(&rec))?;
+            ctx.wait()?;
+            let list: Vec<&Dispatch> = std::iter::once(gather).chain(&self.train).collect();
+            time_each(ctx, &list)
+        })();
+        self.data[id] = Some(data);
+        timed
     }
 
     /// The step record of a batch of `batch` samples starting at `offset` in the permutation.
@@ -284,6 +334,36 @@ impl<'c> GpuGraph<'c> {
             smoothing,
             ..Default::default()
         }
+    }
+
+    /// `data` uploaded whole, with its gathers.
+    fn whole(&self, data: &HostData) -> Result<Whole> {
+        let ctx = self.ctx;
+        let images = ctx.tensor(&gather::pack_bytes(&data.images), "dataset images")?;
+        let labels32: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
+        let labels = ctx.tensor(&labels32, "dataset labels")?;
+        let perm = ctx.alloc(data.len(), "permutation")?;
+        let gb = gather::GatherBuffers {
+            images: &images,
+            labels_all: &labels,
+            perm: &perm,
+            step: &self.step,
+            x: &self.input,
+            labels: &self.labels,
+        };
+        let (b, whole) = (self.plan.max_batch, gather::Layout::Whole);
+        let gather = gather::gather(ctx, data.sample_len, b, &gb, whole)?;
+        let gather_augment = self
+            .augment
+            .as_ref()
+            .map(|a| gather::gather_augment(ctx, self.plan.input, b, a, &gb, whole))
+            .transpose()?;
+        Ok(Whole {
+            n: data.len(),
+            perm,
+            gather,
+            gather_augment,
+        })
     }
 
     fn ensure_steps(&mut self, records: usize) -> Result<()> {
@@ -364,8 +444,9 @@ fn write_init(
 }
 
 impl GpuGraph<'_> {
-    /// The step records of `pass` (batch, step count, offset, rate, smoothing), in order.
-    fn pass_records(&self, pass: &Pass<'_>, steps: usize) -> Vec<StepParams> {
+    /// The step records of `pass` (batch, step count, offset, rate, smoothing), in order; a
+    /// streamed pass's offsets count from the start of each chunk of `chunk` steps.
+    fn pass_records(&self, pass: &Pass<'_>, steps: usize, chunk: Option<usize>) -> Vec<StepParams> {
         let (b, n) = (self.plan.max_batch, pass.order.len());
         let train = pass.mode == Mode::Train;
         (0..steps)
@@ -375,7 +456,8 @@ impl GpuGraph<'_> {
                     true => (pass.lrs[k], pass.label_smoothing),
                     false => (0.0, 0.0),
                 };
-                self.record((n - k * b).min(b), t, k * b, lr, eps)
+                let offset = chunk.map_or(k, |c| k % c) * b;
+                self.record((n - k * b).min(b), t, offset, lr, eps)
             })
             .collect()
     }
@@ -447,38 +529,27 @@ impl Backend for GpuGraph<'_> {
     fn load(&mut self, id: usize, data: HostData) -> Result<()> {
         self.plan.check_data(&data)?;
         let ctx = self.ctx;
-        let images = ctx.tensor(&gather::pack_bytes(&data.images), "dataset images")?;
-        let labels32: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
-        let labels = ctx.tensor(&labels32, "dataset labels")?;
-        let perm = ctx.alloc(data.len(), "permutation")?;
-        let gb = gather::GatherBuffers {
-            images: &images,
-            labels_all: &labels,
-            perm: &perm,
-            step: &self.step,
-            x: &self.input,
-            labels: &self.labels,
-        };
-        let gather = gather::gather(ctx, data.sample_len, self.plan.max_batch, &gb)?;
-        let gather_augment = match &self.augment {
-            Some(a) => Some(gather::gather_augment(
-                ctx,
-                self.plan.input,
-                self.plan.max_batch,
-                a,
-                &gb,
-            )?),
-            None => None,
+        let bytes = (data.images.len() as u64).next_multiple_of(4);
+        let memory = Limits::gpu(ctx, 0).total;
+        let why = why_stream(self.residency, bytes, ctx.max_binding_bytes(), memory);
+        let set = match why {
+            None => DataSet::Whole(self.whole(&data)?),
+            Some(_) => {
+                let to = Targets {
+                    step: &self.step,
+                    x: &self.input,
+                    labels: &self.labels,
+                };
+                let shape = (self.plan.input, self.plan.max_batch, STEPS_PER_SUBMIT);
+                DataSet::Streamed(Stream::new(ctx, data, shape, &to, self.augment.as_ref())?)
+            }
         };
         if self.data.len() <= id {
             self.data.resize_with(id + 1, || None);
+            self.residency_notes.resize(id + 1, String::new());
         }
-        self.data[id] = Some(DataSet {
-            n: data.len(),
-            perm,
-            gather,
-            gather_augment,
-        });
+        self.data[id] = Some(set);
+        self.residency_notes[id] = why.unwrap_or_else(|| "held whole on the GPU".into());
         Ok(())
     }
 
@@ -486,102 +557,22 @@ impl Backend for GpuGraph<'_> {
         self.augment = augment;
     }
 
+    fn set_residency(&mut self, residency: Residency) {
+        self.residency = residency;
+    }
+
+    fn residency(&self, id: usize) -> Option<String> {
+        self.residency_notes.get(id).cloned()
+    }
     fn run(
         &mut self,
         pass: &Pass<'_>,
         progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<EpochStats> {
-        let ctx = self.ctx;
-        let b = self.plan.max_batch;
-        let (order, mode) = (pass.order, pass.mode);
-        let n = order.len();
-        let steps = pass.steps(b);
-        self.ensure_steps(steps)?;
-        let data = loaded(&self.data, pass.id)?;
-        check_pass(pass, self.opt.is_some(), b, data.gather_augment.is_some())?;
-        check_order(order, data.n)?;
-        check_counts(pass)?;
-        if n == 0 {
-            return Ok(EpochStats::new(pass.start, 0));
-        }
-        ctx.write(&data.perm, order)?;
-        let train = mode == Mode::Train;
-        let records = self.pass_records(pass, steps);
-        ctx.write(&self.steps_all, &records)?;
-        ctx.write(&self.metrics, &pass.start.to_words())?;
-        let (preds, probs) = self.pass_outputs(pass)?;
-        let gather = match (pass.augment && train, &data.gather_augment) {
-            (true, Some(g)) => g,
-            _ => &data.gather,
-        };
-        let list: Vec<&Dispatch> = std::iter::once(gather)
-            .chain(if train { &self.train } else { &self.eval })
-            .chain(pass.want_preds.then_some(&self.softmax))
-            .collect();
-        let mut last_read = std::time::Instant::now();
-        // The step whose end the progress read in flight shows.
-        let mut read_at = 0;
-        let k = drive(steps, progress, |k| {
-            let end = (k + STEPS_PER_SUBMIT).min(steps);
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            for (s, rec) in records.iter().enumerate().take(end).skip(k) {
-                enc.copy_buffer_to_buffer(
-                    &self.steps_all.buffer,
-                    self.steps_all.offset + (s * STEP_WORDS * 4) as u64,
-                    &self.step.buffer,
-                    self.step.offset,
-                    (STEP_WORDS * 4) as u64,
-                );
-                ctx.record(&mut enc, &list);
-                let valid = rec.batch as u64;
-                if let (Some(p), Some(q)) = (&preds, &probs) {
-                    enc.copy_buffer_to_buffer(
-                        &self.row_pred.buffer,
-                        self.row_pred.offset,
-                        &p.buffer,
-                        (s * b * 4) as u64,
-                        valid * 4,
-                    );
-                    let c = self.plan.classes as u64;
-                    enc.copy_buffer_to_buffer(
-                        &self.probs.buffer,
-                        self.probs.offset,
-                        &q.buffer,
-                        (s * b) as u64 * c * 4,
-                        valid * c * 4,
-                    );
-                }
-            }
-            // The running metrics ride along a few times a second and are picked up once the
-            // GPU gets there: the host never waits for them.
-            if end < steps && last_read.elapsed().as_millis() > 250 && !self.progress_read.busy() {
-                self.progress_read.record(&mut enc, &self.metrics);
-                read_at = end;
-                last_read = std::time::Instant::now();
-            }
-            ctx.queue.submit([enc.finish()]);
-            self.progress_read.submitted();
-            if train {
-                self.t += (end - k) as u32;
-            }
-            let running = self
-                .progress_read
-                .try_take(ctx)?
-                .map(|w| Metrics::from_words(&w));
-            ctx.check()?;
-            if let (true, Some(m)) = (train, running) {
-                if !m.loss.is_finite() {
-                    ctx.wait()?;
-                    self.progress_read.settle(ctx)?;
-                    return Err(Error::Diverged {
-                        step: read_at,
-                        loss: m.loss as f32,
-                    });
-                }
-            }
-            Ok(Chunk { done: end, running })
-        })?;
-        self.finish_pass(train, (k, n), (&preds, &probs))
+        let mut data = take_loaded(&mut self.data, pass.id)?;
+        let stats = self.run_on(&mut data, pass, progress);
+        self.data[pass.id] = Some(data);
+        stats
     }
 
     fn params(&self) -> Result<(Tensors, Tensors)> {
@@ -669,5 +660,165 @@ impl Backend for GpuGraph<'_> {
             .filter(|(_, c)| !c.is_empty())
             .map(|(n, c)| (n, c.to_string()))
             .collect()
+    }
+}
+
+impl GpuGraph<'_> {
+    /// `Backend::run` on `data` (taken out of `self.data` for the pass).
+    fn run_on(
+        &mut self,
+        data: &mut DataSet,
+        pass: &Pass<'_>,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<EpochStats> {
+        let ctx = self.ctx;
+        let b = self.plan.max_batch;
+        let (order, n) = (pass.order, pass.order.len());
+        let steps = pass.steps(b);
+        self.ensure_steps(steps)?;
+        check_pass(pass, self.opt.is_some(), b, data.can_augment())?;
+        check_order(order, data.len())?;
+        check_counts(pass)?;
+        if n == 0 {
+            return Ok(EpochStats::new(pass.start, 0));
+        }
+        let train = pass.mode == Mode::Train;
+        let per_submit = data.chunk_steps();
+        let streamed = matches!(data, DataSet::Streamed(_));
+        let records = self.pass_records(pass, steps, streamed.then_some(per_submit));
+        ctx.write(&self.steps_all, &records)?;
+        ctx.write(&self.metrics, &pass.start.to_words())?;
+        if let DataSet::Whole(w) = data {
+            ctx.write(&w.perm, order)?;
+        }
+        let outputs = self.pass_outputs(pass)?;
+        let body: Vec<&Dispatch> = (if train { &self.train } else { &self.eval })
+            .iter()
+            .chain(pass.want_preds.then_some(&self.softmax))
+            .collect();
+        let augment = pass.augment && train;
+        let mut reads = Reads {
+            last: std::time::Instant::now(),
+            at: 0,
+        };
+        // Steps submitted: the optimizer's step count follows them even when the pass fails.
+        let mut submitted = 0;
+        let driven = drive(steps, progress, |k| {
+            let end = (k + per_submit).min(steps);
+            let slot = Stream::slot_of(k / per_submit);
+            let gather = match &mut *data {
+                DataSet::Whole(w) => match (augment, &w.gather_augment) {
+                    (true, Some(g)) => g,
+                    _ => &w.gather,
+                },
+                DataSet::Streamed(s) => {
+                    s.fill(ctx, slot, &order[k * b..(end * b).min(n)])?;
+                    s.gather(slot, augment)
+                }
+            };
+            let list: Vec<&Dispatch> = std::iter::once(gather)
+                .chain(body.iter().copied())
+                .collect();
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            self.record_steps(&mut enc, (&records, k, end), &list, &outputs);
+            let progress_read = end < steps && reads.due(&self.progress_read);
+            if progress_read {
+                self.progress_read.record(&mut enc, &self.metrics);
+                reads.at = end;
+            }
+            let index = ctx.queue.submit([enc.finish()]);
+            if let DataSet::Streamed(s) = &mut *data {
+                s.submitted(slot, index);
+            }
+            self.progress_read.submitted();
+            submitted = end;
+            let running = self.take_running(train, reads.at)?;
+            Ok(Chunk { done: end, running })
+        });
+        if train {
+            self.t += submitted as u32;
+        }
+        let k = driven?;
+        self.finish_pass(train, (k, n), (&outputs.0, &outputs.1))
+    }
+
+    /// Steps `k..end` of `records` into `enc`: each step's record copied into place, then `list`,
+    /// then (when the pass wants them) its predictions and probabilities copied out.
+    fn record_steps(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        (records, k, end): (&[StepParams], usize, usize),
+        list: &[&Dispatch],
+        (preds, probs): &(Option<GpuTensor>, Option<GpuTensor>),
+    ) {
+        let b = self.plan.max_batch;
+        for (s, rec) in records.iter().enumerate().take(end).skip(k) {
+            enc.copy_buffer_to_buffer(
+                &self.steps_all.buffer,
+                self.steps_all.offset + (s * STEP_WORDS * 4) as u64,
+                &self.step.buffer,
+                self.step.offset,
+                (STEP_WORDS * 4) as u64,
+            );
+            self.ctx.record(enc, list);
+            let valid = rec.batch as u64;
+            if let (Some(p), Some(q)) = (preds, probs) {
+                enc.copy_buffer_to_buffer(
+                    &self.row_pred.buffer,
+                    self.row_pred.offset,
+                    &p.buffer,
+                    (s * b * 4) as u64,
+                    valid * 4,
+                );
+                let c = self.plan.classes as u64;
+                enc.copy_buffer_to_buffer(
+                    &self.probs.buffer,
+                    self.probs.offset,
+                    &q.buffer,
+                    (s * b) as u64 * c * 4,
+                    valid * c * 4,
+                );
+            }
+        }
+    }
+
+    /// The running sums, if a progress read has come back; a non-finite training loss among them
+    /// stops the pass (`at`: the step whose end they show).
+    fn take_running(&self, train: bool, at: usize) -> Result<Option<Metrics>> {
+        let ctx = self.ctx;
+        let running = self
+            .progress_read
+            .try_take(ctx)?
+            .map(|w| Metrics::from_words(&w));
+        ctx.check()?;
+        if let (true, Some(m)) = (train, running) {
+            if !m.loss.is_finite() {
+                ctx.wait()?;
+                self.progress_read.settle(ctx)?;
+                return Err(Error::Diverged {
+                    step: at,
+                    loss: m.loss as f32,
+                });
+            }
+        }
+        Ok(running)
+    }
+}
+
+/// When the running metrics were last sent for, and the step they will show.
+struct Reads {
+    last: std::time::Instant,
+    at: usize,
+}
+
+impl Reads {
+    /// The running metrics ride along a few times a second and are picked up once the GPU gets
+    /// there: the host never waits for them.
+    fn due(&mut self, read: &AsyncReadback) -> bool {
+        let due = self.last.elapsed().as_millis() > 250 && !read.busy();
+        if due {
+            self.last = std::time::Instant::now();
+        }
+        due
     }
 }

@@ -12,6 +12,7 @@ mod gpu;
 mod init;
 mod memory;
 mod plan;
+mod stream;
 
 pub use backend::{
     keep_going, Backend, EpochStats, GraphState, MemoryUse, Metrics, Mode, Pass, Progress, Tensors,
@@ -22,6 +23,7 @@ pub use init::init_params;
 pub use memory::{Limits, MemoryItem};
 pub(crate) use plan::dims_str;
 pub use plan::{Node, ParamSpec, Plan};
+pub use stream::Residency;
 
 use crate::util::shared::Shared;
 

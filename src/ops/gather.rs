@@ -1,5 +1,5 @@
-//! Batch gathering from the GPU-resident dataset. Kernel: `shaders/gather.wgsl`;
-//! tests: `tests/ops_gather.rs`.
+//! Batch gathering from the dataset's bytes on the GPU: the whole set resident, or one streamed
+//! chunk of it. Kernel: `shaders/gather.wgsl`; tests: `tests/ops_gather.rs`.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -20,6 +20,39 @@ struct Params {
     shift: f32,
     rotate: f32,
     scale: f32,
+    chunk: u32,
+}
+
+/// What the gather's `images` and `labels_all` hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// The whole set: `perm` indexes it.
+    Whole,
+    /// A streamed chunk (`pack_chunk`): the chunk's samples one after another in the order the
+    /// steps take them; `perm` holds their indices in the whole set, which key augmentation.
+    Chunk,
+}
+
+/// Samples `ids` of a set (`images` of `sample_len` bytes each) one after another into
+/// `out_images` (zero-padded to its length) and their labels into `out_labels`: a streamed
+/// chunk, as `Layout::Chunk` reads it. Ids outside the set are the caller's error, checked before.
+pub fn pack_chunk(
+    (images, labels): (&[u8], &[u8]),
+    sample_len: usize,
+    ids: &[u32],
+    out_images: &mut [u8],
+    out_labels: &mut [u32],
+) {
+    for ((&s, dst), l) in ids
+        .iter()
+        .zip(out_images.chunks_exact_mut(sample_len.max(1)))
+        .zip(out_labels.iter_mut())
+    {
+        let s = s as usize;
+        dst.copy_from_slice(&images[s * sample_len..(s + 1) * sample_len]);
+        *l = u32::from(labels[s]);
+    }
+    out_images[ids.len() * sample_len..].fill(0);
 }
 
 /// Images as bytes packed four to a u32 word, little-endian (so the GPU reads them unconverted).
@@ -72,6 +105,7 @@ pub fn gather(
     sample_len: usize,
     max_batch: usize,
     b: &GatherBuffers,
+    layout: Layout,
 ) -> Result<Dispatch> {
     if b.x.len < sample_len * max_batch || b.labels.len < max_batch {
         return Err(Error::Msg(format!(
@@ -81,6 +115,7 @@ pub fn gather(
     let p = Params {
         sample_len: sample_len as u32,
         max_batch: max_batch as u32,
+        chunk: u32::from(layout == Layout::Chunk),
         ..Params::zeroed()
     };
     dispatch(ctx, "gather", &p, b)
@@ -111,6 +146,7 @@ pub fn gather_augment(
     max_batch: usize,
     a: &crate::ops::augment::Augment,
     b: &GatherBuffers,
+    layout: Layout,
 ) -> Result<Dispatch> {
     let [h, w, c] = image;
     let sample_len = h * w * c;
@@ -128,6 +164,7 @@ pub fn gather_augment(
         shift: a.shift,
         rotate: a.rotate,
         scale: a.scale,
+        chunk: u32::from(layout == Layout::Chunk),
     };
     dispatch(ctx, "gather_augment", &p, b)
 }
@@ -154,19 +191,39 @@ const CHECK_CASES: [GatherCase; 5] = [
 
 fn checks(env: &Env, out: Sink) -> Result<()> {
     for case in CHECK_CASES {
-        check_one(env.ctx, case, out)?;
+        for layout in [Layout::Whole, Layout::Chunk] {
+            check_one(env.ctx, case, layout, out)?;
+        }
     }
     Ok(())
 }
 
-fn check_one(ctx: &GpuContext, case: GatherCase, out: Sink) -> Result<()> {
+/// The bytes and labels the gather reads: the whole set, or the chunk a streamed pass over `perm`
+/// uploads (every sample of the permutation, in its order).
+fn source(
+    (images, labels): (&[u8], &[u8]),
+    len: usize,
+    perm: &[u32],
+    layout: Layout,
+) -> (Vec<u8>, Vec<u32>) {
+    match layout {
+        Layout::Whole => (images.to_vec(), labels.iter().map(|&l| l as u32).collect()),
+        Layout::Chunk => {
+            let mut chunk = (vec![0; perm.len() * len], vec![0; perm.len()]);
+            pack_chunk((images, labels), len, perm, &mut chunk.0, &mut chunk.1);
+            chunk
+        }
+    }
+}
+
+fn check_one(ctx: &GpuContext, case: GatherCase, layout: Layout, out: Sink) -> Result<()> {
     let (h, w, c, seed, t, spec) = case;
     let (n, max_batch, batch) = (20usize, 8usize, 6usize);
     let len = h * w * c;
     let images: Vec<u8> = (0..n * len).map(|i| (i * 73 % 256) as u8).collect();
     let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
     let perm: Vec<u32> = (0..n as u32).rev().collect();
+    let (src_images, src_labels) = source((&images, &labels), len, &perm, layout);
     let (lo, hi) = StepParams::seed_words(seed);
     let step = StepParams {
         batch: batch as u32,
@@ -177,8 +234,8 @@ fn check_one(ctx: &GpuContext, case: GatherCase, out: Sink) -> Result<()> {
         ..Default::default()
     };
     let (gi, gl, gp, gs) = (
-        ctx.tensor(&pack_bytes(&images), "images")?,
-        ctx.tensor(&labels32, "labels_all")?,
+        ctx.tensor(&pack_bytes(&src_images), "images")?,
+        ctx.tensor(&src_labels, "labels_all")?,
         ctx.tensor(&perm, "perm")?,
         ctx.tensor(bytemuck::bytes_of(&step), "step")?,
     );
@@ -194,13 +251,13 @@ fn check_one(ctx: &GpuContext, case: GatherCase, out: Sink) -> Result<()> {
     };
     let (d, (wx, wl), what) = if spec.is_empty() {
         (
-            gather(ctx, len, max_batch, &bufs)?,
+            gather(ctx, len, max_batch, &bufs, layout)?,
             gather_cpu(&images, &labels, len, &perm, 4, batch, max_batch),
             "gather::gather".to_string(),
         )
     } else {
         let a: Augment = spec.parse()?;
-        let d = gather_augment(ctx, [h, w, c], max_batch, &a, &bufs)?;
+        let d = gather_augment(ctx, [h, w, c], max_batch, &a, &bufs, layout)?;
         let want = gather_augment_cpu(
             &images,
             &labels,
@@ -220,6 +277,10 @@ fn check_one(ctx: &GpuContext, case: GatherCase, out: Sink) -> Result<()> {
     got.extend(ctx.read_u32(&gy)?.iter().map(|&l| l as f32));
     let mut want = wx;
     want.extend(wl.iter().map(|&l| l as f32));
+    let what = match layout {
+        Layout::Whole => what,
+        Layout::Chunk => format!("{what} (streamed chunk)"),
+    };
     out(Output {
         kernel: what,
         shape: format!("{batch} of {max_batch} rows of {h}x{w}x{c}"),

@@ -40,6 +40,9 @@ pub trait Callbacks {
     fn progress(&mut self, _p: Progress) {}
     fn epoch_end(&mut self, _record: &EpochRecord, _memory: Option<MemoryUse>) {}
     fn phase(&mut self, _what: &str) {}
+    /// How the backend holds each data set it was given ("training", "held whole on the GPU"),
+    /// where it says.
+    fn residency(&mut self, _sets: &[(&str, String)]) {}
     /// Test accuracy after an epoch (only in `target_accuracy` runs).
     fn test_accuracy(&mut self, _epoch: usize, _accuracy: f32, _train_seconds: f64) {}
     /// A checkpoint is due: here is the whole state to write.
@@ -205,6 +208,11 @@ impl<'a> Loop<'a> {
         if !data.test.is_empty() {
             backend.load(TEST, data.test.host(data.test.len()))?;
         }
+        let held: Vec<(&str, String)> = [("training", TRAIN), ("test", TEST)]
+            .into_iter()
+            .filter_map(|(name, id)| Some((name, backend.residency(id)?)))
+            .collect();
+        cb.residency(&held);
         let batch = backend.batch_size();
         let steps = n_train.div_ceil(batch);
         Ok(Self {

@@ -78,6 +78,14 @@ impl Callbacks for Console<'_> {
         }
     }
 
+    fn residency(&mut self, sets: &[(&str, String)]) {
+        if self.verbose {
+            for (set, how) in sets {
+                println!("  {set} set: {how}");
+            }
+        }
+    }
+
     fn phase(&mut self, what: &str) {
         eprintln!("{what}...");
     }
