@@ -47,6 +47,9 @@ unsafe fn fma_avx512(iters: u64) -> f32 {
     _mm512_reduce_add_ps(sum)
 }
 
+/// A register width's name, its f32 lanes and its FMA loop.
+type Kernel = (&'static str, u64, fn(u64) -> f32);
+
 /// GFLOP/s of `threads` threads each running `kernel` (lanes per register `lanes`) for `seconds`.
 fn measure(threads: usize, lanes: u64, seconds: f64, kernel: fn(u64) -> f32) -> f64 {
     let t0 = Instant::now();
@@ -79,7 +82,7 @@ fn main() {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     #[cfg(target_arch = "x86_64")]
     {
-        let mut rows: Vec<(&str, u64, fn(u64) -> f32)> = Vec::new();
+        let mut rows: Vec<Kernel> = Vec::new();
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             rows.push(("AVX2 (256-bit)", 8, |n| unsafe { fma_avx2(n) }));
         }
