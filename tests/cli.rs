@@ -173,13 +173,28 @@ fn show_draws_a_digit_with_its_label() {
 
 #[test]
 fn train_runs_on_the_gpu_adapter() {
+    // Resident and streamed (`--stream`): the ring of chunks is made once, so memory stays flat.
+    for (name, extra) in [("gpu", ""), ("gpu-stream", " --stream")] {
+        train_on_the_gpu_adapter(name, extra);
+    }
+}
+
+fn train_on_the_gpu_adapter(name: &str, extra: &str) {
     // `--backend auto` prefers the CPU backend over lavapipe; this forces the adapter.
-    let out = tmp("gpu");
+    let out = tmp(name);
     let o = train(
-        "--model tiny --epochs 2 --limit 600 --batch-size 16 --backend gpu --verbose",
+        &format!(
+            "--model tiny --epochs 2 --limit 600 --batch-size 16 --backend gpu --verbose{extra}"
+        ),
         &out,
     );
     assert!(o.contains("on GPU:"), "{o}");
+    let held = if extra.is_empty() {
+        "held whole on the GPU"
+    } else {
+        "streamed, as asked"
+    };
+    assert!(o.contains(&format!("training set: {held}")), "{o}");
     let (text, v) = metrics_json(&out);
     let mem = v["gpu_memory_per_epoch"]
         .as_array()
