@@ -271,10 +271,24 @@ fn a_second_read_maps_the_pack_and_a_changed_source_is_converted_again() {
     drop(f);
     assert_eq!(cached(&data, &cache).unwrap(), memory(&data), "new mtime");
     the_pack(&cache);
-    // More images (another size): converted again, and the earlier pack removed.
+    // A conversion killed halfway left its temporary file; one still running has its own.
+    let name = the_pack(&cache)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let dead = cache.join(format!(".{name}.tmp.999999999.0"));
+    let running = cache.join(format!(".{name}.tmp.{}.7", std::process::id()));
+    for p in [&dead, &running] {
+        std::fs::write(p, b"half").unwrap();
+    }
+    // More images (another size): converted again, the earlier pack and the dead process's
+    // temporary file removed (Linux tells a dead process by its missing /proc entry).
     write_idx(&data, [4, 3, 1], (12, 5), true);
     let grown = cached(&data, &cache).unwrap();
     assert_eq!((grown.train.n, &grown), (12, &memory(&data)), "new size");
+    assert!(!dead.exists() && running.exists());
+    std::fs::remove_file(&running).unwrap();
     the_pack(&cache);
 }
 

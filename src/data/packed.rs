@@ -365,15 +365,31 @@ impl Write for Sink<'_> {
 
 /// Removes the packs in `dir` named `{prefix}*` other than `keep`: the packs of an earlier state
 /// of the same source. A process still mapping one keeps its bytes (on Windows the removal fails
-/// and the file stays until the next time).
+/// and the file stays until the next time). Temporary files of these packs left by a conversion
+/// whose process is gone (killed halfway) go too.
 pub fn remove_others(dir: &Path, prefix: &str, keep: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
+    let hidden = format!(".{prefix}");
     for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
-        if name.starts_with(prefix) && name.ends_with(".pack") && p != keep {
+        let old = name.starts_with(prefix) && name.ends_with(".pack") && p != keep;
+        if old || (name.starts_with(&hidden) && abandoned(&name)) {
             let _ = std::fs::remove_file(&p);
         }
     }
+}
+
+/// Whether `name` is a temporary pack (`.NAME.pack.tmp.PID.N`) whose process is gone. Only Linux
+/// says (no `/proc/PID`); elsewhere a temporary file is never assumed abandoned.
+fn abandoned(name: &str) -> bool {
+    let Some((_, tail)) = name.rsplit_once(".pack.tmp.") else {
+        return false;
+    };
+    let pid = tail.split('.').next().and_then(|p| p.parse::<u32>().ok());
+    cfg!(target_os = "linux")
+        && pid.is_some_and(|p| {
+            p != std::process::id() && !Path::new("/proc").join(p.to_string()).exists()
+        })
 }
