@@ -293,6 +293,27 @@ fn a_second_read_maps_the_pack_and_a_changed_source_is_converted_again() {
 }
 
 #[test]
+fn packs_whose_source_is_gone_are_removed_at_the_next_conversion() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b, cache) = (
+        d.path().join("a"),
+        d.path().join("b"),
+        d.path().join("cache"),
+    );
+    write_idx(&a, [4, 3, 1], (11, 5), false);
+    write_idx(&b, [4, 3, 1], (9, 5), false);
+    cached(&a, &cache).unwrap();
+    cached(&b, &cache).unwrap();
+    assert_eq!(packs(&cache).len(), 2);
+    std::fs::write(cache.join("junk.pack"), b"not a pack").unwrap();
+    std::fs::remove_dir_all(&b).unwrap();
+    write_idx(&a, [4, 3, 1], (12, 5), false);
+    assert_eq!(cached(&a, &cache).unwrap().train.n, 12);
+    // `a`'s earlier pack, `b`'s (its folder is gone) and the junk are removed.
+    the_pack(&cache);
+}
+
+#[test]
 fn a_damaged_pack_is_ignored_and_rebuilt() {
     let d = tempfile::tempdir().unwrap();
     let (data, cache) = (d.path().join("data"), d.path().join("cache"));

@@ -33,7 +33,7 @@ pub fn read(
         return Ok(hit);
     }
     convert(format, o, &path, &state, progress)?;
-    packed::remove_others(dir, &prefix, &path);
+    packed::tidy(dir, &prefix, &path);
     packed::read(&path, &state).ok_or_else(|| {
         Error::file(
             &path,

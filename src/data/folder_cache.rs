@@ -75,7 +75,7 @@ impl Entry {
         let at = (self.path.as_path(), self.key.as_str());
         super::cache::write_splits((&splits, &skipped), &self.folder, at, progress)?;
         drop(splits);
-        packed::remove_others(&self.dir, &self.prefix, &self.path);
+        packed::tidy(&self.dir, &self.prefix, &self.path);
         self.read().ok_or_else(|| {
             Error::file(
                 &self.path,

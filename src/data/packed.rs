@@ -67,8 +67,8 @@ impl Meta {
         )
     }
 
-    /// The header for `key`, padded to where the images start.
-    fn encode(&self, key: &str) -> Result<Vec<u8>> {
+    /// The header for `key` of the data at `source`, padded to where the images start.
+    fn encode(&self, key: &str, source: &Path) -> Result<Vec<u8>> {
         let mut out = MAGIC.to_vec();
         put_bytes(&mut out, key.as_bytes());
         for v in self.shapes.concat() {
@@ -93,6 +93,10 @@ impl Meta {
             put_bytes(&mut out, p.to_string_lossy().as_bytes());
             put_bytes(&mut out, why.as_bytes());
         }
+        // Where the source is, whatever the working folder: a pack whose source is gone is
+        // removed when the cache is tidied.
+        let full = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
+        put_bytes(&mut out, full.to_string_lossy().as_bytes());
         let offset = (out.len() as u64).div_ceil(ALIGN) * ALIGN;
         let total = self
             .image_bytes()
@@ -154,18 +158,8 @@ impl<'a> Cursor<'a> {
 /// The pack at `path` mapped, when it exists, was written for `key` and every size in it checks
 /// out against the file's length; None otherwise (the caller rebuilds it).
 pub fn read(path: &Path, key: &str) -> Option<(Splits, Vec<Skipped>)> {
-    let file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    if len < ALIGN {
-        return None;
-    }
-    // SAFETY: the mapping is read-only and the file is one wgnn wrote to a temporary name and
-    // renamed into place, never changes in place: a later pack replaces it with a new file, which
-    // leaves this mapping its bytes. Only another program truncating this very file could make
-    // a read fault (docs/data.md, "The packed cache").
-    let map = unsafe { Mmap::map(&file) }.ok()?;
-    (map.len() as u64 == len).then_some(())?;
-    let (meta, offset) = parse(&map, key)?;
+    let map = map(path)?;
+    let (meta, offset, _) = parse(&map, Some(key))?;
     let images = Shared::new(map);
     let set = |labels: Vec<u8>, [h, w, c]: [usize; 3], at: usize| Dataset {
         images: images.slice(at..at + labels.len() * h * w * c),
@@ -185,12 +179,28 @@ pub fn read(path: &Path, key: &str) -> Option<(Splits, Vec<Skipped>)> {
     Some((splits, meta.skipped))
 }
 
-/// The header of the mapped `bytes` and where the images start, when every size agrees with
-/// the file's length.
-fn parse(bytes: &[u8], key: &str) -> Option<(Meta, usize)> {
+/// The file at `path` mapped, when it is at least as long as a header.
+fn map(path: &Path) -> Option<Mmap> {
+    let file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len < ALIGN {
+        return None;
+    }
+    // SAFETY: the mapping is read-only and the file is one wgnn wrote to a temporary name and
+    // renamed into place, never changes in place: a later pack replaces it with a new file, which
+    // leaves this mapping its bytes. Only another program truncating this very file could make
+    // a read fault (docs/data.md, "The packed cache").
+    let map = unsafe { Mmap::map(&file) }.ok()?;
+    (map.len() as u64 == len).then_some(map)
+}
+
+/// The header of the mapped `bytes` (written for `key`, when given), where the images start and
+/// the source's path, when every size agrees with the file's length.
+fn parse(bytes: &[u8], key: Option<&str>) -> Option<(Meta, usize, PathBuf)> {
     let mut c = Cursor(bytes.strip_prefix(MAGIC)?);
     let key_len = c.usize()?;
-    (c.take(key_len)? == key.as_bytes()).then_some(())?;
+    let found = c.take(key_len)?;
+    key.is_none_or(|k| k.as_bytes() == found).then_some(())?;
     let mut shape = || Some([c.usize()?, c.usize()?, c.usize()?]);
     let shapes = [shape()?, shape()?];
     let (n_train, n_test) = (c.usize()?, c.usize()?);
@@ -210,6 +220,7 @@ fn parse(bytes: &[u8], key: &str) -> Option<(Meta, usize)> {
     let skipped = (0..c.usize()?)
         .map(|_| Some((PathBuf::from(c.text()?), c.text()?)))
         .collect::<Option<Vec<_>>>()?;
+    let source = PathBuf::from(c.text()?);
     // The header ends at or before the images' offset.
     let header_end = (bytes.len() - c.0.len()) as u64;
     (header_end <= offset).then_some(())?;
@@ -221,7 +232,7 @@ fn parse(bytes: &[u8], key: &str) -> Option<(Meta, usize)> {
         paths,
         skipped,
     };
-    Some((meta, usize::try_from(offset).ok()?))
+    Some((meta, usize::try_from(offset).ok()?, source))
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -239,7 +250,7 @@ pub fn write(
     fill: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let header = meta.encode(key)?;
+    let header = meta.encode(key, source)?;
     let images = meta.image_bytes().unwrap_or(u64::MAX);
     let total = header.len() as u64 + images;
     std::fs::create_dir_all(dir).map_err(|e| cannot_write(dir, total, &e))?;
@@ -363,22 +374,31 @@ impl Write for Sink<'_> {
     }
 }
 
-/// Removes the packs in `dir` named `{prefix}*` other than `keep`: the packs of an earlier state
-/// of the same source. A process still mapping one keeps its bytes (on Windows the removal fails
-/// and the file stays until the next time). Temporary files of these packs left by a conversion
-/// whose process is gone (killed halfway) go too.
-pub fn remove_others(dir: &Path, prefix: &str, keep: &Path) {
+/// Tidies the cache folder `dir` after `keep` was written: removes the other packs named
+/// `{prefix}*` (the packs of an earlier state of the same source), the packs whose source is gone
+/// (the data's file or folder no longer exists) or that do not check out, and the
+/// temporary files of these packs left by a conversion whose process is gone (killed halfway).
+/// A process still mapping a removed pack keeps its bytes (on Windows the removal fails and the
+/// file stays until the next time).
+pub fn tidy(dir: &Path, prefix: &str, keep: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     let hidden = format!(".{prefix}");
     for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
-        let old = name.starts_with(prefix) && name.ends_with(".pack") && p != keep;
-        if old || (name.starts_with(&hidden) && abandoned(&name)) {
+        let pack = name.ends_with(".pack") && !name.starts_with('.') && p != keep;
+        let stale = pack && (name.starts_with(prefix) || orphan(&p));
+        if stale || (name.starts_with(&hidden) && abandoned(&name)) {
             let _ = std::fs::remove_file(&p);
         }
     }
+}
+
+/// Whether the pack at `path` does not check out, or its source is gone.
+fn orphan(path: &Path) -> bool {
+    let header = map(path).and_then(|m| parse(&m, None));
+    header.is_none_or(|(_, _, source)| !source.exists())
 }
 
 /// Whether `name` is a temporary pack (`.NAME.pack.tmp.PID.N`) whose process is gone. Only Linux
