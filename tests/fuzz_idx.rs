@@ -30,8 +30,11 @@ fn check(case: &str, bytes: &[u8]) -> usize {
     let path = Path::new(FILE);
     let mut ok = 0;
     if let Some(im) = no_panic(case, bytes, Some(FILE), || idx::parse_images(bytes, path)) {
-        assert_eq!(im.data.len(), im.n * im.rows * im.cols, "{case}");
-        assert_eq!(bytes.len(), 16 + im.data.len(), "{case}");
+        let size = im.n * im.rows * im.cols * im.channels;
+        assert_eq!(im.data.len(), size, "{case}");
+        // A 3-dimensional header is 16 bytes, a 4-dimensional one (channels last) 20.
+        let header = if bytes[3] == 4 { 20 } else { 16 };
+        assert_eq!(bytes.len(), header + im.data.len(), "{case}");
         ok += 1;
     }
     if let Some(lb) = no_panic(case, bytes, Some(FILE), || idx::parse_labels(bytes, path)) {

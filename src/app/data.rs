@@ -11,7 +11,7 @@ use crate::data::catalog::{self, Info, DATASETS};
 use crate::data::download::{self, Progress, Source};
 use crate::data::folder::{Color, FolderOptions, Skipped};
 use crate::data::locate::{Located, Origin, Places};
-use crate::data::{read_path, Format, ReadOptions, Splits};
+use crate::data::{read_path_with, Format, ReadOptions, Splits};
 use crate::error::{Error, Result};
 
 /// Which data a command reads.
@@ -90,46 +90,54 @@ impl DataArgs {
         }
     }
 
-    /// Finds the data, downloading a named dataset that is nowhere on disk, and loads it.
+    /// Finds the data, downloading a named dataset that is nowhere on disk, and loads it through
+    /// the packed cache in wgnn's cache folder (converted on the first read, mapped after).
     pub fn load(&self) -> Result<Loaded> {
         let places = places(self.data_dir.clone());
+        let cache_dir = super::device::cache_dir().map(|d| d.join("data"));
         let mut o = ReadOptions {
             folder: FolderOptions {
                 image_size: self.image_size,
                 color: self.color,
                 skip_bad: self.skip_bad_images,
-                cache_dir: super::device::cache_dir().map(|d| d.join("folders")),
+                cache_dir: None,
             },
+            cache_dir: cache_dir.clone(),
             ..ReadOptions::default()
         };
+        let hint = |e| with_hint(e, cache_dir.as_deref());
         let Some(info) = self.info() else {
             let dir = self.data_dir.clone().unwrap_or_default();
-            return Ok(loaded(read_path(&dir, &o).map_err(with_hint)?, dir, None));
+            let read = read_path_with(&dir, &o, &mut Bar::default()).map_err(hint)?;
+            return Ok(loaded(read, dir, None));
         };
         (o.class_names, o.coarse) = (info.names(), info.coarse);
         let located = match places.locate(info) {
             Some(l) => l,
             None if self.data_dir.is_some() => {
                 let dir = self.data_dir.clone().unwrap_or_default();
-                return Ok(loaded(
-                    read_path(&dir, &o).map_err(with_hint)?,
-                    dir,
-                    Some(info.name),
-                ));
+                let read = read_path_with(&dir, &o, &mut Bar::default()).map_err(hint)?;
+                return Ok(loaded(read, dir, Some(info.name)));
             }
             None => fetch(info, &places)?,
         };
         let path = located.format.path().to_path_buf();
-        Ok(loaded(
-            located.format.read(&o).map_err(with_hint)?,
-            path,
-            Some(info.name),
-        ))
+        let read = located.format.read_with(&o, &mut Bar::default());
+        Ok(loaded(read.map_err(hint)?, path, Some(info.name)))
     }
 }
 
-/// A folder's error with the flag that would get past it.
-fn with_hint(e: Error) -> Error {
+/// A folder's error with the flag that would get past it; the cache folder's with the variable
+/// that moves it.
+fn with_hint(e: Error, cache_dir: Option<&Path>) -> Error {
+    if let (Error::File { path, msg }, Some(dir)) = (&e, cache_dir) {
+        if Path::new(path) == dir {
+            return Error::file(
+                dir,
+                format!("{msg} (WGNN_CACHE_DIR sets wgnn's cache folder; the packed data goes in its `data` folder)"),
+            );
+        }
+    }
     let m = e.to_string();
     if m.contains("cannot be read as an image") {
         Error::msg(format!("{m} (--skip-bad-images leaves such files out)"))

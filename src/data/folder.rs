@@ -11,7 +11,8 @@ use image::imageops::FilterType;
 use image::DynamicImage;
 use rayon::prelude::*;
 
-use super::{Dataset, Splits};
+use super::download::{Progress, Quiet};
+use super::{folder_cache, Dataset, Splits};
 use crate::error::{Error, Result};
 
 /// Channels wanted: grayscale or RGB (default: what the first image is).
@@ -230,6 +231,15 @@ fn decode_all(
 
 /// Loads the folder `dir`; the files skipped (with `skip_bad`) come back with their reasons.
 pub fn load(dir: &Path, o: &FolderOptions) -> Result<(Splits, Vec<Skipped>)> {
+    load_with(dir, o, &mut Quiet)
+}
+
+/// `load`, reporting the writing of a large cache to `progress`.
+pub fn load_with(
+    dir: &Path,
+    o: &FolderOptions,
+    progress: &mut dyn Progress,
+) -> Result<(Splits, Vec<Skipped>)> {
     let train_root = split_root(dir);
     let names: Vec<String> = class_dirs(&train_root)?
         .iter()
@@ -262,31 +272,27 @@ pub fn load(dir: &Path, o: &FolderOptions) -> Result<(Splits, Vec<Skipped>)> {
         )
     })?;
     let (size, c) = target(&first.path, o)?;
-    let key = super::folder_cache::key(
-        &train_items
-            .iter()
-            .chain(&test_items)
-            .map(|i| (i.path.as_path(), i.class))
-            .collect::<Vec<_>>(),
-        size,
-        c,
-        o.skip_bad,
-    );
-    if let Some(hit) = o
+    let files: Vec<(&Path, u8)> = train_items
+        .iter()
+        .chain(&test_items)
+        .map(|i| (i.path.as_path(), i.class))
+        .collect();
+    let cached = o
         .cache_dir
         .as_ref()
-        .and_then(|d| super::folder_cache::read(d, &key))
-    {
-        return finish(hit.0, hit.1, names, &train_root, &test_root, hit.2);
+        .map(|d| folder_cache::Entry::new(d, dir, &files, o, (size, c)));
+    if let Some(hit) = cached.as_ref().and_then(folder_cache::Entry::read) {
+        return Ok(hit);
     }
     let mut skipped = Vec::new();
     let train = decode_all(&train_items, size, c, o, &mut skipped)?;
     let test = decode_all(&test_items, size, c, o, &mut skipped)?;
-    if let Some(d) = &o.cache_dir {
-        // A cache that cannot be written only costs the next run its decoding.
-        let _ = super::folder_cache::write(d, &key, &train, &test, &skipped);
+    let read = finish(train, test, names, &train_root, &test_root, skipped)?;
+    match &cached {
+        // The decoded images are dropped for the mapped pack: memory stays flat while training.
+        Some(entry) => entry.write(read, progress),
+        None => Ok(read),
     }
-    finish(train, test, names, &train_root, &test_root, skipped)
 }
 
 fn finish(

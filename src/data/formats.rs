@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::cifar::{self, Layout};
+use super::download::{Progress, Quiet};
 use super::folder::{self, FolderOptions, Skipped};
 use super::{csv, idx, npz, Splits};
 use crate::error::{Error, Result};
@@ -22,13 +23,17 @@ pub enum Format {
     Folder(PathBuf),
 }
 
-/// How to read data: class names where the files have none, CIFAR-100's superclasses, and an
-/// image folder's options.
+/// How to read data: class names where the files have none, CIFAR-100's superclasses, an image
+/// folder's options, and the cache folder.
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
     pub class_names: Option<Vec<String>>,
     pub coarse: bool,
     pub folder: FolderOptions,
+    /// Where packed copies of the data go (`cache`): the first read converts the data into one,
+    /// later reads map it, so the images are not held in memory. None: read into memory. An
+    /// image folder uses it unless its own options name a folder.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Format {
@@ -97,13 +102,41 @@ impl Format {
 
     /// Reads the data with every option; an image folder also gives the files it skipped.
     pub fn read(&self, o: &ReadOptions) -> Result<(Splits, Vec<Skipped>)> {
+        self.read_with(o, &mut Quiet)
+    }
+
+    /// `read`, reporting the conversion of a large set into the cache to `progress`.
+    pub fn read_with(
+        &self,
+        o: &ReadOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<(Splits, Vec<Skipped>)> {
+        match (self, &o.cache_dir) {
+            (Format::Folder(d), _) => {
+                let mut f = o.folder.clone();
+                f.cache_dir = f.cache_dir.or_else(|| o.cache_dir.clone());
+                folder::load_with(d, &f, progress)
+            }
+            (_, Some(dir)) => super::cache::read(self, o, dir, progress),
+            (_, None) => self.read_memory(o),
+        }
+    }
+
+    /// Reads the data into memory, without the cache.
+    pub fn read_memory(&self, o: &ReadOptions) -> Result<(Splits, Vec<Skipped>)> {
         let names = o.class_names.clone();
         let splits = match self {
             Format::Idx(d) => idx::load_dir(d, names)?,
             Format::Npz(p) => npz::load(p, names)?,
             Format::Cifar(d, l) => cifar::load_dir(d, *l, o.coarse)?,
             Format::Csv(d) => csv::load_dir(d, names)?,
-            Format::Folder(d) => return folder::load(d, &o.folder),
+            Format::Folder(d) => {
+                let f = FolderOptions {
+                    cache_dir: None,
+                    ..o.folder.clone()
+                };
+                return folder::load(d, &f);
+            }
         };
         Ok((splits, Vec::new()))
     }
@@ -138,6 +171,15 @@ pub fn load_path(path: &Path, class_names: Option<Vec<String>>, coarse: bool) ->
 
 /// `load_path` with every option.
 pub fn read_path(path: &Path, o: &ReadOptions) -> Result<(Splits, Vec<Skipped>)> {
+    read_path_with(path, o, &mut Quiet)
+}
+
+/// `read_path`, reporting the conversion of a large set into the cache to `progress`.
+pub fn read_path_with(
+    path: &Path,
+    o: &ReadOptions,
+    progress: &mut dyn Progress,
+) -> Result<(Splits, Vec<Skipped>)> {
     if !path.exists() {
         return Err(Error::file(
             path,
@@ -145,7 +187,7 @@ pub fn read_path(path: &Path, o: &ReadOptions) -> Result<(Splits, Vec<Skipped>)>
         ));
     }
     match Format::detect(path) {
-        Some(f) => f.read(o),
+        Some(f) => f.read_with(o, progress),
         None => Err(Error::file(
             path,
             format!("holds no data wgnn reads (expected {EXPECTED})"),

@@ -3,6 +3,7 @@
 //! own digit image, and terminal rendering.
 
 pub mod ascii;
+pub mod cache;
 pub mod catalog;
 pub mod cifar;
 pub mod csv;
@@ -15,10 +16,11 @@ pub mod idx;
 pub mod image;
 pub mod locate;
 pub mod npz;
+pub mod packed;
 pub mod pickle;
 
 pub use dataset::{check_labels, shape_str, split_last, split_validation, Dataset, Splits};
-pub use formats::{load_path, read_path, Format, ReadOptions};
+pub use formats::{load_path, read_path, read_path_with, Format, ReadOptions};
 
 /// Loads `dir` as the old single-format loader did: whatever data it holds, classes from its
 /// labels.

@@ -4,26 +4,37 @@
 //! header here: a crate for it (npyz) pulls in a parser whose build compiles C for the target,
 //! which the macOS and Windows builds cannot do on this project's Linux CI.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
+use super::download::Progress;
+use super::packed::{self, Meta};
 use super::{Dataset, Splits};
 use crate::error::{Error, Result};
+
+type Zip = zip::ZipArchive<std::fs::File>;
 
 /// Largest array read from an archive (guards against a zip bomb).
 const MAX_ARRAY: u64 = 8 << 30;
 
 /// The bytes of `name.npy` in the archive.
-fn entry(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, name: &str) -> Result<Vec<u8>> {
-    let mut f = zip
-        .by_name(&format!("{name}.npy"))
-        .map_err(|_| Error::file(path, format!("has no array `{name}` ({name}.npy)")))?;
+fn entry(zip: &mut Zip, path: &Path, name: &str) -> Result<Vec<u8>> {
+    let mut f = open_entry(zip, path, name)?;
     let mut bytes = Vec::new();
     (&mut f)
         .take(MAX_ARRAY)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::file(path, format!("array `{name}` cannot be read: {e}")))?;
     Ok(bytes)
+}
+
+fn open_entry<'a>(
+    zip: &'a mut Zip,
+    path: &Path,
+    name: &str,
+) -> Result<zip::read::ZipFile<'a, std::fs::File>> {
+    zip.by_name(&format!("{name}.npy"))
+        .map_err(|_| Error::file(path, format!("has no array `{name}` ({name}.npy)")))
 }
 
 /// A parsed `.npy` array: its type string (`|u1`, `<i8`), shape and data bytes.
@@ -96,13 +107,8 @@ fn parse_npy<'a>(bytes: &'a [u8], path: &Path, name: &str) -> Result<Npy<'a>> {
     })
 }
 
-fn images(
-    zip: &mut zip::ZipArchive<std::fs::File>,
-    path: &Path,
-    name: &str,
-) -> Result<(Vec<usize>, Vec<u8>)> {
-    let bytes = entry(zip, path, name)?;
-    let npy = parse_npy(&bytes, path, name)?;
+/// Images must be uint8 `[n, h, w]` or `[n, h, w, c]`.
+fn check_images(npy: &Npy<'_>, path: &Path, name: &str) -> Result<()> {
     if npy.descr != "|u1" {
         return Err(Error::file(
             path,
@@ -121,14 +127,72 @@ fn images(
             ),
         ));
     }
+    Ok(())
+}
+
+fn fewer(path: &Path, name: &str, n: usize) -> Error {
+    Error::file(
+        path,
+        format!("array `{name}` holds fewer than its {n} bytes"),
+    )
+}
+
+fn images(zip: &mut Zip, path: &Path, name: &str) -> Result<(Vec<usize>, Vec<u8>)> {
+    let bytes = entry(zip, path, name)?;
+    let npy = parse_npy(&bytes, path, name)?;
+    check_images(&npy, path, name)?;
     let n: usize = npy.shape.iter().product();
-    let data = npy.data.get(..n).ok_or_else(|| {
-        Error::file(
-            path,
-            format!("array `{name}` holds fewer than its {n} bytes"),
-        )
-    })?;
+    let data = npy.data.get(..n).ok_or_else(|| fewer(path, name, n))?;
     Ok((npy.shape, data.to_vec()))
+}
+
+/// The `.npy` header at the start of `r` (which is left at the first data byte): the bytes up to
+/// the data, read without the data.
+fn read_header(r: &mut dyn Read, path: &Path, name: &str) -> Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let cannot =
+        |e: std::io::Error| Error::file(path, format!("array `{name}` cannot be read: {e}"));
+    r.take(12).read_to_end(&mut head).map_err(cannot)?;
+    // Magic (6), version (2), then the dict's length: 2 bytes in version 1, 4 after.
+    let (len, at) = match head.get(6) {
+        Some(1) if head.len() >= 10 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
+        Some(2 | 3) if head.len() >= 12 => (
+            u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize,
+            12,
+        ),
+        _ => return Ok(head),
+    };
+    let more = (at + len).saturating_sub(head.len());
+    r.take(more as u64).read_to_end(&mut head).map_err(cannot)?;
+    Ok(head)
+}
+
+/// The shape of the images array `name`, from its header alone.
+fn image_shape(zip: &mut Zip, path: &Path, name: &str) -> Result<Vec<usize>> {
+    let mut f = open_entry(zip, path, name)?;
+    let head = read_header(&mut f, path, name)?;
+    let npy = parse_npy(&head, path, name)?;
+    check_images(&npy, path, name)?;
+    Ok(npy.shape)
+}
+
+/// Copies the data of the images array `name` (of `shape`) to `out` a chunk at a time.
+fn copy_images(
+    zip: &mut Zip,
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut f = open_entry(zip, path, name)?;
+    read_header(&mut f, path, name)?;
+    let n: usize = shape.iter().product();
+    let copied = std::io::copy(&mut f.take(n as u64), out)
+        .map_err(|e| Error::file(path, format!("array `{name}` cannot be copied: {e}")))?;
+    if copied < n as u64 {
+        return Err(fewer(path, name, n));
+    }
+    Ok(())
 }
 
 /// One integer of `width` bytes, little-endian unless `big`, signed or not.
@@ -146,7 +210,7 @@ fn int_at(b: &[u8], big: bool, signed: bool) -> i64 {
     }
 }
 
-fn labels(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, name: &str) -> Result<Vec<u8>> {
+fn labels(zip: &mut Zip, path: &Path, name: &str) -> Result<Vec<u8>> {
     let bytes = entry(zip, path, name)?;
     let npy = parse_npy(&bytes, path, name)?;
     let shape = &npy.shape;
@@ -192,9 +256,14 @@ fn labels(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, name: &str) -> 
         .collect()
 }
 
-fn set(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, split: &str) -> Result<Dataset> {
-    let (shape, px) = images(zip, path, &format!("x_{split}"))?;
-    let lb = labels(zip, path, &format!("y_{split}"))?;
+/// A set of `shape` (`images` when read) and its labels, whose counts must agree.
+fn dataset(
+    shape: &[usize],
+    images: Vec<u8>,
+    lb: Vec<u8>,
+    path: &Path,
+    split: &str,
+) -> Result<Dataset> {
     if lb.len() != shape[0] {
         return Err(Error::file(
             path,
@@ -206,7 +275,7 @@ fn set(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, split: &str) -> Re
         ));
     }
     Ok(Dataset {
-        images: px.into(),
+        images: images.into(),
         labels: lb,
         n: shape[0],
         height: shape[1],
@@ -215,11 +284,21 @@ fn set(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, split: &str) -> Re
     })
 }
 
+fn set(zip: &mut Zip, path: &Path, split: &str) -> Result<Dataset> {
+    let (shape, px) = images(zip, path, &format!("x_{split}"))?;
+    let lb = labels(zip, path, &format!("y_{split}"))?;
+    dataset(&shape, px, lb, path, split)
+}
+
+fn open(path: &Path) -> Result<Zip> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    zip::ZipArchive::new(file)
+        .map_err(|e| Error::file(path, format!("not a readable .npz (zip) archive: {e}")))
+}
+
 /// Loads `path` (an `.npz` file).
 pub fn load(path: &Path, class_names: Option<Vec<String>>) -> Result<Splits> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .map_err(|e| Error::file(path, format!("not a readable .npz (zip) archive: {e}")))?;
+    let mut zip = open(path)?;
     let train = set(&mut zip, path, "train")?;
     let test = set(&mut zip, path, "test")?;
     Splits::new(
@@ -228,4 +307,38 @@ pub fn load(path: &Path, class_names: Option<Vec<String>>) -> Result<Splits> {
         class_names,
         [path.to_path_buf(), path.to_path_buf()],
     )
+}
+
+/// Converts `path` into the pack `out` for `key`, streaming: the labels are read whole (they
+/// are small), the images are copied out of the archive a chunk at a time, after their headers
+/// have been checked against the labels.
+pub fn pack(
+    path: &Path,
+    class_names: Option<Vec<String>>,
+    out: &Path,
+    key: &str,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let mut zip = open(path)?;
+    let mut shapes = Vec::new();
+    let mut sets = Vec::new();
+    for split in ["train", "test"] {
+        let shape = image_shape(&mut zip, path, &format!("x_{split}"))?;
+        let lb = labels(&mut zip, path, &format!("y_{split}"))?;
+        // Without its pixels: the shapes, counts and labels are checked as a read checks them.
+        sets.push(dataset(&shape, Vec::new(), lb, path, split)?);
+        shapes.push(shape);
+    }
+    let test = sets.pop().unwrap_or_default();
+    let train = sets.pop().unwrap_or_default();
+    let splits = Splits::new(
+        train,
+        test,
+        class_names,
+        [path.to_path_buf(), path.to_path_buf()],
+    )?;
+    packed::write((out, key), path, &Meta::of(&splits, &[]), progress, |w| {
+        copy_images(&mut zip, path, "x_train", &shapes[0], w)?;
+        copy_images(&mut zip, path, "x_test", &shapes[1], w)
+    })
 }
