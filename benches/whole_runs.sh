@@ -5,7 +5,7 @@
 # seconds (wgnn's metrics.json `train_seconds`, Keras' `fit` time); printed as JSON lines, then a
 # table of best and median seconds and the ratio of the medians. Both use the machine's cores.
 #   benches/whole_runs.sh PYTHON_WITH_TENSORFLOW
-#   (RUNS="convnet:3 cnn:1 tiny:3" MODEL:EPOCHS pairs, ROUNDS=2; needs target/release/wgnn)
+#   (RUNS="convnet:3 cnn:1 tiny:3" MODEL:EPOCHS pairs, ROUNDS=2; WGNN=target/release/wgnn)
 set -euo pipefail
 py=${1:?give a python with tensorflow}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
@@ -14,7 +14,7 @@ for run in ${RUNS:-convnet:3 cnn:1 tiny:3}; do
   model=${run%%:*} epochs=${run##*:}
   for _ in $(seq "${ROUNDS:-2}"); do
     out=$(mktemp -d)
-    ./target/release/wgnn train --model "$model" --epochs "$epochs" --backend cpu --out "$out/run" > /dev/null 2>&1
+    "${WGNN:-./target/release/wgnn}" train --model "$model" --epochs "$epochs" --backend cpu --out "$out/run" > /dev/null 2>&1
     python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(json.dumps({"who": "wgnn", "model": m["model"], "epochs": m["epochs"], "seconds": m["train_seconds"], "test_accuracy": m["test_accuracy"]}))' "$out/run/metrics.json" | tee -a "$log"
     rm -rf "$out"
     "$py" benches/peer_keras.py train --model "$model" --epochs "$epochs" --json 2>/dev/null \

@@ -339,7 +339,8 @@ impl<'c> GpuGraph<'c> {
     /// `data` uploaded whole, with its gathers.
     fn whole(&self, data: &HostData) -> Result<Whole> {
         let ctx = self.ctx;
-        let images = ctx.tensor(&gather::pack_bytes(&data.images), "dataset images")?;
+        let images = ctx.alloc(data.images.len().div_ceil(4), "dataset images")?;
+        ctx.write_pieces(&images, &data.images)?;
         let labels32: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
         let labels = ctx.tensor(&labels32, "dataset labels")?;
         let perm = ctx.alloc(data.len(), "permutation")?;

@@ -323,6 +323,34 @@ impl GpuContext {
         self.check()
     }
 
+    /// `bytes` into `t` from its start, 16 MiB at a time, each piece's upload finished before the
+    /// next is staged: a large data set never exists twice in host memory (wgpu stages every
+    /// write until its submission is done).
+    pub fn write_pieces(&self, t: &GpuTensor, bytes: &[u8]) -> Result<()> {
+        const PIECE: usize = 16 << 20;
+        if bytes.len() as u64 > t.len as u64 * 4 {
+            return Err(Error::Gpu(format!(
+                "write of {} bytes into a tensor of {} elements",
+                bytes.len(),
+                t.len
+            )));
+        }
+        for (k, piece) in bytes.chunks(PIECE).enumerate() {
+            let at = t.offset + (k * PIECE) as u64;
+            match piece.len() % 4 {
+                0 => self.queue.write_buffer(&t.buffer, at, piece),
+                _ => {
+                    let mut padded = piece.to_vec();
+                    padded.resize(piece.len().next_multiple_of(4), 0);
+                    self.queue.write_buffer(&t.buffer, at, &padded);
+                }
+            }
+            self.queue.submit([]);
+            self.wait()?;
+        }
+        self.check()
+    }
+
     /// A small uniform buffer holding a kernel's parameters (padded to 16 bytes as WGSL wants).
     pub fn uniform(&self, bytes: &[u8], label: &str) -> Result<wgpu::Buffer> {
         let size = (bytes.len() as u64).max(16).next_multiple_of(16);
