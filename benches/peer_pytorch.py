@@ -5,6 +5,12 @@ the device (no DataLoader), timed like `wgnn bench` (warm-up steps, then N timed
     python3 benches/peer_pytorch.py --model convnet --batch-size 128 --steps 50 [--compile] [--json]
 
 Run it in the same command as `wgnn bench` on the same machine so the ratio is side by side.
+
+`--train [--epochs N]` is a whole run instead, as a plain PyTorch loop would train the preset: the
+notebooks' optimizer, batch and validation (the last fraction or the last N training images, as
+Keras' validation_split takes them), the training images reshuffled every epoch, a validation pass
+after each epoch, then the test set. It reports training plus validation seconds, as wgnn's
+metrics.json and benches/peer_keras.py do.
 """
 import argparse
 import gzip
@@ -57,14 +63,73 @@ DEFAULTS = {  # optimizer, batch
     "convnet": ("adam", 128), "cnn": ("adam", 32), "cnn-dropout": ("adam", 32), "cnn-bn": ("adam", 32),
     "shallow": ("adam", 128), "tiny": ("adam", 128), "deep": ("rmsprop", 64),
 }
+# epochs, validation (a fraction, or an int: the last N training images), as benches/peer_keras.py
+RUNS = {
+    "convnet": (15, 0.1), "tiny": (10, 0.2), "shallow": (10, 0.2), "deep": (8, 0.1),
+    "cnn": (10, 10000), "cnn-dropout": (10, 10000), "cnn-bn": (10, 10000),
+}
 
 
-def load_images(data_dir):
-    with gzip.open(os.path.join(data_dir, "train-images-idx3-ubyte.gz")) as f:
+def load_images(data_dir, split="train"):
+    with gzip.open(os.path.join(data_dir, f"{split}-images-idx3-ubyte.gz")) as f:
         x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    with gzip.open(os.path.join(data_dir, "train-labels-idx1-ubyte.gz")) as f:
+    with gzip.open(os.path.join(data_dir, f"{split}-labels-idx1-ubyte.gz")) as f:
         y = np.frombuffer(f.read(), np.uint8, offset=8)
     return x, y
+
+
+def optimizer(name, net):
+    """Keras' defaults: Adam's epsilon 1e-7, RMSprop's rho 0.9."""
+    if name == "adam":
+        return torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    return torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+
+
+def evaluate(net, x, y, batch):
+    """Mean loss and accuracy over (x, y) in eval mode."""
+    net.eval()
+    loss, hits = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out = net(x[i:i + batch])
+            loss += nn.functional.cross_entropy(out, y[i:i + batch], reduction="sum").item()
+            hits += (out.argmax(1) == y[i:i + batch]).sum().item()
+    net.train()
+    return loss / len(x), hits / len(x)
+
+
+def train_run(a):
+    """A whole run: see the module's docstring."""
+    opt_name, batch = DEFAULTS[a.model]
+    batch = a.batch_size or batch
+    epochs, val = RUNS[a.model]
+    epochs = a.epochs or epochs
+    torch.manual_seed(a.seed)
+    x, y = load_images(a.data_dir)
+    n_val = val if isinstance(val, int) else int(len(x) * val)
+    x = torch.from_numpy(x.astype(np.float32) / 255.0)
+    y = torch.from_numpy(y.astype(np.int64))
+    xt, yt, xv, yv = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
+    net = model(a.model)
+    opt = optimizer(opt_name, net)
+    history = []
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(xt))
+        for i in range(0, len(xt), batch):
+            idx = order[i:i + batch]
+            loss = nn.functional.cross_entropy(net(xt[idx]), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        history.append(evaluate(net, xv, yv, 1000))
+    seconds = time.perf_counter() - t0
+    xs, ys = load_images(a.data_dir, "t10k")
+    test = evaluate(net, torch.from_numpy(xs.astype(np.float32) / 255.0), torch.from_numpy(ys.astype(np.int64)), 1000)
+    r = {"peer": "pytorch-eager", "torch": torch.__version__, "model": a.model, "epochs": epochs, "seed": a.seed,
+         "batch_size": batch, "threads": torch.get_num_threads(), "train_seconds": seconds,
+         "test_loss": test[0], "test_accuracy": test[1], "val_accuracy": [round(h[1], 5) for h in history]}
+    print(json.dumps(r) if a.json else json.dumps(r, indent=1))
 
 
 def main():
@@ -77,7 +142,12 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--data-dir", default="data/mnist")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--train", action="store_true", help="a whole training run (see the docstring)")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
+    if a.train:
+        return train_run(a)
     opt_name, batch = DEFAULTS[a.model]
     batch = a.batch_size or batch
     dev = torch.device(a.device)
@@ -89,8 +159,7 @@ def main():
     labels = torch.from_numpy(y[:n].astype(np.int64)).to(dev)
     net = model(a.model).to(dev)
     params = sum(p.numel() for p in net.parameters())
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7) if opt_name == "adam" else \
-        torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    opt = optimizer(opt_name, net)
     loss_fn = nn.CrossEntropyLoss()
     step_fn = torch.compile(net) if a.compile else net
 
