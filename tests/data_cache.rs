@@ -6,6 +6,7 @@
 //! nothing behind; and `wgnn train --backend cpu` runs from the cache.
 
 mod common;
+use common::formats::npy;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,25 +74,6 @@ fn write_idx(dir: &Path, [h, w, c]: [usize; 3], (n_train, n_test): (usize, usize
     }
 }
 
-/// A `.npy` file (format 1.0) of `descr` with `shape` and raw little-endian `data`.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let dims = match shape.len() {
-        1 => format!("{},", dims[0]),
-        _ => dims.join(", "),
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
-}
-
 /// An `.npz` of RGB images, the training images stored and the rest deflated, labels int64.
 fn write_npz(path: &Path) {
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
@@ -117,14 +99,7 @@ fn write_npz(path: &Path) {
 /// CIFAR-10 binary batches, two images each, and the class names.
 fn write_cifar(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let names = [
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ];
+    let names = common::formats::CIFAR10_BATCHES;
     for (b, name) in names.iter().enumerate() {
         let mut bytes = Vec::new();
         for k in 0..2 {

@@ -260,14 +260,7 @@ fn cifar_archive() -> (Vec<u8>, Vec<u8>) {
             .append_data(&mut h, format!("cifar-10-batches-bin/{name}"), bytes)
             .unwrap();
     };
-    for b in [
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ] {
+    for b in common::formats::CIFAR10_BATCHES {
         let mut rec = Vec::new();
         for k in 0..2u8 {
             rec.push(k);

@@ -4,6 +4,7 @@
 //! for; and the errors for bad files.
 
 mod common;
+use common::formats::{npy, CIFAR10_BATCHES};
 
 use std::io::Write;
 use std::path::Path;
@@ -13,26 +14,6 @@ use wgnn::data::locate::{Origin, Places};
 use wgnn::data::{csv, idx, Format};
 
 // ---------------------------------------------------------------- npz
-
-/// A `.npy` file (format 1.0) of `descr` with `shape` and raw little-endian `data`.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims = shape.iter().map(|d| format!("{d}, ")).collect::<String>();
-    let dims = if shape.len() == 1 {
-        dims
-    } else {
-        dims.trim_end_matches(", ").to_string()
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
-}
 
 fn write_npz(path: &Path, arrays: &[(&str, Vec<u8>)]) {
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
@@ -139,16 +120,6 @@ fn npz_errors_name_the_array() {
 }
 
 // ---------------------------------------------------------------- CIFAR
-
-/// CIFAR-10's six batch files (without the `.bin` of the binary layout).
-const CIFAR10_BATCHES: [&str; 6] = [
-    "data_batch_1",
-    "data_batch_2",
-    "data_batch_3",
-    "data_batch_4",
-    "data_batch_5",
-    "test_batch",
-];
 
 /// Image `k` of a batch, as CIFAR stores it: the R plane, the G plane, the B plane.
 fn planes(k: usize) -> Vec<u8> {

@@ -2,6 +2,7 @@
 //! policy, finite-difference gradient checks (their tolerance stated here, once).
 #![allow(dead_code)]
 
+pub mod formats;
 pub mod fuzz;
 pub mod http;
 pub mod pool;
