@@ -158,11 +158,13 @@ fn cached(data: &Path, cache: &Path) -> wgnn::Result<Splits> {
         .map(|r| r.0)
 }
 
-/// Every file in `dir`: its one pack, and no temporary file beside it.
+/// Every file in `dir` but the conversions' lock files (empty, kept on purpose): its one pack,
+/// and no temporary file beside it.
 fn packs(dir: &Path) -> Vec<PathBuf> {
     let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();
+    all.retain(|p| p.extension().is_none_or(|e| e != "lock"));
     all.sort();
     all
 }
@@ -474,4 +476,43 @@ fn a_full_disk_is_a_clear_error_that_leaves_no_file() {
     assert_eq!(code, Some(1), "{t}");
     check_no_room(&t, &cache.join("data"));
     assert!(t.contains("left: []"), "a file was left behind: {t}");
+}
+
+/// Counts the conversions that report their progress (packs of 64 MiB or more).
+struct Conversions<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl wgnn::data::download::Progress for Conversions<'_> {
+    fn begin(&mut self, _: &str, _: Option<u64>, _: u64) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn advance(&mut self, _: u64) {}
+    fn end(&mut self) {}
+}
+
+#[test]
+fn readers_of_one_source_at_once_convert_it_once() {
+    let d = tempfile::tempdir().unwrap();
+    let (data, cache) = (d.path().join("data"), d.path().join("cache"));
+    // 90,000 images of 28x28: 70.6 MB, over the size from which a conversion reports progress.
+    write_idx(&data, [28, 28, 1], (90_000, 10), false);
+    let format = Format::detect(&data).expect("a format");
+    let o = ReadOptions {
+        cache_dir: Some(cache.clone()),
+        ..ReadOptions::default()
+    };
+    let begun = std::sync::atomic::AtomicUsize::new(0);
+    let sets: Vec<Splits> = std::thread::scope(|s| {
+        let readers: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| format.read_with(&o, &mut Conversions(&begun)).unwrap().0))
+            .collect();
+        readers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(
+        begun.into_inner(),
+        1,
+        "one conversion, the others waited and mapped it"
+    );
+    assert!(sets.iter().all(|s| s == &sets[0]));
+    assert_eq!(sets[0].train.len(), 90_000);
+    the_pack(&cache);
 }

@@ -32,7 +32,19 @@ pub fn read(
     if let Some(hit) = packed::read(&path, &state) {
         return Ok(hit);
     }
-    convert(format, o, &path, &state, progress)?;
+    // One conversion of a source at a time: processes that start together (tests, `tune`'s
+    // shards) wait for the first, then map its pack.
+    let lock_path = dir.join(format!(".{prefix}{state}.lock"));
+    let _lock = lock(&lock_path)?;
+    if let Some(hit) = packed::read(&path, &state) {
+        return Ok(hit);
+    }
+    if let Err(e) = convert(format, o, &path, &state, progress) {
+        // A failed conversion (a full disk) leaves nothing in the folder; a process waiting on
+        // the lock tries for itself.
+        let _ = std::fs::remove_file(&lock_path);
+        return Err(e);
+    }
     packed::tidy(dir, &prefix, &path);
     packed::read(&path, &state).ok_or_else(|| {
         Error::file(
@@ -40,6 +52,18 @@ pub fn read(
             "the packed copy of the data just written does not read back",
         )
     })
+}
+
+/// The lock file `path`, held until the returned file is dropped. A conversion that succeeds
+/// leaves it in place: removing it could let a waiting process and a new one each lock a
+/// different file.
+fn lock(path: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    file.lock().map_err(|e| Error::io(path, e))?;
+    Ok(file)
 }
 
 /// Writes the pack of `format` to `path`.

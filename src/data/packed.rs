@@ -389,7 +389,13 @@ pub fn tidy(dir: &Path, prefix: &str, keep: &Path) {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
         let pack = name.ends_with(".pack") && !name.starts_with('.') && p != keep;
         let stale = pack && (name.starts_with(prefix) || orphan(&p));
-        if stale || (name.starts_with(&hidden) && abandoned(&name)) {
+        // The lock files of the source's earlier states (this state's is `keep`'s name + .lock).
+        let old_lock = name.starts_with(&hidden)
+            && name.ends_with(".lock")
+            && !keep.file_name().is_some_and(|k| {
+                name == format!(".{}.lock", k.to_string_lossy().trim_end_matches(".pack"))
+            });
+        if stale || old_lock || (name.starts_with(&hidden) && abandoned(&name)) {
             let _ = std::fs::remove_file(&p);
         }
     }
