@@ -117,8 +117,8 @@ pub(super) fn check_pass(
     Ok(())
 }
 
-/// Data set `id` of a backend's loaded sets, or an error saying it was never loaded.
-/// Data set `id`, taken out of its slot for a pass (the caller puts it back).
+/// Data set `id` of a backend's loaded sets, taken out of its slot for a pass (the caller puts
+/// it back), or an error saying it was never loaded.
 pub(super) fn take_loaded<T>(sets: &mut [Option<T>], id: usize) -> Result<T> {
     sets.get_mut(id)
         .and_then(|d| d.take())

@@ -24,10 +24,10 @@ use crate::runtime::{time_each, AsyncReadback, Dispatch, GpuContext, GpuTensor};
 /// Steps recorded into one command buffer.
 const STEPS_PER_SUBMIT: usize = 32;
 
-/// A data set on the GPU: whole, or streamed through a ring of chunks.
+/// A data set on the GPU: whole, or streamed through a ring of chunks (with why it streams).
 enum DataSet {
     Whole(Whole),
-    Streamed(Stream),
+    Streamed(Stream, String),
 }
 
 /// A data set resident on the GPU (bytes, labels, the current order) and its gather dispatch.
@@ -43,14 +43,22 @@ impl DataSet {
     fn len(&self) -> usize {
         match self {
             DataSet::Whole(w) => w.n,
-            DataSet::Streamed(s) => s.len(),
+            DataSet::Streamed(s, _) => s.len(),
+        }
+    }
+
+    /// How the set is held, for people.
+    fn held(&self) -> String {
+        match self {
+            DataSet::Whole(_) => "held whole on the GPU".into(),
+            DataSet::Streamed(_, why) => why.clone(),
         }
     }
 
     fn can_augment(&self) -> bool {
         match self {
             DataSet::Whole(w) => w.gather_augment.is_some(),
-            DataSet::Streamed(s) => s.can_augment(),
+            DataSet::Streamed(s, _) => s.can_augment(),
         }
     }
 
@@ -58,7 +66,7 @@ impl DataSet {
     fn chunk_steps(&self) -> usize {
         match self {
             DataSet::Whole(_) => STEPS_PER_SUBMIT,
-            DataSet::Streamed(s) => s.steps,
+            DataSet::Streamed(s, _) => s.steps,
         }
     }
 }
@@ -93,9 +101,8 @@ pub struct GpuGraph<'c> {
     eval: Vec<Dispatch>,
     softmax: Dispatch,
     data: Vec<Option<DataSet>>,
-    /// Whether sets loaded from now on may be held whole, and how each loaded set is held.
+    /// Whether sets loaded from now on may be held whole.
     residency: Residency,
-    residency_notes: Vec<String>,
     augment: Option<crate::ops::augment::Augment>,
     // Kept alive: buffers referenced only by recorded bind groups.
     _keep: Vec<GpuTensor>,
@@ -287,7 +294,6 @@ impl<'c> GpuGraph<'c> {
             softmax,
             data: Vec::new(),
             residency: Residency::Auto,
-            residency_notes: Vec::new(),
             augment: None,
             _keep: keep,
         })
@@ -296,29 +302,39 @@ impl<'c> GpuGraph<'c> {
     /// Seconds spent in each dispatch of one training step on data set `id` (a batch of its first
     /// samples, with lr 0 so the parameters do not move), as `runtime::time_each` measures them.
     fn profile_step_impl(&mut self, id: usize) -> Result<Vec<(String, f64)>> {
-        let ctx = self.ctx;
-        let mut data = take_loaded(&mut self.data, id)?;
-        let b = self.plan.max_batch.min(data.len());
-        let order: Vec<u32> = (0..b as u32).collect();
-        let rec = self.record(b, self.t + 1, 0, 0.0, 0.0);
-        let timed = (|| {
-            let gather = match &mut data {
+        self.with_set(id, |g, data| {
+            let ctx = g.ctx;
+            let b = g.plan.max_batch.min(data.len());
+            let order: Vec<u32> = (0..b as u32).collect();
+            let gather = match data {
                 DataSet::Whole(w) => {
                     ctx.write(&w.perm, &order)?;
                     &w.gather
                 }
-                DataSet::Streamed(s) => {
+                DataSet::Streamed(s, _) => {
                     s.fill(ctx, 0, &order)?;
                     s.gather(0, false)
                 }
             };
-            ctx.write(&self.step, bytemuck::bytes_of(&rec))?;
+            let rec = g.record(b, g.t + 1, 0, 0.0, 0.0);
+            ctx.write(&g.step, bytemuck::bytes_of(&rec))?;
             ctx.wait()?;
-            let list: Vec<&Dispatch> = std::iter::once(gather).chain(&self.train).collect();
+            let list: Vec<&Dispatch> = std::iter::once(gather).chain(&g.train).collect();
             time_each(ctx, &list)
-        })();
+        })
+    }
+
+    /// `f` on data set `id`, taken out of `self.data` for the call (so `f` may change both) and
+    /// put back whatever `f` returns.
+    fn with_set<T>(
+        &mut self,
+        id: usize,
+        f: impl FnOnce(&mut Self, &mut DataSet) -> Result<T>,
+    ) -> Result<T> {
+        let mut data = take_loaded(&mut self.data, id)?;
+        let result = f(self, &mut data);
         self.data[id] = Some(data);
-        timed
+        result
     }
 
     /// The step record of a batch of `batch` samples starting at `offset` in the permutation.
@@ -535,22 +551,21 @@ impl Backend for GpuGraph<'_> {
         let why = why_stream(self.residency, bytes, ctx.max_binding_bytes(), memory);
         let set = match why {
             None => DataSet::Whole(self.whole(&data)?),
-            Some(_) => {
+            Some(why) => {
                 let to = Targets {
                     step: &self.step,
                     x: &self.input,
                     labels: &self.labels,
                 };
                 let shape = (self.plan.input, self.plan.max_batch, STEPS_PER_SUBMIT);
-                DataSet::Streamed(Stream::new(ctx, data, shape, &to, self.augment.as_ref())?)
+                let stream = Stream::new(ctx, data, shape, &to, self.augment.as_ref())?;
+                DataSet::Streamed(stream, why)
             }
         };
         if self.data.len() <= id {
             self.data.resize_with(id + 1, || None);
-            self.residency_notes.resize(id + 1, String::new());
         }
         self.data[id] = Some(set);
-        self.residency_notes[id] = why.unwrap_or_else(|| "held whole on the GPU".into());
         Ok(())
     }
 
@@ -563,17 +578,14 @@ impl Backend for GpuGraph<'_> {
     }
 
     fn residency(&self, id: usize) -> Option<String> {
-        self.residency_notes.get(id).cloned()
+        self.data.get(id)?.as_ref().map(DataSet::held)
     }
     fn run(
         &mut self,
         pass: &Pass<'_>,
         progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<EpochStats> {
-        let mut data = take_loaded(&mut self.data, pass.id)?;
-        let stats = self.run_on(&mut data, pass, progress);
-        self.data[pass.id] = Some(data);
-        stats
+        self.with_set(pass.id, |g, data| g.run_on(data, pass, progress))
     }
 
     fn params(&self) -> Result<(Tensors, Tensors)> {
@@ -685,7 +697,7 @@ impl GpuGraph<'_> {
         }
         let train = pass.mode == Mode::Train;
         let per_submit = data.chunk_steps();
-        let streamed = matches!(data, DataSet::Streamed(_));
+        let streamed = matches!(data, DataSet::Streamed(..));
         let records = self.pass_records(pass, steps, streamed.then_some(per_submit));
         ctx.write(&self.steps_all, &records)?;
         ctx.write(&self.metrics, &pass.start.to_words())?;
@@ -712,7 +724,7 @@ impl GpuGraph<'_> {
                     (true, Some(g)) => g,
                     _ => &w.gather,
                 },
-                DataSet::Streamed(s) => {
+                DataSet::Streamed(s, _) => {
                     s.fill(ctx, slot, &order[k * b..(end * b).min(n)])?;
                     s.gather(slot, augment)
                 }
@@ -728,7 +740,7 @@ impl GpuGraph<'_> {
                 reads.at = end;
             }
             let index = ctx.queue.submit([enc.finish()]);
-            if let DataSet::Streamed(s) = &mut *data {
+            if let DataSet::Streamed(s, _) = &mut *data {
                 s.submitted(slot, index);
             }
             self.progress_read.submitted();

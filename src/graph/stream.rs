@@ -10,7 +10,7 @@
 //! GPU runs chunk k, and at most `RING` chunks of staging memory exist at once.
 
 use super::HostData;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::augment::Augment;
 use crate::ops::gather::{self, GatherBuffers, Layout};
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
@@ -127,12 +127,7 @@ impl Stream {
     pub fn fill(&mut self, ctx: &GpuContext, s: usize, ids: &[u32]) -> Result<()> {
         let slot = &mut self.slots[s];
         if let Some(last) = slot.last.take() {
-            ctx.device
-                .poll(wgpu::PollType::Wait {
-                    submission_index: Some(last),
-                    timeout: None,
-                })
-                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+            ctx.wait_for(Some(last))?;
         }
         let len = self.host.sample_len;
         let bytes = (ids.len() * len).next_multiple_of(4);

@@ -306,21 +306,21 @@ impl GpuContext {
     /// Overwrite the start of `t` with `data` (at most `t.len` elements).
     pub fn write<T: bytemuck::Pod>(&self, t: &GpuTensor, data: &[T]) -> Result<()> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
-        if bytes.len() as u64 > t.len as u64 * 4 {
-            return Err(Error::Gpu(format!(
-                "write of {} bytes into a tensor of {} elements",
-                bytes.len(),
-                t.len
-            )));
-        }
+        check_fits(t, bytes)?;
+        self.stage(t, 0, bytes);
+        self.check()
+    }
+
+    /// `bytes` staged for `t` at byte `at` from its start, zero-padded to the 4-byte multiple
+    /// wgpu's copies need.
+    fn stage(&self, t: &GpuTensor, at: u64, bytes: &[u8]) {
         if !bytes.len().is_multiple_of(4) {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len().next_multiple_of(4), 0);
-            self.queue.write_buffer(&t.buffer, t.offset, &padded);
+            self.queue.write_buffer(&t.buffer, t.offset + at, &padded);
         } else if !bytes.is_empty() {
-            self.queue.write_buffer(&t.buffer, t.offset, bytes);
+            self.queue.write_buffer(&t.buffer, t.offset + at, bytes);
         }
-        self.check()
     }
 
     /// `bytes` into `t` from its start, 16 MiB at a time, each piece's upload finished before the
@@ -328,23 +328,9 @@ impl GpuContext {
     /// write until its submission is done).
     pub fn write_pieces(&self, t: &GpuTensor, bytes: &[u8]) -> Result<()> {
         const PIECE: usize = 16 << 20;
-        if bytes.len() as u64 > t.len as u64 * 4 {
-            return Err(Error::Gpu(format!(
-                "write of {} bytes into a tensor of {} elements",
-                bytes.len(),
-                t.len
-            )));
-        }
+        check_fits(t, bytes)?;
         for (k, piece) in bytes.chunks(PIECE).enumerate() {
-            let at = t.offset + (k * PIECE) as u64;
-            match piece.len() % 4 {
-                0 => self.queue.write_buffer(&t.buffer, at, piece),
-                _ => {
-                    let mut padded = piece.to_vec();
-                    padded.resize(piece.len().next_multiple_of(4), 0);
-                    self.queue.write_buffer(&t.buffer, at, &padded);
-                }
-            }
+            self.stage(t, (k * PIECE) as u64, piece);
             self.queue.submit([]);
             self.wait()?;
         }
@@ -412,9 +398,30 @@ impl GpuContext {
 
     /// Block until all submitted work is done; report any GPU error it raised.
     pub fn wait(&self) -> Result<()> {
+        self.wait_for(None)
+    }
+
+    /// Block until submission `index` is done (all submitted work when None); report any GPU
+    /// error.
+    pub fn wait_for(&self, index: Option<wgpu::SubmissionIndex>) -> Result<()> {
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: index,
+                timeout: None,
+            })
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
         self.check()
     }
+}
+
+/// A write of `bytes` must fit in `t`.
+fn check_fits(t: &GpuTensor, bytes: &[u8]) -> Result<()> {
+    if bytes.len() as u64 > t.len as u64 * 4 {
+        return Err(Error::Gpu(format!(
+            "write of {} bytes into a tensor of {} elements",
+            bytes.len(),
+            t.len
+        )));
+    }
+    Ok(())
 }
