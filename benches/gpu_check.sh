@@ -5,9 +5,11 @@
 #           families), `wgnn bench` for convnet and tiny beside benches/peer_pytorch.py (eager,
 #           and torch.compile for convnet in the first and last rounds), alternating in rounds
 #           so that a clock change or a warm-up hits both;
-#   tier 2: a kernel-by-kernel profile of a convnet step, `bench --tune-kernels` for convnet and
-#           the profile again with the tuned variants; the time to 99% test accuracy of convnet
-#           and of the `fast` preset (with the tuned kernels);
+#   tier 2: a kernel-by-kernel profile of a convnet step; whole training runs of convnet, cnn-bn
+#           and deep with their defaults beside the same runs in PyTorch (benches/peer_pytorch.py
+#           --train, on the GPU); the time to 99% test accuracy of convnet and of the `fast`
+#           preset; `bench --tune-kernels` for convnet and the profile again with the tuned
+#           constants;
 #   tier 3: while time is left, every preset trained with its defaults (the accuracy table).
 #
 #   benches/gpu_check.sh [--dry-run] [OUT_DIR]      (default OUT_DIR: gpu-check)
@@ -77,10 +79,11 @@ if [ $dry = 1 ]; then
   check=(check --quick)
   tta=(--epochs 1 --limit 1024 --time-to-accuracy 0.5)
   fast_tta=(--epochs 1 --limit 1024 --time-to-accuracy 0.5)
-  # The tiled family's whole steps take seconds on llvmpipe: a small batch.
+  # The tiled family's whole steps (timed by the tuning) take seconds on llvmpipe: a small batch.
   tune=(--batch-size 16)
   preset_flags=(--epochs 1 --limit 1024)
   presets="tiny convnet"
+  whole="tiny"
 else
   steps=(--steps 320 --warmup 64)
   check=(check)
@@ -89,6 +92,7 @@ else
   tune=()
   preset_flags=()
   presets="convnet tiny shallow deep cnn cnn-dropout cnn-bn"
+  whole="convnet cnn-bn deep"
 fi
 
 section "tier 1: the device, the kernels against the CPU reference, throughput beside PyTorch"
@@ -111,12 +115,18 @@ for r in $(seq 1 "$rounds"); do
   fi
 done
 
-section "tier 2: one convnet step kernel by kernel, the kernels tuned, time to 99% test accuracy"
+section "tier 2: a convnet step kernel by kernel, whole runs beside PyTorch, time to 99%, tuning"
 run 20 "$wgnn" bench --model convnet --backend gpu --profile
-run 120 "$wgnn" bench --model convnet --tune-kernels "${tune[@]}"
-run 20 "$wgnn" bench --model convnet --backend gpu --profile
+for m in $whole; do
+  run 60 "$wgnn" train --model "$m" --backend gpu "${preset_flags[@]}" --out "$runs/whole-$m"
+  [ -f "$runs/whole-$m/metrics.json" ] && "$py" -c "import json,sys; m=json.load(open(sys.argv[1])); print('wgnn', sys.argv[2], 'train seconds', round(m['train_seconds'], 3), 'test accuracy', m['test_accuracy'])" \
+    "$runs/whole-$m/metrics.json" "$m" 2>&1 | tee -a "$log"
+  [ $torch = 1 ] && run 90 "$py" benches/peer_pytorch.py --model "$m" --train --json
+done
 run 90 "$wgnn" train --model convnet --backend gpu "${tta[@]}" --out "$runs/tta-convnet"
 run 60 "$wgnn" train --model fast --backend gpu "${fast_tta[@]}" --out "$runs/tta-fast"
+run 120 "$wgnn" bench --model convnet --tune-kernels "${tune[@]}"
+run 20 "$wgnn" bench --model convnet --backend gpu --profile
 
 section "tier 3: presets trained with their defaults, while time is left"
 for m in $presets; do

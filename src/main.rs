@@ -70,7 +70,7 @@ enum Command {
     /// with its label and class name
     Show(app::inspect::ShowArgs),
     /// Run every kernel against the CPU reference on the adapter (both kernel families unless
-    /// --kernels tiled or cpu-adapter names one; odd shapes and the presets' shapes; two training
+    /// --kernels blocked or tiled names one; odd shapes and the presets' shapes; two training
     /// steps per optimizer) and exit non-zero on any mismatch
     Check(app::check::CheckArgs),
     /// Time training steps and print images/s

@@ -716,7 +716,7 @@ fn the_kernels_flag_wins_over_the_variable_and_a_bad_one_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("invalid value 'fast' for '--kernels <FAMILY>'")
-            && err.contains("tiled, cpu-adapter, auto"),
+            && err.contains("tiled, blocked, auto"),
         "{err}"
     );
 }

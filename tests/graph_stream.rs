@@ -64,7 +64,7 @@ fn a_streamed_set_trains_to_the_bits_of_a_resident_one_with_both_kernel_families
     let augmented: Augment = "shift=2,rotate=10,scale=0.1".parse().unwrap();
     for (family, augment) in [
         (KernelFamily::Tiled, Some(augmented)),
-        (KernelFamily::CpuAdapter, None),
+        (KernelFamily::Blocked, None),
     ] {
         let ctx = context(family);
         let what = format!("{family}, augment {augment:?}");

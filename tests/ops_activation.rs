@@ -102,7 +102,7 @@ fn reference_backward_matches_finite_differences() {
 #[test]
 fn gemm_epilogues_apply_every_activation() {
     let ctx = gpu();
-    for v in [Variant::Tiled, Variant::Cpu] {
+    for v in [Variant::Tiled, Variant::Blocked] {
         for (m, n, k) in [(37, 19, 23), (8, 64, 16), (5, 10, 144)] {
             let s = GemmShape::new(m, n, k, false, false).unwrap();
             let a = rand_vec(1, m * k);
@@ -131,7 +131,7 @@ fn gemm_epilogues_apply_every_activation() {
 #[test]
 fn conv_epilogues_apply_every_activation() {
     let ctx = gpu();
-    for v in [conv::Variant::Tiled, conv::Variant::Cpu] {
+    for v in [conv::Variant::Tiled, conv::Variant::Blocked] {
         // cin 1 and cin 4, cout a multiple of 4 and not: every forward entry point.
         for (n, h, w, cin, cout, same) in [(2, 9, 7, 1, 8, true), (1, 6, 6, 4, 5, false)] {
             let s = Conv2dShape::new(n, h, w, cin, cout, [3, 3], [1, 1], same).unwrap();

@@ -15,7 +15,7 @@ fn shape(c: Case) -> Conv2dShape {
 /// Runs forward (with and without ReLU), backward_input and backward_weights on the GPU and
 /// compares each with the reference.
 fn check_case(c: Case, seed: u64) {
-    for v in [conv::Variant::Tiled, conv::Variant::Cpu] {
+    for v in [conv::Variant::Tiled, conv::Variant::Blocked] {
         check_case_with(v, c, seed);
     }
 }

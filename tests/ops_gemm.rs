@@ -76,7 +76,7 @@ fn reference_matches_naive_triple_loop() {
 
 #[test]
 fn gpu_matches_reference_all_transposes() {
-    for v in [Variant::Tiled, Variant::Cpu] {
+    for v in [Variant::Tiled, Variant::Blocked] {
         gpu_matches_reference_with(v);
     }
 }

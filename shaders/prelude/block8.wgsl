@@ -1,6 +1,6 @@
 // An 8 x 8 block of accumulators in registers, as two vec4 per row (columns 0-3 in a, 4-7 in b),
 // and its rank-1 update. Shared by the CPU-driver (llvmpipe / lavapipe) kernels of gemm.wgsl and
-// conv2d_cpu_adapter.wgsl, which all feed a block of 8 rows x 8 columns one reduction index at a
+// conv2d_blocked.wgsl, which all feed a block of 8 rows x 8 columns one reduction index at a
 // time. Drivers inline these functions, so the block stays in registers.
 
 // Workgroup size of those kernels: one block per invocation, so any size is correct; a pipeline

@@ -17,9 +17,9 @@ pub struct DeviceArgs {
     /// devices`) [default: WGNN_ADAPTER, else the fastest]
     #[arg(long, global = true)]
     pub adapter: Option<String>,
-    /// Kernel family for convolutions and GEMMs on a GPU: tiled (for GPUs), cpu-adapter
-    /// (register-blocked, for lavapipe and llvmpipe) or auto (by the adapter's type) [default:
-    /// WGNN_KERNELS, else auto]
+    /// Kernel family for convolutions and GEMMs on a GPU: blocked (register-blocked), tiled
+    /// (64x64 tiles in workgroup memory) or auto (the tuning cache's choice for the adapter, else
+    /// blocked) [default: WGNN_KERNELS, else auto]
     #[arg(long, global = true, value_name = "FAMILY", value_enum)]
     pub kernels: Option<KernelFamily>,
     /// Stream the data to the GPU in chunks even when it fits there whole (a set larger than
@@ -56,7 +56,7 @@ impl DeviceArgs {
                 Some(f) => (f, "WGNN_KERNELS"),
                 None => {
                     return Err(Error::Gpu(format!(
-                        "WGNN_KERNELS `{}`: expected tiled, cpu-adapter or auto",
+                        "WGNN_KERNELS `{}`: expected blocked, tiled or auto",
                         v.trim()
                     )))
                 }

@@ -205,7 +205,7 @@ fn tune_family(s: &Setup, ctx: &mut GpuContext) -> Result<(Option<KernelFamily>,
         return Ok((None, s.validate(ctx)?));
     }
     let mut results: Vec<(KernelFamily, Trial, Outcome)> = Vec::new();
-    for f in [KernelFamily::Tiled, KernelFamily::CpuAdapter] {
+    for f in [KernelFamily::Tiled, KernelFamily::Blocked] {
         ctx.family = f;
         let trial = s.validate(ctx)?;
         let outcome = match results

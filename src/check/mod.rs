@@ -78,9 +78,9 @@ impl Options {
     /// Both families unless `family` names one.
     pub fn new(quick: bool, family: KernelFamily) -> Self {
         let families = match family {
-            KernelFamily::Auto => vec![Variant::Tiled, Variant::Cpu],
+            KernelFamily::Auto => vec![Variant::Tiled, Variant::Blocked],
             KernelFamily::Tiled => vec![Variant::Tiled],
-            KernelFamily::CpuAdapter => vec![Variant::Cpu],
+            KernelFamily::Blocked => vec![Variant::Blocked],
         };
         Self { quick, families }
     }
@@ -106,7 +106,7 @@ impl Report {
 pub fn family_name(v: Variant) -> &'static str {
     match v {
         Variant::Tiled => "tiled",
-        Variant::Cpu => "cpu-adapter",
+        Variant::Blocked => "blocked",
     }
 }
 

@@ -125,7 +125,7 @@ pub fn check_steps(ctx: &mut GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -
     let saved = ctx.family;
     ctx.family = match v {
         Variant::Tiled => KernelFamily::Tiled,
-        Variant::Cpu => KernelFamily::CpuAdapter,
+        Variant::Blocked => KernelFamily::Blocked,
     };
     let r = steps(ctx, v, out);
     ctx.family = saved;

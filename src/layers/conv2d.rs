@@ -1,7 +1,7 @@
 //! Conv2D (Keras semantics: NHWC input, kernel `[kh, kw, cin, cout]`, valid or same padding,
 //! strides, an activation fused into the kernels' epilogue). CPU: implicit GEMM without patch
 //! matrices (`ops::cpu_conv`); GPU: `ops::conv2d` (`shaders/conv2d_tiled.wgsl`,
-//! `shaders/conv2d_cpu_adapter.wgsl`). Tests: `tests/ops_conv2d.rs`, `tests/ops_cpu_conv.rs`.
+//! `shaders/conv2d_blocked.wgsl`). Tests: `tests/ops_conv2d.rs`, `tests/ops_cpu_conv.rs`.
 
 use super::activation::{self, Activation};
 use super::build::mul;

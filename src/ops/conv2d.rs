@@ -1,5 +1,5 @@
 //! 2-D convolution, NHWC like Keras, as implicit GEMM. Kernels: `shaders/conv2d_tiled.wgsl`
-//! ([`Variant::Tiled`]) and `shaders/conv2d_cpu_adapter.wgsl` ([`Variant::Cpu`]), sharing
+//! ([`Variant::Tiled`]) and `shaders/conv2d_blocked.wgsl` ([`Variant::Blocked`]), sharing
 //! `shaders/prelude/conv2d.wgsl`; tests: `tests/ops_conv2d.rs`.
 //!
 //! Layouts (row-major, last index fastest):
@@ -22,7 +22,7 @@ use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 /// The kernel module of each family; both hold `weights_reduce` (from the shared prelude).
 const TILED: &str = "conv2d_tiled";
-const CPU_ADAPTER: &str = "conv2d_cpu_adapter";
+const CPU_ADAPTER: &str = "conv2d_blocked";
 /// backward_weights' rows per split are a multiple of this: of every reduction step `BK` the
 /// tiled kernels are tuned with (8, 16, 32), so the splits, and so the sums, do not depend on it.
 const CHUNK_ALIGN: usize = 32;
@@ -377,14 +377,14 @@ trait ConvKernels {
 
 /// [`Variant::Tiled`]'s kernels, and every shape the CPU adapter's cannot take.
 struct TiledKernels;
-/// [`Variant::Cpu`]'s register-blocked kernels: they read weights and dy as vec4s over cout.
-struct CpuAdapterKernels;
+/// [`Variant::Blocked`]'s register-blocked kernels: they read weights and dy as vec4s over cout.
+struct BlockedKernels;
 
 /// The family that runs `s` for `variant`: the CPU adapter's kernels when asked for and
 /// cout % 4 == 0, else the tiled ones.
 fn kernels(variant: Variant, s: &Conv2dShape) -> &'static dyn ConvKernels {
-    if variant == Variant::Cpu && s.cout.is_multiple_of(4) {
-        &CpuAdapterKernels
+    if variant == Variant::Blocked && s.cout.is_multiple_of(4) {
+        &BlockedKernels
     } else {
         &TiledKernels
     }
@@ -445,7 +445,7 @@ impl ConvKernels for TiledKernels {
     }
 }
 
-impl ConvKernels for CpuAdapterKernels {
+impl ConvKernels for BlockedKernels {
     fn shader(&self) -> &'static str {
         CPU_ADAPTER
     }

@@ -312,21 +312,21 @@ trait GemmKernels {
 
 /// [`Variant::Tiled`]'s `matmul` / `matmul_bias`, and every shape the CPU adapter's cannot take.
 struct TiledKernels;
-/// [`Variant::Cpu`]'s `*_vec` / `*_mixed` entry points: register-blocked, vec4 loads where the
+/// [`Variant::Blocked`]'s `*_vec` / `*_mixed` entry points: register-blocked, vec4 loads where the
 /// sizes allow.
-struct CpuAdapterKernels;
+struct BlockedKernels;
 
 /// The family that runs `s` for `variant`: the CPU adapter's kernels when asked for and each
 /// operand holds at least one vec4 (their vec4 bindings need one), else the tiled ones.
 fn kernels(variant: Variant, s: &GemmShape) -> &'static dyn GemmKernels {
-    if variant == Variant::Cpu && s.a_len() >= 4 && s.b_len() >= 4 {
-        &CpuAdapterKernels
+    if variant == Variant::Blocked && s.a_len() >= 4 && s.b_len() >= 4 {
+        &BlockedKernels
     } else {
         &TiledKernels
     }
 }
 
-impl GemmKernels for CpuAdapterKernels {
+impl GemmKernels for BlockedKernels {
     fn matmul(
         &self,
         ctx: &GpuContext,

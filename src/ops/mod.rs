@@ -31,20 +31,20 @@ pub enum Variant {
     /// `shaders/conv2d_tiled.wgsl`, `matmul` / `matmul_bias` of `shaders/gemm.wgsl`.
     Tiled,
     /// Register-blocked kernels without workgroup memory or barriers, loading vec4s where the
-    /// sizes allow: for CPU drivers (llvmpipe / lavapipe), where every storage-buffer load costs a
-    /// loop over the SIMD lanes. Kernels: `shaders/conv2d_cpu_adapter.wgsl`, the `*_vec` /
+    /// sizes allow, one small block of outputs per invocation. Many invocations and no barriers
+    /// suit both CPU drivers (llvmpipe / lavapipe, where every storage-buffer load costs a loop
+    /// over the SIMD lanes) and a large GPU, where the tiled family's few 64x64 tiles leave most
+    /// cores idle at these layer sizes. Kernels: `shaders/conv2d_blocked.wgsl`, the `*_vec` /
     /// `*_mixed` entry points of `shaders/gemm.wgsl`.
-    Cpu,
+    Blocked,
 }
 
 impl Variant {
-    /// `Cpu` on CPU adapters, `Tiled` elsewhere, unless `--kernels` or `WGNN_KERNELS` forced a family.
+    /// `Blocked` unless `--kernels`, `WGNN_KERNELS` or the tuning cache chose the tiled family.
     pub fn for_ctx(ctx: &GpuContext) -> Self {
         match ctx.family {
             KernelFamily::Tiled => Self::Tiled,
-            KernelFamily::CpuAdapter => Self::Cpu,
-            KernelFamily::Auto if ctx.adapter.is_cpu() => Self::Cpu,
-            KernelFamily::Auto => Self::Tiled,
+            KernelFamily::Blocked | KernelFamily::Auto => Self::Blocked,
         }
     }
 }

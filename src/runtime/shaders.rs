@@ -14,8 +14,8 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../shaders/batchnorm.wgsl"),
     ),
     (
-        "conv2d_cpu_adapter.wgsl",
-        include_str!("../../shaders/conv2d_cpu_adapter.wgsl"),
+        "conv2d_blocked.wgsl",
+        include_str!("../../shaders/conv2d_blocked.wgsl"),
     ),
     (
         "conv2d_tiled.wgsl",
@@ -65,7 +65,7 @@ const FILES: &[(&str, &str)] = &[
 /// The kernel modules (file stems of `shaders/*.wgsl`); the preludes are only included.
 pub const SHADERS: &[&str] = &[
     "batchnorm",
-    "conv2d_cpu_adapter",
+    "conv2d_blocked",
     "conv2d_tiled",
     "dropout",
     "elementwise",

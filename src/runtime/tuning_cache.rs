@@ -54,7 +54,7 @@ pub struct TuningEntry {
     /// The shapes the timings were taken at.
     pub model: String,
     pub batch_size: usize,
-    /// `tiled` or `cpu-adapter`; None when the family was forced while tuning.
+    /// `tiled` or `blocked` (`cpu-adapter` in older caches); None when the family was forced while tuning.
     pub family: Option<String>,
     /// `shader::entry:NAME=value`, as `WGNN_KERNEL_CONSTANTS` takes them.
     pub constants: Vec<String>,
@@ -207,7 +207,7 @@ mod tests {
             e.config().unwrap().constants("reduce", "col_sum").get("WG"),
             Some(64.0)
         );
-        assert_eq!(e.family(), Some(KernelFamily::CpuAdapter));
+        assert_eq!(e.family(), Some(KernelFamily::Blocked));
     }
 
     #[test]
