@@ -33,7 +33,7 @@ fn main() {
             let b = ctx.tensor(&vec![0.1f32; s.b_len()], "b").unwrap();
             let bb = ctx.tensor(&vec![0.1f32; n], "bias").unwrap();
             let c = ctx.alloc(s.c_len(), "c").unwrap();
-            for v in [Variant::Tiled, Variant::Cpu] {
+            for v in [Variant::Tiled, Variant::Blocked] {
                 let d =
                     gemm::matmul_with(&ctx, v, &s, &a, &b, bias.then_some(&bb), &c, false).unwrap();
                 println!("{what} {v:?} {:.1} ms ({})", time(&ctx, &[&d]), d.name);
@@ -58,7 +58,7 @@ fn main() {
         let dx = ctx.alloc(s.x_len(), "dx").unwrap();
         let dw = ctx.alloc(s.w_len(), "dw").unwrap();
         let db = ctx.alloc(s.cout, "db").unwrap();
-        for v in [Variant::Tiled, Variant::Cpu] {
+        for v in [Variant::Tiled, Variant::Blocked] {
             if which.contains("fwd") {
                 let d = conv2d::forward_with(&ctx, v, &s, &x, &w, &b, &y, true).unwrap();
                 println!(
