@@ -272,8 +272,12 @@ pub fn backward_input_into(s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32
         .for_each(|(img, dyi)| {
             img.fill(0.0);
             let mut acc = vec![0f32; MR * nr];
+            let avx2 = crate::util::simd::has_avx2_fma();
             for r0 in (0..opix).step_by(MR) {
                 let (rows, live) = row_offsets(r0, opix, |r| r * cout);
+                // The rows' output positions, divided out once per tile rather than per tap.
+                let at: [(usize, usize); MR] =
+                    std::array::from_fn(|i| (((r0 + i) / s.ow) * s.sh, ((r0 + i) % s.ow) * s.sw));
                 let op = Operands {
                     a: dyi,
                     rows,
@@ -290,10 +294,10 @@ pub fn backward_input_into(s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32
                     acc.fill(0.0);
                     accumulate(isa, &op, &[seg], &mut acc);
                     let (j0, wc) = (p * nr, nr.min(cin - p * nr));
-                    for i in 0..live {
-                        let (oy, ox) = ((r0 + i) / s.ow, (r0 + i) % s.ow);
-                        let iy = (oy * s.sh + t / s.kw).checked_sub(s.pad_top);
-                        let ix = (ox * s.sw + t % s.kw).checked_sub(s.pad_left);
+                    let (ky, kx) = (t / s.kw, t % s.kw);
+                    for (i, &(y0, x0)) in at.iter().enumerate().take(live) {
+                        let iy = (y0 + ky).checked_sub(s.pad_top);
+                        let ix = (x0 + kx).checked_sub(s.pad_left);
                         let (Some(iy), Some(ix)) = (iy, ix) else {
                             continue;
                         };
@@ -301,13 +305,33 @@ pub fn backward_input_into(s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32
                             continue;
                         }
                         let d = &mut img[(iy * s.w + ix) * cin + j0..][..wc];
-                        for (d, &v) in d.iter_mut().zip(&acc[i * nr..][..wc]) {
-                            *d += v;
+                        let v = &acc[i * nr..][..wc];
+                        #[cfg(target_arch = "x86_64")]
+                        if avx2 {
+                            // SAFETY: `has_avx2_fma` found the features the copy is compiled for.
+                            unsafe { add_avx2(d, v) };
+                            continue;
                         }
+                        add(d, v);
                     }
                 }
             }
         });
+}
+
+/// `add` compiled for AVX2 (8 lanes; baseline x86-64: 4).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_avx2(d: &mut [f32], v: &[f32]) {
+    add(d, v)
+}
+
+/// `d += v`, element by element.
+#[inline(always)]
+fn add(d: &mut [f32], v: &[f32]) {
+    for (d, &v) in d.iter_mut().zip(v) {
+        *d += v;
+    }
 }
 
 /// `(dw [kh,kw,cin,cout], db [cout])` from `x` and `dy`. Same result as
