@@ -1,5 +1,5 @@
-// 2-D convolution as implicit GEMM for CPU drivers (llvmpipe / lavapipe): the CPU-adapter family
-// (Variant::Blocked), register-blocked. Layouts, the GEMMs and weights_reduce: shaders/prelude/conv2d.wgsl.
+// 2-D convolution as implicit GEMM, register-blocked: the blocked family (Variant::Blocked), every
+// adapter's default. Written for CPU drivers (llvmpipe / lavapipe), and faster on an H200 too. Layouts, the GEMMs and weights_reduce: shaders/prelude/conv2d.wgsl.
 //
 // No workgroup memory, no barriers, no division in inner loops, 64-invocation workgroups. On
 // llvmpipe every storage-buffer load costs a loop over the SIMD lanes, whatever it loads, so these

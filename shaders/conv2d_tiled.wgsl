@@ -1,4 +1,5 @@
-// 2-D convolution as implicit GEMM (no im2col buffer) for GPUs: the tiled family (Variant::Tiled).
+// 2-D convolution as implicit GEMM (no im2col buffer) in 64x64 output tiles staged through
+// workgroup memory: the tiled family (Variant::Tiled), chosen by --kernels tiled or a tuning cache.
 // Layouts, the GEMMs and weights_reduce: shaders/prelude/conv2d.wgsl.
 //
 // Every GEMM runs on the tiled core (shaders/prelude/tile_gemm.wgsl); the loaders here gather its

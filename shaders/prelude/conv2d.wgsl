@@ -1,5 +1,5 @@
-// Included by both conv2d kernel families (conv2d_tiled.wgsl for GPUs, conv2d_blocked.wgsl for
-// CPU drivers): the layouts, the parameter block, the buffers both bind, and the split-K sum that
+// Included by both conv2d kernel families (conv2d_blocked.wgsl, the default on every adapter, and
+// conv2d_tiled.wgsl): the layouts, the parameter block, the buffers both bind, and the split-K sum that
 // both families' backward_weights end with. Layouts, NHWC: x [n,h,w,cin], weights [kh,kw,cin,cout]
 // (Keras), bias [cout], y / dy [n,oh,ow,cout], dx [n,h,w,cin]. Each family computes
 //
