@@ -148,11 +148,12 @@ impl<'a> Forward<'a> {
         let (n, nr) = (self.s.cout, self.isa.nr());
         assert_eq!(b.len(), n, "conv forward: bias length");
         let r_end = r0 + out.len() / n;
-        let pixels = self.pixel_offsets(r0, r_end);
+        let mut next = self.pixels_from(r0);
         let avx2 = crate::util::simd::has_avx2_fma();
         let mut acc = vec![0f32; MR * nr];
         for g0 in (r0..r_end).step_by(MR) {
-            let (rows, live) = row_offsets(g0, r_end, |r| pixels[r - r0]);
+            let tile: [usize; MR] = std::array::from_fn(|_| next());
+            let (rows, live) = row_offsets(g0, r_end, |r| tile[r - g0]);
             let op = Operands {
                 a: &self.xin.x,
                 rows,
@@ -182,26 +183,25 @@ impl<'a> Forward<'a> {
         }
     }
 
-    /// Where in the (padded) input the window of each output pixel `r0..r_end` starts, counted
-    /// along the rows rather than divided out per pixel (three divisions a pixel, against nine
-    /// multiply-adds a channel when the input has one channel).
-    fn pixel_offsets(&self, r0: usize, r_end: usize) -> Vec<usize> {
+    /// Where in the (padded) input the windows of output pixels `r0`, `r0 + 1`, ... start, one per
+    /// call, counted along the rows rather than divided out per pixel (three divisions a pixel,
+    /// against nine multiply-adds a channel when the input has one channel). Calls past the last
+    /// pixel return offsets that are never read.
+    fn pixels_from(&self, r0: usize) -> impl FnMut() -> usize + '_ {
         let (s, per) = (&self.s, self.s.oh * self.s.ow);
         let (mut img, rest) = (r0 / per, r0 % per);
         let (mut oy, mut ox) = (rest / s.ow, rest % s.ow);
-        (r0..r_end)
-            .map(|_| {
-                let at = ((img * self.xin.h + oy * s.sh) * self.xin.w + ox * s.sw) * s.cin;
-                ox += 1;
-                if ox == s.ow {
-                    (ox, oy) = (0, oy + 1);
-                    if oy == s.oh {
-                        (oy, img) = (0, img + 1);
-                    }
+        move || {
+            let at = ((img * self.xin.h + oy * s.sh) * self.xin.w + ox * s.sw) * s.cin;
+            ox += 1;
+            if ox == s.ow {
+                (ox, oy) = (0, oy + 1);
+                if oy == s.oh {
+                    (oy, img) = (0, img + 1);
                 }
-                at
-            })
-            .collect()
+            }
+            at
+        }
     }
 }
 
