@@ -4,6 +4,7 @@
 use std::time::Instant;
 use wgnn::ops::conv2d::Conv2dShape;
 use wgnn::ops::cpu_conv;
+use wgnn::ops::cpu_conv_direct;
 use wgnn::ops::cpu_conv_pool;
 use wgnn::ops::cpu_gemm::gemm;
 use wgnn::ops::elementwise::Act;
@@ -85,6 +86,17 @@ fn main() {
             }
         });
         println!("  strips only (1 thread) {t:7.2} ms");
+        if cpu_conv_direct::applies(&s) {
+            let d = cpu_conv_direct::Direct::new(&s, &x, &w);
+            let t = best(reps, || {
+                for r in (0..s.n * (s.oh / 2))
+                    .map(|q| (q / (s.oh / 2) * s.oh + q % (s.oh / 2) * 2) * s.ow)
+                {
+                    d.rows(r, &b, true, &mut strip);
+                }
+            });
+            println!("  direct strips (1 thread) {t:7.2} ms");
+        }
         let t = best(reps, || pool::forward_into(&ps, &y, &mut py, &mut pa));
         println!("  pool fwd (CPU pass) {t:7.2} ms");
         let mut dxv = vec![0f32; x.len()];
@@ -103,5 +115,17 @@ fn main() {
             "  pool bwd   {:7.2} ms",
             best(reps, || pool::backward_ref(&ps, &pdy, &arg))
         );
+        let mut g = vec![0f32; ps.x_len()];
+        let t = best(reps, || {
+            pool::backward_into(&ps, &pdy, &arg, &mut g);
+            cpu_conv::backward_weights(&s, &x, &g)
+        });
+        println!("  scatter + implicit dW {t:7.2} ms");
+        if cpu_conv_direct::applies(&s) {
+            let t = best(reps, || {
+                cpu_conv_direct::weight_grad_pooled(&s, &ps, &x, &pdy, &arg)
+            });
+            println!("  direct dW from pooled {t:7.2} ms");
+        }
     }
 }

@@ -501,3 +501,55 @@ fn fused_conv_pool_trains_to_the_unfused_bits_with_any_thread_count() {
     }
     assert!(run(&unfused, 2) == want, "unfused, 2 threads");
 }
+
+/// With 32 filters the first layer's fused pass runs the direct convolution where the processor
+/// has AVX-512 (`ops::cpu_conv_direct`): the forward keeps the unfused bits, but its weight
+/// gradient sums in another order, so fused and unfused training agree to rounding (SGD, so that
+/// an update follows its gradient's size), and the fused one still gives the same bits with one
+/// thread or two.
+#[test]
+fn a_direct_first_layer_trains_as_the_unfused_passes() {
+    let conv = |activation, filters| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: [3, 3],
+            strides: [1, 1],
+            padding: Padding::Valid,
+            activation,
+        })
+    };
+    let fused = [
+        conv(Activation::Relu, 32),
+        Layer::maxpool(2),
+        Layer::flatten(),
+        Layer::dense(5, Activation::Softmax),
+    ];
+    let unfused = [
+        conv(Activation::Linear, 32),
+        Layer::Activation(Activation::Relu),
+        Layer::maxpool(2),
+        Layer::flatten(),
+        Layer::dense(5, Activation::Softmax),
+    ];
+    let data = synthetic(48, 144, 5);
+    let order: Vec<u32> = (0..48).collect();
+    let run = |layers: &[Layer], threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let plan = Plan::new([12, 12, 1], layers, 16).unwrap();
+            let mut c = CpuGraph::new(plan, Optimizer::sgd(0.05), 5).unwrap();
+            c.load(0, host(&data)).unwrap();
+            c.train_at(0, &order, 0.05).unwrap();
+            c.params().unwrap().0
+        })
+    };
+    let want = run(&unfused, 1);
+    let got = run(&fused, 1);
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_close_tol(&format!("parameter {k}"), g, w, ATOL, RTOL);
+    }
+    assert!(bits(&run(&fused, 2)) == bits(&got), "fused, 2 threads");
+}

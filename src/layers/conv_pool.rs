@@ -8,9 +8,9 @@
 use super::conv2d::cpu_conv_grads;
 use super::{CpuCx, Mode};
 use crate::ops::conv2d::Conv2dShape;
-use crate::ops::cpu_conv_pool;
 use crate::ops::elementwise::{self, Act};
 use crate::ops::pool::{self, PoolShape};
+use crate::ops::{cpu_conv_direct, cpu_conv_pool};
 
 /// A convolution (shape, activation, parameter indices) and the max pooling after it.
 #[derive(Debug)]
@@ -55,6 +55,15 @@ impl ConvMaxPool {
         need_dx: bool,
     ) -> Vec<f32> {
         elementwise::act_backward_in_place(self.act, y, &mut dy);
+        if !need_dx && cpu_conv_direct::applies(&self.s) {
+            // A first layer: its weight gradient straight from the pooled gradient.
+            let (dw, db) =
+                cpu_conv_direct::weight_grad_pooled(&self.s, &self.pool, x, &dy, &argmax);
+            (cx.grads[self.w], cx.grads[self.b]) = (dw, db);
+            cx.floats.give(dy);
+            cx.indices.give(argmax);
+            return Vec::new();
+        }
         let mut g = cx.floats.take(self.s.y_len());
         pool::backward_into(&self.pool, &dy, &argmax, &mut g);
         cx.floats.give(dy);

@@ -28,10 +28,10 @@ const BLOCK_FLOATS: usize = 1 << 16;
 
 /// x as the tiles read it: the input itself, or a zero-padded copy when a window leaves the
 /// image; `h` and `w` are its dimensions, and every window lies inside them.
-struct Input<'a> {
-    x: Cow<'a, [f32]>,
-    h: usize,
-    w: usize,
+pub(super) struct Input<'a> {
+    pub(super) x: Cow<'a, [f32]>,
+    pub(super) h: usize,
+    pub(super) w: usize,
 }
 
 /// The dimensions `(h, w)` of the zero-padded copy of x that shape `s` reads, or None when every
@@ -51,7 +51,7 @@ pub fn padded_input_len(s: &Conv2dShape) -> usize {
 }
 
 /// The input of shape `s`, padded with zeros when some window reaches outside it.
-fn input<'a>(s: &Conv2dShape, x: &'a [f32]) -> Input<'a> {
+pub(super) fn input<'a>(s: &Conv2dShape, x: &'a [f32]) -> Input<'a> {
     let Some((hp, wp)) = padded_dims(s) else {
         return Input {
             x: Cow::Borrowed(x),
@@ -148,7 +148,7 @@ impl<'a> Forward<'a> {
         let (n, nr) = (self.s.cout, self.isa.nr());
         assert_eq!(b.len(), n, "conv forward: bias length");
         let r_end = r0 + out.len() / n;
-        let mut next = self.pixels_from(r0);
+        let mut next = pixel_cursor(&self.s, &self.xin, r0);
         let avx2 = crate::util::simd::has_avx2_fma();
         let mut acc = vec![0f32; MR * nr];
         for g0 in (r0..r_end).step_by(MR) {
@@ -182,26 +182,31 @@ impl<'a> Forward<'a> {
             }
         }
     }
+}
 
-    /// Where in the (padded) input the windows of output pixels `r0`, `r0 + 1`, ... start, one per
-    /// call, counted along the rows rather than divided out per pixel (three divisions a pixel,
-    /// against nine multiply-adds a channel when the input has one channel). Calls past the last
-    /// pixel return offsets that are never read.
-    fn pixels_from(&self, r0: usize) -> impl FnMut() -> usize + '_ {
-        let (s, per) = (&self.s, self.s.oh * self.s.ow);
-        let (mut img, rest) = (r0 / per, r0 % per);
-        let (mut oy, mut ox) = (rest / s.ow, rest % s.ow);
-        move || {
-            let at = ((img * self.xin.h + oy * s.sh) * self.xin.w + ox * s.sw) * s.cin;
-            ox += 1;
-            if ox == s.ow {
-                (ox, oy) = (0, oy + 1);
-                if oy == s.oh {
-                    (oy, img) = (0, img + 1);
-                }
+/// Where in the (padded) input `xin` the windows of output pixels `r0`, `r0 + 1`, ... (flat over
+/// images and rows) start, one per call, counted along the rows rather than divided out per pixel
+/// (three divisions a pixel, against nine multiply-adds a channel when the input has one
+/// channel). Calls past the last pixel return offsets that are never read.
+pub(super) fn pixel_cursor<'s>(
+    s: &'s Conv2dShape,
+    xin: &'s Input,
+    r0: usize,
+) -> impl FnMut() -> usize + 's {
+    let per = s.oh * s.ow;
+    let (mut img, rest) = (r0 / per, r0 % per);
+    let (mut oy, mut ox) = (rest / s.ow, rest % s.ow);
+    let (h, w) = (xin.h, xin.w);
+    move || {
+        let at = ((img * h + oy * s.sh) * w + ox * s.sw) * s.cin;
+        ox += 1;
+        if ox == s.ow {
+            (ox, oy) = (0, oy + 1);
+            if oy == s.oh {
+                (oy, img) = (0, img + 1);
             }
-            at
         }
+        at
     }
 }
 

@@ -9,6 +9,7 @@
 
 use super::conv2d::Conv2dShape;
 use super::cpu_conv::Forward;
+use super::cpu_conv_direct::{self, Direct};
 use super::elementwise::Act;
 use super::pool::PoolShape;
 use crate::util::simd::has_avx2_fma;
@@ -48,7 +49,14 @@ pub fn forward_into(
         (p.y_len(), p.y_len()),
         "conv + pool: output length"
     );
-    let f = Forward::new(s, x, w);
+    // Few input channels run the direct kernel (the same bits, in a fraction of the time).
+    let direct = cpu_conv_direct::applies(s).then(|| Direct::new(s, x, w));
+    let gemm = direct.is_none().then(|| Forward::new(s, x, w));
+    let rows = |first: usize, strip: &mut [f32]| match (&direct, &gemm) {
+        (Some(d), _) => d.rows(first, b, act == Act::Relu, strip),
+        (None, Some(f)) => f.rows(first, b, act == Act::Relu, strip),
+        (None, None) => unreachable!("one of the two passes is prepared"),
+    };
     let per = p.oh * p.ow * p.c;
     let avx2 = has_avx2_fma();
     // One image per task; one strip (ph rows of the convolution's output) at a time.
@@ -60,7 +68,7 @@ pub fn forward_into(
             let mut strip = vec![0f32; p.ph * row];
             for py in 0..p.oh {
                 let first = (img * s.oh + py * p.ph) * s.ow;
-                f.rows(first, b, act == Act::Relu, &mut strip);
+                rows(first, &mut strip);
                 if !matches!(act, Act::Relu | Act::Linear) {
                     strip.iter_mut().for_each(|v| *v = act.apply(*v));
                 }

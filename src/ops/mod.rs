@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod check_case;
 pub mod conv2d;
 pub mod cpu_conv;
+pub mod cpu_conv_direct;
 pub mod cpu_conv_pool;
 pub mod cpu_gemm;
 pub mod cpu_tile;
