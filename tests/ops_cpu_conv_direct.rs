@@ -13,10 +13,14 @@ use wgnn::ops::pool::{self, PoolShape};
 use wgnn::ops::{cpu_conv, cpu_conv_direct};
 
 /// First layers as the presets have them and odder ones: one and three input channels, 3x3 and
-/// 5x5, valid and same padding, stride 2, 32 and 64 output channels, batches of one to three.
+/// 5x5, valid and same padding, stride 2; 32 and 64 output channels (tiles of two registers), 8,
+/// 16 and 40 (one register, the last part-filled); batches of one to three.
 fn cases() -> Vec<ConvCase> {
     vec![
         (3, 28, 28, 1, 32, [3, 3], [1, 1], false),
+        (2, 28, 28, 1, 8, [3, 3], [1, 1], false),
+        (2, 14, 13, 1, 16, [3, 3], [1, 1], true),
+        (1, 11, 12, 3, 40, [5, 5], [2, 1], true),
         (2, 28, 28, 1, 32, [5, 5], [1, 1], true),
         (2, 12, 11, 3, 64, [3, 3], [2, 2], true),
         (1, 9, 10, 3, 32, [5, 5], [1, 1], false),
@@ -37,11 +41,11 @@ fn bits(v: &[f32]) -> Vec<u32> {
 }
 
 #[test]
-fn only_whole_groups_of_32_channels_and_few_taps_run_directly() {
-    let narrow = shape(&(1, 28, 28, 1, 16, [3, 3], [1, 1], false));
+fn only_convolutions_with_few_taps_run_directly() {
     let wide_input = shape(&(1, 13, 13, 32, 64, [3, 3], [1, 1], false));
-    assert!(!cpu_conv_direct::applies(&narrow));
+    let large_kernel = shape(&(1, 28, 28, 4, 32, [5, 5], [1, 1], false));
     assert!(!cpu_conv_direct::applies(&wide_input));
+    assert!(!cpu_conv_direct::applies(&large_kernel));
 }
 
 #[test]

@@ -1,17 +1,18 @@
-//! Convolutions with few input channels and whole 32-channel groups of outputs (the first layer
-//! of most presets: a 3x3 or 5x5 kernel over one or three channels to 32), computed directly on
-//! the CPU backend when the processor has AVX-512. With K = 9 the implicit-GEMM tile of
-//! `cpu_conv` spends most of its time around a reduction of three segments of three steps; here
-//! every tap's weights are one row, the taps' offsets into the input are counted once per layer,
-//! and 32 vector registers hold a tile with no spills.
-//! - Forward ([`Direct::rows`]): six output pixels times 32 channels per tile, the bits of
+//! Convolutions with few input channels (the first layer of every preset: a 3x3 or 5x5 kernel over
+//! one or three channels), computed directly on the CPU backend when the processor has AVX-512.
+//! With K = 9 the implicit-GEMM tile of `cpu_conv` spends most of its time around a reduction of
+//! three segments of three steps; here every tap's weights are one row, the taps' offsets into the
+//! input are counted once per layer, and 32 vector registers hold a tile with no spills. A tile's
+//! channels are two registers (32 channels) when the outputs come in whole groups of 32, else one
+//! (16, the lanes past the last channel computed on zero weights and never stored).
+//! - Forward ([`Direct::rows`]): six output pixels times 32 channels (or 12 times 16) per tile, the bits of
 //!   `cpu_conv::Forward::rows` (the same sums in the same order: tap by tap from zero, then the
 //!   bias, then ReLU), so fusing it with pooling keeps the unfused passes' bits.
 //! - Weight gradient straight from a max pooling's gradient and argmax ([`weight_grad_pooled`]):
 //!   the convolution's output gradient is zero except at each window's argmax, so each pixel's
 //!   gradient is the window's, masked where the argmax is another pixel, made in registers; the
 //!   full-size gradient is never written (11 MB for convnet's first layer at batch 128). A tile is
-//!   nine taps times 32 channels.
+//!   nine taps times 32 (or 16) channels.
 //!
 //! Processors without AVX-512 (and other shapes) keep `cpu_conv`'s tile: an AVX2 copy of these
 //! kernels, with half the registers, ran no faster than it (measured in docs/performance.md).
@@ -22,21 +23,20 @@ use super::cpu_conv::{input, pixel_cursor, Input};
 use super::pool::PoolShape;
 use rayon::prelude::*;
 
-/// Output pixels per forward tile.
-const PIXELS: usize = 6;
+/// Accumulator registers of a forward tile: pixels times registers per pixel.
+const TILE_REGS: usize = 12;
 /// Taps per weight-gradient tile.
 const TAPS: usize = 9;
-/// Channels per tile: two 16-lane registers.
-const LANES: usize = 32;
+/// Channels per register.
+const LANES: usize = 16;
 /// The most taps (kh * kw * cin) a convolution may have to run here: 5x5 over three channels.
 const MAX_TAPS: usize = 75;
 /// Fixed image splits of the weight gradient (fewer when the batch is smaller).
 const WEIGHT_SPLITS: usize = 8;
 
-/// Whether convolution `s` runs directly on this processor: few taps, whole 32-channel groups of
-/// outputs, and AVX-512.
+/// Whether convolution `s` runs directly on this processor: few taps and AVX-512.
 pub fn applies(s: &Conv2dShape) -> bool {
-    let shape = s.kh * s.kw * s.cin <= MAX_TAPS && s.cout.is_multiple_of(LANES);
+    let shape = s.kh * s.kw * s.cin <= MAX_TAPS;
     #[cfg(target_arch = "x86_64")]
     {
         shape && std::arch::is_x86_feature_detected!("avx512f")
@@ -79,6 +79,15 @@ impl<'a> Taps<'a> {
         self.at.last().copied().unwrap_or(0)
     }
 
+    /// Registers per tile row: two when the channels come in whole groups of 32.
+    fn regs(&self) -> usize {
+        if self.s.cout.is_multiple_of(2 * LANES) {
+            2
+        } else {
+            1
+        }
+    }
+
     /// Where output pixel (oy, ox) of image `img` reads its window's first input.
     fn window(&self, img: usize, oy: usize, ox: usize) -> usize {
         let s = &self.s;
@@ -89,17 +98,24 @@ impl<'a> Taps<'a> {
 /// The forward pass prepared for one input and kernel.
 pub struct Direct<'a> {
     taps: Taps<'a>,
-    /// The weights `[taps][cout]`, as given.
+    /// The weights `[taps][cpad]`, the channels padded with zeros to whole registers.
     w: Vec<f32>,
+    cpad: usize,
 }
 
 impl<'a> Direct<'a> {
     /// Panics if `x` or `w` does not match the shape, or `!applies(s)`.
     pub fn new(s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
         assert_eq!(w.len(), s.w_len(), "direct convolution: weights length");
+        let cpad = s.cout.next_multiple_of(LANES);
+        let mut wp = vec![0f32; s.kh * s.kw * s.cin * cpad];
+        for (dst, src) in wp.chunks_mut(cpad).zip(w.chunks(s.cout)) {
+            dst[..s.cout].copy_from_slice(src);
+        }
         Self {
             taps: Taps::new(s, x),
-            w: w.to_vec(),
+            w: wp,
+            cpad,
         }
     }
 
@@ -114,32 +130,42 @@ impl<'a> Direct<'a> {
             "direct convolution: pixels past the batch"
         );
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Taps::new` checked `applies`: the processor has AVX-512F, cout is whole tiles.
+        // SAFETY: `Taps::new` checked `applies`: the processor has AVX-512F.
         unsafe {
-            rows_avx512(self, r0, count, b, relu, out)
+            match self.taps.regs() {
+                2 => rows_avx512::<2, { TILE_REGS / 2 }>(self, r0, count, b, relu, out),
+                _ => rows_avx512::<1, TILE_REGS>(self, r0, count, b, relu, out),
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("direct convolution: `applies` is false off x86-64");
     }
 }
 
-/// [`Direct::rows`]: tiles of six pixels (the last repeats its last real pixel, whose results
-/// are not stored) times 32 channels, summed tap by tap in registers.
+/// [`Direct::rows`]: tiles of `P` pixels (the last repeats its last real pixel, whose results
+/// are not stored) times `V` registers of channels, summed tap by tap in registers.
 ///
 /// # Safety
-/// The processor has AVX-512F, cout is a multiple of 32, and pixels `r0..r0 + count` are in the
+/// The processor has AVX-512F, `V * 16` divides `cpad`, and pixels `r0..r0 + count` are in the
 /// batch.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn rows_avx512(d: &Direct, r0: usize, count: usize, b: &[f32], relu: bool, out: &mut [f32]) {
+unsafe fn rows_avx512<const V: usize, const P: usize>(
+    d: &Direct,
+    r0: usize,
+    count: usize,
+    b: &[f32],
+    relu: bool,
+    out: &mut [f32],
+) {
     use std::arch::x86_64::*;
-    let (t, n) = (&d.taps, d.taps.s.cout);
+    let (t, n, cpad) = (&d.taps, d.taps.s.cout, d.cpad);
     let x: &[f32] = &t.xin.x;
     let mut next = pixel_cursor(&t.s, &t.xin, r0);
-    for g0 in (0..count).step_by(PIXELS) {
-        let live = PIXELS.min(count - g0);
-        let mut at = [0usize; PIXELS];
-        for i in 0..PIXELS {
+    for g0 in (0..count).step_by(P) {
+        let live = P.min(count - g0);
+        let mut at = [0usize; P];
+        for i in 0..P {
             at[i] = if i < live { next() } else { at[live - 1] };
         }
         // Every window lies inside the (padded) input, as `input` makes it; pixels ascend.
@@ -147,26 +173,28 @@ unsafe fn rows_avx512(d: &Direct, r0: usize, count: usize, b: &[f32], relu: bool
             at[live - 1] + t.reach() < x.len(),
             "direct convolution: x bounds"
         );
-        for c0 in (0..n).step_by(LANES) {
-            let mut acc = [[_mm512_setzero_ps(); 2]; PIXELS];
+        for c0 in (0..cpad).step_by(V * LANES) {
+            let mut acc = [[_mm512_setzero_ps(); V]; P];
             for (k, &off) in t.at.iter().enumerate() {
-                let wk = &d.w[k * n + c0..][..LANES];
-                // SAFETY: `wk` holds 32 floats; the x loads are bounded by the assert above.
+                let wk = &d.w[k * cpad + c0..][..V * LANES];
+                // SAFETY: `wk` holds V * 16 floats; the x loads are bounded by the assert above.
                 unsafe {
-                    let w0 = _mm512_loadu_ps(wk.as_ptr());
-                    let w1 = _mm512_loadu_ps(wk.as_ptr().add(16));
+                    let wv: [__m512; V] =
+                        std::array::from_fn(|v| _mm512_loadu_ps(wk.as_ptr().add(v * LANES)));
                     for (row, &a0) in acc.iter_mut().zip(&at) {
                         let a = _mm512_set1_ps(*x.get_unchecked(a0 + off));
-                        row[0] = _mm512_fmadd_ps(a, w0, row[0]);
-                        row[1] = _mm512_fmadd_ps(a, w1, row[1]);
+                        for (r, &w) in row.iter_mut().zip(&wv) {
+                            *r = _mm512_fmadd_ps(a, w, *r);
+                        }
                     }
                 }
             }
+            let wc = (V * LANES).min(n - c0);
             for (i, row) in acc.iter().enumerate().take(live) {
                 let v = spill(row);
-                let o = &mut out[(g0 + i) * n + c0..][..LANES];
+                let o = &mut out[(g0 + i) * n + c0..][..wc];
                 // The expression of `cpu_conv`'s store, for its bits.
-                for ((o, &v), &bv) in o.iter_mut().zip(&v).zip(&b[c0..c0 + LANES]) {
+                for ((o, &v), &bv) in o.iter_mut().zip(&v).zip(&b[c0..c0 + wc]) {
                     *o = if relu { (v + bv).max(0.0) } else { v + bv };
                 }
             }
@@ -174,16 +202,15 @@ unsafe fn rows_avx512(d: &Direct, r0: usize, count: usize, b: &[f32], relu: bool
     }
 }
 
-/// A tile row's two registers as 32 floats.
+/// A tile row's registers as floats (32 of them; the first `V * 16` are the row's).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn spill(row: &[std::arch::x86_64::__m512; 2]) -> [f32; LANES] {
+fn spill<const V: usize>(row: &[std::arch::x86_64::__m512; V]) -> [f32; 2 * LANES] {
     use std::arch::x86_64::*;
-    let mut v = [0f32; LANES];
-    // SAFETY: `v` holds 32 floats.
-    unsafe {
-        _mm512_storeu_ps(v.as_mut_ptr(), row[0]);
-        _mm512_storeu_ps(v.as_mut_ptr().add(16), row[1]);
+    let mut v = [0f32; 2 * LANES];
+    for (k, r) in row.iter().enumerate().take(2) {
+        // SAFETY: `v` holds 32 floats and k < 2.
+        unsafe { _mm512_storeu_ps(v.as_mut_ptr().add(k * LANES), *r) };
     }
     v
 }
@@ -218,9 +245,12 @@ pub fn weight_grad_pooled(
         .map(|q| {
             let images = q * per..s.n.min((q + 1) * per);
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Taps::new` checked `applies`: AVX-512F, cout whole tiles.
+            // SAFETY: `Taps::new` checked `applies`: AVX-512F.
             unsafe {
-                weight_split(&t, p, dy, arg, images)
+                match t.regs() {
+                    2 => weight_split::<2>(&t, p, dy, arg, images),
+                    _ => weight_split::<1>(&t, p, dy, arg, images),
+                }
             }
             #[cfg(not(target_arch = "x86_64"))]
             unreachable!("direct convolution: `applies` is false off x86-64")
@@ -235,15 +265,15 @@ pub fn weight_grad_pooled(
     (dw, db)
 }
 
-/// One split's partial `(dw, db)`: for every tile of nine taps times 32 channels, the sum over
-/// the split's pooling windows, in order, of each window pixel's inputs times its masked
-/// gradient.
+/// One split's partial `(dw, db)`: for every tile of nine taps times `V` registers of channels,
+/// the sum over the split's pooling windows, in order, of each window pixel's inputs times its
+/// masked gradient.
 ///
 /// # Safety
-/// The processor has AVX-512F and cout is a multiple of 32.
+/// The processor has AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn weight_split(
+unsafe fn weight_split<const V: usize>(
     t: &Taps,
     p: &PoolShape,
     dy: &[f32],
@@ -265,21 +295,23 @@ unsafe fn weight_split(
     for g0 in (0..taps).step_by(TAPS) {
         let live = TAPS.min(taps - g0);
         let offs: [usize; TAPS] = std::array::from_fn(|i| t.at[g0 + i.min(live - 1)]);
-        for c0 in (0..n).step_by(LANES) {
-            let mut acc = [[_mm512_setzero_ps(); 2]; TAPS];
+        for c0 in (0..n).step_by(V * LANES) {
+            let wc = (V * LANES).min(n - c0);
+            let mut acc = [[_mm512_setzero_ps(); V]; TAPS];
             for img in images.clone() {
                 let o = img * per_pooled;
                 let g = Gradient {
                     dy: &dy[o..o + per_pooled],
                     arg: &arg[o..o + per_pooled],
                     c0,
+                    wc,
                 };
                 // SAFETY: AVX-512F by the contract; the windows are inside (assert above).
                 unsafe { image_tile(t, p, img, &g, &offs, &mut acc) };
             }
             for (i, row) in acc.iter().enumerate().take(live) {
                 let v = spill(row);
-                let d = &mut dw[(g0 + i) * n + c0..][..LANES];
+                let d = &mut dw[(g0 + i) * n + c0..][..wc];
                 d.iter_mut().zip(&v).for_each(|(d, &v)| *d += v);
             }
         }
@@ -293,60 +325,66 @@ unsafe fn weight_split(
     (dw, db)
 }
 
-/// One image's pooled gradient and argmax, and the first of the 32 channels a tile takes.
+/// One image's pooled gradient and argmax, and the channels `c0..c0 + wc` a tile takes.
 struct Gradient<'a> {
     dy: &'a [f32],
     arg: &'a [u32],
     c0: usize,
+    wc: usize,
 }
 
 /// Adds image `img`'s share to a weight-gradient tile: every pooling window in order, every
 /// pixel of the window in order, the pixel's inputs at the tile's taps times the window's
-/// gradient where the argmax is this pixel (zero elsewhere).
+/// gradient where the argmax is this pixel (zero elsewhere, and in lanes past `wc`).
 ///
 /// # Safety
 /// The processor has AVX-512F, and `img`'s windows at `offs` lie inside the (padded) input.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn image_tile(
+unsafe fn image_tile<const V: usize>(
     t: &Taps,
     p: &PoolShape,
     img: usize,
     g: &Gradient,
     offs: &[usize; TAPS],
-    acc: &mut [[std::arch::x86_64::__m512; 2]; TAPS],
+    acc: &mut [[std::arch::x86_64::__m512; V]; TAPS],
 ) {
     use std::arch::x86_64::*;
     let (s, x) = (&t.s, &t.xin.x[..]);
     let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    let half = _mm512_set1_epi32(16);
+    // Per register, the lanes that hold channels (all but in a last, part-filled register).
+    let live: [__mmask16; V] = std::array::from_fn(|v| {
+        let k = g.wc.saturating_sub(v * LANES).min(LANES);
+        ((1u32 << k) - 1) as __mmask16
+    });
     for py in 0..p.oh {
         for px in 0..p.ow {
             let o = (py * p.ow + px) * s.cout + g.c0;
-            let (gy, ga) = (&g.dy[o..o + LANES], &g.arg[o..o + LANES]);
-            // SAFETY: `gy` and `ga` hold 32 values; x is inside by the caller's contract.
+            let (gy, ga) = (&g.dy[o..o + g.wc], &g.arg[o..o + g.wc]);
+            // SAFETY: masked loads read only the `wc` values of `gy` and `ga`; x is inside by the
+            // caller's contract.
             unsafe {
-                let gy = [
-                    _mm512_loadu_ps(gy.as_ptr()),
-                    _mm512_loadu_ps(gy.as_ptr().add(16)),
-                ];
-                let ga = [
-                    _mm512_loadu_si512(ga.as_ptr().cast()),
-                    _mm512_loadu_si512(ga.as_ptr().add(16).cast()),
-                ];
+                let gy: [__m512; V] = std::array::from_fn(|v| {
+                    _mm512_maskz_loadu_ps(live[v], gy.as_ptr().wrapping_add(v * LANES))
+                });
+                let ga: [__m512i; V] = std::array::from_fn(|v| {
+                    _mm512_maskz_loadu_epi32(live[v], ga.as_ptr().wrapping_add(v * LANES).cast())
+                });
                 for wy in 0..p.ph {
                     for wx in 0..p.pw {
                         let (oy, ox) = (py * p.ph + wy, px * p.pw + wx);
                         let flat = ((img * s.oh + oy) * s.ow + ox) * s.cout + g.c0;
-                        let i0 = _mm512_add_epi32(_mm512_set1_epi32(flat as i32), lane);
-                        let i1 = _mm512_add_epi32(i0, half);
-                        let g0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(ga[0], i0), gy[0]);
-                        let g1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(ga[1], i1), gy[1]);
+                        let gp: [__m512; V] = std::array::from_fn(|v| {
+                            let i = _mm512_set1_epi32((flat + v * LANES) as i32);
+                            let here = _mm512_cmpeq_epi32_mask(ga[v], _mm512_add_epi32(i, lane));
+                            _mm512_maskz_mov_ps(here, gy[v])
+                        });
                         let a0 = t.window(img, oy, ox);
                         for (row, &off) in acc.iter_mut().zip(offs) {
                             let a = _mm512_set1_ps(*x.get_unchecked(a0 + off));
-                            row[0] = _mm512_fmadd_ps(a, g0, row[0]);
-                            row[1] = _mm512_fmadd_ps(a, g1, row[1]);
+                            for (r, &gv) in row.iter_mut().zip(&gp) {
+                                *r = _mm512_fmadd_ps(a, gv, *r);
+                            }
                         }
                     }
                 }

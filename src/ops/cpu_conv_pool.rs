@@ -105,16 +105,24 @@ unsafe fn pool_strip_avx2(
 #[inline(always)]
 fn pool_strip(p: &PoolShape, strip: &[f32], base: usize, y: &mut [f32], arg: &mut [u32]) {
     let c = p.c;
-    let full = c - c % LANES;
     for ox in 0..p.ow {
         let first = ox * p.pw * c;
         let o = ox * c;
-        for c0 in (0..full).step_by(LANES) {
+        // Groups of 16 channels, then 8 (tiny's 8 and 16 filters), then one at a time.
+        let mut c0 = 0;
+        while c0 + LANES <= c {
             let (best, at) = window_lanes::<LANES>(p, strip, base, first, c0);
             y[o + c0..][..LANES].copy_from_slice(&best);
             arg[o + c0..][..LANES].copy_from_slice(&at);
+            c0 += LANES;
         }
-        for c0 in full..c {
+        while c0 + LANES / 2 <= c {
+            let (best, at) = window_lanes::<{ LANES / 2 }>(p, strip, base, first, c0);
+            y[o + c0..][..LANES / 2].copy_from_slice(&best);
+            arg[o + c0..][..LANES / 2].copy_from_slice(&at);
+            c0 += LANES / 2;
+        }
+        for c0 in c0..c {
             let (best, at) = window_lanes::<1>(p, strip, base, first, c0);
             (y[o + c0], arg[o + c0]) = (best[0], at[0]);
         }
