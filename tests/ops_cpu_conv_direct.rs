@@ -32,8 +32,13 @@ fn shape(c: &ConvCase) -> Conv2dShape {
     Conv2dShape::new(c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7).unwrap()
 }
 
-fn has_avx512() -> bool {
-    cases().iter().all(|c| cpu_conv_direct::applies(&shape(c)))
+/// Whether this processor runs the direct convolution (AVX-512); says so when it does not.
+fn direct_runs_here() -> bool {
+    let runs = cases().iter().all(|c| cpu_conv_direct::applies(&shape(c)));
+    if !runs {
+        eprintln!("no AVX-512 on this processor: the direct convolution does not run here");
+    }
+    runs
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -50,8 +55,7 @@ fn only_convolutions_with_few_taps_run_directly() {
 
 #[test]
 fn direct_forward_gives_the_tiles_bits() {
-    if !has_avx512() {
-        eprintln!("no AVX-512 on this processor: the direct convolution does not run here");
+    if !direct_runs_here() {
         return;
     }
     for (i, c) in cases().iter().enumerate() {
@@ -93,8 +97,7 @@ fn pooled_cases() -> Vec<(Conv2dShape, PoolShape)> {
 
 #[test]
 fn weight_gradient_from_pooling_matches_reference() {
-    if !has_avx512() {
-        eprintln!("no AVX-512 on this processor: the direct convolution does not run here");
+    if !direct_runs_here() {
         return;
     }
     for (i, (s, p)) in pooled_cases().into_iter().enumerate() {
@@ -117,8 +120,7 @@ fn weight_gradient_from_pooling_matches_reference() {
 /// another pixel. Its gradient is the pooled one's weight gradient with c as the pooled gradient.
 #[test]
 fn weight_gradient_from_pooling_matches_finite_differences() {
-    if !has_avx512() {
-        eprintln!("no AVX-512 on this processor: the direct convolution does not run here");
+    if !direct_runs_here() {
         return;
     }
     let (s, p) = pooled(&(1, 9, 8, 3, 32, [3, 3], [1, 1], false), [2, 2]);
@@ -138,8 +140,7 @@ fn weight_gradient_from_pooling_matches_finite_differences() {
 
 #[test]
 fn weight_gradient_does_not_depend_on_the_thread_count() {
-    if !has_avx512() {
-        eprintln!("no AVX-512 on this processor: the direct convolution does not run here");
+    if !direct_runs_here() {
         return;
     }
     let (s, p) = pooled(&(13, 28, 28, 1, 32, [3, 3], [1, 1], false), [2, 2]);
