@@ -18,6 +18,12 @@
 //! kernels, with half the registers, ran no faster than it (measured in docs/performance.md).
 //! Tests: tests/ops_cpu_conv.rs, against the `conv2d::*_ref` oracle and the unfused passes.
 
+// Off x86-64 `applies` is false and the kernels do not exist, so the preparation is never used.
+#![cfg_attr(
+    not(target_arch = "x86_64"),
+    allow(dead_code, unused_imports, unused_variables)
+)]
+
 use super::conv2d::Conv2dShape;
 use super::cpu_conv::{input, pixel_cursor, Input};
 use super::pool::PoolShape;

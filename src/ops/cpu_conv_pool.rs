@@ -12,7 +12,6 @@ use super::cpu_conv::Forward;
 use super::cpu_conv_direct::{self, Direct};
 use super::elementwise::Act;
 use super::pool::PoolShape;
-use crate::util::simd::has_avx2_fma;
 use rayon::prelude::*;
 
 /// Whether pooling `p` can follow convolution `s` fused: its input is the convolution's output
@@ -58,7 +57,8 @@ pub fn forward_into(
         (None, None) => unreachable!("one of the two passes is prepared"),
     };
     let per = p.oh * p.ow * p.c;
-    let avx2 = has_avx2_fma();
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = crate::util::simd::has_avx2_fma();
     // One image per task; one strip (ph rows of the convolution's output) at a time.
     y.par_chunks_mut(per.max(1))
         .zip(arg.par_chunks_mut(per.max(1)))
