@@ -149,6 +149,7 @@ impl<'a> Forward<'a> {
         assert_eq!(b.len(), n, "conv forward: bias length");
         let r_end = r0 + out.len() / n;
         let mut next = pixel_cursor(&self.s, &self.xin, r0);
+        #[cfg(target_arch = "x86_64")]
         let avx2 = crate::util::simd::has_avx2_fma();
         let mut acc = vec![0f32; MR * nr];
         for g0 in (r0..r_end).step_by(MR) {
@@ -277,6 +278,7 @@ pub fn backward_input_into(s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32
         .for_each(|(img, dyi)| {
             img.fill(0.0);
             let mut acc = vec![0f32; MR * nr];
+            #[cfg(target_arch = "x86_64")]
             let avx2 = crate::util::simd::has_avx2_fma();
             for r0 in (0..opix).step_by(MR) {
                 let (rows, live) = row_offsets(r0, opix, |r| r * cout);

@@ -47,6 +47,8 @@ impl Isa {
                 return Isa::Avx512;
             }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = n; // AVX-512 is the only width it decides.
         if crate::util::simd::has_avx2_fma() {
             Isa::Avx2
         } else {

@@ -12,7 +12,6 @@ use crate::bail;
 use crate::error::Result;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 use crate::util::hash::lowbias32;
-use crate::util::simd::has_avx2_fma;
 
 const SHADER: &str = "dropout";
 
@@ -68,7 +67,8 @@ pub fn mask_into(rate: f32, seed: u64, t: u32, layer: u32, mask: &mut [f32]) {
     let thr = threshold(rate);
     let s = scale(rate);
     let key = stream_key(seed, t, layer);
-    let avx2 = has_avx2_fma();
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = crate::util::simd::has_avx2_fma();
     mask.par_chunks_mut(CHUNK).enumerate().for_each(|(c, m)| {
         let first = (c * CHUNK) as u32;
         #[cfg(target_arch = "x86_64")]

@@ -16,7 +16,6 @@ use super::window;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
-use crate::util::simd::has_avx2_fma;
 
 const SHADER: &str = "pool";
 
@@ -184,7 +183,8 @@ pub fn forward_into(s: &PoolShape, x: &[f32], y: &mut [f32], arg: &mut [u32]) {
     );
     let per = s.oh * s.ow * s.c;
     // One image per task: the same values as a plain loop, in parallel.
-    let avx2 = has_avx2_fma();
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = crate::util::simd::has_avx2_fma();
     y.par_chunks_mut(per.max(1))
         .zip(arg.par_chunks_mut(per.max(1)))
         .enumerate()
