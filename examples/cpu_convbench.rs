@@ -78,10 +78,11 @@ fn main() {
         println!("  fused fwd+pool {t:7.2} ms");
         let f = cpu_conv::Forward::new(&s, &x, &w);
         let mut strip = vec![0f32; 2 * s.ow * cout];
+        // The first pixel of every two-row strip a 2x2 pooling reads.
+        let (half, ow, oh) = (s.oh / 2, s.ow, s.oh);
+        let strips = move || (0..s.n * half).map(move |q| (q / half * oh + q % half * 2) * ow);
         let t = best(reps, || {
-            for r in
-                (0..s.n * (s.oh / 2)).map(|q| (q / (s.oh / 2) * s.oh + q % (s.oh / 2) * 2) * s.ow)
-            {
+            for r in strips() {
                 f.rows(r, &b, true, &mut strip);
             }
         });
@@ -89,9 +90,7 @@ fn main() {
         if cpu_conv_direct::applies(&s) {
             let d = cpu_conv_direct::Direct::new(&s, &x, &w);
             let t = best(reps, || {
-                for r in (0..s.n * (s.oh / 2))
-                    .map(|q| (q / (s.oh / 2) * s.oh + q % (s.oh / 2) * 2) * s.ow)
-                {
+                for r in strips() {
                     d.rows(r, &b, true, &mut strip);
                 }
             });

@@ -48,14 +48,7 @@ pub fn forward_into(
         (p.y_len(), p.y_len()),
         "conv + pool: output length"
     );
-    // Few input channels run the direct kernel (the same bits, in a fraction of the time).
-    let direct = cpu_conv_direct::applies(s).then(|| Direct::new(s, x, w));
-    let gemm = direct.is_none().then(|| Forward::new(s, x, w));
-    let rows = |first: usize, strip: &mut [f32]| match (&direct, &gemm) {
-        (Some(d), _) => d.rows(first, b, act == Act::Relu, strip),
-        (None, Some(f)) => f.rows(first, b, act == Act::Relu, strip),
-        (None, None) => unreachable!("one of the two passes is prepared"),
-    };
+    let conv = Conv::new(s, x, w);
     let per = p.oh * p.ow * p.c;
     #[cfg(target_arch = "x86_64")]
     let avx2 = crate::util::simd::has_avx2_fma();
@@ -68,7 +61,7 @@ pub fn forward_into(
             let mut strip = vec![0f32; p.ph * row];
             for py in 0..p.oh {
                 let first = (img * s.oh + py * p.ph) * s.ow;
-                rows(first, &mut strip);
+                conv.rows(first, b, act == Act::Relu, &mut strip);
                 if !matches!(act, Act::Relu | Act::Linear) {
                     strip.iter_mut().for_each(|v| *v = act.apply(*v));
                 }
@@ -83,6 +76,30 @@ pub fn forward_into(
                 pool_strip(p, &strip, first * s.cout, y, arg);
             }
         });
+}
+
+/// The convolution's forward pass as the strips read it: the direct kernel for few input
+/// channels (the same bits, in a fraction of the time), else the implicit-GEMM tile.
+enum Conv<'a> {
+    Direct(Direct<'a>),
+    Tile(Forward<'a>),
+}
+
+impl<'a> Conv<'a> {
+    fn new(s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
+        if cpu_conv_direct::applies(s) {
+            Self::Direct(Direct::new(s, x, w))
+        } else {
+            Self::Tile(Forward::new(s, x, w))
+        }
+    }
+
+    fn rows(&self, r0: usize, b: &[f32], relu: bool, out: &mut [f32]) {
+        match self {
+            Self::Direct(d) => d.rows(r0, b, relu, out),
+            Self::Tile(f) => f.rows(r0, b, relu, out),
+        }
+    }
 }
 
 /// `pool_strip` compiled for AVX2, where the selects become blends (baseline x86-64 turns them
@@ -111,22 +128,32 @@ fn pool_strip(p: &PoolShape, strip: &[f32], base: usize, y: &mut [f32], arg: &mu
         // Groups of 16 channels, then 8 (tiny's 8 and 16 filters), then one at a time.
         let mut c0 = 0;
         while c0 + LANES <= c {
-            let (best, at) = window_lanes::<LANES>(p, strip, base, first, c0);
-            y[o + c0..][..LANES].copy_from_slice(&best);
-            arg[o + c0..][..LANES].copy_from_slice(&at);
-            c0 += LANES;
+            c0 = window_group::<LANES>(p, strip, (base, first, o), c0, y, arg);
         }
         while c0 + LANES / 2 <= c {
-            let (best, at) = window_lanes::<{ LANES / 2 }>(p, strip, base, first, c0);
-            y[o + c0..][..LANES / 2].copy_from_slice(&best);
-            arg[o + c0..][..LANES / 2].copy_from_slice(&at);
-            c0 += LANES / 2;
+            c0 = window_group::<{ LANES / 2 }>(p, strip, (base, first, o), c0, y, arg);
         }
-        for c0 in c0..c {
-            let (best, at) = window_lanes::<1>(p, strip, base, first, c0);
-            (y[o + c0], arg[o + c0]) = (best[0], at[0]);
+        while c0 < c {
+            c0 = window_group::<1>(p, strip, (base, first, o), c0, y, arg);
         }
     }
+}
+
+/// Channels `c0..c0 + L` of one window (`window_lanes`) into `y` and `arg` at `o`; returns the
+/// next group's first channel.
+#[inline(always)]
+fn window_group<const L: usize>(
+    p: &PoolShape,
+    strip: &[f32],
+    (base, first, o): (usize, usize, usize),
+    c0: usize,
+    y: &mut [f32],
+    arg: &mut [u32],
+) -> usize {
+    let (best, at) = window_lanes::<L>(p, strip, base, first, c0);
+    y[o + c0..][..L].copy_from_slice(&best);
+    arg[o + c0..][..L].copy_from_slice(&at);
+    c0 + L
 }
 
 /// Channels per vector group of `pool_strip`.
