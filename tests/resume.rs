@@ -169,6 +169,38 @@ fn raising_epochs_trains_on_exactly() {
 }
 
 #[test]
+fn resuming_on_other_images_is_refused() {
+    let data = tmp("changed-data");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in std::fs::read_dir("data/mnist").unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, data.join(f.file_name().unwrap())).unwrap();
+    }
+    let dir = tmp("changed-run");
+    let (d, o) = (s(&data), s(&dir));
+    let common = ["--model", "tiny", "--limit", "300", "--batch-size", "50"];
+    ok(&[
+        &["train", "--epochs", "1", "--backend", "cpu"][..],
+        &common,
+        &["--data-dir", d, "--out", o],
+    ]
+    .concat());
+    // The same folder, one pixel of the first training image changed (stored raw, not gzipped).
+    let gz = data.join("train-images-idx3-ubyte.gz");
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+        .read_to_end(&mut raw)
+        .unwrap();
+    raw[16 + 14 * 28 + 14] ^= 0xff;
+    std::fs::remove_file(&gz).unwrap();
+    std::fs::write(data.join("train-images-idx3-ubyte"), raw).unwrap();
+    fails(
+        &["train", "--resume", o, "--epochs", "2", "--backend", "cpu"],
+        &[d, "these are not the images the run in", o],
+    );
+}
+
+#[test]
 fn a_second_ctrl_c_exits_at_once_and_the_checkpoint_still_loads() {
     // Steps of most of a second (4096 images of convnet on the CPU backend; a few hundred ms
     // even on a fast machine): the second signal arrives while the first waits for the step to

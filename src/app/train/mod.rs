@@ -14,7 +14,7 @@ use super::device::Device;
 use super::signals::{self, StopSignals};
 use crate::data::{shape_str, Splits};
 use crate::error::{Error, Result};
-use crate::graph::Plan;
+use crate::graph::{Plan, Tensors};
 use crate::model::{thousands, ModelSpec, Validation};
 use crate::train::{checkpoint, fit, split, DataId, Outcome, RunConfig, Schedule, TrainState};
 use crate::util::fs::write_atomic;
@@ -154,6 +154,36 @@ struct Prepared {
     state: Option<TrainState>,
 }
 
+/// A resumed run must read the images it was trained on.
+fn same_images(found: &DataId, run: &RunConfig, data_dir: &Path, run_dir: &Path) -> Result<()> {
+    if found.fingerprint != run.data.fingerprint || found.train_images != run.data.train_images {
+        return Err(Error::msg(format!(
+            "{}: these are not the images the run in {} was trained on",
+            data_dir.display(),
+            run_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The run's folder: the resumed one, `--out`, or a new one named after the model and the time.
+/// A new run never writes over a saved one.
+fn out_folder(a: &TrainArgs, model: &str) -> Result<PathBuf> {
+    let out = match (&a.resume, &a.out) {
+        (Some(dir), _) => return Ok(dir.clone()),
+        (None, Some(o)) => o.clone(),
+        (None, None) => default_out(model),
+    };
+    if out.join(checkpoint::WEIGHTS).exists() {
+        return Err(Error::msg(format!(
+            "--out {}: the folder already holds a run; continue it with `wgnn train --resume {}`, or choose another folder",
+            out.display(),
+            out.display()
+        )));
+    }
+    Ok(out)
+}
+
 /// A resumed run's model and settings come from its checkpoint, a new run's from the flags and
 /// the model's defaults; the flags are checked against a saved run before anything is loaded.
 fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
@@ -187,15 +217,7 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
     };
     let run = match (resumed, &a.resume) {
         (Some(run), Some(dir)) => {
-            if data_id.fingerprint != run.data.fingerprint
-                || data_id.train_images != run.data.train_images
-            {
-                return Err(Error::msg(format!(
-                    "{}: these are not the images the run in {} was trained on",
-                    data_dir.display(),
-                    dir.display()
-                )));
-            }
+            same_images(&data_id, &run, &data_dir, dir)?;
             run
         }
         _ => a.run.apply(RunConfig::from_defaults(
@@ -211,18 +233,7 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
             data_dir.display()
         )));
     }
-    let out = match (&a.resume, &a.out) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(o)) => o.clone(),
-        (None, None) => default_out(&spec.name),
-    };
-    if a.resume.is_none() && out.join(checkpoint::WEIGHTS).exists() {
-        return Err(Error::msg(format!(
-            "--out {}: the folder already holds a run; continue it with `wgnn train --resume {}`, or choose another folder",
-            out.display(),
-            out.display()
-        )));
-    }
+    let out = out_folder(a, &spec.name)?;
     let plan = Plan::new(spec.input, &spec.layers, run.batch_size)?;
     check_fit(&spec, &plan, &data, &data_dir)?;
     let state = match &a.resume {
@@ -320,6 +331,35 @@ pub fn run(a: &TrainArgs, device: &Device) -> Result<TrainEnd> {
     train_model(a, model, device)
 }
 
+/// The weights of `--init-from DIR`, which must hold a run of the same model.
+fn start_weights(dir: &Path, p: &Prepared) -> Result<(Tensors, Tensors)> {
+    checkpoint::load_params(dir, &p.plan).map_err(|e| {
+        Error::msg(format!(
+            "--init-from {}: {e} (it must hold a run of model `{}`)",
+            dir.display(),
+            p.spec.name
+        ))
+    })
+}
+
+/// What a stopped run says: the signal, where it was saved, and the command that resumes it.
+fn stopped(
+    a: &TrainArgs,
+    device: &Device,
+    out: &Path,
+    sig: i32,
+    (epoch, step): (usize, usize),
+) -> String {
+    format!(
+        "wgnn: stopped by {}; saved the run at epoch {}, step {} to {}\nResume it with: {}",
+        signals::name(sig),
+        epoch + usize::from(step > 0),
+        step,
+        out.display(),
+        resume::resume_command(a, device, out)
+    )
+}
+
 /// `run` with the model already resolved (a search's trials vary its hyperparameters).
 pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> Result<TrainEnd> {
     let p = prepare(a, model)?;
@@ -329,13 +369,7 @@ pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> 
     split(&p.data, &p.run)?;
     // Read the starting weights before training, so a bad folder fails fast.
     let start_weights = match &a.init_from {
-        Some(dir) => Some(checkpoint::load_params(dir, &p.plan).map_err(|e| {
-            Error::msg(format!(
-                "--init-from {}: {e} (it must hold a run of model `{}`)",
-                dir.display(),
-                p.spec.name
-            ))
-        })?),
+        Some(dir) => Some(start_weights(dir, &p)?),
         None => None,
     };
     if a.resume.is_none() {
@@ -385,14 +419,7 @@ pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> 
         })?;
         if let Outcome::Stopped { epoch, step } = r.outcome {
             let sig = signals.received().unwrap_or(signal_hook::consts::SIGINT);
-            eprintln!(
-                "wgnn: stopped by {}; saved the run at epoch {}, step {} to {}\nResume it with: {}",
-                signals::name(sig),
-                epoch + usize::from(step > 0),
-                step,
-                p.out.display(),
-                resume::resume_command(a, device, &p.out)
-            );
+            eprintln!("{}", stopped(a, device, &p.out, sig, (epoch, step)));
             return Ok(TrainEnd::Interrupted(sig));
         }
         let origin = report::Origin {

@@ -15,7 +15,7 @@ use super::backend::BackendKind;
 use super::device::Device;
 use super::train::{self, RunFlags, TrainArgs, TrainEnd};
 use crate::error::{Error, Result};
-use crate::model::resolve;
+use crate::model::{resolve, ModelSpec};
 use crate::train::checkpoint;
 use crate::util::fs::write_atomic;
 pub use results::{collect, TrialResult};
@@ -191,9 +191,9 @@ fn keep_search(out: &Path, search: &Search) -> Result<()> {
     Ok(())
 }
 
-fn run(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
-    let spec = resolve(&a.model)?;
-    let out = a.out();
+/// The search a `wgnn tune` command describes, every trial's settings checked before the first
+/// one trains.
+fn plan_search(a: &TuneArgs, spec: &ModelSpec, out: &Path) -> Result<Search> {
     if a.validation_split == Some(0.0) {
         return Err(Error::msg(
             "--validation-split 0: a search chooses its trial by validation accuracy, so it needs validation images",
@@ -209,11 +209,47 @@ fn run(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
         dataset: a.data.dataset.clone(),
         trials: trials(&a.grid, a.trials, a.seed)?,
     };
-    // Every trial's settings are checked before the first one trains.
     for (k, t) in search.trials.iter().enumerate() {
-        apply_to_model(&spec, t)?;
-        trial_args(a, t, &trial_dir(&out, k + 1))?;
+        apply_to_model(spec, t)?;
+        trial_args(a, t, &trial_dir(out, k + 1))?;
     }
+    Ok(search)
+}
+
+/// Trains trial `t` into `dir`, or finishes it where an interrupted run left it.
+fn train_trial(
+    a: &TuneArgs,
+    spec: &ModelSpec,
+    t: &Trial,
+    dir: &Path,
+    device: &Device,
+) -> Result<TrainEnd> {
+    if dir.join(checkpoint::WEIGHTS).is_file() {
+        let args = TrainArgs {
+            resume: Some(dir.to_path_buf()),
+            backend: a.backend,
+            evaluate_test: false,
+            ..TrainArgs::default()
+        };
+        return train::train_model(&args, None, device);
+    }
+    let model = apply_to_model(spec, t)?;
+    train::train_model(&trial_args(a, t, dir)?, Some(model), device)
+}
+
+/// The line that opens a trial: its number, shard, settings and the time the rest should take.
+fn trial_line(a: &TuneArgs, (k, n): (usize, usize), t: &Trial, left: Option<f64>) -> String {
+    let shard = a
+        .shard
+        .map_or(String::new(), |(s, of)| format!(" (shard {s}/{of})"));
+    let eta = left.map_or(String::new(), |s| format!(", about {s:.0}s left"));
+    format!("\n=== Trial {k} of {n}{shard}: {}{eta}", t.label())
+}
+
+fn run(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
+    let spec = resolve(&a.model)?;
+    let out = a.out();
+    let search = plan_search(a, &spec, &out)?;
     keep_search(&out, &search)?;
     let n = search.trials.len();
     let mine: Vec<usize> = (1..=n)
@@ -227,36 +263,10 @@ fn run(a: &TuneArgs, device: &Device) -> Result<TrainEnd> {
         if dir.join(train::METRICS).is_file() || dir.join(FAILED).is_file() {
             continue;
         }
-        let eta = match trained {
-            0 => String::new(),
-            _ => {
-                let per = start.elapsed().as_secs_f64() / trained as f64;
-                format!(", about {:.0}s left", per * (mine.len() - done) as f64)
-            }
-        };
-        println!(
-            "\n=== Trial {k} of {n}{}: {}{eta}",
-            a.shard
-                .map_or(String::new(), |(s, of)| format!(" (shard {s}/{of})")),
-            t.label()
-        );
-        let resuming = dir.join(checkpoint::WEIGHTS).is_file();
-        let ended = match resuming {
-            true => {
-                let args = TrainArgs {
-                    resume: Some(dir.clone()),
-                    backend: a.backend,
-                    evaluate_test: false,
-                    ..TrainArgs::default()
-                };
-                train::train_model(&args, None, device)
-            }
-            false => {
-                let model = apply_to_model(&spec, t)?;
-                train::train_model(&trial_args(a, t, &dir)?, Some(model), device)
-            }
-        };
-        match ended {
+        let left = (trained > 0)
+            .then(|| start.elapsed().as_secs_f64() / trained as f64 * (mine.len() - done) as f64);
+        println!("{}", trial_line(a, (k, n), t, left));
+        match train_trial(a, &spec, t, &dir, device) {
             Ok(TrainEnd::Done) => trained += 1,
             Ok(TrainEnd::Interrupted(sig)) => {
                 eprintln!("wgnn: the search stopped in trial {k}; run the same `wgnn tune` command to continue it");

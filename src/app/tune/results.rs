@@ -159,6 +159,77 @@ fn md_table(header: &[String], table: &[Vec<String>]) -> String {
     md
 }
 
+/// The table's columns: the trial, the searched axes, then the results.
+fn header(axes: &[String]) -> Vec<String> {
+    let results = [
+        "best_val_accuracy",
+        "best_epoch",
+        "val_loss",
+        "train_seconds",
+        "images_per_second",
+        "test_accuracy",
+        "status",
+    ];
+    std::iter::once("trial".to_string())
+        .chain(axes.iter().cloned())
+        .chain(results.map(String::from))
+        .collect()
+}
+
+/// The test accuracy of the trial chosen by validation: the only trial the test set sees.
+fn test_accuracy(
+    out: &Path,
+    search: &Search,
+    chosen: &TrialResult,
+    backend: BackendKind,
+    device: &Device,
+) -> Result<f32> {
+    let dir = trial_dir(out, chosen.index);
+    let data = crate::app::data::DataArgs {
+        dataset: search.dataset.clone(),
+        data_dir: search.data_dir.as_ref().map(PathBuf::from),
+        ..Default::default()
+    }
+    .load()?
+    .splits;
+    let spec = checkpoint::load_spec(&dir)?;
+    let (stats, _) = predict_set(&dir, &spec, &data.test, backend, device)?;
+    Ok(stats.accuracy)
+}
+
+/// The sentence under the table: which trial was chosen, and its test accuracy.
+fn summary(chosen: Option<(&TrialResult, f32)>) -> String {
+    let Some((r, acc)) = chosen else {
+        return "No trial finished: nothing was chosen.".to_string();
+    };
+    format!(
+        "Chosen by validation accuracy: {} ({}), best val_accuracy {:.4} at epoch {}; its test accuracy is {:.4}. No other trial was evaluated on the test set.",
+        r.label,
+        r.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+        r.best.map_or(0.0, |b| b.0),
+        r.best.map_or(0, |b| b.1),
+        acc
+    )
+}
+
+/// results.png: the validation curves of the best 10 finished trials; false when none finished.
+fn write_curves(out: &Path, rows: &[TrialResult]) -> Result<bool> {
+    let curves: Vec<RunCurves<'_>> = rows
+        .iter()
+        .filter(|r| r.status == Status::Done)
+        .take(10)
+        .map(|r| RunCurves {
+            label: &r.label,
+            history: &r.history,
+        })
+        .collect();
+    if curves.is_empty() {
+        return Ok(false);
+    }
+    compare_png(&curves, &out.join("results.png"))?;
+    Ok(true)
+}
+
 pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> {
     let search = read_search(out)?;
     let mut rows = search
@@ -174,87 +245,37 @@ pub fn collect(out: &Path, backend: BackendKind, device: &Device) -> Result<()> 
         .map(|t| t.values.iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
     // Chosen by validation; the test set is seen by this trial alone.
-    let chosen = rows
+    let chosen = match rows
         .iter()
-        .find(|r| r.status == Status::Done && r.best.is_some());
-    let test = match chosen {
-        Some(r) => {
-            let dir = trial_dir(out, r.index);
-            let data = crate::app::data::DataArgs {
-                dataset: search.dataset.clone(),
-                data_dir: search.data_dir.as_ref().map(PathBuf::from),
-                ..Default::default()
-            }
-            .load()?
-            .splits;
-            let spec = checkpoint::load_spec(&dir)?;
-            let (stats, _) = predict_set(&dir, &spec, &data.test, backend, device)?;
-            Some((r.index, stats.accuracy))
-        }
+        .find(|r| r.status == Status::Done && r.best.is_some())
+    {
+        Some(r) => Some((r, test_accuracy(out, &search, r, backend, device)?)),
         None => None,
     };
-    let test_of = |r: &TrialResult| test.filter(|(k, _)| *k == r.index).map(|(_, a)| a);
-    let mut header = vec!["trial".to_string()];
-    header.extend(axes.iter().cloned());
-    header.extend(
-        [
-            "best_val_accuracy",
-            "best_epoch",
-            "val_loss",
-            "train_seconds",
-            "images_per_second",
-            "test_accuracy",
-            "status",
-        ]
-        .map(String::from),
-    );
+    let test_of = |r: &TrialResult| chosen.filter(|(c, _)| c.index == r.index).map(|(_, a)| a);
+    let header = header(&axes);
     let table: Vec<Vec<String>> = rows.iter().map(|r| cells(r, &axes, test_of(r))).collect();
     write_atomic(
         &out.join("results.csv"),
         csv_table(&header, &table).as_bytes(),
     )?;
-    let mut md = format!(
-        "# Search over `{}` ({} trials, seed {})\n\n",
+    let md = format!(
+        "# Search over `{}` ({} trials, seed {})\n\n{}\n{}\n",
         search.model,
         search.trials.len(),
-        search.seed
+        search.seed,
+        md_table(&header, &table),
+        summary(chosen)
     );
-    md += &md_table(&header, &table);
-    let summary = match (chosen, test) {
-        (Some(r), Some((_, acc))) => format!(
-            "Chosen by validation accuracy: {} ({}), best val_accuracy {:.4} at epoch {}; its test accuracy is {:.4}. No other trial was evaluated on the test set.",
-            r.label,
-            r.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
-            r.best.map_or(0.0, |b| b.0),
-            r.best.map_or(0, |b| b.1),
-            acc
-        ),
-        _ => "No trial finished: nothing was chosen.".to_string(),
-    };
-    md += &format!("\n{summary}\n");
     write_atomic(&out.join("results.md"), md.as_bytes())?;
-    let done: Vec<&TrialResult> = rows
-        .iter()
-        .filter(|r| r.status == Status::Done)
-        .take(10)
-        .collect();
-    if !done.is_empty() {
-        let curves: Vec<RunCurves<'_>> = done
-            .iter()
-            .map(|r| RunCurves {
-                label: &r.label,
-                history: &r.history,
-            })
-            .collect();
-        compare_png(&curves, &out.join("results.png"))?;
-    }
+    let curves = write_curves(out, &rows)?;
     print!("\n{md}");
     println!(
         "Saved results.csv, results.md{} to {}",
-        if done.is_empty() {
-            ""
-        } else {
+        if curves {
             " and results.png (the best 10 trials' curves)"
+        } else {
+            ""
         },
         out.display()
     );
