@@ -451,6 +451,24 @@ fn toml_errors_name_layer_and_field() {
     let e = toml_err(&format!("[[layers]]\nfilters = 2\n{TAIL}"));
     assert!(e.contains("layer 1: missing field \"type\""), "{e}");
 
+    let e = toml_err(&format!("[[layers]]\ntype = 3\n{TAIL}"));
+    assert!(
+        e.contains("layer 1: field \"type\" must be a string, got an integer"),
+        "{e}"
+    );
+
+    let e = toml_err("layers = [{ type = \"flatten\" }, 7]\n");
+    assert!(
+        e.contains("layer 2: must be a table, got an integer"),
+        "{e}"
+    );
+
+    let e = toml_err(&format!("input = [28, 28]\n{TAIL}"));
+    assert!(
+        e.contains("field \"input\" must be an array [height, width, channels] of 3 integers"),
+        "{e}"
+    );
+
     let e = toml_err(&format!("colour = \"red\"\n{TAIL}"));
     assert!(e.contains("unknown field \"colour\""), "{e}");
 

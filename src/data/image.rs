@@ -121,6 +121,58 @@ fn border_mean(g: &GrayImage) -> f32 {
     }
 }
 
+/// White ink on black at full contrast: dark-on-light images are inverted, the background level
+/// (the border's mean) removed, the rest stretched to 0..255, and faint specks cleared.
+fn normalise_ink(g: &mut GrayImage) -> std::result::Result<(), String> {
+    if border_mean(g) > 127.0 {
+        image::imageops::invert(g);
+    }
+    let bg = border_mean(g);
+    let max = g.pixels().map(|p| p[0]).max().unwrap_or(0) as f32;
+    if max - bg < 16.0 {
+        return Err("no digit found: the image is blank or has too little contrast".into());
+    }
+    let scale = 255.0 / (max - bg);
+    for p in g.pixels_mut() {
+        let v = ((f32::from(p[0]) - bg) * scale).round().clamp(0.0, 255.0) as u8;
+        p[0] = if v < INK_THRESHOLD / 2 { 0 } else { v };
+    }
+    Ok(())
+}
+
+/// The ink's bounding box `(x, y, width, height)`.
+fn ink_box(g: &GrayImage) -> std::result::Result<(u32, u32, u32, u32), String> {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
+    for (x, y, p) in g.enumerate_pixels() {
+        if p[0] > INK_THRESHOLD {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    if x0 > x1 || y0 > y1 {
+        return Err("no digit found: the image has no ink".into());
+    }
+    Ok((x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+}
+
+/// The digit's centre of mass (pixel centres at i + 0.5); the middle of the image when blank.
+fn centre_of_mass(g: &GrayImage) -> (f64, f64) {
+    let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
+    for (x, y, p) in g.enumerate_pixels() {
+        let v = f64::from(p[0]);
+        m += v;
+        mx += v * (f64::from(x) + 0.5);
+        my += v * (f64::from(y) + 0.5);
+    }
+    if m > 0.0 {
+        (mx / m, my / m)
+    } else {
+        (f64::from(g.width()) / 2.0, f64::from(g.height()) / 2.0)
+    }
+}
+
 /// MNIST-style preprocessing of a decoded image; errors are plain messages
 /// (the caller adds the file name).
 pub fn preprocess(
@@ -136,35 +188,8 @@ pub fn preprocess(
     if w == 0 || h == 0 {
         return Err("image is empty".into());
     }
-    // Dark ink on a light background: invert to MNIST's white on black.
-    if border_mean(&g) > 127.0 {
-        image::imageops::invert(&mut g);
-    }
-    // Remove the background level and stretch the contrast to 0..255.
-    let bg = border_mean(&g);
-    let max = g.pixels().map(|p| p[0]).max().unwrap_or(0) as f32;
-    if max - bg < 16.0 {
-        return Err("no digit found: the image is blank or has too little contrast".into());
-    }
-    let scale = 255.0 / (max - bg);
-    for p in g.pixels_mut() {
-        let v = ((f32::from(p[0]) - bg) * scale).round().clamp(0.0, 255.0) as u8;
-        p[0] = if v < INK_THRESHOLD / 2 { 0 } else { v };
-    }
-    // Bounding box of the ink.
-    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
-    for (x, y, p) in g.enumerate_pixels() {
-        if p[0] > INK_THRESHOLD {
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
-    }
-    if x0 > x1 || y0 > y1 {
-        return Err("no digit found: the image has no ink".into());
-    }
-    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+    normalise_ink(&mut g)?;
+    let (x0, y0, cw, ch) = ink_box(&g)?;
     let crop = image::imageops::crop_imm(&g, x0, y0, cw, ch).to_image();
     // Scale so the digit fits the box (20/28 of the frame), keeping aspect.
     let box_h = ((height as f64) * 20.0 / 28.0).round().max(1.0);
@@ -173,19 +198,8 @@ pub fn preprocess(
     let nw = ((f64::from(cw) * s).round() as u32).clamp(1, width as u32);
     let nh = ((f64::from(ch) * s).round() as u32).clamp(1, height as u32);
     let small = image::imageops::resize(&crop, nw, nh, FilterType::Triangle);
-    // Centre of mass of the scaled digit (pixel centres at i + 0.5).
-    let (mut m, mut mx, mut my) = (0f64, 0f64, 0f64);
-    for (x, y, p) in small.enumerate_pixels() {
-        let v = f64::from(p[0]);
-        m += v;
-        mx += v * (f64::from(x) + 0.5);
-        my += v * (f64::from(y) + 0.5);
-    }
-    let (cx, cy) = if m > 0.0 {
-        (mx / m, my / m)
-    } else {
-        (f64::from(nw) / 2.0, f64::from(nh) / 2.0)
-    };
+    // Place the digit with its centre of mass at the frame's centre, as MNIST's are.
+    let (cx, cy) = centre_of_mass(&small);
     let off_x = (width as f64 / 2.0 - cx).round() as i64;
     let off_y = (height as f64 / 2.0 - cy).round() as i64;
     let mut out = vec![0u8; height * width];

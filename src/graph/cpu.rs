@@ -242,26 +242,18 @@ impl Timer {
 }
 
 impl CpuGraph {
-    /// Batch `k` of `order`: forward, loss, and in train mode backward and the optimizer update.
-    fn step(
-        &mut self,
+    /// The input and labels of batch `k` of `order` (`batch` images), augmented when `augment`
+    /// and the graph has an augmentation (its draws keyed by step `t`).
+    fn gather(
+        &self,
         data: &HostData,
         order: &[u32],
         (k, batch): (usize, usize),
-        s: StepOpts,
-        timer: &mut Timer,
-    ) -> StepOut {
-        let StepOpts {
-            mode,
-            lr,
-            smoothing,
-            augment,
-        } = s;
+        augment: bool,
+        t: u32,
+    ) -> (Vec<f32>, Vec<u32>) {
         let b = self.plan.max_batch;
-        let classes = self.plan.classes;
-        let t = self.t + 1;
-        timer.start();
-        let (x, labels) = match (self.augment, augment && mode == Mode::Train) {
+        match (self.augment, augment) {
             (Some(a), true) => crate::ops::augment::gather_augment_cpu(
                 &data.images,
                 &data.labels,
@@ -283,7 +275,42 @@ impl CpuGraph {
                 batch,
                 b,
             ),
+        }
+    }
+
+    /// One optimizer update of every parameter at step `self.t`, with up to two state slots each.
+    fn update(&mut self, opt: &Optimizer, lr: f32, grads: &[Vec<f32>]) {
+        let (first, second): (&mut [Vec<f32>], &mut [Vec<f32>]) = match self.slots.as_mut_slice() {
+            [] => (&mut [], &mut []),
+            [a] => (a, &mut []),
+            [a, b, ..] => (a, b),
         };
+        for (i, (p, g)) in self.params.iter_mut().zip(grads).enumerate() {
+            let s1 = first.get_mut(i).map_or(&mut [][..], |v| v.as_mut_slice());
+            let s2 = second.get_mut(i).map_or(&mut [][..], |v| v.as_mut_slice());
+            optim::update_cpu(opt, self.t, lr, p, g, s1, s2);
+        }
+    }
+
+    /// Batch `k` of `order`: forward, loss, and in train mode backward and the optimizer update.
+    fn step(
+        &mut self,
+        data: &HostData,
+        order: &[u32],
+        (k, batch): (usize, usize),
+        s: StepOpts,
+        timer: &mut Timer,
+    ) -> StepOut {
+        let StepOpts {
+            mode,
+            lr,
+            smoothing,
+            augment,
+        } = s;
+        let classes = self.plan.classes;
+        let t = self.t + 1;
+        timer.start();
+        let (x, labels) = self.gather(data, order, (k, batch), augment && mode == Mode::Train, t);
         timer.stop_named("gather");
         let (mut acts, mut saved) = self.forward(x, batch, mode, t, timer);
         timer.start();
@@ -297,17 +324,7 @@ impl CpuGraph {
             let grads = self.backward(&acts, saved, xent.grad, batch, timer);
             timer.start();
             self.t = t;
-            let (first, second): (&mut [Vec<f32>], &mut [Vec<f32>]) =
-                match self.slots.as_mut_slice() {
-                    [] => (&mut [], &mut []),
-                    [a] => (a, &mut []),
-                    [a, b, ..] => (a, b),
-                };
-            for (i, (p, g)) in self.params.iter_mut().zip(&grads).enumerate() {
-                let s1 = first.get_mut(i).map_or(&mut [][..], |v| v.as_mut_slice());
-                let s2 = second.get_mut(i).map_or(&mut [][..], |v| v.as_mut_slice());
-                optim::update_cpu(&opt, t, lr, p, g, s1, s2);
-            }
+            self.update(&opt, lr, &grads);
             timer.stop_named("optimizer");
         }
         let logits = acts.pop().unwrap_or_default();

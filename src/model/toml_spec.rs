@@ -90,6 +90,46 @@ fn parse_train(tbl: &Table) -> Res<TrainDefaults> {
     Ok(d)
 }
 
+/// The `input` field: `[height, width, channels]`, MNIST's shape when absent.
+fn parse_input(v: Option<&Value>) -> std::result::Result<[usize; 3], String> {
+    match v {
+        None => Ok([28, 28, 1]),
+        Some(Value::Array(a)) if a.len() == 3 => {
+            let mut out = [0usize; 3];
+            for (o, v) in out.iter_mut().zip(a) {
+                *o = Fields::uint("input", v)?;
+            }
+            Ok(out)
+        }
+        Some(_) => {
+            Err("field \"input\" must be an array [height, width, channels] of 3 integers".into())
+        }
+    }
+}
+
+/// Layer `i` (from 1) of `[[layers]]`: a table whose `type` names the layer kind.
+fn parse_layer_entry(i: usize, v: &Value) -> std::result::Result<Layer, String> {
+    let Value::Table(tbl) = v else {
+        return Err(format!("layer {i}: must be a table, got {}", type_name(v)));
+    };
+    let ty = match tbl.get("type") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(format!(
+                "layer {i}: field \"type\" must be a string, got {}",
+                type_name(other)
+            ))
+        }
+        None => {
+            return Err(format!(
+                "layer {i}: missing field \"type\" (one of: {})",
+                Layer::toml_types()
+            ))
+        }
+    };
+    parse_layer(tbl, &ty).map_err(|m| format!("layer {i} ({ty}): {m}"))
+}
+
 pub(super) fn from_toml_str(s: &str, origin: &str) -> Result<ModelSpec> {
     let err = |m: String| Error::file(origin, m);
     let root: Table = toml::from_str(s).map_err(|e| err(format!("invalid TOML: {e}")))?;
@@ -105,21 +145,7 @@ pub(super) fn from_toml_str(s: &str, origin: &str) -> Result<ModelSpec> {
         .map_err(err)?
         .map(str::to_string)
         .unwrap_or(default_name);
-    let input = match f.get("input") {
-        None => [28, 28, 1],
-        Some(Value::Array(a)) if a.len() == 3 => {
-            let mut out = [0usize; 3];
-            for (o, v) in out.iter_mut().zip(a) {
-                *o = Fields::uint("input", v).map_err(err)?;
-            }
-            out
-        }
-        Some(_) => {
-            return Err(err(
-                "field \"input\" must be an array [height, width, channels] of 3 integers".into(),
-            ))
-        }
-    };
+    let input = parse_input(f.get("input")).map_err(err)?;
     let defaults = match f.get("train") {
         None => TrainDefaults::default(),
         Some(Value::Table(t)) => parse_train(t).map_err(|m| err(format!("[train]: {m}")))?,
@@ -141,39 +167,12 @@ pub(super) fn from_toml_str(s: &str, origin: &str) -> Result<ModelSpec> {
         None => return Err(err("missing [[layers]]: the model has no layers".into())),
     };
     f.finish().map_err(err)?;
-    let mut layers = Vec::with_capacity(layer_values.len());
-    for (i, v) in layer_values.iter().enumerate() {
-        let tbl = match v {
-            Value::Table(t) => t,
-            other => {
-                return Err(err(format!(
-                    "layer {}: must be a table, got {}",
-                    i + 1,
-                    type_name(other)
-                )))
-            }
-        };
-        let ty = match tbl.get("type") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => {
-                return Err(err(format!(
-                    "layer {}: field \"type\" must be a string, got {}",
-                    i + 1,
-                    type_name(other)
-                )))
-            }
-            None => {
-                return Err(err(format!(
-                    "layer {}: missing field \"type\" (one of: {})",
-                    i + 1,
-                    Layer::toml_types()
-                )))
-            }
-        };
-        let layer =
-            parse_layer(tbl, &ty).map_err(|m| err(format!("layer {} ({ty}): {m}", i + 1)))?;
-        layers.push(layer);
-    }
+    let layers = layer_values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| parse_layer_entry(i + 1, v))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(err)?;
     let spec = ModelSpec {
         name,
         input,

@@ -125,6 +125,47 @@ fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// Panics unless `a`, `b` and `bias` have the lengths the shape wants.
+fn assert_operands(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>) {
+    let (m, n, k) = (s.m, s.n, s.k);
+    let check = |what: &str, len: usize, want: usize| {
+        assert_eq!(
+            len, want,
+            "matmul_ref: {what} has {len} elements, shape wants {want}"
+        );
+    };
+    check("A", a.len(), m * k);
+    check("B", b.len(), k * n);
+    if let Some(bias) = bias {
+        check("bias", bias.len(), n);
+    }
+}
+
+/// Rows of C from row-major A [m,k] and B [k,n], starting at row `r0`: a KB×NB block of B stays
+/// in cache while every row of the task runs over it, and the inner loop is a contiguous axpy.
+fn blocked_rows(a: &[f32], b: &[f32], (n, k): (usize, usize), r0: usize, c: &mut [f32]) {
+    const KB: usize = 128; // k per block
+    const NB: usize = 256; // columns per block
+    let rows = c.len() / n;
+    for k0 in (0..k).step_by(KB) {
+        let k1 = (k0 + KB).min(k);
+        for n0 in (0..n).step_by(NB) {
+            let n1 = (n0 + NB).min(n);
+            for i in 0..rows {
+                let arow = &a[(r0 + i) * k..(r0 + i + 1) * k];
+                let crow = &mut c[i * n + n0..i * n + n1];
+                for kk in k0..k1 {
+                    let av = arow[kk];
+                    let brow = &b[kk * n + n0..kk * n + n1];
+                    for (cv, &bv) in crow.iter_mut().zip(brow) {
+                        *cv += av * bv;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// CPU reference (and CPU backend): cache-blocked, parallel over blocks of output rows.
 /// Panics if the slices do not match the shape (the GPU entry point returns an error instead).
 pub fn matmul_ref(
@@ -134,34 +175,13 @@ pub fn matmul_ref(
     bias: Option<&[f32]>,
     relu: bool,
 ) -> Vec<f32> {
+    assert_operands(s, a, b, bias);
     let (m, n, k) = (s.m, s.n, s.k);
-    assert_eq!(
-        a.len(),
-        m * k,
-        "matmul_ref: A has {} elements, shape wants {}",
-        a.len(),
-        m * k
-    );
-    assert_eq!(
-        b.len(),
-        k * n,
-        "matmul_ref: B has {} elements, shape wants {}",
-        b.len(),
-        k * n
-    );
-    if let Some(bias) = bias {
-        assert_eq!(
-            bias.len(),
-            n,
-            "matmul_ref: bias has {} elements, shape wants {n}",
-            bias.len()
-        );
-    }
     let mut c = vec![0f32; m * n];
     if m == 0 || n == 0 {
         return c;
     }
-    // Bring both operands to plain row-major A [m,k], B [k,n] so the inner loop is a contiguous axpy.
+    // Bring both operands to plain row-major A [m,k], B [k,n].
     let at;
     let a_rm: &[f32] = if s.trans_a {
         at = transpose(a, k, m);
@@ -177,35 +197,15 @@ pub fn matmul_ref(
         b
     };
     const RB: usize = 16; // rows of C per task
-    const KB: usize = 128; // k per block
-    const NB: usize = 256; // columns per block: a KB×NB block of B stays in cache
     c.par_chunks_mut(RB * n)
         .enumerate()
         .for_each(|(blk, cblk)| {
-            let r0 = blk * RB;
-            let rows = cblk.len() / n;
             if let Some(bias) = bias {
                 for crow in cblk.chunks_mut(n) {
                     crow.copy_from_slice(bias);
                 }
             }
-            for k0 in (0..k).step_by(KB) {
-                let k1 = (k0 + KB).min(k);
-                for n0 in (0..n).step_by(NB) {
-                    let n1 = (n0 + NB).min(n);
-                    for i in 0..rows {
-                        let arow = &a_rm[(r0 + i) * k..(r0 + i + 1) * k];
-                        let crow = &mut cblk[i * n + n0..i * n + n1];
-                        for kk in k0..k1 {
-                            let av = arow[kk];
-                            let brow = &b_rm[kk * n + n0..kk * n + n1];
-                            for (cv, &bv) in crow.iter_mut().zip(brow) {
-                                *cv += av * bv;
-                            }
-                        }
-                    }
-                }
-            }
+            blocked_rows(a_rm, b_rm, (n, k), blk * RB, cblk);
             if relu {
                 for v in cblk.iter_mut() {
                     *v = v.max(0.0);

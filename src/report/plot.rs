@@ -203,6 +203,17 @@ fn panel(
     legend(&mut chart, percent)
 }
 
+/// The x axis for these epochs: first to last, or one either side of a single epoch.
+fn epoch_range(epochs: impl Iterator<Item = usize> + Clone) -> (i32, i32) {
+    let first = epochs.clone().min().unwrap_or(1) as i32;
+    let last = epochs.max().unwrap_or(1) as i32;
+    if last > first {
+        (first, last)
+    } else {
+        (first - 1, last + 1)
+    }
+}
+
 /// Draws the training curves: a loss panel and an accuracy panel, each with
 /// the training and (when present) validation values per epoch, and the learning rate of each
 /// epoch's last step where the history has it.
@@ -210,13 +221,7 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
     if history.is_empty() {
         return Err(Error::file(path, "cannot plot an empty training history"));
     }
-    let first = history.records.iter().map(|r| r.epoch).min().unwrap_or(1) as i32;
-    let last = history.records.iter().map(|r| r.epoch).max().unwrap_or(1) as i32;
-    let x_range = if last > first {
-        (first, last)
-    } else {
-        (first - 1, last + 1)
-    };
+    let x_range = epoch_range(history.records.iter().map(|r| r.epoch));
     let loss = series(history, |r| Some(r.loss));
     let val_loss = series(history, |r| r.val_loss);
     let acc = series(history, |r| Some(r.accuracy));
@@ -283,6 +288,98 @@ pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
     confusion_png_named(confusion, &[], path)
 }
 
+/// The drawing area every plot draws on, and what its drawing calls return.
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+type Drawn = std::result::Result<(), String>;
+
+fn drawn<E: std::fmt::Display>(r: std::result::Result<(), E>) -> Drawn {
+    r.map_err(|e| e.to_string())
+}
+
+/// A confusion cell's colour for the fraction of its row it holds (sqrt makes the small
+/// off-diagonal errors visible), and whether its count is written in white.
+fn cell_color(frac: f64) -> (RGBColor, bool) {
+    let s = frac.sqrt();
+    let shade = |light: f64, dark: f64| (light - s * (light - dark)) as u8;
+    (
+        RGBColor(shade(247.0, 8.0), shade(251.0, 48.0), shade(255.0, 107.0)),
+        s > 0.6,
+    )
+}
+
+/// The geometry of a confusion plot: the grid's top-left corner and one cell's side, in pixels.
+#[derive(Clone, Copy)]
+struct Grid {
+    left: i32,
+    top: i32,
+    cell: i32,
+    classes: usize,
+}
+
+impl Grid {
+    fn side(&self) -> i32 {
+        self.cell * self.classes as i32
+    }
+}
+
+/// Row `i` of the matrix: each cell shaded by its share of the row, with its count when the
+/// cells are big enough to hold it.
+fn confusion_row(root: &Area, g: Grid, confusion: &Confusion, i: usize) -> Drawn {
+    let row_total: u64 = (0..g.classes).map(|p| confusion.get(i, p)).sum();
+    let c = g.cell;
+    let value_font = ((c as f64) * 0.32).clamp(8.0, 18.0);
+    let center = Pos::new(HPos::Center, VPos::Center);
+    for j in 0..g.classes {
+        let n = confusion.get(i, j);
+        let frac = if row_total == 0 {
+            0.0
+        } else {
+            n as f64 / row_total as f64
+        };
+        let (color, white_text) = cell_color(frac);
+        let (x0, y0) = (g.left + j as i32 * c, g.top + i as i32 * c);
+        drawn(root.draw(&Rectangle::new(
+            [(x0, y0), (x0 + c, y0 + c)],
+            color.filled(),
+        )))?;
+        if c >= 16 {
+            let text_color = if white_text { WHITE } else { BLACK };
+            let style = TextStyle::from((FAMILY, value_font).into_font())
+                .color(&text_color)
+                .pos(center);
+            drawn(root.draw(&Text::new(n.to_string(), (x0 + c / 2, y0 + c / 2), style)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Class `i`'s labels: its name left of its row, its number under its column.
+fn confusion_labels(root: &Area, g: Grid, i: usize, name: String) -> Drawn {
+    let (l, t, c) = (g.left, g.top, g.cell);
+    let style = TextStyle::from((FAMILY, 17).into_font());
+    let right = Pos::new(HPos::Right, VPos::Center);
+    let center = Pos::new(HPos::Center, VPos::Center);
+    let at_row = (l - 8, t + i as i32 * c + c / 2);
+    drawn(root.draw(&Text::new(name, at_row, style.clone().pos(right))))?;
+    let at_column = (l + i as i32 * c + c / 2, t + g.side() + 16);
+    drawn(root.draw(&Text::new(i.to_string(), at_column, style.pos(center))))
+}
+
+/// The frame around the grid and the two axis names.
+fn confusion_frame(root: &Area, g: Grid) -> Drawn {
+    let (l, t, side) = (g.left, g.top, g.side());
+    drawn(root.draw(&Rectangle::new(
+        [(l, t), (l + side, t + side)],
+        BLACK.stroke_width(1),
+    )))?;
+    let center = Pos::new(HPos::Center, VPos::Center);
+    let desc_style = TextStyle::from((FAMILY, 18).into_font()).pos(center);
+    let at = (l + side / 2, t + side + 50);
+    drawn(root.draw(&Text::new("predicted class", at, desc_style.clone())))?;
+    let vertical = desc_style.transform(FontTransform::Rotate270);
+    drawn(root.draw(&Text::new("true class", (30, t + side / 2), vertical)))
+}
+
 /// `confusion_png` with the rows named by class ("3 Dress") where `names` say more than the
 /// class number; the columns keep the numbers.
 pub fn confusion_png_named(confusion: &Confusion, names: &[String], path: &Path) -> Result<()> {
@@ -294,7 +391,6 @@ pub fn confusion_png_named(confusion: &Confusion, names: &[String], path: &Path)
         ));
     }
     let cell = (640 / k as u32).clamp(4, 64);
-    let grid = cell * k as u32;
     let row_label = |i: usize| super::confusion::class_label(names, i);
     let widest = (0..k)
         .map(|i| row_label(i).chars().count())
@@ -302,12 +398,17 @@ pub fn confusion_png_named(confusion: &Confusion, names: &[String], path: &Path)
         .unwrap_or(1) as u32;
     let left = 90u32.max(60 + 10 * widest);
     let (top, right, bottom) = (70u32, 30u32, 80u32);
-    let (w, h) = (left + grid + right, top + grid + bottom);
-    let row_totals: Vec<u64> = (0..k)
-        .map(|t| (0..k).map(|p| confusion.get(t, p)).sum())
-        .collect();
+    let g = Grid {
+        left: left as i32,
+        top: top as i32,
+        cell: cell as i32,
+        classes: k,
+    };
+    let (w, h) = (
+        left + cell * k as u32 + right,
+        top + cell * k as u32 + bottom,
+    );
     render_png(path, w, h, |root| {
-        let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
         let title = format!(
             "Confusion matrix (accuracy {:.2}%, {} samples)",
             100.0 * confusion.accuracy(),
@@ -315,80 +416,16 @@ pub fn confusion_png_named(confusion: &Confusion, names: &[String], path: &Path)
         );
         let center = Pos::new(HPos::Center, VPos::Center);
         let title_style = TextStyle::from((FAMILY, 22).into_font()).pos(center);
-        root.draw(&Text::new(title, ((w / 2) as i32, 28), title_style))
-            .map_err(e)?;
-        let label_style = TextStyle::from((FAMILY, 17).into_font()).pos(center);
-        let desc_style = TextStyle::from((FAMILY, 18).into_font()).pos(center);
-        let (l, t, c) = (left as i32, top as i32, cell as i32);
-        let label_every = (18 / c).max(0) as usize + 1;
-        for (i, &row_total) in row_totals.iter().enumerate() {
-            let ci = i as i32;
-            let value_font = ((c as f64) * 0.32).clamp(8.0, 18.0);
-            for j in 0..k {
-                let cj = j as i32;
-                let n = confusion.get(i, j);
-                let frac = if row_total == 0 {
-                    0.0
-                } else {
-                    n as f64 / row_total as f64
-                };
-                // sqrt makes the (small) off-diagonal errors visible.
-                let s = frac.sqrt();
-                let color = RGBColor(
-                    (247.0 - s * (247.0 - 8.0)) as u8,
-                    (251.0 - s * (251.0 - 48.0)) as u8,
-                    (255.0 - s * (255.0 - 107.0)) as u8,
-                );
-                let (x0, y0) = (l + cj * c, t + ci * c);
-                root.draw(&Rectangle::new(
-                    [(x0, y0), (x0 + c, y0 + c)],
-                    color.filled(),
-                ))
-                .map_err(e)?;
-                if c >= 16 {
-                    let text_color = if s > 0.6 { WHITE } else { BLACK };
-                    let style = TextStyle::from((FAMILY, value_font).into_font())
-                        .color(&text_color)
-                        .pos(center);
-                    root.draw(&Text::new(n.to_string(), (x0 + c / 2, y0 + c / 2), style))
-                        .map_err(e)?;
-                }
-            }
+        drawn(root.draw(&Text::new(title, ((w / 2) as i32, 28), title_style)))?;
+        // Small cells label every few classes, so the labels do not overlap.
+        let label_every = (18 / g.cell).max(0) as usize + 1;
+        for i in 0..k {
+            confusion_row(root, g, confusion, i)?;
             if i % label_every == 0 {
-                let right = Pos::new(HPos::Right, VPos::Center);
-                root.draw(&Text::new(
-                    row_label(i),
-                    (l - 8, t + ci * c + c / 2),
-                    label_style.clone().pos(right),
-                ))
-                .map_err(e)?;
-                root.draw(&Text::new(
-                    i.to_string(),
-                    (l + ci * c + c / 2, t + grid as i32 + 16),
-                    label_style.clone(),
-                ))
-                .map_err(e)?;
+                confusion_labels(root, g, i, row_label(i))?;
             }
         }
-        root.draw(&Rectangle::new(
-            [(l, t), (l + grid as i32, t + grid as i32)],
-            BLACK.stroke_width(1),
-        ))
-        .map_err(e)?;
-        root.draw(&Text::new(
-            "predicted class",
-            (l + grid as i32 / 2, t + grid as i32 + 50),
-            desc_style.clone(),
-        ))
-        .map_err(e)?;
-        let vertical = desc_style.transform(FontTransform::Rotate270);
-        root.draw(&Text::new(
-            "true class",
-            (30, t + grid as i32 / 2),
-            vertical,
-        ))
-        .map_err(e)?;
-        Ok(())
+        confusion_frame(root, g)
     })
 }
 
@@ -464,10 +501,8 @@ fn compare_panel(
     legend(&mut chart, percent)
 }
 
-/// Draws several runs' learning curves overlaid: a loss panel and an accuracy panel, one colour
-/// per run ([`RUN_COLORS`]), validation solid and train dashed; a run without validation shows
-/// only its train curves. At most `RUN_COLORS.len()` runs, so that every colour names one run.
-pub fn compare_png(runs: &[RunCurves<'_>], path: &Path) -> Result<()> {
+/// The runs [`compare_png`] can draw: at least one, at most one per colour, none empty.
+fn check_runs(runs: &[RunCurves<'_>], path: &Path) -> Result<()> {
     if runs.is_empty() {
         return Err(Error::file(path, "no runs to plot"));
     }
@@ -481,22 +516,24 @@ pub fn compare_png(runs: &[RunCurves<'_>], path: &Path) -> Result<()> {
             ),
         ));
     }
-    if let Some(r) = runs.iter().find(|r| r.history.is_empty()) {
-        return Err(Error::file(
+    match runs.iter().find(|r| r.history.is_empty()) {
+        Some(r) => Err(Error::file(
             path,
             format!("the run `{}` has an empty training history", r.label),
-        ));
+        )),
+        None => Ok(()),
     }
-    let epochs = runs
-        .iter()
-        .flat_map(|r| r.history.records.iter().map(|e| e.epoch));
-    let first = epochs.clone().min().unwrap_or(1) as i32;
-    let last = epochs.max().unwrap_or(1) as i32;
-    let x_range = if last > first {
-        (first, last)
-    } else {
-        (first - 1, last + 1)
-    };
+}
+
+/// Draws several runs' learning curves overlaid: a loss panel and an accuracy panel, one colour
+/// per run ([`RUN_COLORS`]), validation solid and train dashed; a run without validation shows
+/// only its train curves. At most `RUN_COLORS.len()` runs, so that every colour names one run.
+pub fn compare_png(runs: &[RunCurves<'_>], path: &Path) -> Result<()> {
+    check_runs(runs, path)?;
+    let x_range = epoch_range(
+        runs.iter()
+            .flat_map(|r| r.history.records.iter().map(|e| e.epoch)),
+    );
     let with = |train: fn(&EpochRecord) -> Option<f32>, val: fn(&EpochRecord) -> Option<f32>| {
         runs.iter()
             .zip(RUN_COLORS)

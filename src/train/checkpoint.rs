@@ -36,6 +36,60 @@ const ORDER: &str = "train_state.data_order";
 /// Early stopping's best weights so far: `train_state.best.<parameter or statistic>`.
 const BEST: &str = "train_state.best.";
 
+/// One tensor of the file: name, shape, type and bytes.
+type Entry<'a> = (String, Vec<usize>, Dtype, &'a [u8]);
+
+/// Refuses a state that must not be saved: one holding NaN or infinity (a good checkpoint is
+/// never replaced by a diverged one), or one whose optimizer slots do not match the run's.
+fn check_savable(plan: &Plan, run: &RunConfig, state: &TrainState, slots: &[&str]) -> Result<()> {
+    let names = |s: &[ParamSpec]| s.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+    if let Some(bad) = state.first_non_finite(&names(&plan.params), &names(&plan.stats)) {
+        return Err(Error::NonFinite(format!(
+            "{bad} holds NaN or infinite values, so it was not saved over the last good checkpoint"
+        )));
+    }
+    if slots.len() != state.graph.slots.len() {
+        return Err(Error::msg(format!(
+            "the {} optimizer keeps {} state tensors per parameter, the state has {}",
+            run.optimizer,
+            slots.len(),
+            state.graph.slots.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Every tensor a run's checkpoint holds: the parameters and statistics under their own names,
+/// then the training state (optimizer slots, early stopping's best weights, the data order).
+fn entries<'a>(plan: &'a Plan, state: &'a TrainState, slots: &[&str]) -> Vec<Entry<'a>> {
+    let f32s = |name: String, p: &ParamSpec, v: &'a [f32]| {
+        (name, p.shape.clone(), Dtype::F32, bytemuck::cast_slice(v))
+    };
+    let g = &state.graph;
+    let all = || plan.params.iter().chain(&plan.stats);
+    let mut entries: Vec<Entry<'a>> = all()
+        .zip(g.params.iter().chain(&g.stats))
+        .map(|(p, v)| f32s(p.name.clone(), p, v))
+        .collect();
+    for (slot, tensors) in slots.iter().zip(&g.slots) {
+        for (p, v) in plan.params.iter().zip(tensors) {
+            entries.push(f32s(format!("{STATE_PREFIX}{slot}.{}", p.name), p, v));
+        }
+    }
+    if let Some((params, stats)) = &state.best {
+        for (p, v) in all().zip(params.iter().chain(stats)) {
+            entries.push(f32s(format!("{BEST}{}", p.name), p, v));
+        }
+    }
+    entries.push((
+        ORDER.into(),
+        vec![state.order.len()],
+        Dtype::U32,
+        bytemuck::cast_slice(&state.order),
+    ));
+    entries
+}
+
 /// Writes the whole checkpoint of a run in one atomic file replace. Refuses a state holding NaN
 /// or infinity, so a good checkpoint is never replaced by a diverged one.
 pub fn save(
@@ -45,62 +99,11 @@ pub fn save(
     run: &RunConfig,
     state: &TrainState,
 ) -> Result<()> {
-    let names = |s: &[ParamSpec]| s.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
-    if let Some(bad) = state.first_non_finite(&names(&plan.params), &names(&plan.stats)) {
-        return Err(Error::NonFinite(format!(
-            "{bad} holds NaN or infinite values, so it was not saved over the last good checkpoint"
-        )));
-    }
     let slots = run.optimizer.with_lr(run.lr).slot_names();
-    if slots.len() != state.graph.slots.len() {
-        return Err(Error::msg(format!(
-            "the {} optimizer keeps {} state tensors per parameter, the state has {}",
-            run.optimizer,
-            slots.len(),
-            state.graph.slots.len()
-        )));
-    }
+    check_savable(plan, run, state, slots)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let g = &state.graph;
-    let mut entries: Vec<(String, Vec<usize>, Dtype, &[u8])> = Vec::new();
-    for (p, v) in plan
-        .params
-        .iter()
-        .chain(&plan.stats)
-        .zip(g.params.iter().chain(&g.stats))
-    {
-        entries.push((
-            p.name.clone(),
-            p.shape.clone(),
-            Dtype::F32,
-            bytemuck::cast_slice(v),
-        ));
-    }
-    for (slot, tensors) in slots.iter().zip(&g.slots) {
-        for (p, v) in plan.params.iter().zip(tensors) {
-            let name = format!("{STATE_PREFIX}{slot}.{}", p.name);
-            entries.push((name, p.shape.clone(), Dtype::F32, bytemuck::cast_slice(v)));
-        }
-    }
-    if let Some((params, stats)) = &state.best {
-        let all = plan
-            .params
-            .iter()
-            .chain(&plan.stats)
-            .zip(params.iter().chain(stats));
-        for (p, v) in all {
-            let name = format!("{BEST}{}", p.name);
-            entries.push((name, p.shape.clone(), Dtype::F32, bytemuck::cast_slice(v)));
-        }
-    }
-    entries.push((
-        ORDER.into(),
-        vec![state.order.len()],
-        Dtype::U32,
-        bytemuck::cast_slice(&state.order),
-    ));
-    let mut views = Vec::with_capacity(entries.len());
-    for (name, shape, dtype, bytes) in entries {
+    let mut views = Vec::new();
+    for (name, shape, dtype, bytes) in entries(plan, state, slots) {
         let view = TensorView::new(dtype, shape, bytes)
             .map_err(|e| Error::msg(format!("checkpoint tensor `{name}`: {e}")))?;
         views.push((name, view));
@@ -111,7 +114,7 @@ pub fn save(
         ("model_toml".into(), spec.to_toml()),
         ("run".into(), json(run)?),
         ("loop".into(), json(&state.progress)?),
-        ("t".into(), g.t.to_string()),
+        ("t".into(), state.graph.t.to_string()),
     ]);
     let data = safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::msg(format!("writing {WEIGHTS}: {e}")))?;
