@@ -292,5 +292,14 @@ fn folders_that_are_not_finished_runs_are_clear_errors() {
     );
     // Training flags without --train are a usage error.
     fails(&["compare", e, "--epochs", "2"], 2, &["--train"]);
+    // Data flags choose what --train trains on; run folders keep their own data.
+    fails(
+        &["compare", e, "--dataset", "fashion-mnist", "--color", "rgb"],
+        1,
+        &[
+            "--dataset, --color chooses the data to train on",
+            "--train MODEL",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

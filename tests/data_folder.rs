@@ -1,8 +1,8 @@
 //! Image folders as `image_dataset_from_directory` reads them, on PNG files written here: grey
 //! and RGB pixels read back exactly, class names from sorted folder names, nested folders, a
 //! resize, mixed sizes, a bad file with and without skipping, the packed cache reused and then
-//! invalidated; Fashion-MNIST's test set written as PNGs reads back as its IDX files; and a
-//! colour folder trained end to end on both backends.
+//! invalidated; Fashion-MNIST's test set written as PNGs reads back as its IDX files; a colour
+//! folder trained end to end on both backends; and a resized run read again as it was trained.
 
 mod common;
 
@@ -301,6 +301,91 @@ fn a_colour_folder_trains_end_to_end_on_both_backends() {
             "{p}"
         );
     }
+}
+
+#[test]
+fn a_resized_grey_run_is_read_the_same_way_by_resume_eval_and_predict() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path().join("sizes");
+    for i in 0..40u32 {
+        let class = ["a", "b"][i as usize % 2];
+        let split = if i < 32 { "train" } else { "test" };
+        rgb(&r.join(format!("{split}/{class}/{i}.png")), 20, 18, i);
+    }
+    let (data, out) = (r.display().to_string(), d.path().join("run"));
+    let o = out.to_str().unwrap();
+    fn train(extra: &[&str]) -> Vec<String> {
+        let tiny = [
+            "train",
+            "--model",
+            "tiny",
+            "--batch-size",
+            "8",
+            "--backend",
+            "cpu",
+        ];
+        tiny.iter().chain(extra).map(|s| s.to_string()).collect()
+    }
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    common::run::ok(&strs(&train(&[
+        "--data-dir",
+        &data,
+        "--image-size",
+        "16x16",
+        "--color",
+        "grayscale",
+        "--epochs",
+        "1",
+        "--out",
+        o,
+    ])));
+    let run = wgnn::train::checkpoint::load_run(&out).unwrap();
+    let read = run
+        .data
+        .folder
+        .expect("the run keeps how it read its folder");
+    assert_eq!(
+        (read.image_size, read.color, read.skip_bad),
+        (Some([16, 16]), Some(Color::Grayscale), false)
+    );
+    // Without flags, eval, predict --index and --resume read the folder as the run did.
+    let e = common::run::ok(&["eval", "--checkpoint", o, "--backend", "cpu"]);
+    assert!(e.contains("8 images"), "{e}");
+    let p = common::run::ok(&[
+        "predict",
+        "--checkpoint",
+        o,
+        "--index",
+        "3",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(p.contains(", label b"), "{p}");
+    common::run::ok(&strs(&train(&["--resume", o, "--epochs", "2"])));
+    // A reading flag other than the run's is refused by name; the saved run is left as it was.
+    let saved = std::fs::read(out.join("history.csv")).unwrap();
+    common::run::fails(
+        &strs(&train(&[
+            "--resume",
+            o,
+            "--epochs",
+            "3",
+            "--image-size",
+            "10x12",
+        ])),
+        &[
+            "--image-size 10x12",
+            "was started with images resized to 16x16",
+            o,
+        ],
+    );
+    common::run::fails(
+        &strs(&train(&["--resume", o, "--epochs", "3", "--color", "rgb"])),
+        &["--color rgb", "was started with grayscale images"],
+    );
+    assert_eq!(std::fs::read(out.join("history.csv")).unwrap(), saved);
 }
 
 #[test]

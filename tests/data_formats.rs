@@ -4,9 +4,8 @@
 //! for; and the errors for bad files.
 
 mod common;
-use common::formats::{npy, CIFAR10_BATCHES};
+use common::formats::{npy, write_npz, CIFAR10_BATCHES};
 
-use std::io::Write;
 use std::path::Path;
 
 use wgnn::data::catalog;
@@ -14,17 +13,6 @@ use wgnn::data::locate::{Origin, Places};
 use wgnn::data::{csv, idx, Format};
 
 // ---------------------------------------------------------------- npz
-
-fn write_npz(path: &Path, arrays: &[(&str, Vec<u8>)]) {
-    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in arrays {
-        z.start_file(format!("{name}.npy"), opts).unwrap();
-        z.write_all(bytes).unwrap();
-    }
-    z.finish().unwrap();
-}
 
 fn seq(n: usize, mul: usize) -> Vec<u8> {
     (0..n).map(|i| (i * mul % 251) as u8).collect()

@@ -3,7 +3,8 @@
 //! test images in `tests/onnx_check.py`, whose probabilities must agree with `wgnn eval
 //! --probabilities` within 1e-4 + 1e-3 * |p| and give the same argmax on every image. Models:
 //! `cnn-bn`, `examples/models/every-layer.toml` and the two global poolings
-//! (`tests/onnx_models/`), which together hold every layer kind and activation.
+//! (`tests/onnx_models/`), which together hold every layer kind and activation; and `convnet` on
+//! a colour set (32x32x3, four classes) written here as keras.datasets keeps CIFAR-10.
 //!
 //! The Python interpreter is `$WGNN_PYTHON`, else `/tmp/onnxvenv/bin/python` (what `.ci/run`
 //! creates), else `python3`. Without numpy, onnx and onnxruntime there the checks fail under
@@ -14,6 +15,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::formats::npy;
 use common::run::{fails, ok, scratch};
 
 const BIN: &str = "export_onnx";
@@ -55,27 +57,38 @@ fn python() -> Option<PathBuf> {
     None
 }
 
+/// What a model is trained on and checked over: wgnn's data flags, the input shape the export
+/// must declare, and the test images that tests/onnx_check.py feeds onnxruntime.
+struct Data {
+    flags: Vec<String>,
+    input: &'static str,
+    classes: usize,
+    images: String,
+    test_images: u64,
+}
+
+/// The first 6,000 MNIST training images, one epoch; its 10,000 test images.
+fn mnist() -> Data {
+    Data {
+        flags: ["--limit", "6000", "--epochs", "1"]
+            .map(String::from)
+            .into(),
+        input: "[N, 28, 28, 1]",
+        classes: 10,
+        images: "data/mnist/t10k-images-idx3-ubyte.gz".into(),
+        test_images: 10_000,
+    }
+}
+
 /// Trains `model` briefly into a scratch folder, exports it, writes wgnn's test probabilities
 /// and checks the export with tests/onnx_check.py; returns the script's JSON figures.
-fn export_and_check(name: &str, model: &str) -> Option<serde_json::Value> {
+fn export_and_check(name: &str, model: &str, data: &Data) -> Option<serde_json::Value> {
     let py = python()?;
     let dir = scratch(BIN, name);
     let d = dir.to_str().unwrap();
-    ok(&[
-        "train",
-        "--model",
-        model,
-        "--epochs",
-        "1",
-        "--limit",
-        "6000",
-        "--validation-split",
-        "0.1",
-        "--backend",
-        "cpu",
-        "--out",
-        d,
-    ]);
+    let mut train = vec!["train", "--model", model, "--validation-split", "0.1"];
+    train.extend(data.flags.iter().map(String::as_str));
+    ok(&[&train[..], &["--backend", "cpu", "--out", d]].concat());
     let onnx = dir.join("model.onnx");
     let out = ok(&[
         "export",
@@ -87,11 +100,12 @@ fn export_and_check(name: &str, model: &str) -> Option<serde_json::Value> {
     let bytes = std::fs::metadata(&onnx)
         .expect("the ONNX file exists")
         .len();
+    let output = format!("`probabilities` [N, {}]", data.classes);
     for needle in [
         "opset 15",
         "IR version 8",
-        "[N, 28, 28, 1]",
-        "`probabilities` [N, 10]",
+        data.input,
+        &output,
         &format!("({} bytes)", wgnn::model::thousands(bytes as usize)),
     ] {
         assert!(out.contains(needle), "expected `{needle}` in: {out}");
@@ -116,6 +130,7 @@ fn export_and_check(name: &str, model: &str) -> Option<serde_json::Value> {
         .arg("tests/onnx_check.py")
         .arg(&onnx)
         .arg(&probs)
+        .args(["--images", &data.images])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("python runs");
@@ -135,9 +150,9 @@ fn export_and_check(name: &str, model: &str) -> Option<serde_json::Value> {
             .expect("a JSON line"),
     )
     .unwrap();
-    assert_eq!(fig["images"], 10000);
-    assert_eq!(fig["argmax_agree"], 10000);
-    assert_eq!(fig["within_tolerance"], 10000);
+    assert_eq!(fig["images"], data.test_images);
+    assert_eq!(fig["argmax_agree"], data.test_images);
+    assert_eq!(fig["within_tolerance"], data.test_images);
     assert!(fig["max_abs_diff"].as_f64().unwrap() <= 1e-4);
     assert_eq!(fig["opset"], 15);
     assert_eq!(fig["ir_version"], 8);
@@ -156,7 +171,7 @@ fn ops(fig: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn cnn_bn_agrees_with_onnxruntime() {
-    let Some(fig) = export_and_check("cnn-bn", "cnn-bn") else {
+    let Some(fig) = export_and_check("cnn-bn", "cnn-bn", &mnist()) else {
         return;
     };
     for op in ["BatchNormalization", "Conv", "MaxPool", "Gemm", "Softmax"] {
@@ -166,7 +181,8 @@ fn cnn_bn_agrees_with_onnxruntime() {
 
 #[test]
 fn every_layer_kind_agrees_with_onnxruntime() {
-    let Some(fig) = export_and_check("every-layer", "examples/models/every-layer.toml") else {
+    let Some(fig) = export_and_check("every-layer", "examples/models/every-layer.toml", &mnist())
+    else {
         return;
     };
     for op in [
@@ -194,11 +210,75 @@ fn global_poolings_agree_with_onnxruntime() {
         ("global_max", "GlobalMaxPool"),
     ] {
         let model = format!("tests/onnx_models/{name}.toml");
-        let Some(fig) = export_and_check(name, &model) else {
+        let Some(fig) = export_and_check(name, &model, &mnist()) else {
             return;
         };
         assert!(ops(&fig).contains(&op.to_string()), "{op} missing: {fig}");
     }
+}
+
+/// A colour set as keras.datasets keeps CIFAR-10 (`[N, 32, 32, 3]` uint8 in an .npz): each of four
+/// classes a colour, over a pattern and noise that vary by image, so that a briefly trained
+/// model tells them apart with room to spare (no near-ties for the argmax check).
+fn colour_npz(path: &Path) {
+    const TINTS: [[f32; 3]; 4] = [
+        [0.9, 0.2, 0.2],
+        [0.2, 0.8, 0.3],
+        [0.2, 0.3, 0.9],
+        [0.8, 0.8, 0.2],
+    ];
+    let images = |n: usize, salt: usize| {
+        let mut x = Vec::with_capacity(n * 32 * 32 * 3);
+        let mut noise = (salt as u32).wrapping_mul(2_654_435_761) | 1;
+        for i in 0..n {
+            for p in 0..32 * 32 {
+                let pattern = ((p % 32 + p / 32 + i) % 9) as f32 / 9.0;
+                for tint in TINTS[i % 4] {
+                    noise ^= noise << 13;
+                    noise ^= noise >> 17;
+                    noise ^= noise << 5;
+                    let v = 255.0 * tint * (0.5 + 0.5 * pattern) + (noise % 40) as f32;
+                    x.push(v.min(255.0) as u8);
+                }
+            }
+        }
+        x
+    };
+    let labels = |n: usize| (0..n).map(|i| (i % 4) as u8).collect::<Vec<u8>>();
+    common::formats::write_npz(
+        path,
+        &[
+            ("x_train", npy("|u1", &[1200, 32, 32, 3], &images(1200, 1))),
+            ("y_train", npy("|u1", &[1200], &labels(1200))),
+            ("x_test", npy("|u1", &[400, 32, 32, 3], &images(400, 2))),
+            ("y_test", npy("|u1", &[400], &labels(400))),
+        ],
+    );
+}
+
+#[test]
+fn a_colour_model_agrees_with_onnxruntime() {
+    let dir = tempfile::tempdir().unwrap();
+    let npz = dir.path().join("colours.npz");
+    colour_npz(&npz);
+    let data = Data {
+        flags: ["--data-dir", npz.to_str().unwrap(), "--epochs", "2"]
+            .map(String::from)
+            .into(),
+        input: "[N, 32, 32, 3]",
+        classes: 4,
+        images: npz.display().to_string(),
+        test_images: 400,
+    };
+    let Some(fig) = export_and_check("colour", "convnet", &data) else {
+        return;
+    };
+    assert_eq!(
+        fig["input"][1],
+        serde_json::json!(["N", 32, 32, 3]),
+        "{fig}"
+    );
+    assert_eq!(fig["output"][1], serde_json::json!(["N", 4]), "{fig}");
 }
 
 #[test]

@@ -4,6 +4,8 @@
     python3 tests/onnx_check.py MODEL.onnx PROBS.npy [--images data/mnist/t10k-images-idx3-ubyte.gz]
         [--atol 1e-4] [--rtol 1e-3]
 
+--images is an IDX file (raw or gzip) or a .npz as keras.datasets keeps it (its `x_test`).
+
 PROBS.npy is `wgnn eval --checkpoint DIR --probabilities PROBS.npy` (float32 [images, classes]).
 The model must pass `onnx.checker.check_model(model, full_check=True)`; onnxruntime (CPU) runs it
 over the test images, fed as wgnn feeds them (float32 NHWC in [0, 1]); every probability must
@@ -38,6 +40,14 @@ def idx_images(path):
     return x.astype(np.float32) / 255.0
 
 
+def npz_images(path):
+    x = np.load(path)["x_test"]
+    assert x.dtype == np.uint8, f"{path}: x_test is {x.dtype}, not uint8"
+    if x.ndim == 3:
+        x = x[..., None]
+    return x.astype(np.float32) / 255.0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -51,7 +61,7 @@ def main():
     onnx.checker.check_model(model, full_check=True)
     opset = {o.domain: o.version for o in model.opset_import}[""]
 
-    x = idx_images(a.images)
+    x = npz_images(a.images) if a.images.endswith(".npz") else idx_images(a.images)
     want = np.load(a.probs)
     assert want.shape[0] == x.shape[0], f"{want.shape[0]} probabilities for {x.shape[0]} images"
     so = ort.SessionOptions()

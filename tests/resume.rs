@@ -418,6 +418,8 @@ fn resuming_with_a_flag_that_changes_the_run_names_the_flag() {
         ("--label-smoothing", "0.1"),
         ("--augment", "shift=2"),
         ("--early-stopping", "3"),
+        ("--image-size", "16x16"),
+        ("--color", "rgb"),
     ] {
         fails(
             &["train", "--resume", d, flag, value, "--epochs", "2"],

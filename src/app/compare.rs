@@ -285,6 +285,12 @@ pub fn command(a: &CompareArgs, device: &Device) -> Result<TrainEnd> {
             "compare: give run folders or --train MODEL..., not both",
         ));
     }
+    if a.train.is_empty() && a.data != super::data::DataArgs::default() {
+        return Err(Error::msg(format!(
+            "compare: {} chooses the data to train on, and goes with --train MODEL...; run folders are compared on the data they were trained on",
+            a.data.given().join(", ")
+        )));
+    }
     if a.train.is_empty() {
         let out = a
             .out

@@ -13,6 +13,7 @@ use crate::data::folder::{Color, FolderOptions, Skipped};
 use crate::data::locate::{Located, Origin, Places};
 use crate::data::{read_path_with, Format, ReadOptions, Splits};
 use crate::error::{Error, Result};
+use crate::train::DataId;
 
 /// Which data a command reads.
 #[derive(Args, Clone, Debug, Default, PartialEq, Eq)]
@@ -64,13 +65,57 @@ pub struct Loaded {
 }
 
 impl DataArgs {
-    /// The data a saved run was trained on: its dataset by name, read from where it was found.
-    pub fn saved(id: &crate::train::DataId) -> DataArgs {
+    /// The data a saved run was trained on: its dataset by name, read from where it was found
+    /// and as it was read.
+    pub fn saved(id: &DataId) -> DataArgs {
+        let folder = id.folder.clone().unwrap_or_default();
         DataArgs {
             dataset: id.dataset.clone(),
             data_dir: (!id.dir.is_empty()).then(|| PathBuf::from(&id.dir)),
-            ..DataArgs::default()
+            image_size: folder.image_size,
+            color: folder.color,
+            skip_bad_images: folder.skip_bad,
         }
+    }
+
+    /// The flags given, as they were typed.
+    pub fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            (self.dataset.is_some(), "--dataset"),
+            (self.data_dir.is_some(), "--data-dir"),
+            (self.image_size.is_some(), "--image-size"),
+            (self.color.is_some(), "--color"),
+            (self.skip_bad_images, "--skip-bad-images"),
+        ];
+        flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|&(_, f)| f)
+            .collect()
+    }
+
+    /// How these flags read an image folder (without a cache folder).
+    pub fn folder(&self) -> FolderOptions {
+        FolderOptions {
+            image_size: self.image_size,
+            color: self.color,
+            skip_bad: self.skip_bad_images,
+            cache_dir: None,
+        }
+    }
+
+    /// The data to resume a run on: the run's own when no flag names other data, read as the
+    /// run read it where the flags leave that out (`train::resume` refuses flags that differ).
+    pub fn for_resume(&self, id: &DataId) -> DataArgs {
+        let saved = DataArgs::saved(id);
+        let mut args = match self.dataset.is_none() && self.data_dir.is_none() {
+            true => saved.clone(),
+            false => self.clone(),
+        };
+        args.image_size = self.image_size.or(saved.image_size);
+        args.color = self.color.or(saved.color);
+        args.skip_bad_images = self.skip_bad_images || saved.skip_bad_images;
+        args
     }
 
     /// The named dataset (mnist when neither flag is given); none for a bare `--data-dir`.
@@ -83,7 +128,7 @@ impl DataArgs {
     }
 
     /// These flags, or the saved run's data when neither flag is given.
-    pub fn or_saved(&self, id: &crate::train::DataId) -> DataArgs {
+    pub fn or_saved(&self, id: &DataId) -> DataArgs {
         match self.dataset.is_none() && self.data_dir.is_none() && !id.dir.is_empty() {
             true => DataArgs::saved(id),
             false => self.clone(),
@@ -96,12 +141,7 @@ impl DataArgs {
         let places = places(self.data_dir.clone());
         let cache_dir = super::device::cache_dir().map(|d| d.join("data"));
         let mut o = ReadOptions {
-            folder: FolderOptions {
-                image_size: self.image_size,
-                color: self.color,
-                skip_bad: self.skip_bad_images,
-                cache_dir: None,
-            },
+            folder: self.folder(),
             cache_dir: cache_dir.clone(),
             ..ReadOptions::default()
         };
@@ -124,6 +164,14 @@ impl DataArgs {
         let path = located.format.path().to_path_buf();
         let read = located.format.read_with(&o, &mut Bar::default());
         Ok(loaded(read.map_err(hint)?, path, Some(info.name)))
+    }
+}
+
+/// A `--color` value as it is typed.
+pub fn color_name(c: Color) -> &'static str {
+    match c {
+        Color::Grayscale => "grayscale",
+        Color::Rgb => "rgb",
     }
 }
 

@@ -16,14 +16,19 @@ use super::{folder_cache, Dataset, Splits};
 use crate::error::{Error, Result};
 
 /// Channels wanted: grayscale or RGB (default: what the first image is).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Color {
     Grayscale,
     Rgb,
 }
 
-/// How to read a folder.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// How to read a folder. A run keeps these (not the cache folder) to read its folder again as
+/// it was trained on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct FolderOptions {
     /// `[height, width]` to resize every image to (default: the first image's size, and any other
     /// size is an error).
@@ -32,6 +37,7 @@ pub struct FolderOptions {
     /// Leave out unreadable images (each listed with its reason) instead of failing.
     pub skip_bad: bool,
     /// Where the packed caches go; none: decode every time.
+    #[serde(skip)]
     pub cache_dir: Option<PathBuf>,
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::history::History;
 use super::watch::{EarlyStop, Monitor, Plateau, Watch};
+use crate::data::folder::FolderOptions;
 use crate::graph::{GraphState, Metrics, Tensors};
 use crate::model::{OptimizerKind, TrainDefaults, Validation};
 use crate::ops::lr_schedule::Schedule;
@@ -159,6 +160,11 @@ pub struct DataId {
     pub dataset: Option<String>,
     #[serde(default)]
     pub class_names: Vec<String>,
+    /// How an image folder was read (`--image-size`, `--color`, `--skip-bad-images`), so that
+    /// resuming, `eval` and `predict --index` read it the same way; none in runs saved before
+    /// it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<FolderOptions>,
     pub train_images: usize,
     /// FNV-1a over the training labels and images.
     pub fingerprint: u64,

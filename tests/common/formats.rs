@@ -20,6 +20,19 @@ pub fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A `.npz` file (deflated, as `numpy.savez_compressed` writes it) of `.npy` arrays by name.
+pub fn write_npz(path: &std::path::Path, arrays: &[(&str, Vec<u8>)]) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in arrays {
+        z.start_file(format!("{name}.npy"), opts).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
 /// CIFAR-10's six batch files (without the `.bin` of the binary layout).
 pub const CIFAR10_BATCHES: [&str; 6] = [
     "data_batch_1",

@@ -9,7 +9,6 @@ mod resume;
 use std::path::{Path, PathBuf};
 
 use super::backend::{with_backend, GraphKind};
-use super::data::DataArgs;
 use super::device::Device;
 use super::signals::{self, StopSignals};
 use crate::data::{shape_str, Splits};
@@ -197,8 +196,8 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
         (None, None, Some(dir)) => checkpoint::load_spec(dir)?,
         (None, None, None) => crate::model::resolve("convnet")?,
     };
-    let data_args = match &saved {
-        Some((_, r)) if a.run.data == DataArgs::default() => DataArgs::saved(&r.data),
+    let data_args = match (&saved, &a.resume) {
+        (Some((_, r)), Some(_)) => a.run.data.for_resume(&r.data),
         _ => a.run.data.clone(),
     };
     let resumed = match (&saved, &a.resume) {
@@ -213,6 +212,7 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
     let data_id = DataId {
         dataset: loaded.dataset.map(String::from),
         class_names: data.class_names.clone(),
+        folder: Some(data_args.folder()),
         ..DataId::new(&data_dir, &used.images, &used.labels)
     };
     let run = match (resumed, &a.resume) {

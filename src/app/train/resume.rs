@@ -5,8 +5,10 @@
 use std::path::Path;
 
 use super::args::{TrainArgs, FIXED};
+use crate::app::data::{color_name, DataArgs};
 use crate::app::device::Device;
 use crate::app::shell_word;
+use crate::data::folder::FolderOptions;
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::train::RunConfig;
@@ -29,6 +31,8 @@ pub fn resumed_run(
     spec: &ModelSpec,
 ) -> Result<RunConfig> {
     if let Some(m) = model {
+        // A preset is sized for the run's data, as the saved model was.
+        let m = crate::model::for_data(m.clone(), spec.input, spec.classes()?);
         if m.to_toml() != spec.to_toml() {
             let was = format!("model `{}`", spec.name);
             return Err(changed(dir, "--model", &m.name, &was));
@@ -46,6 +50,9 @@ pub fn resumed_run(
             return Err(changed(dir, "--dataset", n, &was));
         }
     }
+    if let Some(was) = &saved.data.folder {
+        same_reading(&a.run.data, was, dir)?;
+    }
     let wanted = a.run.apply(saved.clone());
     for (flag, text) in FIXED {
         let (now, was) = (text(&wanted), text(saved));
@@ -54,6 +61,30 @@ pub fn resumed_run(
         }
     }
     Ok(wanted)
+}
+
+/// Refuses `--image-size` or `--color` given otherwise than the run read its image folder (runs
+/// saved before the reading was kept are not checked).
+fn same_reading(flags: &DataArgs, was: &FolderOptions, dir: &Path) -> Result<()> {
+    if let Some(now @ [h, w]) = flags.image_size {
+        if Some(now) != was.image_size {
+            let before = was
+                .image_size
+                .map_or("images at their own size".into(), |[h, w]| {
+                    format!("images resized to {h}x{w}")
+                });
+            return Err(changed(dir, "--image-size", &format!("{h}x{w}"), &before));
+        }
+    }
+    if let Some(now) = flags.color {
+        if Some(now) != was.color {
+            let before = was.color.map_or("images in their own colours".into(), |c| {
+                format!("{} images", color_name(c))
+            });
+            return Err(changed(dir, "--color", color_name(now), &before));
+        }
+    }
+    Ok(())
 }
 
 /// The command that continues the run in `dir` on the same device and kernel family.
