@@ -36,21 +36,29 @@ fn register_font() -> Result<()> {
 const TRAIN_COLOR: RGBColor = RGBColor(31, 119, 180);
 const VAL_COLOR: RGBColor = RGBColor(255, 127, 14);
 
+/// The drawing area every plot draws on, and what its drawing calls return.
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+type Drawn<T = ()> = std::result::Result<T, String>;
+
+/// A plotters call's result with its error as text (`render_png` names the file).
+fn drawn<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Drawn<T> {
+    r.map_err(|e| e.to_string())
+}
+
 /// Renders into an RGB buffer with `draw`, then encodes it as PNG and writes
 /// it atomically to `path`.
 fn render_png<F>(path: &Path, w: u32, h: u32, draw: F) -> Result<()>
 where
-    F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> std::result::Result<(), String>,
+    F: FnOnce(&Area<'_>) -> Drawn,
 {
     register_font()?;
     let mut buf = vec![255u8; w as usize * h as usize * 3];
     {
+        let failed = |e: String| Error::file(path, format!("drawing failed: {e}"));
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| Error::file(path, format!("drawing failed: {e}")))?;
-        draw(&root).map_err(|e| Error::file(path, format!("drawing failed: {e}")))?;
-        root.present()
-            .map_err(|e| Error::file(path, format!("drawing failed: {e}")))?;
+        drawn(root.fill(&WHITE)).map_err(failed)?;
+        draw(&root).map_err(failed)?;
+        drawn(root.present()).map_err(failed)?;
     }
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
@@ -118,87 +126,77 @@ type Chart<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordi32, RangedCoordf64>>;
 
 /// A panel's chart: its title, the epoch axis, and the y axis labelled as the panel says.
-fn axes<'a, 'b>(
-    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
-    p: &Panel<'_>,
-    caption: u32,
-) -> std::result::Result<Chart<'a, 'b>, String> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
-    let mut chart = ChartBuilder::on(area)
-        .caption(p.title, (FAMILY, caption))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(70)
-        .build_cartesian_2d(p.x_range.0..p.x_range.1, p.y_range.0..p.y_range.1)
-        .map_err(e)?;
+fn axes<'a, 'b>(area: &'a Area<'b>, p: &Panel<'_>, caption: u32) -> Drawn<Chart<'a, 'b>> {
+    let mut chart = drawn(
+        ChartBuilder::on(area)
+            .caption(p.title, (FAMILY, caption))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(p.x_range.0..p.x_range.1, p.y_range.0..p.y_range.1),
+    )?;
     let n_epochs = (p.x_range.1 - p.x_range.0 + 1).max(1) as usize;
     let (percent, sci) = (p.percent, p.sci);
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc(p.y_desc)
-        .x_labels(n_epochs.min(12))
-        .y_labels(8)
-        .label_style((FAMILY, 15))
-        .axis_desc_style((FAMILY, 17))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .y_label_formatter(&|v| {
-            if percent {
-                format!("{:.1}%", v * 100.0)
-            } else if sci {
-                format!("{v:.1e}")
-            } else {
-                format!("{v:.3}")
-            }
-        })
-        .draw()
-        .map_err(e)?;
+    drawn(
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(p.y_desc)
+            .x_labels(n_epochs.min(12))
+            .y_labels(8)
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(210, 210, 210))
+            .y_label_formatter(&|v| {
+                if percent {
+                    format!("{:.1}%", v * 100.0)
+                } else if sci {
+                    format!("{v:.1e}")
+                } else {
+                    format!("{v:.3}")
+                }
+            })
+            .draw(),
+    )?;
     Ok(chart)
 }
 
 /// The legend box: lower right on accuracy panels, upper right elsewhere.
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, percent: bool) -> std::result::Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(if percent {
-            SeriesLabelPosition::LowerRight
-        } else {
-            SeriesLabelPosition::UpperRight
-        })
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .label_font((FAMILY, 16))
-        .draw()
-        .map_err(|e| e.to_string())
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, percent: bool) -> Drawn {
+    drawn(
+        chart
+            .configure_series_labels()
+            .position(if percent {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            })
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .label_font((FAMILY, 16))
+            .draw(),
+    )
 }
 
-fn panel(
-    area: &DrawingArea<BitMapBackend<'_>, Shift>,
-    p: &Panel<'_>,
-    train: &Series,
-    val: &Series,
-) -> std::result::Result<(), String> {
+fn panel(area: &Area, p: &Panel<'_>, train: &Series, val: &Series) -> Drawn {
     let (percent, first) = (p.percent, p.first);
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
     let mut chart = axes(area, p, 26)?;
     for (data, color, label) in [(train, TRAIN_COLOR, first), (val, VAL_COLOR, "validation")] {
         if data.is_empty() {
             continue;
         }
-        chart
-            .draw_series(LineSeries::new(data.iter().copied(), color.stroke_width(3)))
-            .map_err(e)?
+        drawn(chart.draw_series(LineSeries::new(data.iter().copied(), color.stroke_width(3))))?
             .label(label)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
             });
-        chart
-            .draw_series(
+        drawn(
+            chart.draw_series(
                 data.iter()
                     .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
-            )
-            .map_err(e)?;
+            ),
+        )?;
     }
     legend(&mut chart, percent)
 }
@@ -286,14 +284,6 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
 /// vertical axis and predicted classes on the horizontal one.
 pub fn confusion_png(confusion: &Confusion, path: &Path) -> Result<()> {
     confusion_png_named(confusion, &[], path)
-}
-
-/// The drawing area every plot draws on, and what its drawing calls return.
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
-type Drawn = std::result::Result<(), String>;
-
-fn drawn<E: std::fmt::Display>(r: std::result::Result<(), E>) -> Drawn {
-    r.map_err(|e| e.to_string())
 }
 
 /// A confusion cell's colour for the fraction of its row it holds (sqrt makes the small
@@ -451,51 +441,42 @@ pub struct RunCurves<'a> {
 }
 
 /// One panel of [`compare_png`]: every run's train (dashed) and validation (solid) series.
-fn compare_panel(
-    area: &DrawingArea<BitMapBackend<'_>, Shift>,
-    p: &Panel<'_>,
-    runs: &[(&str, RGBColor, Series, Series)],
-) -> std::result::Result<(), String> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
+fn compare_panel(area: &Area, p: &Panel<'_>, runs: &[(&str, RGBColor, Series, Series)]) -> Drawn {
     let mut chart = axes(area, p, 24)?;
     let percent = p.percent;
     for (label, color, train, val) in runs {
         let (label, color) = (label.to_string(), *color);
         // Dashes and hollow markers for train, so a one-epoch run still shows a point.
-        let train_line = chart
-            .draw_series(DashedLineSeries::new(
-                train.iter().copied(),
-                10,
-                7,
-                color.stroke_width(2),
-            ))
-            .map_err(e)?;
+        let train_line = drawn(chart.draw_series(DashedLineSeries::new(
+            train.iter().copied(),
+            10,
+            7,
+            color.stroke_width(2),
+        )))?;
         if val.is_empty() {
             train_line.label(label.clone()).legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 9, y)], color.stroke_width(2))
             });
         }
-        chart
-            .draw_series(
+        drawn(
+            chart.draw_series(
                 train
                     .iter()
                     .map(|&(x, y)| Circle::new((x, y), 3, color.stroke_width(2))),
-            )
-            .map_err(e)?;
+            ),
+        )?;
         if !val.is_empty() {
-            chart
-                .draw_series(LineSeries::new(val.iter().copied(), color.stroke_width(3)))
-                .map_err(e)?
+            drawn(chart.draw_series(LineSeries::new(val.iter().copied(), color.stroke_width(3))))?
                 .label(label)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
                 });
-            chart
-                .draw_series(
+            drawn(
+                chart.draw_series(
                     val.iter()
                         .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
-                )
-                .map_err(e)?;
+                ),
+            )?;
         }
     }
     legend(&mut chart, percent)
