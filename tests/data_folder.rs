@@ -363,6 +363,29 @@ fn a_resized_grey_run_is_read_the_same_way_by_resume_eval_and_predict() {
         "cpu",
     ]);
     assert!(p.contains(", label b"), "{p}");
+    // Another folder of the same kind is read at the model's size and colour too.
+    let copy = d.path().join("copy");
+    for split in ["train", "test"] {
+        for class in ["a", "b"] {
+            let to = copy.join(split).join(class);
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(r.join(split).join(class)).unwrap() {
+                let f = f.unwrap().path();
+                std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let c = copy.to_str().unwrap();
+    let e = common::run::ok(&[
+        "eval",
+        "--checkpoint",
+        o,
+        "--data-dir",
+        c,
+        "--backend",
+        "cpu",
+    ]);
+    assert!(e.contains("8 images"), "{e}");
     common::run::ok(&strs(&train(&["--resume", o, "--epochs", "2"])));
     // A reading flag other than the run's is refused by name; the saved run is left as it was.
     let saved = std::fs::read(out.join("history.csv")).unwrap();

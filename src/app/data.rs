@@ -104,20 +104,6 @@ impl DataArgs {
         }
     }
 
-    /// The data to resume a run on: the run's own when no flag names other data, read as the
-    /// run read it where the flags leave that out (`train::resume` refuses flags that differ).
-    pub fn for_resume(&self, id: &DataId) -> DataArgs {
-        let saved = DataArgs::saved(id);
-        let mut args = match self.dataset.is_none() && self.data_dir.is_none() {
-            true => saved.clone(),
-            false => self.clone(),
-        };
-        args.image_size = self.image_size.or(saved.image_size);
-        args.color = self.color.or(saved.color);
-        args.skip_bad_images = self.skip_bad_images || saved.skip_bad_images;
-        args
-    }
-
     /// The named dataset (mnist when neither flag is given); none for a bare `--data-dir`.
     pub fn info(&self) -> Option<&'static Info> {
         match (&self.dataset, &self.data_dir) {
@@ -127,12 +113,20 @@ impl DataArgs {
         }
     }
 
-    /// These flags, or the saved run's data when neither flag is given.
+    /// The data a saved run reads again (to resume, `eval`, `predict --index`): its own when no
+    /// flag names other data, read as it read its image folder where the flags leave that out
+    /// (its model takes images of that size and colour). `train::resume` refuses reading flags
+    /// that differ from the run's.
     pub fn or_saved(&self, id: &DataId) -> DataArgs {
-        match self.dataset.is_none() && self.data_dir.is_none() && !id.dir.is_empty() {
-            true => DataArgs::saved(id),
+        let saved = DataArgs::saved(id);
+        let mut args = match self.dataset.is_none() && self.data_dir.is_none() {
+            true => saved.clone(),
             false => self.clone(),
-        }
+        };
+        args.image_size = self.image_size.or(saved.image_size);
+        args.color = self.color.or(saved.color);
+        args.skip_bad_images = self.skip_bad_images || saved.skip_bad_images;
+        args
     }
 
     /// Finds the data, downloading a named dataset that is nowhere on disk, and loads it through

@@ -197,7 +197,7 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
         (None, None, None) => crate::model::resolve("convnet")?,
     };
     let data_args = match (&saved, &a.resume) {
-        (Some((_, r)), Some(_)) => a.run.data.for_resume(&r.data),
+        (Some((_, r)), Some(_)) => a.run.data.or_saved(&r.data),
         _ => a.run.data.clone(),
     };
     let resumed = match (&saved, &a.resume) {
