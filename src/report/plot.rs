@@ -122,6 +122,31 @@ struct Panel<'a> {
     first: &'a str,
 }
 
+impl<'a> Panel<'a> {
+    /// A loss panel over `values` (its y axis from zero).
+    fn loss(title: &'a str, x_range: (i32, i32), values: &[f32]) -> Self {
+        Panel {
+            title,
+            y_desc: "cross-entropy loss",
+            x_range,
+            y_range: range_of(values, false, true),
+            percent: false,
+            sci: false,
+            first: "train",
+        }
+    }
+
+    /// An accuracy panel over `values` (in percent, within 0 to 100%).
+    fn accuracy(title: &'a str, x_range: (i32, i32), values: &[f32]) -> Self {
+        Panel {
+            y_desc: "accuracy",
+            y_range: range_of(values, true, false),
+            percent: true,
+            ..Panel::loss(title, x_range, values)
+        }
+    }
+}
+
 type Chart<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordi32, RangedCoordf64>>;
 
@@ -233,29 +258,13 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
         let panels = root.split_evenly((1, n));
         panel(
             &panels[0],
-            &Panel {
-                title: "Loss",
-                y_desc: "cross-entropy loss",
-                x_range,
-                y_range: range_of(&all_loss, false, true),
-                percent: false,
-                sci: false,
-                first: "train",
-            },
+            &Panel::loss("Loss", x_range, &all_loss),
             &loss,
             &val_loss,
         )?;
         panel(
             &panels[1],
-            &Panel {
-                title: "Accuracy",
-                y_desc: "accuracy",
-                x_range,
-                y_range: range_of(&all_acc, true, false),
-                percent: true,
-                sci: false,
-                first: "train",
-            },
+            &Panel::accuracy("Accuracy", x_range, &all_acc),
             &acc,
             &val_acc,
         )?;
@@ -263,13 +272,10 @@ pub fn curves_png(history: &History, path: &Path) -> Result<()> {
             panel(
                 &panels[2],
                 &Panel {
-                    title: "Learning rate",
                     y_desc: "learning rate",
-                    x_range,
-                    y_range: range_of(&all_lr, false, true),
-                    percent: false,
                     sci: true,
                     first: "learning rate",
+                    ..Panel::loss("Learning rate", x_range, &all_lr)
                 },
                 &lr,
                 &Vec::new(),
@@ -539,28 +545,20 @@ pub fn compare_png(runs: &[RunCurves<'_>], path: &Path) -> Result<()> {
         let panels = root.split_evenly((1, 2));
         compare_panel(
             &panels[0],
-            &Panel {
-                title: "Loss (solid: validation, dashed: train)",
-                y_desc: "cross-entropy loss",
+            &Panel::loss(
+                "Loss (solid: validation, dashed: train)",
                 x_range,
-                y_range: range_of(&values(&loss), false, true),
-                percent: false,
-                sci: false,
-                first: "",
-            },
+                &values(&loss),
+            ),
             &loss,
         )?;
         compare_panel(
             &panels[1],
-            &Panel {
-                title: "Accuracy (solid: validation, dashed: train)",
-                y_desc: "accuracy",
+            &Panel::accuracy(
+                "Accuracy (solid: validation, dashed: train)",
                 x_range,
-                y_range: range_of(&values(&acc), true, false),
-                percent: true,
-                sci: false,
-                first: "",
-            },
+                &values(&acc),
+            ),
             &acc,
         )
     })
