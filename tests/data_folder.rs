@@ -363,6 +363,18 @@ fn a_resized_grey_run_is_read_the_same_way_by_resume_eval_and_predict() {
         "cpu",
     ]);
     assert!(p.contains(", label b"), "{p}");
+    // A picture for a model of classes other than digits is resized, not centred as a digit: a
+    // uniform one (no ink to find) is predicted.
+    let plain = d.path().join("plain.png");
+    image::GrayImage::from_pixel(30, 20, image::Luma([120]))
+        .save(&plain)
+        .unwrap();
+    let pl = plain.to_str().unwrap();
+    let p = common::run::ok(&["predict", "--checkpoint", o, pl, "--backend", "cpu"]);
+    assert!(
+        p.contains("predicted a") || p.contains("predicted b"),
+        "{p}"
+    );
     // Another folder of the same kind is read at the model's size and colour too.
     let copy = d.path().join("copy");
     for split in ["train", "test"] {

@@ -13,7 +13,7 @@ use common::run::{command, ok, scratch, text};
 use common::serve::{digit_png, test_set, trained_checkpoint, Served};
 use serde_json::Value;
 use wgnn::app::serve::request::{image_from_body, BodyKind, MAX_BODY};
-use wgnn::data::image::{digit_from_bytes, load_digit, preprocess};
+use wgnn::data::image::{decode, load_digit, preprocess, Picture};
 
 const BIN: &str = "serve";
 
@@ -380,6 +380,49 @@ fn a_busy_port_is_a_clear_error_and_ctrl_c_stops_the_server() {
     assert_eq!(status.code(), Some(0), "a clean stop");
 }
 
+/// Digits are centred for models of digits; any other picture is only resized, in the model's
+/// channels.
+#[test]
+fn digits_are_centred_and_other_pictures_only_resized() {
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let digits: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    let clothes = names(&["T-shirt/top", "Trouser"]);
+    for (dataset, classes, channels, want) in [
+        (Some("mnist"), &digits, 1, Picture::Digit),
+        (Some("kmnist"), &names(&["o", "ki"]), 1, Picture::Digit),
+        (None, &Vec::new(), 1, Picture::Digit),
+        (None, &digits, 1, Picture::Digit),
+        (Some("fashion-mnist"), &clothes, 1, Picture::Resized),
+        (None, &names(&["cat", "dog"]), 1, Picture::Resized),
+        (None, &digits[..9].to_vec(), 1, Picture::Resized),
+        (Some("mnist"), &digits, 3, Picture::Resized),
+    ] {
+        let got = Picture::for_data(dataset, classes, channels);
+        assert_eq!(got, want, "{dataset:?} {classes:?} C={channels}");
+    }
+    // A uniform picture stays uniform when resized; as a digit it has no ink.
+    let grey =
+        image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(40, 30, image::Luma([90])));
+    assert_eq!(
+        Picture::Resized.input(&grey, [28, 28, 1]).unwrap(),
+        vec![90u8; 784]
+    );
+    let e = Picture::Digit.input(&grey, [28, 28, 1]).unwrap_err();
+    assert!(e.contains("no digit found"), "{e}");
+    let rgb =
+        image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(9, 7, image::Rgb([10, 20, 30])));
+    assert_eq!(
+        Picture::Resized.input(&rgb, [4, 5, 3]).unwrap(),
+        [10u8, 20, 30].repeat(20)
+    );
+    // A grayscale model of a colour picture gets its luma (Rec. 601, as the image crate weighs it).
+    let luma = rgb.to_luma8()[(0, 0)][0];
+    assert_eq!(
+        Picture::Resized.input(&rgb, [4, 5, 1]).unwrap(),
+        vec![luma; 20]
+    );
+}
+
 /// The one preprocessing, reached four ways: a file (`wgnn predict`), its bytes, and the same
 /// picture as a PNG body or as canvas pixels (`wgnn serve`).
 #[test]
@@ -392,7 +435,11 @@ fn the_bytes_and_the_file_of_an_image_make_the_same_model_input() {
         let path = dir.join("digit.png");
         std::fs::write(&path, &png).unwrap();
         let from_file = load_digit(&path, 28, 28).unwrap();
-        assert_eq!(digit_from_bytes(&png, 28, 28, None).unwrap(), from_file);
+        let decoded = decode(&png, None).unwrap();
+        assert_eq!(
+            Picture::Digit.input(&decoded, [28, 28, 1]).unwrap(),
+            from_file
+        );
         let body = image_from_body(BodyKind::ImageFile, &png).unwrap();
         assert_eq!(preprocess(&body, 28, 28).unwrap(), from_file);
         let grey = image::load_from_memory(&png).unwrap().to_luma8().into_raw();

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use super::backend::BackendKind;
 use super::device::Device;
 use super::eval::predict_set;
-use crate::data::{image::load_input, Dataset};
+use crate::data::image::{load_input, Picture};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::train::checkpoint;
@@ -66,7 +67,14 @@ pub fn predict(
     let spec = checkpoint::load_spec(dir)?;
     let trained_on = checkpoint::load_run(dir)?.data;
     let (set, names, truth) = match inputs {
-        Inputs::Images(paths) => image_files(spec.input, &paths)?,
+        Inputs::Images(paths) => {
+            let picture = Picture::for_data(
+                trained_on.dataset.as_deref(),
+                &trained_on.class_names,
+                spec.input[2],
+            );
+            image_files(spec.input, picture, &paths)?
+        }
         Inputs::Indices(idx) => test_images(&data.or_saved(&trained_on), &idx)?,
         Inputs::Csv { path, out } => return csv_file(dir, &spec, &path, &out, backend, device),
     };
@@ -101,11 +109,11 @@ type Named = (Dataset, Vec<String>, Option<Vec<u8>>);
 
 /// Image files, each turned into an `input`-shaped model input: a centred digit for a grayscale
 /// model, the resized picture for a colour one.
-fn image_files(input: [usize; 3], paths: &[PathBuf]) -> Result<Named> {
+fn image_files(input: [usize; 3], picture: Picture, paths: &[PathBuf]) -> Result<Named> {
     let [h, w, c] = input;
     let mut images = Vec::new();
     for p in paths {
-        images.extend(load_input(p, input)?);
+        images.extend(load_input(p, input, picture)?);
     }
     let n = paths.len();
     let set = Dataset {

@@ -10,23 +10,61 @@ use image::{DynamicImage, GrayImage, ImageReader};
 
 use crate::error::{Error, Result};
 
-/// A colour model's input from a decoded image: resized (bilinear) to `height x width`, RGB,
-/// with no inversion or centring (that is for digits).
-pub fn fit_rgb(img: &DynamicImage, height: usize, width: usize) -> Vec<u8> {
-    img.resize_exact(width as u32, height as u32, FilterType::Triangle)
-        .to_rgb8()
-        .into_raw()
+/// How a user's picture becomes a model's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Picture {
+    /// An MNIST-style digit or character: grayscale, white ink on black, the ink scaled into the
+    /// frame's middle and centred by its centre of mass, as MNIST's and KMNIST's images are.
+    Digit,
+    /// The picture resized (bilinear) to the input, in the model's channels: nothing else, as
+    /// for photos, clothes or any colour set.
+    Resized,
 }
 
-/// A model's input from the picture at `path`: a digit for a grayscale model, the resized
-/// picture for a colour one.
-pub fn load_input(path: &Path, [height, width, channels]: [usize; 3]) -> Result<Vec<u8>> {
-    if channels == 1 {
-        return load_digit(path, height, width);
+impl Picture {
+    /// The preparation for a model of `channels` trained on `dataset` with `class_names`:
+    /// digits for a grayscale model of MNIST or KMNIST, of unnamed data (runs that kept no
+    /// names, IDX folders) or of classes named 0 to 9; a plain resize for anything else.
+    pub fn for_data(dataset: Option<&str>, class_names: &[String], channels: usize) -> Picture {
+        let digit_names = class_names
+            .iter()
+            .enumerate()
+            .all(|(i, n)| *n == i.to_string());
+        let digits = match dataset {
+            Some(name) => matches!(name, "mnist" | "kmnist"),
+            None => class_names.is_empty() || (class_names.len() == 10 && digit_names),
+        };
+        match channels == 1 && digits {
+            true => Picture::Digit,
+            false => Picture::Resized,
+        }
     }
+
+    /// The model's `[height, width, channels]` input from a decoded picture.
+    pub fn input(
+        self,
+        img: &DynamicImage,
+        [height, width, channels]: [usize; 3],
+    ) -> std::result::Result<Vec<u8>, String> {
+        match (self, channels) {
+            (Picture::Digit, 1) => preprocess(img, height, width),
+            (_, 1) => Ok(resized(img, height, width).to_luma8().into_raw()),
+            _ => Ok(resized(img, height, width).to_rgb8().into_raw()),
+        }
+    }
+}
+
+fn resized(img: &DynamicImage, height: usize, width: usize) -> DynamicImage {
+    img.resize_exact(width as u32, height as u32, FilterType::Triangle)
+}
+
+/// A model's input from the picture at `path`, prepared as `picture` says.
+pub fn load_input(path: &Path, shape: [usize; 3], picture: Picture) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let img = decode(&bytes, None).map_err(|msg| Error::file(path, msg))?;
-    Ok(fit_rgb(&img, height, width))
+    picture
+        .input(&img, shape)
+        .map_err(|msg| Error::file(path, msg))
 }
 
 /// Pixels whose (normalised) value exceeds this are ink for the bounding box.
@@ -35,20 +73,7 @@ const INK_THRESHOLD: u8 = 40;
 /// Decodes `path` (PNG or JPEG, any size), converts it to an MNIST-style
 /// `height * width` grayscale image (row-major, 0 = background).
 pub fn load_digit(path: &Path, height: usize, width: usize) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    digit_from_bytes(&bytes, height, width, None).map_err(|msg| Error::file(path, msg))
-}
-
-/// The same as [`load_digit`] for the bytes of a PNG or JPEG file (`wgnn serve`'s uploads go
-/// through here, the files of `wgnn predict` too). `max_side` refuses larger images before their
-/// pixels are decoded. Errors are plain messages (the caller says where the bytes came from).
-pub fn digit_from_bytes(
-    bytes: &[u8],
-    height: usize,
-    width: usize,
-    max_side: Option<u32>,
-) -> std::result::Result<Vec<u8>, String> {
-    preprocess(&decode(bytes, max_side)?, height, width)
+    load_input(path, [height, width, 1], Picture::Digit)
 }
 
 /// A PNG or JPEG file's pixels; with `max_side`, an image wider or taller than that is refused

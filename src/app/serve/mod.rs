@@ -22,6 +22,7 @@ use tiny_http::Server;
 use super::backend::{with_backend, BackendKind, GraphKind};
 use super::device::Device;
 use super::signals::{self, StopSignals};
+use crate::data::image::Picture;
 use crate::error::{Error, Result};
 use crate::graph::Plan;
 use crate::train::checkpoint;
@@ -54,8 +55,10 @@ pub struct ServeArgs {
 pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
     let dir = a.checkpoint.as_path();
     let spec = checkpoint::load_spec(dir)?;
-    let class_names = checkpoint::load_run(dir)?.data.class_names;
+    let trained_on = checkpoint::load_run(dir)?.data;
+    let class_names = &trained_on.class_names;
     let [h, w, c] = spec.input;
+    let picture = Picture::for_data(trained_on.dataset.as_deref(), class_names, c);
     let classes = spec.classes()?;
     let (params_total, _) = spec.param_counts()?;
     let plan = Plan::new(spec.input, &spec.layers, BATCH)?;
@@ -99,6 +102,7 @@ pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
             height: h,
             width: w,
             channels: c,
+            picture,
             jobs,
         };
         let stopping = AtomicBool::new(false);

@@ -11,7 +11,7 @@ use tiny_http::{Header, Method, Request, Response};
 
 use super::model::{Job, Prediction};
 use super::request::{self, Refusal, MAX_BODY};
-use crate::data::image::{fit_rgb, preprocess};
+use crate::data::image::Picture;
 
 /// The page, embedded in the binary: no file is read at run time and nothing is fetched.
 const PAGE: &str = include_str!("page.html");
@@ -27,6 +27,8 @@ pub struct Context {
     pub height: usize,
     pub width: usize,
     pub channels: usize,
+    /// How a picture becomes the model's input (digit centring or a plain resize).
+    pub picture: Picture,
     pub jobs: SyncSender<Job>,
 }
 
@@ -140,10 +142,10 @@ fn predict(rq: &mut Request, cx: &Context) -> Result<serde_json::Value, Refusal>
     let kind = request::body_kind(content_type(rq).as_deref())?;
     let body = read_body(rq)?;
     let image = request::image_from_body(kind, &body)?;
-    let input = match cx.channels {
-        1 => preprocess(&image, cx.height, cx.width).map_err(|m| Refusal::new(422, m))?,
-        _ => fit_rgb(&image, cx.height, cx.width),
-    };
+    let input = cx
+        .picture
+        .input(&image, [cx.height, cx.width, cx.channels])
+        .map_err(|m| Refusal::new(422, m))?;
     let (tx, rx) = mpsc::channel();
     cx.jobs
         .send(Job {
