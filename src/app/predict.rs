@@ -107,8 +107,8 @@ pub fn predict(
 
 type Named = (Dataset, Vec<String>, Option<Vec<u8>>);
 
-/// Image files, each turned into an `input`-shaped model input: a centred digit for a grayscale
-/// model, the resized picture for a colour one.
+/// Image files, each turned into an `input`-shaped model input as `picture` says (a centred
+/// digit, or the picture resized).
 fn image_files(input: [usize; 3], picture: Picture, paths: &[PathBuf]) -> Result<Named> {
     let [h, w, c] = input;
     let mut images = Vec::new();

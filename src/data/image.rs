@@ -1,7 +1,7 @@
-//! Loading a user's digit picture (PNG/JPEG) and turning it into an
-//! MNIST-like input: white ink on black, digit scaled into a 20x20 box and
-//! centred by centre of mass in a 28x28 frame (generalised to any size: the
-//! box is 20/28 of the frame).
+//! Loading a user's picture (PNG/JPEG) as a model's input: for a model of digits an MNIST-like
+//! input (white ink on black, the digit scaled into a 20x20 box and centred by centre of mass in
+//! a 28x28 frame, generalised to any size: the box is 20/28 of the frame); for any other model
+//! the picture resized.
 
 use std::path::Path;
 
