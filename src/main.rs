@@ -129,6 +129,10 @@ fn main() -> ExitCode {
     }
     match run(cli) {
         Ok(code) => code,
+        Err(e @ wgnn::Error::NoAdapter(_)) => {
+            eprintln!("wgnn: error: {e}; or train on the CPU backend with `--backend cpu`");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("wgnn: error: {e}");
             ExitCode::FAILURE

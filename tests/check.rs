@@ -1,5 +1,5 @@
 //! `wgnn check`'s registry on the test adapter: `check::run` walks `check::REGISTRY` (the
-//! `CHECK` each op file of `src/ops/` declares beside its dispatch and reference) and the
+//! `CHECK` each op file of `crates/engine/src/ops/` declares beside its dispatch and reference) and the
 //! training-step checks, exactly as the command does; every comparison passes, for both kernel
 //! families, under the library's tolerances (`check::ATOL`, `RTOL`), every op file that declares
 //! checks is in the registry, and the command prints and exits as it should.
@@ -49,7 +49,7 @@ fn every_check_passes_on_the_test_adapter() {
 
 #[test]
 fn every_op_file_with_checks_is_in_the_registry_once() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/engine/src/ops");
     let mut declared: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

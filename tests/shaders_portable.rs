@@ -270,7 +270,7 @@ fn every_entry_point_translates_to_hlsl() {
 /// how many: batch norm's training passes bind x, y, the statistics, gamma/beta and their
 /// gradients at once. Vulkan desktop drivers, Metal (31), DX12 and llvmpipe allow more, and wgnn
 /// asks for the adapter's own limits, but an adapter that offers only the WebGPU minimum refuses
-/// these two pipelines (src/runtime/limits_check.rs says so, naming the kernel and the limit). A new
+/// these two pipelines (crates/engine/src/runtime/limits_check.rs says so, naming the kernel and the limit). A new
 /// kernel over the limit fails the test below.
 const OVER_8_STORAGE_BUFFERS: &[(&str, u32)] =
     &[("batchnorm::bn_apply_train", 10), ("batchnorm::bn_dx", 10)];

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::choice::choice;
 use crate::data::catalog::{self, Info, DATASETS};
 use crate::data::download::{self, Progress, Source};
 use crate::data::folder::{Color, FolderOptions, Skipped};
@@ -30,7 +31,7 @@ pub struct DataArgs {
     #[arg(long, value_name = "HxW", value_parser = parse_size)]
     pub image_size: Option<[usize; 2]>,
     /// Read an image folder as grayscale or rgb [default: what the first image is]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Color>())]
     pub color: Option<Color>,
     /// Leave out unreadable images of an image folder (each is listed) instead of failing
     #[arg(long)]

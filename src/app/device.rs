@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use super::choice::choice;
 use crate::error::{Error, Result};
 use crate::graph::Residency;
 use crate::runtime::tuning_cache::{TuningCache, TuningKey, FILE_NAME};
@@ -20,7 +21,7 @@ pub struct DeviceArgs {
     /// Kernel family for convolutions and GEMMs on a GPU: blocked (register-blocked), tiled
     /// (64x64 tiles in workgroup memory) or auto (the tuning cache's choice for the adapter, else
     /// blocked) [default: WGNN_KERNELS, else auto]
-    #[arg(long, global = true, value_name = "FAMILY", value_enum)]
+    #[arg(long, global = true, value_name = "FAMILY", value_parser = choice::<KernelFamily>())]
     pub kernels: Option<KernelFamily>,
     /// Stream the data to the GPU in chunks even when it fits there whole (a set larger than
     /// one GPU buffer, or than a quarter of a software adapter's memory, always streams)

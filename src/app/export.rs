@@ -1,5 +1,5 @@
 //! `wgnn export --checkpoint DIR --onnx FILE`: a checkpoint's model and weights as an ONNX graph
-//! (`src/onnx/`), written atomically.
+//! (`crates/engine/src/onnx/`), written atomically.
 
 use std::path::Path;
 

@@ -4,6 +4,7 @@
 mod backend;
 pub mod bench;
 pub mod check;
+mod choice;
 pub mod compare;
 pub mod data;
 pub mod device;

@@ -1,110 +1,15 @@
-//! Shared test support: the GPU context, closeness assertions under the library's tolerance
-//! policy, finite-difference gradient checks (their tolerance stated here, once).
+//! Shared test support. The engine's (the GPU context, closeness assertions under the library's
+//! tolerance policy, finite-difference checks, fuzzing) is included from its crate, so both test
+//! suites state them once; the rest is the command line's: running the binary, writing data
+//! formats, a loopback HTTP server, `wgnn serve`.
 #![allow(dead_code)]
 
+#[path = "../../crates/engine/tests/common/mod.rs"]
+mod engine;
+#[allow(unused_imports)]
+pub use engine::*;
+
 pub mod formats;
-pub mod fuzz;
 pub mod http;
-pub mod pool;
 pub mod run;
 pub mod serve;
-
-use std::sync::OnceLock;
-
-use wgnn::runtime::GpuContext;
-
-/// The tolerance policy for GPU-vs-reference checks (|got - want| <= ATOL + RTOL * |want|), the
-/// random inputs and the convolution case type are the library's, the ones `wgnn check` uses
-/// (`src/check/`, `src/ops/check_case.rs`): stated once there. (Not every test binary uses each.)
-#[allow(unused_imports)]
-pub use wgnn::check::{rand_vec, ATOL, RTOL};
-#[allow(unused_imports)]
-pub use wgnn::ops::conv2d::ConvCase;
-
-/// Finite-difference checks of the CPU reference backward passes (f64 central differences of an
-/// f32 forward): relative error over the whole gradient vector.
-pub const FD_EPS: f32 = 1e-2;
-pub const FD_RTOL: f32 = 1e-2;
-
-/// One GPU context for the whole test binary. No adapter is a loud failure with the install hint:
-/// GPU checks are never skipped silently.
-pub fn gpu() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(
-        || match GpuContext::open(&wgnn::app::Device::from_env().unwrap().options) {
-            Ok(c) => c,
-            Err(e) => panic!("GPU tests need an adapter: {e}"),
-        },
-    )
-}
-
-/// Largest |got - want| and the worst ratio to the allowed error; panics with the index on failure.
-pub fn assert_close(what: &str, got: &[f32], want: &[f32]) -> f32 {
-    assert_close_tol(what, got, want, ATOL, RTOL)
-}
-
-pub fn assert_close_tol(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "{what}: length {} vs reference {}",
-        got.len(),
-        want.len()
-    );
-    let mut max_err = 0f32;
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let err = (g - w).abs();
-        assert!(
-            err <= atol + rtol * w.abs() && g.is_finite(),
-            "{what}: element {i}: got {g}, reference {w} (|diff| {err})"
-        );
-        max_err = max_err.max(err);
-    }
-    eprintln!(
-        "{what}: max |gpu - ref| = {max_err:.3e} over {} values",
-        got.len()
-    );
-    max_err
-}
-
-/// Check an analytic gradient against central finite differences of a scalar function.
-/// `f` maps the input to the scalar loss; `grad` is the analytic dloss/dinput.
-pub fn check_grad(what: &str, x: &[f32], grad: &[f32], f: impl Fn(&[f32]) -> f64) {
-    assert_eq!(x.len(), grad.len());
-    let mut num = vec![0f64; x.len()];
-    let mut xp = x.to_vec();
-    for i in 0..x.len() {
-        let orig = xp[i];
-        xp[i] = orig + FD_EPS;
-        let up = f(&xp);
-        xp[i] = orig - FD_EPS;
-        let down = f(&xp);
-        xp[i] = orig;
-        num[i] = (up - down) / (2.0 * FD_EPS as f64);
-    }
-    let diff: f64 = num
-        .iter()
-        .zip(grad)
-        .map(|(n, &g)| (n - g as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let norm: f64 = num.iter().map(|n| n * n).sum::<f64>().sqrt().max(1e-8);
-    let rel = diff / norm;
-    eprintln!(
-        "{what}: finite-difference relative error {rel:.3e} over {} values",
-        x.len()
-    );
-    assert!(
-        rel < FD_RTOL as f64,
-        "{what}: gradient differs from finite differences by {rel:.3e}"
-    );
-    assert!(
-        norm > 1e-6,
-        "{what}: gradient is zero everywhere, the check proves nothing"
-    );
-}
-
-/// Dot product of two slices in f64: the usual scalar "loss" for gradient checks.
-pub fn dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
-}

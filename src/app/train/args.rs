@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::app::backend::BackendKind;
+use crate::app::choice::choice;
 use crate::model::{OptimizerKind, Validation};
 use crate::ops::augment::Augment;
 use crate::train::{EarlyStop, Monitor, Plateau, RunConfig, Schedule};
@@ -15,7 +16,7 @@ pub struct RunFlags {
     pub epochs: Option<usize>,
     #[arg(long)]
     pub batch_size: Option<usize>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<OptimizerKind>())]
     pub optimizer: Option<OptimizerKind>,
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,

@@ -229,7 +229,7 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
     check_flags(&run)?;
     if run.target_accuracy.is_some() && data.test.is_empty() {
         return Err(Error::msg(format!(
-            "--target-accuracy measures test accuracy, but {} has no test set",
+            "--time-to-accuracy measures test accuracy, but {} has no test set",
             data_dir.display()
         )));
     }

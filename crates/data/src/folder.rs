@@ -1,0 +1,328 @@
+//! Image folders as Keras' `image_dataset_from_directory` reads them: `DIR/train/<class>/*.png`
+//! and `DIR/test/<class>/...`, or one `DIR/<class>/...` (no test set). Class names are the
+//! folder names, sorted. Images are decoded once, in parallel, resized (bilinear) when asked,
+//! and kept in a packed cache keyed by the file list, sizes and modification times, so a second
+//! run starts at once and a changed folder is decoded again. Files are taken in turn from each
+//! class (see `list`).
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use image::DynamicImage;
+use rayon::prelude::*;
+
+use super::download::{Progress, Quiet};
+use super::{folder_cache, Dataset, Splits};
+use wgnn_engine::error::{Error, Result};
+use wgnn_engine::util::text::Named;
+
+/// Channels wanted: grayscale or RGB (default: what the first image is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Color {
+    Grayscale,
+    Rgb,
+}
+
+impl Named for Color {
+    const ALL: &'static [Self] = &[Self::Grayscale, Self::Rgb];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Grayscale => "grayscale",
+            Self::Rgb => "rgb",
+        }
+    }
+}
+
+/// How to read a folder. A run keeps these (not the cache folder) to read its folder again as
+/// it was trained on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct FolderOptions {
+    /// `[height, width]` to resize every image to (default: the first image's size, and any other
+    /// size is an error).
+    pub image_size: Option<[usize; 2]>,
+    pub color: Option<Color>,
+    /// Leave out unreadable images (each listed with its reason) instead of failing.
+    pub skip_bad: bool,
+    /// Where the packed caches go; none: decode every time.
+    #[serde(skip)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The class folders of `dir`: its subfolders, sorted by name.
+fn class_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .filter(|p| p.is_dir() && !hidden(p))
+        .collect())
+}
+
+fn hidden(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Every image under `dir` (recursively: nested folders belong to their top class folder).
+fn images_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for p in sorted_entries(dir)? {
+        if hidden(&p) {
+            continue;
+        }
+        if p.is_dir() {
+            images_under(&p, out)?;
+        } else if is_image(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` is an image folder: `train/<class>/` or `<class>/` holding images.
+pub fn is_folder(dir: &Path) -> bool {
+    let root = split_root(dir);
+    class_dirs(&root).is_ok_and(|cs| cs.iter().any(|c| has_image(c)))
+}
+
+/// Whether any image lies under `dir`; stops at the first (detection must not list a whole
+/// folder that `load` lists again).
+fn has_image(dir: &Path) -> bool {
+    sorted_entries(dir).is_ok_and(|es| {
+        es.iter().filter(|p| !hidden(p)).any(|p| {
+            if p.is_dir() {
+                has_image(p)
+            } else {
+                is_image(p)
+            }
+        })
+    })
+}
+
+/// `DIR/train` when it exists, else `DIR`.
+fn split_root(dir: &Path) -> PathBuf {
+    let t = dir.join("train");
+    if t.is_dir() {
+        t
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// One file and its class.
+struct Item {
+    path: PathBuf,
+    class: u8,
+}
+
+/// The files of a split, interleaved across the classes (the first file of each class in
+/// `names` order, then the second, ...), so that a validation split taken from the end, as
+/// Keras' `validation_split` takes it, holds every class rather than the last ones.
+fn list(root: &Path, names: &[String]) -> Result<Vec<Item>> {
+    let mut per_class: Vec<std::vec::IntoIter<Item>> = Vec::new();
+    for c in class_dirs(root)? {
+        let name = c
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let Some(k) = names.iter().position(|n| *n == name) else {
+            return Err(Error::file(
+                &c,
+                format!(
+                    "class folder `{name}` is not one of the training classes ({})",
+                    names.join(", ")
+                ),
+            ));
+        };
+        let mut files = Vec::new();
+        images_under(&c, &mut files)?;
+        let class = k as u8;
+        let items: Vec<Item> = files.into_iter().map(|path| Item { path, class }).collect();
+        per_class.push(items.into_iter());
+    }
+    let mut items = Vec::new();
+    loop {
+        let before = items.len();
+        items.extend(per_class.iter_mut().filter_map(Iterator::next));
+        if items.len() == before {
+            return Ok(items);
+        }
+    }
+}
+
+/// A file that could not be used, and why.
+pub type Skipped = (PathBuf, String);
+
+/// The decoded shape: from the options, else from the first image.
+fn target(first: &Path, o: &FolderOptions) -> Result<([usize; 2], usize)> {
+    let img = image::open(first)
+        .map_err(|e| Error::file(first, format!("cannot be read as an image: {e}")))?;
+    let size = o
+        .image_size
+        .unwrap_or([img.height() as usize, img.width() as usize]);
+    let grey = matches!(img.color().channel_count(), 1 | 2);
+    let channels = match o.color {
+        Some(Color::Grayscale) => 1,
+        Some(Color::Rgb) => 3,
+        None if grey => 1,
+        None => 3,
+    };
+    Ok((size, channels))
+}
+
+/// One image decoded to `[h, w, c]` bytes.
+fn decode(
+    path: &Path,
+    [h, w]: [usize; 2],
+    c: usize,
+    resize: bool,
+) -> std::result::Result<Vec<u8>, String> {
+    let img = image::open(path).map_err(|e| format!("cannot be read as an image: {e}"))?;
+    let (iw, ih) = (img.width() as usize, img.height() as usize);
+    let img = if (ih, iw) == (h, w) {
+        img
+    } else if resize {
+        img.resize_exact(w as u32, h as u32, FilterType::Triangle)
+    } else {
+        return Err(format!(
+            "is {ih}x{iw} but the first image is {h}x{w}: the images must share one size unless a size to resize them to is given"
+        ));
+    };
+    Ok(match c {
+        1 => DynamicImage::ImageLuma8(img.to_luma8()).into_bytes(),
+        _ => DynamicImage::ImageRgb8(img.to_rgb8()).into_bytes(),
+    })
+}
+
+/// Decodes `items` in parallel into a set; a bad file fails the whole set unless skipped.
+fn decode_all(
+    items: &[Item],
+    size: [usize; 2],
+    c: usize,
+    o: &FolderOptions,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Dataset> {
+    let resize = o.image_size.is_some();
+    let decoded: Vec<_> = items
+        .par_iter()
+        .map(|it| decode(&it.path, size, c, resize))
+        .collect();
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    for (it, d) in items.iter().zip(decoded) {
+        match d {
+            Ok(px) => {
+                images.extend(px);
+                labels.push(it.class);
+            }
+            Err(why) if o.skip_bad => skipped.push((it.path.clone(), why)),
+            Err(why) => return Err(Error::file(&it.path, why)),
+        }
+    }
+    Ok(Dataset {
+        n: labels.len(),
+        images: images.into(),
+        labels,
+        height: size[0],
+        width: size[1],
+        channels: c,
+    })
+}
+
+/// Loads the folder `dir`; the files skipped (with `skip_bad`) come back with their reasons.
+pub fn load(dir: &Path, o: &FolderOptions) -> Result<(Splits, Vec<Skipped>)> {
+    load_with(dir, o, &mut Quiet)
+}
+
+/// `load`, reporting the writing of a large cache to `progress`.
+pub fn load_with(
+    dir: &Path,
+    o: &FolderOptions,
+    progress: &mut dyn Progress,
+) -> Result<(Splits, Vec<Skipped>)> {
+    let train_root = split_root(dir);
+    let names: Vec<String> = class_dirs(&train_root)?
+        .iter()
+        .map(|c| {
+            c.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    if names.len() > 256 {
+        return Err(Error::file(
+            dir,
+            format!(
+                "has {} class folders; at most 256 are supported",
+                names.len()
+            ),
+        ));
+    }
+    let train_items = list(&train_root, &names)?;
+    let test_root = dir.join("test");
+    let test_items = match train_root != dir && test_root.is_dir() {
+        true => list(&test_root, &names)?,
+        false => Vec::new(),
+    };
+    let first = train_items.first().ok_or_else(|| {
+        Error::file(
+            &train_root,
+            "holds no images (png, jpg, jpeg or bmp) in its class folders",
+        )
+    })?;
+    let (size, c) = target(&first.path, o)?;
+    let files: Vec<(&Path, u8)> = train_items
+        .iter()
+        .chain(&test_items)
+        .map(|i| (i.path.as_path(), i.class))
+        .collect();
+    let cached = o
+        .cache_dir
+        .as_ref()
+        .map(|d| folder_cache::Entry::new(d, dir, &files, o, (size, c)));
+    if let Some(hit) = cached.as_ref().and_then(folder_cache::Entry::read) {
+        return Ok(hit);
+    }
+    let mut skipped = Vec::new();
+    let train = decode_all(&train_items, size, c, o, &mut skipped)?;
+    let test = decode_all(&test_items, size, c, o, &mut skipped)?;
+    let read = finish(train, test, names, &train_root, &test_root, skipped)?;
+    match &cached {
+        // The decoded images are dropped for the mapped pack: memory stays flat while training.
+        Some(entry) => entry.write(read, progress),
+        None => Ok(read),
+    }
+}
+
+fn finish(
+    train: Dataset,
+    test: Dataset,
+    names: Vec<String>,
+    train_root: &Path,
+    test_root: &Path,
+    skipped: Vec<Skipped>,
+) -> Result<(Splits, Vec<Skipped>)> {
+    let splits = Splits::new(
+        train,
+        test,
+        Some(names),
+        [train_root.to_path_buf(), test_root.to_path_buf()],
+    )?;
+    Ok((splits, skipped))
+}

@@ -1,0 +1,14 @@
+//! fit / evaluate on any backend, the training state, and checkpoints.
+
+pub mod checkpoint;
+mod fit;
+pub mod history;
+pub mod report;
+pub mod state;
+pub mod watch;
+
+pub use fit::{evaluate, fit, split, Callbacks, EarlyStopped, FitResult, Outcome};
+pub use history::{EpochRecord, History};
+pub use state::{DataId, LoopState, Reached, RunConfig, TrainState};
+pub use watch::{EarlyStop, Monitor, Plateau};
+pub use wgnn_engine::ops::lr_schedule::{LrSchedule, Schedule};

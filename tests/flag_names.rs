@@ -1,0 +1,125 @@
+//! Every flag a message names is one the command line has: each `--name` written in the source
+//! of the command line (messages, hints, printed commands) is looked up in clap's own help of
+//! every subcommand, so a renamed flag cannot leave a message behind.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::run::ok_stdout;
+
+/// `--name` words in `text` (a double dash after a quote, space, backtick or bracket, then a
+/// lowercase name).
+fn flag_words(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for (at, _) in text.match_indices("--") {
+        let before = text[..at].chars().last();
+        if !matches!(before, Some('"' | ' ' | '`' | '(' | '[' | '\'' | '|')) {
+            continue;
+        }
+        let name: String = text[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+            .collect();
+        if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            found.insert(format!("--{}", name.trim_end_matches('-')));
+        }
+    }
+    found
+}
+
+/// The long flags clap lists in `wgnn [sub...] --help`.
+fn help_flags(words: &[&str]) -> BTreeSet<String> {
+    let mut args = words.to_vec();
+    args.push("--help");
+    let help = ok_stdout(&args);
+    help.lines()
+        .filter_map(|l| l.trim_start().split("--").nth(1).map(|rest| (l, rest)))
+        .filter(|(l, _)| l.trim_start().starts_with('-'))
+        .map(|(_, rest)| {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            format!("--{name}")
+        })
+        .collect()
+}
+
+/// The subcommands clap lists under "Commands:" in `wgnn [sub...] --help`.
+fn subcommands(words: &[&str]) -> Vec<String> {
+    let mut args = words.to_vec();
+    args.push("--help");
+    let help = ok_stdout(&args);
+    let Some(list) = help.split("Commands:").nth(1) else {
+        return Vec::new();
+    };
+    list.lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect()
+}
+
+fn rust_sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_flag_named_in_the_command_lines_source_exists() {
+    let mut known = help_flags(&[]);
+    let mut pending: Vec<Vec<String>> = subcommands(&[]).into_iter().map(|c| vec![c]).collect();
+    while let Some(words) = pending.pop() {
+        let w: Vec<&str> = words.iter().map(String::as_str).collect();
+        known.extend(help_flags(&w));
+        for sub in subcommands(&w) {
+            let mut deeper = words.clone();
+            deeper.push(sub);
+            pending.push(deeper);
+        }
+    }
+    assert!(
+        known.contains("--time-to-accuracy") && known.contains("--kernels"),
+        "{known:?}"
+    );
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_sources(&root.join("src"), &mut files);
+    files.sort();
+    let mut unknown = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            // Comments may name other programs' flags (Keras, cargo); messages may not.
+            let code = line.split("//").next().unwrap_or("");
+            for flag in flag_words(code) {
+                if !known.contains(&flag) {
+                    unknown.push(format!("{}:{}: {flag}", file.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "flags that wgnn does not have:\n{}",
+        unknown.join("\n")
+    );
+}
+
+#[test]
+fn flag_words_are_read_as_messages_write_them() {
+    let words =
+        flag_words("\"--lr must be > 0\"; use `--backend cpu` or (--epochs N); a--b, x - -y");
+    let want: BTreeSet<String> = ["--backend", "--epochs", "--lr"].map(String::from).into();
+    assert_eq!(words, want);
+}
