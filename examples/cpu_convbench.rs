@@ -3,10 +3,8 @@
 //!     cargo run --release --example cpu_convbench [REPS]
 use std::time::Instant;
 use wgnn::ops::conv2d::Conv2dShape;
-use wgnn::ops::cpu_conv;
-use wgnn::ops::cpu_conv_direct;
-use wgnn::ops::cpu_conv_pool;
-use wgnn::ops::cpu_gemm::gemm;
+use wgnn::ops::cpu;
+use wgnn::ops::cpu::gemm::gemm;
 use wgnn::ops::elementwise::Act;
 use wgnn::ops::gemm::GemmShape;
 use wgnn::ops::im2col::{col2im, im2col};
@@ -65,18 +63,18 @@ fn main() {
         let mut y = vec![0f32; m * cout];
         let b = vec![0.1f32; cout];
         let t = best(reps, || {
-            cpu_conv::forward_into(&s, &x, &w, &b, true, &mut y)
+            cpu::conv::forward_into(&s, &x, &w, &b, true, &mut y)
         });
         println!("  implicit fwd {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
-        let t = best(reps, || cpu_conv::backward_weights(&s, &x, &dy));
+        let t = best(reps, || cpu::conv::backward_weights(&s, &x, &dy));
         println!("  implicit dW  {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
         let ps = PoolShape::new(128, s.oh, s.ow, cout, [2, 2], [2, 2]).unwrap();
         let (mut py, mut pa) = (vec![0f32; ps.y_len()], vec![0u32; ps.y_len()]);
         let t = best(reps, || {
-            cpu_conv_pool::forward_into(&s, &ps, &x, &w, &b, Act::Relu, &mut py, &mut pa)
+            cpu::conv_pool::forward_into(&s, &ps, &x, &w, &b, Act::Relu, &mut py, &mut pa)
         });
         println!("  fused fwd+pool {t:7.2} ms");
-        let f = cpu_conv::Forward::new(&s, &x, &w);
+        let f = cpu::conv::Forward::new(&s, &x, &w);
         let mut strip = vec![0f32; 2 * s.ow * cout];
         // The first pixel of every two-row strip a 2x2 pooling reads.
         let (half, ow, oh) = (s.oh / 2, s.ow, s.oh);
@@ -87,8 +85,8 @@ fn main() {
             }
         });
         println!("  strips only (1 thread) {t:7.2} ms");
-        if cpu_conv_direct::applies(&s) {
-            let d = cpu_conv_direct::Direct::new(&s, &x, &w);
+        if cpu::conv_direct::applies(&s) {
+            let d = cpu::conv_direct::Direct::new(&s, &x, &w);
             let t = best(reps, || {
                 for r in strips() {
                     d.rows(r, &b, true, &mut strip);
@@ -100,7 +98,7 @@ fn main() {
         println!("  pool fwd (CPU pass) {t:7.2} ms");
         let mut dxv = vec![0f32; x.len()];
         let t = best(reps, || {
-            cpu_conv::backward_input_into(&s, &w, &dy, &mut dxv)
+            cpu::conv::backward_input_into(&s, &w, &dy, &mut dxv)
         });
         println!("  implicit dx  {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
         let ps = PoolShape::new(128, s.oh, s.ow, cout, [2, 2], [2, 2]).unwrap();
@@ -117,12 +115,12 @@ fn main() {
         let mut g = vec![0f32; ps.x_len()];
         let t = best(reps, || {
             pool::backward_into(&ps, &pdy, &arg, &mut g);
-            cpu_conv::backward_weights(&s, &x, &g)
+            cpu::conv::backward_weights(&s, &x, &g)
         });
         println!("  scatter + implicit dW {t:7.2} ms");
-        if cpu_conv_direct::applies(&s) {
+        if cpu::conv_direct::applies(&s) {
             let t = best(reps, || {
-                cpu_conv_direct::weight_grad_pooled(&s, &ps, &x, &pdy, &arg)
+                cpu::conv_direct::weight_grad_pooled(&s, &ps, &x, &pdy, &arg)
             });
             println!("  direct dW from pooled {t:7.2} ms");
         }

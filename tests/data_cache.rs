@@ -481,7 +481,7 @@ fn a_full_disk_is_a_clear_error_that_leaves_no_file() {
 /// Counts the conversions that report their progress (packs of 64 MiB or more).
 struct Conversions<'a>(&'a std::sync::atomic::AtomicUsize);
 
-impl wgnn::data::download::Progress for Conversions<'_> {
+impl wgnn::data::progress::Progress for Conversions<'_> {
     fn begin(&mut self, _: &str, _: Option<u64>, _: u64) {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }

@@ -12,7 +12,8 @@ use std::path::Path;
 use common::http::Server;
 use sha2::{Digest as _, Sha256};
 use wgnn::data::catalog::{Digest, Info, Remote};
-use wgnn::data::download::{fetch, Quiet, Source};
+use wgnn::data::download::{fetch, Source};
+use wgnn::data::progress::Quiet;
 use wgnn::data::{idx, Format};
 
 fn leak<T>(v: T) -> &'static T {

@@ -9,7 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use image::{GrayImage, RgbImage};
-use wgnn::data::folder::{self, Color, FolderOptions};
+use wgnn::data::folder;
+use wgnn::data::folder_scan::{Color, FolderOptions};
 use wgnn::data::{idx, Format};
 
 fn grey(path: &Path, w: u32, h: u32, seed: u32) -> Vec<u8> {

@@ -9,9 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::choice::choice;
 use crate::data::catalog::{self, Info, DATASETS};
-use crate::data::download::{self, Progress, Source};
-use crate::data::folder::{Color, FolderOptions, Skipped};
+use crate::data::download::{self, Source};
+use crate::data::folder_scan::{Color, FolderOptions};
 use crate::data::locate::{Located, Origin, Places};
+use crate::data::progress::Progress;
+use crate::data::Skipped;
 use crate::data::{read_path_with, Format, ReadOptions, Splits};
 use crate::error::{Error, Result};
 use crate::train::DataId;

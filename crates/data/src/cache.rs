@@ -9,18 +9,21 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use super::download::Progress;
-use super::folder::Skipped;
-use super::formats::{Format, ReadOptions};
+use super::format::{Format, ReadOptions};
 use super::packed::{self, Meta};
-use super::{idx, npz, Splits};
+use super::progress::Progress;
+use super::{idx, npz, Skipped, Splits};
 use wgnn_engine::error::{Error, Result};
 
+/// How a format is read whole into memory (`Format::read_memory`), for the formats converted
+/// from memory rather than streamed: the readers are above the cache, which only packs.
+pub type ReadMemory = fn(&Format, &ReadOptions) -> Result<(Splits, Vec<Skipped>)>;
+
 /// `format` read through its pack in `dir`, converting it first when there is none that checks
-/// out.
+/// out (streaming IDX and npz files, reading anything else with `read_memory`).
 pub fn read(
     format: &Format,
-    o: &ReadOptions,
+    (o, read_memory): (&ReadOptions, ReadMemory),
     dir: &Path,
     progress: &mut dyn Progress,
 ) -> Result<(Splits, Vec<Skipped>)> {
@@ -39,7 +42,7 @@ pub fn read(
     if let Some(hit) = packed::read(&path, &state) {
         return Ok(hit);
     }
-    if let Err(e) = convert(format, o, &path, &state, progress) {
+    if let Err(e) = convert((format, o, read_memory), &path, &state, progress) {
         // A failed conversion (a full disk) leaves nothing in the folder; a process waiting on
         // the lock tries for itself.
         let _ = std::fs::remove_file(&lock_path);
@@ -68,8 +71,7 @@ fn lock(path: &Path) -> Result<std::fs::File> {
 
 /// Writes the pack of `format` to `path`.
 fn convert(
-    format: &Format,
-    o: &ReadOptions,
+    (format, o, read_memory): (&Format, &ReadOptions, ReadMemory),
     path: &Path,
     key: &str,
     progress: &mut dyn Progress,
@@ -79,7 +81,7 @@ fn convert(
         Format::Idx(d) => idx::pack_dir(d, names, path, key, progress),
         Format::Npz(p) => npz::pack(p, names, path, key, progress),
         _ => {
-            let (splits, skipped) = format.read_memory(o)?;
+            let (splits, skipped) = read_memory(format, o)?;
             write_splits((&splits, &skipped), format.path(), (path, key), progress)
         }
     }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use wgnn_engine::error::{Error, Result};
 use wgnn_engine::util::shared::Shared;
 
+/// An input file that could not be used, and why (an image folder read with `skip_bad`).
+pub type Skipped = (PathBuf, String);
+
 /// A set of labelled images (u8 pixels), `[n, height, width, channels]` like Keras' arrays.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Dataset {

@@ -12,24 +12,9 @@ use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
 use super::catalog::{folder, Digest, Info, Remote};
+use super::format::Format;
+use super::progress::Progress;
 use wgnn_engine::error::{Error, Result};
-
-/// What a download reports as it goes (a progress bar in the app).
-pub trait Progress {
-    /// A file starts: its name, its size when the server says, and the bytes already on disk.
-    fn begin(&mut self, file: &str, total: Option<u64>, done: u64);
-    fn advance(&mut self, bytes: u64);
-    fn end(&mut self);
-}
-
-/// A `Progress` that reports nothing.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn begin(&mut self, _: &str, _: Option<u64>, _: u64) {}
-    fn advance(&mut self, _: u64) {}
-    fn end(&mut self) {}
-}
 
 /// Where files come from: the canonical hosts, or one mirror (`WGNN_MIRROR`) serving
 /// `MIRROR/NAME/FILE`.
@@ -63,7 +48,7 @@ const ATTEMPTS: usize = 4;
 /// Whether `remote` is already in `dest` (its file, or for an archive the folder it unpacked).
 fn present(dest: &Path, remote: &Remote) -> bool {
     if remote.untar {
-        super::formats::Format::detect(dest).is_some()
+        Format::detect(dest).is_some()
     } else {
         dest.join(remote.file).is_file()
     }

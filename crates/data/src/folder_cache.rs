@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::cache::{add_file, hex};
-use super::download::Progress;
-use super::folder::{FolderOptions, Skipped};
-use super::{packed, Splits};
+use super::folder_scan::FolderOptions;
+use super::progress::Progress;
+use super::{packed, Skipped, Splits};
 use wgnn_engine::error::{Error, Result};
 
 /// The cache key of a folder's files (with their classes) read at `[h, w]` with `c` channels.

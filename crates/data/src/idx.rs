@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use super::download::Progress;
 use super::packed::{self, Meta};
+use super::progress::Progress;
 use super::{Dataset, Splits};
 use wgnn_engine::error::{Error, Result};
 

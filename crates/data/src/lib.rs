@@ -11,6 +11,8 @@ pub mod dataset;
 pub mod download;
 pub mod folder;
 pub mod folder_cache;
+pub mod folder_scan;
+pub mod format;
 pub mod formats;
 pub mod idx;
 pub mod image;
@@ -18,9 +20,13 @@ pub mod locate;
 pub mod npz;
 pub mod packed;
 pub mod pickle;
+pub mod progress;
 
-pub use dataset::{check_labels, shape_str, split_last, split_validation, Dataset, Splits};
-pub use formats::{load_path, read_path, read_path_with, Format, ReadOptions};
+pub use dataset::{
+    check_labels, shape_str, split_last, split_validation, Dataset, Skipped, Splits,
+};
+pub use format::{Format, ReadOptions};
+pub use formats::{load_path, read_path, read_path_with};
 
 /// Loads `dir` as the old single-format loader did: whatever data it holds, classes from its
 /// labels.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::catalog::{folder, Info};
-use super::formats::Format;
+use super::format::Format;
 
 /// The folders to search, each optional.
 #[derive(Clone, Debug, Default)]

@@ -7,8 +7,8 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use super::download::Progress;
 use super::packed::{self, Meta};
+use super::progress::Progress;
 use super::{Dataset, Splits};
 use wgnn_engine::error::{Error, Result};
 

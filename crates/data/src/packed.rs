@@ -15,9 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
 
-use super::download::Progress;
-use super::folder::Skipped;
-use super::{Dataset, Splits};
+use super::progress::Progress;
+use super::{Dataset, Skipped, Splits};
 use wgnn_engine::error::{Error, Result};
 use wgnn_engine::util::bytes::human;
 use wgnn_engine::util::shared::Shared;

@@ -447,7 +447,7 @@ fn inference_graphs_hold_no_training_state() {
 /// (`layers::ConvMaxPool`); with a ReLU layer between them it runs three unfused passes. Both
 /// train to the same parameters and evaluate to the same probabilities, with one thread or two:
 /// the same bits where the processor has no AVX-512, else to rounding (the first layer's weight
-/// gradient then comes from `ops::cpu_conv_direct`, summed in another order; SGD, so that an update
+/// gradient then comes from `ops::cpu::conv_direct`, summed in another order; SGD, so that an update
 /// follows its gradient's size), and the fused runs give the same bits with any thread count.
 #[test]
 fn fused_conv_pool_trains_as_the_unfused_passes_with_any_thread_count() {

@@ -1,14 +1,14 @@
-//! The CPU backend's implicit-GEMM convolution (`ops::cpu_conv`) against the plain reference loops
+//! The CPU backend's implicit-GEMM convolution (`ops::cpu::conv`) against the plain reference loops
 //! of `conv2d::*_ref`, on the odd shapes and the presets' shapes; its register tile
-//! (`ops::cpu_tile`) on every instruction set this processor has, against a plain sum; and the
+//! (`ops::cpu::tile`) on every instruction set this processor has, against a plain sum; and the
 //! same bits whatever the thread count. Tolerance: the common ATOL/RTOL, with ATOL scaled by the
 //! square root of the summation length for the weight gradient (as for the im2col path).
 
 mod common;
 use common::*;
 use wgnn_engine::ops::conv2d::{self, odd_cases, Conv2dShape};
-use wgnn_engine::ops::cpu_conv;
-use wgnn_engine::ops::cpu_tile::{accumulate, Isa, Operands, Seg, MR};
+use wgnn_engine::ops::cpu;
+use wgnn_engine::ops::cpu::tile::{accumulate, Isa, Operands, Seg, MR};
 
 /// The odd shapes, then the presets' convolutions at small batches (conv 1->32 and 32->64 of
 /// convnet, the 5x5 same-padded ones of the larger presets, tiny's narrow ones).
@@ -44,7 +44,7 @@ fn implicit_convolution_matches_reference() {
         for relu in [false, true] {
             // NaN first: an element the pass fails to write shows up.
             let mut y = vec![f32::NAN; s.y_len()];
-            cpu_conv::forward_into(&s, &x, &w, &b, relu, &mut y);
+            cpu::conv::forward_into(&s, &x, &w, &b, relu, &mut y);
             let want = conv2d::forward_ref(&s, &x, &w, &b, relu);
             let atol = ATOL * ((s.kh * s.kw * s.cin) as f32).sqrt();
             assert_close_tol(
@@ -56,11 +56,11 @@ fn implicit_convolution_matches_reference() {
             );
         }
         let mut dx = vec![f32::NAN; s.x_len()];
-        cpu_conv::backward_input_into(&s, &w, &dy, &mut dx);
+        cpu::conv::backward_input_into(&s, &w, &dy, &mut dx);
         let atol = ATOL * ((s.kh * s.kw * s.cout) as f32).sqrt();
         let want = conv2d::backward_input_ref(&s, &w, &dy);
         assert_close_tol(&format!("{label} dx"), &dx, &want, atol, RTOL);
-        let (dw, db) = cpu_conv::backward_weights(&s, &x, &dy);
+        let (dw, db) = cpu::conv::backward_weights(&s, &x, &dy);
         let (rw, rb) = conv2d::backward_weights_ref(&s, &x, &dy);
         let atol = ATOL * ((s.n * s.oh * s.ow) as f32).sqrt();
         assert_close_tol(&format!("{label} dw"), &dw, &rw, atol, RTOL);
@@ -75,10 +75,10 @@ fn passes_bits(s: &Conv2dShape, seed: u64) -> Vec<Vec<u32>> {
     let b = rand_vec(seed + 2, s.cout);
     let dy = rand_vec(seed + 3, s.y_len());
     let mut y = vec![0f32; s.y_len()];
-    cpu_conv::forward_into(s, &x, &w, &b, true, &mut y);
+    cpu::conv::forward_into(s, &x, &w, &b, true, &mut y);
     let mut dx = vec![0f32; s.x_len()];
-    cpu_conv::backward_input_into(s, &w, &dy, &mut dx);
-    let (dw, db) = cpu_conv::backward_weights(s, &x, &dy);
+    cpu::conv::backward_input_into(s, &w, &dy, &mut dx);
+    let (dw, db) = cpu::conv::backward_weights(s, &x, &dy);
     [y, dx, dw, db]
         .iter()
         .map(|v| v.iter().map(|f| f.to_bits()).collect())
@@ -178,7 +178,6 @@ fn a_tile_reading_past_b_panics() {
 /// pooling windows that tile the rows (odd sizes leave rows and columns unpooled).
 #[test]
 fn fused_conv_pool_gives_the_unfused_bits() {
-    use wgnn_engine::ops::cpu_conv_pool;
     use wgnn_engine::ops::elementwise::{act_forward_in_place, Act};
     use wgnn_engine::ops::pool::{self, PoolShape};
     let cases: [(ConvCase, [usize; 2], Act); 5] = [
@@ -203,19 +202,19 @@ fn fused_conv_pool_gives_the_unfused_bits() {
     for (i, (c, pool_size, act)) in cases.into_iter().enumerate() {
         let s = shape(&c);
         let p = PoolShape::new(s.n, s.oh, s.ow, s.cout, pool_size, pool_size).unwrap();
-        assert!(cpu_conv_pool::fusable(&s, &p), "case {i}");
+        assert!(cpu::conv_pool::fusable(&s, &p), "case {i}");
         let x = rand_vec(50 + i as u64, s.x_len());
         let w = rand_vec(60 + i as u64, s.w_len());
         let b = rand_vec(70 + i as u64, s.cout);
         let mut y = vec![0f32; s.y_len()];
-        cpu_conv::forward_into(&s, &x, &w, &b, act == Act::Relu, &mut y);
+        cpu::conv::forward_into(&s, &x, &w, &b, act == Act::Relu, &mut y);
         if act != Act::Relu {
             act_forward_in_place(act, &mut y);
         }
         let (mut want, mut want_arg) = (vec![0f32; p.y_len()], vec![0u32; p.y_len()]);
         pool::forward_into(&p, &y, &mut want, &mut want_arg);
         let (mut got, mut got_arg) = (vec![f32::NAN; p.y_len()], vec![u32::MAX; p.y_len()]);
-        cpu_conv_pool::forward_into(&s, &p, &x, &w, &b, act, &mut got, &mut got_arg);
+        cpu::conv_pool::forward_into(&s, &p, &x, &w, &b, act, &mut got, &mut got_arg);
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&got), bits(&want), "case {i}: pooled values");
         assert_eq!(got_arg, want_arg, "case {i}: argmax");
@@ -223,5 +222,5 @@ fn fused_conv_pool_gives_the_unfused_bits() {
     // Overlapping or padded windows are not fused.
     let s = shape(&(1, 12, 12, 1, 4, [3, 3], [1, 1], false));
     let overlapping = PoolShape::new(1, 10, 10, 4, [3, 3], [2, 2]).unwrap();
-    assert!(!cpu_conv_pool::fusable(&s, &overlapping));
+    assert!(!cpu::conv_pool::fusable(&s, &overlapping));
 }

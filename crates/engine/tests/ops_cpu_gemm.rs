@@ -1,4 +1,4 @@
-//! The CPU backend's packed GEMM (`ops::cpu_gemm`) against the blocked reference `matmul_ref`, for
+//! The CPU backend's packed GEMM (`ops::cpu::gemm`) against the blocked reference `matmul_ref`, for
 //! every transpose combination, micro-tile tails (m % 6, n % 16), k across packed blocks (k > 256),
 //! the k-split path (few rows, long k: weight gradients), B read in place (large B), bias and ReLU.
 //! Tolerance: the common ATOL/RTOL, with ATOL scaled by sqrt(k) for the summation order.
@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use wgnn_engine::ops::cpu_gemm::{gemm, gemm_into};
+use wgnn_engine::ops::cpu::gemm::{gemm, gemm_into};
 use wgnn_engine::ops::gemm::{matmul_ref, GemmShape};
 
 const SIZES: &[(usize, usize, usize)] = &[

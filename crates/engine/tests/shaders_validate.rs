@@ -29,7 +29,7 @@ fn every_shader_file_is_registered() {
                     .to_string();
                 assert!(
                     shader_files().any(|f| f == rel),
-                    "shaders/{rel} is not compiled in (src/runtime/shaders.rs)"
+                    "shaders/{rel} is not compiled in (crates/engine/build.rs lists shaders/)"
                 );
                 on_disk += 1;
             }

@@ -15,8 +15,8 @@ use super::watch::Monitor;
 use wgnn_data::{Dataset, Splits};
 use wgnn_engine::error::{Error, Result};
 use wgnn_engine::graph::{Backend, EpochStats, MemoryUse, Pass, Progress, Tensors};
+use wgnn_engine::model::schedule::LrSchedule;
 use wgnn_engine::model::Validation;
-use wgnn_engine::ops::lr_schedule::LrSchedule;
 use wgnn_engine::util::rng::Rng;
 
 const TRAIN: usize = 0;

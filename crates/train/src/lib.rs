@@ -11,4 +11,4 @@ pub use fit::{evaluate, fit, split, Callbacks, EarlyStopped, FitResult, Outcome}
 pub use history::{EpochRecord, History};
 pub use state::{DataId, LoopState, Reached, RunConfig, TrainState};
 pub use watch::{EarlyStop, Monitor, Plateau};
-pub use wgnn_engine::ops::lr_schedule::{LrSchedule, Schedule};
+pub use wgnn_engine::model::schedule::{LrSchedule, Schedule};

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::history::History;
 use super::watch::{EarlyStop, Monitor, Plateau, Watch};
-use wgnn_data::folder::FolderOptions;
+use wgnn_data::folder_scan::FolderOptions;
 use wgnn_engine::graph::{GraphState, Metrics, Tensors};
+use wgnn_engine::model::schedule::Schedule;
 use wgnn_engine::model::{OptimizerKind, TrainDefaults, Validation};
-use wgnn_engine::ops::lr_schedule::Schedule;
 
 /// When a `target_accuracy` run reached its target.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -8,7 +8,7 @@ use super::args::{TrainArgs, FIXED};
 use crate::app::data::{color_name, DataArgs};
 use crate::app::device::Device;
 use crate::app::shell_word;
-use crate::data::folder::FolderOptions;
+use crate::data::folder_scan::FolderOptions;
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::train::RunConfig;

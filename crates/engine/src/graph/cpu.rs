@@ -1,6 +1,6 @@
 //! The CPU executor: the same plan and parameter layout as the GPU, run with the reference ops
 //! (convolutions as implicit GEMM, fused with a max pooling after them where its windows tile the
-//! rows; dense layers through the packed, multi-threaded `cpu_gemm`).
+//! rows; dense layers through the packed, multi-threaded `cpu::gemm`).
 //! It is the oracle for whole-step GPU tests and the fallback when no adapter exists.
 
 use std::ops::ControlFlow;

@@ -1,6 +1,6 @@
 //! Conv2D (Keras semantics: NHWC input, kernel `[kh, kw, cin, cout]`, valid or same padding,
 //! strides, an activation fused into the kernels' epilogue). CPU: implicit GEMM without patch
-//! matrices (`ops::cpu_conv`); GPU: `ops::conv2d` (`shaders/conv2d_tiled.wgsl`,
+//! matrices (`ops::cpu::conv`); GPU: `ops::conv2d` (`shaders/conv2d_tiled.wgsl`,
 //! `shaders/conv2d_blocked.wgsl`). Tests: `crates/engine/tests/ops_conv2d.rs`, `crates/engine/tests/ops_cpu_conv.rs`.
 
 use super::activation::{self, Activation};
@@ -13,8 +13,7 @@ use super::{
 use crate::error::Result;
 use crate::onnx::{self, Attr, OnnxBuilder, OnnxCx};
 use crate::ops::conv2d::{self, Conv2dShape};
-use crate::ops::cpu_conv;
-use crate::ops::cpu_conv_pool;
+use crate::ops::cpu;
 use crate::ops::elementwise::{self, Act};
 use crate::ops::pool::PoolShape;
 use crate::runtime::GpuTensor;
@@ -209,7 +208,7 @@ impl Op for ConvOp {
     }
 
     fn memory(&self, m: &mut MemoryCx) {
-        let floats = cpu_conv::padded_input_len(&self.s);
+        let floats = cpu::conv::padded_input_len(&self.s);
         if !m.arena && floats > 0 {
             // Same padding: the CPU passes read a zero-padded copy of the input.
             let s = &self.s;
@@ -231,7 +230,7 @@ impl Op for ConvOp {
         let s = &self.s;
         let mut y = cx.floats.take(s.y_len());
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        cpu_conv::forward_into(s, x, w, b, self.fused_on_cpu(), &mut y);
+        cpu::conv::forward_into(s, x, w, b, self.fused_on_cpu(), &mut y);
         if !self.fused_on_cpu() {
             elementwise::act_forward_in_place(self.act, &mut y);
         }
@@ -252,7 +251,7 @@ impl Op for ConvOp {
     }
 
     fn cpu_fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
-        cpu_conv_pool::fusable(&self.s, p).then_some(ConvMaxPool {
+        cpu::conv_pool::fusable(&self.s, p).then_some(ConvMaxPool {
             s: self.s,
             act: self.act,
             w: self.w,
@@ -311,12 +310,12 @@ pub(super) fn cpu_conv_grads(
     g: Vec<f32>,
     need_dx: bool,
 ) -> Vec<f32> {
-    let (dw, db) = cpu_conv::backward_weights(s, x, &g);
+    let (dw, db) = cpu::conv::backward_weights(s, x, &g);
     cx.grads[w] = dw;
     cx.grads[b] = db;
     let dx = if need_dx {
         let mut dx = cx.floats.take(x.len());
-        cpu_conv::backward_input_into(s, &cx.params[w], &g, &mut dx);
+        cpu::conv::backward_input_into(s, &cx.params[w], &g, &mut dx);
         dx
     } else {
         Vec::new()

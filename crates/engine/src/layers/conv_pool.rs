@@ -1,5 +1,5 @@
 //! A convolution followed by a max pooling, fused on the CPU backend when the pooling's windows
-//! tile the rows (`ops::cpu_conv_pool`): the graph runs this one pass for the two ops, forward
+//! tile the rows (`ops::cpu::conv_pool`): the graph runs this one pass for the two ops, forward
 //! and backward, with the same results as the two ops' own passes. The convolution's output
 //! activation stays empty (nothing reads it); the pooling keeps its argmax as its own pass would.
 //! The GPU graph runs the two ops unfused. Tests: crates/engine/tests/ops_cpu_conv.rs (the kernel) and
@@ -8,9 +8,9 @@
 use super::conv2d::cpu_conv_grads;
 use super::{CpuCx, Mode};
 use crate::ops::conv2d::Conv2dShape;
+use crate::ops::cpu;
 use crate::ops::elementwise::{self, Act};
 use crate::ops::pool::{self, PoolShape};
-use crate::ops::{cpu_conv_direct, cpu_conv_pool};
 
 /// A convolution (shape, activation, parameter indices) and the max pooling after it.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ impl ConvMaxPool {
         let mut y = cx.floats.take(self.pool.y_len());
         let mut arg = cx.indices.take(self.pool.y_len());
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        cpu_conv_pool::forward_into(&self.s, &self.pool, x, w, b, self.act, &mut y, &mut arg);
+        cpu::conv_pool::forward_into(&self.s, &self.pool, x, w, b, self.act, &mut y, &mut arg);
         (y, arg)
     }
 
@@ -55,10 +55,10 @@ impl ConvMaxPool {
         need_dx: bool,
     ) -> Vec<f32> {
         elementwise::act_backward_in_place(self.act, y, &mut dy);
-        if !need_dx && cpu_conv_direct::applies(&self.s) {
+        if !need_dx && cpu::conv_direct::applies(&self.s) {
             // A first layer: its weight gradient straight from the pooled gradient.
             let (dw, db) =
-                cpu_conv_direct::weight_grad_pooled(&self.s, &self.pool, x, &dy, &argmax);
+                cpu::conv_direct::weight_grad_pooled(&self.s, &self.pool, x, &dy, &argmax);
             (cx.grads[self.w], cx.grads[self.b]) = (dw, db);
             cx.floats.give(dy);
             cx.indices.give(argmax);

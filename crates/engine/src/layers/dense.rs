@@ -1,5 +1,5 @@
 //! Dense (Keras semantics: kernel `[inputs, units]`, bias, an activation fused into the GEMM's
-//! epilogue). CPU: the packed GEMM (`ops::cpu_gemm`); GPU: `ops::gemm` (`shaders/gemm.wgsl`) and
+//! epilogue). CPU: the packed GEMM (`ops::cpu::gemm`); GPU: `ops::gemm` (`shaders/gemm.wgsl`) and
 //! the bias gradient's column sum (`ops::reduce`). Tests: `crates/engine/tests/ops_gemm.rs`,
 //! `crates/engine/tests/ops_cpu_gemm.rs`, `crates/engine/tests/ops_reduce.rs`.
 
@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::onnx::{OnnxBuilder, OnnxCx};
 use crate::ops::elementwise::{self, Act};
 use crate::ops::gemm::{self, GemmShape};
-use crate::ops::{cpu_gemm, reduce};
+use crate::ops::{cpu, reduce};
 use crate::runtime::GpuTensor;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,7 +130,7 @@ impl Op for DenseOp {
         let gs = self.shapes(cx.max_batch).forward;
         let mut y = cx.floats.take(gs.m * gs.n);
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        cpu_gemm::gemm_into(&gs, x, w, Some(b), self.fused_on_cpu(), &mut y);
+        cpu::gemm::gemm_into(&gs, x, w, Some(b), self.fused_on_cpu(), &mut y);
         if !self.fused_on_cpu() {
             elementwise::act_forward_in_place(self.act, &mut y);
         }
@@ -148,11 +148,11 @@ impl Op for DenseOp {
     ) -> Vec<f32> {
         elementwise::act_backward_in_place(self.act, y, &mut g);
         let shapes = self.shapes(cx.max_batch);
-        cx.grads[self.w] = cpu_gemm::gemm(&shapes.weights, x, &g, None, false);
+        cx.grads[self.w] = cpu::gemm::gemm(&shapes.weights, x, &g, None, false);
         cx.grads[self.b] = reduce::col_sum_cpu(cx.max_batch, self.units, &g);
         let dx = if need_dx {
             let mut dx = cx.floats.take(x.len());
-            cpu_gemm::gemm_into(&shapes.input, &g, &cx.params[self.w], None, false, &mut dx);
+            cpu::gemm::gemm_into(&shapes.input, &g, &cx.params[self.w], None, false, &mut dx);
             dx
         } else {
             Vec::new()

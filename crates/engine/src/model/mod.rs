@@ -7,7 +7,9 @@
 //! a bias `(units)`; BatchNorm has gamma, beta (trainable), moving mean and
 //! moving variance (non-trainable), one each per channel of the last axis.
 
+mod optimizer;
 mod presets;
+pub mod schedule;
 mod summary;
 mod toml_spec;
 
@@ -15,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ops::augment::Augment;
-use crate::ops::lr_schedule::Schedule;
+use schedule::Schedule;
 
 pub use crate::layers::{Activation, Layer, LayerInfo, Padding};
-pub use crate::ops::optim::OptimizerKind;
+pub use optimizer::OptimizerKind;
 pub use presets::{for_data, preset, resolve, PRESETS};
 pub use summary::thousands;
 

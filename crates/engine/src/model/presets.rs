@@ -2,8 +2,8 @@
 
 use super::{Activation::*, Layer, ModelSpec, OptimizerKind, TrainDefaults, Validation};
 use crate::error::{Error, Result};
+use crate::model::schedule::Schedule;
 use crate::ops::augment::Augment;
-use crate::ops::lr_schedule::Schedule;
 
 /// Names of the built-in models; the first is the default.
 pub const PRESETS: &[&str] = &[

@@ -5,8 +5,8 @@ use toml::{Table, Value};
 use super::{Layer, ModelSpec, OptimizerKind, TrainDefaults, Validation};
 use crate::error::{Error, Result};
 use crate::layers::{type_name, Fields, Res, TomlOut};
+use crate::model::schedule::Schedule;
 use crate::ops::augment::Augment;
-use crate::ops::lr_schedule::Schedule;
 
 fn parse_layer(tbl: &Table, ty: &str) -> Res<Layer> {
     let mut f = Fields::new(tbl);

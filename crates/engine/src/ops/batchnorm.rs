@@ -8,6 +8,8 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
+use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::step::StepParams;
 use crate::bail;
 use crate::error::Result;
 use crate::ops::step::STEP_WORDS;
@@ -552,4 +554,129 @@ pub fn backward(
         ctx.dispatch(SHADER, "bn_bwd_sums", pb, &bind, groups)?,
         ctx.dispatch(SHADER, "bn_dx", pb, &bind, groups)?,
     ])
+}
+
+pub const CHECK: OpCheck = OpCheck {
+    op: "batchnorm",
+    runs: Runs::Once(checks),
+};
+
+/// (rows per sample, channels, compiled batch, valid batch): dense rows, a convolution's 26x26
+/// maps, and short batches whose padding rows must not count.
+const CHECK_CASES: [(usize, usize, usize, usize); 3] =
+    [(1, 3, 37, 20), (1, 64, 128, 100), (26 * 26, 32, 3, 2)];
+
+/// Per-channel parameters from `seed`, in the ranges a trained layer holds: (gamma, beta,
+/// running mean, running variance).
+fn check_params(seed: u64, c: usize) -> [Vec<f32>; 4] {
+    let scaled = |k: u64, mid: f32, half: f32| -> Vec<f32> {
+        rand_vec(seed * 4 + k, c)
+            .iter()
+            .map(|v| mid + half * v)
+            .collect()
+    };
+    [
+        scaled(0, 1.0, 0.5),
+        scaled(1, 0.0, 0.5),
+        scaled(2, 0.0, 0.2),
+        scaled(3, 1.25, 0.75),
+    ]
+}
+
+fn checks(env: &Env, out: Sink) -> Result<()> {
+    for (i, (rps, c, max_batch, batch)) in CHECK_CASES.into_iter().enumerate() {
+        let s = BnShape::new(rps, max_batch, c)?;
+        check_train(env.ctx, &s, batch, i as u64, out)?;
+        check_infer(env.ctx, &s, i as u64, out)?;
+    }
+    Ok(())
+}
+
+fn check_shape(s: &BnShape, batch: usize) -> String {
+    format!(
+        "{} rows per sample x {} channels, {batch} of {} samples",
+        s.rows_per_sample, s.c, s.max_batch
+    )
+}
+
+/// The training forward (y, the saved statistics, the running ones) and its backward.
+fn check_train(ctx: &GpuContext, s: &BnShape, batch: usize, seed: u64, out: Sink) -> Result<()> {
+    let (n, c) = (s.max_rows() * s.c, s.c);
+    // A per-channel offset, so that the mean matters.
+    let x: Vec<f32> = rand_vec(100 + seed, n)
+        .iter()
+        .enumerate()
+        .map(|(j, v)| v + (j % c) as f32 * 0.3)
+        .collect();
+    let dy = rand_vec(200 + seed, n);
+    let [gamma, beta, rmean, rvar] = check_params(seed, c);
+    let step = StepParams {
+        batch: batch as u32,
+        t: 1,
+        ..Default::default()
+    };
+    let t = |v: &[f32], label| ctx.tensor(v, label);
+    let (gx, gdy, gstep) = (t(&x, "x")?, t(&dy, "dy")?, ctx.tensor(&[step], "step")?);
+    let (gg, gb) = (t(&gamma, "gamma")?, t(&beta, "beta")?);
+    let (grm, grv) = (t(&rmean, "running mean")?, t(&rvar, "running var")?);
+    let (gy, gdx) = (nan_tensor(ctx, n, "y")?, nan_tensor(ctx, n, "dx")?);
+    let (gmean, ginv) = (nan_tensor(ctx, c, "mean")?, nan_tensor(ctx, c, "invstd")?);
+    let (gdg, gdb) = (nan_tensor(ctx, c, "dgamma")?, nan_tensor(ctx, c, "dbeta")?);
+    let f = forward_train(
+        ctx, s, &gx, &gg, &gb, &grm, &grv, &gstep, &gy, &gmean, &ginv,
+    )?;
+    let ms = timed(ctx, &f.iter().collect::<Vec<_>>())?;
+    let r = forward_train_ref(s, batch, &x, &gamma, &beta, &rmean, &rvar);
+    let mut got = Vec::new();
+    for g in [&gy, &gmean, &ginv, &grm, &grv] {
+        got.extend(ctx.read_f32(g)?);
+    }
+    let want = [&r.y, &r.mean, &r.invstd, &r.running_mean, &r.running_var];
+    out(Output {
+        kernel: "batchnorm::bn_sum+bn_sqdev+bn_apply_train".into(),
+        shape: format!(
+            "{}: y, mean, invstd, running statistics",
+            check_shape(s, batch)
+        ),
+        got,
+        want: want.into_iter().flatten().copied().collect(),
+        ms,
+    });
+    let b = backward(
+        ctx, s, &gx, &gdy, &gg, &gmean, &ginv, &gstep, &gdx, &gdg, &gdb,
+    )?;
+    let ms = timed(ctx, &b.iter().collect::<Vec<_>>())?;
+    let (dx, dgamma, dbeta) = backward_ref(s, batch, &x, &dy, &gamma, &r.mean, &r.invstd);
+    let mut got = ctx.read_f32(&gdx)?;
+    got.extend(ctx.read_f32(&gdg)?);
+    got.extend(ctx.read_f32(&gdb)?);
+    out(Output {
+        kernel: "batchnorm::bn_bwd_sums+bn_dx".into(),
+        shape: format!("{}: dx, dgamma, dbeta", check_shape(s, batch)),
+        got,
+        want: [dx, dgamma, dbeta].concat(),
+        ms,
+    });
+    Ok(())
+}
+
+/// Inference with the running statistics.
+fn check_infer(ctx: &GpuContext, s: &BnShape, seed: u64, out: Sink) -> Result<()> {
+    let n = s.max_rows() * s.c;
+    let x = rand_vec(300 + seed, n);
+    let [gamma, beta, rmean, rvar] = check_params(seed + 50, s.c);
+    let t = |v: &[f32], label| ctx.tensor(v, label);
+    let (gx, gg, gb) = (t(&x, "x")?, t(&gamma, "gamma")?, t(&beta, "beta")?);
+    let (grm, grv) = (t(&rmean, "running mean")?, t(&rvar, "running var")?);
+    let gy = nan_tensor(ctx, n, "y")?;
+    let d = forward_infer(ctx, s, &gx, &gg, &gb, &grm, &grv, &gy)?;
+    let ms = timed(ctx, &[&d])?;
+    out(Output {
+        kernel: "batchnorm::bn_infer".into(),
+        shape: check_shape(s, s.max_batch),
+        got: ctx.read_f32(&gy)?,
+        want: forward_infer_ref(s, &x, &gamma, &beta, &rmean, &rvar),
+        ms,
+    });
+    Ok(())
 }

@@ -8,6 +8,8 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
+use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::step::StepParams;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
@@ -218,4 +220,64 @@ pub fn backward(
         &[("dy", dy), ("mask_in", mask), ("y", dx)],
         n,
     )
+}
+
+pub const CHECK: OpCheck = OpCheck {
+    op: "dropout",
+    runs: Runs::Once(checks),
+};
+
+/// (elements, rate, seed, step, layer): one element, odd lengths past a workgroup, and a seed past
+/// 32 bits (its high word must reach the GPU hash too).
+const CHECK_CASES: [(usize, f32, u64, u32, u32); 4] = [
+    (1, 0.5, 0, 1, 0),
+    (4097, 0.1, 7, 100, 1),
+    (30_001, 0.75, 123_456_789, 9, 2),
+    (5000, 0.3, u64::MAX, 3, 1),
+];
+
+fn checks(env: &Env, out: Sink) -> Result<()> {
+    let ctx = env.ctx;
+    for (n, rate, seed, t, layer) in CHECK_CASES {
+        let shape = format!("{n} values, rate {rate}, seed {seed}, step {t}, layer {layer}");
+        let x = rand_vec(n as u64 ^ seed, n);
+        let dy = rand_vec(n as u64 + 99, n);
+        let (lo, hi) = StepParams::seed_words(seed);
+        let step = StepParams {
+            batch: 1,
+            t,
+            seed: lo,
+            seed_hi: hi,
+            ..Default::default()
+        };
+        let gstep = ctx.tensor(&[step], "step")?;
+        let (gx, gdy) = (ctx.tensor(&x, "x")?, ctx.tensor(&dy, "dy")?);
+        let (gy, gm) = (nan_tensor(ctx, n, "y")?, nan_tensor(ctx, n, "mask")?);
+        let gdx = nan_tensor(ctx, n, "dx")?;
+        let f = forward(ctx, n, rate, layer, &gx, &gstep, &gy, &gm)?;
+        let ms = timed(ctx, &[&f])?;
+        let mask = mask_ref(n, rate, seed, t, layer);
+        // The mask is a hash of the same bits on both sides: compared exactly, as values.
+        let mut got = ctx.read_f32(&gm)?;
+        got.extend(ctx.read_f32(&gy)?);
+        let mut want = mask.clone();
+        want.extend(forward_ref(&x, &mask));
+        out(Output {
+            kernel: "dropout::dropout_forward".into(),
+            shape: format!("{shape}: mask, y"),
+            got,
+            want,
+            ms,
+        });
+        let b = backward(ctx, n, &gdy, &gm, &gdx)?;
+        let ms = timed(ctx, &[&b])?;
+        out(Output {
+            kernel: "dropout::dropout_backward".into(),
+            shape,
+            got: ctx.read_f32(&gdx)?,
+            want: backward_ref(&dy, &mask),
+            ms,
+        });
+    }
+    Ok(())
 }

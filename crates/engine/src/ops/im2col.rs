@@ -1,9 +1,9 @@
 //! Fast CPU convolution for the CPU backend: im2col / col2im around the packed, multi-threaded
-//! GEMM of `cpu_gemm`. The plain loops of `conv2d::*_ref` stay the oracle; this path is
+//! GEMM of `cpu::gemm`. The plain loops of `conv2d::*_ref` stay the oracle; this path is
 //! checked against them in `crates/engine/tests/ops_im2col.rs`.
 
 use super::conv2d::Conv2dShape;
-use super::cpu_gemm::{gemm, gemm_into};
+use super::cpu::gemm::{gemm, gemm_into};
 use super::gemm::GemmShape;
 use super::reduce::col_sum_cpu;
 use rayon::prelude::*;

@@ -308,9 +308,31 @@ fn check_one(ctx: &GpuContext, rows: usize, cols: usize, valid: usize, out: Sink
     w.extend(want.pred.iter().map(|&p| p as f32));
     out(Output {
         kernel: "loss::softmax_xent (grad, loss, class)".into(),
-        shape,
+        shape: shape.clone(),
         got,
         want: w,
+        ms,
+    });
+    // The metrics of two steps over the same batch, added onto a pass that already holds one.
+    let start = Metrics {
+        loss: 1.5,
+        hits: 3,
+        samples: 7,
+    };
+    let gmetrics = ctx.tensor(&start.to_words(), "metrics")?;
+    let a = accumulate(ctx, rows, &bufs, &gmetrics)?;
+    let ms = timed(ctx, &[&a, &a])?;
+    let got = Metrics::from_words(&ctx.read_u32(&gmetrics)?);
+    let mut total = start;
+    let step = accumulate_cpu(&want, &labels, valid);
+    total.add(step);
+    total.add(step);
+    let as_values = |m: Metrics| vec![m.loss as f32, m.hits as f32, m.samples as f32];
+    out(Output {
+        kernel: "loss::accumulate (loss sum, hits, samples)".into(),
+        shape: format!("{shape}, twice onto a running sum"),
+        got: as_values(got),
+        want: as_values(total),
         ms,
     });
     Ok(())

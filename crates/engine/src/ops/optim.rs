@@ -3,13 +3,13 @@
 //! `crates/engine/tests/ops_optim.rs`.
 
 use bytemuck::{Pod, Zeroable};
-use serde::{Deserialize, Serialize};
 
+use super::check_case::{rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::step::StepParams;
 use crate::bail;
 use crate::error::Result;
 use crate::ops::step::STEP_WORDS;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
-use crate::util::text::Named;
 
 const SHADER: &str = "optim";
 
@@ -39,60 +39,6 @@ pub enum Optimizer {
         eps: f32,
         weight_decay: f32,
     },
-}
-
-/// Optimisers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    Sgd,
-    Adam,
-    Rmsprop,
-}
-
-impl OptimizerKind {
-    pub const ALL: [OptimizerKind; 3] = [
-        OptimizerKind::Sgd,
-        OptimizerKind::Adam,
-        OptimizerKind::Rmsprop,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Adam => "adam",
-            OptimizerKind::Rmsprop => "rmsprop",
-        }
-    }
-}
-
-impl Named for OptimizerKind {
-    const ALL: &'static [Self] = &[Self::Sgd, Self::Adam, Self::Rmsprop];
-    fn name(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-crate::util::text::display_from_str!(
-    OptimizerKind,
-    "optimizer",
-    [
-        OptimizerKind::Sgd,
-        OptimizerKind::Adam,
-        OptimizerKind::Rmsprop
-    ]
-);
-
-impl OptimizerKind {
-    /// This kind with Keras' default hyperparameters and learning rate `lr`.
-    pub fn with_lr(self, lr: f32) -> Optimizer {
-        use OptimizerKind as K;
-        match self {
-            K::Sgd => Optimizer::sgd(lr),
-            K::Adam => Optimizer::adam(lr),
-            K::Rmsprop => Optimizer::rmsprop(lr),
-        }
-    }
 }
 
 impl Optimizer {
@@ -356,4 +302,92 @@ pub fn update(
         ],
         n,
     )
+}
+
+pub const CHECK: OpCheck = OpCheck {
+    op: "optim",
+    runs: Runs::Once(checks),
+};
+
+/// Every kernel (plain and momentum SGD, Adam, RMSprop), with and without decoupled weight decay.
+fn check_optimizers() -> [Optimizer; 6] {
+    [
+        Optimizer::sgd(0.05),
+        Optimizer::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        Optimizer::adam(0.001),
+        Optimizer::rmsprop(0.001),
+        Optimizer::adam(0.001).with_weight_decay(0.004),
+        Optimizer::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 0.1,
+        },
+    ]
+}
+
+/// Parameter counts: one, and an odd count past several workgroups.
+const CHECK_SIZES: [usize; 2] = [1, 34_826];
+/// Steps per case: Adam's bias correction and the slots' carry show after the first.
+const CHECK_STEPS: u32 = 3;
+
+fn checks(env: &Env, out: Sink) -> Result<()> {
+    for opt in check_optimizers() {
+        for n in CHECK_SIZES {
+            check_one(env.ctx, &opt, n, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `CHECK_STEPS` updates on both sides, the learning rate changing every step through the step
+/// record; the parameters and every slot compared after the last.
+fn check_one(ctx: &GpuContext, opt: &Optimizer, n: usize, out: Sink) -> Result<()> {
+    let slots = opt.state_buffers();
+    let mut p = rand_vec(n as u64, n);
+    let (mut s1, mut s2) = (vec![0f32; n], vec![0f32; n]);
+    let gp = ctx.tensor(&p, "params")?;
+    let gg = ctx.alloc(n, "grads")?;
+    let gs1 = ctx.alloc(if slots >= 1 { n } else { 1 }, "s1")?;
+    let gs2 = ctx.alloc(if slots >= 2 { n } else { 1 }, "s2")?;
+    let gstep = ctx.alloc(STEP_WORDS, "step")?;
+    let mut ms = 0.0;
+    for t in 1..=CHECK_STEPS {
+        let lr = opt.lr() * (1.0 - 0.1 * t as f32);
+        let g = rand_vec(1000 * t as u64 + n as u64, n);
+        ctx.write(&gg, &g)?;
+        let step = StepParams {
+            batch: 1,
+            t,
+            lr,
+            ..Default::default()
+        };
+        ctx.write(&gstep, &[step])?;
+        let d = update(ctx, opt, &gp, &gg, &gs1, &gs2, &gstep)?;
+        ms += timed(ctx, &[&d])?;
+        update_cpu(opt, t, lr, &mut p, &g, &mut s1, &mut s2);
+    }
+    let mut got = ctx.read_f32(&gp)?;
+    let mut want = p;
+    for (slot, gpu, cpu) in [(1, &gs1, &s1), (2, &gs2, &s2)] {
+        if slots >= slot {
+            got.extend(ctx.read_f32(gpu)?);
+            want.extend(cpu);
+        }
+    }
+    let (entry, _) = kernel_params(opt, n as u32);
+    out(Output {
+        kernel: format!("{SHADER}::{entry}"),
+        shape: format!(
+            "{n} parameters, {CHECK_STEPS} steps, weight decay {}: params and {slots} slots",
+            opt.weight_decay()
+        ),
+        got,
+        want,
+        ms,
+    });
+    Ok(())
 }

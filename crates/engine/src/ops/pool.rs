@@ -501,8 +501,8 @@ fn checks(env: &Env, out: Sink) -> Result<()> {
     Ok(())
 }
 
-/// Max pooling forward and backward of one case against the references, from inputs drawn from
-/// `seed`; `origin` ends the shape's label.
+/// Max and average pooling, forward and backward, of one case against the references, from
+/// inputs drawn from `seed`; `origin` ends the shape's label.
 pub fn check_one(
     ctx: &GpuContext,
     case: PoolCase,
@@ -536,9 +536,42 @@ pub fn check_one(
     let ms = timed(ctx, &[&b])?;
     out(Output {
         kernel: b.name.clone(),
-        shape,
+        shape: shape.clone(),
         got: ctx.read_f32(&gdx)?,
         want: backward_ref(&s, &dy, &arg),
+        ms,
+    });
+    check_avg(ctx, &s, &shape, &x, &dy, out)
+}
+
+/// Average pooling forward and backward of the same case against the references.
+fn check_avg(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    shape: &str,
+    x: &[f32],
+    dy: &[f32],
+    out: Sink,
+) -> Result<()> {
+    let (gx, gdy) = (ctx.tensor(x, "x")?, ctx.tensor(dy, "dy")?);
+    let gy = nan_tensor(ctx, s.y_len(), "y")?;
+    let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
+    let f = avg_forward(ctx, s, &gx, &gy)?;
+    let ms = timed(ctx, &[&f])?;
+    out(Output {
+        kernel: f.name.clone(),
+        shape: shape.to_string(),
+        got: ctx.read_f32(&gy)?,
+        want: avg_forward_ref(s, x),
+        ms,
+    });
+    let b = avg_backward(ctx, s, &gdy, &gdx)?;
+    let ms = timed(ctx, &[&b])?;
+    out(Output {
+        kernel: b.name.clone(),
+        shape: shape.to_string(),
+        got: ctx.read_f32(&gdx)?,
+        want: avg_backward_ref(s, dy),
         ms,
     });
     Ok(())

@@ -1,4 +1,5 @@
-//! Every WGSL file of `shaders/`, compiled into the binary so the CLI needs no files at run time.
+//! Every WGSL file of `shaders/`, compiled into the binary so the CLI needs no files at run time
+//! (build.rs lists the folder: a new file is compiled in, and a new top-level one is a kernel).
 //! A shader names the preludes it needs with `#include "prelude/....wgsl"` lines, which
 //! `include::assemble` expands (once per file, cached here for the life of the process).
 
@@ -7,84 +8,8 @@ use std::sync::OnceLock;
 use super::include::{assemble, Assembled};
 use crate::error::{Error, Result};
 
-/// (path relative to `shaders/`, text) of every file, preludes included.
-const FILES: &[(&str, &str)] = &[
-    (
-        "batchnorm.wgsl",
-        include_str!("../../../../shaders/batchnorm.wgsl"),
-    ),
-    (
-        "conv2d_blocked.wgsl",
-        include_str!("../../../../shaders/conv2d_blocked.wgsl"),
-    ),
-    (
-        "conv2d_tiled.wgsl",
-        include_str!("../../../../shaders/conv2d_tiled.wgsl"),
-    ),
-    (
-        "dropout.wgsl",
-        include_str!("../../../../shaders/dropout.wgsl"),
-    ),
-    (
-        "elementwise.wgsl",
-        include_str!("../../../../shaders/elementwise.wgsl"),
-    ),
-    (
-        "gather.wgsl",
-        include_str!("../../../../shaders/gather.wgsl"),
-    ),
-    ("gemm.wgsl", include_str!("../../../../shaders/gemm.wgsl")),
-    ("loss.wgsl", include_str!("../../../../shaders/loss.wgsl")),
-    ("optim.wgsl", include_str!("../../../../shaders/optim.wgsl")),
-    ("pool.wgsl", include_str!("../../../../shaders/pool.wgsl")),
-    (
-        "reduce.wgsl",
-        include_str!("../../../../shaders/reduce.wgsl"),
-    ),
-    (
-        "prelude/activate.wgsl",
-        include_str!("../../../../shaders/prelude/activate.wgsl"),
-    ),
-    (
-        "prelude/block8.wgsl",
-        include_str!("../../../../shaders/prelude/block8.wgsl"),
-    ),
-    (
-        "prelude/conv2d.wgsl",
-        include_str!("../../../../shaders/prelude/conv2d.wgsl"),
-    ),
-    (
-        "prelude/grid.wgsl",
-        include_str!("../../../../shaders/prelude/grid.wgsl"),
-    ),
-    (
-        "prelude/hash.wgsl",
-        include_str!("../../../../shaders/prelude/hash.wgsl"),
-    ),
-    (
-        "prelude/step.wgsl",
-        include_str!("../../../../shaders/prelude/step.wgsl"),
-    ),
-    (
-        "prelude/tile_gemm.wgsl",
-        include_str!("../../../../shaders/prelude/tile_gemm.wgsl"),
-    ),
-];
-
-/// The kernel modules (file stems of `shaders/*.wgsl`); the preludes are only included.
-pub const SHADERS: &[&str] = &[
-    "batchnorm",
-    "conv2d_blocked",
-    "conv2d_tiled",
-    "dropout",
-    "elementwise",
-    "gather",
-    "gemm",
-    "loss",
-    "optim",
-    "pool",
-    "reduce",
-];
+// FILES and SHADERS: every file of the workspace's `shaders/` folder, listed by build.rs.
+include!(concat!(env!("OUT_DIR"), "/shader_files.rs"));
 
 /// The text of `path` (relative to `shaders/`) as compiled in.
 pub fn shader_file(path: &str) -> Option<&'static str> {

@@ -1,4 +1,4 @@
-//! The register tile of the CPU backend's implicit-GEMM convolutions (`ops::cpu_conv`): `MR` rows
+//! The register tile of the CPU backend's implicit-GEMM convolutions (`ops::cpu::conv`): `MR` rows
 //! of A, each at its own offset, times one `nr`-wide panel of B, summed over a list of segments.
 //! The rows' own offsets let a tile take any six output pixels (across row and image borders), and
 //! the segments let one tile walk a window row by row (forward) or an image output row by output

@@ -1,12 +1,12 @@
 //! Convolutions with few input channels (the first layer of every preset: a 3x3 or 5x5 kernel over
 //! one or three channels), computed directly on the CPU backend when the processor has AVX-512.
-//! With K = 9 the implicit-GEMM tile of `cpu_conv` spends most of its time around a reduction of
+//! With K = 9 the implicit-GEMM tile of `cpu::conv` spends most of its time around a reduction of
 //! three segments of three steps; here every tap's weights are one row, the taps' offsets into the
 //! input are counted once per layer, and 32 vector registers hold a tile with no spills. A tile's
 //! channels are two registers (32 channels) when the outputs come in whole groups of 32, else one
 //! (16, the lanes past the last channel computed on zero weights and never stored).
 //! - Forward ([`Direct::rows`]): six output pixels times 32 channels (or 12 times 16) per tile, the bits of
-//!   `cpu_conv::Forward::rows` (the same sums in the same order: tap by tap from zero, then the
+//!   `conv::Forward::rows` (the same sums in the same order: tap by tap from zero, then the
 //!   bias, then ReLU), so fusing it with pooling keeps the unfused passes' bits.
 //! - Weight gradient straight from a max pooling's gradient and argmax ([`weight_grad_pooled`]):
 //!   the convolution's output gradient is zero except at each window's argmax, so each pixel's
@@ -14,7 +14,7 @@
 //!   full-size gradient is never written (11 MB for convnet's first layer at batch 128). A tile is
 //!   nine taps times 32 (or 16) channels.
 //!
-//! Processors without AVX-512 (and other shapes) keep `cpu_conv`'s tile: an AVX2 copy of these
+//! Processors without AVX-512 (and other shapes) keep `cpu::conv`'s tile: an AVX2 copy of these
 //! kernels, with half the registers, ran no faster than it (measured in docs/performance.md).
 //! Tests: crates/engine/tests/ops_cpu_conv.rs, against the `conv2d::*_ref` oracle and the unfused passes.
 
@@ -24,9 +24,9 @@
     allow(dead_code, unused_imports, unused_variables)
 )]
 
-use super::conv2d::Conv2dShape;
-use super::cpu_conv::{input, pixel_cursor, Input};
-use super::pool::PoolShape;
+use super::conv::{input, pixel_cursor, Input};
+use crate::ops::conv2d::Conv2dShape;
+use crate::ops::pool::PoolShape;
 use rayon::prelude::*;
 
 /// Accumulator registers of a forward tile: pixels times registers per pixel.
@@ -199,7 +199,7 @@ unsafe fn rows_avx512<const V: usize, const P: usize>(
             for (i, row) in acc.iter().enumerate().take(live) {
                 let v = spill(row);
                 let o = &mut out[(g0 + i) * n + c0..][..wc];
-                // The expression of `cpu_conv`'s store, for its bits.
+                // The expression of `cpu::conv`'s store, for its bits.
                 for ((o, &v), &bv) in o.iter_mut().zip(&v).zip(&b[c0..c0 + wc]) {
                     *o = if relu { (v + bv).max(0.0) } else { v + bv };
                 }

@@ -2,16 +2,16 @@
 //! (stride = pool size, no padding), fused on the CPU backend: the convolution's output rows
 //! under one row of pooling windows are computed into a strip that stays in cache and pooled
 //! from there, so the full-size activation is never written nor read back. The results are the
-//! bits of the unfused passes (`cpu_conv::forward_into`, the activation, `pool::forward_into`):
+//! bits of the unfused passes (`conv::forward_into`, the activation, `pool::forward_into`):
 //! the same tiles, the same activation function, the same window order and tie rule. Backward
 //! needs only the pooled output and the argmax (the activation's gradient is read at the argmax,
 //! where the activation's value is the pooled one). Tests: crates/engine/tests/ops_cpu_conv.rs.
 
-use super::conv2d::Conv2dShape;
-use super::cpu_conv::Forward;
-use super::cpu_conv_direct::{self, Direct};
-use super::elementwise::Act;
-use super::pool::PoolShape;
+use super::conv::Forward;
+use super::conv_direct::{self, Direct};
+use crate::ops::conv2d::Conv2dShape;
+use crate::ops::elementwise::Act;
+use crate::ops::pool::PoolShape;
 use rayon::prelude::*;
 
 /// Whether pooling `p` can follow convolution `s` fused: its input is the convolution's output
@@ -87,7 +87,7 @@ enum Conv<'a> {
 
 impl<'a> Conv<'a> {
     fn new(s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
-        if cpu_conv_direct::applies(s) {
+        if conv_direct::applies(s) {
             Self::Direct(Direct::new(s, x, w))
         } else {
             Self::Tile(Forward::new(s, x, w))

@@ -4,7 +4,7 @@
 //! of k when C has too few rows to share (a weight gradient), with a fixed split so results do not
 //! depend on the thread count. `gemm::matmul_ref` stays the oracle (crates/engine/tests/ops_cpu_gemm.rs).
 
-use super::gemm::GemmShape;
+use crate::ops::gemm::GemmShape;
 use crate::util::simd::has_avx2_fma;
 use rayon::prelude::*;
 

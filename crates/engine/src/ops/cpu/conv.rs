@@ -1,4 +1,4 @@
-//! The CPU backend's convolution as implicit GEMM over `cpu_tile`'s register tile, without the
+//! The CPU backend's convolution as implicit GEMM over `cpu::tile`'s register tile, without the
 //! patch matrices of `ops::im2col` (which stays as a tested alternative):
 //! - forward: each tile is six output pixels (any six: each row has its own offset into x) times
 //!   a panel of the packed weights, summed window row by window row: within one window row the
@@ -15,8 +15,8 @@
 
 use std::borrow::Cow;
 
-use super::conv2d::Conv2dShape;
-use super::cpu_tile::{accumulate, Isa, Operands, Seg, MR};
+use super::tile::{accumulate, Isa, Operands, Seg, MR};
+use crate::ops::conv2d::Conv2dShape;
 use rayon::prelude::*;
 
 /// Output pixels per forward task (a multiple of MR): enough work to amortise scheduling.
