@@ -63,7 +63,7 @@ const CRATES: &[Crate] = &[
     Crate {
         dir: "crates/train",
         layers: &[
-            &["checkpoint", "fit", "history", "state", "watch"],
+            &["checkpoint", "fit", "history", "state", "validate", "watch"],
             &["report"],
         ],
     },

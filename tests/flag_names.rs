@@ -123,3 +123,96 @@ fn flag_words_are_read_as_messages_write_them() {
     let want: BTreeSet<String> = ["--backend", "--epochs", "--lr"].map(String::from).into();
     assert_eq!(words, want);
 }
+
+/// Every setting the training crate refuses is named by its own flag on the command line: the
+/// name comes from clap (`RunFlags::flag_for`), and `wgnn train --help` lists it.
+#[test]
+fn every_refused_setting_is_named_by_its_flag() {
+    use wgnn::app::train::RunFlags;
+    use wgnn::model::Validation;
+    use wgnn::train::RunConfig;
+    let ok = RunConfig::default();
+    assert_eq!(ok.validate(), Ok(()));
+    let bad: Vec<(RunConfig, &str)> = vec![
+        (
+            RunConfig {
+                batch_size: 0,
+                ..ok.clone()
+            },
+            "--batch-size",
+        ),
+        (
+            RunConfig {
+                epochs: 0,
+                ..ok.clone()
+            },
+            "--epochs",
+        ),
+        (
+            RunConfig {
+                limit: Some(0),
+                ..ok.clone()
+            },
+            "--limit",
+        ),
+        (
+            RunConfig {
+                checkpoint_every: Some(0),
+                ..ok.clone()
+            },
+            "--checkpoint-every",
+        ),
+        (
+            RunConfig {
+                lr: -1.0,
+                ..ok.clone()
+            },
+            "--lr",
+        ),
+        (
+            RunConfig {
+                validation: Validation::Split(1.0),
+                ..ok.clone()
+            },
+            "--validation-split",
+        ),
+        (
+            RunConfig {
+                target_accuracy: Some(1.5),
+                ..ok.clone()
+            },
+            "--time-to-accuracy",
+        ),
+        (
+            RunConfig {
+                label_smoothing: 1.0,
+                ..ok.clone()
+            },
+            "--label-smoothing",
+        ),
+        (
+            RunConfig {
+                weight_decay: f32::NAN,
+                ..ok.clone()
+            },
+            "--weight-decay",
+        ),
+        (
+            RunConfig {
+                warmup_epochs: -1.0,
+                ..ok.clone()
+            },
+            "--warmup-epochs",
+        ),
+    ];
+    let train_flags = help_flags(&["train"]);
+    for (run, want) in bad {
+        let e = run.validate().expect_err(want);
+        let flag = RunFlags::flag_for(e.setting);
+        assert_eq!(flag.as_deref(), Some(want), "the setting {}", e.setting);
+        assert!(
+            train_flags.contains(want),
+            "{want} is not in `wgnn train --help`"
+        );
+    }
+}

@@ -46,7 +46,7 @@ fn run_config() -> RunConfig {
 fn valid_checkpoint(dir: &Path) -> (Plan, Vec<u8>) {
     let spec = spec();
     let plan = Plan::new(spec.input, &spec.layers, 4).unwrap();
-    let mut c = CpuGraph::new(plan.clone(), OptimizerKind::Adam.with_lr(0.001), 1).unwrap();
+    let mut c = CpuGraph::new(plan.clone(), OptimizerKind::Adam.optimizer(), 1).unwrap();
     let images: Vec<u8> = (0..8 * 784).map(|i| (i % 251) as u8).collect();
     let labels: Vec<u8> = (0..8).map(|i| i as u8).collect();
     c.load(0, HostData::copied(&images, &labels, 784)).unwrap();

@@ -36,7 +36,7 @@ fn run(
 ) -> (GraphState, Vec<u32>, Vec<f32>, Option<String>) {
     let spec = preset("tiny").unwrap();
     let plan = Plan::new(spec.input, &spec.layers, BATCH).unwrap();
-    let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(0.001), 7).unwrap();
+    let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(), 7).unwrap();
     g.set_residency(residency);
     g.set_augment(augment);
     g.load(0, data()).unwrap();

@@ -88,7 +88,7 @@ pub fn measure(a: &BenchArgs, device: &Device) -> Result<BenchResult> {
     let samples = index_list_len(a.steps, batch)?;
     let order: Vec<u32> = (0..samples).map(|i| (i % n) as u32).collect();
     let warm: Vec<u32> = order[..a.warmup.saturating_mul(batch).min(order.len())].to_vec();
-    let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
+    let opt = a.model.defaults.optimizer.optimizer();
     let lr = a.model.defaults.lr;
     with_backend(a.backend, device, plan, GraphKind::Training(opt, 0), |b| {
         b.load(0, data.train.host(n))?;
@@ -130,7 +130,7 @@ pub fn profile(a: &BenchArgs, device: &Device) -> Result<Profile> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     let data = a.data.load()?.splits;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
-    let opt = a.model.defaults.optimizer.with_lr(a.model.defaults.lr);
+    let opt = a.model.defaults.optimizer.optimizer();
     let n = batch.min(data.train.len());
     let host = data.train.host(n);
     with_backend(a.backend, device, plan, GraphKind::Training(opt, 0), |b| {

@@ -23,7 +23,7 @@ fn main() -> wgnn_engine::Result<()> {
     let model = preset("tiny")?;
     let batch = model.defaults.batch_size;
     let plan = Plan::new(model.input, &model.layers, batch)?;
-    let optimizer = model.defaults.optimizer.with_lr(model.defaults.lr);
+    let optimizer = model.defaults.optimizer.optimizer();
 
     let on_gpu = std::env::args().nth(1).is_some_and(|a| a == "gpu");
     let ctx;

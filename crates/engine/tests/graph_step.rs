@@ -44,14 +44,14 @@ fn compare(what: &str, gpu: &dyn Backend, cpu: &dyn Backend, atol: f32, rtol: f3
 #[test]
 fn one_training_step_matches_cpu() {
     let ctx = gpu();
-    for opt in [
-        Optimizer::adam(0.001),
-        Optimizer::rmsprop(0.001),
-        Optimizer::Sgd {
-            lr: 0.05,
-            momentum: 0.9,
-            weight_decay: 0.0,
-        },
+    let momentum = Optimizer::Sgd {
+        momentum: 0.9,
+        weight_decay: 0.0,
+    };
+    for (opt, lr) in [
+        (Optimizer::adam(), 0.001),
+        (Optimizer::rmsprop(), 0.001),
+        (momentum, 0.05),
     ] {
         let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
         let data = synthetic(40, 144, 5);
@@ -61,7 +61,6 @@ fn one_training_step_matches_cpu() {
         c.load(0, host(&data)).unwrap();
         // 13 samples: a full batch of 8, then a short batch of 5 (padding rows must not count).
         let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0];
-        let lr = opt.lr();
         let rg = g.train_at(0, &order[..8], lr).unwrap();
         let rc = c.train_at(0, &order[..8], lr).unwrap();
         assert_close(
@@ -95,7 +94,8 @@ fn one_training_step_matches_cpu() {
 fn every_other_layer_kind_trains_as_on_the_cpu() {
     let ctx = gpu();
     for global_max in [false, true] {
-        for opt in [Optimizer::adam(0.01), Optimizer::rmsprop(0.01)] {
+        for opt in [Optimizer::adam(), Optimizer::rmsprop()] {
+            let lr = 0.01;
             let plan = Plan::new([12, 12, 1], &every_other_layer(global_max), 8).unwrap();
             let data = synthetic(40, 144, 5);
             let mut g = GpuGraph::new(ctx, plan.clone(), opt, 4).unwrap();
@@ -104,16 +104,16 @@ fn every_other_layer_kind_trains_as_on_the_cpu() {
             c.load(0, host(&data)).unwrap();
             let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0];
             let what = format!("global max {global_max}, {opt:?}");
-            let rg = g.train_at(0, &order[..8], opt.lr()).unwrap();
-            let rc = c.train_at(0, &order[..8], opt.lr()).unwrap();
+            let rg = g.train_at(0, &order[..8], lr).unwrap();
+            let rc = c.train_at(0, &order[..8], lr).unwrap();
             assert_close(
                 &format!("{what}: loss after 1 step"),
                 &[rg.loss],
                 &[rc.loss],
             );
             compare(&format!("{what}: after 1 step"), &g, &c, ATOL, RTOL);
-            let rg = g.train_at(0, &order, opt.lr()).unwrap();
-            let rc = c.train_at(0, &order, opt.lr()).unwrap();
+            let rg = g.train_at(0, &order, lr).unwrap();
+            let rc = c.train_at(0, &order, lr).unwrap();
             assert_close_tol(
                 &format!("{what}: loss, steps 2-3"),
                 &[rg.loss],
@@ -142,7 +142,7 @@ fn same_seed_gives_bit_identical_parameters() {
     let order: Vec<u32> = (0..64).rev().collect();
     let run = || {
         let plan = Plan::new([12, 12, 1], &every_layer(), 16).unwrap();
-        let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(0.001), 9).unwrap();
+        let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(), 9).unwrap();
         g.load(0, host(&data)).unwrap();
         g.train_at(0, &order, 0.001).unwrap();
         g.params().unwrap()
@@ -187,7 +187,7 @@ fn bad_uses_are_errors_not_panics() {
     assert!(Plan::new([4, 4, 1], &no_softmax, 2).is_err());
     // Data of the wrong image size for the model.
     let plan = Plan::new([12, 12, 1], &layers, 4).unwrap();
-    let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(0.001), 1).unwrap();
+    let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(), 1).unwrap();
     let data = synthetic(4, 100, 5);
     assert!(g
         .load(0, HostData::copied(&data.images, &data.labels, 100))
@@ -233,7 +233,7 @@ fn state_moves_between_backends_and_training_continues_exactly() {
     let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
     let data = synthetic(40, 144, 5);
     let order: Vec<u32> = (0..40).rev().collect();
-    for opt in [Optimizer::adam(0.001), Optimizer::rmsprop(0.001)] {
+    for opt in [Optimizer::adam(), Optimizer::rmsprop()] {
         let (mut g, mut c) = both(&plan, opt, 5);
         g.load(0, host(&data)).unwrap();
         c.load(0, host(&data)).unwrap();
@@ -265,13 +265,13 @@ fn state_moves_between_backends_and_training_continues_exactly() {
         assert_eq!(c.steps_done(), g.steps_done());
     }
     // A state from another optimizer or model is refused.
-    let (mut g, _) = both(&plan, Optimizer::adam(0.001), 5);
+    let (mut g, _) = both(&plan, Optimizer::adam(), 5);
     let mut other = g.state().unwrap();
     other.slots.pop();
     let e = g.set_state(&other).unwrap_err().to_string();
     assert!(e.contains("state tensors"), "{e}");
     let small = Plan::new([12, 12, 1], &every_layer()[6..], 8).unwrap();
-    let mut c = CpuGraph::new(small, Optimizer::adam(0.001), 5).unwrap();
+    let mut c = CpuGraph::new(small, Optimizer::adam(), 5).unwrap();
     assert!(c.set_state(&g.state().unwrap()).is_err());
 }
 
@@ -285,7 +285,7 @@ fn every_step_takes_the_learning_rate_the_trainer_gives() {
     let plan = Plan::new([12, 12, 1], &layers, 8).unwrap();
     let data = synthetic(24, 144, 5);
     let order: Vec<u32> = (0..24).collect();
-    let sgd = Optimizer::sgd(0.1);
+    let sgd = Optimizer::sgd();
     let (mut g, mut c) = both(&plan, sgd, 2);
     let (mut g0, _) = both(&plan, sgd, 2);
     for b in [&mut g as &mut dyn Backend, &mut c, &mut g0] {
@@ -321,7 +321,7 @@ fn a_pass_can_stop_and_continue_with_the_same_sums() {
     let lrs = vec![0.001; 10];
     for gpu_backend in [false, true] {
         let make = || -> Box<dyn Backend> {
-            let opt = Optimizer::adam(0.001);
+            let opt = Optimizer::adam();
             match gpu_backend {
                 true => Box::new(GpuGraph::new(gpu(), plan.clone(), opt, 4).unwrap()),
                 false => Box::new(CpuGraph::new(plan.clone(), opt, 4).unwrap()),
@@ -372,7 +372,7 @@ fn a_pass_can_stop_and_continue_with_the_same_sums() {
 fn profiling_a_step_changes_no_state() {
     let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
     let data = synthetic(16, 144, 5);
-    let (mut g, mut c) = both(&plan, Optimizer::adam(0.001), 6);
+    let (mut g, mut c) = both(&plan, Optimizer::adam(), 6);
     for b in [&mut g as &mut dyn Backend, &mut c] {
         b.load(0, host(&data)).unwrap();
         b.train_at(0, &(0..16).collect::<Vec<u32>>(), 0.001)
@@ -399,7 +399,7 @@ fn inference_graphs_hold_no_training_state() {
     let before = ctx.memory();
     let mut gi = GpuGraph::inference(ctx, plan.clone()).unwrap();
     let after_inference = ctx.memory();
-    let mut gt = GpuGraph::new(ctx, plan.clone(), Optimizer::adam(0.001), 8).unwrap();
+    let mut gt = GpuGraph::new(ctx, plan.clone(), Optimizer::adam(), 8).unwrap();
     let after_training = ctx.memory();
     let mut ci = CpuGraph::inference(plan.clone()).unwrap();
     let (params, stats) = gt.params().unwrap();
@@ -500,7 +500,7 @@ fn fused_matches_unfused(conv: &dyn Fn(Activation, usize) -> Layer, first: usize
             .unwrap();
         pool.install(|| {
             let plan = Plan::new([12, 12, 1], layers, 16).unwrap();
-            let mut c = CpuGraph::new(plan, Optimizer::sgd(0.05), 5).unwrap();
+            let mut c = CpuGraph::new(plan, Optimizer::sgd(), 5).unwrap();
             c.load(0, host(&data)).unwrap();
             c.train_at(0, &order, 0.05).unwrap();
             let probs = c.eval(0, &order, true).unwrap().probs;

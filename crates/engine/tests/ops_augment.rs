@@ -194,7 +194,7 @@ fn an_augmented_training_step_matches_on_both_backends() {
     let images: Vec<u8> = (0..32 * 784).map(|i| ((i * 29) % 256) as u8).collect();
     let labels: Vec<u8> = (0..32).map(|i| (i % 10) as u8).collect();
     let host = HostData::copied(&images, &labels, 784);
-    let opt = Optimizer::adam(0.001);
+    let opt = Optimizer::adam();
     let mut g = GpuGraph::new(gpu(), plan.clone(), opt, 3).unwrap();
     let mut c = CpuGraph::new(plan.clone(), opt, 3).unwrap();
     let mut plain = CpuGraph::new(plan, opt, 3).unwrap();

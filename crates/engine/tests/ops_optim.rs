@@ -35,13 +35,12 @@ fn reference_formulas_by_hand() {
     // SGD: p = 1 - 0.1 * 0.5.
     near(
         "sgd p",
-        one(Optimizer::sgd(0.1), 1, 0.1, 1.0, 0.5, 0.0, 0.0).0,
+        one(Optimizer::sgd(), 1, 0.1, 1.0, 0.5, 0.0, 0.0).0,
         0.95,
     );
     // SGD momentum 0.9, v0 = 0.2: v = 0.9*0.2 - 0.1*0.5 = 0.13; p = 1 + 0.13.
     let (p, v, _) = one(
         Optimizer::Sgd {
-            lr: 0.1,
             momentum: 0.9,
             weight_decay: 0.0,
         },
@@ -56,14 +55,14 @@ fn reference_formulas_by_hand() {
     near("sgd momentum p", p, 1.13);
     // Weight decay 0.1 at lr 0.5 first takes p * 0.05 off: 2 - 0.1 = 1.9, then the SGD step
     // 1.9 - 0.5 * 0.2 = 1.8. Adam decays the same way before its own step.
-    let wd = Optimizer::sgd(0.5).with_weight_decay(0.1);
+    let wd = Optimizer::sgd().with_weight_decay(0.1);
     near(
         "sgd weight decay p",
         one(wd, 1, 0.5, 2.0, 0.2, 0.0, 0.0).0,
         1.8,
     );
-    let adam_wd = Optimizer::adam(0.01).with_weight_decay(0.1);
-    let plain = one(Optimizer::adam(0.01), 1, 0.01, 1.0 - 0.001, 0.5, 0.0, 0.0).0;
+    let adam_wd = Optimizer::adam().with_weight_decay(0.1);
+    let plain = one(Optimizer::adam(), 1, 0.01, 1.0 - 0.001, 0.5, 0.0, 0.0).0;
     near(
         "adam weight decay p",
         one(adam_wd, 1, 0.01, 1.0, 0.5, 0.0, 0.0).0,
@@ -72,7 +71,7 @@ fn reference_formulas_by_hand() {
     // Adam t=1, lr 0.01, g 0.5: m = 0.05; v = 0.001*0.25 = 0.00025;
     // alpha = 0.01*sqrt(0.001)/0.1 = 0.00316227766; step = m*alpha/(sqrt(v)+1e-7)
     // = 0.000158113883/0.0158114883 = 0.0099999368; p = 0.9900000632.
-    let (p, m, v) = one(Optimizer::adam(0.01), 1, 0.01, 1.0, 0.5, 0.0, 0.0);
+    let (p, m, v) = one(Optimizer::adam(), 1, 0.01, 1.0, 0.5, 0.0, 0.0);
     near("adam m", m, 0.05);
     near("adam v", v, 0.00025);
     near("adam p", p, 0.990_000_063_2);
@@ -80,7 +79,7 @@ fn reference_formulas_by_hand() {
     // v = 0.00025 + (1 - 0.00025)*0.001 = 0.00124975; alpha = 0.01*sqrt(1-0.998001)/(1-0.81)
     // = 0.01*0.0447101778/0.19 = 0.00235316725; step = -0.055*0.00235316725/(0.0353517326+1e-7)
     // = -0.00366097...; p = 1.00366097.
-    let (p, m, v) = one(Optimizer::adam(0.01), 2, 0.01, 1.0, -1.0, 0.05, 0.00025);
+    let (p, m, v) = one(Optimizer::adam(), 2, 0.01, 1.0, -1.0, 0.05, 0.00025);
     near("adam t2 m", m, -0.055);
     near("adam t2 v", v, 0.001_249_75);
     near(
@@ -90,7 +89,7 @@ fn reference_formulas_by_hand() {
     );
     // RMSprop lr 0.01, rho 0.9, g 0.5: v = 0.1*0.25 = 0.025;
     // p = 1 - 0.005/sqrt(0.025 + 1e-7) = 1 - 0.005/0.158114199 = 0.9683772866.
-    let (p, v, _) = one(Optimizer::rmsprop(0.01), 1, 0.01, 1.0, 0.5, 0.0, 0.0);
+    let (p, v, _) = one(Optimizer::rmsprop(), 1, 0.01, 1.0, 0.5, 0.0, 0.0);
     near("rmsprop v", v, 0.025);
     near("rmsprop p", p, 0.968_377_286_6);
 }
@@ -98,28 +97,33 @@ fn reference_formulas_by_hand() {
 #[test]
 fn gpu_matches_reference_over_five_steps() {
     let ctx = gpu();
+    // Each with the base learning rate of the steps below.
     let opts = [
-        Optimizer::sgd(0.05),
-        Optimizer::Sgd {
-            lr: 0.05,
-            momentum: 0.9,
-            weight_decay: 0.0,
-        },
-        Optimizer::adam(0.001),
-        Optimizer::Adam {
-            lr: 0.01,
-            beta1: 0.8,
-            beta2: 0.99,
-            eps: 1e-5,
-            weight_decay: 0.0,
-        },
-        Optimizer::rmsprop(0.001),
+        (Optimizer::sgd(), 0.05),
+        (
+            Optimizer::Sgd {
+                momentum: 0.9,
+                weight_decay: 0.0,
+            },
+            0.05,
+        ),
+        (Optimizer::adam(), 0.001),
+        (
+            Optimizer::Adam {
+                beta1: 0.8,
+                beta2: 0.99,
+                eps: 1e-5,
+                weight_decay: 0.0,
+            },
+            0.01,
+        ),
+        (Optimizer::rmsprop(), 0.001),
         // Decoupled weight decay on every kind.
-        Optimizer::sgd(0.05).with_weight_decay(0.1),
-        Optimizer::adam(0.001).with_weight_decay(0.004),
-        Optimizer::rmsprop(0.001).with_weight_decay(0.02),
+        (Optimizer::sgd().with_weight_decay(0.1), 0.05),
+        (Optimizer::adam().with_weight_decay(0.004), 0.001),
+        (Optimizer::rmsprop().with_weight_decay(0.02), 0.001),
     ];
-    for opt in opts {
+    for (opt, base_lr) in opts {
         for &n in &[1usize, 1000, 34_826] {
             let mut p = rand_vec(n as u64, n);
             // Zero gradients at the end model the padding of the flat buffer: they must stay put
@@ -139,7 +143,7 @@ fn gpu_matches_reference_over_five_steps() {
             let before_pad = p[n - pad..].to_vec();
             for t in 1..=5u32 {
                 // A schedule: lr changes every step through the step record.
-                let lr = opt.lr() * (1.0 - 0.1 * t as f32);
+                let lr = base_lr * (1.0 - 0.1 * t as f32);
                 let mut g = rand_vec(1000 * t as u64 + n as u64, n);
                 g[n - pad..].fill(0.0);
                 ctx.write(&gg, &g).unwrap();
@@ -168,17 +172,15 @@ fn gpu_matches_reference_over_five_steps() {
 #[test]
 fn constructors_and_state_counts() {
     assert_eq!(
-        Optimizer::sgd(0.1),
+        Optimizer::sgd(),
         Optimizer::Sgd {
-            lr: 0.1,
             momentum: 0.0,
             weight_decay: 0.0
         }
     );
     assert_eq!(
-        Optimizer::adam(0.1),
+        Optimizer::adam(),
         Optimizer::Adam {
-            lr: 0.1,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-7,
@@ -186,27 +188,24 @@ fn constructors_and_state_counts() {
         }
     );
     assert_eq!(
-        Optimizer::rmsprop(0.1),
+        Optimizer::rmsprop(),
         Optimizer::Rmsprop {
-            lr: 0.1,
             rho: 0.9,
             eps: 1e-7,
             weight_decay: 0.0
         }
     );
-    assert_eq!(Optimizer::sgd(0.1).state_buffers(), 0);
+    assert_eq!(Optimizer::sgd().state_buffers(), 0);
     assert_eq!(
         Optimizer::Sgd {
-            lr: 0.1,
             momentum: 0.5,
             weight_decay: 0.0
         }
         .state_buffers(),
         1
     );
-    assert_eq!(Optimizer::rmsprop(0.1).state_buffers(), 1);
-    assert_eq!(Optimizer::adam(0.1).state_buffers(), 2);
-    assert_eq!(Optimizer::adam(0.25).lr(), 0.25);
+    assert_eq!(Optimizer::rmsprop().state_buffers(), 1);
+    assert_eq!(Optimizer::adam().state_buffers(), 2);
 }
 
 #[test]
@@ -219,22 +218,21 @@ fn bad_arguments_are_errors() {
     let short = ctx.alloc(9, "short").unwrap();
     let dummy = ctx.alloc(1, "dummy").unwrap();
     let st = ctx.alloc(8, "step").unwrap();
-    let adam = Optimizer::adam(0.1);
+    let adam = Optimizer::adam();
     assert!(update(ctx, &adam, &p, &g, &s1, &s2, &st).is_ok());
-    assert!(update(ctx, &Optimizer::sgd(0.1), &p, &g, &dummy, &dummy, &st).is_ok());
+    assert!(update(ctx, &Optimizer::sgd(), &p, &g, &dummy, &dummy, &st).is_ok());
     assert!(update(ctx, &adam, &p, &short, &s1, &s2, &st).is_err());
     assert!(update(ctx, &adam, &p, &g, &s1, &dummy, &st).is_err());
-    assert!(update(ctx, &Optimizer::rmsprop(0.1), &p, &g, &dummy, &dummy, &st).is_err());
+    assert!(update(ctx, &Optimizer::rmsprop(), &p, &g, &dummy, &dummy, &st).is_err());
     assert!(update(ctx, &adam, &p, &g, &s1, &s2, &dummy).is_err());
     let bad = Optimizer::Adam {
-        lr: 0.1,
         beta1: 1.0,
         beta2: 0.999,
         eps: 1e-7,
         weight_decay: 0.0,
     };
     assert!(update(ctx, &bad, &p, &g, &s1, &s2, &st).is_err());
-    let negative = Optimizer::adam(0.001).with_weight_decay(-0.1);
+    let negative = Optimizer::adam().with_weight_decay(-0.1);
     match update(ctx, &negative, &p, &g, &s1, &s2, &st) {
         Err(e) => assert!(e.to_string().contains("weight decay"), "{e}"),
         Ok(_) => panic!("a negative weight decay was accepted"),

@@ -99,7 +99,7 @@ pub fn save(
     run: &RunConfig,
     state: &TrainState,
 ) -> Result<()> {
-    let slots = run.optimizer.with_lr(run.lr).slot_names();
+    let slots = run.optimizer.optimizer().slot_names();
     check_savable(plan, run, state, slots)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut views = Vec::new();
@@ -268,7 +268,7 @@ pub fn load_training(dir: &Path, plan: &Plan) -> Result<(RunConfig, TrainState)>
     let st = file.tensors()?;
     let slots = run
         .optimizer
-        .with_lr(run.lr)
+        .optimizer()
         .slot_names()
         .iter()
         .map(|slot| file.f32s(&st, &plan.params, &format!("{STATE_PREFIX}{slot}.")))

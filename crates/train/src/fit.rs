@@ -99,22 +99,16 @@ pub struct EarlyStopped {
 }
 
 /// The training images a run uses and how many of them are held out for validation.
+/// The settings are checked here (`RunConfig::validate`), before anything is read or loaded.
 pub fn split(data: &Splits, cfg: &RunConfig) -> Result<(Dataset, usize)> {
+    cfg.validate()?;
     let train = match cfg.limit {
-        Some(0) => return Err(Error::msg("the image limit must be at least 1")),
         Some(n) => data.train.take(n),
         None => data.train.clone(),
     };
     let n_total = train.len();
     let n_val = match cfg.validation {
-        Validation::Split(f) => {
-            if !(0.0..1.0).contains(&f) {
-                return Err(Error::msg(format!(
-                    "validation split {f} is outside [0, 1)"
-                )));
-            }
-            n_total - wgnn_data::split_validation(&train, f)?.0.len()
-        }
+        Validation::Split(f) => n_total - wgnn_data::split_validation(&train, f)?.0.len(),
         Validation::LastN(n) => n.min(n_total / 2),
     };
     if n_total == n_val {
@@ -177,21 +171,13 @@ struct Loop<'a> {
 }
 
 impl<'a> Loop<'a> {
-    /// Checks the settings against the data and loads the data onto the backend.
+    /// Checks the settings (through `split`) and the data, and loads the data onto the backend.
     fn new(
         backend: &'a mut dyn Backend,
         data: &Splits,
         cfg: &'a RunConfig,
         cb: &'a mut dyn Callbacks,
     ) -> Result<Self> {
-        if let Some(t) = cfg.target_accuracy {
-            if !(t > 0.0 && t <= 1.0) {
-                return Err(Error::msg(format!("target accuracy {t} is outside (0, 1]")));
-            }
-        }
-        if cfg.checkpoint_every == Some(0) {
-            return Err(Error::msg("checkpoints must come every 1 or more steps"));
-        }
         let (train, n_val) = split(data, cfg)?;
         if n_val == 0 && (cfg.plateau.is_some() || cfg.early_stopping.is_some()) {
             return Err(Error::msg(format!(

@@ -5,10 +5,12 @@ mod fit;
 pub mod history;
 pub mod report;
 pub mod state;
+mod validate;
 pub mod watch;
 
 pub use fit::{evaluate, fit, split, Callbacks, EarlyStopped, FitResult, Outcome};
 pub use history::{EpochRecord, History};
 pub use state::{DataId, LoopState, Reached, RunConfig, TrainState};
+pub use validate::InvalidSetting;
 pub use watch::{EarlyStop, Monitor, Plateau};
 pub use wgnn_engine::model::schedule::{LrSchedule, Schedule};

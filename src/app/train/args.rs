@@ -164,7 +164,28 @@ pub const FIXED: &[(&str, Text)] = &[
     }),
 ];
 
+/// The flags whose names differ from the run setting they give (`RunConfig`'s field names);
+/// every other flag has its setting's name.
+const RENAMED: [(&str, &str); 3] = [
+    ("target_accuracy", "time_to_accuracy"),
+    ("validation", "validation_split"),
+    ("plateau", "reduce_lr_on_plateau"),
+];
+
 impl RunFlags {
+    /// The flag that gives run setting `setting`, as clap spells it (`--batch-size`); None for a
+    /// setting no flag gives.
+    pub fn flag_for(setting: &str) -> Option<String> {
+        use clap::Args as _;
+        let id = RENAMED
+            .iter()
+            .find(|(s, _)| *s == setting)
+            .map_or(setting, |(_, flag)| flag);
+        let cmd = Self::augment_args(clap::Command::new("train"));
+        let arg = cmd.get_arguments().find(|a| a.get_id() == id)?;
+        Some(format!("--{}", arg.get_long()?))
+    }
+
     /// `run` with every given flag applied.
     pub fn apply(&self, run: RunConfig) -> RunConfig {
         RunConfig {

@@ -14,7 +14,7 @@ use super::signals::{self, StopSignals};
 use crate::data::{shape_str, Splits};
 use crate::error::{Error, Result};
 use crate::graph::{Plan, Tensors};
-use crate::model::{thousands, ModelSpec, Validation};
+use crate::model::{thousands, ModelSpec};
 use crate::train::{checkpoint, fit, split, DataId, Outcome, RunConfig, Schedule, TrainState};
 use crate::util::fs::write_atomic;
 
@@ -66,56 +66,13 @@ fn settings_text(run: &RunConfig) -> String {
     s
 }
 
-/// The run's settings are in range, each error naming its flag.
+/// The run's settings, checked by the training crate, with a bad one named by its flag.
 fn check_flags(run: &RunConfig) -> Result<()> {
-    if run.batch_size == 0 {
-        return Err(Error::msg("--batch-size must be at least 1"));
-    }
-    if !(run.lr.is_finite() && run.lr > 0.0) {
-        return Err(Error::msg(format!(
-            "--lr must be a positive number (got {})",
-            run.lr
-        )));
-    }
-    if run.epochs == 0 {
-        return Err(Error::msg("--epochs must be at least 1"));
-    }
-    if run.checkpoint_every == Some(0) {
-        return Err(Error::msg("--checkpoint-every must be at least 1"));
-    }
-    if let Some(t) = run.target_accuracy {
-        if !(t > 0.0 && t <= 1.0) {
-            return Err(Error::msg(format!(
-                "--time-to-accuracy must be a fraction in (0, 1] (got {t})"
-            )));
-        }
-    }
-    if !(0.0..1.0).contains(&run.label_smoothing) {
-        return Err(Error::msg(format!(
-            "--label-smoothing must be in [0, 1) (got {})",
-            run.label_smoothing
-        )));
-    }
-    if !(run.weight_decay >= 0.0 && run.weight_decay.is_finite()) {
-        return Err(Error::msg(format!(
-            "--weight-decay must be a number >= 0 (got {})",
-            run.weight_decay
-        )));
-    }
-    if !(run.warmup_epochs >= 0.0 && run.warmup_epochs.is_finite()) {
-        return Err(Error::msg(format!(
-            "--warmup-epochs must be a number of epochs >= 0 (got {})",
-            run.warmup_epochs
-        )));
-    }
-    if let Validation::Split(f) = run.validation {
-        if !(0.0..1.0).contains(&f) {
-            return Err(Error::msg(format!(
-                "--validation-split must be in [0, 1) (got {f})"
-            )));
-        }
-    }
-    Ok(())
+    run.validate()
+        .map_err(|e| match RunFlags::flag_for(e.setting) {
+            Some(flag) => Error::msg(format!("{flag} {}", e.problem)),
+            None => e.into(),
+        })
 }
 
 /// The model must fit the data's image size and class count.
@@ -379,7 +336,7 @@ pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> 
     let run = &p.run;
     let opt = run
         .optimizer
-        .with_lr(run.lr)
+        .optimizer()
         .with_weight_decay(run.weight_decay);
     let graph = GraphKind::Training(opt, run.seed);
     with_backend(a.backend, device, p.plan.clone(), graph, |backend| {

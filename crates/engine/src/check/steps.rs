@@ -149,18 +149,15 @@ fn steps(ctx: &GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
         ),
     ];
     for (model, layers) in &models {
-        for (name, opt) in [
-            ("sgd", Optimizer::sgd(0.05)),
-            (
-                "sgd, momentum 0.9",
-                Optimizer::Sgd {
-                    lr: 0.05,
-                    momentum: 0.9,
-                    weight_decay: 0.0,
-                },
-            ),
-            ("adam", Optimizer::adam(0.001)),
-            ("rmsprop", Optimizer::rmsprop(0.001)),
+        let momentum = Optimizer::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        };
+        for (name, opt, lr) in [
+            ("sgd", Optimizer::sgd(), 0.05),
+            ("sgd, momentum 0.9", momentum, 0.05),
+            ("adam", Optimizer::adam(), 0.001),
+            ("rmsprop", Optimizer::rmsprop(), 0.001),
         ] {
             let plan = Plan::new([12, 12, 1], layers, 8)?;
             let mut g = GpuGraph::new(ctx, plan.clone(), opt, 3)?;
@@ -168,10 +165,10 @@ fn steps(ctx: &GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
             g.load(0, host())?;
             c.load(0, host())?;
             let t0 = Instant::now();
-            let rg = g.train_at(0, &order, opt.lr())?;
+            let rg = g.train_at(0, &order, lr)?;
             let (gp, gs) = g.params()?;
             let ms = t0.elapsed().as_secs_f64() * 1e3;
-            let rc = c.train_at(0, &order, opt.lr())?;
+            let rc = c.train_at(0, &order, lr)?;
             let (cp, cs) = c.params()?;
             let got: Vec<f32> = std::iter::once(rg.loss)
                 .chain(gp.into_iter().flatten())

@@ -50,13 +50,13 @@ crate::util::text::display_from_str!(
 );
 
 impl OptimizerKind {
-    /// This kind with Keras' default hyperparameters and learning rate `lr`.
-    pub fn with_lr(self, lr: f32) -> Optimizer {
+    /// This kind with Keras' default hyperparameters (the learning rate comes from the schedule).
+    pub fn optimizer(self) -> Optimizer {
         use OptimizerKind as K;
         match self {
-            K::Sgd => Optimizer::sgd(lr),
-            K::Adam => Optimizer::adam(lr),
-            K::Rmsprop => Optimizer::rmsprop(lr),
+            K::Sgd => Optimizer::sgd(),
+            K::Adam => Optimizer::adam(),
+            K::Rmsprop => Optimizer::rmsprop(),
         }
     }
 }

@@ -16,17 +16,14 @@ const SHADER: &str = "optim";
 #[derive(Clone, Copy, Debug, PartialEq)]
 /// Every kind takes Keras 3's decoupled `weight_decay` (AdamW's): before its update, each
 /// parameter loses `p * (weight_decay * lr)`.
+/// The hyperparameters of an update, without its learning rate: that comes each step from the
+/// schedule (the step record on the GPU, an argument on the CPU), its only source.
 pub enum Optimizer {
     /// Keras SGD: momentum 0 gives p -= lr*g; else v = momentum*v - lr*g; p += v.
-    Sgd {
-        lr: f32,
-        momentum: f32,
-        weight_decay: f32,
-    },
+    Sgd { momentum: f32, weight_decay: f32 },
     /// Keras 3 Adam: alpha = lr*sqrt(1-beta2^t)/(1-beta1^t); m += (g-m)(1-beta1);
     /// v += (g²-v)(1-beta2); p -= m*alpha/(sqrt(v)+eps).
     Adam {
-        lr: f32,
         beta1: f32,
         beta2: f32,
         eps: f32,
@@ -34,7 +31,6 @@ pub enum Optimizer {
     },
     /// Keras 3 RMSprop (no momentum, not centered): v = rho*v + (1-rho)g²; p -= lr*g/sqrt(v+eps).
     Rmsprop {
-        lr: f32,
         rho: f32,
         eps: f32,
         weight_decay: f32,
@@ -43,18 +39,16 @@ pub enum Optimizer {
 
 impl Optimizer {
     /// SGD without momentum.
-    pub fn sgd(lr: f32) -> Self {
+    pub fn sgd() -> Self {
         Self::Sgd {
-            lr,
             momentum: 0.0,
             weight_decay: 0.0,
         }
     }
 
     /// Adam with Keras defaults beta1 0.9, beta2 0.999, epsilon 1e-7.
-    pub fn adam(lr: f32) -> Self {
+    pub fn adam() -> Self {
         Self::Adam {
-            lr,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-7,
@@ -63,9 +57,8 @@ impl Optimizer {
     }
 
     /// RMSprop with Keras defaults rho 0.9, epsilon 1e-7.
-    pub fn rmsprop(lr: f32) -> Self {
+    pub fn rmsprop() -> Self {
         Self::Rmsprop {
-            lr,
             rho: 0.9,
             eps: 1e-7,
             weight_decay: 0.0,
@@ -75,26 +68,19 @@ impl Optimizer {
     /// The same optimizer with decoupled weight decay `wd`.
     pub fn with_weight_decay(self, wd: f32) -> Self {
         match self {
-            Self::Sgd { lr, momentum, .. } => Self::Sgd {
-                lr,
+            Self::Sgd { momentum, .. } => Self::Sgd {
                 momentum,
                 weight_decay: wd,
             },
             Self::Adam {
-                lr,
-                beta1,
-                beta2,
-                eps,
-                ..
+                beta1, beta2, eps, ..
             } => Self::Adam {
-                lr,
                 beta1,
                 beta2,
                 eps,
                 weight_decay: wd,
             },
-            Self::Rmsprop { lr, rho, eps, .. } => Self::Rmsprop {
-                lr,
+            Self::Rmsprop { rho, eps, .. } => Self::Rmsprop {
                 rho,
                 eps,
                 weight_decay: wd,
@@ -107,13 +93,6 @@ impl Optimizer {
             Self::Sgd { weight_decay, .. }
             | Self::Adam { weight_decay, .. }
             | Self::Rmsprop { weight_decay, .. } => weight_decay,
-        }
-    }
-
-    /// The base learning rate (the step record carries the one actually used each step).
-    pub fn lr(&self) -> f32 {
-        match *self {
-            Self::Sgd { lr, .. } | Self::Adam { lr, .. } | Self::Rmsprop { lr, .. } => lr,
         }
     }
 
@@ -166,8 +145,8 @@ struct Params {
     _pad: [u32; 3],
 }
 
-/// One update of step `t` (1-based) with learning rate `lr` (the `opt`'s own lr is ignored here,
-/// as on the GPU where lr comes from the step record). `s1`/`s2` are the state buffers
+/// One update of step `t` (1-based) with learning rate `lr` (on the GPU, lr comes from the step
+/// record). `s1`/`s2` are the state buffers
 /// (`state_buffers()` of them are used; unused ones may be empty).
 pub fn update_cpu(
     opt: &Optimizer,
@@ -309,23 +288,20 @@ pub const CHECK: OpCheck = OpCheck {
     runs: Runs::Once(checks),
 };
 
-/// Every kernel (plain and momentum SGD, Adam, RMSprop), with and without decoupled weight decay.
-fn check_optimizers() -> [Optimizer; 6] {
+/// Every kernel (plain and momentum SGD, Adam, RMSprop), with and without decoupled weight decay,
+/// each with a learning rate of its kind's usual size.
+fn check_optimizers() -> [(Optimizer, f32); 6] {
+    let momentum = |weight_decay| Optimizer::Sgd {
+        momentum: 0.9,
+        weight_decay,
+    };
     [
-        Optimizer::sgd(0.05),
-        Optimizer::Sgd {
-            lr: 0.05,
-            momentum: 0.9,
-            weight_decay: 0.0,
-        },
-        Optimizer::adam(0.001),
-        Optimizer::rmsprop(0.001),
-        Optimizer::adam(0.001).with_weight_decay(0.004),
-        Optimizer::Sgd {
-            lr: 0.05,
-            momentum: 0.9,
-            weight_decay: 0.1,
-        },
+        (Optimizer::sgd(), 0.05),
+        (momentum(0.0), 0.05),
+        (Optimizer::adam(), 0.001),
+        (Optimizer::rmsprop(), 0.001),
+        (Optimizer::adam().with_weight_decay(0.004), 0.001),
+        (momentum(0.1), 0.05),
     ]
 }
 
@@ -335,9 +311,9 @@ const CHECK_SIZES: [usize; 2] = [1, 34_826];
 const CHECK_STEPS: u32 = 3;
 
 fn checks(env: &Env, out: Sink) -> Result<()> {
-    for opt in check_optimizers() {
+    for (opt, lr) in check_optimizers() {
         for n in CHECK_SIZES {
-            check_one(env.ctx, &opt, n, out)?;
+            check_one(env.ctx, (&opt, lr), n, out)?;
         }
     }
     Ok(())
@@ -345,7 +321,12 @@ fn checks(env: &Env, out: Sink) -> Result<()> {
 
 /// `CHECK_STEPS` updates on both sides, the learning rate changing every step through the step
 /// record; the parameters and every slot compared after the last.
-fn check_one(ctx: &GpuContext, opt: &Optimizer, n: usize, out: Sink) -> Result<()> {
+fn check_one(
+    ctx: &GpuContext,
+    (opt, base_lr): (&Optimizer, f32),
+    n: usize,
+    out: Sink,
+) -> Result<()> {
     let slots = opt.state_buffers();
     let mut p = rand_vec(n as u64, n);
     let (mut s1, mut s2) = (vec![0f32; n], vec![0f32; n]);
@@ -356,7 +337,7 @@ fn check_one(ctx: &GpuContext, opt: &Optimizer, n: usize, out: Sink) -> Result<(
     let gstep = ctx.alloc(STEP_WORDS, "step")?;
     let mut ms = 0.0;
     for t in 1..=CHECK_STEPS {
-        let lr = opt.lr() * (1.0 - 0.1 * t as f32);
+        let lr = base_lr * (1.0 - 0.1 * t as f32);
         let g = rand_vec(1000 * t as u64 + n as u64, n);
         ctx.write(&gg, &g)?;
         let step = StepParams {
