@@ -15,8 +15,12 @@
 //! - the library crates read no environment variable and name no command-line flag: the command
 //!   line turns those into values.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::source::{flag_words, rust_files};
 
 /// A library crate: its folder and its module layers, lowest first (modules of one layer may use
 /// each other; a crate with no layers is checked for the environment and flags only).
@@ -106,24 +110,6 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("src/ is readable") {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-fn sorted_files(src: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
-    files.sort();
-    files
 }
 
 /// The module path of a file of `src/` (`graph/plan.rs` → ["graph", "plan"], `ops/mod.rs` →
@@ -270,7 +256,7 @@ fn root_reexports(src: &Path) -> std::collections::HashMap<String, String> {
 fn order_faults(src: &Path, layers: &[&[&str]]) -> Vec<String> {
     let aliases = root_reexports(src);
     let mut wrong = Vec::new();
-    for file in sorted_files(src) {
+    for file in rust_files(src) {
         let here = module_path(src, &file);
         let text = std::fs::read_to_string(&file).expect("a readable source file");
         let code = code_lines(&text);
@@ -307,7 +293,7 @@ fn order_faults(src: &Path, layers: &[&[&str]]) -> Vec<String> {
 /// Lines of a library crate that read the environment or name a command-line flag.
 fn cli_leaks(src: &Path) -> Vec<String> {
     let mut wrong = Vec::new();
-    for file in sorted_files(src) {
+    for file in rust_files(src) {
         let text = std::fs::read_to_string(&file).expect("a readable source file");
         let code = code_lines(&text);
         let joined = code.join(" ");
@@ -334,13 +320,7 @@ fn cli_leaks(src: &Path) -> Vec<String> {
                     i + 1
                 ));
             }
-            let flag = c.match_indices("--").any(|(at, _)| {
-                let before = c[..at].chars().last();
-                let after = c[at + 2..].chars().next();
-                matches!(before, Some('"' | ' ' | '`' | '(' | '[' | '\''))
-                    && after.is_some_and(|ch| ch.is_ascii_lowercase())
-            });
-            if flag {
+            if !flag_words(c).is_empty() {
                 wrong.push(format!(
                     "{}:{}: names a command-line flag",
                     file.display(),

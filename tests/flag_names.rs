@@ -8,26 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::run::ok_stdout;
-
-/// `--name` words in `text` (a double dash after a quote, space, backtick or bracket, then a
-/// lowercase name).
-fn flag_words(text: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for (at, _) in text.match_indices("--") {
-        let before = text[..at].chars().last();
-        if !matches!(before, Some('"' | ' ' | '`' | '(' | '[' | '\'' | '|')) {
-            continue;
-        }
-        let name: String = text[at + 2..]
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
-            .collect();
-        if name.starts_with(|c: char| c.is_ascii_lowercase()) {
-            found.insert(format!("--{}", name.trim_end_matches('-')));
-        }
-    }
-    found
-}
+use common::source::{flag_words, rust_files};
 
 /// The long flags clap lists in `wgnn [sub...] --help`.
 fn help_flags(words: &[&str]) -> BTreeSet<String> {
@@ -63,17 +44,6 @@ fn subcommands(words: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn rust_sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn every_flag_named_in_the_command_lines_source_exists() {
     let mut known = help_flags(&[]);
@@ -93,11 +63,8 @@ fn every_flag_named_in_the_command_lines_source_exists() {
     );
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    rust_sources(&root.join("src"), &mut files);
-    files.sort();
     let mut unknown = Vec::new();
-    for file in files {
+    for file in rust_files(&root.join("src")) {
         let text = std::fs::read_to_string(&file).unwrap();
         for (i, line) in text.lines().enumerate() {
             // Comments may name other programs' flags (Keras, cargo); messages may not.
@@ -118,8 +85,8 @@ fn every_flag_named_in_the_command_lines_source_exists() {
 
 #[test]
 fn flag_words_are_read_as_messages_write_them() {
-    let words =
-        flag_words("\"--lr must be > 0\"; use `--backend cpu` or (--epochs N); a--b, x - -y");
+    let text = "\"--lr must be > 0\"; use `--backend cpu` or (--epochs N); a--b, x - -y";
+    let words: BTreeSet<String> = flag_words(text).into_iter().collect();
     let want: BTreeSet<String> = ["--backend", "--epochs", "--lr"].map(String::from).into();
     assert_eq!(words, want);
 }

@@ -13,3 +13,4 @@ pub mod formats;
 pub mod http;
 pub mod run;
 pub mod serve;
+pub mod source;

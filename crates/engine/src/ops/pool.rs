@@ -541,22 +541,22 @@ pub fn check_one(
         want: backward_ref(&s, &dy, &arg),
         ms,
     });
-    check_avg(ctx, &s, &shape, &x, &dy, out)
+    check_avg(ctx, &s, &shape, (&gx, &x), (&gdy, &dy), out)
 }
 
-/// Average pooling forward and backward of the same case against the references.
+/// Average pooling forward and backward of the same case against the references, from the
+/// inputs already on the GPU (`gx`, `gdy`) and their host copies.
 fn check_avg(
     ctx: &GpuContext,
     s: &PoolShape,
     shape: &str,
-    x: &[f32],
-    dy: &[f32],
+    (gx, x): (&GpuTensor, &[f32]),
+    (gdy, dy): (&GpuTensor, &[f32]),
     out: Sink,
 ) -> Result<()> {
-    let (gx, gdy) = (ctx.tensor(x, "x")?, ctx.tensor(dy, "dy")?);
     let gy = nan_tensor(ctx, s.y_len(), "y")?;
     let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
-    let f = avg_forward(ctx, s, &gx, &gy)?;
+    let f = avg_forward(ctx, s, gx, &gy)?;
     let ms = timed(ctx, &[&f])?;
     out(Output {
         kernel: f.name.clone(),
@@ -565,7 +565,7 @@ fn check_avg(
         want: avg_forward_ref(s, x),
         ms,
     });
-    let b = avg_backward(ctx, s, &gdy, &gdx)?;
+    let b = avg_backward(ctx, s, gdy, &gdx)?;
     let ms = timed(ctx, &[&b])?;
     out(Output {
         kernel: b.name.clone(),
