@@ -67,7 +67,15 @@ const CRATES: &[Crate] = &[
     Crate {
         dir: "crates/train",
         layers: &[
-            &["checkpoint", "fit", "history", "state", "validate", "watch"],
+            &[
+                "checkpoint",
+                "fit",
+                "history",
+                "overrides",
+                "state",
+                "validate",
+                "watch",
+            ],
             &["report"],
         ],
     },

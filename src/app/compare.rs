@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use super::backend::BackendKind;
 use super::device::Device;
-use super::train::{self, RunFlags, RunMetrics, TrainArgs, TrainEnd, METRICS};
+use super::train::{self, Job, RunMetrics, TrainEnd, METRICS};
 use crate::error::{Error, Result};
 use crate::model::{resolve, thousands, ModelSpec, Validation};
 use crate::report::{compare_png, RunCurves};
-use crate::train::checkpoint;
 use crate::train::History;
+use crate::train::{checkpoint, Overrides};
 use crate::util::fs::write_atomic;
 
 /// What `compare` reads from one run folder.
@@ -379,21 +379,19 @@ fn train_and_compare(a: &CompareArgs, device: &Device) -> Result<TrainEnd> {
             spec.name,
             dir.display()
         );
-        let args = TrainArgs {
-            run: RunFlags {
-                epochs: a.epochs,
-                batch_size: a.batch_size,
-                validation_split: a.validation_split,
-                seed: Some(a.seed.unwrap_or(42)),
-                limit: a.limit,
-                data: a.data.clone(),
-                ..RunFlags::default()
-            },
-            backend: a.backend,
-            out: Some(dir.clone()),
-            ..TrainArgs::default()
+        let settings = Overrides {
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            validation: a.validation_split.map(Validation::Split),
+            seed: Some(a.seed.unwrap_or(42)),
+            limit: a.limit,
+            ..Overrides::default()
         };
-        let end = train::train_model(&args, Some(spec), device)?;
+        let job = Job {
+            backend: a.backend,
+            ..Job::new(spec, dir.clone(), settings, a.data.clone())
+        };
+        let end = train::train_job(&job, device)?;
         if end != TrainEnd::Done {
             return Ok(end);
         }

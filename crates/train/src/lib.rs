@@ -3,6 +3,7 @@
 pub mod checkpoint;
 mod fit;
 pub mod history;
+mod overrides;
 pub mod report;
 pub mod state;
 mod validate;
@@ -10,6 +11,7 @@ pub mod watch;
 
 pub use fit::{evaluate, fit, split, Callbacks, EarlyStopped, FitResult, Outcome};
 pub use history::{EpochRecord, History};
+pub use overrides::Overrides;
 pub use state::{DataId, LoopState, Reached, RunConfig, TrainState};
 pub use validate::InvalidSetting;
 pub use watch::{EarlyStop, Monitor, Plateau};

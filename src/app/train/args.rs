@@ -1,5 +1,6 @@
 //! The flags of `wgnn train`, typed once: clap parses and checks each into its value, and a run's
-//! settings are the model's defaults with the given flags applied ([`RunFlags::apply`]).
+//! settings are the model's defaults with the settings the flags give ([`RunFlags::overrides`])
+//! applied.
 
 use std::path::PathBuf;
 
@@ -7,7 +8,7 @@ use crate::app::backend::BackendKind;
 use crate::app::choice::choice;
 use crate::model::{OptimizerKind, Validation};
 use crate::ops::augment::Augment;
-use crate::train::{EarlyStop, Monitor, Plateau, RunConfig, Schedule};
+use crate::train::{EarlyStop, Monitor, Overrides, Plateau, RunConfig, Schedule};
 
 /// The settings of a run that flags can give (None: the model's or the saved run's).
 #[derive(clap::Args, Clone, Debug, Default, PartialEq)]
@@ -96,25 +97,6 @@ pub struct TrainArgs {
     /// Also print GPU memory in use after each epoch
     #[arg(long, short)]
     pub verbose: bool,
-    /// Evaluate the test set at the end (a search's trials leave it to the trial it chooses).
-    #[arg(skip = true)]
-    pub evaluate_test: bool,
-}
-
-impl Default for TrainArgs {
-    /// No flags: the model's defaults, the default backend, the test set evaluated.
-    fn default() -> Self {
-        Self {
-            model: None,
-            init_from: None,
-            resume: None,
-            run: RunFlags::default(),
-            backend: BackendKind::Auto,
-            out: None,
-            verbose: false,
-            evaluate_test: true,
-        }
-    }
 }
 
 /// How a setting reads in messages, per flag that a resumed run may not change.
@@ -131,34 +113,34 @@ fn pair(v: Option<(String, String)>) -> String {
     v.map_or("none".into(), |(a, b)| format!("{a},{b}"))
 }
 
-/// The settings fixed for the life of a run, with their flags.
+/// The settings fixed for the life of a run (by their [`RunConfig`] names), with how each reads.
 pub const FIXED: &[(&str, Text)] = &[
-    ("--batch-size", |r| r.batch_size.to_string()),
-    ("--optimizer", |r| r.optimizer.to_string()),
-    ("--lr", |r| r.lr.to_string()),
-    ("--seed", |r| r.seed.to_string()),
-    ("--validation-split", split_text),
-    ("--limit", |r| {
+    ("batch_size", |r| r.batch_size.to_string()),
+    ("optimizer", |r| r.optimizer.to_string()),
+    ("lr", |r| r.lr.to_string()),
+    ("seed", |r| r.seed.to_string()),
+    ("validation", split_text),
+    ("limit", |r| {
         r.limit.map_or("no limit".into(), |l| l.to_string())
     }),
-    ("--schedule", |r| r.schedule.to_string()),
-    ("--warmup-epochs", |r| r.warmup_epochs.to_string()),
-    ("--reduce-lr-on-plateau", |r| {
+    ("schedule", |r| r.schedule.to_string()),
+    ("warmup_epochs", |r| r.warmup_epochs.to_string()),
+    ("plateau", |r| {
         pair(
             r.plateau
                 .map(|p| (p.patience.to_string(), p.factor.to_string())),
         )
     }),
-    ("--early-stopping", |r| {
+    ("early_stopping", |r| {
         pair(
             r.early_stopping
                 .map(|e| (e.patience.to_string(), e.min_delta.to_string())),
         )
     }),
-    ("--monitor", |r| r.monitor.to_string()),
-    ("--weight-decay", |r| r.weight_decay.to_string()),
-    ("--label-smoothing", |r| r.label_smoothing.to_string()),
-    ("--augment", |r| {
+    ("monitor", |r| r.monitor.to_string()),
+    ("weight_decay", |r| r.weight_decay.to_string()),
+    ("label_smoothing", |r| r.label_smoothing.to_string()),
+    ("augment", |r| {
         r.augment
             .map_or("no augmentation".into(), |a| a.to_string())
     }),
@@ -186,34 +168,55 @@ impl RunFlags {
         Some(format!("--{}", arg.get_long()?))
     }
 
-    /// `run` with every given flag applied.
-    pub fn apply(&self, run: RunConfig) -> RunConfig {
-        RunConfig {
-            batch_size: self.batch_size.unwrap_or(run.batch_size),
-            optimizer: self.optimizer.unwrap_or(run.optimizer),
-            lr: self.lr.unwrap_or(run.lr),
-            validation: self
-                .validation_split
-                .map_or(run.validation, Validation::Split),
-            seed: self.seed.unwrap_or(run.seed),
-            limit: self.limit.or(run.limit),
-            epochs: self.epochs.unwrap_or(run.epochs),
-            checkpoint_every: self.checkpoint_every.or(run.checkpoint_every),
-            target_accuracy: self.time_to_accuracy.or(run.target_accuracy),
-            schedule: self.schedule.unwrap_or(run.schedule),
-            warmup_epochs: self.warmup_epochs.unwrap_or(run.warmup_epochs),
-            plateau: self.reduce_lr_on_plateau.or(run.plateau),
-            early_stopping: self.early_stopping.or(run.early_stopping),
-            monitor: self.monitor.unwrap_or(run.monitor),
-            weight_decay: self.weight_decay.unwrap_or(run.weight_decay),
-            label_smoothing: self.label_smoothing.unwrap_or(run.label_smoothing),
-            // `--augment` with every amount 0 turns a model's default augmentation off.
-            augment: match self.augment {
-                Some(g) if g.is_off() => None,
-                Some(g) => Some(g),
-                None => run.augment,
-            },
-            ..run
+    /// The settings these flags give, by the names the run calls them.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            validation: self.validation_split.map(Validation::Split),
+            seed: self.seed,
+            limit: self.limit,
+            checkpoint_every: self.checkpoint_every,
+            target_accuracy: self.time_to_accuracy,
+            schedule: self.schedule,
+            warmup_epochs: self.warmup_epochs,
+            plateau: self.reduce_lr_on_plateau,
+            early_stopping: self.early_stopping,
+            monitor: self.monitor,
+            weight_decay: self.weight_decay,
+            label_smoothing: self.label_smoothing,
+            augment: self.augment,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resumed run names a setting it refuses by its flag, so each fixed setting needs one.
+    #[test]
+    fn every_fixed_setting_has_a_flag() {
+        for (setting, _) in FIXED {
+            assert!(
+                RunFlags::flag_for(setting).is_some(),
+                "no flag gives the setting {setting}"
+            );
+        }
+    }
+
+    #[test]
+    fn renamed_settings_reach_their_flags() {
+        assert_eq!(
+            RunFlags::flag_for("validation").as_deref(),
+            Some("--validation-split")
+        );
+        assert_eq!(
+            RunFlags::flag_for("plateau").as_deref(),
+            Some("--reduce-lr-on-plateau")
+        );
+        assert_eq!(RunFlags::flag_for("model"), None);
     }
 }

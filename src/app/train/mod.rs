@@ -3,6 +3,7 @@
 
 mod args;
 mod console;
+mod job;
 mod report;
 mod resume;
 
@@ -20,6 +21,7 @@ use crate::util::fs::write_atomic;
 
 pub use args::{RunFlags, TrainArgs};
 use console::Console;
+pub use job::{Job, Start};
 pub use report::{RunMetrics, METRICS};
 
 /// How `wgnn train` ended, when it did not fail.
@@ -124,11 +126,11 @@ fn same_images(found: &DataId, run: &RunConfig, data_dir: &Path, run_dir: &Path)
 
 /// The run's folder: the resumed one, `--out`, or a new one named after the model and the time.
 /// A new run never writes over a saved one.
-fn out_folder(a: &TrainArgs, model: &str) -> Result<PathBuf> {
-    let out = match (&a.resume, &a.out) {
-        (Some(dir), _) => return Ok(dir.clone()),
-        (None, Some(o)) => o.clone(),
-        (None, None) => default_out(model),
+fn out_folder(job: &Job, model: &str) -> Result<PathBuf> {
+    let out = match &job.start {
+        Start::Resume(dir) => return Ok(dir.clone()),
+        Start::New { out: Some(o), .. } => o.clone(),
+        Start::New { out: None, .. } => default_out(model),
     };
     if out.join(checkpoint::WEIGHTS).exists() {
         return Err(Error::msg(format!(
@@ -140,31 +142,33 @@ fn out_folder(a: &TrainArgs, model: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// A resumed run's model and settings come from its checkpoint, a new run's from the flags and
-/// the model's defaults; the flags are checked against a saved run before anything is loaded.
-fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
-    let saved = match &a.resume {
+/// The layers of a run's settings, in one place: the model's training defaults (a preset's or
+/// its file's `[train]` table) or the resumed run's saved settings, then the job's. A resumed
+/// run's model comes from its checkpoint, and the job is checked against it before anything is
+/// loaded.
+fn prepare(job: &Job) -> Result<Prepared> {
+    let saved = match job.resumed() {
         Some(dir) => Some((checkpoint::load_spec(dir)?, checkpoint::load_run(dir)?)),
         None => None,
     };
-    let spec = match (&saved, &model, &a.init_from) {
+    let spec = match (&saved, &job.model, job.init_from()) {
         (Some((s, _)), _, _) => s.clone(),
         (None, Some(m), _) => m.clone(),
         (None, None, Some(dir)) => checkpoint::load_spec(dir)?,
         (None, None, None) => crate::model::resolve("convnet")?,
     };
-    let data_args = match (&saved, &a.resume) {
-        (Some((_, r)), Some(_)) => a.run.data.or_saved(&r.data),
-        _ => a.run.data.clone(),
+    let data_args = match &saved {
+        Some((_, r)) => job.data.or_saved(&r.data),
+        None => job.data.clone(),
     };
-    let resumed = match (&saved, &a.resume) {
-        (Some((s, r)), Some(dir)) => Some(resume::resumed_run(a, model.as_ref(), dir, r, s)?),
+    let resumed = match (&saved, job.resumed()) {
+        (Some((s, r)), Some(dir)) => Some(resume::resumed_run(job, dir, r, s)?),
         _ => None,
     };
     let loaded = data_args.load()?;
     let (data, data_dir) = (loaded.splits, loaded.path);
     let spec = crate::model::for_data(spec, data.shape(), data.classes());
-    let limit = resumed.as_ref().map_or(a.run.limit, |r| r.limit);
+    let limit = resumed.as_ref().map_or(job.settings.limit, |r| r.limit);
     let used = data.train.host(limit.unwrap_or(data.train.len()));
     let data_id = DataId {
         dataset: loaded.dataset.map(String::from),
@@ -172,12 +176,12 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
         folder: Some(data_args.folder()),
         ..DataId::new(&data_dir, &used.images, &used.labels)
     };
-    let run = match (resumed, &a.resume) {
+    let run = match (resumed, job.resumed()) {
         (Some(run), Some(dir)) => {
             same_images(&data_id, &run, &data_dir, dir)?;
             run
         }
-        _ => a.run.apply(RunConfig::from_defaults(
+        _ => job.settings.apply(RunConfig::from_defaults(
             &spec.name,
             &spec.defaults,
             data_id,
@@ -190,10 +194,10 @@ fn prepare(a: &TrainArgs, model: Option<ModelSpec>) -> Result<Prepared> {
             data_dir.display()
         )));
     }
-    let out = out_folder(a, &spec.name)?;
+    let out = out_folder(job, &spec.name)?;
     let plan = Plan::new(spec.input, &spec.layers, run.batch_size)?;
     check_fit(&spec, &plan, &data, &data_dir)?;
-    let state = match &a.resume {
+    let state = match job.resumed() {
         Some(dir) => Some(checkpoint::load_training(dir, &plan)?.1),
         None => None,
     };
@@ -279,13 +283,7 @@ fn header(p: &Prepared, device: String) -> Result<String> {
 }
 
 pub fn run(a: &TrainArgs, device: &Device) -> Result<TrainEnd> {
-    if a.resume.is_some() && a.out.is_some() {
-        return Err(Error::msg(
-            "--out cannot be given with --resume: the run continues in its own folder",
-        ));
-    }
-    let model = a.model.as_deref().map(crate::model::resolve).transpose()?;
-    train_model(a, model, device)
+    train_job(&a.job()?, device)
 }
 
 /// The weights of `--init-from DIR`, which must hold a run of the same model.
@@ -301,7 +299,7 @@ fn start_weights(dir: &Path, p: &Prepared) -> Result<(Tensors, Tensors)> {
 
 /// What a stopped run says: the signal, where it was saved, and the command that resumes it.
 fn stopped(
-    a: &TrainArgs,
+    job: &Job,
     device: &Device,
     out: &Path,
     sig: i32,
@@ -313,23 +311,23 @@ fn stopped(
         epoch + usize::from(step > 0),
         step,
         out.display(),
-        resume::resume_command(a, device, out)
+        resume::resume_command(job, device, out)
     )
 }
 
-/// `run` with the model already resolved (a search's trials vary its hyperparameters).
-pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> Result<TrainEnd> {
-    let p = prepare(a, model)?;
+/// Trains `job`: prepares it, fits, and writes the run folder's reports.
+pub fn train_job(job: &Job, device: &Device) -> Result<TrainEnd> {
+    let p = prepare(job)?;
     if already_finished(&p)? {
         return Ok(TrainEnd::Done);
     }
     split(&p.data, &p.run)?;
     // Read the starting weights before training, so a bad folder fails fast.
-    let start_weights = match &a.init_from {
+    let start_weights = match job.init_from() {
         Some(dir) => Some(start_weights(dir, &p)?),
         None => None,
     };
-    if a.resume.is_none() {
+    if job.resumed().is_none() {
         write_atomic(&p.out.join(checkpoint::MODEL), p.spec.to_toml().as_bytes())?;
     }
     let signals = StopSignals::install()?;
@@ -339,7 +337,7 @@ pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> 
         .optimizer()
         .with_weight_decay(run.weight_decay);
     let graph = GraphKind::Training(opt, run.seed);
-    with_backend(a.backend, device, p.plan.clone(), graph, |backend| {
+    with_backend(job.backend, device, p.plan.clone(), graph, |backend| {
         if let Some((params, stats)) = &start_weights {
             backend.set_params(params, stats)?;
         }
@@ -349,7 +347,7 @@ pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> 
             epoch: 0,
             epochs: run.epochs,
             steps: 0,
-            verbose: a.verbose,
+            verbose: job.verbose,
             run_dir: &p.out,
             spec: &p.spec,
             plan: &p.plan,
@@ -361,7 +359,7 @@ pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> 
             &p.data,
             run,
             // An image folder without test/ has no test set.
-            a.evaluate_test && !p.data.test.is_empty(),
+            job.evaluate_test && !p.data.test.is_empty(),
             p.state.clone(),
             &mut console,
         );
@@ -376,14 +374,14 @@ pub fn train_model(a: &TrainArgs, model: Option<ModelSpec>, device: &Device) -> 
         })?;
         if let Outcome::Stopped { epoch, step } = r.outcome {
             let sig = signals.received().unwrap_or(signal_hook::consts::SIGINT);
-            eprintln!("{}", stopped(a, device, &p.out, sig, (epoch, step)));
+            eprintln!("{}", stopped(job, device, &p.out, sig, (epoch, step)));
             return Ok(TrainEnd::Interrupted(sig));
         }
         let origin = report::Origin {
             device: backend.describe(),
             backend: backend.name(),
-            init_from: a.init_from.as_deref(),
-            resumed: a.resume.is_some(),
+            init_from: job.init_from(),
+            resumed: job.resumed().is_some(),
         };
         let model = (&p.spec, &p.plan);
         report::report(&r, run, model, &p.data.test.labels, &p.out, &origin)?;

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::args::{TrainArgs, FIXED};
+use super::args::{RunFlags, FIXED};
+use super::job::Job;
 use crate::app::data::{color_name, DataArgs};
 use crate::app::device::Device;
 use crate::app::shell_word;
@@ -13,7 +14,10 @@ use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::train::RunConfig;
 
-fn changed(dir: &Path, flag: &str, now: &str, was: &str) -> Error {
+/// `setting` (a flag, or a [`RunConfig`] setting named by its flag) given as `now` where the run
+/// in `dir` was started with `was`.
+fn changed(dir: &Path, setting: &str, now: &str, was: &str) -> Error {
+    let flag = RunFlags::flag_for(setting).unwrap_or_else(|| setting.to_string());
     Error::msg(format!(
         "{flag} {now}: the run in {} was started with {was}, and resuming it cannot change that (start a new run with --out, or from its weights with --init-from {})",
         dir.display(),
@@ -21,16 +25,15 @@ fn changed(dir: &Path, flag: &str, now: &str, was: &str) -> Error {
     ))
 }
 
-/// The settings of the run in `dir` (saved as `saved`, of model `spec`) with the flags applied,
+/// The settings of the run in `dir` (saved as `saved`, of model `spec`) with the job's applied,
 /// or an error naming the first flag that would change it.
 pub fn resumed_run(
-    a: &TrainArgs,
-    model: Option<&ModelSpec>,
+    job: &Job,
     dir: &Path,
     saved: &RunConfig,
     spec: &ModelSpec,
 ) -> Result<RunConfig> {
-    if let Some(m) = model {
+    if let Some(m) = &job.model {
         // A preset is sized for the run's data, as the saved model was.
         let m = crate::model::for_data(m.clone(), spec.input, spec.classes()?);
         if m.to_toml() != spec.to_toml() {
@@ -38,26 +41,26 @@ pub fn resumed_run(
             return Err(changed(dir, "--model", &m.name, &was));
         }
     }
-    if let Some(d) = &a.run.data.data_dir {
+    if let Some(d) = &job.data.data_dir {
         let now = d.display().to_string();
         if now != saved.data.dir {
             return Err(changed(dir, "--data-dir", &now, &saved.data.dir));
         }
     }
-    if let Some(n) = &a.run.data.dataset {
+    if let Some(n) = &job.data.dataset {
         let was = saved.data.dataset.clone().unwrap_or_else(|| "none".into());
         if Some(n) != saved.data.dataset.as_ref() {
             return Err(changed(dir, "--dataset", n, &was));
         }
     }
     if let Some(was) = &saved.data.folder {
-        same_reading(&a.run.data, was, dir)?;
+        same_reading(&job.data, was, dir)?;
     }
-    let wanted = a.run.apply(saved.clone());
-    for (flag, text) in FIXED {
+    let wanted = job.settings.apply(saved.clone());
+    for (setting, text) in FIXED {
         let (now, was) = (text(&wanted), text(saved));
         if now != was {
-            return Err(changed(dir, flag, &now, &was));
+            return Err(changed(dir, setting, &now, &was));
         }
     }
     Ok(wanted)
@@ -88,11 +91,11 @@ fn same_reading(flags: &DataArgs, was: &FolderOptions, dir: &Path) -> Result<()>
 }
 
 /// The command that continues the run in `dir` on the same device and kernel family.
-pub fn resume_command(a: &TrainArgs, device: &Device, dir: &Path) -> String {
+pub fn resume_command(job: &Job, device: &Device, dir: &Path) -> String {
     let mut cmd = format!("wgnn{}", device.flag_words());
     cmd += &format!(" train --resume {}", shell_word(&dir.display().to_string()));
-    if a.backend != crate::app::BackendKind::Auto {
-        cmd += &format!(" --backend {}", a.backend);
+    if job.backend != crate::app::BackendKind::Auto {
+        cmd += &format!(" --backend {}", job.backend);
     }
     cmd
 }

@@ -13,10 +13,11 @@ use std::time::Instant;
 
 use super::backend::BackendKind;
 use super::device::Device;
-use super::train::{self, RunFlags, TrainArgs, TrainEnd};
+use super::train::{self, Job, TrainEnd};
 use crate::error::{Error, Result};
+use crate::model::Validation;
 use crate::model::{resolve, ModelSpec};
-use crate::train::checkpoint;
+use crate::train::{checkpoint, Overrides};
 use crate::util::fs::write_atomic;
 pub use results::{collect, TrialResult};
 use space::{apply_to_model, trials, Axis, Trial};
@@ -130,45 +131,45 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
 }
 
 /// The settings of trial `t`: the search's flags, then the trial's values.
-fn trial_args(a: &TuneArgs, t: &Trial, dir: &Path) -> Result<TrainArgs> {
-    let mut args = TrainArgs {
-        run: RunFlags {
-            epochs: a.epochs,
-            seed: Some(a.seed),
-            limit: a.limit,
-            validation_split: a.validation_split,
-            data: a.data.clone(),
-            ..RunFlags::default()
-        },
-        backend: a.backend,
-        out: Some(dir.to_path_buf()),
-        evaluate_test: false,
-        ..TrainArgs::default()
+fn trial_settings(a: &TuneArgs, t: &Trial) -> Result<Overrides> {
+    let mut o = Overrides {
+        epochs: a.epochs,
+        seed: Some(a.seed),
+        limit: a.limit,
+        validation: a.validation_split.map(Validation::Split),
+        ..Overrides::default()
     };
-    let flags = &mut args.run;
     for (axis, v) in &t.values {
         let bad = |e: String| Error::msg(format!("--grid {axis}={v}: {e}"));
         let num = |v: &str| v.parse::<f64>().map_err(|_| bad("not a number".into()));
+        let parsed = |e: Error| bad(e.to_string());
         match axis.as_str() {
-            "lr" => flags.lr = Some(num(v)? as f32),
-            "batch-size" => flags.batch_size = Some(num(v)? as usize),
-            "epochs" => flags.epochs = Some(num(v)? as usize),
-            "optimizer" => {
-                flags.optimizer = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?)
-            }
-            "weight-decay" => flags.weight_decay = Some(num(v)? as f32),
-            "label-smoothing" => flags.label_smoothing = Some(num(v)? as f32),
-            "schedule" => flags.schedule = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?),
-            "warmup-epochs" => flags.warmup_epochs = Some(num(v)?),
-            "augment" => flags.augment = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?),
-            "early-stopping" => {
-                flags.early_stopping = Some(v.parse().map_err(|e: Error| bad(e.to_string()))?)
-            }
+            "lr" => o.lr = Some(num(v)? as f32),
+            "batch-size" => o.batch_size = Some(num(v)? as usize),
+            "epochs" => o.epochs = Some(num(v)? as usize),
+            "optimizer" => o.optimizer = Some(v.parse().map_err(parsed)?),
+            "weight-decay" => o.weight_decay = Some(num(v)? as f32),
+            "label-smoothing" => o.label_smoothing = Some(num(v)? as f32),
+            "schedule" => o.schedule = Some(v.parse().map_err(parsed)?),
+            "warmup-epochs" => o.warmup_epochs = Some(num(v)?),
+            "augment" => o.augment = Some(v.parse().map_err(parsed)?),
+            "early-stopping" => o.early_stopping = Some(v.parse().map_err(parsed)?),
             // Model hyperparameters are already in the model.
             _ => {}
         }
     }
-    Ok(args)
+    Ok(o)
+}
+
+/// Trial `t` as a run of `model` into `dir`, leaving the test set to the trial the search
+/// chooses.
+fn trial_job(a: &TuneArgs, t: &Trial, model: ModelSpec, dir: &Path) -> Result<Job> {
+    let settings = trial_settings(a, t)?;
+    Ok(Job {
+        backend: a.backend,
+        evaluate_test: false,
+        ..Job::new(model, dir.to_path_buf(), settings, a.data.clone())
+    })
 }
 
 /// Writes `search` into `out`, or checks that `out` holds this same search.
@@ -210,8 +211,7 @@ fn plan_search(a: &TuneArgs, spec: &ModelSpec, out: &Path) -> Result<Search> {
         trials: trials(&a.grid, a.trials, a.seed)?,
     };
     for (k, t) in search.trials.iter().enumerate() {
-        apply_to_model(spec, t)?;
-        trial_args(a, t, &trial_dir(out, k + 1))?;
+        trial_job(a, t, apply_to_model(spec, t)?, &trial_dir(out, k + 1))?;
     }
     Ok(search)
 }
@@ -225,16 +225,15 @@ fn train_trial(
     device: &Device,
 ) -> Result<TrainEnd> {
     if dir.join(checkpoint::WEIGHTS).is_file() {
-        let args = TrainArgs {
-            resume: Some(dir.to_path_buf()),
+        let job = Job {
             backend: a.backend,
             evaluate_test: false,
-            ..TrainArgs::default()
+            ..Job::resume(dir.to_path_buf())
         };
-        return train::train_model(&args, None, device);
+        return train::train_job(&job, device);
     }
-    let model = apply_to_model(spec, t)?;
-    train::train_model(&trial_args(a, t, dir)?, Some(model), device)
+    let job = trial_job(a, t, apply_to_model(spec, t)?, dir)?;
+    train::train_job(&job, device)
 }
 
 /// The line that opens a trial: its number, shard, settings and the time the rest should take.
