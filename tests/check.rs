@@ -6,6 +6,7 @@
 //! registry, and the command prints and exits as it should.
 
 mod common;
+use common::has_gpu;
 use common::run::{command, text};
 use wgnn::check::{self, Options, ATOL, REGISTRY, RTOL};
 use wgnn::ops::Variant;
@@ -13,6 +14,9 @@ use wgnn::runtime::GpuContext;
 
 #[test]
 fn every_check_passes_on_the_test_adapter() {
+    if !has_gpu() {
+        return;
+    }
     // A context of its own: the check switches its kernel family for the whole-step rows.
     let mut ctx = GpuContext::open(&wgnn::app::Device::from_env().unwrap().options)
         .expect("GPU tests need an adapter");
@@ -101,6 +105,9 @@ fn a_bad_value_is_reported_with_its_place() {
 
 #[test]
 fn the_command_prints_json_and_exits_zero_when_all_pass() {
+    if !has_gpu() {
+        return;
+    }
     let o = command(&["check", "--quick", "--json", "--kernels", "cpu-adapter"])
         .output()
         .expect("wgnn runs");

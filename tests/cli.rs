@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::run::{command, fails, ok, ok_stdout, scratch, text};
+use common::{has_gpu, with_gpu};
 
 /// wgpu's own bookkeeping buffers come and go by a few dozen bytes between reports; growth that
 /// matters (a tensor per step or per epoch) is far larger.
@@ -72,6 +73,9 @@ fn summary_prints_keras_parameter_counts() {
 
 #[test]
 fn devices_lists_the_adapter_in_use() {
+    if !has_gpu() {
+        return;
+    }
     let s = ok(&["devices"]);
     assert!(s.contains('*'), "{s}");
     // Each adapter's line is followed by its typed properties, indented.
@@ -173,6 +177,9 @@ fn show_draws_a_digit_with_its_label() {
 
 #[test]
 fn train_runs_on_the_gpu_adapter() {
+    if !has_gpu() {
+        return;
+    }
     // Resident and streamed (`--stream`): the ring of chunks is made once, so memory stays flat.
     for (name, extra) in [("gpu", ""), ("gpu-stream", " --stream")] {
         train_on_the_gpu_adapter(name, extra);
@@ -292,6 +299,9 @@ fn time_to_accuracy_stops_at_the_target() {
 
 #[test]
 fn bench_prints_json() {
+    if !has_gpu() {
+        return;
+    }
     let s = ok_stdout(&[
         "bench", "--model", "tiny", "--steps", "3", "--warmup", "1", "--json",
     ]);
@@ -359,7 +369,7 @@ fn gpu_reports_memory() -> bool {
 
 #[test]
 fn bench_profile_breaks_a_step_down_on_both_backends() {
-    for backend in ["gpu", "cpu"] {
+    for backend in with_gpu(["gpu", "cpu"]) {
         let s = ok_stdout(&[
             "bench",
             "--model",
@@ -550,6 +560,9 @@ activation = "softmax"
 
 #[test]
 fn an_adapter_that_matches_none_fails_every_command() {
+    if !has_gpu() {
+        return;
+    }
     let (run, _) = trained();
     let run = run.to_str().unwrap();
     for (choice, needle) in [
@@ -598,7 +611,7 @@ fn oversized_models_and_batches_are_clear_errors() {
          [[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n",
     );
     let big = big.to_str().unwrap();
-    for backend in ["cpu", "gpu"] {
+    for backend in with_gpu(["cpu", "gpu"]) {
         fails(
             &["train", "--model", big, "--backend", backend],
             &["layer 2 (dense)", "the kernel (784x1000000000)", "2.9 TiB"],
@@ -621,10 +634,12 @@ fn oversized_models_and_batches_are_clear_errors() {
             "of this machine's memory",
         ],
     );
-    fails(
-        &["bench", "--model", huge, "--backend", "gpu"],
-        &["parameter tensors in one buffer", "max_buffer_size"],
-    );
+    if has_gpu() {
+        fails(
+            &["bench", "--model", huge, "--backend", "gpu"],
+            &["parameter tensors in one buffer", "max_buffer_size"],
+        );
+    }
     fails(
         &["bench", "--model", "tiny", "--steps", "100000000000"],
         &["--steps 100000000000", "--batch-size 128"],
@@ -686,6 +701,9 @@ fn bench_one_gpu_step(extra: &[&str], variable: &str) -> std::process::Output {
 
 #[test]
 fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
+    if !has_gpu() {
+        return;
+    }
     let run = |family: &str| bench_one_gpu_step(&[], family);
     let o = run("tiled");
     let out = text(&o);
@@ -702,6 +720,9 @@ fn a_forced_kernel_family_is_named_and_a_bad_one_refused() {
 
 #[test]
 fn the_kernels_flag_wins_over_the_variable_and_a_bad_one_is_refused() {
+    if !has_gpu() {
+        return;
+    }
     // The flag wins: a variable that would be an error on its own is not even read.
     let run = |flag: &str| bench_one_gpu_step(&["--kernels", flag], "bogus");
     let o = run("tiled");
@@ -731,7 +752,7 @@ fn fast_and_best_train_with_their_own_defaults_and_flags_override_them() {
         "{s}"
     );
     let str_of = |dir: &Path, key: &str| metrics_json(dir).1[key].clone();
-    for backend in ["cpu", "gpu"] {
+    for backend in with_gpu(["cpu", "gpu"]) {
         let out = tmp(&format!("fast-{backend}"));
         let o = train(
             &format!("--model fast --epochs 1 --limit 1000 --backend {backend}"),

@@ -248,7 +248,7 @@ fn a_colour_folder_trains_end_to_end_on_both_backends() {
         .unwrap();
     }
     let data = r.display().to_string();
-    for backend in ["cpu", "gpu"] {
+    for backend in common::with_gpu(["cpu", "gpu"]) {
         let out = d
             .path()
             .join(format!("run-{backend}"))

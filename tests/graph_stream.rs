@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 mod common;
+use common::has_gpu;
 use common::run::{ok, ok_stdout, scratch};
 use wgnn::graph::{Backend, GpuGraph, GraphState, HostData, Pass, Plan, Residency};
 use wgnn::model::preset;
@@ -61,6 +62,9 @@ fn context(family: KernelFamily) -> GpuContext {
 /// family runs one of the two gathers, plain and augmented.
 #[test]
 fn a_streamed_set_trains_to_the_bits_of_a_resident_one_with_both_kernel_families() {
+    if !has_gpu() {
+        return;
+    }
     let augmented: Augment = "shift=2,rotate=10,scale=0.1".parse().unwrap();
     for (family, augment) in [
         (KernelFamily::Tiled, Some(augmented)),
@@ -104,6 +108,9 @@ fn train(extra: &str, out: &Path) -> String {
 
 #[test]
 fn a_run_streamed_then_resumed_resident_matches_a_resident_run() {
+    if !has_gpu() {
+        return;
+    }
     let whole = scratch("graph_stream", "whole");
     train("--epochs 2 --backend gpu", &whole);
     let part = scratch("graph_stream", "part");
@@ -136,6 +143,9 @@ fn the_cpu_backend_ignores_stream_and_bench_says_how_the_data_was_held() {
     train("--epochs 1 --backend cpu", &plain);
     train("--epochs 1 --backend cpu --stream", &streamed);
     assert!(tensors(&plain) == tensors(&streamed));
+    if !has_gpu() {
+        return;
+    }
     let bench = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec![
             "bench",

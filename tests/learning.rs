@@ -35,7 +35,8 @@ fn train_and_test(backend: &mut dyn Backend) -> f32 {
 fn tiny_model_learns_on_gpu() {
     let spec = preset("tiny").unwrap();
     let plan = Plan::new(spec.input, &spec.layers, 32).unwrap();
-    let mut g = GpuGraph::new(gpu(), plan, Optimizer::adam(), 1).unwrap();
+    let Some(ctx) = gpu() else { return };
+    let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(), 1).unwrap();
     let acc = train_and_test(&mut g);
     eprintln!("GPU: test accuracy {acc} after 200 steps");
     assert!(acc > 0.85, "test accuracy {acc}");
@@ -92,11 +93,15 @@ activation = "softmax"
 fn the_new_layer_kinds_learn_on_both_backends() {
     let spec = ModelSpec::from_toml_str(NEW_LAYERS, "new-layers.toml").unwrap();
     let plan = Plan::new(spec.input, &spec.layers, 32).unwrap();
-    let mut g = GpuGraph::new(gpu(), plan.clone(), Optimizer::adam(), 1).unwrap();
-    let mut c = CpuGraph::new(plan, Optimizer::adam(), 1).unwrap();
-    let (ga, ca) = (train_and_test(&mut g), train_and_test(&mut c));
-    eprintln!("test accuracy after 200 steps: GPU {ga}, CPU {ca}");
+    let mut c = CpuGraph::new(plan.clone(), Optimizer::adam(), 1).unwrap();
+    let ca = train_and_test(&mut c);
+    eprintln!("test accuracy after 200 steps: CPU {ca}");
     // 6,400 images reach about 88% on both.
-    assert!(ga > 0.8 && ca > 0.8, "test accuracy GPU {ga}, CPU {ca}");
+    assert!(ca > 0.8, "test accuracy CPU {ca}");
+    let Some(ctx) = gpu() else { return };
+    let mut g = GpuGraph::new(ctx, plan, Optimizer::adam(), 1).unwrap();
+    let ga = train_and_test(&mut g);
+    eprintln!("test accuracy after 200 steps: GPU {ga}");
+    assert!(ga > 0.8, "test accuracy GPU {ga}");
     assert!((ga - ca).abs() < 0.02, "GPU {ga} and CPU {ca} learn alike");
 }

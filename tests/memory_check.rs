@@ -37,12 +37,13 @@ fn the_estimate_counts_every_large_buffer() {
     let total: u64 = items.iter().map(|t| t.bytes * t.count).sum();
     assert_eq!(total, 816 + 560 + 24, "{items:#?}");
     assert!(items.iter().any(|t| t.what.contains("layer 2 (dense)")));
+    plan.check_fits(&Limits::host()).unwrap();
     // The GPU keeps the parameters in one arena.
-    let g = plan.memory_estimate(&Limits::gpu(gpu(), 2));
+    let Some(ctx) = gpu() else { return };
+    let g = plan.memory_estimate(&Limits::gpu(ctx, 2));
     assert_eq!(g[0].bytes, 4 * (48 + 3), "{g:#?}");
     assert_eq!(g[0].count, 4);
-    plan.check_fits(&Limits::gpu(gpu(), 2)).unwrap();
-    plan.check_fits(&Limits::host()).unwrap();
+    plan.check_fits(&Limits::gpu(ctx, 2)).unwrap();
 }
 
 #[test]
@@ -131,7 +132,7 @@ fn shape_errors_are_words_not_debug_structs() {
 
 #[test]
 fn gpu_buffers_are_checked_before_wgpu_sees_them() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     for len in [usize::MAX, usize::MAX / 4, 1 << 40] {
         let e = ctx.alloc(len, "huge").unwrap_err().to_string();
         assert!(e.contains("GPU buffer `huge` needs"), "{e}");

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::run::{command as wgnn_cmd, fails, ok, scratch, text};
+use common::{has_gpu, with_gpu};
 use safetensors::SafeTensors;
 use wgnn::util::rng::Rng;
 
@@ -139,6 +140,9 @@ fn sigterm_then_resume_is_bit_identical_on_the_cpu_backend() {
 
 #[test]
 fn ctrl_c_then_resume_is_bit_identical_on_the_gpu() {
+    if !has_gpu() {
+        return;
+    }
     interrupt_and_resume("gpu", "-INT", 130);
 }
 
@@ -481,7 +485,7 @@ fn resuming_with_a_flag_that_changes_the_run_names_the_flag() {
 
 #[test]
 fn divergence_stops_with_the_epoch_and_step_and_keeps_the_last_good_checkpoint() {
-    for backend in ["cpu", "gpu"] {
+    for backend in with_gpu(["cpu", "gpu"]) {
         let dir = tmp(&format!("diverge-{backend}"));
         let t = fails(
             &[

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 use common::run::{fails, ok as wgnn, scratch};
+use common::with_gpu;
 use wgnn::train::{EarlyStop, LrSchedule, Monitor, Plateau, Schedule};
 
 fn sched(schedule: &str, warmup: f64) -> LrSchedule {
@@ -168,7 +169,7 @@ fn metrics(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn the_schedule_reaches_every_step_on_both_backends() {
-    for backend in ["cpu", "gpu"] {
+    for backend in with_gpu(["cpu", "gpu"]) {
         let out = tmp(&format!("step-{backend}"));
         train(
             &format!("--epochs 3 --schedule step:1:0.5 --backend {backend}"),
@@ -298,7 +299,7 @@ fn label_smoothing_raises_the_training_loss_but_not_the_reported_validation_loss
 
 #[test]
 fn augmentation_trains_on_both_backends_and_is_recorded() {
-    for backend in ["cpu", "gpu"] {
+    for backend in with_gpu(["cpu", "gpu"]) {
         let out = tmp(&format!("augment-{backend}"));
         train(
             &format!("--epochs 2 --augment shift=2,rotate=10,scale=0.1 --backend {backend}"),

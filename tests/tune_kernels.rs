@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 mod common;
+use common::has_gpu;
 use common::run::{command, fails, scratch, text};
 use wgnn::runtime::tuning_cache::{TuningCache, TuningEntry, TuningKey, FILE_NAME};
 use wgnn::runtime::GpuContext;
@@ -74,6 +75,9 @@ fn hand_cache(name: &str, shaders: Option<&str>, constants: &[&str]) -> PathBuf 
 
 #[test]
 fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
+    if !has_gpu() {
+        return;
+    }
     let dir = scratch("tune_kernels", "tuned");
     // The family is tuned only when nothing forces one: a WGNN_KERNELS pass (CI's tiled one)
     // must not force it here. The forced path is the next test's.
@@ -127,6 +131,9 @@ fn tuning_writes_an_entry_from_the_candidates_that_bench_then_uses() {
 
 #[test]
 fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
+    if !has_gpu() {
+        return;
+    }
     // Mesa's GL path takes 80-100 s to build one tiled pipeline with TILE=128 or BK=32, and the
     // tuner builds each of them for five kernels: this runs on lavapipe (Vulkan) only.
     if GpuContext::open(&wgnn::app::Device::from_env().unwrap().options)
@@ -172,6 +179,9 @@ fn with_the_tiled_family_forced_the_tile_and_step_are_tuned_too() {
 
 #[test]
 fn cached_constants_show_in_the_profile_and_the_environment_wins() {
+    if !has_gpu() {
+        return;
+    }
     let dir = hand_cache("hand", None, &["reduce::col_sum:WG=32"]);
     let out = ok_in(&dir, PROFILE, &[]);
     assert!(
@@ -228,6 +238,9 @@ fn cached_constants_show_in_the_profile_and_the_environment_wins() {
 
 #[test]
 fn a_corrupt_cache_warns_and_runs_with_the_defaults() {
+    if !has_gpu() {
+        return;
+    }
     let dir = scratch("tune_kernels", "corrupt");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(FILE_NAME), "{ not json").unwrap();
@@ -246,6 +259,9 @@ fn a_corrupt_cache_warns_and_runs_with_the_defaults() {
 
 #[test]
 fn an_entry_made_with_other_shaders_is_ignored() {
+    if !has_gpu() {
+        return;
+    }
     let dir = hand_cache(
         "stale",
         Some("0000000000000000"),

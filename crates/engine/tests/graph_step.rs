@@ -12,6 +12,7 @@ use wgnn_engine::graph::{
 use wgnn_engine::layers::{BatchNorm, Conv2D, Dense};
 use wgnn_engine::model::{Activation, Layer, Padding};
 use wgnn_engine::ops::optim::Optimizer;
+use wgnn_engine::runtime::GpuContext;
 
 struct Synthetic {
     images: Vec<u8>,
@@ -43,7 +44,7 @@ fn compare(what: &str, gpu: &dyn Backend, cpu: &dyn Backend, atol: f32, rtol: f3
 
 #[test]
 fn one_training_step_matches_cpu() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let momentum = Optimizer::Sgd {
         momentum: 0.9,
         weight_decay: 0.0,
@@ -92,7 +93,7 @@ fn one_training_step_matches_cpu() {
 
 #[test]
 fn every_other_layer_kind_trains_as_on_the_cpu() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     for global_max in [false, true] {
         for opt in [Optimizer::adam(), Optimizer::rmsprop()] {
             let lr = 0.01;
@@ -137,7 +138,7 @@ fn every_other_layer_kind_trains_as_on_the_cpu() {
 
 #[test]
 fn same_seed_gives_bit_identical_parameters() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let data = synthetic(64, 144, 5);
     let order: Vec<u32> = (0..64).rev().collect();
     let run = || {
@@ -158,7 +159,7 @@ fn same_seed_gives_bit_identical_parameters() {
 
 #[test]
 fn bad_uses_are_errors_not_panics() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let layers = every_layer();
     assert!(Plan::new([12, 12, 1], &layers, 0).is_err(), "zero batch");
     let big = vec![
@@ -222,19 +223,25 @@ fn same_state(what: &str, a: &GraphState, b: &GraphState) {
     }
 }
 
-fn both(plan: &Plan, opt: Optimizer, seed: u64) -> (GpuGraph<'static>, CpuGraph) {
-    let g = GpuGraph::new(gpu(), plan.clone(), opt, seed).unwrap();
+fn both(
+    ctx: &'static GpuContext,
+    plan: &Plan,
+    opt: Optimizer,
+    seed: u64,
+) -> (GpuGraph<'static>, CpuGraph) {
+    let g = GpuGraph::new(ctx, plan.clone(), opt, seed).unwrap();
     let c = CpuGraph::new(plan.clone(), opt, seed).unwrap();
     (g, c)
 }
 
 #[test]
 fn state_moves_between_backends_and_training_continues_exactly() {
+    let Some(ctx) = gpu() else { return };
     let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
     let data = synthetic(40, 144, 5);
     let order: Vec<u32> = (0..40).rev().collect();
     for opt in [Optimizer::adam(), Optimizer::rmsprop()] {
-        let (mut g, mut c) = both(&plan, opt, 5);
+        let (mut g, mut c) = both(ctx, &plan, opt, 5);
         g.load(0, host(&data)).unwrap();
         c.load(0, host(&data)).unwrap();
         g.train_at(0, &order[..16], 0.001).unwrap();
@@ -251,7 +258,7 @@ fn state_moves_between_backends_and_training_continues_exactly() {
         // The rest of the epoch: on the GPU uninterrupted, on a fresh GPU graph from the saved
         // state (bit-identical), and on the CPU backend from it (within tolerance).
         g.train_at(0, &order[16..], 0.001).unwrap();
-        let mut g2 = GpuGraph::new(gpu(), plan.clone(), opt, 5).unwrap();
+        let mut g2 = GpuGraph::new(ctx, plan.clone(), opt, 5).unwrap();
         g2.load(0, host(&data)).unwrap();
         g2.set_state(&saved).unwrap();
         g2.train_at(0, &order[16..], 0.001).unwrap();
@@ -265,7 +272,7 @@ fn state_moves_between_backends_and_training_continues_exactly() {
         assert_eq!(c.steps_done(), g.steps_done());
     }
     // A state from another optimizer or model is refused.
-    let (mut g, _) = both(&plan, Optimizer::adam(), 5);
+    let (mut g, _) = both(ctx, &plan, Optimizer::adam(), 5);
     let mut other = g.state().unwrap();
     other.slots.pop();
     let e = g.set_state(&other).unwrap_err().to_string();
@@ -277,6 +284,7 @@ fn state_moves_between_backends_and_training_continues_exactly() {
 
 #[test]
 fn every_step_takes_the_learning_rate_the_trainer_gives() {
+    let Some(ctx) = gpu() else { return };
     // No BN, no momentum: a step at lr 0 changes nothing at all.
     let layers: Vec<Layer> = every_layer()
         .into_iter()
@@ -286,8 +294,8 @@ fn every_step_takes_the_learning_rate_the_trainer_gives() {
     let data = synthetic(24, 144, 5);
     let order: Vec<u32> = (0..24).collect();
     let sgd = Optimizer::sgd();
-    let (mut g, mut c) = both(&plan, sgd, 2);
-    let (mut g0, _) = both(&plan, sgd, 2);
+    let (mut g, mut c) = both(ctx, &plan, sgd, 2);
+    let (mut g0, _) = both(ctx, &plan, sgd, 2);
     for b in [&mut g as &mut dyn Backend, &mut c, &mut g0] {
         b.load(0, host(&data)).unwrap();
     }
@@ -320,10 +328,15 @@ fn a_pass_can_stop_and_continue_with_the_same_sums() {
     let order: Vec<u32> = (0..37).collect();
     let lrs = vec![0.001; 10];
     for gpu_backend in [false, true] {
+        if gpu_backend && !has_gpu() {
+            continue;
+        }
         let make = || -> Box<dyn Backend> {
             let opt = Optimizer::adam();
             match gpu_backend {
-                true => Box::new(GpuGraph::new(gpu(), plan.clone(), opt, 4).unwrap()),
+                true => Box::new(
+                    GpuGraph::new(gpu().expect("an adapter"), plan.clone(), opt, 4).unwrap(),
+                ),
                 false => Box::new(CpuGraph::new(plan.clone(), opt, 4).unwrap()),
             }
         };
@@ -370,9 +383,10 @@ fn a_pass_can_stop_and_continue_with_the_same_sums() {
 
 #[test]
 fn profiling_a_step_changes_no_state() {
+    let Some(ctx) = gpu() else { return };
     let plan = Plan::new([12, 12, 1], &every_layer(), 8).unwrap();
     let data = synthetic(16, 144, 5);
-    let (mut g, mut c) = both(&plan, Optimizer::adam(), 6);
+    let (mut g, mut c) = both(ctx, &plan, Optimizer::adam(), 6);
     for b in [&mut g as &mut dyn Backend, &mut c] {
         b.load(0, host(&data)).unwrap();
         b.train_at(0, &(0..16).collect::<Vec<u32>>(), 0.001)
@@ -390,6 +404,9 @@ fn profiling_a_step_changes_no_state() {
 
 #[test]
 fn inference_graphs_hold_no_training_state() {
+    if !has_gpu() {
+        return;
+    }
     // A device of its own, so that the memory it reports is this test's alone.
     let own = wgnn_engine::runtime::GpuContext::open(&device_options()).unwrap();
     let ctx = &own;

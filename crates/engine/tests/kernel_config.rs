@@ -34,6 +34,9 @@ fn col_sum_matches(ctx: &GpuContext) {
 
 #[test]
 fn the_defaults_are_the_shaders_own() {
+    if !has_gpu() {
+        return;
+    }
     let ctx = ctx();
     let k = ctx.kernel("reduce", "col_sum").unwrap();
     assert_eq!(k.workgroup_size(), [256, 1, 1]);
@@ -45,6 +48,9 @@ fn the_defaults_are_the_shaders_own() {
 
 #[test]
 fn a_constant_from_the_config_sizes_the_workgroup_and_the_grid() {
+    if !has_gpu() {
+        return;
+    }
     let mut ctx = ctx();
     ctx.config = KernelConfig::parse("WG=64").unwrap();
     let t = ctx.alloc(1000, "t").unwrap();
@@ -62,6 +68,9 @@ fn a_constant_from_the_config_sizes_the_workgroup_and_the_grid() {
 
 #[test]
 fn the_cache_key_includes_the_constants() {
+    if !has_gpu() {
+        return;
+    }
     let mut ctx = ctx();
     let default = ctx.kernel("elementwise", "fill").unwrap();
     ctx.config.set_for("elementwise", "fill", "WG", 128.0);
@@ -75,6 +84,9 @@ fn the_cache_key_includes_the_constants() {
 
 #[test]
 fn a_workgroup_over_the_limit_falls_back_or_is_an_error() {
+    if !has_gpu() {
+        return;
+    }
     let mut ctx = ctx();
     ctx.limits.max_compute_invocations_per_workgroup = 128;
     let k = ctx.kernel("reduce", "col_sum").unwrap();
@@ -149,6 +161,9 @@ fn tiled_outputs(ctx: &GpuContext) -> Vec<Vec<f32>> {
 
 #[test]
 fn every_tile_and_step_the_tuner_tries_computes_what_the_defaults_compute() {
+    if !has_gpu() {
+        return;
+    }
     // Per output the sum runs over k in order whatever the tile and step, so the results are
     // identical, not merely close (`==` on floats: a padded step may turn -0 into +0).
     let default = tiled_outputs(&ctx());
@@ -210,6 +225,9 @@ fn every_tile_and_step_the_tuner_tries_computes_what_the_defaults_compute() {
 
 #[test]
 fn a_tile_the_loaders_cannot_serve_is_refused_before_it_runs() {
+    if !has_gpu() {
+        return;
+    }
     let mut ctx = ctx();
     ctx.config = KernelConfig::parse("TILE=64 BK=2").unwrap();
     let e = ctx.kernel("gemm", "matmul").err().unwrap().to_string();

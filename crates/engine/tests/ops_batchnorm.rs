@@ -54,7 +54,7 @@ fn params(seed: u64, c: usize) -> Params {
 }
 
 fn bufs(s: &BnShape, p: &Params) -> Bufs {
-    let ctx = gpu();
+    let ctx = gpu().expect("an adapter (the calling test returns first without one)");
     let n = s.max_rows() * s.c;
     Bufs {
         x: ctx.alloc(n, "x").unwrap(),
@@ -75,7 +75,7 @@ fn bufs(s: &BnShape, p: &Params) -> Bufs {
 
 /// Run forward_train then backward on the GPU with `batch` valid samples.
 fn run_train(s: &BnShape, b: &Bufs, batch: usize, x: &[f32], dy: &[f32]) {
-    let ctx = gpu();
+    let ctx = gpu().expect("an adapter (the calling test returns first without one)");
     ctx.write(&b.x, x).unwrap();
     ctx.write(&b.dy, dy).unwrap();
     ctx.write(&b.step, &[step(batch)]).unwrap();
@@ -106,7 +106,7 @@ const CASES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn train_forward_and_backward_match_reference() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     for (i, &(rps, c, max_batch, batch)) in CASES.iter().enumerate() {
         let s = BnShape::new(rps, max_batch, c).unwrap();
         let p = params(i as u64, c);
@@ -161,7 +161,7 @@ fn train_forward_and_backward_match_reference() {
 
 #[test]
 fn padding_rows_are_ignored() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     for &(rps, c, max_batch, batch) in &[(1usize, 3usize, 10usize, 7usize), (26 * 26, 32, 3, 1)] {
         let s = BnShape::new(rps, max_batch, c).unwrap();
         let p = params(9, c);
@@ -210,7 +210,7 @@ fn padding_rows_are_ignored() {
 
 #[test]
 fn running_statistics_over_three_steps() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let s = BnShape::new(26 * 26, 4, 3).unwrap();
     let p = params(5, 3);
     let b = bufs(&s, &p);
@@ -248,7 +248,7 @@ fn running_statistics_over_three_steps() {
 
 #[test]
 fn inference_matches_reference() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     for &(rps, c, max_batch) in &[
         (1usize, 1usize, 5usize),
         (1, 64, 33),
@@ -274,7 +274,7 @@ fn inference_matches_reference() {
 
 #[test]
 fn gpu_is_deterministic() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let s = BnShape::new(26 * 26, 5, 32).unwrap();
     let p = params(3, 32);
     let n = s.max_rows() * 32;
@@ -319,7 +319,7 @@ fn reference_backward_matches_finite_differences() {
 
 #[test]
 fn bad_shapes_are_errors() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     assert!(BnShape::new(0, 2, 3).is_err());
     assert!(BnShape::new(1, 0, 3).is_err());
     assert!(BnShape::new(1, 2, 0).is_err());

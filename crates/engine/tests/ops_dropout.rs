@@ -18,7 +18,7 @@ fn step(seed: u64, t: u32) -> StepParams {
 
 #[test]
 fn gpu_mask_is_bit_identical_to_reference() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     for &(n, rate, seed, t, layer) in &[
         (1usize, 0.5f32, 0u64, 1u32, 0u32),
         (1000, 0.5, 42, 1, 0),
@@ -109,7 +109,7 @@ fn masks_differ_across_steps_layers_and_seeds() {
 
 #[test]
 fn rate_zero_keeps_everything() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     assert_eq!(dr::threshold(0.0), 0);
     let n = 5000;
     let x = rand_vec(3, n);
@@ -135,7 +135,7 @@ fn reference_backward_matches_finite_differences() {
 
 #[test]
 fn bad_arguments_are_errors() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let a = ctx.alloc(10, "a").unwrap();
     let b = ctx.alloc(10, "b").unwrap();
     let m = ctx.alloc(10, "m").unwrap();

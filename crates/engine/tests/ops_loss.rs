@@ -12,12 +12,16 @@ fn step_tensor(batch: usize) -> wgnn_engine::runtime::GpuTensor {
         t: 1,
         ..Default::default()
     };
-    gpu().tensor(bytemuck::bytes_of(&s), "step").unwrap()
+    // Only called by tests that found an adapter.
+    gpu()
+        .expect("an adapter")
+        .tensor(bytemuck::bytes_of(&s), "step")
+        .unwrap()
 }
 
 #[test]
 fn softmax_matches_reference() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     for &(rows, cols) in &[(1usize, 2usize), (3, 10), (65, 10), (130, 7)] {
         let x: Vec<f32> = rand_vec(rows as u64, rows * cols)
             .iter()
@@ -41,7 +45,7 @@ fn softmax_matches_reference() {
 
 #[test]
 fn softmax_xent_and_metrics_match_reference_with_padding_rows() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     for &(rows, cols, valid) in &[
         (1usize, 10usize, 1usize),
         (128, 10, 128),
@@ -126,7 +130,7 @@ fn xent_gradient_matches_finite_differences() {
 
 #[test]
 fn label_smoothing_matches_reference_and_finite_differences() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let (rows, cols, valid, eps) = (70usize, 10usize, 67usize, 0.1f32);
     let x: Vec<f32> = rand_vec(77, rows * cols).iter().map(|v| v * 4.0).collect();
     let labels: Vec<u32> = (0..rows).map(|r| ((r * 3 + 1) % cols) as u32).collect();
@@ -180,7 +184,7 @@ fn label_smoothing_matches_reference_and_finite_differences() {
 
 #[test]
 fn bad_shapes_are_errors() {
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let t = ctx.alloc(10, "t").unwrap();
     assert!(loss::softmax(ctx, 0, 10, &t, &t).is_err());
     assert!(loss::softmax(ctx, 2, 10, &t, &t).is_err());

@@ -17,7 +17,9 @@ fn check_case(
     let name = format!("n{n} {h}x{w}x{c} pool {pool_:?} stride {strides:?}");
     let x = distinct(seed, s.x_len());
     let dy = rand_vec(seed + 1, s.y_len());
-    let (y, arg, dx) = max_on_gpu(&s, &x, &dy);
+    let Some((y, arg, dx)) = max_on_gpu(&s, &x, &dy) else {
+        return;
+    };
     let (ry, rarg) = pool::forward_ref(&s, &x);
     assert_close(&format!("maxpool forward {name}"), &y, &ry);
     assert_eq!(arg, rarg, "{name}: argmax differs from the reference");
@@ -48,7 +50,9 @@ fn dropped_rows_get_zero_gradient() {
     let s = PoolShape::new(1, 5, 5, 1, [2, 2], [2, 2]).unwrap();
     assert_eq!((s.oh, s.ow), (2, 2));
     let x = distinct(20, s.x_len());
-    let (_, _, dx) = max_on_gpu(&s, &x, &[1.0; 4]);
+    let Some((_, _, dx)) = max_on_gpu(&s, &x, &[1.0; 4]) else {
+        return;
+    };
     for i in 0..5 {
         assert_eq!(dx[4 * 5 + i], 0.0, "last row");
         assert_eq!(dx[i * 5 + 4], 0.0, "last column");
@@ -86,7 +90,9 @@ fn ties_first_maximum_wins_on_both() {
     }
     assert_eq!(rarg, want, "reference breaks ties by first maximum");
     let dy = rand_vec(30, s.y_len());
-    let (y, arg, dx) = max_on_gpu(&s, &x, &dy);
+    let Some((y, arg, dx)) = max_on_gpu(&s, &x, &dy) else {
+        return;
+    };
     assert_eq!(arg, want, "GPU breaks ties by first maximum");
     assert_close("maxpool forward with ties", &y, &ry);
     assert_close(
@@ -125,7 +131,7 @@ fn bad_shapes_are_errors() {
     assert!(PoolShape::new(1, 4, 4, 1, [2, 2], [2, 0]).is_err());
     assert!(PoolShape::new(1, 1, 4, 1, [2, 2], [2, 2]).is_err());
     assert!(PoolShape::new(1, 4, 2, 1, [2, 3], [2, 2]).is_err());
-    let ctx = gpu();
+    let Some(ctx) = gpu() else { return };
     let s = PoolShape::new(1, 4, 4, 2, [2, 2], [2, 2]).unwrap();
     let x = ctx.alloc(s.x_len(), "x").unwrap();
     let y = ctx.alloc(s.y_len(), "y").unwrap();

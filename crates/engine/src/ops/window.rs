@@ -5,12 +5,6 @@
 /// valid: `(size - k)/s + 1`, None when `k > size`. same: `ceil(size/s)`, with
 /// `pad_total = max((out - 1)*s + k - size, 0)` and the odd pixel of padding at the end (bottom /
 /// right), as TensorFlow places it. `size` and `s` must be non-zero.
-/// ```
-/// use wgnn_engine::ops::window::axis;
-/// assert_eq!(axis(28, 5, 1, false), Some((24, 0)));
-/// assert_eq!(axis(28, 5, 2, true), Some((14, 1)));
-/// assert_eq!(axis(3, 4, 1, false), None);
-/// ```
 pub fn axis(size: usize, k: usize, s: usize, same: bool) -> Option<(usize, usize)> {
     if same {
         let out = size.div_ceil(s);
@@ -21,5 +15,16 @@ pub fn axis(size: usize, k: usize, s: usize, same: bool) -> Option<(usize, usize
         None
     } else {
         Some(((size - k) / s + 1, 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn axis() {
+        use crate::ops::window::axis;
+        assert_eq!(axis(28, 5, 1, false), Some((24, 0)));
+        assert_eq!(axis(28, 5, 2, true), Some((14, 1)));
+        assert_eq!(axis(3, 4, 1, false), None);
     }
 }

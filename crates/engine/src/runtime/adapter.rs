@@ -20,12 +20,6 @@ pub enum Vendor {
 }
 
 impl Vendor {
-    /// ```
-    /// use wgnn_engine::runtime::Vendor;
-    /// assert_eq!(Vendor::from_id(0x10de), Vendor::Nvidia);
-    /// assert_eq!(Vendor::from_id(0x10005), Vendor::Mesa);
-    /// assert_eq!(Vendor::from_id(0x1234).to_string(), "vendor 0x1234");
-    /// ```
     pub fn from_id(id: u32) -> Self {
         match id {
             0x10de => Self::Nvidia,
@@ -187,12 +181,6 @@ pub enum AdapterChoice {
 
 impl AdapterChoice {
     /// An index, `auto`, or else a name fragment:
-    /// ```
-    /// use wgnn_engine::runtime::AdapterChoice;
-    /// assert_eq!(AdapterChoice::parse("1"), AdapterChoice::Index(1));
-    /// assert_eq!(AdapterChoice::parse(" auto "), AdapterChoice::Auto);
-    /// assert_eq!(AdapterChoice::parse("NVIDIA"), AdapterChoice::Name("NVIDIA".into()));
-    /// ```
     pub fn parse(s: &str) -> Self {
         let s = s.trim();
         if s.eq_ignore_ascii_case("auto") {
@@ -298,6 +286,24 @@ pub(super) fn choose(all: &[wgpu::Adapter], choice: &AdapterChoice) -> Result<us
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn vendor_from_id() {
+        use crate::runtime::Vendor;
+        assert_eq!(Vendor::from_id(0x10de), Vendor::Nvidia);
+        assert_eq!(Vendor::from_id(0x10005), Vendor::Mesa);
+        assert_eq!(Vendor::from_id(0x1234).to_string(), "vendor 0x1234");
+    }
+
+    #[test]
+    fn adapter_choice_parse() {
+        use crate::runtime::AdapterChoice;
+        assert_eq!(AdapterChoice::parse("1"), AdapterChoice::Index(1));
+        assert_eq!(AdapterChoice::parse(" auto "), AdapterChoice::Auto);
+        assert_eq!(
+            AdapterChoice::parse("NVIDIA"),
+            AdapterChoice::Name("NVIDIA".into())
+        );
+    }
 
     #[test]
     fn every_known_vendor_id_has_its_name() {

@@ -51,14 +51,6 @@ impl Constants {
 }
 
 /// `WG=256 WG_BLOCK=64` (`defaults` when there are none).
-/// ```
-/// use wgnn_engine::runtime::Constants;
-/// let mut c = Constants::default();
-/// assert_eq!(c.to_string(), "defaults");
-/// c.set("WG", 128.0);
-/// c.set("TILE", 0.5);
-/// assert_eq!(c.to_string(), "TILE=0.5 WG=128");
-/// ```
 impl std::fmt::Display for Constants {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.0.is_empty() {
@@ -83,13 +75,6 @@ pub struct KernelConfig {
 impl KernelConfig {
     /// `NAME=value` pairs separated by commas or spaces, each for every kernel that declares
     /// `NAME`, or `shader::entry:NAME=value` for one kernel.
-    /// ```
-    /// use wgnn_engine::runtime::KernelConfig;
-    /// let c = KernelConfig::parse("WG=64, reduce::col_sum:WG=32").unwrap();
-    /// assert_eq!(c.constants("pool", "max_forward").get("WG"), Some(64.0));
-    /// assert_eq!(c.constants("reduce", "col_sum").get("WG"), Some(32.0));
-    /// assert!(KernelConfig::parse("WG").is_err());
-    /// ```
     pub fn parse(s: &str) -> Result<Self> {
         let mut c = Self::default();
         for item in s.split([',', ' ']).filter(|i| !i.is_empty()) {
@@ -125,19 +110,43 @@ impl KernelConfig {
     }
 
     /// The constants asked for `shader::entry` (the kernel's own values over the shared ones).
-    /// ```
-    /// use wgnn_engine::runtime::KernelConfig;
-    /// let mut c = KernelConfig::default();
-    /// c.set("WG", 128.0);
-    /// c.set_for("reduce", "col_sum", "WG", 64.0);
-    /// assert_eq!(c.constants("reduce", "col_sum").get("WG"), Some(64.0));
-    /// assert_eq!(c.constants("pool", "max_forward").get("WG"), Some(128.0));
-    /// ```
     pub fn constants(&self, shader: &str, entry: &str) -> Constants {
         let mut c = self.all.clone();
         if let Some(own) = self.per_kernel.get(&format!("{shader}::{entry}")) {
             c.0.extend(own.0.iter().map(|(n, v)| (n.clone(), *v)));
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn constants_display() {
+        use crate::runtime::Constants;
+        let mut c = Constants::default();
+        assert_eq!(c.to_string(), "defaults");
+        c.set("WG", 128.0);
+        c.set("TILE", 0.5);
+        assert_eq!(c.to_string(), "TILE=0.5 WG=128");
+    }
+
+    #[test]
+    fn kernel_config_parse() {
+        use crate::runtime::KernelConfig;
+        let c = KernelConfig::parse("WG=64, reduce::col_sum:WG=32").unwrap();
+        assert_eq!(c.constants("pool", "max_forward").get("WG"), Some(64.0));
+        assert_eq!(c.constants("reduce", "col_sum").get("WG"), Some(32.0));
+        assert!(KernelConfig::parse("WG").is_err());
+    }
+
+    #[test]
+    fn kernel_config_constants() {
+        use crate::runtime::KernelConfig;
+        let mut c = KernelConfig::default();
+        c.set("WG", 128.0);
+        c.set_for("reduce", "col_sum", "WG", 64.0);
+        assert_eq!(c.constants("reduce", "col_sum").get("WG"), Some(64.0));
+        assert_eq!(c.constants("pool", "max_forward").get("WG"), Some(128.0));
     }
 }

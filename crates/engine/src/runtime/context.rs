@@ -108,11 +108,6 @@ impl std::fmt::Display for KernelFamily {
 impl KernelFamily {
     /// `tiled`, `blocked` (or its old name `cpu-adapter`) or `auto` (any case); None for anything
     /// else.
-    /// ```
-    /// use wgnn_engine::runtime::KernelFamily;
-    /// assert_eq!(KernelFamily::parse(" Tiled"), Some(KernelFamily::Tiled));
-    /// assert_eq!(KernelFamily::parse("gpu"), None);
-    /// ```
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => Some(Self::Auto),
@@ -442,4 +437,14 @@ fn check_fits(t: &GpuTensor, bytes: &[u8]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kernel_family_parse() {
+        use crate::runtime::KernelFamily;
+        assert_eq!(KernelFamily::parse(" Tiled"), Some(KernelFamily::Tiled));
+        assert_eq!(KernelFamily::parse("gpu"), None);
+    }
 }

@@ -51,13 +51,18 @@ impl Dispatch {
 
 /// Workgroups for `n` invocations of a 1-D kernel with workgroup size `wg`. Past 65,535 groups
 /// the grid folds into y; kernels compute `i = gid.x + gid.y * nwg.x * WG`.
-/// ```
-/// use wgnn_engine::runtime::grid_1d;
-/// assert_eq!(grid_1d(1000, 256), [4, 1, 1]);
-/// assert_eq!(grid_1d(65_535 * 256 + 1, 256), [65_535, 2, 1]);
-/// ```
 pub fn grid_1d(n: usize, wg: u32) -> [u32; 3] {
     let groups = (n as u64).div_ceil(wg as u64).max(1);
     let x = groups.min(65_535);
     [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grid_1d_splits() {
+        use crate::runtime::grid_1d;
+        assert_eq!(grid_1d(1000, 256), [4, 1, 1]);
+        assert_eq!(grid_1d(65_535 * 256 + 1, 256), [65_535, 2, 1]);
+    }
 }

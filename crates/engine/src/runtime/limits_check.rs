@@ -77,15 +77,6 @@ pub fn check(
 /// The fallback for a 1-D kernel whose workgroup is too large: the largest power of two below
 /// `size` that the limits allow in x and in total (None when `size` fits, or nothing smaller does).
 /// The shaders with an overridable 1-D workgroup are correct for every power of two.
-/// ```
-/// use wgnn_engine::runtime::fallback_workgroup;
-/// let mut l = wgpu::Limits::default();
-/// assert_eq!(fallback_workgroup(256, &l), None);
-/// l.max_compute_invocations_per_workgroup = 128;
-/// assert_eq!(fallback_workgroup(256, &l), Some(128));
-/// l.max_compute_workgroup_size_x = 100;
-/// assert_eq!(fallback_workgroup(256, &l), Some(64));
-/// ```
 pub fn fallback_workgroup(size: u32, limits: &wgpu::Limits) -> Option<u32> {
     let max = limits
         .max_compute_invocations_per_workgroup
@@ -99,6 +90,16 @@ pub fn fallback_workgroup(size: u32, limits: &wgpu::Limits) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn fallback_workgroup_fits() {
+        use crate::runtime::fallback_workgroup;
+        let mut l = wgpu::Limits::default();
+        assert_eq!(fallback_workgroup(256, &l), None);
+        l.max_compute_invocations_per_workgroup = 128;
+        assert_eq!(fallback_workgroup(256, &l), Some(128));
+        l.max_compute_workgroup_size_x = 100;
+        assert_eq!(fallback_workgroup(256, &l), Some(64));
+    }
 
     fn needs() -> KernelNeeds {
         KernelNeeds {

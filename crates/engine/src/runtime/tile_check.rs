@@ -14,13 +14,6 @@ pub fn tile_threads(tile: u32) -> u32 {
 /// Ok when `tile` x `tile` outputs with reduction steps of `bk` can be staged by the loaders,
 /// whose per-thread arrays hold `max_loads` elements (the shader's `MAX_LOADS`); else a sentence
 /// naming the kernel and what is wrong.
-/// ```
-/// use wgnn_engine::runtime::check_tile;
-/// assert!(check_tile("gemm::matmul", 64, 16, 16).is_ok());
-/// assert!(check_tile("gemm::matmul", 128, 8, 16).is_ok());
-/// assert!(check_tile("gemm::matmul", 48, 16, 16).is_err());
-/// assert!(check_tile("gemm::matmul", 64, 2, 16).is_err());
-/// ```
 pub fn check_tile(kernel: &str, tile: u32, bk: u32, max_loads: u32) -> Result<()> {
     let bad = |why: String| {
         Err(Error::Gpu(format!(
@@ -69,6 +62,14 @@ pub fn smaller_tile(tile: u32, bk: u32, max_loads: u32, limits: &wgpu::Limits) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn check_tile_rules() {
+        use crate::runtime::check_tile;
+        assert!(check_tile("gemm::matmul", 64, 16, 16).is_ok());
+        assert!(check_tile("gemm::matmul", 128, 8, 16).is_ok());
+        assert!(check_tile("gemm::matmul", 48, 16, 16).is_err());
+        assert!(check_tile("gemm::matmul", 64, 2, 16).is_err());
+    }
 
     #[test]
     fn the_tuned_candidates_are_accepted() {

@@ -97,11 +97,6 @@ impl TuningCache {
         Self::parse(&text).map_err(|e| Error::file(path, e))
     }
 
-    /// ```
-    /// use wgnn_engine::runtime::tuning_cache::TuningCache;
-    /// assert!(TuningCache::parse("{").is_err());
-    /// assert_eq!(TuningCache::parse(r#"{"format": 99, "entries": []}"#).unwrap(), TuningCache::default());
-    /// ```
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
         let c: Self =
             serde_json::from_str(text).map_err(|e| format!("not a kernel tuning cache ({e})"))?;
@@ -143,11 +138,6 @@ impl TuningCache {
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for seconds since the Unix epoch (the civil-from-days algorithm).
-/// ```
-/// use wgnn_engine::runtime::tuning_cache::utc_minute;
-/// assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
-/// assert_eq!(utc_minute(1_796_168_100), "2026-12-01 23:35 UTC");
-/// ```
 pub fn utc_minute(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let (hh, mm) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
@@ -175,6 +165,22 @@ pub fn now_utc() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn tuning_cache_parse() {
+        use crate::runtime::tuning_cache::TuningCache;
+        assert!(TuningCache::parse("{").is_err());
+        assert_eq!(
+            TuningCache::parse(r#"{"format": 99, "entries": []}"#).unwrap(),
+            TuningCache::default()
+        );
+    }
+
+    #[test]
+    fn utc_minute_dates() {
+        use crate::runtime::tuning_cache::utc_minute;
+        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minute(1_796_168_100), "2026-12-01 23:35 UTC");
+    }
 
     fn entry(driver: &str, shaders: &str) -> TuningEntry {
         TuningEntry {

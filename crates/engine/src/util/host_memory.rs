@@ -20,13 +20,21 @@ pub fn total() -> (u64, &'static str) {
 }
 
 /// The `MemTotal:` line of a /proc/meminfo text, in bytes:
-/// ```
-/// use wgnn_engine::util::host_memory::mem_total;
-/// assert_eq!(mem_total("MemTotal:  2048 kB\nMemFree: 1 kB\n"), Some(2048 * 1024));
-/// assert_eq!(mem_total("MemFree: 1 kB\n"), None);
-/// ```
 pub fn mem_total(meminfo: &str) -> Option<u64> {
     let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mem_total_reads_meminfo() {
+        use crate::util::host_memory::mem_total;
+        assert_eq!(
+            mem_total("MemTotal:  2048 kB\nMemFree: 1 kB\n"),
+            Some(2048 * 1024)
+        );
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod fuzz;
 pub mod pool;
+pub mod skip;
 
 use std::sync::OnceLock;
 
@@ -43,14 +44,36 @@ pub fn device_options() -> DeviceOptions {
     options
 }
 
-/// One GPU context for the whole test binary. No adapter is a loud failure with the install hint:
-/// GPU checks are never skipped silently.
-pub fn gpu() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| match GpuContext::open(&device_options()) {
-        Ok(c) => c,
+/// One GPU context for the whole test binary, or None on a machine with no adapter at all, where
+/// the calling test returns at once and is counted as skipped (see [`skip`]). Under `CI=true`, or
+/// when `WGNN_ADAPTER` names an adapter that is not there, no adapter is a loud failure instead.
+pub fn gpu() -> Option<&'static GpuContext> {
+    static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
+    let opened = CTX.get_or_init(|| GpuContext::open(&device_options()).map_err(|e| e.to_string()));
+    match opened {
+        Ok(c) => Some(c),
+        Err(e) if skip::may_skip() => {
+            skip::record(e);
+            None
+        }
         Err(e) => panic!("GPU tests need an adapter: {e}"),
-    })
+    }
+}
+
+/// Whether this test may use the GPU: false (and the test counted as skipped) where [`gpu`] is
+/// None. For tests that run the command line with `--backend gpu`.
+pub fn has_gpu() -> bool {
+    gpu().is_some()
+}
+
+/// `backends` without the GPU ones (`gpu`, `gpu-...`) on a machine with no adapter, where the
+/// calling test counts as skipped.
+pub fn with_gpu<const N: usize>(backends: [&'static str; N]) -> Vec<&'static str> {
+    let gpu_too = !backends.iter().any(|b| b.starts_with("gpu")) || has_gpu();
+    backends
+        .into_iter()
+        .filter(|b| gpu_too || !b.starts_with("gpu"))
+        .collect()
 }
 
 /// Largest |got - want| and the worst ratio to the allowed error; panics with the index on failure.
