@@ -12,7 +12,7 @@ mod steps;
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::ops::check_case::{Env, OpCheck, Output, Runs};
+use crate::ops::check_case::{Env, ModelLayers, OpCheck, Output, Runs};
 use crate::ops::{
     batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce, Variant,
 };
@@ -209,24 +209,30 @@ pub fn run(ctx: &mut GpuContext, opts: &Options, out: &mut dyn FnMut(&Row)) -> R
         out(&r);
         rows.push(r);
     };
-    let models = preset_shapes(opts.quick.then_some(2))?;
-    let env = Env {
-        ctx,
-        quick: opts.quick,
-        models: &models,
-    };
+    let wanted: Vec<ModelLayers> = REGISTRY.iter().map(|op| op.models).collect();
+    let models = preset_shapes(opts.quick.then_some(2), &wanted)?;
+    // Each op sees the models' layers of the kind it asked for, and no others.
+    let envs: Vec<Env> = REGISTRY
+        .iter()
+        .map(|op| Env {
+            ctx,
+            quick: opts.quick,
+            models: models.only(op.models),
+        })
+        .collect();
     for &v in &opts.families {
-        for op in REGISTRY {
+        for (op, env) in REGISTRY.iter().zip(&envs) {
             if let Runs::PerFamily(f) = op.runs {
-                f(&env, v, &mut |o| emit(judge(family_name(v), o)))?;
+                f(env, v, &mut |o| emit(judge(family_name(v), o)))?;
             }
         }
     }
-    for op in REGISTRY {
+    for (op, env) in REGISTRY.iter().zip(&envs) {
         if let Runs::Once(f) = op.runs {
-            f(&env, &mut |o| emit(judge("-", o)))?;
+            f(env, &mut |o| emit(judge("-", o)))?;
         }
     }
+    drop(envs);
     // An entry point counts as exercised when an op's own check compiled it: the whole steps
     // below run every kernel too, but compare only their end result.
     let all = entry_points();

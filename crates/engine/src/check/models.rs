@@ -1,19 +1,22 @@
-//! The convolution, max-pooling and dense shapes of every preset, once each: the ops' checks run
-//! them beside their own odd cases (the ops cannot read the model specs, a higher layer).
+//! The layer shapes of every preset, once each, for the kinds of layer the ops' checks ask for
+//! (`OpCheck::models`): they run them beside their own odd cases (the ops cannot read the model
+//! specs, a higher layer).
 
 use std::collections::BTreeSet;
 
 use crate::error::Result;
 use crate::model::{for_data, preset, Layer, Padding, PRESETS};
-use crate::ops::check_case::ModelShapes;
+use crate::ops::check_case::{ModelLayers, ModelShapes};
 use crate::ops::gemm::GemmShape;
 
 /// Colour inputs the checks also size a preset for (CIFAR's 32x32x3, 10 classes), beside every
 /// preset's own 28x28x1.
 const COLOUR: [(&str, [usize; 3]); 1] = [("convnet", [32, 32, 3])];
 
-/// The presets' layer shapes at `batch` (None: each preset's own batch size).
-pub fn preset_shapes(batch: Option<usize>) -> Result<ModelShapes> {
+/// The presets' layer shapes of the kinds in `wanted`, at `batch` (None: each preset's own batch
+/// size).
+pub fn preset_shapes(batch: Option<usize>, wanted: &[ModelLayers]) -> Result<ModelShapes> {
+    let wants = |k: ModelLayers| wanted.contains(&k);
     let mut m = ModelShapes::default();
     let mut seen = BTreeSet::new();
     let own = PRESETS.iter().map(|n| (n.to_string(), preset(n)));
@@ -33,14 +36,16 @@ pub fn preset_shapes(batch: Option<usize>) -> Result<ModelShapes> {
                 _ => continue,
             };
             match layer {
-                Layer::Conv2D(l) => {
+                Layer::Conv2D(l) if wants(ModelLayers::Conv2D) => {
                     let same = l.padding == Padding::Same;
                     let case = (n, h, w, c, l.filters, l.kernel, l.strides, same);
                     if seen.insert(format!("conv{case:?}")) {
                         m.convs.push((name.to_string(), case));
                     }
                 }
-                Layer::MaxPool2D(l) if l.padding == Padding::Valid => {
+                Layer::MaxPool2D(l)
+                    if l.padding == Padding::Valid && wants(ModelLayers::MaxPool2D) =>
+                {
                     let case = [
                         n,
                         h,
@@ -53,7 +58,7 @@ pub fn preset_shapes(batch: Option<usize>) -> Result<ModelShapes> {
                         m.pools.push((name.to_string(), case));
                     }
                 }
-                Layer::Dense(l) => {
+                Layer::Dense(l) if wants(ModelLayers::Dense) => {
                     let d = GemmShape::dense(n, h * w * c, l.units);
                     for s in [d.forward, d.weights, d.input] {
                         if seen.insert(format!("gemm{s:?}")) {
@@ -61,9 +66,52 @@ pub fn preset_shapes(batch: Option<usize>) -> Result<ModelShapes> {
                         }
                     }
                 }
+                Layer::BatchNorm(_) if wants(ModelLayers::BatchNorm) => {
+                    let case = (h * w, c, n, n);
+                    if seen.insert(format!("bn{case:?}")) {
+                        m.batchnorms.push((name.to_string(), case));
+                    }
+                }
                 _ => {}
             }
         }
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::REGISTRY;
+
+    /// Every op that asks for the models' layers gets some, at batch 2 and at the presets' own
+    /// batches; and each op sees only the kind it asked for.
+    #[test]
+    fn every_op_gets_the_model_layers_it_asks_for() {
+        let wanted: Vec<ModelLayers> = REGISTRY.iter().map(|op| op.models).collect();
+        for batch in [Some(2), None] {
+            let all = preset_shapes(batch, &wanted).unwrap();
+            for op in REGISTRY.iter().filter(|op| op.models != ModelLayers::None) {
+                let mine = all.only(op.models);
+                assert!(mine.count(op.models) > 0, "{}: no model shapes", op.op);
+                let total =
+                    mine.convs.len() + mine.pools.len() + mine.gemms.len() + mine.batchnorms.len();
+                assert_eq!(total, mine.count(op.models), "{} sees other kinds", op.op);
+            }
+        }
+    }
+
+    #[test]
+    fn batch_norm_shapes_come_from_the_presets_that_normalise() {
+        let m = preset_shapes(Some(2), &[ModelLayers::BatchNorm]).unwrap();
+        assert!(m.convs.is_empty() && m.gemms.is_empty() && m.pools.is_empty());
+        // cnn-bn normalises its first convolution's 26x26x32 maps.
+        assert!(
+            m.batchnorms
+                .iter()
+                .any(|(name, c)| name == "cnn-bn" && *c == (26 * 26, 32, 2, 2)),
+            "{:?}",
+            m.batchnorms
+        );
+    }
 }

@@ -8,7 +8,9 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
-use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{
+    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+};
 use super::step::StepParams;
 use crate::bail;
 use crate::error::Result;
@@ -559,12 +561,14 @@ pub fn backward(
 pub const CHECK: OpCheck = OpCheck {
     op: "batchnorm",
     runs: Runs::Once(checks),
+    models: ModelLayers::BatchNorm,
 };
 
-/// (rows per sample, channels, compiled batch, valid batch): dense rows, a convolution's 26x26
-/// maps, and short batches whose padding rows must not count.
-const CHECK_CASES: [(usize, usize, usize, usize); 3] =
-    [(1, 3, 37, 20), (1, 64, 128, 100), (26 * 26, 32, 3, 2)];
+/// (rows per sample, channels, compiled batch, valid batch).
+pub type BnCase = (usize, usize, usize, usize);
+
+/// Dense rows, a convolution's 26x26 maps, and short batches whose padding rows must not count.
+const CHECK_CASES: [BnCase; 3] = [(1, 3, 37, 20), (1, 64, 128, 100), (26 * 26, 32, 3, 2)];
 
 /// Per-channel parameters from `seed`, in the ranges a trained layer holds: (gamma, beta,
 /// running mean, running variance).
@@ -588,6 +592,15 @@ fn checks(env: &Env, out: Sink) -> Result<()> {
         let s = BnShape::new(rps, max_batch, c)?;
         check_train(env.ctx, &s, batch, i as u64, out)?;
         check_infer(env.ctx, &s, i as u64, out)?;
+    }
+    for (i, (name, (rps, c, max_batch, batch))) in env.models.batchnorms.iter().enumerate() {
+        let s = BnShape::new(*rps, *max_batch, *c)?;
+        let mut labelled = |mut o: Output| {
+            o.shape += &format!(" ({name})");
+            out(o)
+        };
+        check_train(env.ctx, &s, *batch, 50 + i as u64, &mut labelled)?;
+        check_infer(env.ctx, &s, 50 + i as u64, &mut labelled)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use super::batchnorm::BnCase;
 use super::conv2d::ConvCase;
 use super::gemm::GemmShape;
 use super::pool::PoolCase;
@@ -27,13 +28,56 @@ pub struct Output {
     pub ms: f64,
 }
 
+/// The kind of model layer whose shapes an op's check runs beside its own cases (the ops cannot
+/// read the model specs, a higher layer; `check/` reads them for the kinds the registry asks for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelLayers {
+    /// The op's own cases are all it runs.
+    None,
+    /// Each convolution's forward and gradients.
+    Conv2D,
+    /// Each valid-padded max pooling.
+    MaxPool2D,
+    /// The three GEMMs of each dense layer.
+    Dense,
+    /// Each batch normalisation, over a full batch.
+    BatchNorm,
+}
+
 /// The layer shapes of the models (each preset's, once each), with the model's name: `check/`
-/// reads them from the model specs and hands them to the ops that check them.
+/// reads them from the model specs and hands each op the kind its [`OpCheck`] asks for.
 #[derive(Clone, Debug, Default)]
 pub struct ModelShapes {
     pub convs: Vec<(String, ConvCase)>,
     pub pools: Vec<(String, PoolCase)>,
     pub gemms: Vec<(String, GemmShape)>,
+    pub batchnorms: Vec<(String, BnCase)>,
+}
+
+impl ModelShapes {
+    /// Only the shapes of `kind` (an op sees none that it did not ask for).
+    pub fn only(&self, kind: ModelLayers) -> ModelShapes {
+        let mut m = ModelShapes::default();
+        match kind {
+            ModelLayers::None => {}
+            ModelLayers::Conv2D => m.convs = self.convs.clone(),
+            ModelLayers::MaxPool2D => m.pools = self.pools.clone(),
+            ModelLayers::Dense => m.gemms = self.gemms.clone(),
+            ModelLayers::BatchNorm => m.batchnorms = self.batchnorms.clone(),
+        }
+        m
+    }
+
+    /// How many shapes of `kind` there are.
+    pub fn count(&self, kind: ModelLayers) -> usize {
+        match kind {
+            ModelLayers::None => 0,
+            ModelLayers::Conv2D => self.convs.len(),
+            ModelLayers::MaxPool2D => self.pools.len(),
+            ModelLayers::Dense => self.gemms.len(),
+            ModelLayers::BatchNorm => self.batchnorms.len(),
+        }
+    }
 }
 
 /// What every op's check gets.
@@ -41,7 +85,8 @@ pub struct Env<'a> {
     pub ctx: &'a GpuContext,
     /// Fewer odd shapes (the models' shapes are already at batch 2 then).
     pub quick: bool,
-    pub models: &'a ModelShapes,
+    /// The models' shapes of the kind the op's [`OpCheck::models`] names.
+    pub models: ModelShapes,
 }
 
 /// Where an op's check puts each output, as it is done.
@@ -56,12 +101,13 @@ pub enum Runs {
     Once(fn(&Env, Sink) -> Result<()>),
 }
 
-/// An op file's check cases and the function that runs them.
+/// An op file's check cases, the function that runs them, and the models' layers it also runs.
 #[derive(Clone, Copy)]
 pub struct OpCheck {
     /// The file's name in `crates/engine/src/ops/`.
     pub op: &'static str,
     pub runs: Runs,
+    pub models: ModelLayers,
 }
 
 /// Values uniform in [-1, 1) from `seed`: the inputs of every check and test.

@@ -13,7 +13,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{
+    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+};
 use super::elementwise::Act;
 use super::window;
 use crate::bail;
@@ -680,6 +682,7 @@ pub fn odd_cases(quick: bool) -> Vec<ConvCase> {
 pub const CHECK: OpCheck = OpCheck {
     op: "conv2d",
     runs: Runs::PerFamily(checks),
+    models: ModelLayers::Conv2D,
 };
 
 fn checks(env: &Env, v: Variant, out: Sink) -> Result<()> {

@@ -8,7 +8,9 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
-use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{
+    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+};
 use super::step::StepParams;
 use crate::bail;
 use crate::error::Result;
@@ -225,6 +227,7 @@ pub fn backward(
 pub const CHECK: OpCheck = OpCheck {
     op: "dropout",
     runs: Runs::Once(checks),
+    models: ModelLayers::None,
 };
 
 /// (elements, rate, seed, step, layer): one element, odd lengths past a workgroup, and a seed past

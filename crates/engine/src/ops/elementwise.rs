@@ -6,7 +6,9 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
-use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{
+    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+};
 use crate::error::Result;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
@@ -285,6 +287,7 @@ pub fn fill(ctx: &GpuContext, t: &GpuTensor, value: f32) -> Result<Dispatch> {
 pub const CHECK: OpCheck = OpCheck {
     op: "elementwise",
     runs: Runs::Once(checks),
+    models: ModelLayers::None,
 };
 
 const CHECK_LENGTHS: [usize; 3] = [1, 1000, 70_001];

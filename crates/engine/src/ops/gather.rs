@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::augment::{gather_augment_cpu, Augment};
-use super::check_case::{nan_tensor, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{nan_tensor, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink};
 use super::step::StepParams;
 use crate::error::{Error, Result};
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
@@ -175,6 +175,7 @@ pub fn gather_augment(
 pub const CHECK: OpCheck = OpCheck {
     op: "gather",
     runs: Runs::Once(checks),
+    models: ModelLayers::None,
 };
 
 /// (h, w, c, seed, step, augmentation; empty: the plain gather).

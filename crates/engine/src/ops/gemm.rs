@@ -7,7 +7,9 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
-use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{
+    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+};
 use super::elementwise::Act;
 use crate::bail;
 use crate::error::Result;
@@ -422,6 +424,7 @@ pub fn odd_cases(quick: bool) -> Vec<GemmShape> {
 pub const CHECK: OpCheck = OpCheck {
     op: "gemm",
     runs: Runs::PerFamily(checks),
+    models: ModelLayers::Dense,
 };
 
 fn checks(env: &Env, v: Variant, out: Sink) -> Result<()> {

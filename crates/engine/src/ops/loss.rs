@@ -3,7 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{
+    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+};
 use super::step::StepParams;
 use crate::error::{Error, Result};
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
@@ -249,6 +251,7 @@ pub fn accumulate_cpu(x: &Xent, labels: &[u32], valid: usize) -> Metrics {
 pub const CHECK: OpCheck = OpCheck {
     op: "loss",
     runs: Runs::Once(checks),
+    models: ModelLayers::None,
 };
 
 /// (rows, classes, valid rows).

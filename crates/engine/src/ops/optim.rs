@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::check_case::{rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink};
 use super::step::StepParams;
 use crate::bail;
 use crate::error::Result;
@@ -286,6 +286,7 @@ pub fn update(
 pub const CHECK: OpCheck = OpCheck {
     op: "optim",
     runs: Runs::Once(checks),
+    models: ModelLayers::None,
 };
 
 /// Every kernel (plain and momentum SGD, Adam, RMSprop), with and without decoupled weight decay,

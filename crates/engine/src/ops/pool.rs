@@ -11,7 +11,9 @@
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
-use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{
+    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+};
 use super::window;
 use crate::bail;
 use crate::error::Result;
@@ -489,6 +491,7 @@ pub const ODD_CASES: [PoolCase; 2] = [[2, 7, 9, 3, 22, 22], [1, 9, 9, 2, 33, 22]
 pub const CHECK: OpCheck = OpCheck {
     op: "pool",
     runs: Runs::Once(checks),
+    models: ModelLayers::MaxPool2D,
 };
 
 fn checks(env: &Env, out: Sink) -> Result<()> {

@@ -2,7 +2,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::check_case::{nan_tensor, rand_vec, timed, Env, OpCheck, Output, Runs, Sink};
+use super::check_case::{
+    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+};
 use crate::error::{Error, Result};
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
@@ -57,6 +59,7 @@ pub fn col_sum(
 pub const CHECK: OpCheck = OpCheck {
     op: "reduce",
     runs: Runs::Once(checks),
+    models: ModelLayers::None,
 };
 
 /// (rows, cols).
