@@ -75,6 +75,9 @@ enum Command {
     Check(app::check::CheckArgs),
     /// Time training steps and print images/s
     Bench(app::bench::BenchArgs),
+    /// One training step dispatch by dispatch (invocations, serial loop, bytes, FLOPs) with its
+    /// predicted time on a reference GPU; needs no GPU
+    Plan(app::plan::PlanArgs),
 }
 
 fn run(cli: Cli) -> wgnn::Result<ExitCode> {
@@ -108,6 +111,7 @@ fn dispatch(command: Command, device: &Device) -> wgnn::Result<ExitCode> {
             false => ExitCode::FAILURE,
         }),
         Command::Bench(a) => done(app::bench::run(&a, device)),
+        Command::Plan(a) => done(app::plan::run(&a, device)),
     }
 }
 

@@ -800,3 +800,26 @@ fn fast_and_best_train_with_their_own_defaults_and_flags_override_them() {
     assert_eq!(str_of(&out, "schedule"), "constant");
     assert_eq!(str_of(&out, "augment"), serde_json::Value::Null);
 }
+
+/// `wgnn plan` needs no GPU: the step recorded on wgpu's noop device, with its costs.
+#[test]
+fn plan_predicts_a_step_without_a_gpu() {
+    let s = ok_stdout(&["plan", "--model", "convnet", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+    assert_eq!(v["dispatches"], 23, "{s}");
+    assert_eq!(v["host_syncs"], 0, "{s}");
+    assert!(v["bytes"].as_u64().unwrap() > 100 << 20, "{s}");
+    assert!(v["predicted_step_us"].as_f64().unwrap() > 0.0, "{s}");
+    let kernels = v["kernels"].as_array().unwrap();
+    assert_eq!(kernels[0]["name"], "gather::gather", "{s}");
+    for k in kernels {
+        for field in ["name", "invocations", "serial", "bytes", "flops", "predicted_us"] {
+            assert!(!k[field].is_null(), "{field} missing in {k}");
+        }
+    }
+    let text = ok(&["--kernels", "tiled", "plan", "--model", "tiny", "--batch-size", "32"]);
+    assert!(text.contains("tiny: one training step at batch 32"), "{text}");
+    assert!(text.contains("conv2d_tiled::forward"), "{text}");
+    assert!(text.contains("predicted step"), "{text}");
+    fails(&["plan", "--batch-size", "0"], &["--batch-size must be at least 1"]);
+}

@@ -14,12 +14,13 @@ use super::memory::Limits;
 use super::plan::Plan;
 use super::stream::{why_stream, Residency, Stream, Targets};
 use super::{init_params, HostData};
+use crate::bail;
 use crate::error::{Error, Result};
 use crate::layers::GpuCx;
 use crate::ops::optim::Optimizer;
 use crate::ops::step::{StepParams, STEP_WORDS};
 use crate::ops::{gather, loss, optim};
-use crate::runtime::{time_each, AsyncReadback, Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{time_each, AsyncReadback, Cost, Dispatch, GpuContext, GpuTensor};
 
 /// Steps recorded into one command buffer.
 const STEPS_PER_SUBMIT: usize = 32;
@@ -322,6 +323,20 @@ impl<'c> GpuGraph<'c> {
             let list: Vec<&Dispatch> = std::iter::once(gather).chain(&g.train).collect();
             time_each(ctx, &list)
         })
+    }
+
+    /// The dispatches of one training step on data set `id` (its gather, then the recorded
+    /// step), each with its name and cost, in the order they run.
+    pub fn step_dispatches(&self, id: usize) -> Result<Vec<(String, Cost)>> {
+        let gather = match self.data.get(id).and_then(Option::as_ref) {
+            Some(DataSet::Whole(w)) => &w.gather,
+            Some(DataSet::Streamed(s, _)) => s.gather(0, false),
+            None => bail!("no data set {id} is loaded"),
+        };
+        Ok(std::iter::once(gather)
+            .chain(&self.train)
+            .map(|d| (d.name.clone(), d.cost))
+            .collect())
     }
 
     /// `f` on data set `id`, taken out of `self.data` for the call (so `f` may change both) and

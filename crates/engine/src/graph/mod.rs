@@ -6,6 +6,7 @@
 
 mod backend;
 mod checks;
+pub mod cost;
 mod cpu;
 mod drive;
 mod gpu;

@@ -20,7 +20,7 @@ use super::elementwise::Act;
 use super::window;
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
 
 /// The kernel module of each family; both hold `weights_reduce` (from the shared prelude).
 const TILED: &str = "conv2d_tiled";
@@ -551,7 +551,39 @@ pub fn forward_with(
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
     let p = params(s, act.into(), 0, 0);
-    kernels(variant, s).forward(ctx, s, &p, [x, w, b, y])
+    let d = kernels(variant, s).forward(ctx, s, &p, [x, w, b, y])?;
+    // The blocked kernel takes four input channels a step when it reads x as vec4s (8 pixels
+    // and 8 weight rows a step), else one (4 pixels, 2 weight vectors).
+    let (step, loads) = if s.cin.is_multiple_of(4) {
+        (4, 16)
+    } else {
+        (1, 6)
+    };
+    let work = loop_work(&d, s.k(), (step, loads));
+    Ok(d.with_work(Work {
+        flops: 2 * (s.m() * s.cout * s.k()) as u64,
+        ..work
+    }))
+}
+
+/// The reduction loop of `d` over `len` terms: a tiled kernel (it declares BK and TILE) steps
+/// BK terms at a time, loading its share of two TILE x BK tiles into workgroup memory and
+/// synchronising; a blocked one takes `blocked.0` terms a step with `blocked.1` loads.
+pub(crate) fn loop_work(d: &Dispatch, len: usize, blocked: (usize, u64)) -> Work {
+    match (d.constant("BK"), d.constant("TILE")) {
+        (Some(bk), Some(tile)) => Work {
+            serial: len.div_ceil(bk as usize) as u64,
+            // 2 tiles of TILE x BK over TILE^2/16 invocations.
+            loads: (32.0 * bk / tile).ceil() as u64,
+            synchronised: true,
+            ..Work::default()
+        },
+        _ => Work {
+            serial: len.div_ceil(blocked.0.max(1)) as u64,
+            loads: blocked.1,
+            ..Work::default()
+        },
+    }
 }
 
 /// `dx = dy (*)^T w`: the transposed convolution in gather form. Writes every element of `dx`.
@@ -578,7 +610,13 @@ pub fn backward_input_with(
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
     let p = params(s, Act::Linear, 0, 0);
-    kernels(variant, s).backward_input(ctx, s, &p, [w, dy, dx])
+    let d = kernels(variant, s).backward_input(ctx, s, &p, [w, dy, dx])?;
+    // Blocked: 8 pixels of dy and 8 weight vectors a step of four output channels.
+    let work = loop_work(&d, s.kh * s.kw * s.cout, (4, 16));
+    Ok(d.with_work(Work {
+        flops: 2 * (s.m() * s.cout * s.k()) as u64,
+        ..work
+    }))
 }
 
 /// How backward_weights splits its reduction over `n*oh*ow`: `(rows per split, splits)`.
@@ -633,6 +671,13 @@ pub fn backward_weights_with(
     let p = params(s, Act::Linear, chunk, splits);
     let family = kernels(variant, s);
     let gemm = family.weight_partials(ctx, s, &p, splits, [x, dy, &partial])?;
+    // Blocked, per row of the chunk: two x and two dy vectors (vec), or nine x values and two
+    // dy vectors (k9).
+    let loads = if s.cin.is_multiple_of(4) { 4 } else { 11 };
+    let gemm_work = Work {
+        flops: 2 * (s.m() * per) as u64,
+        ..loop_work(&gemm, chunk, (1, loads))
+    };
     let reduce = ctx.dispatch_1d(
         family.shader(),
         "weights_reduce",
@@ -640,7 +685,16 @@ pub fn backward_weights_with(
         &[("partial", &partial), ("dw", dw), ("db", db)],
         per,
     )?;
-    Ok(vec![gemm, reduce])
+    let reduce_work = Work {
+        serial: splits as u64,
+        loads: 1,
+        flops: (splits * per) as u64,
+        ..Work::default()
+    };
+    Ok(vec![
+        gemm.with_work(gemm_work),
+        reduce.with_work(reduce_work),
+    ])
 }
 
 /// A convolution check case: (n, h, w, cin, cout, kernel, strides, same padding).

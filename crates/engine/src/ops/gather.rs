@@ -7,7 +7,7 @@ use super::augment::{gather_augment_cpu, Augment};
 use super::check_case::{nan_tensor, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink};
 use super::step::StepParams;
 use crate::error::{Error, Result};
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -122,7 +122,7 @@ pub fn gather(
 }
 
 fn dispatch(ctx: &GpuContext, entry: &str, p: &Params, b: &GatherBuffers) -> Result<Dispatch> {
-    ctx.dispatch_1d(
+    let d = ctx.dispatch_1d(
         "gather",
         entry,
         bytemuck::bytes_of(p),
@@ -135,7 +135,16 @@ fn dispatch(ctx: &GpuContext, entry: &str, p: &Params, b: &GatherBuffers) -> Res
             ("labels", b.labels),
         ],
         (p.sample_len * p.max_batch) as usize,
-    )
+    )?;
+    // It reads one byte per value of the batch (the bound data set is much larger), and writes
+    // the batch as floats with its labels.
+    let bytes = b.x.len as u64 + b.x.bytes() + 2 * b.labels.bytes();
+    Ok(d.with_work(Work {
+        serial: 1,
+        loads: 1,
+        bytes: Some(bytes),
+        ..Work::default()
+    }))
 }
 
 /// `gather` with each training image transformed as `augment::gather_augment_cpu` does; seed and

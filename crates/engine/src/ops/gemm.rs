@@ -13,7 +13,7 @@ use super::check_case::{
 use super::elementwise::Act;
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
 
 pub use super::Variant;
 
@@ -295,7 +295,16 @@ pub fn matmul_with(
         alpha: act.alpha(),
         _pad: [0; 3],
     };
-    kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)
+    let d = kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)?;
+    // The blocked kernels take four terms of the reduction a step for 8 rows and 8 columns: 8
+    // vec4 loads of an operand that allows them, else 32 scalar ones.
+    let (a_vec, b_vec) = vec_ok(s);
+    let loads = |v: bool| if v { 8 } else { 32 };
+    let work = super::conv2d::loop_work(&d, s.k, (4, loads(a_vec) + loads(b_vec)));
+    Ok(d.with_work(Work {
+        flops: 2 * (s.m * s.n * s.k) as u64,
+        ..work
+    }))
 }
 
 /// One kernel family's GEMM: the dispatch for a checked shape and its parameters. [`kernels`]

@@ -6,7 +6,7 @@ use super::check_case::{
     nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
 };
 use crate::error::{Error, Result};
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -45,13 +45,22 @@ pub fn col_sum(
         cols: cols as u32,
         _pad: [0; 2],
     };
-    ctx.dispatch(
+    let d = ctx.dispatch(
         "reduce",
         "col_sum",
         bytemuck::bytes_of(&p),
         &[("x", x), ("out", out)],
         [cols as u32, 1, 1],
-    )
+    )?;
+    // One workgroup per column strides its rows WG at a time, then halves its partial sums.
+    let wg = d.cost.workgroup.max(1) as usize;
+    let work = Work {
+        serial: (rows.div_ceil(wg) + wg.ilog2() as usize) as u64,
+        loads: 1,
+        flops: (rows * cols) as u64,
+        ..Work::default()
+    };
+    Ok(d.with_work(work))
 }
 
 /// The checks of `wgnn check` and the tests: column sums of one value, of a dense layer's bias

@@ -135,7 +135,15 @@ impl GpuContext {
         let instance = instance();
         let all = list(&instance);
         let idx = choose(&all, &options.adapter)?;
-        let adapter = &all[idx];
+        Self::from_adapter(&all[idx], idx, options)
+    }
+
+    /// A device on `adapter` (number `idx` in the list), asking for all of its limits.
+    pub(super) fn from_adapter(
+        adapter: &wgpu::Adapter,
+        idx: usize,
+        options: &DeviceOptions,
+    ) -> Result<Self> {
         let limits = adapter.limits();
         // Timestamp queries let `bench --profile` break a step down by kernel; optional.
         let wanted =

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::config::Constants;
+use super::cost::{Cost, Work};
 use super::limits_check::KernelNeeds;
 use super::reflect::BindingInfo;
 
@@ -39,9 +40,28 @@ pub struct Dispatch {
     /// Keeps the parameter uniform alive as long as the dispatch.
     pub(super) _params: Option<wgpu::Buffer>,
     pub groups: [u32; 3],
+    /// What it does, for the cost model.
+    pub cost: Cost,
 }
 
 impl Dispatch {
+    /// The value `name` was compiled with, when the kernel declares it.
+    pub fn constant(&self, name: &str) -> Option<f64> {
+        self.kernel.constants.get(name)
+    }
+
+    /// This dispatch with the op's count of its work.
+    pub fn with_work(mut self, w: Work) -> Self {
+        self.cost.serial = w.serial.max(1);
+        self.cost.loads = w.loads.max(1);
+        self.cost.synchronised = w.synchronised;
+        self.cost.flops = w.flops;
+        if let Some(b) = w.bytes {
+            self.cost.bytes = b;
+        }
+        self
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.kernel.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);

@@ -3,6 +3,7 @@
 
 use super::config::Constants;
 use super::context::GpuContext;
+use super::cost::Cost;
 use super::kernel::{grid_1d, Dispatch, Kernel, PARAMS};
 use super::limits_check::{check, fallback_workgroup};
 use super::reflect::{reflect_entry, shader_constant, BindingKind, EntryInfo};
@@ -263,12 +264,15 @@ impl GpuContext {
             entries: &desc_entries,
         });
         self.check()?;
+        let bytes = entries.iter().map(|(_, t)| t.bytes()).sum();
+        let cost = Cost::launch(groups, kernel.workgroup_size(), bytes);
         Ok(Dispatch {
             name: kernel.name.clone(),
             kernel,
             bind_group,
             _params: params_buf,
             groups,
+            cost,
         })
     }
 
