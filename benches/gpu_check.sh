@@ -116,6 +116,9 @@ for r in $(seq 1 "$rounds"); do
 done
 
 section "tier 2: a convnet step kernel by kernel, whole runs beside PyTorch, time to 99%, tuning"
+# The cost model's prediction first, so every lent run tests it (docs/performance.md puts the
+# two side by side; crates/engine/tests/cost_model.rs keeps the fit to the checked-in logs).
+run 10 "$wgnn" plan --model convnet
 run 20 "$wgnn" bench --model convnet --backend gpu --profile
 for m in $whole; do
   run 60 "$wgnn" train --model "$m" --backend gpu "${preset_flags[@]}" --out "$runs/whole-$m"

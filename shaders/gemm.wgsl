@@ -21,9 +21,11 @@ struct Params {
     a_vec: u32,
     b_vec: u32,
     alpha: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // Split k (the matmul_split_* entry points): the splits, the steps of 4 along k each takes,
+    // and whether the reduce adds the bias.
+    splits: u32,
+    kq_split: u32,
+    has_bias: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -186,7 +188,11 @@ struct Tile8 {
 }
 
 fn tile8(gid: vec3<u32>, nwg: vec3<u32>) -> Tile8 {
-    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
+    return tile8_at(gid.x + gid.y * nwg.x * WG_BLOCK);
+}
+
+// The block of C numbered `inv` (row-major over blocks of 8 x 8).
+fn tile8_at(inv: u32) -> Tile8 {
     let ncg = (p.n + 7u) / 8u;
     var t: Tile8;
     t.row0 = (inv / ncg) * 8u;
@@ -312,10 +318,10 @@ fn store8_bias(t: Tile8, blk: Block8) {
     store8(t, blk, ba, bb);
 }
 
-// The block of tile t over all of k, operands read as vec4s.
-fn block_vec(t: Tile8) -> Block8 {
+// The block of tile t over k steps [kq0, kq1) (of 4 each), operands read as vec4s.
+fn block_vec(t: Tile8, kq0: u32, kq1: u32) -> Block8 {
     var blk: Block8;
-    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
+    for (var kq = kq0; kq < kq1; kq++) {
         let a = load_a_vec(t, kq);
         let b = load_b_vec(t, kq);
         block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
@@ -324,9 +330,9 @@ fn block_vec(t: Tile8) -> Block8 {
 }
 
 // The same where an operand may need scalar loads.
-fn block_mixed(t: Tile8) -> Block8 {
+fn block_mixed(t: Tile8, kq0: u32, kq1: u32) -> Block8 {
     var blk: Block8;
-    for (var kq = 0u; kq < (p.k + 3u) / 4u; kq++) {
+    for (var kq = kq0; kq < kq1; kq++) {
         let a = load_a_mixed(t, kq);
         let b = load_b_mixed(t, kq);
         block8_rank4(&blk, a.lo, a.hi, b.lo, b.hi);
@@ -338,7 +344,7 @@ fn block_mixed(t: Tile8) -> Block8 {
 fn matmul_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
     if t.row0 < p.m {
-        store8(t, block_vec(t), vec4<f32>(0.0), vec4<f32>(0.0));
+        store8(t, block_vec(t, 0u, k_steps()), vec4<f32>(0.0), vec4<f32>(0.0));
     }
 }
 
@@ -346,7 +352,7 @@ fn matmul_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 fn matmul_bias_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
     if t.row0 < p.m {
-        store8_bias(t, block_vec(t));
+        store8_bias(t, block_vec(t, 0u, k_steps()));
     }
 }
 
@@ -354,7 +360,7 @@ fn matmul_bias_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 fn matmul_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
     if t.row0 < p.m {
-        store8(t, block_mixed(t), vec4<f32>(0.0), vec4<f32>(0.0));
+        store8(t, block_mixed(t, 0u, k_steps()), vec4<f32>(0.0), vec4<f32>(0.0));
     }
 }
 
@@ -362,6 +368,107 @@ fn matmul_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn matmul_bias_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = tile8(gid, nwg);
     if t.row0 < p.m {
-        store8_bias(t, block_mixed(t));
+        store8_bias(t, block_mixed(t, 0u, k_steps()));
     }
+}
+
+// Split k, for a GEMM whose blocks alone would leave a GPU idle (a dense layer's 128 x 10 output
+// over k = 1,600 is 32 invocations, each 400 steps long): invocation (block, s) sums its block
+// over the steps [s * p.kq_split, (s + 1) * p.kq_split) into slab s of `c`, bound to a scratch
+// buffer of p.splits slabs of m x n (no bias, no activation); matmul_split_reduce then sums each
+// output's slabs in order, adds the bias and activates. Fixed-order sums: bit-identical run to run.
+
+fn k_steps() -> u32 {
+    return (p.k + 3u) / 4u;
+}
+
+// The block and split of invocation `gid`, and the k steps it takes; None past the last split.
+struct Split {
+    t: Tile8,
+    s: u32,
+    kq0: u32,
+    kq1: u32,
+    ok: bool,
+}
+
+fn split_of(gid: vec3<u32>, nwg: vec3<u32>) -> Split {
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
+    let blocks = ((p.m + 7u) / 8u) * ((p.n + 7u) / 8u);
+    var r: Split;
+    r.s = inv / blocks;
+    r.ok = r.s < p.splits;
+    r.t = tile8_at(inv % blocks);
+    r.kq0 = min(r.s * p.kq_split, k_steps());
+    r.kq1 = min(r.kq0 + p.kq_split, k_steps());
+    return r;
+}
+
+// Four columns of a row into slab `base` of the scratch buffer, as they are.
+fn store_slab4(base: u32, row: u32, col0: u32, v: vec4<f32>) {
+    if row >= p.m {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let col = col0 + j;
+        if col < p.n {
+            c[base + row * p.n + col] = v[j];
+        }
+    }
+}
+
+// The block into slab s of the scratch buffer.
+fn store8_slab(t: Tile8, blk: Block8, s: u32) {
+    let base = s * p.m * p.n;
+    let r = t.row0;
+    let c4 = t.col0 + 4u;
+    store_slab4(base, r + 0u, t.col0, blk.a0);
+    store_slab4(base, r + 0u, c4, blk.b0);
+    store_slab4(base, r + 1u, t.col0, blk.a1);
+    store_slab4(base, r + 1u, c4, blk.b1);
+    store_slab4(base, r + 2u, t.col0, blk.a2);
+    store_slab4(base, r + 2u, c4, blk.b2);
+    store_slab4(base, r + 3u, t.col0, blk.a3);
+    store_slab4(base, r + 3u, c4, blk.b3);
+    store_slab4(base, r + 4u, t.col0, blk.a4);
+    store_slab4(base, r + 4u, c4, blk.b4);
+    store_slab4(base, r + 5u, t.col0, blk.a5);
+    store_slab4(base, r + 5u, c4, blk.b5);
+    store_slab4(base, r + 6u, t.col0, blk.a6);
+    store_slab4(base, r + 6u, c4, blk.b6);
+    store_slab4(base, r + 7u, t.col0, blk.a7);
+    store_slab4(base, r + 7u, c4, blk.b7);
+}
+
+@compute @workgroup_size(WG_BLOCK)
+fn matmul_split_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = split_of(gid, nwg);
+    if r.ok && r.t.row0 < p.m {
+        store8_slab(r.t, block_vec(r.t, r.kq0, r.kq1), r.s);
+    }
+}
+
+@compute @workgroup_size(WG_BLOCK)
+fn matmul_split_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = split_of(gid, nwg);
+    if r.ok && r.t.row0 < p.m {
+        store8_slab(r.t, block_mixed(r.t, r.kq0, r.kq1), r.s);
+    }
+}
+
+// One output per invocation: its slabs (bound as `a`) summed in order, the bias, the activation.
+@compute @workgroup_size(WG_BLOCK)
+fn matmul_split_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG_BLOCK;
+    let mn = p.m * p.n;
+    if i >= mn {
+        return;
+    }
+    var acc = 0.0;
+    for (var s = 0u; s < p.splits; s++) {
+        acc += a[s * mn + i];
+    }
+    if p.has_bias != 0u {
+        acc += bias[i % p.n];
+    }
+    c[i] = activate(acc, p.act, p.alpha);
 }

@@ -813,13 +813,34 @@ fn plan_predicts_a_step_without_a_gpu() {
     let kernels = v["kernels"].as_array().unwrap();
     assert_eq!(kernels[0]["name"], "gather::gather", "{s}");
     for k in kernels {
-        for field in ["name", "invocations", "serial", "bytes", "flops", "predicted_us"] {
+        for field in [
+            "name",
+            "invocations",
+            "serial",
+            "bytes",
+            "flops",
+            "predicted_us",
+        ] {
             assert!(!k[field].is_null(), "{field} missing in {k}");
         }
     }
-    let text = ok(&["--kernels", "tiled", "plan", "--model", "tiny", "--batch-size", "32"]);
-    assert!(text.contains("tiny: one training step at batch 32"), "{text}");
+    let text = ok(&[
+        "--kernels",
+        "tiled",
+        "plan",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "32",
+    ]);
+    assert!(
+        text.contains("tiny: one training step at batch 32"),
+        "{text}"
+    );
     assert!(text.contains("conv2d_tiled::forward"), "{text}");
     assert!(text.contains("predicted step"), "{text}");
-    fails(&["plan", "--batch-size", "0"], &["--batch-size must be at least 1"]);
+    fails(
+        &["plan", "--batch-size", "0"],
+        &["--batch-size must be at least 1"],
+    );
 }

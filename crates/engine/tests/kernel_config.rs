@@ -132,7 +132,7 @@ fn tiled_outputs(ctx: &GpuContext) -> Vec<Vec<f32>> {
         let tiled = Variant::Tiled;
         let d = gemm::matmul_with(ctx, tiled, &s, &a, &b, None, &c, false).unwrap();
         let db = gemm::matmul_with(ctx, tiled, &s, &a, &b, Some(&bias), &cb, true).unwrap();
-        ctx.run(&[&d, &db]).unwrap();
+        ctx.run(&d.iter().chain(&db).collect::<Vec<_>>()).unwrap();
         out.push(ctx.read_f32(&c).unwrap());
         out.push(ctx.read_f32(&cb).unwrap());
     }

@@ -117,7 +117,7 @@ fn gemm_epilogues_apply_every_activation() {
             for act in ACTS {
                 let gc = ctx.alloc(m * n, "c").unwrap();
                 let d = matmul_with(ctx, v, &s, &ga, &gb, Some(&gbias), &gc, act).unwrap();
-                ctx.run(&[&d]).unwrap();
+                ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
                 assert_close(
                     &format!("gemm {v:?} {m}x{n}x{k} {act:?}"),
                     &ctx.read_f32(&gc).unwrap(),

@@ -96,7 +96,7 @@ fn gpu_matches_reference_with(v: Variant) {
             for (use_bias, relu) in [(false, false), (true, false), (false, true), (true, true)] {
                 let d = matmul_with(ctx, v, &s, &ga, &gb, use_bias.then_some(&gbias), &gc, relu)
                     .unwrap();
-                ctx.run(&[&d]).unwrap();
+                ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
                 let want = matmul_ref(&s, &a, &b, use_bias.then_some(&bias[..]), relu);
                 assert_close(
                     &format!("gemm {v:?} {m}x{n}x{k} ta={ta} tb={tb} bias={use_bias} relu={relu}"),
@@ -134,7 +134,8 @@ fn dense_layer_forward_and_gradients() {
     let d1 = matmul(ctx, &fwd, &gx, &gw, Some(&gbias), &gy, false).unwrap();
     let d2 = matmul(ctx, &bdx, &gdy, &gw, None, &gdx, false).unwrap();
     let d3 = matmul(ctx, &bdw, &gx, &gdy, None, &gdw, false).unwrap();
-    ctx.run(&[&d1, &d2, &d3]).unwrap();
+    ctx.run(&d1.iter().chain(&d2).chain(&d3).collect::<Vec<_>>())
+        .unwrap();
     assert_close(
         "dense y",
         &ctx.read_f32(&gy).unwrap(),
@@ -191,9 +192,9 @@ fn gpu_is_deterministic() {
     let gb = ctx.tensor(&rand_vec(6, 300 * 70), "b").unwrap();
     let gc = ctx.alloc(100 * 70, "c").unwrap();
     let d = matmul(ctx, &s, &ga, &gb, None, &gc, false).unwrap();
-    ctx.run(&[&d]).unwrap();
+    ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
     let first = ctx.read_u32(&gc).unwrap();
-    ctx.run(&[&d]).unwrap();
+    ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
     assert_eq!(first, ctx.read_u32(&gc).unwrap());
 }
 

@@ -170,7 +170,7 @@ impl Op for DenseOp {
         let y = cx.output()?;
         let gs = self.shapes(cx.batch).forward;
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        cx.push(gemm::matmul(cx.ctx, &gs, x, w, Some(b), &y, self.act)?);
+        cx.push_all(gemm::matmul(cx.ctx, &gs, x, w, Some(b), &y, self.act)?);
         Ok((y, Some(())))
     }
 
@@ -185,7 +185,7 @@ impl Op for DenseOp {
         let g = activation::gpu_fused_grad(cx, self.act, y, dy)?;
         let shapes = self.shapes(cx.batch);
         let (dw, db) = (&cx.grads[self.w], &cx.grads[self.b]);
-        cx.push(gemm::matmul(
+        cx.push_all(gemm::matmul(
             cx.ctx,
             &shapes.weights,
             x,
@@ -199,7 +199,7 @@ impl Op for DenseOp {
             return Ok(None);
         }
         let dx = cx.input_grad()?;
-        cx.push(gemm::matmul(
+        cx.push_all(gemm::matmul(
             cx.ctx,
             &shapes.input,
             &g,

@@ -53,4 +53,9 @@ impl GpuCx<'_> {
     pub fn push(&mut self, d: Dispatch) {
         self.list.push(d);
     }
+
+    /// Dispatches that run in this order.
+    pub fn push_all(&mut self, d: Vec<Dispatch>) {
+        self.list.extend(d);
+    }
 }

@@ -108,7 +108,11 @@ struct Params {
     a_vec: u32,
     b_vec: u32,
     alpha: f32,
-    _pad: [u32; 3],
+    /// Split k (blocked family): the splits, the steps of 4 along k each takes, and whether the
+    /// reduce adds the bias.
+    splits: u32,
+    kq_split: u32,
+    has_bias: u32,
 }
 
 /// `src` is [rows, cols] row-major; returns [cols, rows].
@@ -227,7 +231,7 @@ pub fn matmul(
     bias: Option<&GpuTensor>,
     c: &GpuTensor,
     act: impl Into<Act>,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     matmul_with(ctx, Variant::for_ctx(ctx), s, a, b, bias, c, act)
 }
 
@@ -256,7 +260,7 @@ pub fn matmul_with(
     bias: Option<&GpuTensor>,
     c: &GpuTensor,
     act: impl Into<Act>,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     s.validate()?;
     let act: Act = act.into();
     for (what, t, want) in [
@@ -293,18 +297,11 @@ pub fn matmul_with(
         a_vec: vec_ok(s).0 as u32,
         b_vec: vec_ok(s).1 as u32,
         alpha: act.alpha(),
-        _pad: [0; 3],
+        splits: 1,
+        kq_split: 0,
+        has_bias: u32::from(bias.is_some()),
     };
-    let d = kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)?;
-    // The blocked kernels take four terms of the reduction a step for 8 rows and 8 columns: 8
-    // vec4 loads of an operand that allows them, else 32 scalar ones.
-    let (a_vec, b_vec) = vec_ok(s);
-    let loads = |v: bool| if v { 8 } else { 32 };
-    let work = super::conv2d::loop_work(&d, s.k, (4, loads(a_vec) + loads(b_vec)));
-    Ok(d.with_work(Work {
-        flops: 2 * (s.m * s.n * s.k) as u64,
-        ..work
-    }))
+    kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)
 }
 
 /// One kernel family's GEMM: the dispatch for a checked shape and its parameters. [`kernels`]
@@ -318,7 +315,7 @@ trait GemmKernels {
         p: &Params,
         t: [&GpuTensor; 3],
         bias: Option<&GpuTensor>,
-    ) -> Result<Dispatch>;
+    ) -> Result<Vec<Dispatch>>;
 }
 
 /// [`Variant::Tiled`]'s `matmul` / `matmul_bias`, and every shape the CPU adapter's cannot take.
@@ -337,6 +334,31 @@ fn kernels(variant: Variant, s: &GemmShape) -> &'static dyn GemmKernels {
     }
 }
 
+/// Split k when a GEMM's blocks of 8 x 8 are fewer than this: alone they would leave a GPU idle.
+const SPLIT_BELOW_BLOCKS: usize = 4096;
+/// Steps of 4 along k each split takes (and the fewest worth splitting twice over).
+const SPLIT_STEPS: usize = 16;
+/// At most this many splits (the scratch buffer holds one m x n slab each).
+const MAX_SPLITS: usize = 256;
+
+/// How many splits of k the blocked family runs `s` in (1: none).
+fn k_splits(s: &GemmShape) -> usize {
+    let blocks = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
+    let steps = s.k.div_ceil(4);
+    if blocks >= SPLIT_BELOW_BLOCKS || steps <= 2 * SPLIT_STEPS {
+        return 1;
+    }
+    steps.div_ceil(SPLIT_STEPS).min(MAX_SPLITS)
+}
+
+/// The loads one step of the blocked kernels issues for 8 rows and 8 columns: 8 vec4 loads of an
+/// operand that allows them, else 32 scalar ones.
+fn blocked_loads(s: &GemmShape) -> u64 {
+    let (a_vec, b_vec) = vec_ok(s);
+    let loads = |v: bool| if v { 8 } else { 32 };
+    loads(a_vec) + loads(b_vec)
+}
+
 impl GemmKernels for BlockedKernels {
     fn matmul(
         &self,
@@ -345,10 +367,15 @@ impl GemmKernels for BlockedKernels {
         p: &Params,
         [a, b, c]: [&GpuTensor; 3],
         bias: Option<&GpuTensor>,
-    ) -> Result<Dispatch> {
-        let invocations = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
+    ) -> Result<Vec<Dispatch>> {
+        let blocks = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
         // All-vec4 shapes get kernels without the scalar load path (it costs ~20% when present).
         let mixed = vec_ok(s) != (true, true);
+        let splits = k_splits(s);
+        let flops = 2 * (s.m * s.n * s.k) as u64;
+        if splits > 1 {
+            return split_k(ctx, s, p, [a, b, c], bias, (splits, mixed));
+        }
         let entry = match (bias.is_some(), mixed) {
             (false, false) => "matmul_vec",
             (true, false) => "matmul_bias_vec",
@@ -362,8 +389,77 @@ impl GemmKernels for BlockedKernels {
         if let Some(bias) = bias {
             bind.push(("bias", bias));
         }
-        ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(p), &bind, invocations)
+        let d = ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(p), &bind, blocks)?;
+        let work = Work {
+            serial: s.k.div_ceil(4) as u64,
+            loads: blocked_loads(s),
+            flops,
+            ..Work::default()
+        };
+        Ok(vec![d.with_work(work)])
     }
+}
+
+/// `c` in two dispatches: each split of k into its slab of a scratch buffer, then the slabs
+/// summed in order with the bias and activation. The scratch buffer is owned by the dispatches'
+/// bind groups, so it lives exactly as long as they do.
+fn split_k(
+    ctx: &GpuContext,
+    s: &GemmShape,
+    p: &Params,
+    [a, b, c]: [&GpuTensor; 3],
+    bias: Option<&GpuTensor>,
+    (splits, mixed): (usize, bool),
+) -> Result<Vec<Dispatch>> {
+    let steps = s.k.div_ceil(4);
+    let kq_split = steps.div_ceil(splits);
+    let p = Params {
+        splits: splits as u32,
+        kq_split: kq_split as u32,
+        ..*p
+    };
+    let slabs = ctx.alloc(splits * s.m * s.n, "gemm split-k slabs")?;
+    let entry = if mixed {
+        "matmul_split_mixed"
+    } else {
+        "matmul_split_vec"
+    };
+    let mut bind = vec![("a4", a), ("b4", b), ("c", &slabs)];
+    if mixed {
+        bind.extend([("a", a), ("b", b)]);
+    }
+    let blocks = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
+    let parts = ctx.dispatch_1d(
+        SHADER,
+        entry,
+        bytemuck::bytes_of(&p),
+        &bind,
+        blocks * splits,
+    )?;
+    let parts_work = Work {
+        serial: kq_split as u64,
+        loads: blocked_loads(s),
+        flops: 2 * (s.m * s.n * s.k) as u64,
+        ..Work::default()
+    };
+    // Without a bias the reduce reads none; the slabs stand in for the binding.
+    let reduce = ctx.dispatch_1d(
+        SHADER,
+        "matmul_split_reduce",
+        bytemuck::bytes_of(&p),
+        &[("a", &slabs), ("bias", bias.unwrap_or(&slabs)), ("c", c)],
+        s.m * s.n,
+    )?;
+    let reduce_work = Work {
+        serial: splits as u64,
+        loads: 1,
+        flops: (splits * s.m * s.n) as u64,
+        ..Work::default()
+    };
+    Ok(vec![
+        parts.with_work(parts_work),
+        reduce.with_work(reduce_work),
+    ])
 }
 
 impl GemmKernels for TiledKernels {
@@ -374,7 +470,7 @@ impl GemmKernels for TiledKernels {
         p: &Params,
         [a, b, c]: [&GpuTensor; 3],
         bias: Option<&GpuTensor>,
-    ) -> Result<Dispatch> {
+    ) -> Result<Vec<Dispatch>> {
         // One workgroup per output tile, of the size this kernel is compiled with on this adapter.
         let entry = if bias.is_some() {
             "matmul_bias"
@@ -383,7 +479,7 @@ impl GemmKernels for TiledKernels {
         };
         let tile = ctx.tile(SHADER, entry)?;
         let groups = [s.n.div_ceil(tile) as u32, s.m.div_ceil(tile) as u32, 1];
-        match bias {
+        let d = match bias {
             Some(bias) => ctx.dispatch(
                 SHADER,
                 "matmul_bias",
@@ -398,7 +494,12 @@ impl GemmKernels for TiledKernels {
                 &[("a", a), ("b", b), ("c", c)],
                 groups,
             ),
-        }
+        }?;
+        let work = Work {
+            flops: 2 * (s.m * s.n * s.k) as u64,
+            ..super::conv2d::loop_work(&d, s.k, (4, 0))
+        };
+        Ok(vec![d.with_work(work)])
     }
 }
 
@@ -479,12 +580,17 @@ pub fn check_one(
     for (with_bias, relu) in [(false, false), (true, true)] {
         let gc = nan_tensor(ctx, s.c_len(), "c")?;
         let d = matmul_with(ctx, v, s, &ga, &gb, with_bias.then_some(&gbias), &gc, relu)?;
-        let ms = timed(ctx, &[&d])?;
+        let ms = timed(ctx, &d.iter().collect::<Vec<_>>())?;
+        let name = d
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ");
         out(Output {
             kernel: if with_bias {
-                format!("{} (+ ReLU)", d.name)
+                format!("{name} (+ ReLU)")
             } else {
-                d.name.clone()
+                name
             },
             shape: shape.clone(),
             got: ctx.read_f32(&gc)?,

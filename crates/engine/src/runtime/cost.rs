@@ -5,7 +5,7 @@
 //! touches when that is less than the tensors it binds).
 
 /// One dispatch's work.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cost {
     /// Workgroups times the workgroup's size.
     pub invocations: u64,
