@@ -36,7 +36,9 @@ fn main() {
             for v in [Variant::Tiled, Variant::Blocked] {
                 let d =
                     gemm::matmul_with(&ctx, v, &s, &a, &b, bias.then_some(&bb), &c, false).unwrap();
-                println!("{what} {v:?} {:.1} ms ({})", time(&ctx, &[&d]), d.name);
+                let names: Vec<&str> = d.iter().map(|d| d.name.as_str()).collect();
+                let ms = time(&ctx, &d.iter().collect::<Vec<_>>());
+                println!("{what} {v:?} {ms:.1} ms ({})", names.join(" + "));
             }
         }
     }
