@@ -71,10 +71,11 @@ fn main() {
             }
             if which.contains("bwi") && name == "conv2" {
                 let d = conv2d::backward_input_with(&ctx, v, &s, &w, &y, &dx).unwrap();
+                let r: Vec<&_> = d.iter().collect();
                 println!(
                     "{name} {v:?} backward_input {:.1} ms ({})",
-                    time(&ctx, &[&d]),
-                    d.name
+                    time(&ctx, &r),
+                    d[0].name
                 );
             }
             if which.contains("bww") {

@@ -174,13 +174,23 @@ fn lddy(i: vec2<u32>, c4: u32) -> vec4<f32> {
 // ([kh][kw][cin][cout]) does not give without a transpose per load.
 @compute @workgroup_size(WG_BLOCK)
 fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
+    let all = gid.x + gid.y * nwg.x * WG_BLOCK;
     let ngc = (p.cin + 7u) / 8u;
     let M = p.n * p.h * p.w;
+    // Split over the taps: invocation `all` is block `inv` of split `split`, which sums taps
+    // [tap0, tap1) into slab `split` of `dx` (bound to the slabs; input_grad_reduce adds them).
+    let blocks = ngc * ((M + 7u) / 8u);
+    let splits = max(p.tap_splits, 1u);
+    let split = all / blocks;
+    let inv = all % blocks;
     let mg = inv / ngc;
-    if mg * 8u >= M {
+    if split >= splits || mg * 8u >= M {
         return;
     }
+    let taps = p.kh * p.kw;
+    let tap0 = select(0u, split * p.taps_per_split, splits > 1u);
+    let tap1 = select(taps, min(tap0 + p.taps_per_split, taps), splits > 1u);
+    let base = split * M * p.cin;
     let ci0 = (inv % ngc) * 8u;
     let cout4 = p.cout / 4u;
     let m0 = mg * 8u;
@@ -264,8 +274,10 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     var a7_5 = 0.0;
     var a7_6 = 0.0;
     var a7_7 = 0.0;
-    for (var ki = 0u; ki < p.kh; ki++) {
-        for (var kj = 0u; kj < p.kw; kj++) {
+    for (var tap = tap0; tap < tap1; tap++) {
+        {
+            let ki = tap / p.kw;
+            let kj = tap % p.kw;
             let i0 = tap_dy(q0, ki, kj, cout4);
             let i1 = tap_dy(q1, ki, kj, cout4);
             let i2 = tap_dy(q2, ki, kj, cout4);
@@ -360,84 +372,84 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         }
     }
     if m0 + 0u < M {
-        if ci0 + 0u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 0u] = a0_0; }
-        if ci0 + 1u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 1u] = a0_1; }
-        if ci0 + 2u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 2u] = a0_2; }
-        if ci0 + 3u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 3u] = a0_3; }
-        if ci0 + 4u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 4u] = a0_4; }
-        if ci0 + 5u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 5u] = a0_5; }
-        if ci0 + 6u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 6u] = a0_6; }
-        if ci0 + 7u < p.cin { dx[(m0 + 0u) * p.cin + ci0 + 7u] = a0_7; }
+        if ci0 + 0u < p.cin { dx[base + (m0 + 0u) * p.cin + ci0 + 0u] = a0_0; }
+        if ci0 + 1u < p.cin { dx[base + (m0 + 0u) * p.cin + ci0 + 1u] = a0_1; }
+        if ci0 + 2u < p.cin { dx[base + (m0 + 0u) * p.cin + ci0 + 2u] = a0_2; }
+        if ci0 + 3u < p.cin { dx[base + (m0 + 0u) * p.cin + ci0 + 3u] = a0_3; }
+        if ci0 + 4u < p.cin { dx[base + (m0 + 0u) * p.cin + ci0 + 4u] = a0_4; }
+        if ci0 + 5u < p.cin { dx[base + (m0 + 0u) * p.cin + ci0 + 5u] = a0_5; }
+        if ci0 + 6u < p.cin { dx[base + (m0 + 0u) * p.cin + ci0 + 6u] = a0_6; }
+        if ci0 + 7u < p.cin { dx[base + (m0 + 0u) * p.cin + ci0 + 7u] = a0_7; }
     }
     if m0 + 1u < M {
-        if ci0 + 0u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 0u] = a1_0; }
-        if ci0 + 1u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 1u] = a1_1; }
-        if ci0 + 2u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 2u] = a1_2; }
-        if ci0 + 3u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 3u] = a1_3; }
-        if ci0 + 4u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 4u] = a1_4; }
-        if ci0 + 5u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 5u] = a1_5; }
-        if ci0 + 6u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 6u] = a1_6; }
-        if ci0 + 7u < p.cin { dx[(m0 + 1u) * p.cin + ci0 + 7u] = a1_7; }
+        if ci0 + 0u < p.cin { dx[base + (m0 + 1u) * p.cin + ci0 + 0u] = a1_0; }
+        if ci0 + 1u < p.cin { dx[base + (m0 + 1u) * p.cin + ci0 + 1u] = a1_1; }
+        if ci0 + 2u < p.cin { dx[base + (m0 + 1u) * p.cin + ci0 + 2u] = a1_2; }
+        if ci0 + 3u < p.cin { dx[base + (m0 + 1u) * p.cin + ci0 + 3u] = a1_3; }
+        if ci0 + 4u < p.cin { dx[base + (m0 + 1u) * p.cin + ci0 + 4u] = a1_4; }
+        if ci0 + 5u < p.cin { dx[base + (m0 + 1u) * p.cin + ci0 + 5u] = a1_5; }
+        if ci0 + 6u < p.cin { dx[base + (m0 + 1u) * p.cin + ci0 + 6u] = a1_6; }
+        if ci0 + 7u < p.cin { dx[base + (m0 + 1u) * p.cin + ci0 + 7u] = a1_7; }
     }
     if m0 + 2u < M {
-        if ci0 + 0u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 0u] = a2_0; }
-        if ci0 + 1u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 1u] = a2_1; }
-        if ci0 + 2u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 2u] = a2_2; }
-        if ci0 + 3u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 3u] = a2_3; }
-        if ci0 + 4u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 4u] = a2_4; }
-        if ci0 + 5u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 5u] = a2_5; }
-        if ci0 + 6u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 6u] = a2_6; }
-        if ci0 + 7u < p.cin { dx[(m0 + 2u) * p.cin + ci0 + 7u] = a2_7; }
+        if ci0 + 0u < p.cin { dx[base + (m0 + 2u) * p.cin + ci0 + 0u] = a2_0; }
+        if ci0 + 1u < p.cin { dx[base + (m0 + 2u) * p.cin + ci0 + 1u] = a2_1; }
+        if ci0 + 2u < p.cin { dx[base + (m0 + 2u) * p.cin + ci0 + 2u] = a2_2; }
+        if ci0 + 3u < p.cin { dx[base + (m0 + 2u) * p.cin + ci0 + 3u] = a2_3; }
+        if ci0 + 4u < p.cin { dx[base + (m0 + 2u) * p.cin + ci0 + 4u] = a2_4; }
+        if ci0 + 5u < p.cin { dx[base + (m0 + 2u) * p.cin + ci0 + 5u] = a2_5; }
+        if ci0 + 6u < p.cin { dx[base + (m0 + 2u) * p.cin + ci0 + 6u] = a2_6; }
+        if ci0 + 7u < p.cin { dx[base + (m0 + 2u) * p.cin + ci0 + 7u] = a2_7; }
     }
     if m0 + 3u < M {
-        if ci0 + 0u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 0u] = a3_0; }
-        if ci0 + 1u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 1u] = a3_1; }
-        if ci0 + 2u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 2u] = a3_2; }
-        if ci0 + 3u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 3u] = a3_3; }
-        if ci0 + 4u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 4u] = a3_4; }
-        if ci0 + 5u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 5u] = a3_5; }
-        if ci0 + 6u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 6u] = a3_6; }
-        if ci0 + 7u < p.cin { dx[(m0 + 3u) * p.cin + ci0 + 7u] = a3_7; }
+        if ci0 + 0u < p.cin { dx[base + (m0 + 3u) * p.cin + ci0 + 0u] = a3_0; }
+        if ci0 + 1u < p.cin { dx[base + (m0 + 3u) * p.cin + ci0 + 1u] = a3_1; }
+        if ci0 + 2u < p.cin { dx[base + (m0 + 3u) * p.cin + ci0 + 2u] = a3_2; }
+        if ci0 + 3u < p.cin { dx[base + (m0 + 3u) * p.cin + ci0 + 3u] = a3_3; }
+        if ci0 + 4u < p.cin { dx[base + (m0 + 3u) * p.cin + ci0 + 4u] = a3_4; }
+        if ci0 + 5u < p.cin { dx[base + (m0 + 3u) * p.cin + ci0 + 5u] = a3_5; }
+        if ci0 + 6u < p.cin { dx[base + (m0 + 3u) * p.cin + ci0 + 6u] = a3_6; }
+        if ci0 + 7u < p.cin { dx[base + (m0 + 3u) * p.cin + ci0 + 7u] = a3_7; }
     }
     if m0 + 4u < M {
-        if ci0 + 0u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 0u] = a4_0; }
-        if ci0 + 1u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 1u] = a4_1; }
-        if ci0 + 2u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 2u] = a4_2; }
-        if ci0 + 3u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 3u] = a4_3; }
-        if ci0 + 4u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 4u] = a4_4; }
-        if ci0 + 5u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 5u] = a4_5; }
-        if ci0 + 6u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 6u] = a4_6; }
-        if ci0 + 7u < p.cin { dx[(m0 + 4u) * p.cin + ci0 + 7u] = a4_7; }
+        if ci0 + 0u < p.cin { dx[base + (m0 + 4u) * p.cin + ci0 + 0u] = a4_0; }
+        if ci0 + 1u < p.cin { dx[base + (m0 + 4u) * p.cin + ci0 + 1u] = a4_1; }
+        if ci0 + 2u < p.cin { dx[base + (m0 + 4u) * p.cin + ci0 + 2u] = a4_2; }
+        if ci0 + 3u < p.cin { dx[base + (m0 + 4u) * p.cin + ci0 + 3u] = a4_3; }
+        if ci0 + 4u < p.cin { dx[base + (m0 + 4u) * p.cin + ci0 + 4u] = a4_4; }
+        if ci0 + 5u < p.cin { dx[base + (m0 + 4u) * p.cin + ci0 + 5u] = a4_5; }
+        if ci0 + 6u < p.cin { dx[base + (m0 + 4u) * p.cin + ci0 + 6u] = a4_6; }
+        if ci0 + 7u < p.cin { dx[base + (m0 + 4u) * p.cin + ci0 + 7u] = a4_7; }
     }
     if m0 + 5u < M {
-        if ci0 + 0u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 0u] = a5_0; }
-        if ci0 + 1u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 1u] = a5_1; }
-        if ci0 + 2u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 2u] = a5_2; }
-        if ci0 + 3u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 3u] = a5_3; }
-        if ci0 + 4u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 4u] = a5_4; }
-        if ci0 + 5u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 5u] = a5_5; }
-        if ci0 + 6u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 6u] = a5_6; }
-        if ci0 + 7u < p.cin { dx[(m0 + 5u) * p.cin + ci0 + 7u] = a5_7; }
+        if ci0 + 0u < p.cin { dx[base + (m0 + 5u) * p.cin + ci0 + 0u] = a5_0; }
+        if ci0 + 1u < p.cin { dx[base + (m0 + 5u) * p.cin + ci0 + 1u] = a5_1; }
+        if ci0 + 2u < p.cin { dx[base + (m0 + 5u) * p.cin + ci0 + 2u] = a5_2; }
+        if ci0 + 3u < p.cin { dx[base + (m0 + 5u) * p.cin + ci0 + 3u] = a5_3; }
+        if ci0 + 4u < p.cin { dx[base + (m0 + 5u) * p.cin + ci0 + 4u] = a5_4; }
+        if ci0 + 5u < p.cin { dx[base + (m0 + 5u) * p.cin + ci0 + 5u] = a5_5; }
+        if ci0 + 6u < p.cin { dx[base + (m0 + 5u) * p.cin + ci0 + 6u] = a5_6; }
+        if ci0 + 7u < p.cin { dx[base + (m0 + 5u) * p.cin + ci0 + 7u] = a5_7; }
     }
     if m0 + 6u < M {
-        if ci0 + 0u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 0u] = a6_0; }
-        if ci0 + 1u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 1u] = a6_1; }
-        if ci0 + 2u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 2u] = a6_2; }
-        if ci0 + 3u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 3u] = a6_3; }
-        if ci0 + 4u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 4u] = a6_4; }
-        if ci0 + 5u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 5u] = a6_5; }
-        if ci0 + 6u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 6u] = a6_6; }
-        if ci0 + 7u < p.cin { dx[(m0 + 6u) * p.cin + ci0 + 7u] = a6_7; }
+        if ci0 + 0u < p.cin { dx[base + (m0 + 6u) * p.cin + ci0 + 0u] = a6_0; }
+        if ci0 + 1u < p.cin { dx[base + (m0 + 6u) * p.cin + ci0 + 1u] = a6_1; }
+        if ci0 + 2u < p.cin { dx[base + (m0 + 6u) * p.cin + ci0 + 2u] = a6_2; }
+        if ci0 + 3u < p.cin { dx[base + (m0 + 6u) * p.cin + ci0 + 3u] = a6_3; }
+        if ci0 + 4u < p.cin { dx[base + (m0 + 6u) * p.cin + ci0 + 4u] = a6_4; }
+        if ci0 + 5u < p.cin { dx[base + (m0 + 6u) * p.cin + ci0 + 5u] = a6_5; }
+        if ci0 + 6u < p.cin { dx[base + (m0 + 6u) * p.cin + ci0 + 6u] = a6_6; }
+        if ci0 + 7u < p.cin { dx[base + (m0 + 6u) * p.cin + ci0 + 7u] = a6_7; }
     }
     if m0 + 7u < M {
-        if ci0 + 0u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 0u] = a7_0; }
-        if ci0 + 1u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 1u] = a7_1; }
-        if ci0 + 2u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 2u] = a7_2; }
-        if ci0 + 3u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 3u] = a7_3; }
-        if ci0 + 4u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 4u] = a7_4; }
-        if ci0 + 5u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 5u] = a7_5; }
-        if ci0 + 6u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 6u] = a7_6; }
-        if ci0 + 7u < p.cin { dx[(m0 + 7u) * p.cin + ci0 + 7u] = a7_7; }
+        if ci0 + 0u < p.cin { dx[base + (m0 + 7u) * p.cin + ci0 + 0u] = a7_0; }
+        if ci0 + 1u < p.cin { dx[base + (m0 + 7u) * p.cin + ci0 + 1u] = a7_1; }
+        if ci0 + 2u < p.cin { dx[base + (m0 + 7u) * p.cin + ci0 + 2u] = a7_2; }
+        if ci0 + 3u < p.cin { dx[base + (m0 + 7u) * p.cin + ci0 + 3u] = a7_3; }
+        if ci0 + 4u < p.cin { dx[base + (m0 + 7u) * p.cin + ci0 + 4u] = a7_4; }
+        if ci0 + 5u < p.cin { dx[base + (m0 + 7u) * p.cin + ci0 + 5u] = a7_5; }
+        if ci0 + 6u < p.cin { dx[base + (m0 + 7u) * p.cin + ci0 + 6u] = a7_6; }
+        if ci0 + 7u < p.cin { dx[base + (m0 + 7u) * p.cin + ci0 + 7u] = a7_7; }
     }
 }
 
@@ -726,4 +738,20 @@ fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     if second && c0 + 7u < p.cin {
         store_partial(s, row + 7u, co4a, co4b, blk.a7, blk.b7);
     }
+}
+
+// backward_input_vec's slabs (bound as `partial`) summed in order into dx, one element per
+// invocation.
+@compute @workgroup_size(WG)
+fn input_grad_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    let len = p.n * p.h * p.w * p.cin;
+    if i >= len {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < p.tap_splits; s++) {
+        sum += partial[s * len + i];
+    }
+    dx[i] = sum;
 }

@@ -9,6 +9,7 @@
 //   backward_weights partial[s][K+1, cout]  = im2col(x)^T[K+1, chunk s of n*oh*ow] x dy[chunk, cout]
 //                    (split-K; row K of im2col^T is all ones, so row K of the product is db)
 //   weights_reduce   dw, db                 = sum over s of partial[s], in fixed order s = 0, 1, ...
+//                    (weights_reduce_tree: the same sums by a workgroup per weight, for many splits)
 //
 // No atomics: every output is written by exactly one invocation, and every sum runs in a fixed
 // order. Binding numbers are shared by both families (each file adds its own), so none collide.
@@ -36,8 +37,10 @@ struct Params {
     chunk: u32,
     splits: u32,
     alpha: f32,
-    _pad0: u32,
-    _pad1: u32,
+    // backward_input_vec in splits of the taps (blocked family; 0 or 1: one pass): the splits
+    // and the taps each takes.
+    tap_splits: u32,
+    taps_per_split: u32,
     _pad2: u32,
 }
 
@@ -68,5 +71,44 @@ fn weights_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         dw[i] = sum;
     } else {
         db[i - nw] = sum;
+    }
+}
+
+// weights_reduce_tree's workgroup: a power of two; 64 keeps most of its invocations busy when the
+// splits number a few hundred.
+override WG_TREE: u32 = 64u;
+
+var<workgroup> wred: array<f32, WG_TREE>;
+
+// The same sums for many short splits: one workgroup per (row, col) of [K+1, cout], its
+// invocations striding over the splits, then halving their sums in workgroup memory. The order
+// is fixed for a given WG, so the result is bit-identical run to run.
+@compute @workgroup_size(WG_TREE)
+fn weights_reduce_tree(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = wid.x + wid.y * nwg.x;
+    let K = p.kh * p.kw * p.cin;
+    let per = (K + 1u) * p.cout;
+    let t = lid.x;
+    var sum = 0.0;
+    if o < per {
+        for (var s = t; s < p.splits; s += WG_TREE) {
+            sum += partial[s * per + o];
+        }
+    }
+    wred[t] = sum;
+    workgroupBarrier();
+    for (var k = WG_TREE / 2u; k > 0u; k >>= 1u) {
+        if t < k {
+            wred[t] += wred[t + k];
+        }
+        workgroupBarrier();
+    }
+    if t == 0u && o < per {
+        let nw = K * p.cout;
+        if o < nw {
+            dw[o] = wred[0];
+        } else {
+            db[o - nw] = wred[0];
+        }
     }
 }

@@ -13,17 +13,20 @@ fn shape(c: Case) -> Conv2dShape {
 }
 
 /// Runs forward (with and without ReLU), backward_input and backward_weights on the GPU and
-/// compares each with the reference.
+/// compares each with the reference: both kernel families, the gradients' work spread both ways
+/// (few long invocations, or many short ones with their splits summed after).
 fn check_case(c: Case, seed: u64) {
     for v in [conv::Variant::Tiled, conv::Variant::Blocked] {
-        check_case_with(v, c, seed);
+        for threads in [conv::Threads::Few, conv::Threads::Many] {
+            check_case_with((v, threads), c, seed);
+        }
     }
 }
 
-fn check_case_with(v: conv::Variant, c: Case, seed: u64) {
+fn check_case_with((v, threads): (conv::Variant, conv::Threads), c: Case, seed: u64) {
     let Some(ctx) = gpu() else { return };
     let s = shape(c);
-    let name = format!("{} {v:?}", conv::case_label(&s, c.7));
+    let name = format!("{} {v:?} {threads:?}", conv::case_label(&s, c.7));
     let x = rand_vec(seed, s.x_len());
     let w = rand_vec(seed + 1, s.w_len());
     let b = rand_vec(seed + 2, s.cout);
@@ -42,10 +45,10 @@ fn check_case_with(v: conv::Variant, c: Case, seed: u64) {
 
     let f = conv::forward_with(ctx, v, &s, &gx, &gw, &gb, &gy, false).unwrap();
     let fr = conv::forward_with(ctx, v, &s, &gx, &gw, &gb, &gy_relu, true).unwrap();
-    let bi = conv::backward_input_with(ctx, v, &s, &gw, &gdy, &gdx).unwrap();
-    let bw = conv::backward_weights_with(ctx, v, &s, &gx, &gdy, &gdw, &gdb).unwrap();
-    let mut all = vec![&f, &fr, &bi];
-    all.extend(bw.iter());
+    let bi = conv::backward_input_by(ctx, (v, threads), &s, [&gw, &gdy], &gdx).unwrap();
+    let bw = conv::backward_weights_by(ctx, (v, threads), &s, [&gx, &gdy], [&gdw, &gdb]).unwrap();
+    let mut all = vec![&f, &fr];
+    all.extend(bi.iter().chain(&bw));
     ctx.run(&all).unwrap();
 
     let y = conv::forward_ref(&s, &x, &w, &b, false);
@@ -143,7 +146,9 @@ fn one_by_one_and_non_square_kernels() {
 fn second_layer_size_with_split_reduction() {
     // 16*11*11 = 1936 output positions: backward_weights splits its reduction; 288 x 64 weights.
     let s = shape((16, 13, 13, 32, 64, [3, 3], [1, 1], false));
-    assert!(conv::weight_grad_splits(&s).unwrap().1 > 1);
+    for reduce in [conv::Threads::Few, conv::Threads::Many] {
+        assert!(conv::weight_grad_splits(&s, reduce).unwrap().1 > 1);
+    }
     check_case((16, 13, 13, 32, 64, [3, 3], [1, 1], false), 60);
 }
 

@@ -288,7 +288,7 @@ impl Op for ConvOp {
             return Ok(None);
         }
         let dx = cx.input_grad()?;
-        cx.push(conv2d::backward_input(
+        cx.push_all(conv2d::backward_input(
             cx.ctx,
             &self.s,
             &cx.params[self.w],

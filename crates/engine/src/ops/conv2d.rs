@@ -11,7 +11,7 @@
 //! `dy` is the gradient with respect to the convolution's output *after* the activation's backward
 //! (the graph runs ReLU backward separately); the forward may fuse bias and ReLU.
 
-use bytemuck::{Pod, Zeroable};
+use bytemuck::{bytes_of, Pod, Zeroable};
 
 use super::check_case::{
     nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
@@ -20,6 +20,7 @@ use super::elementwise::Act;
 use super::window;
 use crate::bail;
 use crate::error::Result;
+
 use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
 
 /// The kernel module of each family; both hold `weights_reduce` (from the shared prelude).
@@ -28,8 +29,10 @@ const CPU_ADAPTER: &str = "conv2d_blocked";
 /// backward_weights' rows per split are a multiple of this: of every reduction step `BK` the
 /// tiled kernels are tuned with (8, 16, 32), so the splits, and so the sums, do not depend on it.
 const CHUNK_ALIGN: usize = 32;
-/// backward_weights splits the reduction over `n*oh*ow` into chunks of at least this many rows...
+/// backward_weights splits the reduction over `n*oh*ow` into chunks of at least this many rows
+/// (few long splits, for [`Threads::Few`]; many short ones for [`Threads::Many`])...
 const MIN_CHUNK: usize = 512;
+const MIN_CHUNK_TREE: usize = 64;
 /// ...with at most this many partial-sum floats in the scratch buffer (16 MiB).
 const MAX_PARTIAL: usize = 1 << 22;
 
@@ -285,7 +288,10 @@ struct Params {
     chunk: u32,
     splits: u32,
     alpha: f32,
-    _pad: [u32; 3],
+    /// backward_input in splits of the taps (blocked family; 0: one pass).
+    tap_splits: u32,
+    taps_per_split: u32,
+    _pad: u32,
 }
 
 fn params(s: &Conv2dShape, act: Act, chunk: usize, splits: usize) -> Params {
@@ -307,7 +313,9 @@ fn params(s: &Conv2dShape, act: Act, chunk: usize, splits: usize) -> Params {
         chunk: chunk as u32,
         splits: splits as u32,
         alpha: act.alpha(),
-        _pad: [0; 3],
+        tap_splits: 0,
+        taps_per_split: 0,
+        _pad: 0,
     }
 }
 
@@ -593,7 +601,7 @@ pub fn backward_input(
     w: &GpuTensor,
     dy: &GpuTensor,
     dx: &GpuTensor,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     backward_input_with(ctx, Variant::for_ctx(ctx), s, w, dy, dx)
 }
 
@@ -605,27 +613,133 @@ pub fn backward_input_with(
     w: &GpuTensor,
     dy: &GpuTensor,
     dx: &GpuTensor,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
+    backward_input_by(ctx, (variant, Threads::for_ctx(ctx)), s, [w, dy], dx)
+}
+
+/// The blocked backward_input runs at most this many steps (of a tap and four output channels)
+/// per invocation with [`Threads::Many`]; longer ones split their taps.
+const MAX_INPUT_STEPS: usize = 64;
+
+/// [`backward_input`] with the kernel family and the spread of its work chosen by the caller
+/// (`wgnn check` runs both spreads on every adapter).
+pub fn backward_input_by(
+    ctx: &GpuContext,
+    (variant, threads): (Variant, Threads),
+    s: &Conv2dShape,
+    [w, dy]: [&GpuTensor; 2],
+    dx: &GpuTensor,
+) -> Result<Vec<Dispatch>> {
     check_len("weights", w, s.w_len())?;
     check_len("dy", dy, s.y_len())?;
     check_len("dx", dx, s.x_len())?;
     let p = params(s, Act::Linear, 0, 0);
-    let d = kernels(variant, s).backward_input(ctx, s, &p, [w, dy, dx])?;
+    let family = kernels(variant, s);
+    let per_tap = s.cout.div_ceil(4);
+    let (taps, flops) = (s.kh * s.kw, 2 * (s.m() * s.cout * s.k()) as u64);
+    let blocked = family.shader() == CPU_ADAPTER;
+    if threads == Threads::Many && blocked && taps > 1 && taps * per_tap > MAX_INPUT_STEPS {
+        let taps_per = (MAX_INPUT_STEPS / per_tap).max(1);
+        return input_grad_split(ctx, s, p, [w, dy, dx], (taps.div_ceil(taps_per), taps_per));
+    }
+    let d = family.backward_input(ctx, s, &p, [w, dy, dx])?;
     // Blocked: 8 pixels of dy and 8 weight vectors a step of four output channels.
-    let work = loop_work(&d, s.kh * s.kw * s.cout, (4, 16));
-    Ok(d.with_work(Work {
+    let work = loop_work(&d, taps * s.cout, (4, 16));
+    Ok(vec![d.with_work(Work { flops, ..work })])
+}
+
+/// The blocked backward_input in `splits` passes over `taps_per` taps each, into slabs of a
+/// scratch buffer (owned by the dispatches' bind groups), then the slabs summed in order.
+fn input_grad_split(
+    ctx: &GpuContext,
+    s: &Conv2dShape,
+    p: Params,
+    [w, dy, dx]: [&GpuTensor; 3],
+    (splits, taps_per): (usize, usize),
+) -> Result<Vec<Dispatch>> {
+    let p = Params {
+        tap_splits: splits as u32,
+        taps_per_split: taps_per as u32,
+        ..p
+    };
+    let slabs = ctx.alloc(splits * s.x_len(), "conv2d input-gradient slabs")?;
+    let blocks = (s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8);
+    let bind = [("w4", w), ("dy4", dy), ("dx", &slabs)];
+    let parts = ctx.dispatch_1d(
+        CPU_ADAPTER,
+        "backward_input_vec",
+        bytes_of(&p),
+        &bind,
+        blocks * splits,
+    )?;
+    let parts = parts.with_work(Work {
+        serial: (taps_per * s.cout.div_ceil(4)) as u64,
+        loads: 16,
         flops: 2 * (s.m() * s.cout * s.k()) as u64,
-        ..work
-    }))
+        ..Work::default()
+    });
+    let bind = [("partial", &slabs), ("dx", dx)];
+    let sums = ctx.dispatch_1d(
+        CPU_ADAPTER,
+        "input_grad_reduce",
+        bytes_of(&p),
+        &bind,
+        s.x_len(),
+    )?;
+    let sums = sums.with_work(Work {
+        serial: splits as u64,
+        loads: 1,
+        flops: (splits * s.x_len()) as u64,
+        ..Work::default()
+    });
+    Ok(vec![parts, sums])
+}
+
+/// How a convolution's gradients spread their work over invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// Few long invocations, which suit a CPU driver (llvmpipe runs 8 in lockstep):
+    /// backward_weights in splits of at least 512 rows, each weight's sums added by one
+    /// invocation; backward_input over all taps in one pass.
+    Few,
+    /// Many short ones, which a GPU running 32 or more invocations in lockstep needs to be busy:
+    /// backward_weights in splits of 64 rows, each weight's sums added by a workgroup (a strided
+    /// loop, then halving in workgroup memory); the blocked backward_input in splits of the taps
+    /// (at most 64 steps each) into slabs, then summed in order.
+    Many,
+}
+
+impl Threads {
+    /// Many on an adapter whose subgroups reach 32 invocations (every discrete and integrated
+    /// GPU), Few on narrower ones (the CPU drivers). The rule reads the adapter's subgroup size,
+    /// never its name.
+    pub fn for_ctx(ctx: &GpuContext) -> Self {
+        match ctx.adapter.subgroup_sizes.1 >= 32 {
+            true => Self::Many,
+            false => Self::Few,
+        }
+    }
+
+    /// The other way, which `wgnn check` also runs on the odd shapes.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Few => Self::Many,
+            Self::Many => Self::Few,
+        }
+    }
 }
 
 /// How backward_weights splits its reduction over `n*oh*ow`: `(rows per split, splits)`.
-/// Depends on the shape only, so results are bit-identical run to run.
-pub fn weight_grad_splits(s: &Conv2dShape) -> Result<(usize, usize)> {
+/// Depends on the shape and `reduce` only, so results are bit-identical run to run.
+pub fn weight_grad_splits(s: &Conv2dShape, reduce: Threads) -> Result<(usize, usize)> {
     let m = s.m();
     let per = (s.k() + 1) * s.cout;
     let max_splits = (MAX_PARTIAL / per).clamp(1, 65_535);
-    let splits = m.div_ceil(MIN_CHUNK).clamp(1, max_splits);
+    let min_chunk = match reduce {
+        Threads::Few => MIN_CHUNK,
+        Threads::Many => MIN_CHUNK_TREE,
+    };
+    let splits = m.div_ceil(min_chunk).clamp(1, max_splits);
     let chunk = m.div_ceil(splits).next_multiple_of(CHUNK_ALIGN);
     Ok((chunk, m.div_ceil(chunk)))
 }
@@ -661,11 +775,24 @@ pub fn backward_weights_with(
     dw: &GpuTensor,
     db: &GpuTensor,
 ) -> Result<Vec<Dispatch>> {
+    let reduce = Threads::for_ctx(ctx);
+    backward_weights_by(ctx, (variant, reduce), s, [x, dy], [dw, db])
+}
+
+/// [`backward_weights`] with the kernel family and the way its splits are summed chosen by the
+/// caller (`wgnn check` runs both sums on every adapter).
+pub fn backward_weights_by(
+    ctx: &GpuContext,
+    (variant, reduce): (Variant, Threads),
+    s: &Conv2dShape,
+    [x, dy]: [&GpuTensor; 2],
+    [dw, db]: [&GpuTensor; 2],
+) -> Result<Vec<Dispatch>> {
     check_len("x", x, s.x_len())?;
     check_len("dy", dy, s.y_len())?;
     check_len("dw", dw, s.w_len())?;
     check_len("db", db, s.cout)?;
-    let (chunk, splits) = weight_grad_splits(s)?;
+    let (chunk, splits) = weight_grad_splits(s, reduce)?;
     let per = (s.k() + 1) * s.cout;
     let partial = ctx.alloc(splits * per, "conv2d weight-gradient partial sums")?;
     let p = params(s, Act::Linear, chunk, splits);
@@ -678,23 +805,31 @@ pub fn backward_weights_with(
         flops: 2 * (s.m() * per) as u64,
         ..loop_work(&gemm, chunk, (1, loads))
     };
-    let reduce = ctx.dispatch_1d(
-        family.shader(),
-        "weights_reduce",
-        bytemuck::bytes_of(&p),
-        &[("partial", &partial), ("dw", dw), ("db", db)],
-        per,
-    )?;
-    let reduce_work = Work {
-        serial: splits as u64,
-        loads: 1,
-        flops: (splits * per) as u64,
-        ..Work::default()
+    let bind = [("partial", &partial), ("dw", dw), ("db", db)];
+    let sums = match reduce {
+        Threads::Few => {
+            let d = ctx.dispatch_1d(family.shader(), "weights_reduce", bytes_of(&p), &bind, per)?;
+            d.with_work(Work {
+                serial: splits as u64,
+                loads: 1,
+                flops: (splits * per) as u64,
+                ..Work::default()
+            })
+        }
+        Threads::Many => {
+            let entry = "weights_reduce_tree";
+            let wg = ctx.kernel(family.shader(), entry)?.workgroup_size()[0] as usize;
+            // One workgroup per weight (a grid past 65,535 folds into y).
+            let d = ctx.dispatch_1d(family.shader(), entry, bytes_of(&p), &bind, per * wg)?;
+            d.with_work(Work {
+                serial: (splits.div_ceil(wg) + wg.ilog2() as usize) as u64,
+                loads: 1,
+                flops: (splits * per) as u64,
+                ..Work::default()
+            })
+        }
     };
-    Ok(vec![
-        gemm.with_work(gemm_work),
-        reduce.with_work(reduce_work),
-    ])
+    Ok(vec![gemm.with_work(gemm_work), sums])
 }
 
 /// A convolution check case: (n, h, w, cin, cout, kernel, strides, same padding).
@@ -710,7 +845,8 @@ pub type ConvCase = (
 );
 
 /// The odd shapes: one input channel, channels not a multiple of 4 or of the 64-wide tile, vec4
-/// tails, strides, same padding, 1x1 and non-square kernels.
+/// tails, strides, same padding, 1x1 and non-square kernels, an input gradient long enough to
+/// split.
 pub fn odd_cases(quick: bool) -> Vec<ConvCase> {
     let mut v = vec![
         (1, 7, 9, 1, 1, [3, 3], [1, 1], false),
@@ -719,6 +855,8 @@ pub fn odd_cases(quick: bool) -> Vec<ConvCase> {
         (2, 9, 8, 4, 8, [3, 3], [2, 2], true),
         (1, 5, 5, 4, 4, [1, 1], [1, 1], false),
         (2, 6, 7, 16, 4, [5, 5], [1, 2], true),
+        // 9 taps x 8 vec4s of cout: long enough that Threads::Many splits the input gradient.
+        (2, 7, 7, 8, 32, [3, 3], [1, 1], false),
     ];
     if !quick {
         v.extend([
@@ -798,30 +936,45 @@ pub fn check_one(
         want: forward_ref(&s, &x, &w, &b, true),
         ms,
     });
-    let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
-    let bi = backward_input_with(ctx, v, &s, &gw, &gdy, &gdx)?;
-    let ms = timed(ctx, &[&bi])?;
-    out(Output {
-        kernel: bi.name.clone(),
-        shape: shape.clone(),
-        got: ctx.read_f32(&gdx)?,
-        want: backward_input_ref(&s, &w, &dy),
-        ms,
-    });
-    let gdw = nan_tensor(ctx, s.w_len(), "dw")?;
-    let gdb = nan_tensor(ctx, s.cout, "db")?;
-    let bw = backward_weights_with(ctx, v, &s, &gx, &gdy, &gdw, &gdb)?;
-    let ms = timed(ctx, &bw.iter().collect::<Vec<_>>())?;
+    // The adapter's own spread of the gradients' work; the odd cases run the other too, so every
+    // adapter checks both.
+    let own = Threads::for_ctx(ctx);
+    let spreads = if origin.is_empty() {
+        vec![own, own.other()]
+    } else {
+        vec![own]
+    };
+    let want_dx = backward_input_ref(&s, &w, &dy);
+    for &threads in &spreads {
+        let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
+        let bi = backward_input_by(ctx, (v, threads), &s, [&gw, &gdy], &gdx)?;
+        let ms = timed(ctx, &bi.iter().collect::<Vec<_>>())?;
+        let names: Vec<&str> = bi.iter().map(|d| d.name.as_str()).collect();
+        out(Output {
+            kernel: names.join(" + "),
+            shape: shape.clone(),
+            got: ctx.read_f32(&gdx)?,
+            want: want_dx.clone(),
+            ms,
+        });
+    }
     let (dw, db) = backward_weights_ref(&s, &x, &dy);
-    let mut got = ctx.read_f32(&gdw)?;
-    got.extend(ctx.read_f32(&gdb)?);
-    let names: Vec<&str> = bw.iter().map(|d| d.name.as_str()).collect();
-    out(Output {
-        kernel: names.join(" + "),
-        shape,
-        got,
-        want: dw.into_iter().chain(db).collect(),
-        ms,
-    });
+    let want: Vec<f32> = dw.into_iter().chain(db).collect();
+    for &reduce in &spreads {
+        let gdw = nan_tensor(ctx, s.w_len(), "dw")?;
+        let gdb = nan_tensor(ctx, s.cout, "db")?;
+        let bw = backward_weights_by(ctx, (v, reduce), &s, [&gx, &gdy], [&gdw, &gdb])?;
+        let ms = timed(ctx, &bw.iter().collect::<Vec<_>>())?;
+        let mut got = ctx.read_f32(&gdw)?;
+        got.extend(ctx.read_f32(&gdb)?);
+        let names: Vec<&str> = bw.iter().map(|d| d.name.as_str()).collect();
+        out(Output {
+            kernel: names.join(" + "),
+            shape: shape.clone(),
+            got,
+            want: want.clone(),
+            ms,
+        });
+    }
     Ok(())
 }

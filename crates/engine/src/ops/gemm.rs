@@ -336,7 +336,7 @@ fn kernels(variant: Variant, s: &GemmShape) -> &'static dyn GemmKernels {
 
 /// Split k when a GEMM's blocks of 8 x 8 are fewer than this: alone they would leave a GPU idle.
 const SPLIT_BELOW_BLOCKS: usize = 4096;
-/// Steps of 4 along k each split takes (and the fewest worth splitting twice over).
+/// Steps of 4 along k each split takes (a GEMM of no more steps runs whole).
 const SPLIT_STEPS: usize = 16;
 /// At most this many splits (the scratch buffer holds one m x n slab each).
 const MAX_SPLITS: usize = 256;
@@ -345,7 +345,7 @@ const MAX_SPLITS: usize = 256;
 fn k_splits(s: &GemmShape) -> usize {
     let blocks = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
     let steps = s.k.div_ceil(4);
-    if blocks >= SPLIT_BELOW_BLOCKS || steps <= 2 * SPLIT_STEPS {
+    if blocks >= SPLIT_BELOW_BLOCKS || steps <= SPLIT_STEPS {
         return 1;
     }
     steps.div_ceil(SPLIT_STEPS).min(MAX_SPLITS)
