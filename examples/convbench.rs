@@ -63,10 +63,11 @@ fn main() {
         for v in [Variant::Tiled, Variant::Blocked] {
             if which.contains("fwd") {
                 let d = conv2d::forward_with(&ctx, v, &s, &x, &w, &b, &y, true).unwrap();
+                let r: Vec<&_> = d.iter().collect();
                 println!(
                     "{name} {v:?} forward {:.1} ms ({})",
-                    time(&ctx, &[&d]),
-                    d.name
+                    time(&ctx, &r),
+                    d[0].name
                 );
             }
             if which.contains("bwi") && name == "conv2" {

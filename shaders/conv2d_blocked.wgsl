@@ -57,18 +57,46 @@ fn store_y(m: u32, co4: u32, v: vec4<f32>) {
     y[o + 3u] = activate(r.w, p.act, p.alpha);
 }
 
+// Four outputs of pixel m: as store_y in one pass; raw into slab `split` of `y` when split.
+fn store_part(split: u32, splits: u32, m: u32, co4: u32, v: vec4<f32>) {
+    if splits <= 1u {
+        store_y(m, co4, v);
+        return;
+    }
+    let N = p.cout;
+    let M = p.n * p.oh * p.ow;
+    if m >= M || co4 * 4u >= N {
+        return;
+    }
+    let o = split * M * N + m * N + co4 * 4u;
+    y[o] = v.x;
+    y[o + 1u] = v.y;
+    y[o + 2u] = v.z;
+    y[o + 3u] = v.w;
+}
+
 // Forward, cin % 4 == 0 and cout % 4 == 0: 8 consecutive output pixels x 8 channels per
 // invocation (8 x and 8 weight vec4 loads per 64 vec4 FMAs).
 @compute @workgroup_size(WG_BLOCK)
 fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
+    let all = gid.x + gid.y * nwg.x * WG_BLOCK;
     let cout4 = p.cout / 4u;
     let ngc = (cout4 + 1u) / 2u;
     let M = p.n * p.oh * p.ow;
+    // Split over the taps, as backward_input_vec: block `inv` of split `split` sums taps
+    // [tap0, tap1) into slab `split` of `y` (bound to the slabs; forward_reduce adds them, the
+    // bias and the activation).
+    let blocks = ngc * ((M + 7u) / 8u);
+    let splits = max(p.tap_splits, 1u);
+    let split = all / blocks;
+    let inv = all % blocks;
     let mg = inv / ngc;
-    if mg * 8u >= M {
+    if split >= splits || mg * 8u >= M {
         return;
     }
+    let taps = p.kh * p.kw;
+    let tap0 = select(0u, split * p.taps_per_split, splits > 1u);
+    let tap1 = select(taps, min(tap0 + p.taps_per_split, taps), splits > 1u);
     let gc = inv % ngc;
     let co4a = gc * 2u;
     let co4b = min(co4a + 1u, cout4 - 1u);
@@ -83,8 +111,10 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let q7 = out_pix(m0 + 7u);
     let cin4 = p.cin / 4u;
     var blk: Block8;
-    for (var ki = 0u; ki < p.kh; ki++) {
-        for (var kj = 0u; kj < p.kw; kj++) {
+    for (var tap = tap0; tap < tap1; tap++) {
+        {
+            let ki = tap / p.kw;
+            let kj = tap % p.kw;
             let i0 = tap_x(q0, ki, kj, cin4);
             let i1 = tap_x(q1, ki, kj, cin4);
             let i2 = tap_x(q2, ki, kj, cin4);
@@ -113,23 +143,23 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         }
     }
     let second = co4b != co4a;
-    store_y(m0 + 0u, co4a, blk.a0);
-    store_y(m0 + 1u, co4a, blk.a1);
-    store_y(m0 + 2u, co4a, blk.a2);
-    store_y(m0 + 3u, co4a, blk.a3);
-    store_y(m0 + 4u, co4a, blk.a4);
-    store_y(m0 + 5u, co4a, blk.a5);
-    store_y(m0 + 6u, co4a, blk.a6);
-    store_y(m0 + 7u, co4a, blk.a7);
+    store_part(split, splits, m0 + 0u, co4a, blk.a0);
+    store_part(split, splits, m0 + 1u, co4a, blk.a1);
+    store_part(split, splits, m0 + 2u, co4a, blk.a2);
+    store_part(split, splits, m0 + 3u, co4a, blk.a3);
+    store_part(split, splits, m0 + 4u, co4a, blk.a4);
+    store_part(split, splits, m0 + 5u, co4a, blk.a5);
+    store_part(split, splits, m0 + 6u, co4a, blk.a6);
+    store_part(split, splits, m0 + 7u, co4a, blk.a7);
     if second {
-        store_y(m0 + 0u, co4b, blk.b0);
-        store_y(m0 + 1u, co4b, blk.b1);
-        store_y(m0 + 2u, co4b, blk.b2);
-        store_y(m0 + 3u, co4b, blk.b3);
-        store_y(m0 + 4u, co4b, blk.b4);
-        store_y(m0 + 5u, co4b, blk.b5);
-        store_y(m0 + 6u, co4b, blk.b6);
-        store_y(m0 + 7u, co4b, blk.b7);
+        store_part(split, splits, m0 + 0u, co4b, blk.b0);
+        store_part(split, splits, m0 + 1u, co4b, blk.b1);
+        store_part(split, splits, m0 + 2u, co4b, blk.b2);
+        store_part(split, splits, m0 + 3u, co4b, blk.b3);
+        store_part(split, splits, m0 + 4u, co4b, blk.b4);
+        store_part(split, splits, m0 + 5u, co4b, blk.b5);
+        store_part(split, splits, m0 + 6u, co4b, blk.b6);
+        store_part(split, splits, m0 + 7u, co4b, blk.b7);
     }
 }
 
@@ -754,4 +784,20 @@ fn input_grad_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
         sum += partial[s * len + i];
     }
     dx[i] = sum;
+}
+
+// forward_vec's slabs (bound as `partial`) summed in order into y, with the bias and the
+// activation, one element per invocation.
+@compute @workgroup_size(WG)
+fn forward_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    let len = p.n * p.oh * p.ow * p.cout;
+    if i >= len {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < p.tap_splits; s++) {
+        sum += partial[s * len + i];
+    }
+    y[i] = activate(sum + bias[i % p.cout], p.act, p.alpha);
 }

@@ -142,13 +142,10 @@ fn every_dispatch_of_every_preset_knows_its_cost() {
             assert!(k.predicted_us >= H200.launch_us, "{name}: {k:?}");
         }
     }
-    // convnet: 1.83 GFLOP a step at batch 128 (forward, both gradients, the reductions).
-    let step = convnet_step(KernelFamily::Blocked);
-    assert!(
-        (step.flops as f64 / 1e9 - 1.83).abs() < 0.01,
-        "{}",
-        step.flops
-    );
+    // convnet: 1.83 GFLOP a step at batch 128 (the forward and both gradients), and under 2%
+    // more for the sums of the splits.
+    let gflop = convnet_step(KernelFamily::Blocked).flops as f64 / 1e9;
+    assert!((1.825..1.87).contains(&gflop), "{gflop}");
 }
 
 /// The dense forward the H200 ran (one workgroup through a 400-step loop) is named as leaving
@@ -169,4 +166,28 @@ fn a_dispatch_that_leaves_the_gpu_idle_is_named() {
         .map(|k| k.name.as_str())
         .collect();
     assert!(!slow.iter().any(|k| k.starts_with("gemm::")), "{slow:?}");
+}
+
+/// On the reference GPU, no preset's step at its default batch has a dispatch that matters (over
+/// 5% of the step) on fewer than 32k invocations with a serial loop over 64, nor a host sync.
+#[test]
+fn every_preset_keeps_the_reference_gpu_busy() {
+    for name in PRESETS {
+        let spec = preset(name).unwrap();
+        let plan = Plan::new(spec.input, &spec.layers, spec.defaults.batch_size).unwrap();
+        let opt = spec.defaults.optimizer.optimizer();
+        let step = predict_step(&plan, opt, &DeviceOptions::default(), &H200).unwrap();
+        let slow: Vec<String> = step
+            .latency_bound()
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} ({} x {} steps)",
+                    k.name, k.cost.invocations, k.cost.serial
+                )
+            })
+            .collect();
+        assert!(slow.is_empty(), "{name}: {slow:?}");
+        assert_eq!(step.host_syncs, 0, "{name}");
+    }
 }

@@ -147,7 +147,7 @@ fn tiled_outputs(ctx: &GpuContext) -> Vec<Vec<f32>> {
     let dw = ctx.alloc(s.w_len(), "dw").unwrap();
     let dbias = ctx.alloc(s.cout, "db").unwrap();
     let tiled = Variant::Tiled;
-    let mut all = vec![conv::forward_with(ctx, tiled, &s, &x, &w, &b, &y, true).unwrap()];
+    let mut all = conv::forward_with(ctx, tiled, &s, &x, &w, &b, &y, true).unwrap();
     all.extend(conv::backward_input_with(ctx, tiled, &s, &w, &dy, &dx).unwrap());
     all.extend(conv::backward_weights_with(ctx, tiled, &s, &x, &dy, &dw, &dbias).unwrap());
     ctx.run(&all.iter().collect::<Vec<_>>()).unwrap();

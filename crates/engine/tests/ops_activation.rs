@@ -147,7 +147,7 @@ fn conv_epilogues_apply_every_activation() {
             for act in ACTS {
                 let gy = ctx.alloc(s.y_len(), "y").unwrap();
                 let d = conv::forward_with(ctx, v, &s, &gx, &gw, &gb, &gy, act).unwrap();
-                ctx.run(&[&d]).unwrap();
+                ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
                 assert_close(
                     &format!("conv {v:?} {h}x{w}x{cin}->{cout} {act:?}"),
                     &ctx.read_f32(&gy).unwrap(),

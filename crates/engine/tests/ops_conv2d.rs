@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use wgnn_engine::ops::conv2d::{self as conv, Conv2dShape};
+use wgnn_engine::ops::elementwise::Act;
 
 type Case = ConvCase;
 
@@ -43,12 +44,12 @@ fn check_case_with((v, threads): (conv::Variant, conv::Threads), c: Case, seed: 
     let gdw = ctx.tensor(&vec![f32::NAN; s.w_len()], "dw").unwrap();
     let gdb = ctx.tensor(&vec![f32::NAN; s.cout], "db").unwrap();
 
-    let f = conv::forward_with(ctx, v, &s, &gx, &gw, &gb, &gy, false).unwrap();
-    let fr = conv::forward_with(ctx, v, &s, &gx, &gw, &gb, &gy_relu, true).unwrap();
+    let (ins, vt) = ([&gx, &gw, &gb], (v, threads));
+    let f = conv::forward_by(ctx, vt, &s, ins, &gy, Act::Linear).unwrap();
+    let fr = conv::forward_by(ctx, vt, &s, ins, &gy_relu, Act::Relu).unwrap();
     let bi = conv::backward_input_by(ctx, (v, threads), &s, [&gw, &gdy], &gdx).unwrap();
     let bw = conv::backward_weights_by(ctx, (v, threads), &s, [&gx, &gdy], [&gdw, &gdb]).unwrap();
-    let mut all = vec![&f, &fr];
-    all.extend(bi.iter().chain(&bw));
+    let all: Vec<_> = f.iter().chain(&fr).chain(&bi).chain(&bw).collect();
     ctx.run(&all).unwrap();
 
     let y = conv::forward_ref(&s, &x, &w, &b, false);

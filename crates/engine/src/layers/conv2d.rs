@@ -268,7 +268,7 @@ impl Op for ConvOp {
     ) -> Result<(GpuTensor, Option<()>)> {
         let y = cx.output()?;
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        cx.push(conv2d::forward(cx.ctx, &self.s, x, w, b, &y, self.act)?);
+        cx.push_all(conv2d::forward(cx.ctx, &self.s, x, w, b, &y, self.act)?);
         Ok((y, Some(())))
     }
 

@@ -538,7 +538,7 @@ pub fn forward(
     b: &GpuTensor,
     y: &GpuTensor,
     act: impl Into<Act>,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     forward_with(ctx, Variant::for_ctx(ctx), s, x, w, b, y, act)
 }
 
@@ -553,25 +553,90 @@ pub fn forward_with(
     b: &GpuTensor,
     y: &GpuTensor,
     act: impl Into<Act>,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
+    let threads = Threads::for_ctx(ctx);
+    forward_by(ctx, (variant, threads), s, [x, w, b], y, act.into())
+}
+
+/// [`forward`] with the kernel family and the spread of its work chosen by the caller (`wgnn
+/// check` runs both spreads on every adapter).
+pub fn forward_by(
+    ctx: &GpuContext,
+    (variant, threads): (Variant, Threads),
+    s: &Conv2dShape,
+    [x, w, b]: [&GpuTensor; 3],
+    y: &GpuTensor,
+    act: Act,
+) -> Result<Vec<Dispatch>> {
     check_len("x", x, s.x_len())?;
     check_len("weights", w, s.w_len())?;
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
-    let p = params(s, act.into(), 0, 0);
-    let d = kernels(variant, s).forward(ctx, s, &p, [x, w, b, y])?;
+    let p = params(s, act, 0, 0);
+    let family = kernels(variant, s);
+    let (taps, flops) = (s.kh * s.kw, 2 * (s.m() * s.cout * s.k()) as u64);
     // The blocked kernel takes four input channels a step when it reads x as vec4s (8 pixels
     // and 8 weight rows a step), else one (4 pixels, 2 weight vectors).
-    let (step, loads) = if s.cin.is_multiple_of(4) {
-        (4, 16)
-    } else {
-        (1, 6)
-    };
+    let vec = s.cin.is_multiple_of(4);
+    let per_tap = s.cin.div_ceil(4);
+    let blocked = family.shader() == CPU_ADAPTER;
+    if threads == Threads::Many && blocked && vec && taps > 1 && taps * per_tap > MAX_CONV_STEPS {
+        let taps_per = (MAX_CONV_STEPS / per_tap).max(1);
+        let split = (taps.div_ceil(taps_per), taps_per);
+        return forward_split(ctx, s, p, [x, w, b, y], split);
+    }
+    let d = family.forward(ctx, s, &p, [x, w, b, y])?;
+    let (step, loads) = if vec { (4, 16) } else { (1, 6) };
     let work = loop_work(&d, s.k(), (step, loads));
-    Ok(d.with_work(Work {
+    Ok(vec![d.with_work(Work { flops, ..work })])
+}
+
+/// The blocked forward in `splits` passes over `taps_per` taps each, into slabs of a scratch
+/// buffer (owned by the dispatches' bind groups), then the slabs summed in order with the bias
+/// and the activation.
+fn forward_split(
+    ctx: &GpuContext,
+    s: &Conv2dShape,
+    p: Params,
+    [x, w, b, y]: [&GpuTensor; 4],
+    (splits, taps_per): (usize, usize),
+) -> Result<Vec<Dispatch>> {
+    let p = Params {
+        tap_splits: splits as u32,
+        taps_per_split: taps_per as u32,
+        ..p
+    };
+    let slabs = ctx.alloc(splits * s.y_len(), "conv2d forward slabs")?;
+    let blocks = s.m().div_ceil(8) * s.cout.div_ceil(8);
+    let bind = [("x4", x), ("w4", w), ("bias", b), ("y", &slabs)];
+    let parts = ctx.dispatch_1d(
+        CPU_ADAPTER,
+        "forward_vec",
+        bytes_of(&p),
+        &bind,
+        blocks * splits,
+    )?;
+    let parts = parts.with_work(Work {
+        serial: (taps_per * s.cin.div_ceil(4)) as u64,
+        loads: 16,
         flops: 2 * (s.m() * s.cout * s.k()) as u64,
-        ..work
-    }))
+        ..Work::default()
+    });
+    let bind = [("partial", &slabs), ("bias", b), ("y", y)];
+    let sums = ctx.dispatch_1d(
+        CPU_ADAPTER,
+        "forward_reduce",
+        bytes_of(&p),
+        &bind,
+        s.y_len(),
+    )?;
+    let sums = sums.with_work(Work {
+        serial: splits as u64,
+        loads: 1,
+        flops: (splits * s.y_len()) as u64,
+        ..Work::default()
+    });
+    Ok(vec![parts, sums])
 }
 
 /// The reduction loop of `d` over `len` terms: a tiled kernel (it declares BK and TILE) steps
@@ -617,9 +682,9 @@ pub fn backward_input_with(
     backward_input_by(ctx, (variant, Threads::for_ctx(ctx)), s, [w, dy], dx)
 }
 
-/// The blocked backward_input runs at most this many steps (of a tap and four output channels)
-/// per invocation with [`Threads::Many`]; longer ones split their taps.
-const MAX_INPUT_STEPS: usize = 64;
+/// The blocked forward and backward_input run at most this many steps (of a tap and four
+/// channels) per invocation with [`Threads::Many`]; longer ones split their taps.
+const MAX_CONV_STEPS: usize = 32;
 
 /// [`backward_input`] with the kernel family and the spread of its work chosen by the caller
 /// (`wgnn check` runs both spreads on every adapter).
@@ -638,8 +703,8 @@ pub fn backward_input_by(
     let per_tap = s.cout.div_ceil(4);
     let (taps, flops) = (s.kh * s.kw, 2 * (s.m() * s.cout * s.k()) as u64);
     let blocked = family.shader() == CPU_ADAPTER;
-    if threads == Threads::Many && blocked && taps > 1 && taps * per_tap > MAX_INPUT_STEPS {
-        let taps_per = (MAX_INPUT_STEPS / per_tap).max(1);
+    if threads == Threads::Many && blocked && taps > 1 && taps * per_tap > MAX_CONV_STEPS {
+        let taps_per = (MAX_CONV_STEPS / per_tap).max(1);
         return input_grad_split(ctx, s, p, [w, dy, dx], (taps.div_ceil(taps_per), taps_per));
     }
     let d = family.backward_input(ctx, s, &p, [w, dy, dx])?;
@@ -926,24 +991,28 @@ pub fn check_one(
         ctx.tensor(&b, "b")?,
         ctx.tensor(&dy, "dy")?,
     );
-    let gy = nan_tensor(ctx, s.y_len(), "y")?;
-    let f = forward_with(ctx, v, &s, &gx, &gw, &gb, &gy, true)?;
-    let ms = timed(ctx, &[&f])?;
-    out(Output {
-        kernel: format!("{} + ReLU", f.name),
-        shape: shape.clone(),
-        got: ctx.read_f32(&gy)?,
-        want: forward_ref(&s, &x, &w, &b, true),
-        ms,
-    });
-    // The adapter's own spread of the gradients' work; the odd cases run the other too, so every
-    // adapter checks both.
+    // The adapter's own spread of the work; the odd cases run the other too, so every adapter
+    // checks both.
     let own = Threads::for_ctx(ctx);
     let spreads = if origin.is_empty() {
         vec![own, own.other()]
     } else {
         vec![own]
     };
+    let want_y = forward_ref(&s, &x, &w, &b, true);
+    for &threads in &spreads {
+        let gy = nan_tensor(ctx, s.y_len(), "y")?;
+        let f = forward_by(ctx, (v, threads), &s, [&gx, &gw, &gb], &gy, Act::Relu)?;
+        let ms = timed(ctx, &f.iter().collect::<Vec<_>>())?;
+        let names: Vec<&str> = f.iter().map(|d| d.name.as_str()).collect();
+        out(Output {
+            kernel: format!("{} + ReLU", names.join(" + ")),
+            shape: shape.clone(),
+            got: ctx.read_f32(&gy)?,
+            want: want_y.clone(),
+            ms,
+        });
+    }
     let want_dx = backward_input_ref(&s, &w, &dy);
     for &threads in &spreads {
         let gdx = nan_tensor(ctx, s.x_len(), "dx")?;

@@ -338,8 +338,9 @@ fn kernels(variant: Variant, s: &GemmShape) -> &'static dyn GemmKernels {
 const SPLIT_BELOW_BLOCKS: usize = 4096;
 /// Steps of 4 along k each split takes (a GEMM of no more steps runs whole).
 const SPLIT_STEPS: usize = 16;
-/// At most this many splits (the scratch buffer holds one m x n slab each).
-const MAX_SPLITS: usize = 256;
+/// At most this many splits (the scratch buffer holds one m x n slab each, and the reduce adds
+/// them in one loop).
+const MAX_SPLITS: usize = 64;
 
 /// How many splits of k the blocked family runs `s` in (1: none).
 fn k_splits(s: &GemmShape) -> usize {
