@@ -806,11 +806,11 @@ fn fast_and_best_train_with_their_own_defaults_and_flags_override_them() {
 fn plan_predicts_a_step_without_a_gpu() {
     let s = ok_stdout(&["plan", "--model", "convnet", "--json"]);
     let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
-    assert_eq!(v["dispatches"], 23, "{s}");
     assert_eq!(v["host_syncs"], 0, "{s}");
     assert!(v["bytes"].as_u64().unwrap() > 100 << 20, "{s}");
     assert!(v["predicted_step_us"].as_f64().unwrap() > 0.0, "{s}");
     let kernels = v["kernels"].as_array().unwrap();
+    assert_eq!(v["dispatches"], kernels.len(), "{s}");
     assert_eq!(kernels[0]["name"], "gather::gather", "{s}");
     for k in kernels {
         for field in [

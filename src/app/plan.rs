@@ -62,17 +62,20 @@ pub fn run(a: &PlanArgs, device: &Device) -> Result<()> {
         spec.name, step.gpu.name, device.options.family
     );
     println!(
-        "{:<44} {:>11} {:>5} {:>7} {:>10} {:>12} {:>9}",
-        "kernel", "invocations", "wg", "serial", "bytes", "flops", "µs"
+        "{:<40} {:>11} {:>5} {:>7} {:>6} {:>10} {:>12} {:>9}",
+        "kernel", "invocations", "wg", "serial", "loads", "bytes", "flops", "µs"
     );
     for k in &step.kernels {
         let c = &k.cost;
+        // A tiled kernel's step goes through workgroup memory (marked *).
+        let loads = format!("{}{}", c.loads, if c.synchronised { "*" } else { "" });
         println!(
-            "{:<44} {:>11} {:>5} {:>7} {:>10} {:>12} {:>9.1}",
+            "{:<40} {:>11} {:>5} {:>7} {:>6} {:>10} {:>12} {:>9.1}",
             k.name,
             c.invocations,
             c.workgroup,
             c.serial,
+            loads,
             human(c.bytes),
             c.flops,
             k.predicted_us

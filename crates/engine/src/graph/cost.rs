@@ -40,7 +40,7 @@ pub struct ReferenceGpu {
 /// iteration times fitted to its profiles in docs/gpu-runs/.
 pub const H200: ReferenceGpu = ReferenceGpu {
     name: "H200",
-    launch_us: 3.0,
+    launch_us: 6.0,
     iteration_us: 0.2,
     load_us: 0.03,
     synchronised_iteration_us: 77.0,
