@@ -775,11 +775,12 @@ pub enum Threads {
 }
 
 impl Threads {
-    /// Many on an adapter whose subgroups reach 32 invocations (every discrete and integrated
-    /// GPU), Few on narrower ones (the CPU drivers). The rule reads the adapter's subgroup size,
-    /// never its name.
+    /// Many on a hardware adapter whose subgroups reach 32 invocations (every discrete and
+    /// integrated GPU), Few on a software one (llvmpipe and lavapipe, whose device type is CPU;
+    /// through GL they report subgroups of 4-128, not their real 8) and on narrower ones. The rule
+    /// reads the adapter's type and subgroup size, never its name.
     pub fn for_ctx(ctx: &GpuContext) -> Self {
-        match ctx.adapter.subgroup_sizes.1 >= 32 {
+        match !ctx.adapter.is_cpu() && ctx.adapter.subgroup_sizes.1 >= 32 {
             true => Self::Many,
             false => Self::Few,
         }

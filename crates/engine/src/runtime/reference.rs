@@ -4,6 +4,7 @@
 //! every dispatch exactly as a real one does, but runs nothing: it gives a training step's
 //! dispatch list, with each dispatch's cost, on a machine with no GPU driver at all.
 
+use super::adapter::DeviceKind;
 use super::context::{DeviceOptions, GpuContext};
 use crate::error::{Error, Result};
 
@@ -47,6 +48,9 @@ impl GpuContext {
             .ok_or_else(|| Error::Gpu("wgpu's reference (noop) adapter is missing".into()))?;
         let mut ctx = Self::from_adapter(&adapter, 0, options)?;
         ctx.adapter.name = REFERENCE_NAME.into();
+        // wgpu-hal 30's noop adapter drops NoopBackendOptions::device_type (it reports its
+        // default type), so the summary says what the reference stands for.
+        ctx.adapter.device_type = DeviceKind::DiscreteGpu;
         Ok(ctx)
     }
 
