@@ -770,8 +770,16 @@ fn backward_weights_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     }
 }
 
-// backward_input_vec's slabs (bound as `partial`) summed in order into dx, one element per
-// invocation.
+// Element i of a split pass's slabs of `len` elements (bound as `partial`), summed in order.
+fn slab_sum(i: u32, len: u32) -> f32 {
+    var sum = 0.0;
+    for (var s = 0u; s < p.tap_splits; s++) {
+        sum += partial[s * len + i];
+    }
+    return sum;
+}
+
+// backward_input_vec's slabs summed into dx, one element per invocation.
 @compute @workgroup_size(WG)
 fn input_grad_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
@@ -779,11 +787,7 @@ fn input_grad_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if i >= len {
         return;
     }
-    var sum = 0.0;
-    for (var s = 0u; s < p.tap_splits; s++) {
-        sum += partial[s * len + i];
-    }
-    dx[i] = sum;
+    dx[i] = slab_sum(i, len);
 }
 
 // forward_vec's slabs (bound as `partial`) summed in order into y, with the bias and the
@@ -795,9 +799,5 @@ fn forward_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     if i >= len {
         return;
     }
-    var sum = 0.0;
-    for (var s = 0u; s < p.tap_splits; s++) {
-        sum += partial[s * len + i];
-    }
-    y[i] = activate(sum + bias[i % p.cout], p.act, p.alpha);
+    y[i] = activate(slab_sum(i, len) + bias[i % p.cout], p.act, p.alpha);
 }

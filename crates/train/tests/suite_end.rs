@@ -3,18 +3,10 @@
 //! This binary, the last that `cargo test` runs at the root, adds the ledger of the same
 //! `cargo test` up and says it in the last lines, with the command that runs those tests.
 
-use std::path::PathBuf;
-
-/// The ledger of the `cargo test` running this binary (its parent process).
-fn ledger() -> PathBuf {
-    #[cfg(unix)]
-    let run = std::os::unix::process::parent_id();
-    #[cfg(not(unix))]
-    let run = 0;
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("gpu-skips")
-        .join(run.to_string())
-}
+// The engine's test support keeps the ledger; this binary only reads it.
+#[allow(dead_code)]
+#[path = "../../engine/tests/common/skip.rs"]
+mod skip;
 
 /// Each binary's line: `COUNT\tBINARY\tREASON`.
 fn read(dir: &std::path::Path) -> Vec<(usize, String, String)> {
@@ -34,7 +26,7 @@ fn read(dir: &std::path::Path) -> Vec<(usize, String, String)> {
 }
 
 fn main() {
-    let dir = ledger();
+    let dir = skip::ledger();
     let lines = read(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let total: usize = lines.iter().map(|l| l.0).sum();

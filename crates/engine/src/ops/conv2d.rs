@@ -583,7 +583,15 @@ pub fn forward_by(
     if threads == Threads::Many && blocked && vec && taps > 1 && taps * per_tap > MAX_CONV_STEPS {
         let taps_per = (MAX_CONV_STEPS / per_tap).max(1);
         let split = (taps.div_ceil(taps_per), taps_per);
-        return forward_split(ctx, s, p, [x, w, b, y], split);
+        let t = TapSplit {
+            entry: "forward_vec",
+            reduce: "forward_reduce",
+            inputs: vec![("x4", x), ("w4", w), ("bias", b)],
+            out: ("y", y),
+            blocks: s.m().div_ceil(8) * s.cout.div_ceil(8),
+            per_tap,
+        };
+        return tap_split(ctx, s, p, t, split);
     }
     let d = family.forward(ctx, s, &p, [x, w, b, y])?;
     let (step, loads) = if vec { (4, 16) } else { (1, 6) };
@@ -591,14 +599,25 @@ pub fn forward_by(
     Ok(vec![d.with_work(Work { flops, ..work })])
 }
 
-/// The blocked forward in `splits` passes over `taps_per` taps each, into slabs of a scratch
-/// buffer (owned by the dispatches' bind groups), then the slabs summed in order with the bias
-/// and the activation.
-fn forward_split(
+/// One blocked pass split over the taps: `entry` runs `blocks` blocks for each split, writing
+/// its slab of a scratch buffer (owned by the dispatches' bind groups) through the binding named
+/// `out.0`; then `reduce` sums the slabs in order into `out.1` (with the bias and activation,
+/// where it has them). Names an entry point does not use are ignored, so both get every tensor.
+struct TapSplit<'a> {
+    entry: &'static str,
+    reduce: &'static str,
+    inputs: Vec<(&'static str, &'a GpuTensor)>,
+    out: (&'static str, &'a GpuTensor),
+    blocks: usize,
+    /// Steps one tap takes (four channels each).
+    per_tap: usize,
+}
+
+fn tap_split(
     ctx: &GpuContext,
     s: &Conv2dShape,
     p: Params,
-    [x, w, b, y]: [&GpuTensor; 4],
+    t: TapSplit,
     (splits, taps_per): (usize, usize),
 ) -> Result<Vec<Dispatch>> {
     let p = Params {
@@ -606,34 +625,24 @@ fn forward_split(
         taps_per_split: taps_per as u32,
         ..p
     };
-    let slabs = ctx.alloc(splits * s.y_len(), "conv2d forward slabs")?;
-    let blocks = s.m().div_ceil(8) * s.cout.div_ceil(8);
-    let bind = [("x4", x), ("w4", w), ("bias", b), ("y", &slabs)];
-    let parts = ctx.dispatch_1d(
-        CPU_ADAPTER,
-        "forward_vec",
-        bytes_of(&p),
-        &bind,
-        blocks * splits,
-    )?;
+    let (name, out) = t.out;
+    let slabs = ctx.alloc(splits * out.len, "conv2d split slabs")?;
+    let mut bind = t.inputs.clone();
+    bind.push((name, &slabs));
+    let parts = ctx.dispatch_1d(CPU_ADAPTER, t.entry, bytes_of(&p), &bind, t.blocks * splits)?;
     let parts = parts.with_work(Work {
-        serial: (taps_per * s.cin.div_ceil(4)) as u64,
+        serial: (taps_per * t.per_tap) as u64,
         loads: 16,
         flops: 2 * (s.m() * s.cout * s.k()) as u64,
         ..Work::default()
     });
-    let bind = [("partial", &slabs), ("bias", b), ("y", y)];
-    let sums = ctx.dispatch_1d(
-        CPU_ADAPTER,
-        "forward_reduce",
-        bytes_of(&p),
-        &bind,
-        s.y_len(),
-    )?;
+    let mut bind = t.inputs;
+    bind.extend([("partial", &slabs), (name, out)]);
+    let sums = ctx.dispatch_1d(CPU_ADAPTER, t.reduce, bytes_of(&p), &bind, out.len)?;
     let sums = sums.with_work(Work {
         serial: splits as u64,
         loads: 1,
-        flops: (splits * s.y_len()) as u64,
+        flops: (splits * out.len) as u64,
         ..Work::default()
     });
     Ok(vec![parts, sums])
@@ -705,59 +714,20 @@ pub fn backward_input_by(
     let blocked = family.shader() == CPU_ADAPTER;
     if threads == Threads::Many && blocked && taps > 1 && taps * per_tap > MAX_CONV_STEPS {
         let taps_per = (MAX_CONV_STEPS / per_tap).max(1);
-        return input_grad_split(ctx, s, p, [w, dy, dx], (taps.div_ceil(taps_per), taps_per));
+        let t = TapSplit {
+            entry: "backward_input_vec",
+            reduce: "input_grad_reduce",
+            inputs: vec![("w4", w), ("dy4", dy)],
+            out: ("dx", dx),
+            blocks: (s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8),
+            per_tap,
+        };
+        return tap_split(ctx, s, p, t, (taps.div_ceil(taps_per), taps_per));
     }
     let d = family.backward_input(ctx, s, &p, [w, dy, dx])?;
     // Blocked: 8 pixels of dy and 8 weight vectors a step of four output channels.
     let work = loop_work(&d, taps * s.cout, (4, 16));
     Ok(vec![d.with_work(Work { flops, ..work })])
-}
-
-/// The blocked backward_input in `splits` passes over `taps_per` taps each, into slabs of a
-/// scratch buffer (owned by the dispatches' bind groups), then the slabs summed in order.
-fn input_grad_split(
-    ctx: &GpuContext,
-    s: &Conv2dShape,
-    p: Params,
-    [w, dy, dx]: [&GpuTensor; 3],
-    (splits, taps_per): (usize, usize),
-) -> Result<Vec<Dispatch>> {
-    let p = Params {
-        tap_splits: splits as u32,
-        taps_per_split: taps_per as u32,
-        ..p
-    };
-    let slabs = ctx.alloc(splits * s.x_len(), "conv2d input-gradient slabs")?;
-    let blocks = (s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8);
-    let bind = [("w4", w), ("dy4", dy), ("dx", &slabs)];
-    let parts = ctx.dispatch_1d(
-        CPU_ADAPTER,
-        "backward_input_vec",
-        bytes_of(&p),
-        &bind,
-        blocks * splits,
-    )?;
-    let parts = parts.with_work(Work {
-        serial: (taps_per * s.cout.div_ceil(4)) as u64,
-        loads: 16,
-        flops: 2 * (s.m() * s.cout * s.k()) as u64,
-        ..Work::default()
-    });
-    let bind = [("partial", &slabs), ("dx", dx)];
-    let sums = ctx.dispatch_1d(
-        CPU_ADAPTER,
-        "input_grad_reduce",
-        bytes_of(&p),
-        &bind,
-        s.x_len(),
-    )?;
-    let sums = sums.with_work(Work {
-        serial: splits as u64,
-        loads: 1,
-        flops: (splits * s.x_len()) as u64,
-        ..Work::default()
-    });
-    Ok(vec![parts, sums])
 }
 
 /// How a convolution's gradients spread their work over invocations.
