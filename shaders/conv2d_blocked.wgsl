@@ -111,10 +111,13 @@ fn forward_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let q7 = out_pix(m0 + 7u);
     let cin4 = p.cin / 4u;
     var blk: Block8;
-    for (var tap = tap0; tap < tap1; tap++) {
-        {
-            let ki = tap / p.kw;
-            let kj = tap % p.kw;
+    // Nested loops, the taps outside this split skipped: no division per tap (slow on llvmpipe).
+    for (var ki = 0u; ki < p.kh; ki++) {
+        for (var kj = 0u; kj < p.kw; kj++) {
+            let tap = ki * p.kw + kj;
+            if tap < tap0 || tap >= tap1 {
+                continue;
+            }
             let i0 = tap_x(q0, ki, kj, cin4);
             let i1 = tap_x(q1, ki, kj, cin4);
             let i2 = tap_x(q2, ki, kj, cin4);
@@ -304,10 +307,13 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     var a7_5 = 0.0;
     var a7_6 = 0.0;
     var a7_7 = 0.0;
-    for (var tap = tap0; tap < tap1; tap++) {
-        {
-            let ki = tap / p.kw;
-            let kj = tap % p.kw;
+    // Nested loops, the taps outside this split skipped: no division per tap (slow on llvmpipe).
+    for (var ki = 0u; ki < p.kh; ki++) {
+        for (var kj = 0u; kj < p.kw; kj++) {
+            let tap = ki * p.kw + kj;
+            if tap < tap0 || tap >= tap1 {
+                continue;
+            }
             let i0 = tap_dy(q0, ki, kj, cout4);
             let i1 = tap_dy(q1, ki, kj, cout4);
             let i2 = tap_dy(q2, ki, kj, cout4);
