@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use wgnn_engine::ops::conv2d::{self as conv, Conv2dShape};
 use wgnn_engine::ops::elementwise::Act;
+use wgnn_engine::ops::Threads;
 
 type Case = ConvCase;
 
@@ -18,13 +19,13 @@ fn shape(c: Case) -> Conv2dShape {
 /// (few long invocations, or many short ones with their splits summed after).
 fn check_case(c: Case, seed: u64) {
     for v in [conv::Variant::Tiled, conv::Variant::Blocked] {
-        for threads in [conv::Threads::Few, conv::Threads::Many] {
+        for threads in [Threads::Few, Threads::Many] {
             check_case_with((v, threads), c, seed);
         }
     }
 }
 
-fn check_case_with((v, threads): (conv::Variant, conv::Threads), c: Case, seed: u64) {
+fn check_case_with((v, threads): (conv::Variant, Threads), c: Case, seed: u64) {
     let Some(ctx) = gpu() else { return };
     let s = shape(c);
     let name = format!("{} {v:?} {threads:?}", conv::case_label(&s, c.7));
@@ -147,7 +148,7 @@ fn one_by_one_and_non_square_kernels() {
 fn second_layer_size_with_split_reduction() {
     // 16*11*11 = 1936 output positions: backward_weights splits its reduction; 288 x 64 weights.
     let s = shape((16, 13, 13, 32, 64, [3, 3], [1, 1], false));
-    for reduce in [conv::Threads::Few, conv::Threads::Many] {
+    for reduce in [Threads::Few, Threads::Many] {
         assert!(conv::weight_grad_splits(&s, reduce).unwrap().1 > 1);
     }
     check_case((16, 13, 13, 32, 64, [3, 3], [1, 1], false), 60);

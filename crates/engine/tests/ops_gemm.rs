@@ -3,7 +3,8 @@
 
 mod common;
 use common::*;
-use wgnn_engine::ops::gemm::{matmul, matmul_ref, matmul_with, GemmShape, Variant};
+use wgnn_engine::ops::elementwise::Act;
+use wgnn_engine::ops::gemm::{matmul, matmul_by, matmul_ref, GemmShape, Threads, Variant};
 
 /// C[i,j] = sum_k op(A)[i,k] * op(B)[k,j] (+ bias[j]) (ReLU), accumulated in f64.
 fn naive(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: bool) -> Vec<f32> {
@@ -77,11 +78,14 @@ fn reference_matches_naive_triple_loop() {
 #[test]
 fn gpu_matches_reference_all_transposes() {
     for v in [Variant::Tiled, Variant::Blocked] {
-        gpu_matches_reference_with(v);
+        // Whole, and (blocked, few blocks, long k) split over k.
+        for threads in [Threads::Few, Threads::Many] {
+            gpu_matches_reference_with((v, threads));
+        }
     }
 }
 
-fn gpu_matches_reference_with(v: Variant) {
+fn gpu_matches_reference_with((v, threads): (Variant, Threads)) {
     let Some(ctx) = gpu() else { return };
     for &(m, n, k) in SIZES {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -94,12 +98,15 @@ fn gpu_matches_reference_with(v: Variant) {
             let gbias = ctx.tensor(&bias, "bias").unwrap();
             let gc = ctx.alloc(m * n, "c").unwrap();
             for (use_bias, relu) in [(false, false), (true, false), (false, true), (true, true)] {
-                let d = matmul_with(ctx, v, &s, &ga, &gb, use_bias.then_some(&gbias), &gc, relu)
-                    .unwrap();
+                let act = if relu { Act::Relu } else { Act::Linear };
+                let gb_ = use_bias.then_some(&gbias);
+                let d = matmul_by(ctx, (v, threads), &s, [&ga, &gb], gb_, &gc, act).unwrap();
                 ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
                 let want = matmul_ref(&s, &a, &b, use_bias.then_some(&bias[..]), relu);
                 assert_close(
-                    &format!("gemm {v:?} {m}x{n}x{k} ta={ta} tb={tb} bias={use_bias} relu={relu}"),
+                    &format!(
+                        "gemm {v:?} {threads:?} {m}x{n}x{k} ta={ta} tb={tb} bias={use_bias} relu={relu}"
+                    ),
                     &ctx.read_f32(&gc).unwrap(),
                     &want,
                 );
@@ -191,11 +198,15 @@ fn gpu_is_deterministic() {
     let ga = ctx.tensor(&rand_vec(5, 100 * 300), "a").unwrap();
     let gb = ctx.tensor(&rand_vec(6, 300 * 70), "b").unwrap();
     let gc = ctx.alloc(100 * 70, "c").unwrap();
-    let d = matmul(ctx, &s, &ga, &gb, None, &gc, false).unwrap();
-    ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
-    let first = ctx.read_u32(&gc).unwrap();
-    ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
-    assert_eq!(first, ctx.read_u32(&gc).unwrap());
+    // Whole, and split over k (the slabs summed in order): the same bits every run.
+    for threads in [Threads::Few, Threads::Many] {
+        let vt = (Variant::Blocked, threads);
+        let d = matmul_by(ctx, vt, &s, [&ga, &gb], None, &gc, Act::Linear).unwrap();
+        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+        let first = ctx.read_u32(&gc).unwrap();
+        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(first, ctx.read_u32(&gc).unwrap(), "{threads:?}");
+    }
 }
 
 #[test]

@@ -18,6 +18,7 @@ use super::check_case::{
 };
 use super::elementwise::Act;
 use super::window;
+use super::Threads;
 use crate::bail;
 use crate::error::Result;
 
@@ -728,41 +729,6 @@ pub fn backward_input_by(
     // Blocked: 8 pixels of dy and 8 weight vectors a step of four output channels.
     let work = loop_work(&d, taps * s.cout, (4, 16));
     Ok(vec![d.with_work(Work { flops, ..work })])
-}
-
-/// How a convolution's gradients spread their work over invocations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Threads {
-    /// Few long invocations, which suit a CPU driver (llvmpipe runs 8 in lockstep):
-    /// backward_weights in splits of at least 512 rows, each weight's sums added by one
-    /// invocation; backward_input over all taps in one pass.
-    Few,
-    /// Many short ones, which a GPU running 32 or more invocations in lockstep needs to be busy:
-    /// backward_weights in splits of 64 rows, each weight's sums added by a workgroup (a strided
-    /// loop, then halving in workgroup memory); the blocked backward_input in splits of the taps
-    /// (at most 64 steps each) into slabs, then summed in order.
-    Many,
-}
-
-impl Threads {
-    /// Many on a hardware adapter whose subgroups reach 32 invocations (every discrete and
-    /// integrated GPU), Few on a software one (llvmpipe and lavapipe, whose device type is CPU;
-    /// through GL they report subgroups of 4-128, not their real 8) and on narrower ones. The rule
-    /// reads the adapter's type and subgroup size, never its name.
-    pub fn for_ctx(ctx: &GpuContext) -> Self {
-        match !ctx.adapter.is_cpu() && ctx.adapter.subgroup_sizes.1 >= 32 {
-            true => Self::Many,
-            false => Self::Few,
-        }
-    }
-
-    /// The other way, which `wgnn check` also runs on the odd shapes.
-    pub fn other(self) -> Self {
-        match self {
-            Self::Few => Self::Many,
-            Self::Many => Self::Few,
-        }
-    }
 }
 
 /// How backward_weights splits its reduction over `n*oh*ow`: `(rows per split, splits)`.

@@ -15,7 +15,7 @@ use crate::bail;
 use crate::error::Result;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
 
-pub use super::Variant;
+pub use super::{Threads, Variant};
 
 const SHADER: &str = "gemm";
 
@@ -261,8 +261,23 @@ pub fn matmul_with(
     c: &GpuTensor,
     act: impl Into<Act>,
 ) -> Result<Vec<Dispatch>> {
+    let threads = Threads::for_ctx(ctx);
+    matmul_by(ctx, (variant, threads), s, [a, b], bias, c, act.into())
+}
+
+/// [`matmul`] with the kernel family and the spread of its work chosen by the caller (`wgnn
+/// check` runs both spreads on every adapter): with [`Threads::Many`] a blocked GEMM of few
+/// blocks splits k.
+pub fn matmul_by(
+    ctx: &GpuContext,
+    (variant, threads): (Variant, Threads),
+    s: &GemmShape,
+    [a, b]: [&GpuTensor; 2],
+    bias: Option<&GpuTensor>,
+    c: &GpuTensor,
+    act: Act,
+) -> Result<Vec<Dispatch>> {
     s.validate()?;
-    let act: Act = act.into();
     for (what, t, want) in [
         ("A", a, s.a_len()),
         ("B", b, s.b_len()),
@@ -297,7 +312,10 @@ pub fn matmul_with(
         a_vec: vec_ok(s).0 as u32,
         b_vec: vec_ok(s).1 as u32,
         alpha: act.alpha(),
-        splits: 1,
+        splits: match threads {
+            Threads::Many => k_splits(s) as u32,
+            Threads::Few => 1,
+        },
         kq_split: 0,
         has_bias: u32::from(bias.is_some()),
     };
@@ -372,7 +390,7 @@ impl GemmKernels for BlockedKernels {
         let blocks = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
         // All-vec4 shapes get kernels without the scalar load path (it costs ~20% when present).
         let mixed = vec_ok(s) != (true, true);
-        let splits = k_splits(s);
+        let splits = p.splits as usize;
         let flops = 2 * (s.m * s.n * s.k) as u64;
         if splits > 1 {
             return split_k(ctx, s, p, [a, b, c], bias, (splits, mixed));
@@ -519,6 +537,9 @@ pub fn odd_cases(quick: bool) -> Vec<GemmShape> {
         g(8, 12, 16, false, false),
         g(13, 10, 20, true, false),
         g(9, 17, 4, false, true),
+        // k long enough to split (Threads::Many): all vec4, and one with scalar loads.
+        g(16, 12, 100, false, false),
+        g(9, 10, 70, false, false),
     ];
     if !quick {
         v.extend([
@@ -539,11 +560,17 @@ pub const CHECK: OpCheck = OpCheck {
 };
 
 fn checks(env: &Env, v: Variant, out: Sink) -> Result<()> {
+    // The adapter's own spread of the work on every shape; the odd shapes also the other, so
+    // every adapter checks both (split k and whole).
+    let own = Threads::for_ctx(env.ctx);
     for (i, s) in odd_cases(env.quick).iter().enumerate() {
-        check_one(env.ctx, v, s, "", 300 + i as u64, out)?;
+        for threads in [own, own.other()] {
+            check_one(env.ctx, (v, threads), s, "", 300 + i as u64, out)?;
+        }
     }
     for (i, (name, s)) in env.models.gemms.iter().enumerate() {
-        check_one(env.ctx, v, s, &format!(" ({name})"), 400 + i as u64, out)?;
+        let origin = format!(" ({name})");
+        check_one(env.ctx, (v, own), s, &origin, 400 + i as u64, out)?;
     }
     Ok(())
 }
@@ -563,7 +590,7 @@ fn case_label(s: &GemmShape) -> String {
 /// reference, from inputs drawn from `seed`; `origin` ends the shape's label.
 pub fn check_one(
     ctx: &GpuContext,
-    v: Variant,
+    vt: (Variant, Threads),
     s: &GemmShape,
     origin: &str,
     seed: u64,
@@ -580,7 +607,16 @@ pub fn check_one(
     );
     for (with_bias, relu) in [(false, false), (true, true)] {
         let gc = nan_tensor(ctx, s.c_len(), "c")?;
-        let d = matmul_with(ctx, v, s, &ga, &gb, with_bias.then_some(&gbias), &gc, relu)?;
+        let act = if relu { Act::Relu } else { Act::Linear };
+        let d = matmul_by(
+            ctx,
+            vt,
+            s,
+            [&ga, &gb],
+            with_bias.then_some(&gbias),
+            &gc,
+            act,
+        )?;
         let ms = timed(ctx, &d.iter().collect::<Vec<_>>())?;
         let name = d
             .iter()

@@ -45,3 +45,39 @@ impl Variant {
         }
     }
 }
+
+/// How the convolutions and GEMMs spread their work over invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// Few long invocations, which suit a CPU driver (llvmpipe runs 8 in lockstep): a GEMM
+    /// over all of k, backward_weights in splits of at least 512 rows with each weight's sums
+    /// added by one invocation, the forward and backward_input over all taps in one pass.
+    Few,
+    /// Many short ones, which a GPU running 32 or more invocations in lockstep needs to be busy:
+    /// a blocked GEMM with few blocks in splits of k, backward_weights in splits of 64 rows with
+    /// each weight's sums added by a workgroup (a strided loop, then halving in workgroup
+    /// memory), the blocked forward and backward_input in splits of the taps; each split into
+    /// slabs, summed in order after.
+    Many,
+}
+
+impl Threads {
+    /// Many on a hardware adapter whose subgroups reach 32 invocations (every discrete and
+    /// integrated GPU), Few on a software one (llvmpipe and lavapipe, whose device type is CPU;
+    /// through GL they report subgroups of 4-128, not their real 8) and on narrower ones. The rule
+    /// reads the adapter's type and subgroup size, never its name.
+    pub fn for_ctx(ctx: &GpuContext) -> Self {
+        match !ctx.adapter.is_cpu() && ctx.adapter.subgroup_sizes.1 >= 32 {
+            true => Self::Many,
+            false => Self::Few,
+        }
+    }
+
+    /// The other way, which `wgnn check` also runs on the odd shapes.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Few => Self::Many,
+            Self::Many => Self::Few,
+        }
+    }
+}
