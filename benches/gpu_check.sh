@@ -73,6 +73,11 @@ torch=0
 if "$py" -c "import torch" >/dev/null 2>&1; then
   torch=1
 fi
+# The fair peer, PyTorch's whole step replayed as one CUDA graph, needs CUDA.
+cuda=0
+if [ $torch = 1 ] && "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
+  cuda=1
+fi
 
 if [ $dry = 1 ]; then
   steps=(--steps 3 --warmup 1)
@@ -108,6 +113,7 @@ for r in $(seq 1 "$rounds"); do
   for m in convnet tiny; do
     run 20 "$wgnn" bench --model "$m" --backend gpu "${steps[@]}" --json
     [ $torch = 1 ] && run 30 "$py" benches/peer_pytorch.py --model "$m" "${steps[@]}" --json
+    [ $cuda = 1 ] && run 30 "$py" benches/peer_pytorch.py --model "$m" "${steps[@]}" --cuda-graph --json
   done
   # torch.compile compiles again in every process (tens of seconds): the first and last rounds.
   if [ $torch = 1 ] && { [ "$r" = 1 ] || [ "$r" = "$rounds" ]; }; then

@@ -2,7 +2,11 @@
 """Peer benchmark: the same preset models in PyTorch, same batch size and optimizer, data already on
 the device (no DataLoader), timed like `wgnn bench` (warm-up steps, then N timed steps).
 
-    python3 benches/peer_pytorch.py --model convnet --batch-size 128 --steps 50 [--compile] [--json]
+    python3 benches/peer_pytorch.py --model convnet --batch-size 128 --steps 50 [--compile | --cuda-graph] [--json]
+
+`--cuda-graph` (CUDA only) is PyTorch at its fastest for these small models: the whole step (the
+batch gathered from the images on the GPU, forward, loss, backward, and a capturable optimizer's
+update) captured once in a CUDA graph and replayed, so Python and the kernel launches drop out.
 
 Run it in the same command as `wgnn bench` on the same machine so the ratio is side by side.
 
@@ -78,11 +82,38 @@ def load_images(data_dir, split="train"):
     return x, y
 
 
-def optimizer(name, net):
-    """Keras' defaults: Adam's epsilon 1e-7, RMSprop's rho 0.9."""
+def optimizer(name, net, capturable=False):
+    """Keras' defaults: Adam's epsilon 1e-7, RMSprop's rho 0.9 (capturable: its state on the GPU,
+    so a CUDA graph can hold its update)."""
     if name == "adam":
-        return torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
-    return torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+        return torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, capturable=capturable)
+    return torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7, capturable=capturable)
+
+
+def graphed_step(net, opt, loss_fn, images, labels, batch):
+    """The whole training step captured in a CUDA graph: returns the graph and the index tensor a
+    replay gathers its batch by (PyTorch's whole-network capture: warm up on a side stream, grads
+    set to None before the capture so the graph writes them)."""
+    idx = torch.zeros(batch, dtype=torch.long, device=images.device)
+
+    def body():
+        xb = images.index_select(0, idx).float().div_(255.0)
+        loss = loss_fn(net(xb), labels.index_select(0, idx))
+        loss.backward()
+        opt.step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            body()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        body()
+    return graph, idx
 
 
 def evaluate(net, x, y, batch):
@@ -142,6 +173,8 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--cuda-graph", action="store_true",
+                    help="replay the whole step as one CUDA graph (CUDA only)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--data-dir", default="data/mnist")
     ap.add_argument("--json", action="store_true")
@@ -162,12 +195,23 @@ def main():
     labels = torch.from_numpy(y[:n].astype(np.int64)).to(dev)
     net = model(a.model).to(dev)
     params = sum(p.numel() for p in net.parameters())
-    opt = optimizer(opt_name, net)
+    if a.cuda_graph and dev.type != "cuda":
+        raise SystemExit("peer_pytorch.py: --cuda-graph needs a CUDA device")
+    if a.cuda_graph and a.compile:
+        raise SystemExit("peer_pytorch.py: give --compile or --cuda-graph, not both")
+    opt = optimizer(opt_name, net, capturable=a.cuda_graph)
     loss_fn = nn.CrossEntropyLoss()
     step_fn = torch.compile(net) if a.compile else net
+    if a.cuda_graph:
+        graph, idx = graphed_step(net, opt, loss_fn, images, labels, batch)
+        starts = torch.arange(0, batch, device=dev)
 
     def step(k):
         i = (k * batch) % (n - batch + 1)
+        if a.cuda_graph:
+            torch.add(starts, i, out=idx)
+            graph.replay()
+            return None
         xb = images[i:i + batch].float().div_(255.0)
         out = step_fn(xb)
         loss = loss_fn(out, labels[i:i + batch])
@@ -190,7 +234,8 @@ def main():
     seconds = time.perf_counter() - t0
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     r = {
-        "peer": "pytorch" + ("-compile" if a.compile else "-eager"), "torch": torch.__version__,
+        "peer": "pytorch-" + ("cudagraph" if a.cuda_graph else "compile" if a.compile else "eager"),
+        "torch": torch.__version__,
         "model": a.model, "params": params, "batch_size": batch, "steps": a.steps, "seconds": seconds,
         "ms_per_step": 1000 * seconds / a.steps, "images_per_second": a.steps * batch / seconds, "device": name,
     }
