@@ -843,4 +843,9 @@ fn plan_predicts_a_step_without_a_gpu() {
         &["plan", "--batch-size", "0"],
         &["--batch-size must be at least 1"],
     );
+    // The reference device's buffers are this machine's memory: too big a plan is an error.
+    fails(
+        &["plan", "--batch-size", "40000"],
+        &["in one buffer", "reference GPU", "use a smaller batch size"],
+    );
 }

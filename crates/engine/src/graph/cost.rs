@@ -8,7 +8,7 @@
 //! kernels of a convnet step); `crates/engine/tests/cost_model.rs` keeps the fit.
 
 use crate::error::Result;
-use crate::graph::{Backend, GpuGraph, HostData, Plan};
+use crate::graph::{Backend, GpuGraph, HostData, Limits, Plan};
 use crate::ops::optim::Optimizer;
 use crate::runtime::{Cost, DeviceOptions, GpuContext};
 
@@ -135,6 +135,9 @@ pub fn predict_step(
     gpu: &ReferenceGpu,
 ) -> Result<StepCost> {
     let ctx = GpuContext::reference(options)?;
+    // Its buffers are allocations on this machine: a plan too big for it is an error, not an
+    // abort.
+    plan.check_fits(&Limits::gpu(&ctx, opt.state_buffers() as u64))?;
     let mut graph = GpuGraph::new(&ctx, plan.clone(), opt, 0)?;
     // A batch of blank images: the gather's launch depends on their shape, not their values.
     let (batch, len) = (plan.max_batch, plan.input_len());

@@ -43,9 +43,10 @@ impl Limits {
     }
 
     /// A GPU adapter: wgpu's `max_buffer_size` and `max_storage_buffer_binding_size`. A software
-    /// driver (lavapipe, llvmpipe) also allocates from the machine's memory.
+    /// driver (lavapipe, llvmpipe) and the reference device (wgpu's noop one, whose buffers are
+    /// plain allocations) also allocate from the machine's memory.
     pub fn gpu(ctx: &crate::runtime::GpuContext, optimizer_states: u64) -> Self {
-        let (total, total_source) = if ctx.adapter.is_cpu() {
+        let (total, total_source) = if ctx.adapter.is_cpu() || ctx.is_reference() {
             let (t, s) = host_memory::total();
             (
                 Some(t),
