@@ -6,9 +6,15 @@
 // order, wins ties). The backward passes are gathers: each dx element visits the windows that
 // cover it and sums their contributions in output order; no atomics, and correct for overlapping
 // windows (stride < pool).
+// Two entry points serve a convolution and the max pooling after it (`layers::ConvMaxPool`):
+// max_forward_slabs pools the convolution's split slabs (summed, biased and activated as
+// conv2d's forward_reduce does) without writing the convolution's output, and max_backward_act
+// applies the convolution's activation gradient as it scatters, so the gradient the convolution's
+// backward pass reads takes one pass, not two. Both give the bits of the two ops unfused.
 
 #include "prelude/step.wgsl"
 #include "prelude/grid.wgsl"
+#include "prelude/activate.wgsl"
 
 struct Params {
     n: u32,
@@ -25,9 +31,11 @@ struct Params {
     pad_left: u32,
     // Elements of y (forward) or of dx (backward).
     total: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // max_forward_slabs: the convolution's split slabs; both fused entry points: its activation
+    // (`activate` in the prelude) and the activation's alpha.
+    splits: u32,
+    act: u32,
+    alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -37,6 +45,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read> argmax_in: array<u32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(7) var<storage, read> partial: array<f32>;
+@group(0) @binding(8) var<storage, read> bias: array<f32>;
 
 
 // The input positions [lo, hi) under output position o of one axis, clipped to the image.
@@ -129,6 +139,72 @@ fn max_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         }
     }
     dx[i] = sum;
+}
+
+// Element j of the convolution's output: its slabs summed in split order, the bias, the
+// activation (the arithmetic of conv2d's forward_reduce, so the same bits).
+fn conv_value(j: u32) -> f32 {
+    let len = p.n * p.h * p.w * p.c;
+    var sum = 0.0;
+    for (var s = 0u; s < p.splits; s++) {
+        sum += partial[s * len + j];
+    }
+    return activate(sum + bias[j % p.c], p.act, p.alpha);
+}
+
+// max_forward over the convolution's output computed from its slabs.
+@compute @workgroup_size(WG)
+fn max_forward_slabs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= p.total {
+        return;
+    }
+    let o = out_pos(i);
+    let r = rows(o.y);
+    let q = cols(o.z);
+    let first = ((o.x * p.h + r.x) * p.w + q.x) * p.c + o.w;
+    var best = conv_value(first);
+    var best_i = first;
+    for (var iy = r.x; iy < r.y; iy++) {
+        let row = ((o.x * p.h + iy) * p.w) * p.c + o.w;
+        for (var ix = q.x; ix < q.y; ix++) {
+            let j = row + ix * p.c;
+            // The first element is read twice, as max_forward does, so ties go the same way.
+            let v = conv_value(j);
+            if v > best {
+                best = v;
+                best_i = j;
+            }
+        }
+    }
+    y[i] = best;
+    argmax[i] = best_i;
+}
+
+// max_backward, then the gradient before the convolution's activation: at a window's argmax the
+// activation's output is the pooled value y (bound as `y`, read only), so no pass over the
+// convolution's output is needed. Summed first, then scaled, as the two unfused passes do.
+@compute @workgroup_size(WG)
+fn max_backward_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= p.total {
+        return;
+    }
+    let v = in_pos(i);
+    let ry = covering(v.y, p.sh, p.ph, p.pad_top, p.oh);
+    let rx = covering(v.z, p.sw, p.pw, p.pad_left, p.ow);
+    var sum = 0.0;
+    var out = 0.0;
+    for (var oy = ry.x; oy < ry.y; oy++) {
+        for (var ox = rx.x; ox < rx.y; ox++) {
+            let o = ((v.x * p.oh + oy) * p.ow + ox) * p.c + v.w;
+            if argmax_in[o] == i {
+                sum += dy[o];
+                out = y[o];
+            }
+        }
+    }
+    dx[i] = activate_grad(out, sum, p.act, p.alpha);
 }
 
 @compute @workgroup_size(WG)

@@ -54,7 +54,11 @@ impl CpuGraph {
     fn build(plan: Plan, opt: Option<Optimizer>, seed: u64) -> Result<Self> {
         let params = init_params(&plan.params, seed);
         let stats = init_params(&plan.stats, seed);
-        let fused = fused_pairs(&plan);
+        let fused = plan
+            .conv_pool_pairs()
+            .into_iter()
+            .map(|f| f.filter(ConvMaxPool::fuses_on_cpu))
+            .collect();
         Ok(Self {
             fused,
             plan,
@@ -167,22 +171,6 @@ impl CpuGraph {
         self.fused = fused;
         grads
     }
-}
-
-/// `fused[i]` for each node: nodes i and i + 1 as one CPU pass when node i fuses the max pooling
-/// node i + 1 is.
-fn fused_pairs(plan: &Plan) -> Vec<Option<ConvMaxPool>> {
-    let mut out: Vec<Option<ConvMaxPool>> = Vec::with_capacity(plan.nodes.len());
-    for (i, node) in plan.nodes.iter().enumerate() {
-        // A node fused as the second of a pair starts no pair of its own.
-        let taken = i > 0 && out[i - 1].is_some();
-        let next = plan.nodes.get(i + 1).and_then(|n| n.max_pool());
-        out.push(
-            next.filter(|_| !taken)
-                .and_then(|p| node.cpu_fuse_max_pool(&p)),
-        );
-    }
-    out
 }
 
 /// What one op's forward pass kept for its backward pass.

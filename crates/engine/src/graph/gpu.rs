@@ -2,6 +2,7 @@
 //! bind group is made once in `new`; a step is a fixed list of recorded dispatches, and an epoch is
 //! replayed in chunks of many steps per submission, with no per-step allocation or readback.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
@@ -16,7 +17,7 @@ use super::stream::{why_stream, Residency, Stream, Targets};
 use super::{init_params, HostData};
 use crate::bail;
 use crate::error::{Error, Result};
-use crate::layers::GpuCx;
+use crate::layers::{ConvMaxPool, GpuCx};
 use crate::ops::optim::Optimizer;
 use crate::ops::step::{StepParams, STEP_WORDS};
 use crate::ops::{gather, loss, optim};
@@ -122,21 +123,36 @@ struct Recorder<'a> {
 }
 
 /// Each op's input and output in the training step, and what it saved.
-type Saved = Vec<(GpuTensor, GpuTensor, Option<Box<dyn std::any::Any>>)>;
+type Saved = Vec<(GpuTensor, GpuTensor, Option<Box<dyn Any>>)>;
 
 impl Recorder<'_> {
     /// Every op's forward pass into the training step (when `training`) and the evaluation step,
-    /// which share the ops' buffers: the two steps' logits, and what the backward pass needs.
+    /// which share the ops' buffers: the two steps' logits, and what the backward pass needs. A
+    /// convolution and its max pooling record one pass for the two (`pairs`); the convolution's
+    /// entry then holds the pair's input and output and saves nothing.
     fn forward(
         &mut self,
-        plan: &Plan,
+        (plan, pairs): (&Plan, &[Option<ConvMaxPool>]),
         (train, eval): (&mut Vec<Dispatch>, &mut Vec<Dispatch>),
         input: &GpuTensor,
         training: bool,
     ) -> Result<(GpuTensor, GpuTensor, Saved)> {
         let (mut x_train, mut x_eval) = (input.clone(), input.clone());
-        let mut io = Vec::with_capacity(plan.nodes.len());
-        for (i, node) in plan.nodes.iter().enumerate() {
+        let mut io: Saved = Vec::with_capacity(plan.nodes.len());
+        let mut i = 0;
+        while i < plan.nodes.len() {
+            if let Some(pair) = &pairs[i] {
+                if training {
+                    let (y, argmax) = pair.gpu_forward(&mut self.pair_cx(train, i), &x_train)?;
+                    io.push((x_train.clone(), y.clone(), None));
+                    io.push((x_train, y.clone(), Some(Box::new(argmax) as Box<dyn Any>)));
+                    x_train = y;
+                }
+                x_eval = pair.gpu_forward(&mut self.pair_cx(eval, i), &x_eval)?.0;
+                i += 2;
+                continue;
+            }
+            let node = &plan.nodes[i];
             if training {
                 let (y, saved) = node.gpu_forward(&mut self.cx(train, i), &x_train, Mode::Train)?;
                 io.push((x_train, y.clone(), saved));
@@ -145,6 +161,7 @@ impl Recorder<'_> {
             x_eval = node
                 .gpu_forward(&mut self.cx(eval, i), &x_eval, Mode::Eval)?
                 .0;
+            i += 1;
         }
         Ok((x_train, x_eval, io))
     }
@@ -153,23 +170,51 @@ impl Recorder<'_> {
     /// gradient.
     fn backward(
         &mut self,
-        plan: &Plan,
+        (plan, pairs): (&Plan, &[Option<ConvMaxPool>]),
         train: &mut Vec<Dispatch>,
         io: &Saved,
         grad_logits: &GpuTensor,
     ) -> Result<()> {
-        // `dy` is dL/d(output of op i); the first op's input gradient is never needed.
+        // `dy` is dL/d(output of op i); the first op's input gradient is never needed. An
+        // inference graph saved nothing and records nothing here.
         let mut dy = grad_logits.clone();
-        for (i, (node, (x, y, saved))) in plan.nodes.iter().zip(io).enumerate().rev() {
+        let mut i = io.len();
+        while i > 0 {
+            i -= 1;
+            let (x, y, saved) = &io[i];
             let saved = saved
                 .as_deref()
                 .expect("a training forward pass saves its state");
-            let dx = node.gpu_backward(&mut self.cx(train, i), (x, y), saved, &dy, i > 0)?;
+            let pair = i.checked_sub(1).and_then(|j| pairs[j].as_ref());
+            let dx = match pair {
+                Some(pair) => {
+                    // Node i is the pooling of a pair: one pass for it and the convolution.
+                    i -= 1;
+                    let argmax = saved
+                        .downcast_ref::<GpuTensor>()
+                        .expect("the pair's forward pass saved its argmax");
+                    let cx = &mut self.pair_cx(train, i);
+                    pair.gpu_backward(cx, [x, y, argmax], &dy, i > 0)?
+                }
+                None => {
+                    plan.nodes[i].gpu_backward(&mut self.cx(train, i), (x, y), saved, &dy, i > 0)?
+                }
+            };
             if let Some(dx) = dx {
                 dy = dx;
             }
         }
         Ok(())
+    }
+
+    /// The context of the pair that starts at node `node`: the convolution's input, the
+    /// pooling's output, the buffers named under the convolution.
+    fn pair_cx<'s>(&'s mut self, list: &'s mut Vec<Dispatch>, node: usize) -> GpuCx<'s> {
+        let out_len = self.act_len[node + 2];
+        GpuCx {
+            out_len,
+            ..self.cx(list, node)
+        }
     }
 
     /// The context of op `node` recording into `list`.
@@ -238,8 +283,9 @@ impl<'c> GpuGraph<'c> {
             act_len: &plan.act_len,
             buffers: HashMap::new(),
         };
+        let pairs = plan.conv_pool_pairs();
         let (logits, eval_logits, io) =
-            rec.forward(&plan, (&mut train, &mut eval), &input, training)?;
+            rec.forward((&plan, &pairs), (&mut train, &mut eval), &input, training)?;
         // The evaluation step's loss also writes a logit gradient, which nobody reads.
         let grad_logits = ctx.alloc(b * classes, "logit gradient")?;
         let xb = loss::XentBuffers {
@@ -259,7 +305,7 @@ impl<'c> GpuGraph<'c> {
         };
         record_loss(ctx, (b, classes), &xe, &metrics, &mut eval)?;
         let softmax = loss::softmax(ctx, b, classes, &eval_logits, &probs)?;
-        rec.backward(&plan, &mut train, &io, &grad_logits)?;
+        rec.backward((&plan, &pairs), &mut train, &io, &grad_logits)?;
         keep.push(grad_logits);
         keep.extend(rec.buffers.into_values());
         if let Some(opt) = &opt {

@@ -1,9 +1,9 @@
 //! A model compiled for one batch size: its ops, activation sizes and parameter layout.
 
 use crate::error::{Error, Result};
-use crate::layers::Layer;
 use crate::layers::{compile, elements, LayerInfo};
 pub use crate::layers::{dims_str, Init, Node, ParamSpec};
+use crate::layers::{ConvMaxPool, Layer};
 
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -24,6 +24,19 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// For each node i, nodes i and i + 1 as one pass when node i fuses the max pooling node
+    /// i + 1 is (a convolution and its pooling); each backend keeps the pairs it runs fused.
+    pub fn conv_pool_pairs(&self) -> Vec<Option<ConvMaxPool>> {
+        let mut out: Vec<Option<ConvMaxPool>> = Vec::with_capacity(self.nodes.len());
+        for (i, node) in self.nodes.iter().enumerate() {
+            // A node fused as the second of a pair starts no pair of its own.
+            let taken = i > 0 && out[i - 1].is_some();
+            let next = self.nodes.get(i + 1).and_then(|n| n.max_pool());
+            out.push(next.filter(|_| !taken).and_then(|p| node.fuse_max_pool(&p)));
+        }
+        out
+    }
+
     /// `input` is [H, W, C]; the last layer must produce softmax class scores.
     pub fn new(input: [usize; 3], layers: &[Layer], max_batch: usize) -> Result<Self> {
         if max_batch == 0 {

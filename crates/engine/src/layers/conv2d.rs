@@ -250,8 +250,8 @@ impl Op for ConvOp {
         cpu_conv_grads(cx, &self.s, (self.w, self.b), x, g, need_dx)
     }
 
-    fn cpu_fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
-        cpu::conv_pool::fusable(&self.s, p).then_some(ConvMaxPool {
+    fn fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
+        Some(ConvMaxPool {
             s: self.s,
             act: self.act,
             w: self.w,
@@ -281,22 +281,29 @@ impl Op for ConvOp {
         need_dx: bool,
     ) -> Result<Option<GpuTensor>> {
         let g = activation::gpu_fused_grad(cx, self.act, y, dy)?;
-        let (dw, db) = (&cx.grads[self.w], &cx.grads[self.b]);
-        cx.list
-            .extend(conv2d::backward_weights(cx.ctx, &self.s, x, &g, dw, db)?);
-        if !need_dx {
-            return Ok(None);
-        }
-        let dx = cx.input_grad()?;
-        cx.push_all(conv2d::backward_input(
-            cx.ctx,
-            &self.s,
-            &cx.params[self.w],
-            &g,
-            &dx,
-        )?);
-        Ok(Some(dx))
+        gpu_conv_grads(cx, &self.s, (self.w, self.b), x, &g, need_dx)
     }
+}
+
+/// The convolution's backward pass from `g`, the gradient before its activation: the parameter
+/// gradients into `cx.grads` (`wb`: the kernel's and the bias' indices), and the input gradient
+/// into `cx.input_grad()` when `need_dx`.
+pub(super) fn gpu_conv_grads(
+    cx: &mut GpuCx,
+    s: &Conv2dShape,
+    (w, b): (usize, usize),
+    x: &GpuTensor,
+    g: &GpuTensor,
+    need_dx: bool,
+) -> Result<Option<GpuTensor>> {
+    let (dw, db) = (&cx.grads[w], &cx.grads[b]);
+    cx.push_all(conv2d::backward_weights(cx.ctx, s, x, g, dw, db)?);
+    if !need_dx {
+        return Ok(None);
+    }
+    let dx = cx.input_grad()?;
+    cx.push_all(conv2d::backward_input(cx.ctx, s, &cx.params[w], g, &dx)?);
+    Ok(Some(dx))
 }
 
 /// The convolution's backward pass from `g`, the gradient after the activation's backward: the

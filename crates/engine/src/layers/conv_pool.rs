@@ -1,16 +1,24 @@
-//! A convolution followed by a max pooling, fused on the CPU backend when the pooling's windows
-//! tile the rows (`ops::cpu::conv_pool`): the graph runs this one pass for the two ops, forward
-//! and backward, with the same results as the two ops' own passes. The convolution's output
-//! activation stays empty (nothing reads it); the pooling keeps its argmax as its own pass would.
-//! The GPU graph runs the two ops unfused. Tests: crates/engine/tests/ops_cpu_conv.rs (the kernel) and
-//! crates/engine/tests/graph_step.rs (whole steps).
+//! A convolution followed by a max pooling, as one pass for the two ops on both backends, with
+//! the bits of the two ops' own passes.
+//! - CPU, when the pooling's windows tile the rows (`ops::cpu::conv_pool`): the convolution's
+//!   output activation stays empty (nothing reads it); the pooling keeps its argmax.
+//! - GPU, always: when the convolution's forward splits its taps, the pooling reads the slabs and
+//!   the convolution's output is never written (`pool::forward_slabs`); backward, the pooling's
+//!   scatter applies the activation's gradient (`pool::backward_act`), so the convolution's
+//!   gradients read one tensor made in one pass.
+//!
+//! Tests: crates/engine/tests/ops_cpu_conv.rs (the CPU kernel), the pool checks (the fused GPU
+//! entry points) and crates/engine/tests/graph_step.rs (whole steps).
 
-use super::conv2d::cpu_conv_grads;
-use super::{CpuCx, Mode};
-use crate::ops::conv2d::Conv2dShape;
+use super::conv2d::{cpu_conv_grads, gpu_conv_grads};
+use super::{CpuCx, GpuCx, Mode};
+use crate::error::Result;
+use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::cpu;
 use crate::ops::elementwise::{self, Act};
-use crate::ops::pool::{self, PoolShape};
+use crate::ops::pool::{self, ConvSlabs, PoolShape};
+use crate::ops::{Threads, Variant};
+use crate::runtime::GpuTensor;
 
 /// A convolution (shape, activation, parameter indices) and the max pooling after it.
 #[derive(Debug)]
@@ -30,6 +38,11 @@ impl ConvMaxPool {
             "conv {}x{} {}->{} + maxpool {}x{}",
             s.kh, s.kw, s.cin, s.cout, p.ph, p.pw
         )
+    }
+
+    /// Whether the CPU backend runs the pair as one pass (`ops::cpu::conv_pool`).
+    pub fn fuses_on_cpu(&self) -> bool {
+        cpu::conv_pool::fusable(&self.s, &self.pool)
     }
 
     /// The pooled output and the argmax (what the pooling op keeps).
@@ -69,5 +82,55 @@ impl ConvMaxPool {
         cx.floats.give(dy);
         cx.indices.give(argmax);
         cpu_conv_grads(cx, &self.s, (self.w, self.b), x, g, need_dx)
+    }
+
+    /// Records the pair's forward pass: the pooled output and its argmax, in `cx`'s buffers (the
+    /// pair's context: the convolution's input, the pooling's output).
+    pub fn gpu_forward(&self, cx: &mut GpuCx, x: &GpuTensor) -> Result<(GpuTensor, GpuTensor)> {
+        let y = cx.output()?;
+        let argmax = cx.buffer("argmax", self.pool.y_len())?;
+        let params = cx.params;
+        let (w, b) = (&params[self.w], &params[self.b]);
+        let spread = (Variant::for_ctx(cx.ctx), Threads::for_ctx(cx.ctx));
+        match conv2d::forward_parts_by(cx.ctx, spread, &self.s, [x, w, b])? {
+            Some((parts, slabs, splits)) => {
+                let conv = ConvSlabs {
+                    slabs: &slabs,
+                    splits,
+                    bias: b,
+                    act: self.act,
+                };
+                let pooled = pool::forward_slabs(cx.ctx, &self.pool, conv, &y, &argmax)?;
+                cx.push_all(vec![parts, pooled]);
+            }
+            None => {
+                let conv_y = cx.buffer("convolution output", self.s.y_len())?;
+                cx.push_all(conv2d::forward(
+                    cx.ctx, &self.s, x, w, b, &conv_y, self.act,
+                )?);
+                cx.push(pool::forward(cx.ctx, &self.pool, &conv_y, &y, &argmax)?);
+            }
+        }
+        Ok((y, argmax))
+    }
+
+    /// Records the pair's backward pass from the pooled output `y`'s gradient `dy`: the
+    /// convolution's parameter gradients, and its input gradient when `need_dx`.
+    pub fn gpu_backward(
+        &self,
+        cx: &mut GpuCx,
+        [x, y, argmax]: [&GpuTensor; 3],
+        dy: &GpuTensor,
+        need_dx: bool,
+    ) -> Result<Option<GpuTensor>> {
+        let g = cx.buffer("convolution gradient", self.s.y_len())?;
+        cx.push(pool::backward_act(
+            cx.ctx,
+            &self.pool,
+            [dy, argmax, y],
+            self.act,
+            &g,
+        )?);
+        gpu_conv_grads(cx, &self.s, (self.w, self.b), x, &g, need_dx)
     }
 }

@@ -63,13 +63,14 @@ pub trait Op: fmt::Debug + Send + Sync + 'static {
     /// Hands back what an evaluation forward pass kept.
     fn cpu_discard(&self, _cx: &mut CpuCx, _saved: Self::CpuSaved) {}
 
-    /// The max pooling this op is, for the op before it to fuse on the CPU.
+    /// The max pooling this op is, for the op before it to fuse.
     fn max_pool(&self) -> Option<PoolShape> {
         None
     }
 
-    /// This op followed by max pooling `p` as one CPU pass, when the op can fuse it.
-    fn cpu_fuse_max_pool(&self, _p: &PoolShape) -> Option<ConvMaxPool> {
+    /// This op followed by max pooling `p` as one pass, when the op can fuse it (each backend
+    /// then asks the pair whether it fuses there).
+    fn fuse_max_pool(&self, _p: &PoolShape) -> Option<ConvMaxPool> {
         None
     }
 
@@ -112,7 +113,7 @@ pub trait DynOp: fmt::Debug + Send + Sync {
     ) -> Vec<f32>;
     fn cpu_discard(&self, cx: &mut CpuCx, saved: Box<dyn Any + Send>);
     fn max_pool(&self) -> Option<PoolShape>;
-    fn cpu_fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool>;
+    fn fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool>;
     fn gpu_forward(
         &self,
         cx: &mut GpuCx,
@@ -168,8 +169,8 @@ impl<T: Op> DynOp for T {
     fn max_pool(&self) -> Option<PoolShape> {
         Op::max_pool(self)
     }
-    fn cpu_fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
-        Op::cpu_fuse_max_pool(self, p)
+    fn fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
+        Op::fuse_max_pool(self, p)
     }
     fn gpu_forward(
         &self,

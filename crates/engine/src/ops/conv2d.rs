@@ -573,42 +573,80 @@ pub fn forward_by(
     check_len("weights", w, s.w_len())?;
     check_len("bias", b, s.cout)?;
     check_len("y", y, s.y_len())?;
+    if let Some((t, split)) = forward_split(variant, threads, s, [x, w, b]) {
+        return tap_split(ctx, s, params(s, act, 0, 0), t, split, y);
+    }
     let p = params(s, act, 0, 0);
     let family = kernels(variant, s);
-    let (taps, flops) = (s.kh * s.kw, 2 * (s.m() * s.cout * s.k()) as u64);
+    let d = family.forward(ctx, s, &p, [x, w, b, y])?;
+    let vec = s.cin.is_multiple_of(4);
     // The blocked kernel takes four input channels a step when it reads x as vec4s (8 pixels
     // and 8 weight rows a step), else one (4 pixels, 2 weight vectors).
-    let vec = s.cin.is_multiple_of(4);
-    let per_tap = s.cin.div_ceil(4);
-    let blocked = family.shader() == CPU_ADAPTER;
-    if threads == Threads::Many && blocked && vec && taps > 1 && taps * per_tap > MAX_CONV_STEPS {
-        let taps_per = (MAX_CONV_STEPS / per_tap).max(1);
-        let split = (taps.div_ceil(taps_per), taps_per);
-        let t = TapSplit {
-            entry: "forward_vec",
-            reduce: "forward_reduce",
-            inputs: vec![("x4", x), ("w4", w), ("bias", b)],
-            out: ("y", y),
-            blocks: s.m().div_ceil(8) * s.cout.div_ceil(8),
-            per_tap,
-        };
-        return tap_split(ctx, s, p, t, split);
-    }
-    let d = family.forward(ctx, s, &p, [x, w, b, y])?;
     let (step, loads) = if vec { (4, 16) } else { (1, 6) };
     let work = loop_work(&d, s.k(), (step, loads));
+    let flops = 2 * (s.m() * s.cout * s.k()) as u64;
     Ok(vec![d.with_work(Work { flops, ..work })])
+}
+
+/// How the forward pass splits its taps, when it does: with [`Threads::Many`], the blocked
+/// family, x read as vec4s and more steps than [`MAX_CONV_STEPS`].
+fn forward_split<'a>(
+    variant: Variant,
+    threads: Threads,
+    s: &Conv2dShape,
+    [x, w, b]: [&'a GpuTensor; 3],
+) -> Option<(TapSplit<'a>, (usize, usize))> {
+    let (taps, per_tap) = (s.kh * s.kw, s.cin.div_ceil(4));
+    let blocked = kernels(variant, s).shader() == CPU_ADAPTER;
+    let vec = s.cin.is_multiple_of(4);
+    if threads != Threads::Many || !blocked || !vec || taps < 2 || taps * per_tap <= MAX_CONV_STEPS
+    {
+        return None;
+    }
+    let taps_per = (MAX_CONV_STEPS / per_tap).max(1);
+    let t = TapSplit {
+        entry: "forward_vec",
+        reduce: "forward_reduce",
+        inputs: vec![("x4", x), ("w4", w), ("bias", b)],
+        out: "y",
+        out_len: s.y_len(),
+        blocks: s.m().div_ceil(8) * s.cout.div_ceil(8),
+        per_tap,
+    };
+    Some((t, (taps.div_ceil(taps_per), taps_per)))
+}
+
+/// A convolution's forward pass without its output, for a max pooling to take its slabs: the
+/// dispatch that writes them, the slabs (`splits` of `s.y_len()` elements, owned by the
+/// dispatch's bind group and the caller) and `splits`; None when the forward does not split (see
+/// [`forward_split`]), so the caller runs [`forward_by`] instead.
+pub fn forward_parts_by(
+    ctx: &GpuContext,
+    (variant, threads): (Variant, Threads),
+    s: &Conv2dShape,
+    [x, w, b]: [&GpuTensor; 3],
+) -> Result<Option<(Dispatch, GpuTensor, usize)>> {
+    check_len("x", x, s.x_len())?;
+    check_len("weights", w, s.w_len())?;
+    check_len("bias", b, s.cout)?;
+    let Some((t, split)) = forward_split(variant, threads, s, [x, w, b]) else {
+        return Ok(None);
+    };
+    let (parts, slabs) = tap_parts(ctx, s, params(s, Act::Linear, 0, 0), &t, split)?;
+    Ok(Some((parts, slabs, split.0)))
 }
 
 /// One blocked pass split over the taps: `entry` runs `blocks` blocks for each split, writing
 /// its slab of a scratch buffer (owned by the dispatches' bind groups) through the binding named
-/// `out.0`; then `reduce` sums the slabs in order into `out.1` (with the bias and activation,
-/// where it has them). Names an entry point does not use are ignored, so both get every tensor.
+/// `out`, slabs of `out_len` elements; then `reduce` sums the slabs in order into the output
+/// (with the bias and activation, where it has them). Names an entry point does not use are
+/// ignored, so both get every tensor.
 struct TapSplit<'a> {
     entry: &'static str,
     reduce: &'static str,
     inputs: Vec<(&'static str, &'a GpuTensor)>,
-    out: (&'static str, &'a GpuTensor),
+    out: &'static str,
+    out_len: usize,
     blocks: usize,
     /// Steps one tap takes (four channels each).
     per_tap: usize,
@@ -619,17 +657,25 @@ fn tap_split(
     s: &Conv2dShape,
     p: Params,
     t: TapSplit,
-    (splits, taps_per): (usize, usize),
+    split: (usize, usize),
+    out: &GpuTensor,
 ) -> Result<Vec<Dispatch>> {
-    let p = Params {
-        tap_splits: splits as u32,
-        taps_per_split: taps_per as u32,
-        ..p
-    };
-    let (name, out) = t.out;
-    let slabs = ctx.alloc(splits * out.len, "conv2d split slabs")?;
+    let (parts, slabs) = tap_parts(ctx, s, p, &t, split)?;
+    Ok(vec![parts, tap_reduce(ctx, p, t, &slabs, split, out)?])
+}
+
+/// The split pass of `t`: its dispatch and its slabs.
+fn tap_parts(
+    ctx: &GpuContext,
+    s: &Conv2dShape,
+    p: Params,
+    t: &TapSplit,
+    (splits, taps_per): (usize, usize),
+) -> Result<(Dispatch, GpuTensor)> {
+    let p = split_params(p, (splits, taps_per));
+    let slabs = ctx.alloc(splits * t.out_len, "conv2d split slabs")?;
     let mut bind = t.inputs.clone();
-    bind.push((name, &slabs));
+    bind.push((t.out, &slabs));
     let parts = ctx.dispatch_1d(CPU_ADAPTER, t.entry, bytes_of(&p), &bind, t.blocks * splits)?;
     let parts = parts.with_work(Work {
         serial: (taps_per * t.per_tap) as u64,
@@ -637,16 +683,36 @@ fn tap_split(
         flops: 2 * (s.m() * s.cout * s.k()) as u64,
         ..Work::default()
     });
+    Ok((parts, slabs))
+}
+
+/// The reduce of `t`: its slabs summed in order into its output.
+fn tap_reduce(
+    ctx: &GpuContext,
+    p: Params,
+    t: TapSplit,
+    slabs: &GpuTensor,
+    split: (usize, usize),
+    out: &GpuTensor,
+) -> Result<Dispatch> {
+    let p = split_params(p, split);
     let mut bind = t.inputs;
-    bind.extend([("partial", &slabs), (name, out)]);
+    bind.extend([("partial", slabs), (t.out, out)]);
     let sums = ctx.dispatch_1d(CPU_ADAPTER, t.reduce, bytes_of(&p), &bind, out.len)?;
-    let sums = sums.with_work(Work {
-        serial: splits as u64,
+    Ok(sums.with_work(Work {
+        serial: split.0 as u64,
         loads: 1,
-        flops: (splits * out.len) as u64,
+        flops: (split.0 * out.len) as u64,
         ..Work::default()
-    });
-    Ok(vec![parts, sums])
+    }))
+}
+
+fn split_params(p: Params, (splits, taps_per): (usize, usize)) -> Params {
+    Params {
+        tap_splits: splits as u32,
+        taps_per_split: taps_per as u32,
+        ..p
+    }
 }
 
 /// The reduction loop of `d` over `len` terms: a tiled kernel (it declares BK and TILE) steps
@@ -719,11 +785,12 @@ pub fn backward_input_by(
             entry: "backward_input_vec",
             reduce: "input_grad_reduce",
             inputs: vec![("w4", w), ("dy4", dy)],
-            out: ("dx", dx),
+            out: "dx",
+            out_len: s.x_len(),
             blocks: (s.n * s.h * s.w).div_ceil(8) * s.cin.div_ceil(8),
             per_tap,
         };
-        return tap_split(ctx, s, p, t, (taps.div_ceil(taps_per), taps_per));
+        return tap_split(ctx, s, p, t, (taps.div_ceil(taps_per), taps_per), dx);
     }
     let d = family.backward_input(ctx, s, &p, [w, dy, dx])?;
     // Blocked: 8 pixels of dy and 8 weight vectors a step of four output channels.

@@ -14,10 +14,11 @@ use rayon::prelude::*;
 use super::check_case::{
     nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
 };
+use super::elementwise::{self, Act};
 use super::window;
 use crate::bail;
 use crate::error::Result;
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
 
 const SHADER: &str = "pool";
 
@@ -380,7 +381,10 @@ struct Params {
     pad_left: u32,
     // Elements of y (forward) or of dx (backward).
     total: u32,
-    _pad: [u32; 3],
+    // The fused entry points: the convolution's slabs, its activation and alpha.
+    splits: u32,
+    act: u32,
+    alpha: f32,
 }
 
 fn params(s: &PoolShape, total: usize) -> Params {
@@ -398,7 +402,19 @@ fn params(s: &PoolShape, total: usize) -> Params {
         pad_top: s.pad_top as u32,
         pad_left: s.pad_left as u32,
         total: total as u32,
-        _pad: [0; 3],
+        splits: 0,
+        act: 0,
+        alpha: 0.0,
+    }
+}
+
+/// [`params`] with the convolution's activation and slabs, for the fused entry points.
+fn conv_params(s: &PoolShape, total: usize, act: Act, splits: usize) -> Params {
+    Params {
+        splits: splits as u32,
+        act: act.code(),
+        alpha: act.alpha(),
+        ..params(s, total)
     }
 }
 
@@ -453,6 +469,107 @@ pub fn backward(
     check_len("dx", dx, s.x_len())?;
     let bind = [("dy", dy), ("argmax_in", argmax), ("dx", dx)];
     dispatch(ctx, s, "max_backward", s.x_len(), &bind)
+}
+
+/// The split slabs of a convolution's output (`splits` slabs of `s.x_len()` elements) and the
+/// bias and activation its reduce would apply: what [`forward_slabs`] pools.
+pub struct ConvSlabs<'a> {
+    pub slabs: &'a GpuTensor,
+    pub splits: usize,
+    pub bias: &'a GpuTensor,
+    pub act: Act,
+}
+
+/// Max pooling of a convolution's output that is never written: each element is summed from the
+/// convolution's slabs, biased and activated as conv2d's `forward_reduce` does, so `y` and
+/// `argmax` are the bits of the two ops unfused.
+pub fn forward_slabs(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    conv: ConvSlabs,
+    y: &GpuTensor,
+    argmax: &GpuTensor,
+) -> Result<Dispatch> {
+    check_len(
+        "the convolution's slabs",
+        conv.slabs,
+        conv.splits * s.x_len(),
+    )?;
+    check_len("bias", conv.bias, s.c)?;
+    check_len("y", y, s.y_len())?;
+    check_len("argmax", argmax, s.y_len())?;
+    let p = conv_params(s, s.y_len(), conv.act, conv.splits);
+    let bind = [
+        ("partial", conv.slabs),
+        ("bias", conv.bias),
+        ("y", y),
+        ("argmax", argmax),
+    ];
+    let d = ctx.dispatch_1d(
+        SHADER,
+        "max_forward_slabs",
+        bytemuck::bytes_of(&p),
+        &bind,
+        s.y_len(),
+    )?;
+    // The window (its first element twice) times the slabs, one load each.
+    let serial = ((s.ph * s.pw + 1) * conv.splits) as u64;
+    Ok(d.with_work(Work {
+        serial,
+        loads: 1,
+        flops: serial * s.y_len() as u64,
+        ..Work::default()
+    }))
+}
+
+/// Max pooling's backward pass and then the gradient before the activation `act` of the
+/// convolution that fed it, in one gather: at each window's argmax the activation's output is
+/// the pooled `y`. The bits of `backward` followed by `elementwise::act_backward`.
+pub fn backward_act(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    [dy, argmax, y]: [&GpuTensor; 3],
+    act: Act,
+    dx: &GpuTensor,
+) -> Result<Dispatch> {
+    check_len("dy", dy, s.y_len())?;
+    check_len("argmax", argmax, s.y_len())?;
+    check_len("y", y, s.y_len())?;
+    check_len("dx", dx, s.x_len())?;
+    let p = conv_params(s, s.x_len(), act, 0);
+    let bind = [("dy", dy), ("argmax_in", argmax), ("y", y), ("dx", dx)];
+    ctx.dispatch_1d(
+        SHADER,
+        "max_backward_act",
+        bytemuck::bytes_of(&p),
+        &bind,
+        s.x_len(),
+    )
+}
+
+/// `dx` of [`backward_act`] on the CPU: the pooling's scatter, then the activation's gradient
+/// from the activation's output `act_y` (the pooling's input).
+pub fn backward_act_ref(
+    s: &PoolShape,
+    dy: &[f32],
+    argmax: &[u32],
+    act: Act,
+    act_y: &[f32],
+) -> Vec<f32> {
+    let g = backward_ref(s, dy, argmax);
+    elementwise::act_backward_ref(act, act_y, &g)
+}
+
+/// The convolution's output [`forward_slabs`] pools, on the CPU: the slabs summed in order, the
+/// bias and the activation.
+pub fn slab_values_ref(s: &PoolShape, slabs: &[f32], bias: &[f32], act: Act) -> Vec<f32> {
+    let len = s.x_len();
+    (0..len)
+        .map(|j| {
+            let sum = (0..slabs.len() / len).fold(0.0f32, |a, k| a + slabs[k * len + j]);
+            act.apply(sum + bias[j % s.c])
+        })
+        .collect()
 }
 
 /// Average pooling: `y` from `x`.
@@ -544,7 +661,74 @@ pub fn check_one(
         want: backward_ref(&s, &dy, &arg),
         ms,
     });
-    check_avg(ctx, &s, &shape, (&gx, &x), (&gdy, &dy), out)
+    check_avg(ctx, &s, &shape, (&gx, &x), (&gdy, &dy), out)?;
+    // Activations whose arithmetic is exact on both sides, so the argmax must match.
+    let acts = [(Act::Relu, "ReLU"), (Act::LeakyRelu(0.1), "LeakyReLU 0.1")];
+    for (k, act) in acts.into_iter().enumerate() {
+        check_fused(ctx, &s, &shape, act, seed + 10 * (k as u64 + 1), out)?;
+    }
+    Ok(())
+}
+
+/// The entry points fused with a convolution (three slabs, then `act`), forward and backward,
+/// against the references; the forward's argmax must match exactly (one row of 1s where it does).
+fn check_fused(
+    ctx: &GpuContext,
+    s: &PoolShape,
+    shape: &str,
+    (act, act_name): (Act, &str),
+    seed: u64,
+    out: Sink,
+) -> Result<()> {
+    let splits = 3;
+    let (slabs, bias) = (rand_vec(seed, splits * s.x_len()), rand_vec(seed + 1, s.c));
+    let dy = rand_vec(seed + 2, s.y_len());
+    let (gslabs, gbias) = (ctx.tensor(&slabs, "slabs")?, ctx.tensor(&bias, "bias")?);
+    let gy = nan_tensor(ctx, s.y_len(), "y")?;
+    let garg = ctx.alloc(s.y_len(), "argmax")?;
+    let conv = ConvSlabs {
+        slabs: &gslabs,
+        splits,
+        bias: &gbias,
+        act,
+    };
+    let f = forward_slabs(ctx, s, conv, &gy, &garg)?;
+    let ms = timed(ctx, &[&f])?;
+    let act_y = slab_values_ref(s, &slabs, &bias, act);
+    let (want, arg) = forward_ref(s, &act_y);
+    let kernel = format!("{} + {act_name}", f.name);
+    out(Output {
+        kernel: kernel.clone(),
+        shape: shape.to_string(),
+        got: ctx.read_f32(&gy)?,
+        want,
+        ms,
+    });
+    let same: Vec<f32> = ctx
+        .read_u32(&garg)?
+        .iter()
+        .zip(&arg)
+        .map(|(g, w)| (g == w) as u8 as f32)
+        .collect();
+    out(Output {
+        kernel: format!("{kernel} (argmax equal)"),
+        shape: shape.to_string(),
+        want: vec![1.0; same.len()],
+        got: same,
+        ms,
+    });
+    let gdy = ctx.tensor(&dy, "dy")?;
+    let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
+    let b = backward_act(ctx, s, [&gdy, &garg, &gy], act, &gdx)?;
+    let ms = timed(ctx, &[&b])?;
+    out(Output {
+        kernel: format!("{} + {act_name}", b.name),
+        shape: shape.to_string(),
+        got: ctx.read_f32(&gdx)?,
+        want: backward_act_ref(s, &dy, &arg, act, &act_y),
+        ms,
+    });
+    Ok(())
 }
 
 /// Average pooling forward and backward of the same case against the references, from the
