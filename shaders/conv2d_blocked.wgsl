@@ -557,6 +557,116 @@ fn forward_vec_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     }
 }
 
+// ---- forward_pool_sx: forward_vec_sx and the 2x2, stride 2, valid max pooling after it in one
+// pass (layers::ConvMaxPool). Each invocation takes the four pixels of one pooling window x 8
+// channels, sums them in forward_vec_sx's order (so the same bits), applies the bias and the
+// activation, and writes the window's maximum (`y`, [n, oh/2, ow/2, cout]) and its flat index
+// into the convolution's output (`argmax`; the first in row-major window order wins ties, as
+// pool.wgsl's max_forward). The convolution's output is never written.
+@group(0) @binding(14) var<storage, read_write> argmax: array<u32>;
+
+// The window's maximum of channel co of the four pixels' values v0..v3 (pixels m0..m3).
+fn pool4(o: u32, co: u32, m: vec4<u32>, v: vec4<f32>) {
+    var best = v.x;
+    var at = m.x;
+    if v.y > best { best = v.y; at = m.y; }
+    if v.z > best { best = v.z; at = m.z; }
+    if v.w > best { best = v.w; at = m.w; }
+    y[o + co] = best;
+    argmax[o + co] = at * p.cout + co;
+}
+
+// The bias and activation of channels co4 * 4 .. + 3 of the four pixels, pooled into output o.
+fn store_pooled(o: u32, co4: u32, m: vec4<u32>, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    if co4 * 4u >= p.cout {
+        return;
+    }
+    let bv = vec4<f32>(bias[co4 * 4u], bias[co4 * 4u + 1u], bias[co4 * 4u + 2u], bias[co4 * 4u + 3u]);
+    let r0 = a0 + bv;
+    let r1 = a1 + bv;
+    let r2 = a2 + bv;
+    let r3 = a3 + bv;
+    let c = co4 * 4u;
+    pool4(o, c, m, act4(vec4<f32>(r0.x, r1.x, r2.x, r3.x)));
+    pool4(o, c + 1u, m, act4(vec4<f32>(r0.y, r1.y, r2.y, r3.y)));
+    pool4(o, c + 2u, m, act4(vec4<f32>(r0.z, r1.z, r2.z, r3.z)));
+    pool4(o, c + 3u, m, act4(vec4<f32>(r0.w, r1.w, r2.w, r3.w)));
+}
+
+fn act4(r: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(
+        activate(r.x, p.act, p.alpha),
+        activate(r.y, p.act, p.alpha),
+        activate(r.z, p.act, p.alpha),
+        activate(r.w, p.act, p.alpha),
+    );
+}
+
+@compute @workgroup_size(WG_BLOCK)
+fn forward_pool_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let poh = p.oh / 2u;
+    let pwd = p.ow / 2u;
+    let mp = inv / ngc;
+    if mp >= p.n * poh * pwd {
+        return;
+    }
+    let gc = inv % ngc;
+    let co4a = gc * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let px = mp % pwd;
+    let t = mp / pwd;
+    let py = t % poh;
+    let top = ((t / poh) * p.oh + py * 2u) * p.ow + px * 2u;
+    // The window's pixels in row-major order.
+    let m = vec4<u32>(top, top + 1u, top + p.ow, top + p.ow + 1u);
+    let q0 = out_pix(m.x);
+    let q1 = out_pix(m.y);
+    let q2 = out_pix(m.z);
+    let q3 = out_pix(m.w);
+    var a0 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var b3 = vec4<f32>(0.0);
+    for (var ki = 0u; ki < p.kh; ki++) {
+        for (var kj = 0u; kj < p.kw; kj++) {
+            let i0 = tap_x(q0, ki, kj, p.cin);
+            let i1 = tap_x(q1, ki, kj, p.cin);
+            let i2 = tap_x(q2, ki, kj, p.cin);
+            let i3 = tap_x(q3, ki, kj, p.cin);
+            var wr = (ki * p.kw + kj) * p.cin * cout4;
+            for (var c = 0u; c < p.cin; c++) {
+                let x0 = select(0.0, x[i0.x + c], i0.y != 0u);
+                let x1 = select(0.0, x[i1.x + c], i1.y != 0u);
+                let x2 = select(0.0, x[i2.x + c], i2.y != 0u);
+                let x3 = select(0.0, x[i3.x + c], i3.y != 0u);
+                let wa = w4[wr + co4a];
+                let wb = w4[wr + co4b];
+                a0 = fma(vec4<f32>(x0), wa, a0);
+                b0 = fma(vec4<f32>(x0), wb, b0);
+                a1 = fma(vec4<f32>(x1), wa, a1);
+                b1 = fma(vec4<f32>(x1), wb, b1);
+                a2 = fma(vec4<f32>(x2), wa, a2);
+                b2 = fma(vec4<f32>(x2), wb, b2);
+                a3 = fma(vec4<f32>(x3), wa, a3);
+                b3 = fma(vec4<f32>(x3), wb, b3);
+                wr += cout4;
+            }
+        }
+    }
+    let o = mp * p.cout;
+    store_pooled(o, co4a, m, a0, a1, a2, a3);
+    if co4b != co4a {
+        store_pooled(o, co4b, m, b0, b1, b2, b3);
+    }
+}
+
 // ---- backward_weights (cout % 4 == 0). Same partial-sum layout as the tiled kernel:
 // partial[s][row][cout] with rows tap * cin + c and row K = db, then weights_reduce.
 

@@ -113,6 +113,73 @@ fn the_fused_pair_gives_the_bits_of_the_two_ops() {
     }
 }
 
+/// The first layer's pair in one dispatch against the two unfused: pooled output and argmax.
+fn first_layer_bits(ctx: &GpuContext, c: &Case, act: Act) -> [(Vec<u32>, Vec<u32>); 2] {
+    let [conv_y, y, arg, y2, arg2] = [
+        c.conv.y_len(),
+        c.pool.y_len(),
+        c.pool.y_len(),
+        c.pool.y_len(),
+        c.pool.y_len(),
+    ]
+    .map(|n| ctx.alloc(n, "t").unwrap());
+    let v = Variant::Blocked;
+    let inputs = [&c.x, &c.w, &c.b];
+    let mut d = conv2d::forward_with(ctx, v, &c.conv, &c.x, &c.w, &c.b, &conv_y, act).unwrap();
+    d.push(pool::forward(ctx, &c.pool, &conv_y, &y, &arg).unwrap());
+    let one = conv2d::forward_pool_by(ctx, v, &c.conv, inputs, &c.pool, act, [&y2, &arg2])
+        .unwrap()
+        .expect("the first layer's pair runs as one dispatch");
+    d.push(one);
+    ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+    let read = |y: &GpuTensor, a: &GpuTensor| {
+        let y = ctx
+            .read_f32(y)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        (y, ctx.read_u32(a).unwrap())
+    };
+    [read(&y, &arg), read(&y2, &arg2)]
+}
+
+#[test]
+fn the_first_layer_and_its_pooling_in_one_dispatch_give_the_bits_of_the_two() {
+    let Some(ctx) = gpu() else { return };
+    // convnet's first layer; three channels with odd sizes (the last row and column unpooled).
+    for (k, dims) in [(2, 28, 1, 32, 3), (2, 11, 3, 12, 3)]
+        .into_iter()
+        .enumerate()
+    {
+        let c = case(ctx, dims, [2, 2], 60 + k as u64);
+        for act in [Act::Relu, Act::Tanh, Act::Linear] {
+            let [want, got] = first_layer_bits(ctx, &c, act);
+            assert!(
+                got.0 == want.0,
+                "{dims:?} with {act:?}: the pooled output differs"
+            );
+            assert!(got.1 == want.1, "{dims:?} with {act:?}: the argmax differs");
+        }
+    }
+}
+
+#[test]
+fn only_the_first_layers_shape_and_a_2x2_pooling_run_as_one_dispatch() {
+    let Some(ctx) = gpu() else { return };
+    let c = case(ctx, (2, 13, 32, 64, 3), [2, 2], 70);
+    let [y, arg] = [c.pool.y_len(), c.pool.y_len()].map(|n| ctx.alloc(n, "t").unwrap());
+    let (inputs, out) = ([&c.x, &c.w, &c.b], [&y, &arg]);
+    let v = Variant::Blocked;
+    let four_channels = conv2d::forward_pool_by(ctx, v, &c.conv, inputs, &c.pool, Act::Relu, out);
+    assert!(four_channels.unwrap().is_none());
+    let c = case(ctx, (2, 28, 1, 32, 3), [3, 3], 71);
+    let [y, arg] = [c.pool.y_len(), c.pool.y_len()].map(|n| ctx.alloc(n, "t").unwrap());
+    let (inputs, out) = ([&c.x, &c.w, &c.b], [&y, &arg]);
+    let window_3 = conv2d::forward_pool_by(ctx, v, &c.conv, inputs, &c.pool, Act::Relu, out);
+    assert!(window_3.unwrap().is_none());
+}
+
 #[test]
 fn a_forward_that_does_not_split_hands_no_slabs() {
     let Some(ctx) = gpu() else { return };

@@ -103,15 +103,40 @@ impl ConvMaxPool {
                 let pooled = pool::forward_slabs(cx.ctx, &self.pool, conv, &y, &argmax)?;
                 cx.push_all(vec![parts, pooled]);
             }
+            None => self.gpu_forward_whole(cx, [x, w, b], [&y, &argmax])?,
+        }
+        Ok((y, argmax))
+    }
+
+    /// The pair's forward pass when the convolution does not split: one pass for the first
+    /// layer's shape, else the convolution's output written and then pooled.
+    fn gpu_forward_whole(
+        &self,
+        cx: &mut GpuCx,
+        [x, w, b]: [&GpuTensor; 3],
+        [y, argmax]: [&GpuTensor; 2],
+    ) -> Result<()> {
+        let variant = Variant::for_ctx(cx.ctx);
+        let io = [x, w, b];
+        match conv2d::forward_pool_by(
+            cx.ctx,
+            variant,
+            &self.s,
+            io,
+            &self.pool,
+            self.act,
+            [y, argmax],
+        )? {
+            Some(d) => cx.push(d),
             None => {
                 let conv_y = cx.buffer("convolution output", self.s.y_len())?;
                 cx.push_all(conv2d::forward(
                     cx.ctx, &self.s, x, w, b, &conv_y, self.act,
                 )?);
-                cx.push(pool::forward(cx.ctx, &self.pool, &conv_y, &y, &argmax)?);
+                cx.push(pool::forward(cx.ctx, &self.pool, &conv_y, y, argmax)?);
             }
         }
-        Ok((y, argmax))
+        Ok(())
     }
 
     /// Records the pair's backward pass from the pooled output `y`'s gradient `dy`: the

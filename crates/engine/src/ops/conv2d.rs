@@ -17,6 +17,7 @@ use super::check_case::{
     nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
 };
 use super::elementwise::Act;
+use super::pool::PoolShape;
 use super::window;
 use super::Threads;
 use crate::bail;
@@ -588,6 +589,61 @@ pub fn forward_by(
     Ok(vec![d.with_work(Work { flops, ..work })])
 }
 
+/// The forward pass and the 2x2, stride 2, valid max pooling `pool` after it in one dispatch
+/// (`forward_pool_sx`, one pooling window x 8 channels per invocation): the pooled `y` and its
+/// `argmax` (flat indices into the convolution's output, as `pool::forward` gives), the bits of
+/// the two ops unfused, and the convolution's output never written. None where it does not
+/// apply: it is the blocked family's forward for cin % 4 != 0 (the first layer), and only that
+/// pooling.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_pool_by(
+    ctx: &GpuContext,
+    variant: Variant,
+    s: &Conv2dShape,
+    [x, w, b]: [&GpuTensor; 3],
+    pool: &PoolShape,
+    act: Act,
+    [y, argmax]: [&GpuTensor; 2],
+) -> Result<Option<Dispatch>> {
+    let blocked = kernels(variant, s).shader() == CPU_ADAPTER;
+    let window = (
+        pool.ph,
+        pool.pw,
+        pool.sh,
+        pool.sw,
+        pool.pad_top,
+        pool.pad_left,
+    );
+    let fits = (pool.n, pool.h, pool.w, pool.c) == (s.n, s.oh, s.ow, s.cout);
+    if !blocked || s.cin.is_multiple_of(4) || window != (2, 2, 2, 2, 0, 0) || !fits {
+        return Ok(None);
+    }
+    check_len("x", x, s.x_len())?;
+    check_len("weights", w, s.w_len())?;
+    check_len("bias", b, s.cout)?;
+    check_len("y", y, pool.y_len())?;
+    check_len("argmax", argmax, pool.y_len())?;
+    let p = params(s, act, 0, 0);
+    let bind = [
+        ("x", x),
+        ("w4", w),
+        ("bias", b),
+        ("y", y),
+        ("argmax", argmax),
+    ];
+    let windows = pool.n * pool.oh * pool.ow;
+    let d = ctx.dispatch_1d(
+        CPU_ADAPTER,
+        "forward_pool_sx",
+        bytes_of(&p),
+        &bind,
+        windows * s.cout.div_ceil(8),
+    )?;
+    let flops = 2 * (4 * windows * s.cout * s.k()) as u64;
+    let work = loop_work(&d, s.k(), (1, 6));
+    Ok(Some(d.with_work(Work { flops, ..work })))
+}
+
 /// How the forward pass splits its taps, when it does: with [`Threads::Many`], the blocked
 /// family, x read as vec4s and more steps than [`MAX_CONV_STEPS`].
 fn forward_split<'a>(
@@ -901,6 +957,55 @@ pub fn backward_weights_by(
     Ok(vec![gemm.with_work(gemm_work), sums])
 }
 
+/// The forward pass with a 2x2 max pooling in one dispatch, where family `v` has one for the
+/// shape: the pooled output against the references (`want_y`: the convolution's with ReLU), and
+/// its argmax, which must match exactly (a row of 1s where it does).
+fn check_pooled(
+    ctx: &GpuContext,
+    v: Variant,
+    s: &Conv2dShape,
+    inputs: [&GpuTensor; 3],
+    (shape, want_y): (&str, &[f32]),
+    out: Sink,
+) -> Result<()> {
+    if s.oh < 2 || s.ow < 2 {
+        return Ok(());
+    }
+    let pool = PoolShape::new(s.n, s.oh, s.ow, s.cout, [2, 2], [2, 2])?;
+    let gy = nan_tensor(ctx, pool.y_len(), "y")?;
+    let garg = ctx.alloc(pool.y_len(), "argmax")?;
+    let Some(d) = forward_pool_by(ctx, v, s, inputs, &pool, Act::Relu, [&gy, &garg])? else {
+        return Ok(());
+    };
+    let ms = timed(ctx, &[&d])?;
+    let (want, arg) = super::pool::forward_ref(&pool, want_y);
+    let kernel = format!("{} + ReLU + maxpool 2x2", d.name);
+    let shape = shape.to_string();
+    let got = ctx.read_f32(&gy)?;
+    out(Output {
+        kernel: kernel.clone(),
+        shape: shape.clone(),
+        got,
+        want,
+        ms,
+    });
+    let same: Vec<f32> = ctx
+        .read_u32(&garg)?
+        .iter()
+        .zip(&arg)
+        .map(|(g, w)| (g == w) as u8 as f32)
+        .collect();
+    let want = vec![1.0; same.len()];
+    out(Output {
+        kernel: format!("{kernel} (argmax equal)"),
+        shape,
+        got: same,
+        want,
+        ms,
+    });
+    Ok(())
+}
+
 /// A convolution check case: (n, h, w, cin, cout, kernel, strides, same padding).
 pub type ConvCase = (
     usize,
@@ -920,6 +1025,8 @@ pub fn odd_cases(quick: bool) -> Vec<ConvCase> {
     let mut v = vec![
         (1, 7, 9, 1, 1, [3, 3], [1, 1], false),
         (1, 8, 8, 3, 5, [3, 3], [1, 1], false),
+        // One pass with a 2x2 pooling, on odd sizes (the last row and column unpooled).
+        (2, 9, 7, 3, 8, [3, 3], [1, 1], false),
         (2, 7, 6, 8, 12, [3, 3], [1, 1], true),
         (2, 9, 8, 4, 8, [3, 3], [2, 2], true),
         (1, 5, 5, 4, 4, [1, 1], [1, 1], false),
@@ -1017,6 +1124,7 @@ pub fn check_one(
             ms,
         });
     }
+    check_pooled(ctx, v, &s, [&gx, &gw, &gb], (&shape, &want_y), out)?;
     let want_dx = backward_input_ref(&s, &w, &dy);
     for &threads in &spreads {
         let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
