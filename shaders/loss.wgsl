@@ -40,12 +40,9 @@ fn softmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     for (var c = 0u; c < p.cols; c++) { probs[base + c] = exp(logits[base + c] - m) / s; }
 }
 
-// One thread per row. Rows at or past step.batch are padding: zero loss and gradient.
-// grad = (softmax - onehot) / batch, the gradient of the batch-mean loss.
-@compute @workgroup_size(WG_ROW)
-fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = gid.x + gid.y * nwg.x * WG_ROW;
-    if r >= p.rows { return; }
+// Row r's loss, gradient and prediction, written. Rows at or past step.batch are padding: zero
+// loss and gradient. grad = (softmax - onehot) / batch, the gradient of the batch-mean loss.
+fn xent_row(r: u32) {
     let base = r * p.cols;
     if r >= step.batch {
         for (var c = 0u; c < p.cols; c++) { grad[base + c] = 0.0; }
@@ -83,6 +80,16 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     row_pred[r] = arg;
 }
 
+// One thread per row: xent_row.
+@compute @workgroup_size(WG_ROW)
+fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = gid.x + gid.y * nwg.x * WG_ROW;
+    if r >= p.rows {
+        return;
+    }
+    xent_row(r);
+}
+
 var<workgroup> part_loss: array<f32, WG>;
 var<workgroup> part_hit: array<u32, WG>;
 
@@ -99,6 +106,30 @@ fn accumulate(@builtin(local_invocation_id) lid: vec3<u32>) {
         l += row_loss_in[r];
         h += select(0u, 1u, row_pred_in[r] == labels[r]);
     }
+    add_metrics(i, l, h, n);
+}
+
+// softmax_xent and accumulate in one workgroup: thread i takes rows i, i + WG, ... (all of them,
+// padding included) and sums the valid ones' losses and hits in accumulate's order, so the
+// metrics get the same bits. One dispatch for the loss instead of two.
+@compute @workgroup_size(WG)
+fn softmax_xent_metrics(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = lid.x;
+    let n = min(step.batch, p.rows);
+    var l = 0.0;
+    var h = 0u;
+    for (var r = i; r < p.rows; r += WG) {
+        xent_row(r);
+        if r < n {
+            l += row_loss[r];
+            h += select(0u, 1u, row_pred[r] == labels[r]);
+        }
+    }
+    add_metrics(i, l, h, n);
+}
+
+// The workgroup's partial sums (thread i's l and h) added by a tree into metrics.
+fn add_metrics(i: u32, l: f32, h: u32, n: u32) {
     part_loss[i] = l;
     part_hit[i] = h;
     workgroupBarrier();

@@ -116,6 +116,69 @@ fn softmax_xent_and_metrics_match_reference_with_padding_rows() {
     }
 }
 
+/// grad, row loss, prediction and metrics, as bits, after `run` records the loss over the buffers.
+fn loss_bits(
+    (rows, cols, valid): (usize, usize, usize),
+    run: impl Fn(
+        &loss::XentBuffers,
+        &wgnn_engine::runtime::GpuTensor,
+    ) -> Vec<wgnn_engine::runtime::Dispatch>,
+) -> [Vec<u32>; 4] {
+    let ctx = gpu().expect("an adapter");
+    let x: Vec<f32> = rand_vec(rows as u64, rows * cols)
+        .iter()
+        .map(|v| v * 5.0)
+        .collect();
+    let labels: Vec<u32> = (0..rows).map(|r| ((r * 7 + 3) % cols) as u32).collect();
+    let (logits, labels) = (
+        ctx.tensor(&x, "logits").unwrap(),
+        ctx.tensor(&labels, "labels").unwrap(),
+    );
+    let step = step_tensor(valid);
+    let [grad, row_loss, row_pred] = [rows * cols, rows, rows].map(|n| ctx.alloc(n, "t").unwrap());
+    let start = loss::Metrics {
+        loss: 1.25,
+        hits: 5,
+        samples: 9,
+    };
+    let metrics = ctx.tensor(&start.to_words(), "metrics").unwrap();
+    let bufs = loss::XentBuffers {
+        logits: &logits,
+        labels: &labels,
+        step: &step,
+        grad: &grad,
+        row_loss: &row_loss,
+        row_pred: &row_pred,
+    };
+    let d = run(&bufs, &metrics);
+    ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+    [&grad, &row_loss, &row_pred, &metrics].map(|t| ctx.read_u32(t).unwrap())
+}
+
+#[test]
+fn the_loss_and_its_metrics_in_one_dispatch_give_the_bits_of_the_two() {
+    let Some(ctx) = gpu() else { return };
+    // Fewer rows than a workgroup's invocations, and more (several rows each).
+    for shape in [(128, 10, 128), (128, 10, 37), (700, 10, 650)] {
+        let (rows, cols, _) = shape;
+        let two = loss_bits(shape, |b, m| {
+            vec![
+                loss::softmax_xent(ctx, rows, cols, b).unwrap(),
+                loss::accumulate(ctx, rows, b, m).unwrap(),
+            ]
+        });
+        let one = loss_bits(shape, |b, m| {
+            vec![loss::softmax_xent_metrics(ctx, rows, cols, b, m).unwrap()]
+        });
+        for (k, what) in ["gradient", "row losses", "predictions", "metrics"]
+            .iter()
+            .enumerate()
+        {
+            assert!(one[k] == two[k], "{shape:?}: the {what} differ");
+        }
+    }
+}
+
 #[test]
 fn xent_gradient_matches_finite_differences() {
     let (cols, rows, valid) = (5, 4, 3);

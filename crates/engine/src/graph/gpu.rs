@@ -500,8 +500,7 @@ fn record_loss(
     metrics: &GpuTensor,
     list: &mut Vec<Dispatch>,
 ) -> Result<()> {
-    list.push(loss::softmax_xent(ctx, batch, classes, x)?);
-    list.push(loss::accumulate(ctx, batch, x, metrics)?);
+    list.push(loss::softmax_xent_metrics(ctx, batch, classes, x, metrics)?);
     Ok(())
 }
 

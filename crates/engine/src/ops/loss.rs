@@ -8,7 +8,7 @@ use super::check_case::{
 };
 use super::step::StepParams;
 use crate::error::{Error, Result};
-use crate::runtime::{Dispatch, GpuContext, GpuTensor};
+use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
 
 const SHADER: &str = "loss";
 
@@ -147,7 +147,7 @@ pub fn softmax_xent(
 ) -> Result<Dispatch> {
     check(rows, cols, b.logits)?;
     let p = params(rows, cols);
-    ctx.dispatch_1d(
+    let d = ctx.dispatch_1d(
         SHADER,
         "softmax_xent",
         bytemuck::bytes_of(&p),
@@ -160,7 +160,14 @@ pub fn softmax_xent(
             ("row_pred", b.row_pred),
         ],
         rows,
-    )
+    )?;
+    // Three passes over the row's logits.
+    Ok(d.with_work(Work {
+        serial: 3 * cols as u64,
+        loads: 1,
+        flops: (5 * rows * cols) as u64,
+        ..Work::default()
+    }))
 }
 
 /// metrics[0..3] += (sum of the valid rows' losses, correct predictions, valid rows). `metrics`
@@ -173,7 +180,7 @@ pub fn accumulate(
     metrics: &GpuTensor,
 ) -> Result<Dispatch> {
     let p = params(rows, 0);
-    ctx.dispatch(
+    let d = ctx.dispatch(
         SHADER,
         "accumulate",
         bytemuck::bytes_of(&p),
@@ -185,7 +192,49 @@ pub fn accumulate(
             ("metrics", metrics),
         ],
         [1, 1, 1],
-    )
+    )?;
+    let wg = d.cost.workgroup as usize;
+    // Each invocation's rows, then the tree.
+    Ok(d.with_work(Work {
+        serial: (rows.div_ceil(wg) + wg.ilog2() as usize) as u64,
+        loads: 2,
+        flops: 2 * rows as u64,
+        ..Work::default()
+    }))
+}
+
+/// [`softmax_xent`] and then [`accumulate`] in one dispatch of one workgroup, with the bits of
+/// the two: each invocation takes a row of every `WG` and sums the valid ones in `accumulate`'s
+/// order.
+pub fn softmax_xent_metrics(
+    ctx: &GpuContext,
+    rows: usize,
+    cols: usize,
+    b: &XentBuffers,
+    metrics: &GpuTensor,
+) -> Result<Dispatch> {
+    check(rows, cols, b.logits)?;
+    let p = params(rows, cols);
+    let bind = [
+        ("logits", b.logits),
+        ("labels", b.labels),
+        ("step", b.step),
+        ("grad", b.grad),
+        ("row_loss", b.row_loss),
+        ("row_pred", b.row_pred),
+        ("metrics", metrics),
+    ];
+    let entry = "softmax_xent_metrics";
+    let d = ctx.dispatch(SHADER, entry, bytemuck::bytes_of(&p), &bind, [1, 1, 1])?;
+    let wg = d.cost.workgroup as usize;
+    // Each invocation's rows, three passes over a row's logits each, then the tree.
+    let serial = (rows.div_ceil(wg) * 3 * cols + wg.ilog2() as usize) as u64;
+    Ok(d.with_work(Work {
+        serial,
+        loads: 1,
+        flops: (5 * rows * cols) as u64,
+        ..Work::default()
+    }))
 }
 
 /// Running sums of a pass: the GPU's `metrics` buffer, and what a pass returns.
@@ -255,7 +304,8 @@ pub const CHECK: OpCheck = OpCheck {
 };
 
 /// (rows, classes, valid rows).
-const CHECK_CASES: [(usize, usize, usize); 2] = [(3, 10, 3), (130, 7, 97)];
+/// The last has more rows than a workgroup's invocations, which then take several each.
+const CHECK_CASES: [(usize, usize, usize); 3] = [(3, 10, 3), (130, 7, 97), (600, 10, 517)];
 
 fn checks(env: &Env, out: Sink) -> Result<()> {
     for (rows, cols, valid) in CHECK_CASES {
@@ -336,6 +386,28 @@ fn check_one(ctx: &GpuContext, rows: usize, cols: usize, valid: usize, out: Sink
         shape: format!("{shape}, twice onto a running sum"),
         got: as_values(got),
         want: as_values(total),
+        ms,
+    });
+    // The two in one dispatch, from fresh outputs and the same running sum.
+    for t in [&ggrad, &gloss] {
+        ctx.write(t, &vec![f32::NAN; t.len])?;
+    }
+    ctx.write(&gmetrics, &start.to_words())?;
+    let f = softmax_xent_metrics(ctx, rows, cols, &bufs, &gmetrics)?;
+    let ms = timed(ctx, &[&f, &f])?;
+    let mut got = ctx.read_f32(&ggrad)?;
+    got.extend(&ctx.read_f32(&gloss)?[..valid]);
+    got.extend(ctx.read_u32(&gpred)?.iter().map(|&p| p as f32));
+    got.extend(as_values(Metrics::from_words(&ctx.read_u32(&gmetrics)?)));
+    let mut w = want.grad.clone();
+    w.extend(&want.row_loss[..valid]);
+    w.extend(want.pred.iter().map(|&p| p as f32));
+    w.extend(as_values(total));
+    out(Output {
+        kernel: "loss::softmax_xent_metrics (grad, loss, class, then the sums)".into(),
+        shape: format!("{shape}, twice onto a running sum"),
+        got,
+        want: w,
         ms,
     });
     Ok(())
