@@ -372,87 +372,49 @@ fn matmul_bias_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     }
 }
 
-// Split k, for a GEMM whose blocks alone would leave a GPU idle (a dense layer's 128 x 10 output
-// over k = 1,600 is 32 invocations, each 400 steps long): invocation (block, s) sums its block
-// over the steps [s * p.kq_split, (s + 1) * p.kq_split) into slab s of `c`, bound to a scratch
-// buffer of p.splits slabs of m x n (no bias, no activation); matmul_split_reduce then sums each
-// output's slabs in order, adds the bias and activates. Fixed-order sums: bit-identical run to run.
-
 fn k_steps() -> u32 {
     return (p.k + 3u) / 4u;
 }
 
-// The block and split of invocation `gid`, and the k steps it takes; None past the last split.
-struct Split {
-    t: Tile8,
-    s: u32,
-    kq0: u32,
-    kq1: u32,
-    ok: bool,
-}
-
-fn split_of(gid: vec3<u32>, nwg: vec3<u32>) -> Split {
+// ---------------------------------------------------------------------------------------------
+// Thin GEMMs (ops::Threads::Many, for a GEMM whose 8 x 8 blocks alone would leave a GPU idle: a
+// dense layer's 128 x 10 output is 32 blocks): one output per invocation, k in steps of 4 with
+// four scalar loads of each operand a step (any transpose and size), fma in k order. With
+// p.splits > 1, invocation (s, i) sums output i over the steps [s * p.kq_split, (s + 1) *
+// p.kq_split) into slab s of `c`, bound to a scratch buffer of p.splits slabs of m x n (no bias,
+// no activation), and matmul_split_reduce sums each output's slabs in order, adds the bias and
+// activates; with one split it does that itself. Fixed-order sums: bit-identical run to run.
+@compute @workgroup_size(WG_BLOCK)
+fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
-    let blocks = ((p.m + 7u) / 8u) * ((p.n + 7u) / 8u);
-    var r: Split;
-    r.s = inv / blocks;
-    r.ok = r.s < p.splits;
-    r.t = tile8_at(inv % blocks);
-    r.kq0 = min(r.s * p.kq_split, k_steps());
-    r.kq1 = min(r.kq0 + p.kq_split, k_steps());
-    return r;
-}
-
-// Four columns of a row into slab `base` of the scratch buffer, as they are.
-fn store_slab4(base: u32, row: u32, col0: u32, v: vec4<f32>) {
-    if row >= p.m {
+    let mn = p.m * p.n;
+    let s = inv / mn;
+    if s >= p.splits {
         return;
     }
-    for (var j = 0u; j < 4u; j++) {
-        let col = col0 + j;
-        if col < p.n {
-            c[base + row * p.n + col] = v[j];
-        }
+    let i = inv % mn;
+    let row = i / p.n;
+    let col = i % p.n;
+    let kq0 = min(s * p.kq_split, k_steps());
+    let kq1 = min(kq0 + p.kq_split, k_steps());
+    var acc = 0.0;
+    for (var kq = kq0; kq < kq1; kq++) {
+        let k0 = kq * 4u;
+        let av = vec4<f32>(lda(row, k0), lda(row, k0 + 1u), lda(row, k0 + 2u), lda(row, k0 + 3u));
+        let bv = vec4<f32>(ldb(k0, col), ldb(k0 + 1u, col), ldb(k0 + 2u, col), ldb(k0 + 3u, col));
+        acc = fma(av.x, bv.x, acc);
+        acc = fma(av.y, bv.y, acc);
+        acc = fma(av.z, bv.z, acc);
+        acc = fma(av.w, bv.w, acc);
     }
-}
-
-// The block into slab s of the scratch buffer.
-fn store8_slab(t: Tile8, blk: Block8, s: u32) {
-    let base = s * p.m * p.n;
-    let r = t.row0;
-    let c4 = t.col0 + 4u;
-    store_slab4(base, r + 0u, t.col0, blk.a0);
-    store_slab4(base, r + 0u, c4, blk.b0);
-    store_slab4(base, r + 1u, t.col0, blk.a1);
-    store_slab4(base, r + 1u, c4, blk.b1);
-    store_slab4(base, r + 2u, t.col0, blk.a2);
-    store_slab4(base, r + 2u, c4, blk.b2);
-    store_slab4(base, r + 3u, t.col0, blk.a3);
-    store_slab4(base, r + 3u, c4, blk.b3);
-    store_slab4(base, r + 4u, t.col0, blk.a4);
-    store_slab4(base, r + 4u, c4, blk.b4);
-    store_slab4(base, r + 5u, t.col0, blk.a5);
-    store_slab4(base, r + 5u, c4, blk.b5);
-    store_slab4(base, r + 6u, t.col0, blk.a6);
-    store_slab4(base, r + 6u, c4, blk.b6);
-    store_slab4(base, r + 7u, t.col0, blk.a7);
-    store_slab4(base, r + 7u, c4, blk.b7);
-}
-
-@compute @workgroup_size(WG_BLOCK)
-fn matmul_split_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = split_of(gid, nwg);
-    if r.ok && r.t.row0 < p.m {
-        store8_slab(r.t, block_vec(r.t, r.kq0, r.kq1), r.s);
+    if p.splits > 1u {
+        c[s * mn + i] = acc;
+        return;
     }
-}
-
-@compute @workgroup_size(WG_BLOCK)
-fn matmul_split_mixed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = split_of(gid, nwg);
-    if r.ok && r.t.row0 < p.m {
-        store8_slab(r.t, block_mixed(r.t, r.kq0, r.kq1), r.s);
+    if p.has_bias != 0u {
+        acc += bias[col];
     }
+    c[i] = activate(acc, p.act, p.alpha);
 }
 
 // One output per invocation: its slabs (bound as `a`) summed in order, the bias, the activation.

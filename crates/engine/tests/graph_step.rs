@@ -5,14 +5,14 @@ mod common;
 use common::*;
 use std::ops::ControlFlow;
 
-use wgnn_engine::check::{every_layer, every_other_layer};
+use wgnn_engine::check::{conv_pool_pairs, every_layer, every_other_layer};
 use wgnn_engine::graph::{
     keep_going, Backend, CpuGraph, GpuGraph, GraphState, HostData, Pass, Plan,
 };
 use wgnn_engine::layers::{BatchNorm, Conv2D, Dense};
 use wgnn_engine::model::{Activation, Layer, Padding};
 use wgnn_engine::ops::optim::Optimizer;
-use wgnn_engine::runtime::GpuContext;
+use wgnn_engine::runtime::{GpuContext, Spread};
 
 struct Synthetic {
     images: Vec<u8>,
@@ -88,6 +88,39 @@ fn one_training_step_matches_cpu() {
         let ec = c.eval(0, &order, true).unwrap();
         assert_close_tol("eval loss", &[eg.loss], &[ec.loss], 1e-3, 1e-3);
         assert_close_tol("eval probabilities", &eg.probs, &ec.probs, 1e-3, 1e-2);
+    }
+}
+
+#[test]
+fn convolutions_with_their_poolings_train_as_on_the_cpu_with_either_spread() {
+    if gpu().is_none() {
+        return;
+    }
+    // Its own device, so that forcing the spread leaves the shared one as it is.
+    let mut ctx = GpuContext::open(&device_options()).unwrap();
+    let data = synthetic(40, 144, 5);
+    let order: Vec<u32> = vec![3, 1, 4, 15, 9, 26, 5, 35, 8, 39, 7, 2, 0];
+    for spread in [Spread::Few, Spread::Many] {
+        ctx.spread = spread;
+        let plan = Plan::new([12, 12, 1], &conv_pool_pairs(), 8).unwrap();
+        let mut g = GpuGraph::new(&ctx, plan.clone(), Optimizer::adam(), 6).unwrap();
+        let mut c = CpuGraph::new(plan, Optimizer::adam(), 6).unwrap();
+        g.load(0, host(&data)).unwrap();
+        c.load(0, host(&data)).unwrap();
+        let rg = g.train_at(0, &order, 0.002).unwrap();
+        let rc = c.train_at(0, &order, 0.002).unwrap();
+        let what = format!("{spread:?} spread");
+        assert_close_tol(&format!("{what}: loss"), &[rg.loss], &[rc.loss], 1e-3, 1e-3);
+        compare(&format!("{what}: after 2 steps"), &g, &c, 1e-3, 1e-2);
+        let eg = g.eval(0, &order, true).unwrap();
+        let ec = c.eval(0, &order, true).unwrap();
+        assert_close_tol(
+            &format!("{what}: probabilities"),
+            &eg.probs,
+            &ec.probs,
+            1e-3,
+            1e-2,
+        );
     }
 }
 

@@ -20,7 +20,7 @@ use crate::runtime::{parse_shader, GpuContext, KernelFamily, SHADERS};
 
 pub use crate::ops::check_case::rand_vec;
 pub use models::preset_shapes;
-pub use steps::{every_layer, every_other_layer};
+pub use steps::{conv_pool_pairs, every_layer, every_other_layer};
 
 /// The op files whose checks `wgnn check` and the tests run, in the order they run: those with
 /// a kernel per family first (once per family), then the others.

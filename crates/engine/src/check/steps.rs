@@ -12,8 +12,8 @@ use crate::layers::{
 };
 use crate::model::{Activation, Layer, Padding};
 use crate::ops::optim::Optimizer;
-use crate::ops::Variant;
-use crate::runtime::{GpuContext, KernelFamily};
+use crate::ops::{Threads, Variant};
+use crate::runtime::{GpuContext, KernelFamily, Spread};
 use crate::util::rng::Rng;
 
 /// Every layer kind, on 12x12x1 inputs, 5 classes (with [`every_other_layer`], the models the
@@ -55,6 +55,41 @@ pub fn every_layer() -> Vec<Layer> {
             epsilon: 1e-3,
         }),
         Layer::Dropout(Dropout { rate: 0.5 }),
+        Layer::Dense(Dense {
+            units: 5,
+            activation: Activation::Softmax,
+        }),
+    ]
+}
+
+/// Convolutions each followed by a max pooling (`layers::ConvMaxPool`), on 12x12x1 inputs, 5
+/// classes: the first layer with a 2x2 pooling (one pass on the GPU), then 16 input channels
+/// under a 3x3 kernel (a forward that splits its taps with many threads) with tanh and a pooling
+/// that leaves the last row and column out.
+pub fn conv_pool_pairs() -> Vec<Layer> {
+    let conv = |filters, padding, activation| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: [3, 3],
+            strides: [1, 1],
+            padding,
+            activation,
+        })
+    };
+    let pool = || {
+        Layer::MaxPool2D(MaxPool2D {
+            pool: [2, 2],
+            strides: [2, 2],
+            padding: Padding::Valid,
+        })
+    };
+    vec![
+        conv(16, Padding::Valid, Activation::Relu),
+        pool(),
+        conv(8, Padding::Same, Activation::Tanh),
+        pool(),
+        Layer::Dropout(Dropout { rate: 0.25 }),
+        Layer::flatten(),
         Layer::Dense(Dense {
             units: 5,
             activation: Activation::Softmax,
@@ -121,18 +156,32 @@ pub fn every_other_layer(global_max: bool) -> Vec<Layer> {
 /// Two training steps of the test suite's models (every layer kind between them, 12x12x1 inputs),
 /// GPU graph against CPU graph (same plan, init and dropout masks), for each optimizer: the
 /// loss, parameters and batch-norm statistics.
+/// Each spread of the work runs them, the adapter's own and the other (a GPU's many short
+/// invocations on a CPU driver, and the other way round).
 pub fn check_steps(ctx: &mut GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
-    let saved = ctx.family;
+    let saved = (ctx.family, ctx.spread);
     ctx.family = match v {
         Variant::Tiled => KernelFamily::Tiled,
         Variant::Blocked => KernelFamily::Blocked,
     };
-    let r = steps(ctx, v, out);
-    ctx.family = saved;
+    let own = Threads::for_ctx(ctx);
+    let mut r = Ok(());
+    for threads in [own, own.other()] {
+        ctx.spread = match threads {
+            Threads::Few => Spread::Few,
+            Threads::Many => Spread::Many,
+        };
+        r = r.and_then(|_| steps(ctx, (v, threads), out));
+    }
+    (ctx.family, ctx.spread) = saved;
     r
 }
 
-fn steps(ctx: &GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
+fn steps(
+    ctx: &GpuContext,
+    (v, threads): (Variant, Threads),
+    out: &mut dyn FnMut(Row),
+) -> Result<()> {
     let mut rng = Rng::new(11);
     let (n, len) = (40, 144);
     let images: Vec<u8> = (0..n * len).map(|_| rng.below(256) as u8).collect();
@@ -147,6 +196,7 @@ fn steps(ctx: &GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
             "the other layer kinds, global average",
             every_other_layer(false),
         ),
+        ("convolutions with their poolings", conv_pool_pairs()),
     ];
     for (model, layers) in &models {
         let momentum = Optimizer::Sgd {
@@ -181,7 +231,7 @@ fn steps(ctx: &GpuContext, v: Variant, out: &mut dyn FnMut(Row)) -> Result<()> {
             out(compare(
                 &format!("training step, {name}"),
                 family_name(v),
-                &format!("{model}, 2 steps of 8"),
+                &format!("{model}, 2 steps of 8, {}", threads.describe()),
                 &got,
                 &want,
                 STEP_ATOL,

@@ -108,8 +108,8 @@ struct Params {
     a_vec: u32,
     b_vec: u32,
     alpha: f32,
-    /// Split k (blocked family): the splits, the steps of 4 along k each takes, and whether the
-    /// reduce adds the bias.
+    /// The thin GEMM's splits of k, the steps of 4 along k each takes, and whether the bias is
+    /// added.
     splits: u32,
     kq_split: u32,
     has_bias: u32,
@@ -267,7 +267,7 @@ pub fn matmul_with(
 
 /// [`matmul`] with the kernel family and the spread of its work chosen by the caller (`wgnn
 /// check` runs both spreads on every adapter): with [`Threads::Many`] a blocked GEMM of few
-/// blocks splits k.
+/// blocks runs thin.
 pub fn matmul_by(
     ctx: &GpuContext,
     (variant, threads): (Variant, Threads),
@@ -312,19 +312,23 @@ pub fn matmul_by(
         a_vec: vec_ok(s).0 as u32,
         b_vec: vec_ok(s).1 as u32,
         alpha: act.alpha(),
-        splits: match threads {
-            Threads::Many => k_splits(s) as u32,
-            Threads::Few => 1,
-        },
+        splits: 1,
         kq_split: 0,
         has_bias: u32::from(bias.is_some()),
     };
-    kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)
+    let family = kernels(variant, s);
+    if threads == Threads::Many && family.blocked() && blocks(s) < THIN_BELOW_BLOCKS {
+        return thin(ctx, s, &p, [a, b, c], bias);
+    }
+    family.matmul(ctx, s, &p, [a, b, c], bias)
 }
 
 /// One kernel family's GEMM: the dispatch for a checked shape and its parameters. [`kernels`]
 /// picks the family for a shape.
 trait GemmKernels {
+    /// Whether this is the blocked family (whose shader also holds the thin GEMM).
+    fn blocked(&self) -> bool;
+
     /// `c` from `[a, b, c]` and the bias, if any.
     fn matmul(
         &self,
@@ -352,22 +356,23 @@ fn kernels(variant: Variant, s: &GemmShape) -> &'static dyn GemmKernels {
     }
 }
 
-/// Split k when a GEMM's blocks of 8 x 8 are fewer than this: alone they would leave a GPU idle.
-const SPLIT_BELOW_BLOCKS: usize = 4096;
-/// Steps of 4 along k each split takes (a GEMM of no more steps runs whole).
+/// With [`Threads::Many`], a GEMM of fewer 8 x 8 blocks than this runs thin (one output per
+/// invocation): its blocks alone would leave a GPU idle.
+const THIN_BELOW_BLOCKS: usize = 4096;
+/// Steps of 4 along k each split of a thin GEMM takes (a GEMM of no more steps runs whole).
 const SPLIT_STEPS: usize = 16;
 /// At most this many splits (the scratch buffer holds one m x n slab each, and the reduce adds
 /// them in one loop).
 const MAX_SPLITS: usize = 64;
 
-/// How many splits of k the blocked family runs `s` in (1: none).
-fn k_splits(s: &GemmShape) -> usize {
-    let blocks = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
-    let steps = s.k.div_ceil(4);
-    if blocks >= SPLIT_BELOW_BLOCKS || steps <= SPLIT_STEPS {
-        return 1;
-    }
-    steps.div_ceil(SPLIT_STEPS).min(MAX_SPLITS)
+/// The blocked family's 8 x 8 blocks of C.
+fn blocks(s: &GemmShape) -> usize {
+    s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8)
+}
+
+/// How many splits of k a thin GEMM runs in (1: none).
+fn thin_splits(s: &GemmShape) -> usize {
+    s.k.div_ceil(4).div_ceil(SPLIT_STEPS).clamp(1, MAX_SPLITS)
 }
 
 /// The loads one step of the blocked kernels issues for 8 rows and 8 columns: 8 vec4 loads of an
@@ -379,6 +384,10 @@ fn blocked_loads(s: &GemmShape) -> u64 {
 }
 
 impl GemmKernels for BlockedKernels {
+    fn blocked(&self) -> bool {
+        true
+    }
+
     fn matmul(
         &self,
         ctx: &GpuContext,
@@ -387,14 +396,9 @@ impl GemmKernels for BlockedKernels {
         [a, b, c]: [&GpuTensor; 3],
         bias: Option<&GpuTensor>,
     ) -> Result<Vec<Dispatch>> {
-        let blocks = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
         // All-vec4 shapes get kernels without the scalar load path (it costs ~20% when present).
         let mixed = vec_ok(s) != (true, true);
-        let splits = p.splits as usize;
         let flops = 2 * (s.m * s.n * s.k) as u64;
-        if splits > 1 {
-            return split_k(ctx, s, p, [a, b, c], bias, (splits, mixed));
-        }
         let entry = match (bias.is_some(), mixed) {
             (false, false) => "matmul_vec",
             (true, false) => "matmul_bias_vec",
@@ -408,7 +412,7 @@ impl GemmKernels for BlockedKernels {
         if let Some(bias) = bias {
             bind.push(("bias", bias));
         }
-        let d = ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(p), &bind, blocks)?;
+        let d = ctx.dispatch_1d(SHADER, entry, bytemuck::bytes_of(p), &bind, blocks(s))?;
         let work = Work {
             serial: s.k.div_ceil(4) as u64,
             loads: blocked_loads(s),
@@ -419,49 +423,52 @@ impl GemmKernels for BlockedKernels {
     }
 }
 
-/// `c` in two dispatches: each split of k into its slab of a scratch buffer, then the slabs
-/// summed in order with the bias and activation. The scratch buffer is owned by the dispatches'
-/// bind groups, so it lives exactly as long as they do.
-fn split_k(
+/// `c` by the thin GEMM (`matmul_thin`, one output per invocation): whole when k is short,
+/// else each split of k into its slab of a scratch buffer and then the slabs summed in order with
+/// the bias and activation. The scratch buffer is owned by the dispatches' bind groups, so it
+/// lives exactly as long as they do.
+fn thin(
     ctx: &GpuContext,
     s: &GemmShape,
     p: &Params,
     [a, b, c]: [&GpuTensor; 3],
     bias: Option<&GpuTensor>,
-    (splits, mixed): (usize, bool),
 ) -> Result<Vec<Dispatch>> {
-    let steps = s.k.div_ceil(4);
-    let kq_split = steps.div_ceil(splits);
+    let splits = thin_splits(s);
+    let kq_split = s.k.div_ceil(4).div_ceil(splits);
     let p = Params {
         splits: splits as u32,
         kq_split: kq_split as u32,
         ..*p
     };
-    let slabs = ctx.alloc(splits * s.m * s.n, "gemm split-k slabs")?;
-    let entry = if mixed {
-        "matmul_split_mixed"
-    } else {
-        "matmul_split_vec"
-    };
-    let mut bind = vec![("a4", a), ("b4", b), ("c", &slabs)];
-    if mixed {
-        bind.extend([("a", a), ("b", b)]);
-    }
-    let blocks = s.m.div_ceil(VEC_ROWS) * s.n.div_ceil(8);
-    let parts = ctx.dispatch_1d(
-        SHADER,
-        entry,
-        bytemuck::bytes_of(&p),
-        &bind,
-        blocks * splits,
-    )?;
     let parts_work = Work {
         serial: kq_split as u64,
-        loads: blocked_loads(s),
+        loads: 8,
         flops: 2 * (s.m * s.n * s.k) as u64,
         ..Work::default()
     };
-    // Without a bias the reduce reads none; the slabs stand in for the binding.
+    // Without a bias nothing reads that binding; an operand stands in for it.
+    let bias_or = bias.unwrap_or(a);
+    if splits == 1 {
+        let bind = [("a", a), ("b", b), ("bias", bias_or), ("c", c)];
+        let d = ctx.dispatch_1d(
+            SHADER,
+            "matmul_thin",
+            bytemuck::bytes_of(&p),
+            &bind,
+            s.m * s.n,
+        )?;
+        return Ok(vec![d.with_work(parts_work)]);
+    }
+    let slabs = ctx.alloc(splits * s.m * s.n, "gemm split-k slabs")?;
+    let bind = [("a", a), ("b", b), ("bias", bias_or), ("c", &slabs)];
+    let parts = ctx.dispatch_1d(
+        SHADER,
+        "matmul_thin",
+        bytemuck::bytes_of(&p),
+        &bind,
+        splits * s.m * s.n,
+    )?;
     let reduce = ctx.dispatch_1d(
         SHADER,
         "matmul_split_reduce",
@@ -482,6 +489,10 @@ fn split_k(
 }
 
 impl GemmKernels for TiledKernels {
+    fn blocked(&self) -> bool {
+        false
+    }
+
     fn matmul(
         &self,
         ctx: &GpuContext,
@@ -561,7 +572,7 @@ pub const CHECK: OpCheck = OpCheck {
 
 fn checks(env: &Env, v: Variant, out: Sink) -> Result<()> {
     // The adapter's own spread of the work on every shape; the odd shapes also the other, so
-    // every adapter checks both (split k and whole).
+    // every adapter checks both (thin, whole or in splits of k, and blocked).
     let own = Threads::for_ctx(env.ctx);
     for (i, s) in odd_cases(env.quick).iter().enumerate() {
         for threads in [own, own.other()] {

@@ -18,7 +18,7 @@ pub mod reduce;
 pub mod step;
 pub mod window;
 
-use crate::runtime::{GpuContext, KernelFamily};
+use crate::runtime::{GpuContext, KernelFamily, Spread};
 
 /// Which family of kernels runs a convolution or a GEMM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +54,8 @@ pub enum Threads {
     /// added by one invocation, the forward and backward_input over all taps in one pass.
     Few,
     /// Many short ones, which a GPU running 32 or more invocations in lockstep needs to be busy:
-    /// a blocked GEMM with few blocks in splits of k, backward_weights in splits of 64 rows with
+    /// a GEMM with few 8 x 8 blocks thin (one output per invocation; long k in splits),
+    /// backward_weights in splits of 64 rows with
     /// each weight's sums added by a workgroup (a strided loop, then halving in workgroup
     /// memory), the blocked forward and backward_input in splits of the taps; each split into
     /// slabs, summed in order after.
@@ -65,11 +66,24 @@ impl Threads {
     /// Many on a hardware adapter whose subgroups reach 32 invocations (every discrete and
     /// integrated GPU), Few on a software one (llvmpipe and lavapipe, whose device type is CPU;
     /// through GL they report subgroups of 4-128, not their real 8) and on narrower ones. The rule
-    /// reads the adapter's type and subgroup size, never its name.
+    /// reads the adapter's type and subgroup size, never its name. `ctx.spread` forces either.
     pub fn for_ctx(ctx: &GpuContext) -> Self {
+        match ctx.spread {
+            Spread::Few => return Self::Few,
+            Spread::Many => return Self::Many,
+            Spread::Auto => {}
+        }
         match !ctx.adapter.is_cpu() && ctx.adapter.subgroup_sizes.1 >= 32 {
             true => Self::Many,
             false => Self::Few,
+        }
+    }
+
+    /// For check rows: "few threads" or "many threads".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Few => "few threads",
+            Self::Many => "many threads",
         }
     }
 

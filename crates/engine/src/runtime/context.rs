@@ -31,8 +31,21 @@ pub struct GpuContext {
     pub family_from: String,
     /// Whether `family` came from the tuning cache (the CLI applies it) rather than the user.
     pub family_tuned: bool,
+    /// How the kernels spread their work (`ops::Threads`); a graph reads it when it is built.
+    pub spread: Spread,
     /// First uncaptured wgpu error or device loss since the last `check`.
     errors: Arc<Mutex<Option<String>>>,
+}
+
+/// How the convolutions and GEMMs spread their work over invocations (`ops::Threads`): `Auto`
+/// follows the adapter (its device type and subgroup size); the others force a spread, so that
+/// the checks and tests run a GPU's spread on a CPU driver and the other way round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Spread {
+    #[default]
+    Auto,
+    Few,
+    Many,
 }
 
 /// How to open a device: the adapter, the kernel family and the kernel constants. The CLI fills
@@ -189,6 +202,7 @@ impl GpuContext {
             family: options.family,
             family_from: options.family_from.clone(),
             family_tuned: false,
+            spread: Spread::Auto,
             errors,
         })
     }

@@ -20,7 +20,7 @@ pub mod tuning_cache;
 
 pub use adapter::{adapters, check_choice, AdapterChoice, AdapterSummary, DeviceKind, Vendor};
 pub use config::{Constants, KernelConfig};
-pub use context::{DeviceOptions, GpuContext, KernelFamily, MemoryUse};
+pub use context::{DeviceOptions, GpuContext, KernelFamily, MemoryUse, Spread};
 pub use cost::{Cost, Work};
 pub use include::{assemble, Assembled};
 pub use kernel::{grid_1d, Dispatch, Kernel};
