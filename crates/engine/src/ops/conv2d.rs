@@ -34,7 +34,7 @@ const CHUNK_ALIGN: usize = 32;
 /// backward_weights splits the reduction over `n*oh*ow` into chunks of at least this many rows
 /// (few long splits, for [`Threads::Few`]; many short ones for [`Threads::Many`])...
 const MIN_CHUNK: usize = 512;
-const MIN_CHUNK_TREE: usize = 64;
+const MIN_CHUNK_TREE: usize = 32;
 /// ...with at most this many partial-sum floats in the scratch buffer (16 MiB).
 const MAX_PARTIAL: usize = 1 << 22;
 
@@ -816,7 +816,7 @@ pub fn backward_input_with(
 
 /// The blocked forward and backward_input run at most this many steps (of a tap and four
 /// channels) per invocation with [`Threads::Many`]; longer ones split their taps.
-const MAX_CONV_STEPS: usize = 32;
+const MAX_CONV_STEPS: usize = 16;
 
 /// [`backward_input`] with the kernel family and the spread of its work chosen by the caller
 /// (`wgnn check` runs both spreads on every adapter).

@@ -55,7 +55,7 @@ pub enum Threads {
     Few,
     /// Many short ones, which a GPU running 32 or more invocations in lockstep needs to be busy:
     /// a GEMM with few 8 x 8 blocks thin (one output per invocation; long k in splits),
-    /// backward_weights in splits of 64 rows with
+    /// backward_weights in splits of 32 rows with
     /// each weight's sums added by a workgroup (a strided loop, then halving in workgroup
     /// memory), the blocked forward and backward_input in splits of the taps; each split into
     /// slabs, summed in order after.
