@@ -26,6 +26,12 @@ struct Params {
     splits: u32,
     kq_split: u32,
     has_bias: u32,
+    // The thin GEMM and its reduce: 1 adds a row m to op(A) of all ones, whose products (the
+    // column sums of op(B): a dense layer's bias gradient) go to `db`.
+    ones_row: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,6 +39,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<storage, read_write> db: array<f32>;
 
 fn load_a(row: u32, kk: u32) -> f32 {
     if row >= p.m || kk >= p.k {
@@ -387,7 +394,7 @@ fn k_steps() -> u32 {
 @compute @workgroup_size(WG_BLOCK)
 fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
-    let mn = p.m * p.n;
+    let mn = (p.m + p.ones_row) * p.n;
     let s = inv / mn;
     if s >= p.splits {
         return;
@@ -400,7 +407,10 @@ fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     var acc = 0.0;
     for (var kq = kq0; kq < kq1; kq++) {
         let k0 = kq * 4u;
-        let av = vec4<f32>(lda(row, k0), lda(row, k0 + 1u), lda(row, k0 + 2u), lda(row, k0 + 3u));
+        var av = vec4<f32>(lda(row, k0), lda(row, k0 + 1u), lda(row, k0 + 2u), lda(row, k0 + 3u));
+        if row == p.m {
+            av = select(vec4<f32>(0.0), vec4<f32>(1.0), k0 + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.k));
+        }
         let bv = vec4<f32>(ldb(k0, col), ldb(k0 + 1u, col), ldb(k0 + 2u, col), ldb(k0 + 3u, col));
         acc = fma(av.x, bv.x, acc);
         acc = fma(av.y, bv.y, acc);
@@ -411,17 +421,28 @@ fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         c[s * mn + i] = acc;
         return;
     }
+    store_thin(i, acc);
+}
+
+// Output i of a thin GEMM (row m, when p.ones_row, into `db`), with the bias and activation.
+fn store_thin(i: u32, v: f32) {
+    if i >= p.m * p.n {
+        db[i - p.m * p.n] = v;
+        return;
+    }
+    var acc = v;
     if p.has_bias != 0u {
-        acc += bias[col];
+        acc += bias[i % p.n];
     }
     c[i] = activate(acc, p.act, p.alpha);
 }
 
-// One output per invocation: its slabs (bound as `a`) summed in order, the bias, the activation.
+// One output per invocation: its slabs (bound as `a`) summed in order, the bias, the activation
+// (the ones row's outputs into `db`).
 @compute @workgroup_size(WG_BLOCK)
 fn matmul_split_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG_BLOCK;
-    let mn = p.m * p.n;
+    let mn = (p.m + p.ones_row) * p.n;
     if i >= mn {
         return;
     }
@@ -429,8 +450,5 @@ fn matmul_split_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     for (var s = 0u; s < p.splits; s++) {
         acc += a[s * mn + i];
     }
-    if p.has_bias != 0u {
-        acc += bias[i % p.n];
-    }
-    c[i] = activate(acc, p.act, p.alpha);
+    store_thin(i, acc);
 }

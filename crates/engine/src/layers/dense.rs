@@ -185,16 +185,12 @@ impl Op for DenseOp {
         let g = activation::gpu_fused_grad(cx, self.act, y, dy)?;
         let shapes = self.shapes(cx.batch);
         let (dw, db) = (&cx.grads[self.w], &cx.grads[self.b]);
-        cx.push_all(gemm::matmul(
+        cx.push_all(gemm::weight_grads(
             cx.ctx,
             &shapes.weights,
-            x,
-            &g,
-            None,
-            dw,
-            false,
+            [x, &g],
+            [dw, db],
         )?);
-        cx.push(reduce::col_sum(cx.ctx, cx.batch, self.units, &g, db)?);
         if !need_dx {
             return Ok(None);
         }

@@ -11,6 +11,7 @@ use super::check_case::{
     nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
 };
 use super::elementwise::Act;
+use super::reduce;
 use crate::bail;
 use crate::error::Result;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor, Work};
@@ -113,6 +114,9 @@ struct Params {
     splits: u32,
     kq_split: u32,
     has_bias: u32,
+    /// The thin GEMM: 1 adds a row of ones to op(A), whose products go to `db`.
+    ones_row: u32,
+    _pad: [u32; 3],
 }
 
 /// `src` is [rows, cols] row-major; returns [cols, rows].
@@ -277,6 +281,35 @@ pub fn matmul_by(
     c: &GpuTensor,
     act: Act,
 ) -> Result<Vec<Dispatch>> {
+    check_operands(s, [a, b, c], bias)?;
+    let p = Params {
+        m: s.m as u32,
+        n: s.n as u32,
+        k: s.k as u32,
+        trans_a: s.trans_a as u32,
+        trans_b: s.trans_b as u32,
+        act: act.code(),
+        a_vec: vec_ok(s).0 as u32,
+        b_vec: vec_ok(s).1 as u32,
+        alpha: act.alpha(),
+        splits: 1,
+        kq_split: 0,
+        has_bias: u32::from(bias.is_some()),
+        ones_row: 0,
+        _pad: [0; 3],
+    };
+    if runs_thin((variant, threads), s) {
+        return thin(ctx, s, &p, [a, b, c], (bias, None));
+    }
+    kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)
+}
+
+/// Errors unless the tensors hold what shape `s` needs.
+fn check_operands(
+    s: &GemmShape,
+    [a, b, c]: [&GpuTensor; 3],
+    bias: Option<&GpuTensor>,
+) -> Result<()> {
     s.validate()?;
     for (what, t, want) in [
         ("A", a, s.a_len()),
@@ -302,25 +335,67 @@ pub fn matmul_by(
             );
         }
     }
+    Ok(())
+}
+
+/// Whether `s` runs as a thin GEMM: with many threads, in the blocked family, with too few
+/// blocks to fill a GPU.
+fn runs_thin((variant, threads): (Variant, Threads), s: &GemmShape) -> bool {
+    threads == Threads::Many && kernels(variant, s).blocked() && blocks(s) < THIN_BELOW_BLOCKS
+}
+
+/// A dense layer's parameter gradients: `dw = op(A)·op(B)` for its weights product `s` (`xᵀ·g`)
+/// and `db`, the column sums of `g` (op(B), `s.k` rows of `s.n`). Where `s` runs thin (see
+/// [`matmul_by`]), one thin GEMM whose op(A) has an extra row of ones gives both; otherwise the
+/// GEMM and then `reduce::col_sum`.
+pub fn weight_grads_by(
+    ctx: &GpuContext,
+    spread: (Variant, Threads),
+    s: &GemmShape,
+    [x, g]: [&GpuTensor; 2],
+    [dw, db]: [&GpuTensor; 2],
+) -> Result<Vec<Dispatch>> {
+    if !runs_thin(spread, s) {
+        let mut d = matmul_by(ctx, spread, s, [x, g], None, dw, Act::Linear)?;
+        d.push(reduce::col_sum(ctx, s.k, s.n, g, db)?);
+        return Ok(d);
+    }
+    check_operands(s, [x, g, dw], None)?;
+    if db.len != s.n {
+        bail!(
+            "gemm: the bias gradient has {} elements, the shape needs n = {}",
+            db.len,
+            s.n
+        );
+    }
     let p = Params {
         m: s.m as u32,
         n: s.n as u32,
         k: s.k as u32,
         trans_a: s.trans_a as u32,
         trans_b: s.trans_b as u32,
-        act: act.code(),
-        a_vec: vec_ok(s).0 as u32,
-        b_vec: vec_ok(s).1 as u32,
-        alpha: act.alpha(),
+        act: 0,
+        a_vec: 0,
+        b_vec: 0,
+        alpha: 0.0,
         splits: 1,
         kq_split: 0,
-        has_bias: u32::from(bias.is_some()),
+        has_bias: 0,
+        ones_row: 1,
+        _pad: [0; 3],
     };
-    let family = kernels(variant, s);
-    if threads == Threads::Many && family.blocked() && blocks(s) < THIN_BELOW_BLOCKS {
-        return thin(ctx, s, &p, [a, b, c], bias);
-    }
-    family.matmul(ctx, s, &p, [a, b, c], bias)
+    thin(ctx, s, &p, [x, g, dw], (None, Some(db)))
+}
+
+/// [`weight_grads_by`] with the adapter's family and spread.
+pub fn weight_grads(
+    ctx: &GpuContext,
+    s: &GemmShape,
+    [x, g]: [&GpuTensor; 2],
+    [dw, db]: [&GpuTensor; 2],
+) -> Result<Vec<Dispatch>> {
+    let spread = (Variant::for_ctx(ctx), Threads::for_ctx(ctx));
+    weight_grads_by(ctx, spread, s, [x, g], [dw, db])
 }
 
 /// One kernel family's GEMM: the dispatch for a checked shape and its parameters. [`kernels`]
@@ -432,7 +507,7 @@ fn thin(
     s: &GemmShape,
     p: &Params,
     [a, b, c]: [&GpuTensor; 3],
-    bias: Option<&GpuTensor>,
+    (bias, db): (Option<&GpuTensor>, Option<&GpuTensor>),
 ) -> Result<Vec<Dispatch>> {
     let splits = thin_splits(s);
     let kq_split = s.k.div_ceil(4).div_ceil(splits);
@@ -447,39 +522,44 @@ fn thin(
         flops: 2 * (s.m * s.n * s.k) as u64,
         ..Work::default()
     };
-    // Without a bias nothing reads that binding; an operand stands in for it.
+    // Without a bias or a ones row nothing reads those bindings; an operand and a one-element
+    // buffer stand in for them.
     let bias_or = bias.unwrap_or(a);
+    let no_db;
+    let db = match db {
+        Some(db) => db,
+        None => {
+            no_db = ctx.alloc(1, "no bias gradient")?;
+            &no_db
+        }
+    };
+    let outputs = (s.m + p.ones_row as usize) * s.n;
+    let params = bytemuck::bytes_of(&p);
     if splits == 1 {
-        let bind = [("a", a), ("b", b), ("bias", bias_or), ("c", c)];
-        let d = ctx.dispatch_1d(
-            SHADER,
-            "matmul_thin",
-            bytemuck::bytes_of(&p),
-            &bind,
-            s.m * s.n,
-        )?;
+        let bind = [("a", a), ("b", b), ("bias", bias_or), ("c", c), ("db", db)];
+        let d = ctx.dispatch_1d(SHADER, "matmul_thin", params, &bind, outputs)?;
         return Ok(vec![d.with_work(parts_work)]);
     }
-    let slabs = ctx.alloc(splits * s.m * s.n, "gemm split-k slabs")?;
-    let bind = [("a", a), ("b", b), ("bias", bias_or), ("c", &slabs)];
-    let parts = ctx.dispatch_1d(
-        SHADER,
-        "matmul_thin",
-        bytemuck::bytes_of(&p),
-        &bind,
-        splits * s.m * s.n,
-    )?;
-    let reduce = ctx.dispatch_1d(
-        SHADER,
-        "matmul_split_reduce",
-        bytemuck::bytes_of(&p),
-        &[("a", &slabs), ("bias", bias.unwrap_or(&slabs)), ("c", c)],
-        s.m * s.n,
-    )?;
+    let slabs = ctx.alloc(splits * outputs, "gemm split-k slabs")?;
+    let bind = [
+        ("a", a),
+        ("b", b),
+        ("bias", bias_or),
+        ("c", &slabs),
+        ("db", db),
+    ];
+    let parts = ctx.dispatch_1d(SHADER, "matmul_thin", params, &bind, splits * outputs)?;
+    let bind = [
+        ("a", &slabs),
+        ("bias", bias.unwrap_or(&slabs)),
+        ("c", c),
+        ("db", db),
+    ];
+    let reduce = ctx.dispatch_1d(SHADER, "matmul_split_reduce", params, &bind, outputs)?;
     let reduce_work = Work {
         serial: splits as u64,
         loads: 1,
-        flops: (splits * s.m * s.n) as u64,
+        flops: (splits * outputs) as u64,
         ..Work::default()
     };
     Ok(vec![
@@ -551,6 +631,8 @@ pub fn odd_cases(quick: bool) -> Vec<GemmShape> {
         // k long enough to split (Threads::Many): all vec4, and one with scalar loads.
         g(16, 12, 100, false, false),
         g(9, 10, 70, false, false),
+        // A weights product (xᵀ·dy) long enough to split, with its bias gradient.
+        g(10, 12, 100, true, false),
     ];
     if !quick {
         v.extend([
@@ -646,5 +728,36 @@ pub fn check_one(
             ms,
         });
     }
+    if s.trans_a && !s.trans_b {
+        check_weight_grads(ctx, vt, s, (&shape, [&ga, &gb], [&a, &b]), out)?;
+    }
+    Ok(())
+}
+
+/// A weights product (`op(A) = xᵀ`) as a dense layer's parameter gradients: the product and the
+/// column sums of op(B) (the bias gradient), against the references.
+fn check_weight_grads(
+    ctx: &GpuContext,
+    vt: (Variant, Threads),
+    s: &GemmShape,
+    (shape, [ga, gb], [a, b]): (&str, [&GpuTensor; 2], [&[f32]; 2]),
+    out: Sink,
+) -> Result<()> {
+    let gdw = nan_tensor(ctx, s.c_len(), "dw")?;
+    let gdb = nan_tensor(ctx, s.n, "db")?;
+    let d = weight_grads_by(ctx, vt, s, [ga, gb], [&gdw, &gdb])?;
+    let ms = timed(ctx, &d.iter().collect::<Vec<_>>())?;
+    let names: Vec<&str> = d.iter().map(|d| d.name.as_str()).collect();
+    let mut got = ctx.read_f32(&gdw)?;
+    got.extend(ctx.read_f32(&gdb)?);
+    let mut want = matmul_ref(s, a, b, None, false);
+    want.extend(reduce::col_sum_cpu(s.k, s.n, b));
+    out(Output {
+        kernel: format!("{} (weights and bias gradients)", names.join(" + ")),
+        shape: shape.to_string(),
+        got,
+        want,
+        ms,
+    });
     Ok(())
 }
