@@ -12,6 +12,7 @@
 
 #include "prelude/step.wgsl"
 #include "prelude/grid.wgsl"
+#include "prelude/activate.wgsl"
 
 struct Params {
     c: u32,
@@ -22,6 +23,12 @@ struct Params {
     chunk_rows: u32,
     momentum: f32,
     eps: f32,
+    // bn_dx: the activation of the op before (its output is x), whose gradient bn_dx applies to
+    // dx so that op need not (0: none), and its alpha.
+    act: u32,
+    alpha: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -194,7 +201,8 @@ fn bn_bwd_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 }
 
 // Backward pass 2: dbeta = sum dy, dgamma = sum dy*xhat (written by the chunk-0 workgroups);
-// dx = gamma*invstd/N * (N*dy - dbeta - xhat*dgamma) on valid rows, 0 on padding rows.
+// dx = gamma*invstd/N * (N*dy - dbeta - xhat*dgamma) on valid rows, 0 on padding rows; then the
+// gradient before the previous op's activation (p.act; linear gives dx as it is).
 @compute @workgroup_size(WG)
 fn bn_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x * p.cpg + lid % p.cpg;
@@ -217,6 +225,7 @@ fn bn_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     for (var r = chunk_start(wid) + lid / p.cpg; r < end; r += lanes) {
         let i = r * p.c + ch;
         let xhat = (x[i] - m) * inv;
-        y[i] = select(0.0, k * (nf * dy[i] - db - xhat * dg), r < valid);
+        let g = select(0.0, k * (nf * dy[i] - db - xhat * dg), r < valid);
+        y[i] = activate_grad(x[i], g, p.act, p.alpha);
     }
 }

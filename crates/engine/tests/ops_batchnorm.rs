@@ -360,3 +360,50 @@ fn bad_shapes_are_errors() {
         bn::forward_infer(ctx, &bad, &b.x, &b.gamma, &b.beta, &b.rmean, &b.rvar, &b.y).is_err()
     );
 }
+
+#[test]
+fn the_activation_before_in_the_backward_pass_gives_the_bits_of_a_pass_of_its_own() {
+    let Some(ctx) = gpu() else { return };
+    use wgnn_engine::ops::elementwise::{self, Act};
+    for (k, &(rps, c, max_batch, batch)) in CASES.iter().enumerate() {
+        let s = BnShape::new(rps, max_batch, c).unwrap();
+        let n = s.max_rows() * c;
+        let p = params(k as u64, c);
+        let b = bufs(&s, &p);
+        let x = rand_vec(40 + k as u64, n);
+        run_train(&s, &b, batch, &x, &rand_vec(50 + k as u64, n));
+        for act in [Act::Relu, Act::Tanh, Act::Elu(1.0)] {
+            // BN's input gradient, then the activation's backward pass of its own.
+            let g = ctx.alloc(n, "g").unwrap();
+            let mut two = bn::backward(
+                ctx, &s, &b.x, &b.dy, &b.gamma, &b.mean, &b.invstd, &b.step, &b.dx, &b.dgamma,
+                &b.dbeta,
+            )
+            .unwrap();
+            two.push(elementwise::act_backward(ctx, act, &b.x, &b.dx, &g).unwrap());
+            let (saved, dx2) = ([&b.gamma, &b.mean, &b.invstd], ctx.alloc(n, "dx").unwrap());
+            let one = bn::backward_act(
+                ctx,
+                &s,
+                [&b.x, &b.dy, &b.step],
+                saved,
+                act,
+                [&dx2, &b.dgamma, &b.dbeta],
+            )
+            .unwrap();
+            ctx.run(&two.iter().chain(&one).collect::<Vec<_>>())
+                .unwrap();
+            let bits = |t: &GpuTensor| -> Vec<u32> {
+                ctx.read_f32(t)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
+            };
+            assert!(
+                bits(&g) == bits(&dx2),
+                "{rps}x{c}, batch {batch} of {max_batch}, {act:?}"
+            );
+        }
+    }
+}

@@ -18,6 +18,7 @@ use super::{init_params, HostData};
 use crate::bail;
 use crate::error::{Error, Result};
 use crate::layers::{ConvMaxPool, GpuCx};
+use crate::ops::elementwise::Act;
 use crate::ops::optim::Optimizer;
 use crate::ops::step::{StepParams, STEP_WORDS};
 use crate::ops::{gather, loss, optim};
@@ -122,6 +123,19 @@ struct Recorder<'a> {
     buffers: HashMap<(usize, &'static str), GpuTensor>,
 }
 
+/// The activation of node `i - 1` whose gradient node `i`'s backward pass applies for it: where
+/// node i can (batch normalisation) and node i - 1 is not in a pair; Linear otherwise.
+fn act_before(plan: &Plan, pairs: &[Option<ConvMaxPool>], i: usize) -> Act {
+    let Some(prev) = i.checked_sub(1) else {
+        return Act::Linear;
+    };
+    let in_pair = pairs[prev].is_some() || prev.checked_sub(1).is_some_and(|j| pairs[j].is_some());
+    match plan.nodes[i].applies_act_before() && !in_pair {
+        true => plan.nodes[prev].fused_act(),
+        false => Act::Linear,
+    }
+}
+
 /// Each op's input and output in the training step, and what it saved.
 type Saved = Vec<(GpuTensor, GpuTensor, Option<Box<dyn Any>>)>;
 
@@ -179,6 +193,8 @@ impl Recorder<'_> {
         // inference graph saved nothing and records nothing here.
         let mut dy = grad_logits.clone();
         let mut i = io.len();
+        // Whether the op after node i applied node i's activation gradient.
+        let mut gated = false;
         while i > 0 {
             i -= 1;
             let (x, y, saved) = &io[i];
@@ -193,11 +209,19 @@ impl Recorder<'_> {
                     let argmax = saved
                         .downcast_ref::<GpuTensor>()
                         .expect("the pair's forward pass saved its argmax");
+                    gated = false;
                     let cx = &mut self.pair_cx(train, i);
                     pair.gpu_backward(cx, [x, y, argmax], &dy, i > 0)?
                 }
                 None => {
-                    plan.nodes[i].gpu_backward(&mut self.cx(train, i), (x, y), saved, &dy, i > 0)?
+                    let node = &plan.nodes[i];
+                    let before = act_before(plan, pairs, i);
+                    let cx = &mut GpuCx {
+                        act_before: before,
+                        dy_gated: std::mem::replace(&mut gated, before != Act::Linear),
+                        ..self.cx(train, i)
+                    };
+                    node.gpu_backward(cx, (x, y), saved, &dy, i > 0)?
                 }
             };
             if let Some(dx) = dx {
@@ -231,6 +255,8 @@ impl Recorder<'_> {
             in_len: self.act_len[node],
             out_len: self.act_len[node + 1],
             buffers: &mut self.buffers,
+            act_before: Act::Linear,
+            dy_gated: false,
         }
     }
 }

@@ -202,13 +202,17 @@ pub(crate) fn gpu_grad(
     Ok(g)
 }
 
-/// The gradient before the activation a Conv2D or Dense kernel fused, in the op's own buffer.
+/// The gradient before the activation a Conv2D or Dense kernel fused, in the op's own buffer;
+/// `dy` itself when the op after applied it (`cx.dy_gated`).
 pub(crate) fn gpu_fused_grad(
     cx: &mut GpuCx,
     a: Act,
     y: &GpuTensor,
     dy: &GpuTensor,
 ) -> Result<GpuTensor> {
+    if cx.dy_gated {
+        return Ok(dy.clone());
+    }
     let len = dy.len;
     gpu_grad(cx, a, y, dy, |cx| cx.buffer("pre-activation gradient", len))
 }

@@ -197,19 +197,16 @@ impl Op for BatchNormOp {
     ) -> Result<Option<GpuTensor>> {
         // The kernels give the input gradient with gamma's and beta's: it is always written.
         let dx = cx.input_grad()?;
-        cx.list.extend(batchnorm::backward(
-            cx.ctx,
-            &self.s,
-            x,
-            dy,
-            &cx.params[self.gamma],
-            &saved.mean,
-            &saved.invstd,
-            cx.step,
-            &dx,
-            &cx.grads[self.gamma],
-            &cx.grads[self.beta],
+        let params = [&cx.params[self.gamma], &saved.mean, &saved.invstd];
+        let grads = [&dx, &cx.grads[self.gamma], &cx.grads[self.beta]];
+        let (x_dy, act) = ([x, dy, cx.step], cx.act_before);
+        cx.push_all(batchnorm::backward_act(
+            cx.ctx, &self.s, x_dy, params, act, grads,
         )?);
         Ok(Some(dx))
+    }
+
+    fn applies_act_before(&self) -> bool {
+        true
     }
 }

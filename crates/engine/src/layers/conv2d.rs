@@ -250,6 +250,10 @@ impl Op for ConvOp {
         cpu_conv_grads(cx, &self.s, (self.w, self.b), x, g, need_dx)
     }
 
+    fn fused_act(&self) -> Act {
+        self.act
+    }
+
     fn fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
         Some(ConvMaxPool {
             s: self.s,

@@ -161,6 +161,10 @@ impl Op for DenseOp {
         dx
     }
 
+    fn fused_act(&self) -> Act {
+        self.act
+    }
+
     fn gpu_forward(
         &self,
         cx: &mut GpuCx,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::error::Result;
+use crate::ops::elementwise::Act;
 use crate::runtime::{Dispatch, GpuContext, GpuTensor};
 
 /// The GPU graph while it records one op's passes.
@@ -24,6 +25,12 @@ pub struct GpuCx<'a> {
     pub(crate) in_len: usize,
     pub(crate) out_len: usize,
     pub(crate) buffers: &'a mut HashMap<(usize, &'static str), GpuTensor>,
+    /// Backward: the activation of the op before, whose gradient this op applies to its input
+    /// gradient (Linear: none), where it said it can ([`super::Op::applies_act_before`]).
+    pub act_before: Act,
+    /// Backward: whether the op after this one already applied this op's activation gradient
+    /// to `dy`.
+    pub dy_gated: bool,
 }
 
 impl GpuCx<'_> {

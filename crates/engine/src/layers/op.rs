@@ -8,6 +8,7 @@ use super::conv_pool::ConvMaxPool;
 use super::cpu::CpuCx;
 use super::gpu::GpuCx;
 use crate::error::Result;
+use crate::ops::elementwise::Act;
 use crate::ops::pool::PoolShape;
 use crate::runtime::GpuTensor;
 
@@ -68,6 +69,17 @@ pub trait Op: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// The activation this op's kernels apply to its output (Linear: none), whose gradient the
+    /// op after it may apply for it on the GPU.
+    fn fused_act(&self) -> Act {
+        Act::Linear
+    }
+
+    /// Whether this op's GPU backward pass applies `cx.act_before` to its input gradient.
+    fn applies_act_before(&self) -> bool {
+        false
+    }
+
     /// This op followed by max pooling `p` as one pass, when the op can fuse it (each backend
     /// then asks the pair whether it fuses there).
     fn fuse_max_pool(&self, _p: &PoolShape) -> Option<ConvMaxPool> {
@@ -113,6 +125,8 @@ pub trait DynOp: fmt::Debug + Send + Sync {
     ) -> Vec<f32>;
     fn cpu_discard(&self, cx: &mut CpuCx, saved: Box<dyn Any + Send>);
     fn max_pool(&self) -> Option<PoolShape>;
+    fn fused_act(&self) -> Act;
+    fn applies_act_before(&self) -> bool;
     fn fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool>;
     fn gpu_forward(
         &self,
@@ -168,6 +182,12 @@ impl<T: Op> DynOp for T {
     }
     fn max_pool(&self) -> Option<PoolShape> {
         Op::max_pool(self)
+    }
+    fn fused_act(&self) -> Act {
+        Op::fused_act(self)
+    }
+    fn applies_act_before(&self) -> bool {
+        Op::applies_act_before(self)
     }
     fn fuse_max_pool(&self, p: &PoolShape) -> Option<ConvMaxPool> {
         Op::fuse_max_pool(self, p)

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use super::check_case::{
     nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
 };
+use super::elementwise::Act;
 use super::step::StepParams;
 use crate::bail;
 use crate::error::Result;
@@ -352,6 +353,9 @@ struct Params {
     chunk_rows: u32,
     momentum: f32,
     eps: f32,
+    act: u32,
+    alpha: f32,
+    _pad: [u32; 2],
 }
 
 /// The workgroup size shared by `entries`, as compiled: one layout sizes all their grids and the
@@ -389,6 +393,9 @@ fn layout(s: &BnShape, wg: usize) -> (Params, [u32; 3]) {
         chunk_rows: chunk_rows as u32,
         momentum: s.momentum,
         eps: s.eps,
+        act: 0,
+        alpha: 0.0,
+        _pad: [0; 2],
     };
     (p, [s.c.div_ceil(cpg) as u32, nchunks as u32, 1])
 }
@@ -522,6 +529,27 @@ pub fn backward(
     dgamma: &GpuTensor,
     dbeta: &GpuTensor,
 ) -> Result<Vec<Dispatch>> {
+    let saved = [gamma, save_mean, save_invstd];
+    backward_act(
+        ctx,
+        s,
+        [x, dy, step],
+        saved,
+        Act::Linear,
+        [dx, dgamma, dbeta],
+    )
+}
+
+/// [`backward`], with `dx` then taken through the gradient of `act`, the activation of the op
+/// before, whose output is `x` (the bits of `backward` and then `elementwise::act_backward`).
+pub fn backward_act(
+    ctx: &GpuContext,
+    s: &BnShape,
+    [x, dy, step]: [&GpuTensor; 3],
+    [gamma, save_mean, save_invstd]: [&GpuTensor; 3],
+    act: Act,
+    [dx, dgamma, dbeta]: [&GpuTensor; 3],
+) -> Result<Vec<Dispatch>> {
     s.validate()?;
     check("x", x, s.len())?;
     check("dy", dy, s.len())?;
@@ -538,6 +566,11 @@ pub fn backward(
     check_step(step)?;
     let wg = workgroup(ctx, &["bn_bwd_sums", "bn_dx"])?;
     let (p, groups) = layout(s, wg);
+    let p = Params {
+        act: act.code(),
+        alpha: act.alpha(),
+        ..p
+    };
     let partial = ctx.alloc(2 * p.nchunks as usize * s.c, "batchnorm partial sums")?;
     let pb = bytemuck::bytes_of(&p);
     let bind = [
@@ -667,9 +700,23 @@ fn check_train(ctx: &GpuContext, s: &BnShape, batch: usize, seed: u64, out: Sink
         kernel: "batchnorm::bn_bwd_sums+bn_dx".into(),
         shape: format!("{}: dx, dgamma, dbeta", check_shape(s, batch)),
         got,
-        want: [dx, dgamma, dbeta].concat(),
+        want: [dx.clone(), dgamma, dbeta].concat(),
         ms,
     });
+    // dx through the gradient of the activation before (whose output is x).
+    for (act, name) in [(Act::Relu, "ReLU"), (Act::Tanh, "tanh")] {
+        let gdx = nan_tensor(ctx, n, "dx")?;
+        let (io, saved) = ([&gx, &gdy, &gstep], [&gg, &gmean, &ginv]);
+        let b = backward_act(ctx, s, io, saved, act, [&gdx, &gdg, &gdb])?;
+        let ms = timed(ctx, &b.iter().collect::<Vec<_>>())?;
+        out(Output {
+            kernel: format!("batchnorm::bn_bwd_sums+bn_dx, then the {name} before"),
+            shape: format!("{}: dx", check_shape(s, batch)),
+            got: ctx.read_f32(&gdx)?,
+            want: super::elementwise::act_backward_ref(act, &x, &dx),
+            ms,
+        });
+    }
     Ok(())
 }
 
