@@ -759,10 +759,11 @@ fn fast_and_best_train_with_their_own_defaults_and_flags_override_them() {
             &out,
         );
         assert!(
-            o.contains("1 epochs, batch 128, adam lr 0.01, schedule onecycle\n"),
+            o.contains("1 epochs, batch 128, adam lr 0.02, schedule onecycle, label smoothing 0.1\n"),
             "{o}"
         );
-        assert!((metric(&out, "lr") - 0.01).abs() < 1e-6);
+        assert!((metric(&out, "lr") - 0.02).abs() < 1e-6);
+        assert!((metric(&out, "label_smoothing") - 0.1).abs() < 1e-6);
         assert_eq!(str_of(&out, "schedule"), "onecycle");
         assert_eq!(str_of(&out, "augment"), serde_json::Value::Null);
         assert_eq!(str_of(&out, "backend"), backend);

@@ -83,9 +83,10 @@ fn preset_defaults() {
     }
     let d = preset("fast").unwrap().defaults;
     assert_eq!(d.optimizer, OptimizerKind::Adam);
-    assert_eq!((d.lr, d.batch_size, d.epochs), (0.01, 128, 2));
+    assert_eq!((d.lr, d.batch_size, d.epochs), (0.02, 128, 1));
     assert_eq!(d.validation, Validation::Split(0.1));
     assert_eq!(d.schedule, Schedule::OneCycle { max_lr: None });
+    assert_eq!(d.label_smoothing, 0.1);
     assert_eq!(d.augment, None);
     let d = preset("best").unwrap().defaults;
     assert_eq!(d.optimizer, OptimizerKind::Adam);

@@ -134,7 +134,9 @@ pub fn preset(name: &str) -> Result<ModelSpec> {
             ],
             defaults(Rmsprop, 64, 8, Validation::Split(0.1)),
         ),
-        // Issue 12: at least 99.0% test accuracy in at most 2 epochs (docs/presets-log.md).
+        // At least 99.0% mean test accuracy in the least training: one epoch, a one-cycle
+        // schedule peaking at 0.02 and label smoothing .1, chosen on validation over five seeds
+        // (docs/presets-log.md).
         "fast" => (
             vec![
                 Layer::conv(32, 5, Relu),
@@ -145,9 +147,10 @@ pub fn preset(name: &str) -> Result<ModelSpec> {
                 Layer::dense(10, Softmax),
             ],
             TrainDefaults {
-                lr: 0.01,
+                lr: 0.02,
                 schedule: Schedule::OneCycle { max_lr: None },
-                ..defaults(Adam, 128, 2, Validation::Split(0.1))
+                label_smoothing: 0.1,
+                ..defaults(Adam, 128, 1, Validation::Split(0.1))
             },
         ),
         // Issue 12: at least 99.6% test accuracy, as cheaply as possible on the CPU backend:
