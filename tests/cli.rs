@@ -759,7 +759,9 @@ fn fast_and_best_train_with_their_own_defaults_and_flags_override_them() {
             &out,
         );
         assert!(
-            o.contains("1 epochs, batch 128, adam lr 0.02, schedule onecycle, label smoothing 0.1\n"),
+            o.contains(
+                "1 epochs, batch 128, adam lr 0.02, schedule onecycle, label smoothing 0.1\n"
+            ),
             "{o}"
         );
         assert!((metric(&out, "lr") - 0.02).abs() < 1e-6);

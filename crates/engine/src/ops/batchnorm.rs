@@ -703,8 +703,10 @@ fn check_train(ctx: &GpuContext, s: &BnShape, batch: usize, seed: u64, out: Sink
         want: [dx.clone(), dgamma, dbeta].concat(),
         ms,
     });
-    // dx through the gradient of the activation before (whose output is x).
-    for (act, name) in [(Act::Relu, "ReLU"), (Act::Tanh, "tanh")] {
+    // dx through the gradient of the activation before (whose output is x): activations whose
+    // gradient is a factor of at most 1 wherever x lies (x here is no tanh's or sigmoid's output,
+    // whose factors would scale dx's rounding past the tolerance).
+    for (act, name) in [(Act::Relu, "ReLU"), (Act::LeakyRelu(0.1), "leaky ReLU 0.1")] {
         let gdx = nan_tensor(ctx, n, "dx")?;
         let (io, saved) = ([&gx, &gdy, &gstep], [&gg, &gmean, &ginv]);
         let b = backward_act(ctx, s, io, saved, act, [&gdx, &gdg, &gdb])?;
