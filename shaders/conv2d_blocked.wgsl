@@ -489,26 +489,21 @@ fn backward_input_vec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     }
 }
 
-// Forward, cout % 4 == 0 and cin % 4 != 0 (the first layer: cin = 1): like forward_vec, 4 output
-// pixels x 8 channels per invocation, but x is read one scalar per pixel and input channel.
-@compute @workgroup_size(WG_BLOCK)
-fn forward_vec_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
+// The sums of four output pixels q0..q3 x the output channels of vec4s co4a and co4b, x read
+// one scalar per pixel and input channel (forward_vec_sx and forward_pool_sx).
+struct Sums8 {
+    a0: vec4<f32>,
+    a1: vec4<f32>,
+    a2: vec4<f32>,
+    a3: vec4<f32>,
+    b0: vec4<f32>,
+    b1: vec4<f32>,
+    b2: vec4<f32>,
+    b3: vec4<f32>,
+}
+
+fn sx_sums(q0: Pix, q1: Pix, q2: Pix, q3: Pix, co4a: u32, co4b: u32) -> Sums8 {
     let cout4 = p.cout / 4u;
-    let ngc = (cout4 + 1u) / 2u;
-    let M = p.n * p.oh * p.ow;
-    let mg = inv / ngc;
-    if mg * 4u >= M {
-        return;
-    }
-    let gc = inv % ngc;
-    let co4a = gc * 2u;
-    let co4b = min(co4a + 1u, cout4 - 1u);
-    let m0 = mg * 4u;
-    let q0 = out_pix(m0);
-    let q1 = out_pix(m0 + 1u);
-    let q2 = out_pix(m0 + 2u);
-    let q3 = out_pix(m0 + 3u);
     var a0 = vec4<f32>(0.0);
     var b0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
@@ -544,16 +539,40 @@ fn forward_vec_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
             }
         }
     }
+    return Sums8(a0, a1, a2, a3, b0, b1, b2, b3);
+}
+
+// Forward, cout % 4 == 0 and cin % 4 != 0 (the first layer: cin = 1): like forward_vec, 4 output
+// pixels x 8 channels per invocation, but x is read one scalar per pixel and input channel.
+@compute @workgroup_size(WG_BLOCK)
+fn forward_vec_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let inv = gid.x + gid.y * nwg.x * WG_BLOCK;
+    let cout4 = p.cout / 4u;
+    let ngc = (cout4 + 1u) / 2u;
+    let M = p.n * p.oh * p.ow;
+    let mg = inv / ngc;
+    if mg * 4u >= M {
+        return;
+    }
+    let gc = inv % ngc;
+    let co4a = gc * 2u;
+    let co4b = min(co4a + 1u, cout4 - 1u);
+    let m0 = mg * 4u;
+    let q0 = out_pix(m0);
+    let q1 = out_pix(m0 + 1u);
+    let q2 = out_pix(m0 + 2u);
+    let q3 = out_pix(m0 + 3u);
+    let r = sx_sums(q0, q1, q2, q3, co4a, co4b);
     let second = co4b != co4a;
-    store_y(m0, co4a, a0);
-    store_y(m0 + 1u, co4a, a1);
-    store_y(m0 + 2u, co4a, a2);
-    store_y(m0 + 3u, co4a, a3);
+    store_y(m0, co4a, r.a0);
+    store_y(m0 + 1u, co4a, r.a1);
+    store_y(m0 + 2u, co4a, r.a2);
+    store_y(m0 + 3u, co4a, r.a3);
     if second {
-        store_y(m0, co4b, b0);
-        store_y(m0 + 1u, co4b, b1);
-        store_y(m0 + 2u, co4b, b2);
-        store_y(m0 + 3u, co4b, b3);
+        store_y(m0, co4b, r.b0);
+        store_y(m0 + 1u, co4b, r.b1);
+        store_y(m0 + 2u, co4b, r.b2);
+        store_y(m0 + 3u, co4b, r.b3);
     }
 }
 
@@ -626,44 +645,11 @@ fn forward_pool_sx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let q1 = out_pix(m.y);
     let q2 = out_pix(m.z);
     let q3 = out_pix(m.w);
-    var a0 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var b1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var b2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var b3 = vec4<f32>(0.0);
-    for (var ki = 0u; ki < p.kh; ki++) {
-        for (var kj = 0u; kj < p.kw; kj++) {
-            let i0 = tap_x(q0, ki, kj, p.cin);
-            let i1 = tap_x(q1, ki, kj, p.cin);
-            let i2 = tap_x(q2, ki, kj, p.cin);
-            let i3 = tap_x(q3, ki, kj, p.cin);
-            var wr = (ki * p.kw + kj) * p.cin * cout4;
-            for (var c = 0u; c < p.cin; c++) {
-                let x0 = select(0.0, x[i0.x + c], i0.y != 0u);
-                let x1 = select(0.0, x[i1.x + c], i1.y != 0u);
-                let x2 = select(0.0, x[i2.x + c], i2.y != 0u);
-                let x3 = select(0.0, x[i3.x + c], i3.y != 0u);
-                let wa = w4[wr + co4a];
-                let wb = w4[wr + co4b];
-                a0 = fma(vec4<f32>(x0), wa, a0);
-                b0 = fma(vec4<f32>(x0), wb, b0);
-                a1 = fma(vec4<f32>(x1), wa, a1);
-                b1 = fma(vec4<f32>(x1), wb, b1);
-                a2 = fma(vec4<f32>(x2), wa, a2);
-                b2 = fma(vec4<f32>(x2), wb, b2);
-                a3 = fma(vec4<f32>(x3), wa, a3);
-                b3 = fma(vec4<f32>(x3), wb, b3);
-                wr += cout4;
-            }
-        }
-    }
+    let r = sx_sums(q0, q1, q2, q3, co4a, co4b);
     let o = mp * p.cout;
-    store_pooled(o, co4a, m, a0, a1, a2, a3);
+    store_pooled(o, co4a, m, r.a0, r.a1, r.a2, r.a3);
     if co4b != co4a {
-        store_pooled(o, co4b, m, b0, b1, b2, b3);
+        store_pooled(o, co4b, m, r.b0, r.b1, r.b2, r.b3);
     }
 }
 

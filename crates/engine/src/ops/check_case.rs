@@ -28,6 +28,23 @@ pub struct Output {
     pub ms: f64,
 }
 
+/// An exact comparison of indices as an [`Output`]: a 1 for each of `got` equal to `want`'s, so
+/// any difference fails every tolerance.
+pub fn exact(kernel: String, shape: String, got: &[u32], want: &[u32], ms: f64) -> Output {
+    let same: Vec<f32> = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| (g == w) as u8 as f32)
+        .collect();
+    Output {
+        kernel,
+        shape,
+        want: vec![1.0; same.len()],
+        got: same,
+        ms,
+    }
+}
+
 /// The kind of model layer whose shapes an op's check runs beside its own cases (the ops cannot
 /// read the model specs, a higher layer; `check/` reads them for the kinds the registry asks for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

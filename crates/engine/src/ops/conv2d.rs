@@ -14,7 +14,7 @@
 use bytemuck::{bytes_of, Pod, Zeroable};
 
 use super::check_case::{
-    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+    exact, nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
 };
 use super::elementwise::Act;
 use super::pool::PoolShape;
@@ -989,20 +989,14 @@ fn check_pooled(
         want,
         ms,
     });
-    let same: Vec<f32> = ctx
-        .read_u32(&garg)?
-        .iter()
-        .zip(&arg)
-        .map(|(g, w)| (g == w) as u8 as f32)
-        .collect();
-    let want = vec![1.0; same.len()];
-    out(Output {
-        kernel: format!("{kernel} (argmax equal)"),
+    let got = ctx.read_u32(&garg)?;
+    out(exact(
+        format!("{kernel} (argmax equal)"),
         shape,
-        got: same,
-        want,
+        &got,
+        &arg,
         ms,
-    });
+    ));
     Ok(())
 }
 

@@ -282,7 +282,17 @@ pub fn matmul_by(
     act: Act,
 ) -> Result<Vec<Dispatch>> {
     check_operands(s, [a, b, c], bias)?;
-    let p = Params {
+    let p = params(s, act, bias.is_some());
+    if runs_thin((variant, threads), s) {
+        return thin(ctx, s, &p, [a, b, c], (bias, None));
+    }
+    kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)
+}
+
+/// The parameter block of `s` with activation `act`, whole (one split) and without the row of
+/// ones.
+fn params(s: &GemmShape, act: Act, has_bias: bool) -> Params {
+    Params {
         m: s.m as u32,
         n: s.n as u32,
         k: s.k as u32,
@@ -294,14 +304,10 @@ pub fn matmul_by(
         alpha: act.alpha(),
         splits: 1,
         kq_split: 0,
-        has_bias: u32::from(bias.is_some()),
+        has_bias: u32::from(has_bias),
         ones_row: 0,
         _pad: [0; 3],
-    };
-    if runs_thin((variant, threads), s) {
-        return thin(ctx, s, &p, [a, b, c], (bias, None));
     }
-    kernels(variant, s).matmul(ctx, s, &p, [a, b, c], bias)
 }
 
 /// Errors unless the tensors hold what shape `s` needs.
@@ -368,21 +374,10 @@ pub fn weight_grads_by(
             s.n
         );
     }
+    // op(A) read one scalar at a time, with the row of ones after its rows.
     let p = Params {
-        m: s.m as u32,
-        n: s.n as u32,
-        k: s.k as u32,
-        trans_a: s.trans_a as u32,
-        trans_b: s.trans_b as u32,
-        act: 0,
-        a_vec: 0,
-        b_vec: 0,
-        alpha: 0.0,
-        splits: 1,
-        kq_split: 0,
-        has_bias: 0,
         ones_row: 1,
-        _pad: [0; 3],
+        ..params(s, Act::Linear, false)
     };
     thin(ctx, s, &p, [x, g, dw], (None, Some(db)))
 }

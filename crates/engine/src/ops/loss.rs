@@ -139,6 +139,20 @@ pub struct XentBuffers<'a> {
     pub row_pred: &'a GpuTensor,
 }
 
+impl<'a> XentBuffers<'a> {
+    /// The buffers by the names the loss kernels bind them under.
+    fn bind(&self) -> [(&'static str, &'a GpuTensor); 6] {
+        [
+            ("logits", self.logits),
+            ("labels", self.labels),
+            ("step", self.step),
+            ("grad", self.grad),
+            ("row_loss", self.row_loss),
+            ("row_pred", self.row_pred),
+        ]
+    }
+}
+
 pub fn softmax_xent(
     ctx: &GpuContext,
     rows: usize,
@@ -151,14 +165,7 @@ pub fn softmax_xent(
         SHADER,
         "softmax_xent",
         bytemuck::bytes_of(&p),
-        &[
-            ("logits", b.logits),
-            ("labels", b.labels),
-            ("step", b.step),
-            ("grad", b.grad),
-            ("row_loss", b.row_loss),
-            ("row_pred", b.row_pred),
-        ],
+        &b.bind(),
         rows,
     )?;
     // Three passes over the row's logits.
@@ -215,15 +222,8 @@ pub fn softmax_xent_metrics(
 ) -> Result<Dispatch> {
     check(rows, cols, b.logits)?;
     let p = params(rows, cols);
-    let bind = [
-        ("logits", b.logits),
-        ("labels", b.labels),
-        ("step", b.step),
-        ("grad", b.grad),
-        ("row_loss", b.row_loss),
-        ("row_pred", b.row_pred),
-        ("metrics", metrics),
-    ];
+    let mut bind = b.bind().to_vec();
+    bind.push(("metrics", metrics));
     let entry = "softmax_xent_metrics";
     let d = ctx.dispatch(SHADER, entry, bytemuck::bytes_of(&p), &bind, [1, 1, 1])?;
     let wg = d.cost.workgroup as usize;

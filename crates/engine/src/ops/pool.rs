@@ -12,7 +12,7 @@ use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
 use super::check_case::{
-    nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
+    exact, nan_tensor, rand_vec, timed, Env, ModelLayers, OpCheck, Output, Runs, Sink,
 };
 use super::elementwise::{self, Act};
 use super::window;
@@ -704,19 +704,14 @@ fn check_fused(
         want,
         ms,
     });
-    let same: Vec<f32> = ctx
-        .read_u32(&garg)?
-        .iter()
-        .zip(&arg)
-        .map(|(g, w)| (g == w) as u8 as f32)
-        .collect();
-    out(Output {
-        kernel: format!("{kernel} (argmax equal)"),
-        shape: shape.to_string(),
-        want: vec![1.0; same.len()],
-        got: same,
+    let got = ctx.read_u32(&garg)?;
+    out(exact(
+        format!("{kernel} (argmax equal)"),
+        shape.to_string(),
+        &got,
+        &arg,
         ms,
-    });
+    ));
     let gdy = ctx.tensor(&dy, "dy")?;
     let gdx = nan_tensor(ctx, s.x_len(), "dx")?;
     let b = backward_act(ctx, s, [&gdy, &garg, &gy], act, &gdx)?;
