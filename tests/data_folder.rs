@@ -65,6 +65,39 @@ fn grey_train_and_test_folders_with_sorted_class_names_and_nesting() {
     );
 }
 
+/// A folder walk that would never end or count images many times: a link back up (`again -> .`),
+/// a second link to a class folder, a link to one image (followed: it is a regular file), and a
+/// FIFO named like an image (which would block the decoder: left out).
+#[cfg(unix)]
+#[test]
+fn links_are_followed_once_and_what_is_not_a_file_is_left_out() {
+    use std::os::unix::fs::symlink;
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let a = grey(&r.join("apple/0.png"), 3, 2, 1);
+    let b = grey(&r.join("apple/deep/1.png"), 3, 2, 2);
+    let z = grey(&r.join("zebra/0.png"), 3, 2, 3);
+    symlink(".", r.join("apple/again")).unwrap();
+    symlink("..", r.join("apple/deep/up")).unwrap();
+    symlink(r.join("apple"), r.join("zebra/apple-too")).unwrap();
+    symlink(r.join("zebra/0.png"), r.join("apple/zebra-link.png")).unwrap();
+    let fifo = r.join("zebra/pipe.png");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    assert_eq!(Format::detect(r), Some(Format::Folder(r.to_path_buf())));
+    let (s, skipped) = read(r, &FolderOptions::default()).unwrap();
+    assert!(skipped.is_empty());
+    assert_eq!(s.class_names, ["apple", "zebra"]);
+    // apple: 0.png, deep/1.png, zebra-link.png; zebra: 0.png (its link to apple's folder adds
+    // nothing: apple's class walked that folder first).
+    let labels: Vec<u8> = s.train.labels.clone();
+    assert_eq!(labels.iter().filter(|&&l| l == 0).count(), 3, "{labels:?}");
+    assert_eq!(labels.iter().filter(|&&l| l == 1).count(), 1, "{labels:?}");
+    assert_eq!(s.train.images[..6], a[..]);
+    assert!(s.train.images.chunks(6).any(|c| c == &b[..]));
+    assert!(s.train.images.chunks(6).filter(|c| *c == &z[..]).count() == 2);
+}
+
 #[test]
 fn rgb_classes_at_the_top_have_no_test_set_and_colour_can_be_dropped() {
     let d = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 //! files (nested folders belong to their top class folder), and how the user asked to read it
 //! ([`FolderOptions`]). Format detection reads this without the decoders or the cache.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use wgnn_engine::error::{Error, Result};
@@ -71,15 +72,37 @@ fn hidden(p: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.'))
 }
 
+/// The folders a walk has entered, by their canonical path: a link to a folder already walked (a
+/// loop such as `again -> .`, or a second way to the same folder) is not entered again, so every
+/// image counts once and the walk ends.
+#[derive(Default)]
+struct Walked(HashSet<PathBuf>);
+
+impl Walked {
+    /// Whether `dir` is a folder not walked yet (and now walked).
+    fn enter(&mut self, dir: &Path) -> bool {
+        std::fs::canonicalize(dir).is_ok_and(|c| self.0.insert(c))
+    }
+}
+
+/// Whether `p` names an image file: the extension, and a regular file (through a link), not a
+/// FIFO, socket or device, which would block or feed the decoder forever.
+fn is_image_file(p: &Path) -> bool {
+    is_image(p) && std::fs::metadata(p).is_ok_and(|m| m.is_file())
+}
+
 /// Every image under `dir` (recursively: nested folders belong to their top class folder).
-fn images_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+fn images_under(dir: &Path, walked: &mut Walked, out: &mut Vec<PathBuf>) -> Result<()> {
+    if !walked.enter(dir) {
+        return Ok(());
+    }
     for p in sorted_entries(dir)? {
         if hidden(&p) {
             continue;
         }
         if p.is_dir() {
-            images_under(&p, out)?;
-        } else if is_image(&p) {
+            images_under(&p, walked, out)?;
+        } else if is_image_file(&p) {
             out.push(p);
         }
     }
@@ -89,18 +112,22 @@ fn images_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Whether `dir` is an image folder: `train/<class>/` or `<class>/` holding images.
 pub fn is_folder(dir: &Path) -> bool {
     let root = split_root(dir);
-    class_dirs(&root).is_ok_and(|cs| cs.iter().any(|c| has_image(c)))
+    let mut walked = Walked::default();
+    class_dirs(&root).is_ok_and(|cs| cs.iter().any(|c| has_image(c, &mut walked)))
 }
 
 /// Whether any image lies under `dir`; stops at the first (detection must not list a whole
 /// folder that `load` lists again).
-fn has_image(dir: &Path) -> bool {
+fn has_image(dir: &Path, walked: &mut Walked) -> bool {
+    if !walked.enter(dir) {
+        return false;
+    }
     sorted_entries(dir).is_ok_and(|es| {
         es.iter().filter(|p| !hidden(p)).any(|p| {
             if p.is_dir() {
-                has_image(p)
+                has_image(p, walked)
             } else {
-                is_image(p)
+                is_image_file(p)
             }
         })
     })
@@ -127,6 +154,8 @@ pub(crate) struct Item {
 /// Keras' `validation_split` takes it, holds every class rather than the last ones.
 pub(crate) fn list(root: &Path, names: &[String]) -> Result<Vec<Item>> {
     let mut per_class: Vec<std::vec::IntoIter<Item>> = Vec::new();
+    // One walk for every class: a folder linked into a second class belongs to the first.
+    let mut walked = Walked::default();
     for c in class_dirs(root)? {
         let name = c
             .file_name()
@@ -143,7 +172,7 @@ pub(crate) fn list(root: &Path, names: &[String]) -> Result<Vec<Item>> {
             ));
         };
         let mut files = Vec::new();
-        images_under(&c, &mut files)?;
+        images_under(&c, &mut walked, &mut files)?;
         let class = k as u8;
         let items: Vec<Item> = files.into_iter().map(|path| Item { path, class }).collect();
         per_class.push(items.into_iter());
