@@ -214,6 +214,33 @@ fn the_packed_cache_is_reused_then_invalidated_by_a_change() {
     assert_eq!(left, 1, "the earlier pack is removed");
 }
 
+/// A FIFO where the pack would be is not opened (that would wait for a writer forever): the folder
+/// is decoded again and its pack written in its place.
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_the_pack_is_replaced_not_opened() {
+    let d = tempfile::tempdir().unwrap();
+    let (r, cache) = (d.path().join("data"), d.path().join("cache"));
+    grey(&r.join("a/0.png"), 2, 2, 1);
+    let b = grey(&r.join("b/0.png"), 2, 2, 2);
+    let o = FolderOptions {
+        cache_dir: Some(cache.clone()),
+        ..FolderOptions::default()
+    };
+    drop(read(&r, &o).unwrap());
+    let pack = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    std::fs::remove_file(&pack).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&pack).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    // On a thread, so that a read that blocks fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(read(&r, &o).map(|(s, _)| s.train.image(1).to_vec())));
+    let got = rx.recv_timeout(std::time::Duration::from_secs(60));
+    let got = got.expect("the read blocked on the FIFO").unwrap();
+    assert_eq!(got, b);
+    assert!(std::fs::metadata(&pack).unwrap().is_file(), "a pack replaced the FIFO");
+}
+
 #[test]
 fn fashion_mnist_test_set_as_png_folder_reads_back_as_the_idx_files() {
     let src = Path::new("/usr/share/datasets/fashion-mnist");

@@ -178,8 +178,10 @@ pub fn read(path: &Path, key: &str) -> Option<(Splits, Vec<Skipped>)> {
     Some((splits, meta.skipped))
 }
 
-/// The file at `path` mapped, when it is at least as long as a header.
+/// The file at `path` mapped, when it is a regular file at least as long as a header (opening a
+/// FIFO of that name would wait for a writer forever).
 fn map(path: &Path) -> Option<Mmap> {
+    std::fs::metadata(path).ok().filter(|m| m.is_file())?;
     let file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     if len < ALIGN {
