@@ -99,6 +99,7 @@ fn serve(server: &Server, t: &Toy) {
 fn source(server: &Server) -> Source {
     Source {
         mirror: Some(server.url.clone()),
+        ..Source::default()
     }
 }
 
@@ -150,6 +151,33 @@ fn a_connection_dropped_halfway_is_resumed_with_a_range_request() {
         .collect();
     assert_eq!(ranges.len(), 1, "requests: {:?}", server.seen());
     assert!(ranges[0] > 0, "resumed from {}", ranges[0]);
+}
+
+/// A mirror that sends the headers and half the body, then goes silent with the connection open:
+/// the read times out (per read, here 2 s), and the transfer resumes from what it has.
+#[test]
+fn a_mirror_that_goes_silent_halfway_is_resumed_after_the_read_timeout() {
+    let (server, t, dir) = (Server::start(), toy("silent"), tempfile::tempdir().unwrap());
+    serve(&server, &t);
+    let path = "/silent/train-images-idx3-ubyte.gz";
+    server.stall_halfway_once(path);
+    let src = Source {
+        read_timeout: std::time::Duration::from_secs(2),
+        ..source(&server)
+    };
+    fetch(t.info, dir.path(), &src, &mut Quiet).unwrap();
+    assert_fetched(dir.path(), &t);
+    let ranges: Vec<u64> = server
+        .seen()
+        .iter()
+        .filter(|s| s.path == path)
+        .filter_map(|s| s.range_from)
+        .collect();
+    assert!(
+        ranges.len() == 1 && ranges[0] > 0,
+        "requests: {:?}",
+        server.seen()
+    );
 }
 
 #[test]
@@ -214,6 +242,7 @@ fn an_unreachable_host_is_a_clear_error() {
     // Nothing listens on port 1 of the loopback address: the connection is refused at once.
     let src = Source {
         mirror: Some("http://127.0.0.1:1".into()),
+        ..Source::default()
     };
     let e = fetch(t.info, dir.path(), &src, &mut Quiet)
         .unwrap_err()

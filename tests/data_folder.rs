@@ -228,7 +228,12 @@ fn a_fifo_named_like_the_pack_is_replaced_not_opened() {
         ..FolderOptions::default()
     };
     drop(read(&r, &o).unwrap());
-    let pack = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    let pack = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::remove_file(&pack).unwrap();
     let made = std::process::Command::new("mkfifo").arg(&pack).status();
     assert!(made.is_ok_and(|s| s.success()), "mkfifo");
@@ -238,7 +243,10 @@ fn a_fifo_named_like_the_pack_is_replaced_not_opened() {
     let got = rx.recv_timeout(std::time::Duration::from_secs(60));
     let got = got.expect("the read blocked on the FIFO").unwrap();
     assert_eq!(got, b);
-    assert!(std::fs::metadata(&pack).unwrap().is_file(), "a pack replaced the FIFO");
+    assert!(
+        std::fs::metadata(&pack).unwrap().is_file(),
+        "a pack replaced the FIFO"
+    );
 }
 
 #[test]

@@ -235,6 +235,7 @@ pub fn places(data_dir: Option<PathBuf>) -> Places {
 pub fn source() -> Source {
     Source {
         mirror: std::env::var("WGNN_MIRROR").ok().filter(|m| !m.is_empty()),
+        ..Source::default()
     }
 }
 

@@ -1,6 +1,6 @@
 //! A small HTTP/1.1 file server on 127.0.0.1 for the download tests: it serves fixed files by
 //! path, honours `Range: bytes=N-`, answers 404 for anything else, can drop a connection halfway
-//! through a body, and logs every request it saw.
+//! through a body or go silent there with the connection open, and logs every request it saw.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -19,6 +19,8 @@ struct State {
     files: HashMap<String, Vec<u8>>,
     /// Paths whose next full (non-Range) response stops after half the body.
     drop_once: Vec<String>,
+    /// Paths whose next full response sends half the body, then nothing, holding the connection.
+    stall_once: Vec<String>,
     seen: Vec<Seen>,
 }
 
@@ -55,6 +57,12 @@ impl Server {
     /// The next full response for `/path` closes the connection after half its body.
     pub fn drop_halfway_once(&self, path: &str) {
         self.state.lock().unwrap().drop_once.push(path.to_string());
+    }
+
+    /// The next full response for `/path` sends half its body and then goes silent (the
+    /// connection stays open for a minute).
+    pub fn stall_halfway_once(&self, path: &str) {
+        self.state.lock().unwrap().stall_once.push(path.to_string());
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -105,8 +113,13 @@ fn respond(
         if drop {
             st.drop_once.retain(|p| p != path);
         }
-        (body, drop)
+        let stall = range_from.is_none() && st.stall_once.iter().any(|p| p == path);
+        if stall {
+            st.stall_once.retain(|p| p != path);
+        }
+        (body, (drop, stall))
     };
+    let (drop, stall) = drop;
     let Some(body) = body else {
         let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
         return true;
@@ -127,6 +140,12 @@ fn respond(
         None => format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", part.len()),
     };
     let _ = stream.write_all(head.as_bytes());
+    if stall {
+        let _ = stream.write_all(&part[..part.len() / 2]);
+        let _ = stream.flush();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        return false;
+    }
     if drop {
         let _ = stream.write_all(&part[..part.len() / 2]);
         let _ = stream.flush();

@@ -17,10 +17,24 @@ use super::progress::Progress;
 use wgnn_engine::error::{Error, Result};
 
 /// Where files come from: the canonical hosts, or one mirror (`WGNN_MIRROR`) serving
-/// `MIRROR/NAME/FILE`.
-#[derive(Clone, Debug, Default)]
+/// `MIRROR/NAME/FILE`; and how long one read may wait for bytes before the transfer counts as
+/// stalled (it is then resumed, as a dropped one is: a slow but live mirror still finishes).
+#[derive(Clone, Debug)]
 pub struct Source {
     pub mirror: Option<String>,
+    pub read_timeout: Duration,
+}
+
+/// How long one read of a download waits for bytes by default.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Default for Source {
+    fn default() -> Self {
+        Self {
+            mirror: None,
+            read_timeout: READ_TIMEOUT,
+        }
+    }
 }
 
 impl Source {
@@ -86,7 +100,7 @@ fn fetch_file(
     let mut reasons = Vec::new();
     let mut got = false;
     for url in &urls {
-        match download(url, &part, remote.file, progress) {
+        match download(url, &part, (remote.file, source.read_timeout), progress) {
             Ok(()) => {
                 got = true;
                 break;
@@ -117,13 +131,15 @@ fn fetch_file(
 fn download(
     url: &str,
     part: &Path,
-    name: &str,
+    (name, read_timeout): (&str, Duration),
     progress: &mut dyn Progress,
 ) -> std::result::Result<(), String> {
+    // Per read, not per file: a body that stops arriving is resumed, a slow one finishes.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .tls_config(tls())
         .timeout_connect(Some(Duration::from_secs(20)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
+        .timeout_per_read(Some(read_timeout))
         .http_status_as_error(false)
         .build()
         .into();
