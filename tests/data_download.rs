@@ -218,6 +218,39 @@ fn a_corrupted_file_is_deleted_and_both_hashes_are_named() {
     }
     assert!(!dir.path().join(name).exists());
     assert!(!dir.path().join(format!("{name}.part")).exists());
+    assert!(
+        !dir.path().join(format!(".{name}.lock")).exists(),
+        "the lock is left behind"
+    );
+}
+
+/// A part of other bytes left by an earlier run (resumed, it cannot match the checksum) is thrown
+/// away and the file downloaded from nothing, in the same fetch.
+#[test]
+fn a_garbage_part_from_an_earlier_run_is_downloaded_again_at_once() {
+    let (server, t, dir) = (
+        Server::start(),
+        toy("garbage"),
+        tempfile::tempdir().unwrap(),
+    );
+    serve(&server, &t);
+    let (name, bytes) = &t.files[0];
+    let garbage = vec![0x5a; bytes.len() / 2];
+    std::fs::write(dir.path().join(format!("{name}.part")), &garbage).unwrap();
+    fetch(t.info, dir.path(), &source(&server), &mut Quiet).unwrap();
+    assert_fetched(dir.path(), &t);
+    let path = format!("/garbage/{name}");
+    let asked: Vec<Option<u64>> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == path)
+        .map(|s| s.range_from)
+        .collect();
+    assert_eq!(
+        asked,
+        [Some(garbage.len() as u64), None],
+        "resumed, then from nothing"
+    );
 }
 
 #[test]

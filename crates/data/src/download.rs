@@ -79,11 +79,14 @@ pub fn fetch(info: &Info, dest: &Path, source: &Source, progress: &mut dyn Progr
         let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
         lock.lock().map_err(|e| Error::io(&lock_path, e))?;
         // Another process may have finished it while this one waited for the lock.
-        if !present(dest, remote) {
-            fetch_file(info, remote, dest, source, progress)?;
-        }
+        let fetched = match present(dest, remote) {
+            true => Ok(()),
+            false => fetch_file(info, remote, dest, source, progress),
+        };
+        // The lock goes whether or not the file came: a failed fetch leaves nothing behind.
         drop(lock);
         let _ = fs::remove_file(&lock_path);
+        fetched?;
     }
     Ok(())
 }
@@ -96,28 +99,17 @@ fn fetch_file(
     progress: &mut dyn Progress,
 ) -> Result<()> {
     let part = dest.join(format!("{}.part", remote.file));
-    let urls = source.urls(info, remote);
-    let mut reasons = Vec::new();
-    let mut got = false;
-    for url in &urls {
-        match download(url, &part, (remote.file, source.read_timeout), progress) {
-            Ok(()) => {
-                got = true;
-                break;
-            }
-            Err(e) => reasons.push(format!("{url}: {e}")),
+    let resumed = part.exists();
+    download_any(info, remote, (dest, &part), source, progress)?;
+    if let Err(e) = verify(&part, remote) {
+        if !resumed {
+            return Err(e);
         }
+        // A part left by an earlier run may hold other bytes (another file's, a broken
+        // transfer's): verify deleted it, so this download starts from nothing.
+        download_any(info, remote, (dest, &part), source, progress)?;
+        verify(&part, remote)?;
     }
-    if !got {
-        return Err(Error::msg(format!(
-            "could not download {} ({}). Without a network, put the dataset's files in {} by hand; they are served at: {}",
-            remote.file,
-            reasons.join("; "),
-            dest.display(),
-            urls.join(", ")
-        )));
-    }
-    verify(&part, remote)?;
     if remote.untar {
         untar(&part, dest)?;
         fs::remove_file(&part).map_err(|e| Error::io(&part, e))
@@ -125,6 +117,32 @@ fn fetch_file(
         let to = dest.join(remote.file);
         fs::rename(&part, &to).map_err(|e| Error::io(&to, e))
     }
+}
+
+/// `remote` into `part` from the first of its addresses that serves it, resuming what `part`
+/// holds; the error names every address tried and the folder to fill by hand.
+fn download_any(
+    info: &Info,
+    remote: &Remote,
+    (dest, part): (&Path, &Path),
+    source: &Source,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let urls = source.urls(info, remote);
+    let mut reasons = Vec::new();
+    for url in &urls {
+        match download(url, part, (remote.file, source.read_timeout), progress) {
+            Ok(()) => return Ok(()),
+            Err(e) => reasons.push(format!("{url}: {e}")),
+        }
+    }
+    Err(Error::msg(format!(
+        "could not download {} ({}). Without a network, put the dataset's files in {} by hand; they are served at: {}",
+        remote.file,
+        reasons.join("; "),
+        dest.display(),
+        urls.join(", ")
+    )))
 }
 
 /// One address, resumed up to `ATTEMPTS` times; the text is the reason it failed.
