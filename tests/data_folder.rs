@@ -172,6 +172,49 @@ fn a_bad_image_fails_naming_it_unless_skipped() {
     assert!(skipped[0].0.ends_with("b/0.png"), "{skipped:?}");
 }
 
+/// With `--skip-bad-images`, a bad first file is skipped too: the size comes from the first image
+/// that can be read.
+#[test]
+fn a_bad_first_image_is_skipped_and_the_next_sets_the_size() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    std::fs::create_dir_all(r.join("a")).unwrap();
+    std::fs::write(r.join("a/0.png"), b"\x89PNG but truncated").unwrap();
+    let good = grey(&r.join("a/1.png"), 3, 2, 1);
+    grey(&r.join("b/0.png"), 3, 2, 2);
+    let o = FolderOptions {
+        skip_bad: true,
+        ..FolderOptions::default()
+    };
+    let (s, skipped) = read(r, &o).unwrap();
+    assert_eq!((s.shape(), s.train.n), ([2, 3, 1], 2));
+    // Interleaved across the classes: b's first, then a's second.
+    assert_eq!(s.train.labels, [1, 0]);
+    assert_eq!(s.train.image(1), &good[..]);
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].0.ends_with("a/0.png"), "{skipped:?}");
+}
+
+/// The format is told by the bytes, not the name (a JPEG named `.png` is read, as Keras reads
+/// it), and BMP files are read.
+#[test]
+fn a_jpeg_named_png_and_a_bmp_are_read() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    std::fs::create_dir_all(r.join("a")).unwrap();
+    std::fs::create_dir_all(r.join("b")).unwrap();
+    let img = GrayImage::from_fn(4, 4, |x, y| image::Luma([(x * 60 + y) as u8]));
+    img.save_with_format(r.join("a/0.png"), image::ImageFormat::Jpeg).unwrap();
+    img.save_with_format(r.join("b/0.bmp"), image::ImageFormat::Bmp).unwrap();
+    let (s, skipped) = read(r, &FolderOptions::default()).unwrap();
+    assert!(skipped.is_empty());
+    assert_eq!((s.shape(), s.train.n), ([4, 4, 1], 2));
+    // The BMP is lossless; the JPEG close.
+    assert_eq!(s.train.image(1), img.as_raw().as_slice());
+    let jpeg = s.train.image(0);
+    assert!(jpeg.iter().zip(img.as_raw()).all(|(&a, &b)| a.abs_diff(b) < 16), "{jpeg:?}");
+}
+
 #[test]
 fn the_packed_cache_is_reused_then_invalidated_by_a_change() {
     let d = tempfile::tempdir().unwrap();

@@ -16,10 +16,36 @@ use super::progress::{Progress, Quiet};
 use super::{folder_cache, Dataset, Skipped, Splits};
 use wgnn_engine::error::{Error, Result};
 
-/// The decoded shape: from the options, else from the first image.
-fn target(first: &Path, o: &FolderOptions) -> Result<([usize; 2], usize)> {
-    let img = image::open(first)
-        .map_err(|e| Error::file(first, format!("cannot be read as an image: {e}")))?;
+/// Images wider or taller than this are refused from their header, before their pixels are
+/// decoded (a small file can declare a huge image).
+const MAX_SIDE: u32 = 16_384;
+
+/// The image in the file at `path`, its format told by its bytes (a JPEG named `.png` is read,
+/// as Keras reads it), not its name.
+fn open(path: &Path) -> std::result::Result<DynamicImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    crate::image::decode(&bytes, Some(MAX_SIDE))
+        .map_err(|why| format!("cannot be read as an image ({why})"))
+}
+
+/// The decoded shape: from the options, else from the first image that can be read (with
+/// `skip_bad`, unreadable ones before it are skipped later, like any other).
+fn target(items: &[Item], o: &FolderOptions) -> Result<([usize; 2], usize)> {
+    let mut first = None;
+    for it in items {
+        match open(&it.path) {
+            Ok(img) => {
+                first = Some(img);
+                break;
+            }
+            Err(_) if o.skip_bad => continue,
+            Err(why) => return Err(Error::file(&it.path, why)),
+        }
+    }
+    let Some(img) = first else {
+        let dir = items.first().map_or(Path::new("."), |i| i.path.as_path());
+        return Err(Error::file(dir, "none of the images can be read (all were skipped)"));
+    };
     let size = o
         .image_size
         .unwrap_or([img.height() as usize, img.width() as usize]);
@@ -40,7 +66,7 @@ fn decode(
     c: usize,
     resize: bool,
 ) -> std::result::Result<Vec<u8>, String> {
-    let img = image::open(path).map_err(|e| format!("cannot be read as an image: {e}"))?;
+    let img = open(path)?;
     let (iw, ih) = (img.width() as usize, img.height() as usize);
     let img = if (ih, iw) == (h, w) {
         img
@@ -127,13 +153,13 @@ pub fn load_with(
         true => list(&test_root, &names)?,
         false => Vec::new(),
     };
-    let first = train_items.first().ok_or_else(|| {
-        Error::file(
+    if train_items.is_empty() {
+        return Err(Error::file(
             &train_root,
             "holds no images (png, jpg, jpeg or bmp) in its class folders",
-        )
-    })?;
-    let (size, c) = target(&first.path, o)?;
+        ));
+    }
+    let (size, c) = target(&train_items, o)?;
     let files: Vec<(&Path, u8)> = train_items
         .iter()
         .chain(&test_items)

@@ -76,7 +76,7 @@ pub fn load_digit(path: &Path, height: usize, width: usize) -> Result<Vec<u8>> {
     load_input(path, [height, width, 1], Picture::Digit)
 }
 
-/// A PNG or JPEG file's pixels; with `max_side`, an image wider or taller than that is refused
+/// A PNG, JPEG or BMP file's pixels (the format told by the bytes); with `max_side`, an image wider or taller than that is refused
 /// from its header, before its pixels are decoded.
 pub fn decode(bytes: &[u8], max_side: Option<u32>) -> std::result::Result<DynamicImage, String> {
     let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
@@ -93,7 +93,7 @@ pub fn decode(bytes: &[u8], max_side: Option<u32>) -> std::result::Result<Dynami
             Some(side) => format!("the image is larger than {side}x{side} pixels"),
             None => format!("the image is too large to decode: {e}"),
         },
-        e => format!("not a readable PNG or JPEG image: {e}"),
+        e => format!("not a readable PNG, JPEG or BMP image: {e}"),
     })
 }
 
