@@ -204,15 +204,36 @@ fn a_jpeg_named_png_and_a_bmp_are_read() {
     std::fs::create_dir_all(r.join("a")).unwrap();
     std::fs::create_dir_all(r.join("b")).unwrap();
     let img = GrayImage::from_fn(4, 4, |x, y| image::Luma([(x * 60 + y) as u8]));
-    img.save_with_format(r.join("a/0.png"), image::ImageFormat::Jpeg).unwrap();
-    img.save_with_format(r.join("b/0.bmp"), image::ImageFormat::Bmp).unwrap();
+    img.save_with_format(r.join("a/0.png"), image::ImageFormat::Jpeg)
+        .unwrap();
+    img.save_with_format(r.join("b/0.bmp"), image::ImageFormat::Bmp)
+        .unwrap();
     let (s, skipped) = read(r, &FolderOptions::default()).unwrap();
     assert!(skipped.is_empty());
     assert_eq!((s.shape(), s.train.n), ([4, 4, 1], 2));
     // The BMP is lossless; the JPEG close.
     assert_eq!(s.train.image(1), img.as_raw().as_slice());
     let jpeg = s.train.image(0);
-    assert!(jpeg.iter().zip(img.as_raw()).all(|(&a, &b)| a.abs_diff(b) < 16), "{jpeg:?}");
+    assert!(
+        jpeg.iter()
+            .zip(img.as_raw())
+            .all(|(&a, &b)| a.abs_diff(b) < 16),
+        "{jpeg:?}"
+    );
+}
+
+#[test]
+fn a_folder_of_one_class_is_refused_as_such() {
+    let d = tempfile::tempdir().unwrap();
+    grey(&d.path().join("cats/0.png"), 2, 2, 1);
+    grey(&d.path().join("cats/1.png"), 2, 2, 2);
+    let e = read(d.path(), &FolderOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("one class (cats)") && e.contains("at least two"),
+        "{e}"
+    );
 }
 
 #[test]

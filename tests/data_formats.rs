@@ -546,3 +546,49 @@ fn the_search_order_and_keras_cache() {
     let coarse = catalog::find("cifar100-coarse").unwrap();
     assert_eq!(places.download_dir(coarse), Some(r.join("user/cifar100")));
 }
+
+/// Labels without class names number the classes 0..N-1: a label that would leave most classes
+/// without an image (one damaged byte of MNIST's label file: 99 among 0..9; 200 in an `.npz`) is
+/// refused, naming the file, the label and its index, instead of training a model of classes no
+/// image has; and data of one class is refused with that reason.
+#[test]
+fn a_label_past_a_gap_and_a_single_class_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut labels: Vec<u8> = (0..20).map(|i| (i % 10) as u8).collect();
+    labels[13] = 99;
+    write_idx(dir.path(), 20, &labels);
+    let e = wgnn::data::load_path(dir.path(), None, false)
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        idx::TRAIN_LABELS,
+        "label 99 at index 13",
+        "100 classes, 89 of them",
+        "classes 10 to 98",
+    ] {
+        assert!(e.contains(needle), "{needle:?} not in: {e}");
+    }
+    let p = dir.path().join("gap.npz");
+    write_npz(
+        &p,
+        &[
+            ("x_train", npy("|u1", &[3, 2, 2], &seq(12, 5))),
+            ("y_train", npy("|u1", &[3], &[0, 200, 1])),
+            ("x_test", npy("|u1", &[1, 2, 2], &seq(4, 3))),
+            ("y_test", npy("|u1", &[1], &[0])),
+        ],
+    );
+    let e = wgnn::data::load_path(&p, None, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("label 200 at index 1") && e.contains("classes 2 to 199"),
+        "{e}"
+    );
+    let one = tempfile::tempdir().unwrap();
+    write_idx(one.path(), 4, &[0, 0, 0, 0]);
+    let e = wgnn::data::load_path(one.path(), None, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("one class"), "{e}");
+}

@@ -44,7 +44,10 @@ fn target(items: &[Item], o: &FolderOptions) -> Result<([usize; 2], usize)> {
     }
     let Some(img) = first else {
         let dir = items.first().map_or(Path::new("."), |i| i.path.as_path());
-        return Err(Error::file(dir, "none of the images can be read (all were skipped)"));
+        return Err(Error::file(
+            dir,
+            "none of the images can be read (all were skipped)",
+        ));
     };
     let size = o
         .image_size
