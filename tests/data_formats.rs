@@ -467,6 +467,38 @@ fn csv_errors_name_the_line_and_column() {
     assert!(e.contains("line 2: 3 columns, but the header has 5"), "{e}");
 }
 
+/// What other tools write: a byte-order mark (Excel), quoted cells, no header row (the column
+/// count tells whether the first is a label); and a header with no rows is an error, not an
+/// empty set.
+#[test]
+fn csv_with_a_bom_quotes_or_no_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("train.csv");
+    let want = |s: &wgnn::data::Splits| {
+        assert_eq!((s.shape(), s.train.labels.clone()), ([2, 2, 1], vec![1, 0]));
+        assert_eq!(s.train.images.to_vec(), [2, 3, 4, 5, 6, 7, 8, 9]);
+    };
+    for text in [
+        "\u{feff}label,p0,p1,p2,p3\n1,2,3,4,5\n0,6,7,8,9\n",
+        "\"label\",\"p0\",\"p1\",\"p2\",\"p3\"\n\"1\",\"2\",3,4,5\n0,6,7,8,9\n",
+        "1,2,3,4,5\n0,6,7,8,9\n",
+    ] {
+        std::fs::write(&p, text).unwrap();
+        want(&wgnn::data::load_path(dir.path(), None, false).unwrap());
+    }
+    // Without a header and a square number of columns, there is no label column.
+    let t = dir.path().join("test.csv");
+    std::fs::write(&t, "2,3,4,5\n").unwrap();
+    let s = wgnn::data::csv::read(&t).unwrap();
+    assert!(!s.labelled && s.set.n == 1);
+    std::fs::write(&t, "p0,p1,p2,p3\n").unwrap();
+    let e = wgnn::data::csv::read(&t).err().unwrap().to_string();
+    assert!(
+        e.contains("test.csv") && e.contains("no rows of pixels"),
+        "{e}"
+    );
+}
+
 // ---------------------------------------------------------------- IDX and where data is found
 
 fn write_idx(dir: &Path, n: usize, labels: &[u8]) {

@@ -14,8 +14,17 @@ pub struct CsvImages {
     pub labelled: bool,
 }
 
+/// A cell without its surrounding spaces and quotes (`"label"`, as some tools write every cell).
+fn unquote(s: &str) -> &str {
+    let t = s.trim();
+    t.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(t)
+        .trim()
+}
+
 fn cell(path: &Path, line: usize, col: usize, s: &str) -> Result<u8> {
-    s.trim().parse::<u8>().map_err(|_| {
+    unquote(s).parse::<u8>().map_err(|_| {
         Error::file(
             path,
             format!(
@@ -39,20 +48,49 @@ fn side(path: &Path, pixels: usize) -> Result<usize> {
     Ok(s)
 }
 
-/// Reads `path`.
+/// How the first line reads: a header (with a `label` column or not), or a first row of numbers
+/// (no header: labelled when the columns are a square plus one, as Kaggle's train.csv).
+fn layout(path: &Path, first: &str) -> Result<(bool, bool)> {
+    let cols: Vec<&str> = first.split(',').map(unquote).collect();
+    let numbers = cols.iter().all(|c| c.parse::<u8>().is_ok());
+    if !numbers {
+        let labelled = cols[0].eq_ignore_ascii_case("label");
+        return Ok((true, labelled));
+    }
+    let square = |n: usize| (n as f64).sqrt().round().powi(2) as usize == n && n > 0;
+    match (square(cols.len()), square(cols.len() - 1)) {
+        (true, _) => Ok((false, false)),
+        (false, true) => Ok((false, true)),
+        _ => Err(Error::file(
+            path,
+            format!(
+                "line 1 has {} numbers and no header: neither a square image nor a label and one",
+                cols.len()
+            ),
+        )),
+    }
+}
+
+/// Reads `path`. A header names the columns (a first `label` column, then the pixels); without
+/// one, the column count tells whether the first is a label. A byte-order mark (as Excel
+/// writes) and quoted cells are read.
 pub fn read(path: &Path) -> Result<CsvImages> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lines = text
         .lines()
         .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, head) = lines.next().ok_or_else(|| Error::file(path, "is empty"))?;
-    let cols: Vec<&str> = head.split(',').map(str::trim).collect();
-    let labelled = cols
-        .first()
-        .is_some_and(|c| c.eq_ignore_ascii_case("label"));
-    let pixels = cols.len() - usize::from(labelled);
+        .filter(|(_, l)| !l.trim().is_empty())
+        .peekable();
+    let &(_, first) = lines.peek().ok_or_else(|| Error::file(path, "is empty"))?;
+    let (header, labelled) = layout(path, first)?;
+    let width = first.split(',').count();
+    if header {
+        lines.next();
+    }
+    let pixels = width - usize::from(labelled);
     let s = side(path, pixels)?;
+    let cols = vec![""; width];
     let (mut images, mut labels) = (Vec::new(), Vec::new());
     for (i, l) in lines {
         let row: Vec<&str> = l.split(',').collect();
@@ -60,9 +98,10 @@ pub fn read(path: &Path) -> Result<CsvImages> {
             return Err(Error::file(
                 path,
                 format!(
-                    "line {}: {} columns, but the header has {}",
+                    "line {}: {} columns, but {} has {}",
                     i + 1,
                     row.len(),
+                    if header { "the header" } else { "line 1" },
                     cols.len()
                 ),
             ));
@@ -77,6 +116,9 @@ pub fn read(path: &Path) -> Result<CsvImages> {
         }
     }
     let n = images.len() / pixels;
+    if n == 0 {
+        return Err(Error::file(path, "has a header but no rows of pixels"));
+    }
     if !labelled {
         labels = vec![0; n];
     }
