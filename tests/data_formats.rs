@@ -105,6 +105,28 @@ fn npz_errors_name_the_array() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("not a readable .npz"), "{e}");
+    // Shapes the images cannot have: no pixels, 4 channels, a product past the address space
+    // (each named as the array's own fault, not a cache file's or a mismatch's).
+    let big = 1usize << 62;
+    for (shape, why) in [
+        (vec![1, 0, 0], "no pixels"),
+        (vec![1, 2, 2, 4], "1 channel (grayscale) or 3 (RGB)"),
+        (vec![big, 4, 1], "cannot be addressed"),
+    ] {
+        write_npz(
+            &p,
+            &[
+                ("x_train", npy("|u1", &shape, &[0; 16])),
+                ("y_train", npy("|u1", &[1], &[0])),
+                ("x_test", npy("|u1", &[1, 2, 2], &[0; 4])),
+                ("y_test", npy("|u1", &[1], &[0])),
+            ],
+        );
+        let e = wgnn::data::load_path(&p, None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`x_train`") && e.contains(why), "{shape:?}: {e}");
+    }
 }
 
 // ---------------------------------------------------------------- CIFAR

@@ -118,16 +118,31 @@ fn check_images(npy: &Npy<'_>, path: &Path, name: &str) -> Result<()> {
             ),
         ));
     }
-    if !(3..=4).contains(&npy.shape.len()) {
-        return Err(Error::file(
+    let shape = &npy.shape;
+    let bad = |why: &str| {
+        Err(Error::file(
             path,
-            format!(
-                "array `{name}` has shape {:?}; images must be [n, h, w] or [n, h, w, c]",
-                npy.shape
-            ),
-        ));
+            format!("array `{name}` has shape {shape:?}; {why}"),
+        ))
+    };
+    if !(3..=4).contains(&shape.len()) {
+        return bad("images must be [n, h, w] or [n, h, w, c]");
+    }
+    if shape[1] == 0 || shape[2] == 0 {
+        return bad("its images have no pixels");
+    }
+    if !matches!(shape.get(3), None | Some(1 | 3)) {
+        return bad("images must have 1 channel (grayscale) or 3 (RGB)");
+    }
+    if elements(shape).is_none() {
+        return bad("that many bytes cannot be addressed");
     }
     Ok(())
+}
+
+/// The elements of `shape`, or None when the product overflows.
+fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
 fn fewer(path: &Path, name: &str, n: usize) -> Error {
@@ -141,7 +156,7 @@ fn images(zip: &mut Zip, path: &Path, name: &str) -> Result<(Vec<usize>, Vec<u8>
     let bytes = entry(zip, path, name)?;
     let npy = parse_npy(&bytes, path, name)?;
     check_images(&npy, path, name)?;
-    let n: usize = npy.shape.iter().product();
+    let n = elements(&npy.shape).unwrap_or(usize::MAX);
     let data = npy.data.get(..n).ok_or_else(|| fewer(path, name, n))?;
     Ok((npy.shape, data.to_vec()))
 }
@@ -186,7 +201,7 @@ fn copy_images(
 ) -> Result<()> {
     let mut f = open_entry(zip, path, name)?;
     read_header(&mut f, path, name)?;
-    let n: usize = shape.iter().product();
+    let n = elements(shape).unwrap_or(usize::MAX);
     let copied = std::io::copy(&mut f.take(n as u64), out)
         .map_err(|e| Error::file(path, format!("array `{name}` cannot be copied: {e}")))?;
     if copied < n as u64 {
@@ -236,7 +251,7 @@ fn labels(zip: &mut Zip, path: &Path, name: &str) -> Result<Vec<u8>> {
         }
     };
     let n = shape[0];
-    let data = npy.data.get(..n * width).ok_or_else(|| {
+    let data = npy.data.get(..n.saturating_mul(width)).ok_or_else(|| {
         Error::file(
             path,
             format!("array `{name}` holds fewer than its {n} labels"),
