@@ -646,3 +646,48 @@ fn a_label_past_a_gap_and_a_single_class_are_refused() {
         .to_string();
     assert!(e.contains("one class"), "{e}");
 }
+
+/// The peak resident memory of this process (Linux), in bytes.
+#[cfg(target_os = "linux")]
+fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib << 10
+}
+
+/// A deflate bomb: an array whose entry inflates to 1 GiB past the few bytes its shape declares
+/// (a few MB on disk). Only the declared bytes are decompressed, so reading it costs no memory.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_npz_entry_that_inflates_past_its_shape_is_read_only_as_far_as_its_shape() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bomb.npz");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    let arrays = [
+        ("x_train", npy("|u1", &[2, 2, 2], &seq(8, 3))),
+        ("y_train", npy("|u1", &[2], &[0, 1])),
+        ("x_test", npy("|u1", &[1, 2, 2], &seq(4, 5))),
+        ("y_test", npy("|u1", &[1], &[1])),
+    ];
+    let zeros = vec![0u8; 1 << 20];
+    for (name, bytes) in &arrays {
+        z.start_file(format!("{name}.npy"), opts).unwrap();
+        z.write_all(bytes).unwrap();
+        if *name == "x_train" {
+            for _ in 0..1024 {
+                z.write_all(&zeros).unwrap();
+            }
+        }
+    }
+    z.finish().unwrap();
+    let before = peak_memory();
+    let s = wgnn::data::load_path(&p, None, false).unwrap();
+    assert_eq!(s.train.images.to_vec(), seq(8, 3));
+    let grew = peak_memory().saturating_sub(before);
+    assert!(grew < 256 << 20, "reading it took {} MiB", grew >> 20);
+}

@@ -14,18 +14,49 @@ use wgnn_engine::error::{Error, Result};
 
 type Zip = zip::ZipArchive<std::fs::File>;
 
-/// Largest array read from an archive (guards against a zip bomb).
+/// Largest array read into memory from an archive (larger sets go through the packed cache).
 const MAX_ARRAY: u64 = 8 << 30;
 
-/// The bytes of `name.npy` in the archive.
+/// The bytes of `name.npy` in the archive: its header, then at most the data its header
+/// declares. Bytes past those are never decompressed, so an entry that inflates to far more than
+/// its shape (a deflate bomb) costs no memory.
 fn entry(zip: &mut Zip, path: &Path, name: &str) -> Result<Vec<u8>> {
     let mut f = open_entry(zip, path, name)?;
-    let mut bytes = Vec::new();
+    let mut bytes = read_header(&mut f, path, name)?;
+    let npy = parse_npy(&bytes, path, name)?;
+    // A type this reader does not know is refused after, with its own message.
+    let width = item_size(&npy.descr).unwrap_or(1);
+    let Some(declared) = elements(&npy.shape).and_then(|n| n.checked_mul(width)) else {
+        return Err(Error::file(
+            path,
+            format!(
+                "array `{name}` has shape {:?}; that many bytes cannot be addressed",
+                npy.shape
+            ),
+        ));
+    };
+    let declared = declared as u64;
+    if declared > MAX_ARRAY {
+        return Err(Error::file(
+            path,
+            format!(
+                "array `{name}` declares {declared} bytes (shape {:?}), more than the {} GiB read into memory",
+                npy.shape,
+                MAX_ARRAY >> 30
+            ),
+        ));
+    }
     (&mut f)
-        .take(MAX_ARRAY)
+        .take(declared)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::file(path, format!("array `{name}` cannot be read: {e}")))?;
     Ok(bytes)
+}
+
+/// Bytes per element of a `.npy` type string (`|u1`: 1, `<i8`: 8), from its trailing digits.
+fn item_size(descr: &str) -> Option<usize> {
+    let digits = descr.trim_start_matches(|c: char| !c.is_ascii_digit());
+    digits.parse().ok()
 }
 
 fn open_entry<'a>(
