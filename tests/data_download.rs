@@ -143,12 +143,7 @@ fn a_connection_dropped_halfway_is_resumed_with_a_range_request() {
     server.drop_halfway_once(path);
     fetch(t.info, dir.path(), &source(&server), &mut Quiet).unwrap();
     assert_fetched(dir.path(), &t);
-    let ranges: Vec<u64> = server
-        .seen()
-        .iter()
-        .filter(|s| s.path == path)
-        .filter_map(|s| s.range_from)
-        .collect();
+    let ranges: Vec<u64> = server.ranges(path).into_iter().flatten().collect();
     assert_eq!(ranges.len(), 1, "requests: {:?}", server.seen());
     assert!(ranges[0] > 0, "resumed from {}", ranges[0]);
 }
@@ -167,12 +162,7 @@ fn a_mirror_that_goes_silent_halfway_is_resumed_after_the_read_timeout() {
     };
     fetch(t.info, dir.path(), &src, &mut Quiet).unwrap();
     assert_fetched(dir.path(), &t);
-    let ranges: Vec<u64> = server
-        .seen()
-        .iter()
-        .filter(|s| s.path == path)
-        .filter_map(|s| s.range_from)
-        .collect();
+    let ranges: Vec<u64> = server.ranges(path).into_iter().flatten().collect();
     assert!(
         ranges.len() == 1 && ranges[0] > 0,
         "requests: {:?}",
@@ -240,12 +230,7 @@ fn a_garbage_part_from_an_earlier_run_is_downloaded_again_at_once() {
     fetch(t.info, dir.path(), &source(&server), &mut Quiet).unwrap();
     assert_fetched(dir.path(), &t);
     let path = format!("/garbage/{name}");
-    let asked: Vec<Option<u64>> = server
-        .seen()
-        .into_iter()
-        .filter(|s| s.path == path)
-        .map(|s| s.range_from)
-        .collect();
+    let asked = server.ranges(&path);
     assert_eq!(
         asked,
         [Some(garbage.len() as u64), None],

@@ -68,6 +68,15 @@ impl Server {
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
+
+    /// The `Range` start of each request for `path`, in order (None: the whole file).
+    pub fn ranges(&self, path: &str) -> Vec<Option<u64>> {
+        let seen = self.state.lock().unwrap().seen.clone();
+        seen.into_iter()
+            .filter(|s| s.path == path)
+            .map(|s| s.range_from)
+            .collect()
+    }
 }
 
 fn serve(stream: TcpStream, state: &Mutex<State>) {
