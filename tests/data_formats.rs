@@ -4,7 +4,7 @@
 //! for; and the errors for bad files.
 
 mod common;
-use common::formats::{npy, write_npz, CIFAR10_BATCHES};
+use common::formats::{npy, write_npz, Pickle, CIFAR10_BATCHES};
 
 use std::path::Path;
 
@@ -191,120 +191,9 @@ fn cifar100_binary_fine_and_coarse() {
     assert_eq!(coarse.train.image(2), &interleaved(2)[..]);
 }
 
-/// Writes pickles the way Python does, for the opcodes CIFAR's batches use.
-struct Pickle {
-    out: Vec<u8>,
-    /// Python 3 (`bytes` data, `str` keys) rather than Python 2 (`str` for both).
-    py3: bool,
-    memo: u8,
-}
-
-impl Pickle {
-    fn new(py3: bool) -> Pickle {
-        Pickle {
-            out: vec![0x80, if py3 { 3 } else { 2 }],
-            py3,
-            memo: 0,
-        }
-    }
-    fn put(&mut self) {
-        self.out.extend([b'q', self.memo]);
-        self.memo = self.memo.wrapping_add(1);
-    }
-    fn text(&mut self, s: &str) {
-        if self.py3 {
-            self.out.push(b'X');
-            self.out.extend((s.len() as u32).to_le_bytes());
-        } else {
-            self.out.extend([b'U', s.len() as u8]);
-        }
-        self.out.extend(s.as_bytes());
-        self.put();
-    }
-    fn int(&mut self, v: u32) {
-        match v {
-            0..=255 => self.out.extend([b'K', v as u8]),
-            256..=65535 => {
-                self.out.push(b'M');
-                self.out.extend((v as u16).to_le_bytes());
-            }
-            _ => {
-                self.out.push(b'J');
-                self.out.extend((v as i32).to_le_bytes());
-            }
-        }
-    }
-    fn global(&mut self, module: &str, name: &str) {
-        self.out.push(b'c');
-        self.out.extend(format!("{module}\n{name}\n").as_bytes());
-        self.put();
-    }
-    /// `numpy.ndarray` of uint8 with `shape` holding `raw`, as numpy's `__reduce__` pickles it.
-    fn ndarray(&mut self, shape: [u32; 2], raw: &[u8]) {
-        self.global("numpy.core.multiarray", "_reconstruct");
-        self.global("numpy", "ndarray");
-        self.int(0);
-        self.out.push(0x85);
-        self.text("b");
-        self.out.extend([0x87, b'R']);
-        self.put();
-        self.out.push(b'(');
-        self.int(1);
-        self.int(shape[0]);
-        self.int(shape[1]);
-        self.out.push(0x86);
-        self.global("numpy", "dtype");
-        self.text("u1");
-        self.int(0);
-        self.int(1);
-        self.out.extend([0x87, b'R']);
-        self.put();
-        self.out.push(b'(');
-        self.int(3);
-        self.text("|");
-        self.out.extend(b"NNN");
-        self.out.push(b'J');
-        self.out.extend((-1i32).to_le_bytes());
-        self.out.push(b'J');
-        self.out.extend((-1i32).to_le_bytes());
-        self.int(0);
-        self.out.extend([b't', b'b', 0x89]);
-        self.out.push(if self.py3 { b'B' } else { b'T' });
-        self.out.extend((raw.len() as u32).to_le_bytes());
-        self.out.extend(raw);
-        self.out.extend([b't', b'b']);
-    }
-    fn int_list(&mut self, v: &[u32]) {
-        self.out.push(b']');
-        self.put();
-        self.out.push(b'(');
-        for &x in v {
-            self.int(x);
-        }
-        self.out.push(b'e');
-    }
-    fn str_list(&mut self, v: &[&str]) {
-        self.out.push(b']');
-        self.put();
-        self.out.push(b'(');
-        for s in v {
-            self.text(s);
-        }
-        self.out.push(b'e');
-    }
-    fn dict(mut self, items: impl FnOnce(&mut Pickle)) -> Vec<u8> {
-        self.out.push(b'}');
-        self.put();
-        self.out.push(b'(');
-        items(&mut self);
-        self.out.extend(b"u.");
-        self.out
-    }
-}
-
-fn batch(py3: bool, first: usize, n: usize, labels_key: &[&str]) -> Vec<u8> {
+fn batch(protocol: u8, first: usize, n: usize, labels_key: &[&str]) -> Vec<u8> {
     let raw: Vec<u8> = (first..first + n).flat_map(planes).collect();
-    Pickle::new(py3).dict(|p| {
+    Pickle::new(protocol).dict(|p| {
         p.text("batch_label");
         p.text("training batch");
         for (j, key) in labels_key.iter().enumerate() {
@@ -320,15 +209,15 @@ fn batch(py3: bool, first: usize, n: usize, labels_key: &[&str]) -> Vec<u8> {
 }
 
 #[test]
-fn cifar10_pickle_batches_python2_and_python3() {
-    for py3 in [false, true] {
+fn cifar10_pickle_batches_of_protocols_2_3_and_5() {
+    for protocol in [2, 3, 5] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("cifar-10-batches-py");
         std::fs::create_dir(&d).unwrap();
         for (i, b) in CIFAR10_BATCHES.iter().enumerate() {
-            std::fs::write(d.join(b), batch(py3, 2 * i, 2, &["labels"])).unwrap();
+            std::fs::write(d.join(b), batch(protocol, 2 * i, 2, &["labels"])).unwrap();
         }
-        let meta = Pickle::new(py3).dict(|p| {
+        let meta = Pickle::new(protocol).dict(|p| {
             p.text("label_names");
             p.str_list(&["plane", "car", "bird"]);
             p.text("num_vis");
@@ -336,7 +225,7 @@ fn cifar10_pickle_batches_python2_and_python3() {
         });
         std::fs::write(d.join("batches.meta"), meta).unwrap();
         let s = wgnn::data::load_path(dir.path(), None, false).unwrap();
-        assert_eq!((s.train.n, s.test.n), (10, 2), "py3 = {py3}");
+        assert_eq!((s.train.n, s.test.n), (10, 2), "protocol {protocol}");
         assert_eq!(s.train.image(9), &interleaved(9)[..]);
         assert_eq!(s.test.image(0), &interleaved(10)[..]);
         assert_eq!(s.train.labels, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]);
@@ -351,15 +240,15 @@ fn cifar100_pickle_fine_and_coarse_labels() {
     std::fs::create_dir(&d).unwrap();
     std::fs::write(
         d.join("train"),
-        batch(false, 0, 3, &["coarse_labels", "fine_labels"]),
+        batch(2, 0, 3, &["coarse_labels", "fine_labels"]),
     )
     .unwrap();
     std::fs::write(
         d.join("test"),
-        batch(false, 3, 1, &["coarse_labels", "fine_labels"]),
+        batch(2, 3, 1, &["coarse_labels", "fine_labels"]),
     )
     .unwrap();
-    let meta = Pickle::new(false).dict(|p| {
+    let meta = Pickle::new(2).dict(|p| {
         p.text("fine_label_names");
         p.str_list(&["apple", "bee", "cup"]);
         p.text("coarse_label_names");
@@ -408,7 +297,7 @@ fn a_pickle_is_read_not_run_and_bad_ones_are_errors() {
 }
 
 #[test]
-fn labels_outside_the_class_names_name_the_file_index_and_value() {
+fn too_few_class_names_blame_the_names_file_and_name_the_label() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("cifar-10-batches-bin");
     std::fs::create_dir(&d).unwrap();
@@ -422,7 +311,8 @@ fn labels_outside_the_class_names_name_the_file_index_and_value() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("data_batch_1.bin") && e.contains("label 1 at index 1"),
+        e.contains("batches.meta.txt: names 1 class,")
+            && e.contains("data_batch_1.bin has label 1 at index 1"),
         "{e}"
     );
 }

@@ -129,7 +129,17 @@ fn read_py_batch(path: &Path, key: &str, images: &mut Vec<u8>, labels: &mut Vec<
     for (i, l) in list.iter().enumerate() {
         match l {
             Value::Int(x) if (0..256).contains(x) => labels.push(*x as u8),
-            other => return Err(bad(&format!("label {i} is {other:?}, not a class number"))),
+            Value::Int(x) => {
+                return Err(bad(&format!(
+                    "label {i} is {x}, outside the class numbers 0 to 255"
+                )))
+            }
+            other => {
+                return Err(bad(&format!(
+                    "label {i} is {}, not a class number",
+                    other.describe()
+                )))
+            }
         }
     }
     for img in data.chunks_exact(PIXELS) {
@@ -213,5 +223,48 @@ pub fn load_dir(dir: &Path, layout: Layout, coarse: bool) -> Result<Splits> {
             )
         }
     };
-    Splits::new(train, test, names.filter(|n| !n.is_empty()), paths)
+    let names = names.filter(|n| !n.is_empty());
+    if let Some(n) = &names {
+        named_labels(n, &train, &paths[0], dir, layout, coarse)?;
+    }
+    Splits::new(train, test, names, paths)
+}
+
+/// The file that names the classes in `layout`.
+fn names_file(layout: Layout, coarse: bool) -> &'static str {
+    match (layout, coarse) {
+        (Layout::Cifar10Bin, _) => "batches.meta.txt",
+        (Layout::Cifar10Py, _) => "batches.meta",
+        (Layout::Cifar100Bin, true) => "coarse_label_names.txt",
+        (Layout::Cifar100Bin, false) => "fine_label_names.txt",
+        (Layout::Cifar100Py, _) => "meta",
+    }
+}
+
+/// Refuses names that are fewer than the training labels need, blaming the names file (the
+/// batches are more likely whole than a names file edited by hand).
+fn named_labels(
+    names: &[String],
+    train: &Dataset,
+    train_path: &Path,
+    dir: &Path,
+    layout: Layout,
+    coarse: bool,
+) -> Result<()> {
+    let Some(top) = train.labels.iter().copied().max() else {
+        return Ok(());
+    };
+    if usize::from(top) < names.len() {
+        return Ok(());
+    }
+    let at = train.labels.iter().position(|&l| l == top).unwrap_or(0);
+    Err(Error::file(
+        &dir.join(names_file(layout, coarse)),
+        format!(
+            "names {} class{}, but the training labels go up to {top} ({} has label {top} at index {at}): name every class in it, or remove it to number the classes",
+            names.len(),
+            if names.len() == 1 { "" } else { "es" },
+            train_path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+    ))
 }

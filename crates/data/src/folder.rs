@@ -16,15 +16,11 @@ use super::progress::{Progress, Quiet};
 use super::{folder_cache, Dataset, Skipped, Splits};
 use wgnn_engine::error::{Error, Result};
 
-/// Images wider or taller than this are refused from their header, before their pixels are
-/// decoded (a small file can declare a huge image).
-const MAX_SIDE: u32 = 16_384;
-
 /// The image in the file at `path`, its format told by its bytes (a JPEG named `.png` is read,
 /// as Keras reads it), not its name.
 fn open(path: &Path) -> std::result::Result<DynamicImage, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-    crate::image::decode(&bytes, Some(MAX_SIDE))
+    crate::image::decode(&bytes, crate::image::MAX_SIDE)
         .map_err(|why| format!("cannot be read as an image ({why})"))
 }
 

@@ -61,7 +61,7 @@ fn resized(img: &DynamicImage, height: usize, width: usize) -> DynamicImage {
 /// A model's input from the picture at `path`, prepared as `picture` says.
 pub fn load_input(path: &Path, shape: [usize; 3], picture: Picture) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = decode(&bytes, None).map_err(|msg| Error::file(path, msg))?;
+    let img = decode(&bytes, MAX_SIDE).map_err(|msg| Error::file(path, msg))?;
     picture
         .input(&img, shape)
         .map_err(|msg| Error::file(path, msg))
@@ -76,25 +76,53 @@ pub fn load_digit(path: &Path, height: usize, width: usize) -> Result<Vec<u8>> {
     load_input(path, [height, width, 1], Picture::Digit)
 }
 
-/// A PNG, JPEG or BMP file's pixels (the format told by the bytes); with `max_side`, an image wider or taller than that is refused
-/// from its header, before its pixels are decoded.
-pub fn decode(bytes: &[u8], max_side: Option<u32>) -> std::result::Result<DynamicImage, String> {
+/// The widest or tallest image a file may declare: a small file can declare a huge image, so this
+/// is checked from the header, before the pixels are decoded.
+pub const MAX_SIDE: u32 = 16_384;
+
+/// The most memory one image's decoding may take.
+pub const MAX_DECODED_BYTES: u64 = 512 << 20;
+
+/// A PNG, JPEG or BMP file's pixels (the format told by the bytes). An image wider or taller than
+/// `max_side`, or one whose decoding would take more than `MAX_DECODED_BYTES`, is refused before
+/// its pixels are decoded.
+pub fn decode(bytes: &[u8], max_side: u32) -> std::result::Result<DynamicImage, String> {
     let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cannot read image: {e}"))?;
-    if let Some(side) = max_side {
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(side);
-        limits.max_image_height = Some(side);
-        reader.limits(limits);
-    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(limits);
     reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => match max_side {
-            Some(side) => format!("the image is larger than {side}x{side} pixels"),
-            None => format!("the image is too large to decode: {e}"),
+        image::ImageError::Limits(l) => match l.kind() {
+            image::error::LimitErrorKind::DimensionError => {
+                format!("the image is larger than {max_side}x{max_side} pixels")
+            }
+            _ => format!(
+                "the image would take more than {} MiB to decode",
+                MAX_DECODED_BYTES >> 20
+            ),
         },
-        e => format!("not a readable PNG, JPEG or BMP image: {e}"),
+        image::ImageError::Unsupported(_) => "not a PNG, JPEG or BMP image".to_string(),
+        e => format!(
+            "not a readable PNG, JPEG or BMP image: {}",
+            decoder_words(&e)
+        ),
     })
+}
+
+/// A decoder's message without the Debug text some decoders append (`while decoding
+/// ChunkType { type: IHDR, .. } chunk`).
+fn decoder_words(e: &image::ImageError) -> String {
+    let msg = e.to_string();
+    let cut = [" while decoding", " {"]
+        .iter()
+        .filter_map(|p| msg.find(p))
+        .min()
+        .unwrap_or(msg.len());
+    msg[..cut].trim_end_matches([':', ' ']).to_string()
 }
 
 /// Grayscale with transparent areas filled by the background colour implied

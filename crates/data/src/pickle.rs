@@ -1,10 +1,24 @@
 //! A reader for the Python pickles that hold CIFAR's batches: it decodes the opcodes into a tree
 //! of values and never runs anything. A class reference (`numpy.core.multiarray._reconstruct`)
 //! and a call of it stay data (`Value::Global`, `Value::Call`), so a NumPy array is found as the
-//! byte string inside its `BUILD` state. Protocols 0 to 5 in the subset that dicts, lists, ints,
-//! strings, bytes and NumPy arrays use; any other opcode is an error naming it.
+//! byte string inside its `BUILD` state (or, from protocol 5, the `bytearray` handed to
+//! `_frombuffer`). Protocols 0 to 5 in the subset that dicts, lists, ints, strings, bytes and NumPy
+//! arrays use; any other opcode is an error naming it.
+//!
+//! A pickle is a program, so a short one can ask for a lot: this reader bounds what it builds.
+//! Values nest at most `MAX_DEPTH` deep (dropping a deeper tree would overflow the stack), and the
+//! copies the memo makes (Python shares, this reader copies) add at most the file's own size plus
+//! `COPY_ALLOWANCE`, so a memo that doubles itself is refused long before memory runs out.
+
+use std::collections::HashMap;
 
 use wgnn_engine::error::{Error, Result};
+
+/// How deep values may nest: CIFAR's batches nest four deep, and Python's own limit is near 1,000.
+pub const MAX_DEPTH: usize = 100;
+
+/// The bytes of values that memo copies may add beyond the file's own size.
+pub const COPY_ALLOWANCE: usize = 64 << 20;
 
 /// A decoded pickle value.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,29 +71,107 @@ impl Value {
         }
     }
 
-    /// The shape and raw bytes of a pickled NumPy array (`BUILD` of `_reconstruct` with the state
-    /// `(version, shape, dtype, fortran_order, data)`).
+    /// The shape and raw bytes of a pickled NumPy array in C order: `BUILD` of `_reconstruct`
+    /// with the state `(version, shape, dtype, fortran_order, data)` (protocols 0 to 4), or
+    /// `_frombuffer(data, dtype, shape, order)` (protocol 5, in-band).
     pub fn ndarray(&self) -> Option<(Vec<usize>, &[u8])> {
-        let Value::Build(_, state) = self else {
-            return None;
-        };
-        let s = state.items()?;
-        let shape = s.get(1)?.items()?;
-        let shape = shape
-            .iter()
-            .map(|d| match d {
-                Value::Int(n) => usize::try_from(*n).ok(),
-                _ => None,
-            })
-            .collect::<Option<Vec<usize>>>()?;
-        if matches!(s.get(3), Some(Value::Bool(true))) {
-            return None;
-        }
-        match s.get(4)? {
-            Value::Bytes(b) => Some((shape, b)),
+        match self {
+            Value::Build(_, state) => {
+                let s = state.items()?;
+                let fortran = matches!(s.get(3), Some(Value::Bool(true)));
+                array(s.get(1)?, s.get(4)?, fortran)
+            }
+            Value::Call(f, args) => {
+                let Value::Global(module, name) = &**f else {
+                    return None;
+                };
+                if !module.starts_with("numpy") || name != "_frombuffer" {
+                    return None;
+                }
+                let a = args.items()?;
+                let fortran = a.get(3)?.text()? != "C";
+                array(a.get(2)?, a.first()?, fortran)
+            }
             _ => None,
         }
     }
+
+    /// What the value is, in words for a message (`the text "cat"`, `a call of posix.system`).
+    pub fn describe(&self) -> String {
+        match self {
+            Value::None => "None".into(),
+            Value::Bool(b) => format!("the truth value {}", if *b { "True" } else { "False" }),
+            Value::Int(n) => format!("the number {n}"),
+            Value::Float(x) => format!("the number {x}"),
+            Value::Bytes(b) => format!("a byte string of {} bytes", b.len()),
+            Value::Str(s) => format!("the text \"{}\"", s.chars().take(40).collect::<String>()),
+            Value::List(v) => format!("a list of {} items", v.len()),
+            Value::Tuple(v) => format!("a tuple of {} items", v.len()),
+            Value::Dict(v) => format!("a dict of {} items", v.len()),
+            Value::Global(m, n) => format!("a reference to {m}.{n}"),
+            Value::Call(f, _) => match &**f {
+                Value::Global(m, n) => format!("a call of {m}.{n} (not run)"),
+                _ => "a call (not run)".into(),
+            },
+            Value::Build(..) => "an object".into(),
+        }
+    }
+
+    /// The values this one holds.
+    fn children(&self) -> Vec<&Value> {
+        match self {
+            Value::List(v) | Value::Tuple(v) => v.iter().collect(),
+            Value::Dict(v) => v.iter().flat_map(|(k, x)| [k, x]).collect(),
+            Value::Call(a, b) | Value::Build(a, b) => vec![a, b],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The shape and bytes of an array in C order.
+fn array<'a>(shape: &Value, data: &'a Value, fortran: bool) -> Option<(Vec<usize>, &'a [u8])> {
+    let shape = shape
+        .items()?
+        .iter()
+        .map(|d| match d {
+            Value::Int(n) => usize::try_from(*n).ok(),
+            _ => None,
+        })
+        .collect::<Option<Vec<usize>>>()?;
+    match (data, fortran) {
+        (Value::Bytes(b), false) => Some((shape, b)),
+        _ => None,
+    }
+}
+
+/// Refuses `v` inside a container when the two would nest past `MAX_DEPTH` (`level` is where `v`
+/// would sit: 1 inside a container at the top).
+fn check_depth(v: &Value, level: usize) -> Step {
+    if level >= MAX_DEPTH {
+        return Err(format!("values nested more than {MAX_DEPTH} deep"));
+    }
+    v.children()
+        .into_iter()
+        .try_for_each(|c| check_depth(c, level + 1))
+}
+
+/// The bytes `v` takes (its nodes and its strings), or `None` once past `cap`.
+fn weight(v: &Value, cap: usize) -> Option<usize> {
+    let own = std::mem::size_of::<Value>()
+        + match v {
+            Value::Bytes(b) => b.len(),
+            Value::Str(s) => s.len(),
+            Value::Global(m, n) => m.len() + n.len(),
+            _ => 0,
+        };
+    let mut total = own;
+    for c in v.children() {
+        total = total.checked_add(weight(c, cap)?)?;
+        if total > cap {
+            return None;
+        }
+    }
+    (total <= cap).then_some(total)
 }
 
 /// The stack machine's state: the value stack, the marks into it and the memo.
@@ -88,7 +180,9 @@ struct Machine<'a> {
     at: usize,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: Vec<Option<Value>>,
+    memo: HashMap<usize, Value>,
+    /// The bytes of values the memo may still copy.
+    copies_left: usize,
 }
 
 /// Decodes the pickle in `bytes`; `what` names the file in errors.
@@ -98,7 +192,8 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Value> {
         at: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Vec::new(),
+        memo: HashMap::new(),
+        copies_left: bytes.len().saturating_add(COPY_ALLOWANCE),
     };
     m.run()
         .map_err(|e| Error::msg(format!("{what}: not a readable pickle ({e})")))
@@ -161,6 +256,23 @@ impl Machine<'_> {
     fn push(&mut self, v: Value) -> Step {
         self.stack.push(v);
         Ok(())
+    }
+
+    /// Pushes a container made of values already on the stack, once its nesting is checked.
+    fn push_nested(&mut self, v: Value) -> Step {
+        v.children()
+            .into_iter()
+            .try_for_each(|c| check_depth(c, 1))?;
+        self.push(v)
+    }
+
+    /// A copy of `v` for the memo, charged to what copies may still take.
+    fn copy(&mut self, v: &Value) -> std::result::Result<Value, String> {
+        let w = weight(v, self.copies_left).ok_or_else(|| {
+            format!("its memo copies more than the file's size plus {} MiB of values (a pickle that doubles itself?)", COPY_ALLOWANCE >> 20)
+        })?;
+        self.copies_left -= w;
+        Ok(v.clone())
     }
 
     fn step(&mut self, op: u8) -> Step {
@@ -237,7 +349,7 @@ impl Machine<'_> {
             b')' => self.push(Value::Tuple(Vec::new())),
             b't' => {
                 let items = self.pop_mark()?;
-                self.push(Value::Tuple(items))
+                self.push_nested(Value::Tuple(items))
             }
             0x85..=0x87 => {
                 let n = usize::from(op - 0x84);
@@ -247,7 +359,7 @@ impl Machine<'_> {
                     .checked_sub(n)
                     .ok_or("the stack is too short")?;
                 let items = self.stack.split_off(at);
-                self.push(Value::Tuple(items))
+                self.push_nested(Value::Tuple(items))
             }
             b'a' => {
                 let v = self.pop()?;
@@ -285,12 +397,12 @@ impl Machine<'_> {
             b'R' | 0x81 => {
                 let args = self.pop()?;
                 let f = self.pop()?;
-                self.push(Value::Call(Box::new(f), Box::new(args)))
+                self.push_nested(Value::Call(Box::new(f), Box::new(args)))
             }
             b'b' => {
                 let state = self.pop()?;
                 let obj = self.pop()?;
-                self.push(Value::Build(Box::new(obj), Box::new(state)))
+                self.push_nested(Value::Build(Box::new(obj), Box::new(state)))
             }
             b'q' => {
                 let i = self.uint(1)?;
@@ -327,6 +439,7 @@ impl Machine<'_> {
     }
 
     fn extend(&mut self, items: Vec<Value>) -> Step {
+        items.iter().try_for_each(|c| check_depth(c, 1))?;
         match self.stack.last_mut() {
             Some(Value::List(l)) => {
                 l.extend(items);
@@ -340,6 +453,7 @@ impl Machine<'_> {
         if !items.len().is_multiple_of(2) {
             return Err("a key without a value".into());
         }
+        items.iter().try_for_each(|c| check_depth(c, 1))?;
         let Some(Value::Dict(d)) = self.stack.last_mut() else {
             return Err("setting an item of something that is not a dict".into());
         };
@@ -351,20 +465,18 @@ impl Machine<'_> {
     }
 
     fn memo_put(&mut self, i: usize) -> Step {
-        let v = self.stack.last().ok_or("the stack is empty")?.clone();
-        if i > self.memo.len() + (1 << 20) {
-            return Err(format!("memo index {i} is out of reach"));
-        }
-        if self.memo.len() <= i {
-            self.memo.resize(i + 1, None);
-        }
-        self.memo[i] = Some(v);
+        let top = self.stack.pop().ok_or("the stack is empty")?;
+        let v = self.copy(&top);
+        self.stack.push(top);
+        self.memo.insert(i, v?);
         Ok(())
     }
 
     fn memo_get(&mut self, i: usize) -> Step {
-        let v = self.memo.get(i).cloned().flatten();
+        let v = self.memo.remove(&i);
         let v = v.ok_or_else(|| format!("memo index {i} was never set"))?;
-        self.push(v)
+        let copy = self.copy(&v);
+        self.memo.insert(i, v);
+        self.push(copy?)
     }
 }

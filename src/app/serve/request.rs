@@ -96,7 +96,7 @@ struct Canvas {
 /// The image a body of `kind` holds.
 pub fn image_from_body(kind: BodyKind, body: &[u8]) -> Result<DynamicImage, Refusal> {
     match kind {
-        BodyKind::ImageFile => decode(body, Some(MAX_SIDE)).map_err(|m| {
+        BodyKind::ImageFile => decode(body, MAX_SIDE).map_err(|m| {
             if m.contains("larger than") {
                 Refusal::new(413, m)
             } else {

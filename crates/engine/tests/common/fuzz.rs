@@ -186,9 +186,12 @@ pub fn looks_like_debug(msg: &str) -> bool {
             return true;
         }
     }
-    ["Some(", "Ok(", "Err(", "Index(", "Name("]
-        .iter()
-        .any(|p| msg.contains(p))
+    [
+        "Some(", "Ok(", "Err(", "Index(", "Name(", "Str(", "Int(", "Bytes(", "List(", "Tuple(",
+        "Dict(", "Global(", "Call(", "Build(", "Os {", "Custom {",
+    ]
+    .iter()
+    .any(|p| msg.contains(p))
 }
 
 /// Runs `f` on one fuzz case: it must not panic, and an error must be a readable sentence that
