@@ -435,7 +435,7 @@ fn the_bytes_and_the_file_of_an_image_make_the_same_model_input() {
         let path = dir.join("digit.png");
         std::fs::write(&path, &png).unwrap();
         let from_file = load_digit(&path, 28, 28).unwrap();
-        let decoded = decode(&png, None).unwrap();
+        let decoded = decode(&png, wgnn::data::image::MAX_SIDE).unwrap();
         assert_eq!(
             Picture::Digit.input(&decoded, [28, 28, 1]).unwrap(),
             from_file

@@ -259,7 +259,7 @@ fn named_labels(
     }
     let at = train.labels.iter().position(|&l| l == top).unwrap_or(0);
     Err(Error::file(
-        &dir.join(names_file(layout, coarse)),
+        dir.join(names_file(layout, coarse)),
         format!(
             "names {} class{}, but the training labels go up to {top} ({} has label {top} at index {at}): name every class in it, or remove it to number the classes",
             names.len(),
