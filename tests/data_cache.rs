@@ -290,6 +290,42 @@ fn packs_whose_source_is_gone_are_removed_at_the_next_conversion() {
     the_pack(&cache);
 }
 
+/// A pack that a process maps holds a shared lock, which tidying respects: a conversion of the
+/// source's new state leaves the mapped pack in place (its reader's bytes stay whole everywhere,
+/// Windows included), and the first tidy after the reader lets go removes it.
+#[test]
+fn a_pack_in_use_is_left_by_tidying_until_its_reader_lets_go() {
+    let d = tempfile::tempdir().unwrap();
+    let (data, cache) = (d.path().join("data"), d.path().join("cache"));
+    write_idx(&data, [4, 3, 1], (11, 5), false);
+    let reader = cached(&data, &cache).unwrap();
+    let read = memory_of(&reader);
+    let old = the_pack(&cache);
+    write_idx(&data, [4, 3, 1], (12, 5), false);
+    assert_eq!(cached(&data, &cache).unwrap().train.n, 12);
+    assert!(old.exists(), "a mapped pack was removed");
+    assert_eq!(packs(&cache).len(), 2);
+    assert_eq!(reader, read, "the reader's bytes changed");
+    drop(reader);
+    write_idx(&data, [4, 3, 1], (13, 5), false);
+    assert_eq!(cached(&data, &cache).unwrap().train.n, 13);
+    assert!(!old.exists());
+    the_pack(&cache);
+}
+
+/// A copy of `s` in memory (to compare a mapped set with itself after the cache changed).
+fn memory_of(s: &Splits) -> Splits {
+    let copy = |d: &wgnn::data::Dataset| wgnn::data::Dataset {
+        images: d.images.to_vec().into(),
+        ..d.clone()
+    };
+    Splits {
+        train: copy(&s.train),
+        test: copy(&s.test),
+        ..s.clone()
+    }
+}
+
 #[test]
 fn a_damaged_pack_is_ignored_and_rebuilt() {
     let d = tempfile::tempdir().unwrap();
@@ -515,4 +551,98 @@ fn readers_of_one_source_at_once_convert_it_once() {
     assert!(sets.iter().all(|s| s == &sets[0]));
     assert_eq!(sets[0].train.len(), 90_000);
     the_pack(&cache);
+}
+
+/// The optimizer steps a run's checkpoint holds (its header's `t`); None before the first one.
+#[cfg(target_os = "linux")]
+fn checkpointed_steps(dir: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(dir.join("model.safetensors")).ok()?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).ok()?;
+    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
+    f.read_exact(&mut header).ok()?;
+    let h: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    h["__metadata__"]["t"].as_str()?.parse().ok()
+}
+
+/// Another program truncating a pack that a run maps: the run stops with an error that names the
+/// cache folder, exits non-zero and not by a signal, and keeps its last checkpoint; the next read
+/// rebuilds the pack. The truncation happens while the run is held stopped (SIGSTOP) after its
+/// first checkpoint, so when it happens depends on the run's progress, never on the clock. On the
+/// CPU backend (which reads the mapped images at every step) and on the GPU's streamed path
+/// (which reads them at every chunk).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pack_truncated_by_another_program_stops_the_run_with_an_error_not_sigbus() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tempfile::tempdir().unwrap();
+    let (data, cache) = (d.path().join("data"), d.path().join("cache"));
+    write_idx(&data, [16, 16, 1], (2000, 200), false);
+    let ds = data.display().to_string();
+    let backends = common::with_gpu(["cpu", "gpu"]);
+    for backend in backends {
+        let out = d.path().join(format!("run-{backend}"));
+        let os = out.display().to_string();
+        let mut args = train_args(&ds, &os);
+        let at = args.iter().position(|&a| a == "cpu").unwrap();
+        args[at] = backend;
+        let at = args.iter().position(|&a| a == "--epochs").unwrap();
+        args[at + 1] = "200";
+        args.extend(["--checkpoint-every", "4"]);
+        if backend == "gpu" {
+            args.push("--stream");
+        }
+        let mut child = common::run::command(&args)
+            .env("WGNN_CACHE_DIR", &cache)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        while checkpointed_steps(&out).is_none() {
+            if child.try_wait().unwrap().is_some() {
+                let o = child.wait_with_output().unwrap();
+                panic!("{backend}: the run ended early: {}", common::run::text(&o));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let pid = child.id().to_string();
+        let signal = |s: &str| {
+            let ok = Command::new("kill").args([s, &pid]).status().unwrap();
+            assert!(ok.success());
+        };
+        signal("-STOP");
+        let saved = checkpointed_steps(&out).unwrap();
+        let pack = the_pack(&cache.join("data"));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&pack)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        signal("-CONT");
+        let o = child.wait_with_output().unwrap();
+        let t = common::run::text(&o);
+        assert_eq!(
+            o.status.signal(),
+            None,
+            "{backend}: killed by a signal: {t}"
+        );
+        assert_ne!(o.status.code(), Some(0), "{backend}: {t}");
+        for needle in [
+            "truncated by another program",
+            "last good checkpoint is kept",
+        ] {
+            assert!(t.contains(needle), "{backend}: {needle:?} not in: {t}");
+        }
+        assert!(t.contains(&cache.join("data").display().to_string()), "{t}");
+        // The checkpoint holds what it held when the pack went (or a later one written before the
+        // run next read the pack), and the run resumes from it once the pack is rebuilt.
+        assert!(checkpointed_steps(&out).unwrap() >= saved);
+        let r = common::run::command(&["eval", "--checkpoint", &os, "--backend", "cpu"])
+            .env("WGNN_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", common::run::text(&r));
+    }
 }

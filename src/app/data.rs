@@ -133,8 +133,20 @@ impl DataArgs {
     }
 
     /// Finds the data, downloading a named dataset that is nowhere on disk, and loads it through
-    /// the packed cache in wgnn's cache folder (converted on the first read, mapped after).
+    /// the packed cache in wgnn's cache folder (converted on the first read, mapped after, and
+    /// guarded against another program truncating the pack: `mapped::check` says).
     pub fn load(&self) -> Result<Loaded> {
+        let loaded = self.load_unguarded()?;
+        if let Some(dir) = super::device::cache_dir().map(|d| d.join("data")) {
+            let s = &loaded.splits;
+            for images in [&s.train.images, &s.test.images] {
+                super::mapped::guard(images, &dir);
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn load_unguarded(&self) -> Result<Loaded> {
         let places = places(self.data_dir.clone());
         let cache_dir = super::device::cache_dir().map(|d| d.join("data"));
         let mut o = ReadOptions {

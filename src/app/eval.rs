@@ -91,6 +91,7 @@ pub fn run(a: &EvalArgs, device: &Device) -> Result<()> {
     let classes = spec.classes()?;
     data.check_test_labels(classes)?;
     let (r, device) = predict_set(dir, &spec, &data.test, a.backend, device)?;
+    super::mapped::check()?;
     println!("Model `{}` from {} on {}", spec.name, dir.display(), device);
     println!(
         "Test loss: {:.4} - test accuracy: {:.4} ({} images)",

@@ -11,6 +11,7 @@ pub mod device;
 pub mod eval;
 pub mod export;
 pub mod inspect;
+mod mapped;
 pub mod plan;
 pub mod predict;
 pub mod serve;

@@ -146,6 +146,7 @@ fn test_images(data: &super::data::DataArgs, idx: &[usize]) -> Result<Named> {
         images.extend_from_slice(test.image(i));
         labels.push(label);
     }
+    super::mapped::check()?;
     let set = Dataset {
         images: images.into(),
         labels: labels.clone(),

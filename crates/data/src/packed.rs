@@ -178,21 +178,51 @@ pub fn read(path: &Path, key: &str) -> Option<(Splits, Vec<Skipped>)> {
     Some((splits, meta.skipped))
 }
 
+/// A mapped pack, with its file held under a shared lock for as long as the mapping lives: `tidy`
+/// leaves a pack that any process holds.
+struct Mapped {
+    map: Mmap,
+    _file: File,
+}
+
+impl AsRef<[u8]> for Mapped {
+    fn as_ref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
 /// The file at `path` mapped, when it is a regular file at least as long as a header (opening a
-/// FIFO of that name would wait for a writer forever).
-fn map(path: &Path) -> Option<Mmap> {
+/// FIFO of that name would wait for a writer forever) and no `tidy` is removing it.
+fn map(path: &Path) -> Option<Mapped> {
     std::fs::metadata(path).ok().filter(|m| m.is_file())?;
     let file = File::open(path).ok()?;
+    file.try_lock_shared().ok()?;
     let len = file.metadata().ok()?.len();
     if len < ALIGN {
         return None;
     }
     // SAFETY: the mapping is read-only and the file is one wgnn wrote to a temporary name and
-    // renamed into place, never changes in place: a later pack replaces it with a new file, which
-    // leaves this mapping its bytes. Only another program truncating this very file could make
-    // a read fault (docs/data.md, "The packed cache").
+    // renamed into place, never changes in place: a later pack replaces it with a new file, and
+    // `tidy` removes none that a process holds. Only another program truncating this very file
+    // could make a read fault, which the command line's guard turns into an error
+    // (src/app/mapped.rs).
     let map = unsafe { Mmap::map(&file) }.ok()?;
-    (map.len() as u64 == len).then_some(map)
+    (map.len() as u64 == len).then_some(Mapped { map, _file: file })
+}
+
+/// Whether a process holds the pack at `path` (a mapping's shared lock).
+fn held(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    file.try_lock().is_err()
 }
 
 /// The header of the mapped `bytes` (written for `key`, when given), where the images start and
@@ -379,8 +409,7 @@ impl Write for Sink<'_> {
 /// `{prefix}*` (the packs of an earlier state of the same source), the packs whose source is gone
 /// (the data's file or folder no longer exists) or that do not check out, and the
 /// temporary files of these packs left by a conversion whose process is gone (killed halfway).
-/// A process still mapping a removed pack keeps its bytes (on Windows the removal fails and the
-/// file stays until the next time).
+/// A pack that a process maps (it holds the pack's shared lock) is left for a later tidy.
 pub fn tidy(dir: &Path, prefix: &str, keep: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -396,7 +425,7 @@ pub fn tidy(dir: &Path, prefix: &str, keep: &Path) {
             && !keep.file_name().is_some_and(|k| {
                 name == format!(".{}.lock", k.to_string_lossy().trim_end_matches(".pack"))
             });
-        if stale || old_lock || (name.starts_with(&hidden) && abandoned(&name)) {
+        if (stale && !held(&p)) || old_lock || (name.starts_with(&hidden) && abandoned(&name)) {
             let _ = std::fs::remove_file(&p);
         }
     }

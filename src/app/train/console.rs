@@ -97,6 +97,7 @@ impl Callbacks for Console<'_> {
     }
 
     fn checkpoint(&mut self, state: &TrainState) -> Result<()> {
+        crate::app::mapped::check()?;
         checkpoint::save(self.run_dir, self.spec, self.plan, self.run, state)?;
         // A copy for people and plots; the checkpoint's header holds the authoritative history,
         // which changes only at epoch boundaries.
@@ -110,6 +111,6 @@ impl Callbacks for Console<'_> {
     }
 
     fn stop_requested(&self) -> bool {
-        self.signals.received().is_some()
+        self.signals.received().is_some() || crate::app::mapped::check().is_err()
     }
 }

@@ -366,6 +366,7 @@ pub fn train_job(job: &Job, device: &Device) -> Result<TrainEnd> {
         if let Some(bar) = console.bar.take() {
             bar.finish_and_clear();
         }
+        let r = r.and_then(|r| super::mapped::check().map(|()| r));
         let r = r.map_err(|e| {
             Error::msg(format!(
                 "{e}. The last good checkpoint is kept in {}",
