@@ -852,3 +852,65 @@ fn plan_predicts_a_step_without_a_gpu() {
         &["in one buffer", "reference GPU", "use a smaller batch size"],
     );
 }
+
+/// Labels that leave most inferred classes empty (0, 1 and 9) are refused with a pointer to
+/// `--classes`; with it the run trains a 10-class model and says which classes have no images,
+/// and `eval` and `--resume` read the labels the same way; a count below the labels is refused.
+#[test]
+fn classes_states_the_count_of_labels_that_leave_classes_empty() {
+    use common::formats::{npy, write_npz};
+    let dir = tmp("classes");
+    let p = dir.join("gap.npz");
+    let labels = |n: usize| (0..n).map(|i| [0, 1, 9][i % 3]).collect::<Vec<u8>>();
+    let pixels = |n: usize| {
+        (0..n * 256)
+            .map(|i| (i * 37 % 251) as u8)
+            .collect::<Vec<u8>>()
+    };
+    write_npz(
+        &p,
+        &[
+            ("x_train", npy("|u1", &[96, 16, 16], &pixels(96))),
+            ("y_train", npy("|u1", &[96], &labels(96))),
+            ("x_test", npy("|u1", &[12, 16, 16], &pixels(12))),
+            ("y_test", npy("|u1", &[12], &labels(12))),
+        ],
+    );
+    let (data, out) = (p.to_str().unwrap(), dir.join("run"));
+    let out = out.to_str().unwrap();
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "train",
+            "--model",
+            "tiny",
+            "--data-dir",
+            data,
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "--out",
+            out,
+        ];
+        a.extend(extra);
+        a
+    };
+    fails(
+        &args(&[]),
+        &["gap.npz", "label 9", "classes 2 to 8", "--classes N"],
+    );
+    fails(
+        &args(&["--classes", "4"]),
+        &["gap.npz", "label 9", "outside the 4 classes"],
+    );
+    let o = ok(&args(&["--classes", "10"]));
+    assert!(
+        o.contains("7 of the 10 classes have no training images: 2, 3, 4, 5, 6, 7, 8"),
+        "{o}"
+    );
+    ok(&["eval", "--checkpoint", out, "--backend", "cpu"]);
+    fails(
+        &["train", "--resume", out, "--classes", "11"],
+        &["--classes 11", "--classes 10"],
+    );
+}

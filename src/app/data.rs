@@ -38,6 +38,10 @@ pub struct DataArgs {
     /// Leave out unreadable images of an image folder (each is listed) instead of failing
     #[arg(long)]
     pub skip_bad_images: bool,
+    /// The number of classes, for labels numbered 0..N-1 of which some have no images (IDX,
+    /// .npz and CSV data) [default: the largest training label + 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=256))]
+    pub classes: Option<u16>,
 }
 
 fn parse_size(s: &str) -> std::result::Result<[usize; 2], String> {
@@ -78,6 +82,7 @@ impl DataArgs {
             image_size: folder.image_size,
             color: folder.color,
             skip_bad_images: folder.skip_bad,
+            classes: id.classes,
         }
     }
 
@@ -89,6 +94,7 @@ impl DataArgs {
             (self.image_size.is_some(), "--image-size"),
             (self.color.is_some(), "--color"),
             (self.skip_bad_images, "--skip-bad-images"),
+            (self.classes.is_some(), "--classes"),
         ];
         flags
             .iter()
@@ -129,6 +135,7 @@ impl DataArgs {
         args.image_size = self.image_size.or(saved.image_size);
         args.color = self.color.or(saved.color);
         args.skip_bad_images = self.skip_bad_images || saved.skip_bad_images;
+        args.classes = self.classes.or(saved.classes);
         args
     }
 
@@ -137,6 +144,9 @@ impl DataArgs {
     /// guarded against another program truncating the pack: `mapped::check` says).
     pub fn load(&self) -> Result<Loaded> {
         let loaded = self.load_unguarded()?;
+        if let Some(n) = self.classes {
+            stated_classes(&loaded, n)?;
+        }
         if let Some(dir) = super::device::cache_dir().map(|d| d.join("data")) {
             let s = &loaded.splits;
             for images in [&s.train.images, &s.test.images] {
@@ -156,11 +166,21 @@ impl DataArgs {
         };
         let hint = |e| with_hint(e, cache_dir.as_deref());
         let Some(info) = self.info() else {
+            o.class_names = self
+                .classes
+                .map(|n| (0..n).map(|c| c.to_string()).collect());
             let dir = self.data_dir.clone().unwrap_or_default();
             let read = read_path_with(&dir, &o, &mut Bar::default()).map_err(hint)?;
             return Ok(loaded(read, dir, None));
         };
         (o.class_names, o.coarse) = (info.names(), info.coarse);
+        let known = o.class_names.as_ref().map_or(0, Vec::len);
+        if let Some(n) = self.classes.filter(|&n| usize::from(n) != known) {
+            return Err(Error::msg(format!(
+                "--classes {n} does not fit {}, which has {known} classes",
+                info.name
+            )));
+        }
         let located = match places.locate(info) {
             Some(l) => l,
             None if self.data_dir.is_some() => {
@@ -196,7 +216,11 @@ fn with_hint(e: Error, cache_dir: Option<&Path>) -> Error {
         }
     }
     let m = e.to_string();
-    if m.contains("cannot be read as an image") {
+    if m.contains("the labels must number the classes") {
+        Error::msg(format!(
+            "{m}; if the data has classes without images, --classes N states their number"
+        ))
+    } else if m.contains("cannot be read as an image") {
         Error::msg(format!("{m} (--skip-bad-images leaves such files out)"))
     } else if m.contains("the images must share one size") {
         Error::msg(format!("{m} (--image-size HxW resizes them all)"))
@@ -222,6 +246,36 @@ fn loaded(
         path,
         dataset,
     }
+}
+
+/// Checks `--classes N` against the data read, and says which classes have no training image.
+fn stated_classes(loaded: &Loaded, n: u16) -> Result<()> {
+    let s = &loaded.splits;
+    if s.class_names.len() != usize::from(n) {
+        return Err(Error::file(
+            &loaded.path,
+            format!(
+                "names {} classes of its own, so --classes {n} does not apply",
+                s.class_names.len()
+            ),
+        ));
+    }
+    let mut seen = vec![false; usize::from(n)];
+    for &l in &s.train.labels {
+        seen[usize::from(l)] = true;
+    }
+    let empty: Vec<String> = (0..seen.len())
+        .filter(|&c| !seen[c])
+        .map(|c| c.to_string())
+        .collect();
+    if !empty.is_empty() {
+        eprintln!(
+            "Note: {} of the {n} classes have no training images: {}",
+            empty.len(),
+            empty.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The places to search, from `--data-dir` and the environment.

@@ -165,6 +165,10 @@ pub struct DataId {
     /// it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder: Option<FolderOptions>,
+    /// The class count stated with `--classes` (labels numbered 0..N-1, some perhaps without
+    /// images), so that resuming, `eval` and `predict --index` read the labels the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<u16>,
     pub train_images: usize,
     /// FNV-1a over the training labels and images.
     pub fingerprint: u64,

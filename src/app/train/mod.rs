@@ -174,6 +174,7 @@ fn prepare(job: &Job) -> Result<Prepared> {
         dataset: loaded.dataset.map(String::from),
         class_names: data.class_names.clone(),
         folder: Some(data_args.folder()),
+        classes: data_args.classes,
         ..DataId::new(&data_dir, &used.images, &used.labels)
     };
     let run = match (resumed, job.resumed()) {

@@ -56,6 +56,16 @@ pub fn resumed_run(
     if let Some(was) = &saved.data.folder {
         same_reading(&job.data, was, dir)?;
     }
+    if let Some(n) = job.data.classes.filter(|&n| Some(n) != saved.data.classes) {
+        let was = match saved.data.classes {
+            Some(c) => format!("--classes {c}"),
+            None => format!(
+                "{} classes found in the labels",
+                saved.data.class_names.len()
+            ),
+        };
+        return Err(changed(dir, "--classes", &n.to_string(), &was));
+    }
     let wanted = job.settings.apply(saved.clone());
     for (setting, text) in FIXED {
         let (now, was) = (text(&wanted), text(saved));
