@@ -61,6 +61,7 @@ fn mutated_and_random_pickles_never_panic() {
     }
     // The cases reach many distinct errors, not one early refusal.
     assert!(seen.len() >= 20, "{} kinds of error: {seen:#?}", seen.len());
+    eprintln!("32000 pickles: {} kinds of error", seen.len());
 }
 
 /// The bytes `pickle.dumps({'data': numpy.arange(6, dtype=numpy.uint8).reshape(2, 3),
@@ -201,20 +202,28 @@ fn mutated_npz_files_never_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fuzz.npz");
     let valid = valid_npz(&path);
-    let mut parsed = 0;
+    let (mut parsed, mut seen) = (0, BTreeSet::new());
     for (i, bytes) in mutations(21, &valid, 3_000).enumerate() {
         std::fs::write(&path, &bytes).unwrap();
         let case = format!("npz-mutation-{i}");
-        let r = no_panic(&case, &bytes, Some("fuzz.npz"), || {
-            wgnn::data::npz::load(&path, None)
-        });
-        if let Some(s) = r {
-            assert_eq!(s.train.images.len(), s.train.n * 9, "{case}");
-            parsed += 1;
+        let load = || wgnn::data::npz::load(&path, None);
+        match no_panic(&case, &bytes, Some("fuzz.npz"), load) {
+            Some(s) => {
+                assert_eq!(s.train.images.len(), s.train.n * 9, "{case}");
+                parsed += 1;
+            }
+            None => {
+                seen.insert(shape_of(&load().unwrap_err().to_string()));
+            }
         }
     }
     // Mutations of the zip's slack (its timestamps, a pixel) keep it readable.
     assert!(parsed > 50, "only {parsed} mutated files parsed");
+    assert!(seen.len() >= 10, "{} kinds of error: {seen:#?}", seen.len());
+    eprintln!(
+        "3000 mutated npz files: {parsed} read, {} kinds of error",
+        seen.len()
+    );
 }
 
 #[test]
@@ -222,16 +231,24 @@ fn mutated_csv_files_never_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("train.csv");
     let valid = b"label,pixel0,pixel1,pixel2,pixel3\n3,0,10,20,255\n1,5,6,7,8\n0,1,2,3,4\n";
-    let mut parsed = 0;
+    let (mut parsed, mut seen) = (0, BTreeSet::new());
     for (i, bytes) in mutations(31, valid, 4_000).enumerate() {
         std::fs::write(&path, &bytes).unwrap();
         let case = format!("csv-mutation-{i}");
-        let r = no_panic(&case, &bytes, Some("train.csv"), || {
-            wgnn::data::csv::read(&path)
-        });
-        parsed += usize::from(r.is_some());
+        let read = || wgnn::data::csv::read(&path);
+        match no_panic(&case, &bytes, Some("train.csv"), read) {
+            Some(_) => parsed += 1,
+            None => {
+                seen.insert(shape_of(&read().err().unwrap().to_string()));
+            }
+        }
     }
     assert!(parsed > 200, "only {parsed} mutated files parsed");
+    assert!(seen.len() >= 5, "{} kinds of error: {seen:#?}", seen.len());
+    eprintln!(
+        "4000 mutated CSV files: {parsed} read, {} kinds of error",
+        seen.len()
+    );
 }
 
 #[test]
