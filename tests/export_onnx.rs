@@ -20,41 +20,9 @@ use common::run::{fails, ok, scratch};
 
 const BIN: &str = "export_onnx";
 
-/// The interpreter with onnx, onnxruntime and numpy, or None (after saying why) when a local run
-/// may skip; panics under CI.
+/// The interpreter with onnx, onnxruntime and numpy.
 fn python() -> Option<PathBuf> {
-    let mut tried = Vec::new();
-    let candidates: Vec<PathBuf> = match std::env::var_os("WGNN_PYTHON") {
-        Some(p) => vec![p.into()],
-        None => vec!["/tmp/onnxvenv/bin/python".into(), "python3".into()],
-    };
-    for py in candidates {
-        let o = Command::new(&py)
-            .args(["-c", "import numpy, onnx, onnxruntime"])
-            .output();
-        match o {
-            Ok(o) if o.status.success() => return Some(py),
-            Ok(o) => tried.push(format!(
-                "{}: {}",
-                py.display(),
-                String::from_utf8_lossy(&o.stderr)
-                    .trim()
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            )),
-            Err(e) => tried.push(format!("{}: {e}", py.display())),
-        }
-    }
-    let why = format!(
-        "no Python with numpy, onnx and onnxruntime (set WGNN_PYTHON, or run `python3 -m venv /tmp/onnxvenv && /tmp/onnxvenv/bin/pip install onnx onnxruntime numpy`); tried {}",
-        tried.join("; ")
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED the ONNX checks: {why}");
-    None
+    common::python::python_with(&["numpy", "onnx", "onnxruntime"])
 }
 
 /// What a model is trained on and checked over: wgnn's data flags, the input shape the export

@@ -30,6 +30,7 @@ fn run_config() -> RunConfig {
         data: DataId::new(Path::new("data/mnist"), &[1, 2, 3], &[0]),
         epochs: 2,
         checkpoint_every: None,
+        log_every: None,
         target_accuracy: None,
         schedule: Default::default(),
         warmup_epochs: 0.0,

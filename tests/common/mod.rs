@@ -11,6 +11,7 @@ pub use engine::*;
 
 pub mod formats;
 pub mod http;
+pub mod python;
 pub mod run;
 pub mod serve;
 pub mod source;

@@ -1,6 +1,7 @@
 //! fit / evaluate on any backend, the training state, and checkpoints.
 
 pub mod checkpoint;
+pub mod events;
 mod fit;
 pub mod history;
 mod overrides;

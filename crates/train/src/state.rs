@@ -95,6 +95,9 @@ pub struct RunConfig {
     pub data: DataId,
     pub epochs: usize,
     pub checkpoint_every: Option<usize>,
+    /// TensorBoard's running loss every this many steps (`events::RunLogs`).
+    #[serde(default)]
+    pub log_every: Option<usize>,
     pub target_accuracy: Option<f32>,
     #[serde(default)]
     pub schedule: Schedule,
@@ -130,6 +133,7 @@ impl RunConfig {
             data,
             epochs: d.epochs,
             checkpoint_every: None,
+            log_every: None,
             target_accuracy: None,
             schedule: d.schedule,
             warmup_epochs: d.warmup_epochs,

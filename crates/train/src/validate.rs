@@ -47,6 +47,9 @@ impl RunConfig {
         if self.checkpoint_every == Some(0) {
             return bad("checkpoint_every", at_least_one());
         }
+        if self.log_every == Some(0) {
+            return bad("log_every", at_least_one());
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", format!("must be a positive number (got {})", self.lr));
         }

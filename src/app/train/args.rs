@@ -35,6 +35,10 @@ pub struct RunFlags {
     /// Also write a checkpoint every N optimizer steps (every epoch ends with one anyway)
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<usize>,
+    /// Also write the running loss to TensorBoard's event files every N optimizer steps (Keras'
+    /// `update_freq`; the epoch values are always written)
+    #[arg(long, value_name = "N")]
+    pub log_every: Option<usize>,
     /// Learning-rate schedule: constant, step:EVERY:GAMMA, exponential:GAMMA, cosine or
     /// onecycle[:MAX_LR] [default: the model's; constant for most presets]
     #[arg(long)]
@@ -179,6 +183,7 @@ impl RunFlags {
             seed: self.seed,
             limit: self.limit,
             checkpoint_every: self.checkpoint_every,
+            log_every: self.log_every,
             target_accuracy: self.time_to_accuracy,
             schedule: self.schedule,
             warmup_epochs: self.warmup_epochs,

@@ -10,6 +10,7 @@ use crate::app::signals::StopSignals;
 use crate::error::Result;
 use crate::graph::{MemoryUse, Plan, Progress};
 use crate::model::ModelSpec;
+use crate::train::events::RunLogs;
 use crate::train::{checkpoint, Callbacks, EpochRecord, RunConfig, TrainState};
 use crate::util::fs::write_atomic;
 
@@ -28,6 +29,8 @@ pub struct Console<'a> {
     pub plan: &'a Plan,
     pub run: &'a RunConfig,
     pub signals: &'a StopSignals,
+    /// TensorBoard's event files in the run folder.
+    pub logs: RunLogs,
 }
 
 impl Callbacks for Console<'_> {
@@ -46,6 +49,7 @@ impl Callbacks for Console<'_> {
     }
 
     fn progress(&mut self, p: Progress) {
+        self.logs.progress(self.epoch, &p);
         if let Some(bar) = &self.bar {
             bar.set_position(p.step as u64);
             if let (Some(l), Some(a)) = (p.loss, p.accuracy) {
@@ -98,6 +102,8 @@ impl Callbacks for Console<'_> {
 
     fn checkpoint(&mut self, state: &TrainState) -> Result<()> {
         crate::app::mapped::check()?;
+        let names: Vec<String> = self.plan.params.iter().map(|p| p.name.clone()).collect();
+        self.logs.saving(state, &names)?;
         checkpoint::save(self.run_dir, self.spec, self.plan, self.run, state)?;
         // A copy for people and plots; the checkpoint's header holds the authoritative history,
         // which changes only at epoch boundaries.
