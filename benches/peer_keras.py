@@ -114,6 +114,13 @@ def main():
     ap.add_argument("--data-dir", default="data/mnist")
     ap.add_argument("--image-folder")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--tensorboard", metavar="DIR",
+                    help="train: also write keras.callbacks.TensorBoard logs to DIR (weight "
+                         "histograms each epoch), to compare with a wgnn run")
+    ap.add_argument("--log-every", type=int, default=0,
+                    help="with --tensorboard: the callback's update_freq in steps (0: 'epoch'); "
+                         "Keras 3.15 then drops the epoch summaries of every epoch that does not "
+                         "end on a multiple of it (its record_if condition stays on)")
     a = ap.parse_args()
     keras.utils.set_random_seed(a.seed)
     opt, batch, epochs, val = DEFAULTS[a.model]
@@ -136,6 +143,9 @@ def main():
             kw = {"validation_data": vd}
         else:
             xt, yt, kw = x, y, ({"validation_split": val} if val else {})
+        if a.tensorboard:
+            kw["callbacks"] = [keras.callbacks.TensorBoard(
+                log_dir=a.tensorboard, update_freq=a.log_every or "epoch", histogram_freq=1)]
         t0 = time.perf_counter()
         h = net.fit(xt, yt, batch_size=batch, epochs=epochs, verbose=0 if a.json else 2, **kw)
         s = time.perf_counter() - t0

@@ -122,7 +122,7 @@ fn tensorboards_reader_loads_a_runs_event_files_with_kerass_tags() {
     let histos = train["histograms"].as_object().unwrap();
     assert_eq!(histos.len(), 8, "{histos:?}");
     assert_eq!(
-        histos["conv2d/kernel"],
+        histos["sequential/conv2d/kernel/histogram"],
         serde_json::json!([[0, 72.0], [1, 72.0]])
     );
     for tag in ["learning_curves", "confusion_matrix"] {

@@ -1,7 +1,8 @@
 //! What a run writes to TensorBoard, in Keras' layout and tags: `logs/train/` gets
 //! `epoch_loss`, `epoch_accuracy` and `epoch_learning_rate` per epoch (at step epoch - 1, as
 //! Keras counts), `batch_loss` and `batch_accuracy` (the epoch's running means, as Keras logs
-//! them) every N steps, a histogram of each parameter per epoch and, at the end, the report's
+//! them) every N steps, a histogram of each parameter per epoch (tagged as Keras tags a
+//! `Sequential` model's weights) and, at the end, the report's
 //! images; `logs/validation/` gets `epoch_loss` and `epoch_accuracy`.
 //!
 //! Events wait for the checkpoint of the state they describe and are written just before it. A
@@ -110,7 +111,7 @@ impl RunLogs {
                 let histograms = names
                     .iter()
                     .zip(&state.graph.params)
-                    .map(|(n, t)| histo_value(&n.replace('.', "/"), histogram(t)))
+                    .map(|(n, t)| histo_value(&histogram_tag(n), histogram(t)))
                     .collect();
                 self.epoch_records(r, histograms);
             }
@@ -164,6 +165,13 @@ impl RunLogs {
         }
         self.train.summary(step, values)
     }
+}
+
+/// The tag of a parameter's histogram, as Keras' callback names the weights of a `Sequential`
+/// model (`sequential/conv2d/kernel/histogram` for `conv2d.kernel`), so that TensorBoard draws a
+/// wgnn run's and a Keras run's in one chart.
+fn histogram_tag(param: &str) -> String {
+    format!("sequential/{}/histogram", param.replace('.', "/"))
 }
 
 /// The last epoch and the last batch step that the event files in `dir` hold (0 for none).
