@@ -553,19 +553,6 @@ fn readers_of_one_source_at_once_convert_it_once() {
     the_pack(&cache);
 }
 
-/// The optimizer steps a run's checkpoint holds (its header's `t`); None before the first one.
-#[cfg(target_os = "linux")]
-fn checkpointed_steps(dir: &Path) -> Option<u64> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(dir.join("model.safetensors")).ok()?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).ok()?;
-    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
-    f.read_exact(&mut header).ok()?;
-    let h: serde_json::Value = serde_json::from_slice(&header).ok()?;
-    h["__metadata__"]["t"].as_str()?.parse().ok()
-}
-
 /// Another program truncating a pack that a run maps: the run stops with an error that names the
 /// cache folder, exits non-zero and not by a signal, and keeps its last checkpoint; the next read
 /// rebuilds the pack. The truncation happens while the run is held stopped (SIGSTOP) after its
@@ -599,7 +586,7 @@ fn a_pack_truncated_by_another_program_stops_the_run_with_an_error_not_sigbus() 
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        while checkpointed_steps(&out).is_none() {
+        while common::run::checkpointed_steps(&out).is_none() {
             if child.try_wait().unwrap().is_some() {
                 let o = child.wait_with_output().unwrap();
                 panic!("{backend}: the run ended early: {}", common::run::text(&o));
@@ -612,7 +599,7 @@ fn a_pack_truncated_by_another_program_stops_the_run_with_an_error_not_sigbus() 
             assert!(ok.success());
         };
         signal("-STOP");
-        let saved = checkpointed_steps(&out).unwrap();
+        let saved = common::run::checkpointed_steps(&out).unwrap();
         let pack = the_pack(&cache.join("data"));
         std::fs::OpenOptions::new()
             .write(true)
@@ -638,7 +625,7 @@ fn a_pack_truncated_by_another_program_stops_the_run_with_an_error_not_sigbus() 
         assert!(t.contains(&cache.join("data").display().to_string()), "{t}");
         // The checkpoint holds what it held when the pack went (or a later one written before the
         // run next read the pack), and the run resumes from it once the pack is rebuilt.
-        assert!(checkpointed_steps(&out).unwrap() >= saved);
+        assert!(common::run::checkpointed_steps(&out).unwrap() >= saved);
         let r = common::run::command(&["eval", "--checkpoint", &os, "--backend", "cpu"])
             .env("WGNN_CACHE_DIR", &cache)
             .output()

@@ -537,15 +537,6 @@ fn a_label_past_a_gap_and_a_single_class_are_refused() {
     assert!(e.contains("one class"), "{e}");
 }
 
-/// The peak resident memory of this process (Linux), in bytes.
-#[cfg(target_os = "linux")]
-fn peak_memory() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib << 10
-}
-
 /// A deflate bomb: an array whose entry inflates to 1 GiB past the few bytes its shape declares
 /// (a few MB on disk). Only the declared bytes are decompressed, so reading it costs no memory.
 #[cfg(target_os = "linux")]
@@ -575,9 +566,9 @@ fn an_npz_entry_that_inflates_past_its_shape_is_read_only_as_far_as_its_shape() 
         }
     }
     z.finish().unwrap();
-    let before = peak_memory();
+    let before = common::run::peak_memory();
     let s = wgnn::data::load_path(&p, None, false).unwrap();
     assert_eq!(s.train.images.to_vec(), seq(8, 3));
-    let grew = peak_memory().saturating_sub(before);
+    let grew = common::run::peak_memory().saturating_sub(before);
     assert!(grew < 256 << 20, "reading it took {} MiB", grew >> 20);
 }

@@ -77,27 +77,18 @@ fn numpys_own_protocol_5_pickle_is_read() {
     assert_eq!(labels, [Value::Int(1), Value::Int(2)]);
 }
 
-/// The peak resident memory of this process (Linux), in bytes.
-#[cfg(target_os = "linux")]
-fn peak_memory() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib << 10
-}
-
 /// Parses a hostile pickle, which must fail with `needle` in its message, and returns how much
 /// the process's peak memory grew meanwhile.
 #[cfg(target_os = "linux")]
 fn refused(bytes: &[u8], needle: &str) -> u64 {
-    let before = peak_memory();
+    let before = common::run::peak_memory();
     let e = no_panic("hostile", bytes, Some("evil.pkl"), || {
         pickle::parse(bytes, "evil.pkl")
     });
     assert!(e.is_none(), "a hostile pickle parsed");
     let msg = pickle::parse(bytes, "evil.pkl").unwrap_err().to_string();
     assert!(msg.contains(needle), "{needle:?} not in: {msg}");
-    peak_memory().saturating_sub(before)
+    common::run::peak_memory().saturating_sub(before)
 }
 
 /// Each cap holds with room: the memo's copies are capped at the file's size plus 64 MiB, and a
@@ -283,12 +274,12 @@ fn an_image_declaring_a_huge_canvas_is_refused_before_decoding() {
     png[20..24].copy_from_slice(&60_000u32.to_be_bytes());
     let crc = crc32(&png[12..29]);
     png[29..33].copy_from_slice(&crc.to_be_bytes());
-    let before = peak_memory();
+    let before = common::run::peak_memory();
     let e = wgnn::data::image::decode(&png, wgnn::data::image::MAX_SIDE).unwrap_err();
     assert!(e.contains("larger than 16384x16384"), "{e}");
     let e = wgnn::data::image::decode(&png, 100_000).unwrap_err();
     assert!(e.contains("more than 512 MiB"), "{e}");
-    let grew = peak_memory().saturating_sub(before);
+    let grew = common::run::peak_memory().saturating_sub(before);
     assert!(grew < 64 << 20, "refusing it took {} MiB", grew >> 20);
 }
 

@@ -255,18 +255,6 @@ fn a_second_ctrl_c_exits_at_once_and_the_checkpoint_still_loads() {
     ok(&["eval", "--checkpoint", s(&dir), "--backend", "cpu"]);
 }
 
-/// The optimizer steps a run's checkpoint holds (its header's `t`); None before the first one.
-/// Reads only the header: the file is replaced atomically, so it is always whole.
-fn checkpointed_steps(dir: &Path) -> Option<u64> {
-    let mut f = std::fs::File::open(dir.join("model.safetensors")).ok()?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).ok()?;
-    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
-    f.read_exact(&mut header).ok()?;
-    let h: serde_json::Value = serde_json::from_slice(&header).ok()?;
-    h["__metadata__"]["t"].as_str()?.parse().ok()
-}
-
 /// A point in a run's progress at which to SIGKILL it.
 #[derive(Clone, Copy, Debug)]
 enum KillAt {
@@ -294,7 +282,7 @@ fn kill_at(args: &[&str], dir: &Path, at: KillAt) -> bool {
             child.stdout = Some(out.into_inner());
         }
         KillAt::Checkpointed(steps) => {
-            while checkpointed_steps(dir).is_none_or(|t| t < steps)
+            while common::run::checkpointed_steps(dir).is_none_or(|t| t < steps)
                 && child.try_wait().unwrap().is_none()
             {
                 std::thread::sleep(Duration::from_millis(1));
@@ -337,7 +325,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         assert!(rounds < 12, "runs kept finishing before they were killed");
         let mut attempt = 0;
         loop {
-            let saved = checkpointed_steps(&dir);
+            let saved = common::run::checkpointed_steps(&dir);
             let resuming = saved.is_some();
             if saved == Some(STEPS) || kills >= 24 {
                 // Trained to the end (or enough kills): finish it without a kill.

@@ -17,18 +17,6 @@ use wgnn::train::events::read_dir_events;
 
 const BIN: &str = "tensorboard";
 
-/// The optimizer steps a run's checkpoint holds; None before the first one.
-fn checkpointed_steps(dir: &Path) -> Option<u64> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(dir.join("model.safetensors")).ok()?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).ok()?;
-    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
-    f.read_exact(&mut header).ok()?;
-    let h: Value = serde_json::from_slice(&header).ok()?;
-    h["__metadata__"]["t"].as_str()?.parse().ok()
-}
-
 /// `history.csv`'s column `col` (by header name), one value per epoch, as f32.
 fn history(dir: &Path, col: &str) -> Vec<f32> {
     let text = std::fs::read_to_string(dir.join("history.csv")).unwrap();
@@ -88,30 +76,17 @@ fn tensorboards_reader_loads_a_runs_event_files_with_kerass_tags() {
     ]);
     let train = read_with_tensorboard(&py, &dir.join("logs/train"));
     let val = read_with_tensorboard(&py, &dir.join("logs/validation"));
-    let epochs = |v: Vec<f32>| {
-        v.into_iter()
-            .enumerate()
-            .map(|(e, x)| (e as u64, x))
-            .collect()
-    };
-    let want: Vec<(u64, f32)> = epochs(history(&dir, "loss"));
-    assert_eq!(scalars(&train, "epoch_loss"), want);
-    assert_eq!(
-        scalars(&train, "epoch_accuracy"),
-        epochs(history(&dir, "accuracy"))
-    );
-    assert_eq!(
-        scalars(&train, "epoch_learning_rate"),
-        epochs(history(&dir, "lr"))
-    );
-    assert_eq!(
-        scalars(&val, "epoch_loss"),
-        epochs(history(&dir, "val_loss"))
-    );
-    assert_eq!(
-        scalars(&val, "epoch_accuracy"),
-        epochs(history(&dir, "val_accuracy"))
-    );
+    // Each epoch value at step epoch - 1, equal to history.csv's to the bit.
+    for (file, tag, column) in [
+        (&train, "epoch_loss", "loss"),
+        (&train, "epoch_accuracy", "accuracy"),
+        (&train, "epoch_learning_rate", "lr"),
+        (&val, "epoch_loss", "val_loss"),
+        (&val, "epoch_accuracy", "val_accuracy"),
+    ] {
+        let want: Vec<(u64, f32)> = (0..).zip(history(&dir, column)).collect();
+        assert_eq!(scalars(file, tag), want, "{tag} against {column}");
+    }
     // 2,400 training images in batches of 32: 75 steps an epoch, 150 in all.
     let steps: Vec<u64> = scalars(&train, "batch_loss").iter().map(|s| s.0).collect();
     assert_eq!(steps, (1..=15).map(|k| 10 * k).collect::<Vec<_>>());
@@ -175,7 +150,9 @@ fn a_killed_then_resumed_run_logs_each_step_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    while checkpointed_steps(&dir).is_none_or(|t| t < 40) && child.try_wait().unwrap().is_none() {
+    while common::run::checkpointed_steps(&dir).is_none_or(|t| t < 40)
+        && child.try_wait().unwrap().is_none()
+    {
         std::thread::sleep(Duration::from_millis(1));
     }
     let _ = child.kill();

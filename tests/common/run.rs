@@ -73,3 +73,25 @@ pub fn scratch(binary: &str, name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     d
 }
+
+/// The optimizer steps the checkpoint of the run in `dir` holds (its header's `t`); None before
+/// the first one. Reads only the header: the file is replaced atomically, so it is always whole.
+pub fn checkpointed_steps(dir: &std::path::Path) -> Option<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(dir.join("model.safetensors")).ok()?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).ok()?;
+    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
+    f.read_exact(&mut header).ok()?;
+    let h: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    h["__metadata__"]["t"].as_str()?.parse().ok()
+}
+
+/// The peak resident memory of this process (Linux), in bytes.
+#[cfg(target_os = "linux")]
+pub fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib << 10
+}

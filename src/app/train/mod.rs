@@ -36,11 +36,11 @@ pub enum TrainEnd {
 /// `runs/MODEL-YYYYMMDD-HHMMSS` (UTC), a name people can read in TensorBoard's list of runs,
 /// with `-2`, `-3`, ... when two runs start in one second.
 fn default_out(model: &str) -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let name = format!("{model}-{}", utc_stamp(secs));
+    let t = crate::util::time::utc(crate::util::time::now_secs());
+    let name = format!(
+        "{model}-{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    );
     let mut dir = PathBuf::from("runs").join(&name);
     let mut k = 2;
     while dir.exists() {
@@ -48,27 +48,6 @@ fn default_out(model: &str) -> PathBuf {
         k += 1;
     }
     dir
-}
-
-/// `YYYYMMDD-HHMMSS` of `secs` after the Unix epoch, in UTC (the days to a civil date by
-/// Howard Hinnant's algorithm).
-fn utc_stamp(secs: u64) -> String {
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
 }
 
 /// The settings beyond optimizer, rate and batch that are not off, for the first line of a run
@@ -440,18 +419,5 @@ fn host() -> String {
         name.to_string()
     } else {
         "localhost".to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_stamps_read_as_dates() {
-        assert_eq!(super::utc_stamp(0), "19700101-000000");
-        // `date -u -d @1796638539`: Mon Dec 7 10:15:39 UTC 2026.
-        assert_eq!(super::utc_stamp(1_796_638_539), "20261207-101539");
-        // A leap day and the last second of a century year.
-        assert_eq!(super::utc_stamp(951_782_400), "20000229-000000");
-        assert_eq!(super::utc_stamp(4_102_444_799), "20991231-235959");
     }
 }

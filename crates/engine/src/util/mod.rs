@@ -11,3 +11,4 @@ pub mod rng;
 pub mod shared;
 pub mod simd;
 pub mod text;
+pub mod time;
