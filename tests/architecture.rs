@@ -76,7 +76,7 @@ const CRATES: &[Crate] = &[
                 "validate",
                 "watch",
             ],
-            &["report"],
+            &["events", "report"],
         ],
     },
 ];
