@@ -8,10 +8,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+
 use common::run::{command, ok, scratch, text, wgnn};
 use wgnn::app::tune::space::{apply_to_model, trials, Axis, Values};
 use wgnn::layers::{Conv2D, Dense, Dropout};
 use wgnn::model::{preset, Layer};
+use wgnn::train::events::read_dir_events;
 
 fn tmp(name: &str) -> PathBuf {
     scratch("tune", name)
@@ -80,6 +82,18 @@ fn a_grid_search_chooses_by_validation_and_tests_only_its_choice() {
             m["test_accuracy"].is_null(),
             "a trial saw the test set: {m}"
         );
+        // Each trial is a run of its own in `tensorboard --logdir` on the search's folder.
+        for set in ["train", "validation"] {
+            let events = read_dir_events(&out.join(&r[trial]).join("logs").join(set));
+            let tags = events
+                .iter()
+                .flat_map(|e| e.summary.iter().flat_map(|s| &s.value));
+            assert!(
+                tags.filter(|v| v.tag == "epoch_loss").count() >= 1,
+                "{} has no {set} events",
+                r[trial]
+            );
+        }
     }
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(
