@@ -15,8 +15,13 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
-/// How many byte ranges can be guarded (a run's training and test images, a few at a time).
+/// How many byte ranges are guarded at once: a command's training and test images, and those of
+/// the trials `tune` and `compare` run in one process before it (the oldest range is replaced
+/// first: its trial is over and its data dropped).
 const SLOTS: usize = 8;
+
+/// The slot the next range goes in, round the ring.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 static STARTS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static ENDS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
@@ -36,14 +41,11 @@ pub fn guard(bytes: &[u8], folder: &Path) {
         bytes.as_ptr() as usize,
         bytes.as_ptr() as usize + bytes.len(),
     );
-    for (s, e) in STARTS.iter().zip(&ENDS) {
-        // The end first: a handler that sees the start sees a whole range.
-        if s.load(Ordering::SeqCst) == 0 {
-            e.store(end, Ordering::SeqCst);
-            s.store(start, Ordering::SeqCst);
-            return;
-        }
-    }
+    let i = NEXT.fetch_add(1, Ordering::SeqCst) % SLOTS;
+    // Emptied first and its start written last, so a handler never sees half a range.
+    STARTS[i].store(0, Ordering::SeqCst);
+    ENDS[i].store(end, Ordering::SeqCst);
+    STARTS[i].store(start, Ordering::SeqCst);
 }
 
 /// An error when a guarded page faulted: what was read there is zeros, not the data.
