@@ -2,8 +2,8 @@
 //! `epoch_loss`, `epoch_accuracy` and `epoch_learning_rate` per epoch (at step epoch - 1, as
 //! Keras counts), `batch_loss` and `batch_accuracy` (the epoch's running means, as Keras logs
 //! them) every N steps, a histogram of each parameter per epoch (tagged as Keras tags a
-//! `Sequential` model's weights) and, at the end, the report's
-//! images; `logs/validation/` gets `epoch_loss` and `epoch_accuracy`.
+//! `Sequential` model's weights) and, at the end, the report's images; `logs/validation/` gets
+//! `epoch_loss` and `epoch_accuracy`.
 //!
 //! Events wait for the checkpoint of the state they describe and are written just before it. A
 //! run killed after its events but before its checkpoint resumes from the checkpoint before and
@@ -47,8 +47,8 @@ pub struct RunLogs {
 impl RunLogs {
     /// New event files in `run_dir/logs/{train,validation}`, beside any that a stopped run left.
     /// A resumed run (`resumed`: its saved state) reads those first and writes only what they
-    /// lack: the epochs of its history that are missing (a kill between a checkpoint and its
-    /// events), and batch records past the last one written.
+    /// lack: the epochs of its history that are missing (a run started before wgnn wrote event
+    /// files, or whose `logs` folder was removed), and batch records past the last one written.
     pub fn create(
         run_dir: &Path,
         host: &str,
