@@ -102,8 +102,7 @@ impl Callbacks for Console<'_> {
 
     fn checkpoint(&mut self, state: &TrainState) -> Result<()> {
         crate::app::mapped::check()?;
-        let names: Vec<String> = self.plan.params.iter().map(|p| p.name.clone()).collect();
-        self.logs.saving(state, &names)?;
+        self.logs.saving(state)?;
         checkpoint::save(self.run_dir, self.spec, self.plan, self.run, state)?;
         // A copy for people and plots; the checkpoint's header holds the authoritative history,
         // which changes only at epoch boundaries.

@@ -347,7 +347,8 @@ pub fn train_job(job: &Job, device: &Device) -> Result<TrainEnd> {
             backend.set_params(params, stats)?;
         }
         println!("{}", header(&p, backend.describe())?);
-        let logs = RunLogs::create(&p.out, &host(), run.log_every, p.state.as_ref())?;
+        let params: Vec<String> = p.plan.params.iter().map(|s| s.name.clone()).collect();
+        let logs = RunLogs::create(&p.out, &host(), run.log_every, (&params, p.state.as_ref()))?;
         let mut console = Console {
             bar: None,
             epoch: 0,

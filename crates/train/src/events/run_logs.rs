@@ -42,18 +42,21 @@ pub struct RunLogs {
     /// steps on.
     last_batch: usize,
     pending: Vec<(Set, i64, Vec<SummaryValue>)>,
+    /// The histogram tag of each parameter, in the state's order.
+    histogram_tags: Vec<String>,
 }
 
 impl RunLogs {
     /// New event files in `run_dir/logs/{train,validation}`, beside any that a stopped run left.
     /// A resumed run (`resumed`: its saved state) reads those first and writes only what they
     /// lack: the epochs of its history that are missing (a run started before wgnn wrote event
-    /// files, or whose `logs` folder was removed), and batch records past the last one written.
+    /// files, or whose `logs` folder was removed), and batch records past the last one written. `params` names the
+    /// parameters, in the state's order.
     pub fn create(
         run_dir: &Path,
         host: &str,
         every: Option<usize>,
-        resumed: Option<&TrainState>,
+        (params, resumed): (&[String], Option<&TrainState>),
     ) -> Result<RunLogs> {
         let logs = run_dir.join("logs");
         let (written_epoch, last_written) = logged(&logs.join("train"));
@@ -65,6 +68,7 @@ impl RunLogs {
             last_written,
             last_batch: resumed.map_or(0, |s| s.graph.t as usize),
             pending: Vec::new(),
+            histogram_tags: params.iter().map(|p| histogram_tag(p)).collect(),
         };
         if let Some(state) = resumed {
             let done = state.progress.epoch;
@@ -102,16 +106,17 @@ impl RunLogs {
     }
 
     /// `state` is about to be saved: at an epoch's end, its records and the histograms of
-    /// `params` (named `names`) join what waits, then everything waiting is written.
-    pub fn saving(&mut self, state: &TrainState, names: &[String]) -> Result<()> {
+    /// its parameters join what waits, then everything waiting is written.
+    pub fn saving(&mut self, state: &TrainState) -> Result<()> {
         let p = &state.progress;
         let record = p.history.records.last().filter(|r| r.epoch == p.epoch);
         if let (0, Some(r)) = (p.step, record) {
             if r.epoch > self.written_epoch {
-                let histograms = names
+                let histograms = self
+                    .histogram_tags
                     .iter()
                     .zip(&state.graph.params)
-                    .map(|(n, t)| histo_value(&histogram_tag(n), histogram(t)))
+                    .map(|(tag, t)| histo_value(tag, histogram(t)))
                     .collect();
                 self.epoch_records(r, histograms);
             }
