@@ -3,6 +3,7 @@
 use super::device::Device;
 use crate::error::Result;
 use crate::graph::{Backend, CpuGraph, GpuGraph, Limits, Plan};
+use crate::ops::ema::Ema;
 use crate::ops::optim::Optimizer;
 use crate::runtime::{AdapterChoice, GpuContext};
 
@@ -28,8 +29,9 @@ impl std::fmt::Display for BackendKind {
 /// What the graph is built for.
 #[derive(Clone, Copy, Debug)]
 pub enum GraphKind {
-    /// Training with this optimizer, parameters initialised from the seed.
-    Training(Optimizer, u64),
+    /// Training with this optimizer, parameters initialised from the seed, keeping the moving
+    /// average of the weights where one is given.
+    Training(Optimizer, u64, Option<Ema>),
     /// Forward passes only (evaluation, prediction): no gradients and no optimizer state.
     Inference,
 }
@@ -75,8 +77,12 @@ pub fn with_backend<T>(
         device.apply_cache(c);
     }
     let mut backend: Box<dyn Backend + '_> = match (&ctx, graph) {
-        (Some(ctx), GraphKind::Training(opt, seed)) => {
-            Box::new(gpu_training_graph(ctx, plan, opt, seed)?)
+        (Some(ctx), GraphKind::Training(opt, seed, ema)) => {
+            let g = gpu_training_graph(ctx, plan, (opt, ema), seed)?;
+            Box::new(match ema {
+                Some(ema) => g.averaging(ema)?,
+                None => g,
+            })
         }
         (Some(ctx), GraphKind::Inference) => {
             plan.check_fits(&Limits::gpu(ctx, 0))?;
@@ -85,7 +91,13 @@ pub fn with_backend<T>(
         (None, graph) => {
             plan.check_fits(&Limits::host())?;
             match graph {
-                GraphKind::Training(opt, seed) => Box::new(CpuGraph::new(plan, opt, seed)?),
+                GraphKind::Training(opt, seed, ema) => {
+                    let g = CpuGraph::new(plan, opt, seed)?;
+                    Box::new(match ema {
+                        Some(ema) => g.averaging(ema),
+                        None => g,
+                    })
+                }
                 GraphKind::Inference => Box::new(CpuGraph::inference(plan)?),
             }
         }
@@ -98,9 +110,11 @@ pub fn with_backend<T>(
 pub fn gpu_training_graph(
     ctx: &GpuContext,
     plan: Plan,
-    opt: Optimizer,
+    (opt, ema): (Optimizer, Option<Ema>),
     seed: u64,
 ) -> Result<GpuGraph<'_>> {
-    plan.check_fits(&Limits::gpu(ctx, opt.state_buffers() as u64))?;
+    // The moving average is one more buffer of the parameters' size.
+    let per_param = opt.state_buffers() + ema.is_some() as usize;
+    plan.check_fits(&Limits::gpu(ctx, per_param as u64))?;
     GpuGraph::new(ctx, plan, opt, seed)
 }

@@ -7,6 +7,7 @@ use super::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::{MemoryUse, Plan};
 use crate::model::ModelSpec;
+use crate::ops::ema::Ema;
 
 /// The flags of `wgnn bench`.
 #[derive(clap::Args, Clone, Debug)]
@@ -74,6 +75,14 @@ fn index_list_len(steps: usize, batch: usize) -> Result<usize> {
     }
 }
 
+/// The training graph the model's defaults train: its optimizer, and its moving average of the
+/// weights where it keeps one (one more dispatch a step).
+fn training(a: &BenchArgs) -> Result<GraphKind> {
+    let d = &a.model.defaults;
+    let ema = d.ema.map(Ema::new).transpose()?;
+    Ok(GraphKind::Training(d.optimizer.optimizer(), 0, ema))
+}
+
 pub fn measure(a: &BenchArgs, device: &Device) -> Result<BenchResult> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     if batch == 0 || a.steps == 0 {
@@ -88,9 +97,8 @@ pub fn measure(a: &BenchArgs, device: &Device) -> Result<BenchResult> {
     let samples = index_list_len(a.steps, batch)?;
     let order: Vec<u32> = (0..samples).map(|i| (i % n) as u32).collect();
     let warm: Vec<u32> = order[..a.warmup.saturating_mul(batch).min(order.len())].to_vec();
-    let opt = a.model.defaults.optimizer.optimizer();
     let lr = a.model.defaults.lr;
-    with_backend(a.backend, device, plan, GraphKind::Training(opt, 0), |b| {
+    with_backend(a.backend, device, plan, training(a)?, |b| {
         b.load(0, data.train.host(n))?;
         if !warm.is_empty() {
             b.train_at(0, &warm, lr)?;
@@ -130,10 +138,9 @@ pub fn profile(a: &BenchArgs, device: &Device) -> Result<Profile> {
     let batch = a.batch_size.unwrap_or(a.model.defaults.batch_size);
     let data = a.data.load()?.splits;
     let plan = Plan::new(a.model.input, &a.model.layers, batch)?;
-    let opt = a.model.defaults.optimizer.optimizer();
     let n = batch.min(data.train.len());
     let host = data.train.host(n);
-    with_backend(a.backend, device, plan, GraphKind::Training(opt, 0), |b| {
+    with_backend(a.backend, device, plan, training(a)?, |b| {
         b.load(0, host)?;
         // Warm-up: first launches compile pipelines in some drivers; first touches of memory.
         b.profile_step(0)?;

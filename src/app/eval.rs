@@ -36,11 +36,28 @@ pub fn predict_set(
         )));
     }
     let (params, stats) = checkpoint::load_params(dir, &plan)?;
+    say_weights(dir)?;
     with_backend(backend, device, plan, GraphKind::Inference, |b| {
         b.set_params(&params, &stats)?;
         let r = evaluate(b, data)?;
         Ok((r, b.describe()))
     })
+}
+
+/// Which weights checkpoint `dir` holds, in words, where they are not the last step's: the
+/// moving average its run kept (`--ema`).
+pub fn weights_text(dir: &Path) -> Result<Option<String>> {
+    Ok(checkpoint::averaged(dir)?.map(|m| {
+        format!("the moving average of the weights (momentum {m}), which its run kept for evaluation")
+    }))
+}
+
+/// Tells people, on stderr, when the weights used are a moving average.
+pub fn say_weights(dir: &Path) -> Result<()> {
+    if let Some(text) = weights_text(dir)? {
+        eprintln!("Note: {} holds {text}; this uses it", dir.display());
+    }
+    Ok(())
 }
 
 /// `values` as a float32 `.npy` file of shape `[rows, cols]` (NumPy's format 1.0).

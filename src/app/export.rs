@@ -19,6 +19,7 @@ pub fn run(dir: &Path, out: &Path) -> Result<()> {
     let spec = checkpoint::load_spec(dir)?;
     let plan = Plan::new(spec.input, &spec.layers, 1)?;
     let (params, stats) = checkpoint::load_params(dir, &plan)?;
+    super::eval::say_weights(dir)?;
     let e = crate::layers::export_onnx::export(
         &spec.name,
         spec.input,

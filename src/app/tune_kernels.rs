@@ -79,7 +79,7 @@ impl Setup<'_> {
         let d = &self.a.model.defaults;
         let mut values = Vec::new();
         for (opt, lr) in [(Optimizer::sgd(), 1.0), (d.optimizer.optimizer(), d.lr)] {
-            let mut g = gpu_training_graph(ctx, self.plan()?, opt, 0)?;
+            let mut g = gpu_training_graph(ctx, self.plan()?, (opt, None), 0)?;
             g.load(0, self.host.clone())?;
             g.train_at(0, &self.order(), lr)?;
             let (params, stats) = g.params()?;
@@ -91,7 +91,7 @@ impl Setup<'_> {
     /// The model's own training graph, warmed up: ready to time.
     fn timed_graph<'c>(&self, ctx: &'c GpuContext) -> Result<crate::graph::GpuGraph<'c>> {
         let opt = self.a.model.defaults.optimizer.optimizer();
-        let mut g = gpu_training_graph(ctx, self.plan()?, opt, 0)?;
+        let mut g = gpu_training_graph(ctx, self.plan()?, (opt, None), 0)?;
         g.load(0, self.host.clone())?;
         // First launches compile pipelines in some drivers and touch memory first.
         g.profile_step(0)?;

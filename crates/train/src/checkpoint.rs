@@ -7,6 +7,9 @@
 //!   (`train_state.<slot>.<parameter>`, e.g. `train_state.velocity.conv2d.kernel`), the data
 //!   order (`train_state.data_order`, u32) and, with early stopping, the best epoch's weights
 //!   (`train_state.best.<tensor>`).
+//! - With a moving average of the weights (`--ema`), the parameters under their own names are the
+//!   average, which evaluation uses (as Keras' model holds after `fit`), and the weights being
+//!   trained are `train_state.weights.<parameter>`.
 //! - In the header's metadata: the format, the model definition (`model_toml`), the run's
 //!   settings (`run`, JSON) and where the loop stands (`loop`, JSON: epoch, step, history, ...).
 //!
@@ -35,6 +38,8 @@ pub const STATE_PREFIX: &str = "train_state.";
 const ORDER: &str = "train_state.data_order";
 /// Early stopping's best weights so far: `train_state.best.<parameter or statistic>`.
 const BEST: &str = "train_state.best.";
+/// With a moving average: the weights being trained, `train_state.weights.<parameter>`.
+const TRAINED: &str = "train_state.weights.";
 
 /// One tensor of the file: name, shape, type and bytes.
 type Entry<'a> = (String, Vec<usize>, Dtype, &'a [u8]);
@@ -47,6 +52,11 @@ fn check_savable(plan: &Plan, run: &RunConfig, state: &TrainState, slots: &[&str
         return Err(Error::NonFinite(format!(
             "{bad} holds NaN or infinite values, so it was not saved over the last good checkpoint"
         )));
+    }
+    if run.ema.is_some() != state.graph.average.is_some() {
+        return Err(Error::msg(
+            "the run's moving average of the weights and the training state disagree on whether one is kept",
+        ));
     }
     if slots.len() != state.graph.slots.len() {
         return Err(Error::msg(format!(
@@ -67,10 +77,17 @@ fn entries<'a>(plan: &'a Plan, state: &'a TrainState, slots: &[&str]) -> Vec<Ent
     };
     let g = &state.graph;
     let all = || plan.params.iter().chain(&plan.stats);
+    // The weights people use under the plain names: the average, where one is kept.
+    let used = g.average.as_ref().unwrap_or(&g.params);
     let mut entries: Vec<Entry<'a>> = all()
-        .zip(g.params.iter().chain(&g.stats))
+        .zip(used.iter().chain(&g.stats))
         .map(|(p, v)| f32s(p.name.clone(), p, v))
         .collect();
+    if g.average.is_some() {
+        for (p, v) in plan.params.iter().zip(&g.params) {
+            entries.push(f32s(format!("{TRAINED}{}", p.name), p, v));
+        }
+    }
     for (slot, tensors) in slots.iter().zip(&g.slots) {
         for (p, v) in plan.params.iter().zip(tensors) {
             entries.push(f32s(format!("{STATE_PREFIX}{slot}.{}", p.name), p, v));
@@ -248,6 +265,18 @@ pub fn load_params(dir: &Path, plan: &Plan) -> Result<(Tensors, Tensors)> {
     ))
 }
 
+/// The momentum of the moving average that checkpoint `dir`'s weights are, when the run that
+/// wrote it kept one (its weights under their own names are then the average, not the last
+/// step's); None for checkpoints without training state.
+pub fn averaged(dir: &Path) -> Result<Option<f32>> {
+    let file = File::open(dir)?;
+    let meta = file.meta()?;
+    match meta.contains_key("run") {
+        true => Ok(file.json::<RunConfig>(&meta, "run")?.ema),
+        false => Ok(None),
+    }
+}
+
 /// The settings of the run that wrote checkpoint `dir` (it must hold training state).
 pub fn load_run(dir: &Path) -> Result<RunConfig> {
     let file = File::open(dir)?;
@@ -280,11 +309,17 @@ pub fn load_training(dir: &Path, plan: &Plan) -> Result<(RunConfig, TrainState)>
         return Err(file.err(format!("tensor `{ORDER}` is not a list of u32 indices")));
     }
     let order: Vec<u32> = bytemuck::pod_collect_to_vec(order.data());
+    let plain = file.f32s(&st, &plan.params, "")?;
+    let (params, average) = match run.ema {
+        Some(_) => (file.f32s(&st, &plan.params, TRAINED)?, Some(plain)),
+        None => (plain, None),
+    };
     let graph = GraphState {
-        params: file.f32s(&st, &plan.params, "")?,
+        params,
         stats: file.f32s(&st, &plan.stats, "")?,
         slots,
         t,
+        average,
     };
     let best = match st.names().iter().any(|n| n.starts_with(BEST)) {
         true => Some((

@@ -144,7 +144,8 @@ pub fn fit(
     }
     let test = if evaluate_test {
         l.cb.phase("evaluating on the test set");
-        l.backend.eval(TEST, &l.test_order, true)?
+        let order = &l.test_order;
+        on_average(l.backend, |b| b.eval(TEST, order, true))?
     } else {
         EpochStats::default()
     };
@@ -370,7 +371,8 @@ impl<'a> Loop<'a> {
     fn validate(&mut self, epoch: usize) -> Result<EpochRecord> {
         let t0 = Instant::now();
         let (val_loss, val_accuracy) = if self.n_val > 0 {
-            let v = self.backend.eval(TRAIN, &self.val_order, false)?;
+            let order = &self.val_order;
+            let v = on_average(self.backend, |b| b.eval(TRAIN, order, false))?;
             (Some(v.loss), Some(v.accuracy))
         } else {
             (None, None)
@@ -391,7 +393,8 @@ impl<'a> Loop<'a> {
     /// Benchmark mode: the test accuracy after `epoch` (off the clock), and whether it reached
     /// `target`.
     fn test_target(&mut self, epoch: usize, target: f32) -> Result<()> {
-        let acc = self.backend.eval(TEST, &self.test_order, false)?.accuracy;
+        let order = &self.test_order;
+        let acc = on_average(self.backend, |b| b.eval(TEST, order, false))?.accuracy;
         self.cb.test_accuracy(epoch, acc, self.ls.train_seconds);
         self.ls.test_accuracy_per_epoch.push(acc);
         if acc >= target {
@@ -419,6 +422,20 @@ impl<'a> Loop<'a> {
             ..summary(self.ls, self.cfg, self.n_train, self.n_val, self.memory)
         }
     }
+}
+
+/// `f` on the weights that evaluation uses: the moving average where the backend keeps one
+/// (swapped in for the call, and back after it whatever `f` returns).
+fn on_average<T>(
+    backend: &mut dyn Backend,
+    f: impl FnOnce(&mut dyn Backend) -> Result<T>,
+) -> Result<T> {
+    let swapped = backend.swap_average()?;
+    let out = f(&mut *backend);
+    if swapped {
+        backend.swap_average()?;
+    }
+    out
 }
 
 /// A non-finite tensor found when checkpointing is divergence; other errors pass as they are.
@@ -461,7 +478,7 @@ fn watch(
     if let Some(es) = cfg.early_stopping {
         if cfg.monitor.improves(v, w.best, es.min_delta) {
             (w.best, w.best_epoch, w.wait) = (Some(v), ls.epoch, 0);
-            *best = Some(backend.params()?);
+            *best = Some(on_average(backend, |b| b.params())?);
         } else {
             w.wait += 1;
             if w.wait >= es.patience {

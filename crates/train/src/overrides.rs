@@ -32,6 +32,8 @@ pub struct Overrides {
     pub label_smoothing: Option<f32>,
     /// An augmentation whose every amount is 0 turns a model's default augmentation off.
     pub augment: Option<Augment>,
+    /// A momentum of 0 turns a model's default moving average off.
+    pub ema: Option<f32>,
 }
 
 impl Overrides {
@@ -59,6 +61,11 @@ impl Overrides {
                 Some(g) if g.is_off() => None,
                 Some(g) => Some(g),
                 None => run.augment,
+            },
+            ema: match self.ema {
+                Some(m) if m == 0.0 => None,
+                Some(m) => Some(m),
+                None => run.ema,
             },
             ..run
         }

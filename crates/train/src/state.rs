@@ -74,6 +74,9 @@ impl TrainState {
         if let Some(n) = named(&g.params, params).or_else(|| named(&g.stats, stats)) {
             return Some(format!("tensor `{n}`"));
         }
+        if let Some(n) = g.average.as_ref().and_then(|a| named(a, params)) {
+            return Some(format!("the moving average of `{n}`"));
+        }
         g.slots
             .iter()
             .find_map(|s| named(s, params))
@@ -116,6 +119,10 @@ pub struct RunConfig {
     pub label_smoothing: f32,
     #[serde(default)]
     pub augment: Option<wgnn_engine::ops::augment::Augment>,
+    /// The momentum of the weights' moving average (Keras' `ema_momentum`), when one is kept:
+    /// validation, the test set and the saved weights then use the average.
+    #[serde(default)]
+    pub ema: Option<f32>,
 }
 
 impl RunConfig {
@@ -143,6 +150,7 @@ impl RunConfig {
             weight_decay: d.weight_decay,
             label_smoothing: d.label_smoothing,
             augment: d.augment,
+            ema: d.ema,
         }
     }
 }

@@ -81,6 +81,14 @@ impl RunConfig {
         if !(wd >= 0.0 && wd.is_finite()) {
             return bad("weight_decay", format!("must be a number >= 0 (got {wd})"));
         }
+        if let Some(m) = self.ema {
+            if !(m.is_finite() && m > 0.0 && m < 1.0) {
+                return bad(
+                    "ema",
+                    format!("must be a momentum in (0, 1), such as 0.99 or 0.999 (got {m})"),
+                );
+            }
+        }
         let warmup = self.warmup_epochs;
         if !(warmup >= 0.0 && warmup.is_finite()) {
             return bad(

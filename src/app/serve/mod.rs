@@ -63,6 +63,8 @@ pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
     let (params_total, _) = spec.param_counts()?;
     let plan = Plan::new(spec.input, &spec.layers, BATCH)?;
     let (params, stats) = checkpoint::load_params(dir, &plan)?;
+    super::eval::say_weights(dir)?;
+    let weights = super::eval::weights_text(dir)?.unwrap_or_else(|| "the last step's".into());
     with_backend(a.backend, device, plan, GraphKind::Inference, |b| {
         b.set_params(&params, &stats)?;
         let device = b.describe();
@@ -87,6 +89,7 @@ pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
             "class_names": class_names,
             "max_body_bytes": request::MAX_BODY,
             "max_image_side": request::MAX_SIDE,
+            "weights": weights,
         })
         .to_string();
         let signals = StopSignals::install()?;

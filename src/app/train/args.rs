@@ -70,6 +70,11 @@ pub struct RunFlags {
     /// default augmentation) [default: the model's; off for most presets]
     #[arg(long, value_name = "shift=2,rotate=10,scale=0.1")]
     pub augment: Option<Augment>,
+    /// Keep an exponential moving average of the weights with this momentum (Keras'
+    /// use_ema and ema_momentum, such as 0.99 or 0.999), updated after every step; validation,
+    /// the test set, eval, predict, serve and export then use the average (0: keep none)
+    #[arg(long, value_name = "MOMENTUM")]
+    pub ema: Option<f32>,
     /// Benchmark: evaluate on the test set after each epoch (off the training clock) and stop
     /// once test accuracy reaches this fraction, reporting the training time it took
     #[arg(long, value_name = "ACCURACY")]
@@ -148,6 +153,10 @@ pub const FIXED: &[(&str, Text)] = &[
         r.augment
             .map_or("no augmentation".into(), |a| a.to_string())
     }),
+    ("ema", |r| {
+        r.ema
+            .map_or("no moving average".into(), |m| m.to_string())
+    }),
 ];
 
 /// The flags whose names differ from the run setting they give (`RunConfig`'s field names);
@@ -193,6 +202,7 @@ impl RunFlags {
             weight_decay: self.weight_decay,
             label_smoothing: self.label_smoothing,
             augment: self.augment,
+            ema: self.ema,
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::data::{shape_str, Splits};
 use crate::error::{Error, Result};
 use crate::graph::{Plan, Tensors};
 use crate::model::{thousands, ModelSpec};
+use crate::ops::ema::Ema;
 use crate::train::events::RunLogs;
 use crate::train::{checkpoint, fit, split, DataId, Outcome, RunConfig, Schedule, TrainState};
 use crate::util::fs::write_atomic;
@@ -68,6 +69,9 @@ fn settings_text(run: &RunConfig) -> String {
     }
     if let Some(a) = run.augment {
         s += &format!(", augment {a}");
+    }
+    if let Some(m) = run.ema {
+        s += &format!(", moving average of the weights (momentum {m}) for evaluation");
     }
     s
 }
@@ -341,7 +345,8 @@ pub fn train_job(job: &Job, device: &Device) -> Result<TrainEnd> {
         .optimizer
         .optimizer()
         .with_weight_decay(run.weight_decay);
-    let graph = GraphKind::Training(opt, run.seed);
+    let ema = run.ema.map(Ema::new).transpose()?;
+    let graph = GraphKind::Training(opt, run.seed, ema);
     with_backend(job.backend, device, p.plan.clone(), graph, |backend| {
         if let Some((params, stats)) = &start_weights {
             backend.set_params(params, stats)?;

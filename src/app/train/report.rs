@@ -67,6 +67,8 @@ pub struct RunMetrics {
     pub weight_decay: f32,
     pub label_smoothing: f32,
     pub augment: Option<String>,
+    /// The momentum of the weights' moving average, which the validation and test figures used.
+    pub ema: Option<f32>,
     pub warmup_epochs: f64,
     pub reduce_lr_on_plateau: Option<Plateau>,
     pub early_stopping: Option<EarlyStoppingMetrics>,
@@ -138,6 +140,7 @@ fn metrics(r: &FitResult, run: &RunConfig, spec: &ModelSpec, o: &Origin) -> Resu
         weight_decay: run.weight_decay,
         label_smoothing: run.label_smoothing,
         augment: run.augment.map(|a| a.to_string()),
+        ema: run.ema,
         warmup_epochs: run.warmup_epochs,
         reduce_lr_on_plateau: run.plateau,
         early_stopping,

@@ -30,7 +30,7 @@ pub struct TuneArgs {
     pub model: String,
     /// An axis: NAME=V1,V2,... (or NAME=LO..HI, NAME=log:LO..HI with --trials); NAME is a
     /// training flag (lr, batch-size, epochs, optimizer, weight-decay, label-smoothing,
-    /// schedule, warmup-epochs, augment, early-stopping) or dropout, filters, units
+    /// schedule, warmup-epochs, augment, early-stopping, ema) or dropout, filters, units
     #[arg(long, value_name = "NAME=VALUES")]
     pub grid: Vec<Axis>,
     /// Draw N random combinations instead of the whole grid
@@ -153,6 +153,7 @@ fn trial_settings(a: &TuneArgs, t: &Trial) -> Result<Overrides> {
             "schedule" => o.schedule = Some(v.parse().map_err(parsed)?),
             "warmup-epochs" => o.warmup_epochs = Some(num(v)?),
             "augment" => o.augment = Some(v.parse().map_err(parsed)?),
+            "ema" => o.ema = Some(num(v)? as f32),
             "early-stopping" => o.early_stopping = Some(v.parse().map_err(parsed)?),
             // Model hyperparameters are already in the model.
             _ => {}

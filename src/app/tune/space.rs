@@ -19,6 +19,7 @@ pub const AXES: &[&str] = &[
     "warmup-epochs",
     "augment",
     "early-stopping",
+    "ema",
     "dropout",
     "filters",
     "units",

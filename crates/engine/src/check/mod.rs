@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 use crate::ops::check_case::{Env, ModelLayers, OpCheck, Output, Runs};
 use crate::ops::{
-    batchnorm, conv2d, dropout, elementwise, gather, gemm, loss, optim, pool, reduce, Variant,
+    batchnorm, conv2d, dropout, elementwise, ema, gather, gemm, loss, optim, pool, reduce, Variant,
 };
 use crate::runtime::{parse_shader, GpuContext, KernelFamily, SHADERS};
 
@@ -35,6 +35,7 @@ pub const REGISTRY: &[OpCheck] = &[
     batchnorm::CHECK,
     dropout::CHECK,
     optim::CHECK,
+    ema::CHECK,
 ];
 
 /// Tolerance policy for one kernel against its reference: |gpu - ref| <= ATOL + RTOL * |ref|.

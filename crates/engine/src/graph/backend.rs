@@ -23,6 +23,9 @@ pub struct GraphState {
     pub slots: Vec<Tensors>,
     /// Optimizer steps taken: Adam's bias correction and the dropout streams follow it.
     pub t: u32,
+    /// The parameters' moving average, one tensor per parameter, in a graph that keeps one
+    /// (`ops::ema`); `params` are then the weights being trained.
+    pub average: Option<Tensors>,
 }
 
 /// One pass over `order` (indices into data set `id`) in batches of the compiled batch size.
@@ -174,6 +177,12 @@ pub trait Backend {
     fn set_state(&mut self, state: &GraphState) -> Result<()>;
     /// Optimizer steps taken so far.
     fn steps_done(&self) -> u32;
+    /// Exchanges the trained weights with their moving average, so that passes, `params` and
+    /// `set_params` act on the average until the next call puts both back; false (and nothing
+    /// changed) in a graph that keeps no average.
+    fn swap_average(&mut self) -> Result<bool> {
+        Ok(false)
+    }
     /// Seconds per kernel (GPU) or op (CPU) of one training step on the first batch of data set
     /// `id`, in launch order; the graph's state is the same afterwards.
     fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>>;

@@ -37,9 +37,37 @@ pub(super) fn check_layout(plan: &Plan, params: &[Vec<f32>], stats: &[Vec<f32>])
 }
 
 /// A whole training state must fit the plan and the graph's optimizer.
-pub(super) fn check_state(plan: &Plan, opt: Option<&Optimizer>, s: &GraphState) -> Result<()> {
+/// `averaging`: whether the graph keeps the parameters' moving average, which the state must then
+/// hold, and otherwise must not.
+pub(super) fn check_state(
+    plan: &Plan,
+    (opt, averaging): (Option<&Optimizer>, bool),
+    s: &GraphState,
+) -> Result<()> {
     let opt = opt.ok_or_else(|| Error::msg("a forward-only graph holds no training state"))?;
     check_layout(plan, &s.params, &s.stats)?;
+    match (&s.average, averaging) {
+        (Some(average), true) => {
+            let fits = average.len() == plan.params.len()
+                && average.iter().zip(&plan.params).all(|(v, p)| v.len() == p.len());
+            if !fits {
+                return Err(Error::msg(
+                    "the weights' moving average does not match the model's parameters",
+                ));
+            }
+        }
+        (None, false) => {}
+        (Some(_), false) => {
+            return Err(Error::msg(
+                "the training state holds a moving average of the weights, which this run does not keep",
+            ))
+        }
+        (None, true) => {
+            return Err(Error::msg(
+                "this run keeps a moving average of the weights, and the training state holds none",
+            ))
+        }
+    }
     let names = opt.slot_names();
     if s.slots.len() != names.len() {
         return Err(Error::msg(format!(

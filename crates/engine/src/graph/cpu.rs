@@ -13,6 +13,7 @@ use super::{init_params, HostData};
 use crate::error::{Error, Result};
 use crate::layers::{ConvMaxPool, CpuCx};
 use crate::ops::optim::Optimizer;
+use crate::ops::ema::{self, Ema};
 use crate::ops::{gather, loss, optim};
 use crate::util::recycle::Recycler;
 
@@ -26,6 +27,8 @@ pub struct CpuGraph {
     pub stats: Vec<Vec<f32>>,
     /// The optimizer's state buffers (`Optimizer::slot_names`), one vector per parameter tensor.
     slots: Vec<Tensors>,
+    /// The weights' moving average and its setting, when the graph keeps one.
+    average: Option<(Ema, Tensors)>,
     /// The loaded sets, shared with the caller (never copied: they may be mapped files).
     data: Vec<Option<HostData>>,
     augment: Option<crate::ops::augment::Augment>,
@@ -44,6 +47,12 @@ impl CpuGraph {
             .map(|_| g.params.iter().map(|p| vec![0.0; p.len()]).collect())
             .collect();
         Ok(g)
+    }
+
+    /// The same training graph, also keeping the moving average `ema` of its weights.
+    pub fn averaging(mut self, ema: Ema) -> Self {
+        self.average = Some((ema, self.params.clone()));
+        self
     }
 
     /// A forward-only graph for evaluation and prediction; give it weights with `set_params`.
@@ -66,6 +75,7 @@ impl CpuGraph {
             seed,
             t: 0,
             slots: Vec::new(),
+            average: None,
             params,
             stats,
             data: Vec::new(),
@@ -280,6 +290,17 @@ impl CpuGraph {
         }
     }
 
+    /// The moving average's step after update `t`, where the graph keeps one.
+    fn update_average(&mut self, t: u32, timer: &mut Timer) {
+        if let Some((ema, average)) = &mut self.average {
+            timer.start();
+            for (a, p) in average.iter_mut().zip(&self.params) {
+                ema::update_cpu(*ema, t, p, a);
+            }
+            timer.stop_named("moving average");
+        }
+    }
+
     /// Batch `k` of `order`: forward, loss, and in train mode backward and the optimizer update.
     fn step(
         &mut self,
@@ -314,6 +335,7 @@ impl CpuGraph {
             self.t = t;
             self.update(&opt, lr, &grads);
             timer.stop_named("optimizer");
+            self.update_average(t, timer);
         }
         let logits = acts.pop().unwrap_or_default();
         // The input came from `gather`, not from the recycler.
@@ -444,6 +466,10 @@ impl Backend for CpuGraph {
         check_layout(&self.plan, params, stats)?;
         self.params = params.to_vec();
         self.stats = stats.to_vec();
+        // New weights start a new average (`--init-from`, early stopping's best weights).
+        if let Some((_, average)) = &mut self.average {
+            average.clone_from(&self.params);
+        }
         Ok(())
     }
 
@@ -453,20 +479,35 @@ impl Backend for CpuGraph {
             stats: self.stats.clone(),
             slots: self.slots.clone(),
             t: self.t,
+            average: self.average.as_ref().map(|(_, a)| a.clone()),
         })
     }
 
     fn set_state(&mut self, state: &GraphState) -> Result<()> {
-        check_state(&self.plan, self.opt.as_ref(), state)?;
+        let averaging = self.average.is_some();
+        check_state(&self.plan, (self.opt.as_ref(), averaging), state)?;
         self.params = state.params.clone();
         self.stats = state.stats.clone();
         self.slots = state.slots.clone();
         self.t = state.t;
+        if let (Some((_, average)), Some(saved)) = (&mut self.average, &state.average) {
+            average.clone_from(saved);
+        }
         Ok(())
     }
 
     fn steps_done(&self) -> u32 {
         self.t
+    }
+
+    fn swap_average(&mut self) -> Result<bool> {
+        match &mut self.average {
+            Some((_, average)) => {
+                std::mem::swap(&mut self.params, average);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>> {

@@ -11,6 +11,7 @@ use super::backend::{
 };
 use super::checks::{check_layout, check_order, check_pass, check_state, take_loaded};
 use super::drive::{drive, Chunk};
+use super::gpu_average::Average;
 use super::memory::Limits;
 use super::plan::Plan;
 use super::stream::{why_stream, Residency, Stream, Targets};
@@ -19,6 +20,7 @@ use crate::bail;
 use crate::error::{Error, Result};
 use crate::layers::{ConvMaxPool, GpuCx};
 use crate::ops::elementwise::Act;
+use crate::ops::ema::Ema;
 use crate::ops::optim::Optimizer;
 use crate::ops::step::{StepParams, STEP_WORDS};
 use crate::ops::{gather, loss, optim};
@@ -89,6 +91,8 @@ pub struct GpuGraph<'c> {
     /// The optimizer's state buffers (`Optimizer::slot_names`), one view per parameter tensor.
     slots_all: Vec<GpuTensor>,
     slots: Vec<Vec<GpuTensor>>,
+    /// The weights' moving average, when the graph keeps one.
+    average: Option<Average>,
     /// The batch the gather writes and the first op reads.
     input: GpuTensor,
     labels: GpuTensor,
@@ -267,6 +271,20 @@ impl<'c> GpuGraph<'c> {
         Self::build(ctx, plan, Some(opt), seed)
     }
 
+    /// The same training graph, also keeping the moving average `ema` of its weights: one more
+    /// dispatch at the end of each training step.
+    pub fn averaging(mut self, ema: Ema) -> Result<Self> {
+        if self.opt.is_none() {
+            bail!("a forward-only graph keeps no moving average of its weights");
+        }
+        let plens: Vec<usize> = self.plan.params.iter().map(|p| p.len()).collect();
+        let (average, update) =
+            Average::new(self.ctx, (&self.params_all, &plens), ema, &self.step)?;
+        self.train.push(update);
+        self.average = Some(average);
+        Ok(self)
+    }
+
     /// A forward-only graph for evaluation and prediction; give it weights with `set_params`.
     pub fn inference(ctx: &'c GpuContext, plan: Plan) -> Result<Self> {
         Self::build(ctx, plan, None, 0)
@@ -354,6 +372,7 @@ impl<'c> GpuGraph<'c> {
             stats,
             slots_all,
             slots,
+            average: None,
             input,
             labels,
             step,
@@ -689,7 +708,11 @@ impl Backend for GpuGraph<'_> {
         for (t, v) in self.stats.iter().zip(stats) {
             self.ctx.write(t, v)?;
         }
-        Ok(())
+        // New weights start a new average (`--init-from`, early stopping's best weights).
+        match &self.average {
+            Some(a) => a.restart(self.ctx, &self.params_all),
+            None => Ok(()),
+        }
     }
 
     fn state(&self) -> Result<GraphState> {
@@ -705,11 +728,13 @@ impl Backend for GpuGraph<'_> {
             stats,
             slots,
             t: self.t,
+            average: self.average.as_ref().map(|a| a.read(self.ctx)).transpose()?,
         })
     }
 
     fn set_state(&mut self, state: &GraphState) -> Result<()> {
-        check_state(&self.plan, self.opt.as_ref(), state)?;
+        let averaging = self.average.is_some();
+        check_state(&self.plan, (self.opt.as_ref(), averaging), state)?;
         let views = self
             .params
             .iter()
@@ -723,12 +748,22 @@ impl Backend for GpuGraph<'_> {
         for (t, v) in views.zip(values) {
             self.ctx.write(t, v)?;
         }
+        if let (Some(a), Some(saved)) = (&self.average, &state.average) {
+            a.write(self.ctx, saved)?;
+        }
         self.t = state.t;
         self.ctx.wait()
     }
 
     fn steps_done(&self) -> u32 {
         self.t
+    }
+
+    fn swap_average(&mut self) -> Result<bool> {
+        match &self.average {
+            Some(a) => a.swap(self.ctx).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     fn profile_step(&mut self, id: usize) -> Result<Vec<(String, f64)>> {

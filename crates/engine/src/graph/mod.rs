@@ -10,6 +10,7 @@ pub mod cost;
 mod cpu;
 mod drive;
 mod gpu;
+mod gpu_average;
 mod init;
 mod memory;
 mod plan;

@@ -53,6 +53,10 @@ pub struct TrainDefaults {
     pub label_smoothing: f32,
     #[serde(default)]
     pub augment: Option<Augment>,
+    /// The momentum of a moving average of the weights that evaluation uses (Keras' `use_ema`
+    /// with `ema_momentum`; `ops::ema`).
+    #[serde(default)]
+    pub ema: Option<f32>,
 }
 
 /// A sequential model: input shape, layers and training defaults.
@@ -79,6 +83,7 @@ impl Default for TrainDefaults {
             weight_decay: 0.0,
             label_smoothing: 0.0,
             augment: None,
+            ema: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::layers::{type_name, Fields, Res, TomlOut};
 use crate::model::schedule::Schedule;
 use crate::ops::augment::Augment;
+use crate::ops::ema::Ema;
 
 fn parse_layer(tbl: &Table, ty: &str) -> Res<Layer> {
     let mut f = Fields::new(tbl);
@@ -85,6 +86,11 @@ fn parse_train(tbl: &Table) -> Res<TrainDefaults> {
     }
     if let Some(a) = f.parsed::<Augment>("augment")? {
         d.augment = (!a.is_off()).then_some(a);
+    }
+    if let Some(m) = f.f32_opt("ema")? {
+        Ema::new(m).map_err(|e| format!("field \"ema\": {e}"))?;
+        // 0 keeps no average, as on the command line.
+        d.ema = (m > 0.0).then_some(m);
     }
     f.finish()?;
     Ok(d)
@@ -215,6 +221,9 @@ pub(super) fn to_toml(spec: &ModelSpec) -> String {
     }
     if let Some(a) = d.augment {
         s.push_str(&format!("augment = \"{a}\"\n"));
+    }
+    if let Some(m) = d.ema {
+        s.push_str(&format!("ema = {m:?}\n"));
     }
     for layer in &spec.layers {
         s.push_str("\n[[layers]]\n");

@@ -7,6 +7,7 @@ pub mod check_case;
 pub mod conv2d;
 pub mod cpu;
 pub mod dropout;
+pub mod ema;
 pub mod elementwise;
 pub mod gather;
 pub mod gemm;
