@@ -171,6 +171,13 @@ fn every_refused_setting_is_named_by_its_flag() {
             },
             "--warmup-epochs",
         ),
+        (
+            RunConfig {
+                ema: Some(1.0),
+                ..ok.clone()
+            },
+            "--ema",
+        ),
     ];
     let train_flags = help_flags(&["train"]);
     for (run, want) in bad {

@@ -104,10 +104,17 @@ fn run_args<'a>(extra: &'a str, out: &'a Path) -> Vec<&'a str> {
 /// Interrupt a run with `sig` after its first epoch, check the exit status and the printed
 /// command, resume it with that command, and compare with an uninterrupted run.
 fn interrupt_and_resume(backend: &str, sig: &str, status: i32) {
-    let extra = format!("{THREE} --backend {backend}");
-    let whole = tmp(&format!("whole-{backend}-{status}"));
+    interrupt_and_resume_with("", backend, sig, status);
+}
+
+/// `interrupt_and_resume` of a run with the training flags `flags` besides the usual ones; the
+/// resumed run's folder.
+fn interrupt_and_resume_with(flags: &str, backend: &str, sig: &str, status: i32) -> PathBuf {
+    let extra = format!("{THREE} --backend {backend} {flags}");
+    let tag = flags.replace(['-', ' ', '.'], "");
+    let whole = tmp(&format!("whole-{backend}-{status}{tag}"));
     ok(&run_args(&extra, &whole));
-    let dir = tmp(&format!("cut-{backend}-{status}"));
+    let dir = tmp(&format!("cut-{backend}-{status}{tag}"));
     let mut child = spawn(&run_args(&extra, &dir));
     wait_for_epochs(&mut child, &dir, 1);
     signal(&child, sig);
@@ -126,6 +133,7 @@ fn interrupt_and_resume(backend: &str, sig: &str, status: i32) {
     // Resuming a finished run says so.
     let again = ok(&args);
     assert!(again.contains("already finished its 3 epochs"), "{again}");
+    dir
 }
 
 #[test]
@@ -144,6 +152,32 @@ fn ctrl_c_then_resume_is_bit_identical_on_the_gpu() {
         return;
     }
     interrupt_and_resume("gpu", "-INT", 130);
+}
+
+/// The moving average is part of the state: it is saved (the plain names hold it, the trained
+/// weights sit under `train_state.weights.`) and a resumed run continues it to the same bits.
+fn resume_with_a_moving_average(backend: &str) {
+    let dir = interrupt_and_resume_with("--ema 0.9", backend, "-INT", 130);
+    let t = tensors(&dir);
+    let trained = t.keys().filter(|k| k.starts_with("train_state.weights."));
+    assert_eq!(trained.count(), 8, "{:?}", t.keys());
+    assert_ne!(
+        t["dense.kernel"], t["train_state.weights.dense.kernel"],
+        "the saved weights are the average, not the trained weights"
+    );
+}
+
+#[test]
+fn ctrl_c_then_resume_with_a_moving_average_is_bit_identical_on_the_cpu_backend() {
+    resume_with_a_moving_average("cpu");
+}
+
+#[test]
+fn ctrl_c_then_resume_with_a_moving_average_is_bit_identical_on_the_gpu() {
+    if !has_gpu() {
+        return;
+    }
+    resume_with_a_moving_average("gpu");
 }
 
 #[test]

@@ -48,7 +48,9 @@ pub fn predict_set(
 /// moving average its run kept (`--ema`).
 pub fn weights_text(dir: &Path) -> Result<Option<String>> {
     Ok(checkpoint::averaged(dir)?.map(|m| {
-        format!("the moving average of the weights (momentum {m}), which its run kept for evaluation")
+        format!(
+            "the moving average of the weights (momentum {m}), which its run kept for evaluation"
+        )
     }))
 }
 

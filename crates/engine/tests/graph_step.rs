@@ -2,6 +2,7 @@
 //! one step and several in a row; determinism; and bad uses that must be errors.
 
 mod common;
+use common::synthetic::{host, synthetic};
 use common::*;
 use std::ops::ControlFlow;
 
@@ -13,23 +14,6 @@ use wgnn_engine::layers::{BatchNorm, Conv2D, Dense};
 use wgnn_engine::model::{Activation, Layer, Padding};
 use wgnn_engine::ops::optim::Optimizer;
 use wgnn_engine::runtime::{GpuContext, Spread};
-
-struct Synthetic {
-    images: Vec<u8>,
-    labels: Vec<u8>,
-}
-
-fn synthetic(n: usize, len: usize, classes: u8) -> Synthetic {
-    let mut rng = wgnn_engine::util::rng::Rng::new(11);
-    Synthetic {
-        images: (0..n * len).map(|_| rng.below(256) as u8).collect(),
-        labels: (0..n).map(|_| rng.below(classes as usize) as u8).collect(),
-    }
-}
-
-fn host(s: &Synthetic) -> HostData {
-    HostData::copied(&s.images, &s.labels, 144)
-}
 
 fn compare(what: &str, gpu: &dyn Backend, cpu: &dyn Backend, atol: f32, rtol: f32) {
     let (gp, gs) = gpu.params().unwrap();

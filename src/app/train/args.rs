@@ -154,8 +154,7 @@ pub const FIXED: &[(&str, Text)] = &[
             .map_or("no augmentation".into(), |a| a.to_string())
     }),
     ("ema", |r| {
-        r.ema
-            .map_or("no moving average".into(), |m| m.to_string())
+        r.ema.map_or("no moving average".into(), |m| m.to_string())
     }),
 ];
 

@@ -12,8 +12,8 @@ use super::plan::{Node, Plan};
 use super::{init_params, HostData};
 use crate::error::{Error, Result};
 use crate::layers::{ConvMaxPool, CpuCx};
-use crate::ops::optim::Optimizer;
 use crate::ops::ema::{self, Ema};
+use crate::ops::optim::Optimizer;
 use crate::ops::{gather, loss, optim};
 use crate::util::recycle::Recycler;
 

@@ -728,7 +728,11 @@ impl Backend for GpuGraph<'_> {
             stats,
             slots,
             t: self.t,
-            average: self.average.as_ref().map(|a| a.read(self.ctx)).transpose()?,
+            average: self
+                .average
+                .as_ref()
+                .map(|a| a.read(self.ctx))
+                .transpose()?,
         })
     }
 

@@ -5,6 +5,7 @@
 pub mod fuzz;
 pub mod pool;
 pub mod skip;
+pub mod synthetic;
 
 use std::sync::OnceLock;
 
