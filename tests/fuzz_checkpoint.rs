@@ -40,6 +40,7 @@ fn run_config() -> RunConfig {
         weight_decay: 0.0,
         label_smoothing: 0.0,
         augment: None,
+        ema: None,
     }
 }
 

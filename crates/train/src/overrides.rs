@@ -63,7 +63,7 @@ impl Overrides {
                 None => run.augment,
             },
             ema: match self.ema {
-                Some(m) if m == 0.0 => None,
+                Some(0.0) => None,
                 Some(m) => Some(m),
                 None => run.ema,
             },
