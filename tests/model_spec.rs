@@ -299,6 +299,8 @@ fn toml_round_trip_all_presets() {
     m.defaults.warmup_epochs = 0.3;
     m.defaults.weight_decay = 1e-4;
     m.defaults.label_smoothing = 0.1;
+    m.defaults.ema = Some(0.999);
+    assert!(m.to_toml().contains("ema = 0.999\n"));
     assert_eq!(ModelSpec::from_toml_str(&m.to_toml(), "x").unwrap(), m);
     let mut m = preset("cnn-bn").unwrap();
     m.layers.insert(0, Layer::Dropout(Dropout { rate: 0.1 }));
@@ -488,6 +490,10 @@ fn toml_errors_name_layer_and_field() {
         (
             "label_smoothing = 1.5",
             "field \"label_smoothing\" 1.5 must be in [0, 1)",
+        ),
+        (
+            "ema = 1.5",
+            "field \"ema\": the weights' moving average takes a momentum in [0, 1)",
         ),
         (
             "warmup_epochs = \"one\"",
