@@ -1,6 +1,7 @@
 //! Times the CPU backend's pieces of a convolution (im2col, the three GEMMs, col2im, column sums)
 //! and of the 2x2 max pooling after it, on the convnet's shapes at batch 128; best of N runs, so a busy machine still gives a floor.
-//!     cargo run --release --example cpu_convbench [REPS]
+//! ISA (avx512, avx2, neon, portable) holds the kernels to that instruction set.
+//!     cargo run --release --example cpu_convbench [REPS] [ISA]
 use std::time::Instant;
 use wgnn::ops::conv2d::Conv2dShape;
 use wgnn::ops::cpu;
@@ -10,6 +11,7 @@ use wgnn::ops::gemm::GemmShape;
 use wgnn::ops::im2col::{col2im, im2col};
 use wgnn::ops::pool::{self, PoolShape};
 use wgnn::ops::reduce::col_sum_cpu;
+use wgnn::util::simd::Isa;
 
 fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
     (0..reps)
@@ -27,6 +29,11 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let isa = match std::env::args().nth(2) {
+        Some(name) => Isa::parse(&name).unwrap_or_else(|e| panic!("{e}")),
+        None => Isa::detected(),
+    };
+    println!("kernels: {isa}");
     for (name, h, cin, cout) in [("conv 1->32", 28, 1, 32), ("conv 32->64", 13, 32, 64)] {
         let s = Conv2dShape::new(128, h, h, cin, cout, [3, 3], [1, 1], false).unwrap();
         let (m, k) = (s.n * s.oh * s.ow, 9 * cin);
@@ -39,11 +46,11 @@ fn main() {
         let fwd = GemmShape::new(m, cout, k, false, false).unwrap();
         let dw = GemmShape::new(k, cout, m, true, false).unwrap();
         let dx = GemmShape::new(m, k, cout, false, true).unwrap();
-        let dcols = gemm(&dx, &dy, &w, None, false);
+        let dcols = gemm(isa, &dx, (&dy, &w), None, false);
         let gf = |g: &GemmShape, t: f64| 2.0 * (g.m * g.n * g.k) as f64 / t / 1e6;
-        let t_fwd = best(reps, || gemm(&fwd, &cols, &w, None, true));
-        let t_dw = best(reps, || gemm(&dw, &cols, &dy, None, false));
-        let t_dx = best(reps, || gemm(&dx, &dy, &w, None, false));
+        let t_fwd = best(reps, || gemm(isa, &fwd, (&cols, &w), None, true));
+        let t_dw = best(reps, || gemm(isa, &dw, (&cols, &dy), None, false));
+        let t_dx = best(reps, || gemm(isa, &dx, (&dy, &w), None, false));
         println!("{name}: m={m} k={k} n={cout}");
         println!("  im2col     {:7.2} ms", best(reps, || im2col(&s, &x)));
         println!(
@@ -63,18 +70,18 @@ fn main() {
         let mut y = vec![0f32; m * cout];
         let b = vec![0.1f32; cout];
         let t = best(reps, || {
-            cpu::conv::forward_into(&s, &x, &w, &b, true, &mut y)
+            cpu::conv::forward_into(isa, &s, (&x, &w, &b), true, &mut y)
         });
         println!("  implicit fwd {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
-        let t = best(reps, || cpu::conv::backward_weights(&s, &x, &dy));
+        let t = best(reps, || cpu::conv::backward_weights(isa, &s, &x, &dy));
         println!("  implicit dW  {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
         let ps = PoolShape::new(128, s.oh, s.ow, cout, [2, 2], [2, 2]).unwrap();
         let (mut py, mut pa) = (vec![0f32; ps.y_len()], vec![0u32; ps.y_len()]);
         let t = best(reps, || {
-            cpu::conv_pool::forward_into(&s, &ps, &x, &w, &b, Act::Relu, &mut py, &mut pa)
+            cpu::conv_pool::forward_into(isa, (&s, &ps), &x, &w, &b, Act::Relu, &mut py, &mut pa)
         });
         println!("  fused fwd+pool {t:7.2} ms");
-        let f = cpu::conv::Forward::new(&s, &x, &w);
+        let f = cpu::conv::Forward::new(isa, &s, &x, &w);
         let mut strip = vec![0f32; 2 * s.ow * cout];
         // The first pixel of every two-row strip a 2x2 pooling reads.
         let (half, ow, oh) = (s.oh / 2, s.ow, s.oh);
@@ -85,8 +92,8 @@ fn main() {
             }
         });
         println!("  strips only (1 thread) {t:7.2} ms");
-        if cpu::conv_direct::applies(&s) {
-            let d = cpu::conv_direct::Direct::new(&s, &x, &w);
+        if cpu::conv_direct::applies(isa, &s) {
+            let d = cpu::conv_direct::Direct::new(isa, &s, &x, &w);
             let t = best(reps, || {
                 for r in strips() {
                     d.rows(r, &b, true, &mut strip);
@@ -94,11 +101,11 @@ fn main() {
             });
             println!("  direct strips (1 thread) {t:7.2} ms");
         }
-        let t = best(reps, || pool::forward_into(&ps, &y, &mut py, &mut pa));
+        let t = best(reps, || pool::forward_into(isa, &ps, &y, &mut py, &mut pa));
         println!("  pool fwd (CPU pass) {t:7.2} ms");
         let mut dxv = vec![0f32; x.len()];
         let t = best(reps, || {
-            cpu::conv::backward_input_into(&s, &w, &dy, &mut dxv)
+            cpu::conv::backward_input_into(isa, &s, &w, &dy, &mut dxv)
         });
         println!("  implicit dx  {t:7.2} ms  {:6.1} GFLOP/s", gfl(t));
         let ps = PoolShape::new(128, s.oh, s.ow, cout, [2, 2], [2, 2]).unwrap();
@@ -115,12 +122,12 @@ fn main() {
         let mut g = vec![0f32; ps.x_len()];
         let t = best(reps, || {
             pool::backward_into(&ps, &pdy, &arg, &mut g);
-            cpu::conv::backward_weights(&s, &x, &g)
+            cpu::conv::backward_weights(isa, &s, &x, &g)
         });
         println!("  scatter + implicit dW {t:7.2} ms");
-        if cpu::conv_direct::applies(&s) {
+        if cpu::conv_direct::applies(isa, &s) {
             let t = best(reps, || {
-                cpu::conv_direct::weight_grad_pooled(&s, &ps, &x, &pdy, &arg)
+                cpu::conv_direct::weight_grad_pooled(isa, &s, &ps, &x, &pdy, &arg)
             });
             println!("  direct dW from pooled {t:7.2} ms");
         }

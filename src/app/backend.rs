@@ -92,13 +92,15 @@ pub fn with_backend<T>(
             plan.check_fits(&Limits::host())?;
             match graph {
                 GraphKind::Training(opt, seed, ema) => {
-                    let g = CpuGraph::new(plan, opt, seed)?;
+                    let g = CpuGraph::new(plan, opt, seed)?.with_isa(device.cpu_isa)?;
                     Box::new(match ema {
                         Some(ema) => g.averaging(ema),
                         None => g,
                     })
                 }
-                GraphKind::Inference => Box::new(CpuGraph::inference(plan)?),
+                GraphKind::Inference => {
+                    Box::new(CpuGraph::inference(plan)?.with_isa(device.cpu_isa)?)
+                }
             }
         }
     };

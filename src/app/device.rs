@@ -1,7 +1,8 @@
 //! The GPU a command runs on, as the user chose it: `--adapter` and `--kernels` (global flags),
 //! else `WGNN_ADAPTER`, `WGNN_KERNELS` and `WGNN_KERNEL_CONSTANTS`, then this adapter's entry of
-//! the kernel tuning cache. The library takes the result as values ([`DeviceOptions`]); only this
-//! file reads the environment for it.
+//! the kernel tuning cache; and the CPU backend's instruction set, `WGNN_CPU_ISA` (this
+//! processor's widest by default). The library takes the result as values ([`DeviceOptions`],
+//! [`Isa`]); only this file reads the environment for it.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::graph::Residency;
 use crate::runtime::tuning_cache::{TuningCache, TuningKey, FILE_NAME};
 use crate::runtime::{AdapterChoice, DeviceOptions, GpuContext, KernelConfig, KernelFamily};
+use crate::util::simd::Isa;
 
 /// The global device flags.
 #[derive(clap::Args, Clone, Debug, Default, PartialEq)]
@@ -37,6 +39,8 @@ pub struct Device {
     pub flags: DeviceArgs,
     /// `WGNN_KERNEL_CONSTANTS` set the constants: the tuning cache's are not applied.
     constants_forced: bool,
+    /// The widest instruction set the CPU backend's kernels use (`WGNN_CPU_ISA`).
+    pub cpu_isa: Isa,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -76,10 +80,15 @@ impl DeviceArgs {
         if constants.is_some() {
             options.constants_from = "WGNN_KERNEL_CONSTANTS".into();
         }
+        let cpu_isa = match env("WGNN_CPU_ISA") {
+            Some(v) => Isa::parse(&v).map_err(|e| Error::msg(format!("WGNN_CPU_ISA: {e}")))?,
+            None => Isa::detected(),
+        };
         Ok(Device {
             options,
             flags: self.clone(),
             constants_forced: constants.is_some(),
+            cpu_isa,
         })
     }
 }

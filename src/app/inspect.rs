@@ -4,6 +4,7 @@ use super::device::Device;
 use crate::data::ascii;
 use crate::error::{Error, Result};
 use crate::runtime::{adapters, AdapterChoice};
+use crate::util::simd::Isa;
 
 /// Lists the adapters, marking the one `device` selects; a choice that selects none is an error
 /// (after the list, so the user sees what there is).
@@ -12,6 +13,7 @@ pub fn devices(device: &Device) -> Result<()> {
     let (list, chosen) = adapters(choice);
     if list.is_empty() && *choice == AdapterChoice::Auto {
         println!("No GPU adapter found. Install a GPU driver, or `apt-get install -y mesa-vulkan-drivers` for lavapipe (Vulkan on the CPU); `--backend cpu` always works.");
+        println!("{}", cpu_line(device));
         return Ok(());
     }
     let used = chosen.as_ref().ok().copied();
@@ -22,7 +24,18 @@ pub fn devices(device: &Device) -> Result<()> {
     }
     chosen?;
     println!("(* = used; choose with --adapter or WGNN_ADAPTER, by index or name)");
+    println!("{}", cpu_line(device));
     Ok(())
+}
+
+/// The CPU backend's instruction set and the ones this processor offers.
+fn cpu_line(device: &Device) -> String {
+    let names: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
+    format!(
+        "CPU backend: {} kernels (this processor runs {}; choose with WGNN_CPU_ISA)",
+        device.cpu_isa,
+        names.join(", ")
+    )
 }
 
 pub fn summary(model: &str, dataset: Option<&str>) -> Result<()> {

@@ -8,6 +8,7 @@ use common::pool::{distinct, max_on_gpu};
 use common::*;
 use wgnn_engine::model::ModelSpec;
 use wgnn_engine::ops::pool::{self, PoolShape};
+use wgnn_engine::util::simd::Isa;
 
 /// (n, h, w, c), pool, strides, same padding.
 type Case = ((usize, usize, usize, usize), [usize; 2], [usize; 2], bool);
@@ -90,11 +91,11 @@ fn cpu_passes_equal_the_reference_exactly() {
         let x = distinct(k as u64, s.x_len());
         let dy = rand_vec(300 + k as u64, s.y_len());
         let (mut y, mut arg) = (vec![f32::NAN; s.y_len()], vec![u32::MAX; s.y_len()]);
-        pool::forward_into(&s, &x, &mut y, &mut arg);
-        assert_eq!(
-            (&y, &arg),
-            (&pool::forward_ref(&s, &x).0, &pool::forward_ref(&s, &x).1)
-        );
+        for isa in Isa::available() {
+            pool::forward_into(isa, &s, &x, &mut y, &mut arg);
+            let (ry, rarg) = pool::forward_ref(&s, &x);
+            assert_eq!((&y, &arg), (&ry, &rarg), "{c:?} max forward on {isa}");
+        }
         let mut dx = vec![f32::NAN; s.x_len()];
         pool::backward_into(&s, &dy, &arg, &mut dx);
         assert_eq!(dx, pool::backward_ref(&s, &dy, &arg), "{c:?} max backward");

@@ -11,6 +11,10 @@ use common::*;
 use wgnn_engine::ops::conv2d::{self, Conv2dShape};
 use wgnn_engine::ops::cpu;
 use wgnn_engine::ops::pool::{self, PoolShape};
+use wgnn_engine::util::simd::Isa;
+
+/// The direct kernels' one instruction set.
+const ISA: Isa = Isa::Avx512;
 
 /// First layers as the presets have them and odder ones: one and three input channels, 3x3 and
 /// 5x5, valid and same padding, stride 2; 32 and 64 output channels (tiles of two registers), 8,
@@ -34,7 +38,9 @@ fn shape(c: &ConvCase) -> Conv2dShape {
 
 /// Whether this processor runs the direct convolution (AVX-512); says so when it does not.
 fn direct_runs_here() -> bool {
-    let runs = cases().iter().all(|c| cpu::conv_direct::applies(&shape(c)));
+    let runs = cases()
+        .iter()
+        .all(|c| cpu::conv_direct::applies(ISA, &shape(c)));
     if !runs {
         eprintln!("no AVX-512 on this processor: the direct convolution does not run here");
     }
@@ -49,8 +55,13 @@ fn bits(v: &[f32]) -> Vec<u32> {
 fn only_convolutions_with_few_taps_run_directly() {
     let wide_input = shape(&(1, 13, 13, 32, 64, [3, 3], [1, 1], false));
     let large_kernel = shape(&(1, 28, 28, 4, 32, [5, 5], [1, 1], false));
-    assert!(!cpu::conv_direct::applies(&wide_input));
-    assert!(!cpu::conv_direct::applies(&large_kernel));
+    assert!(!cpu::conv_direct::applies(ISA, &wide_input));
+    assert!(!cpu::conv_direct::applies(ISA, &large_kernel));
+    // Held to a narrower instruction set, no convolution runs directly.
+    let first = shape(&cases()[0]);
+    for isa in [Isa::Avx2, Isa::Neon, Isa::Portable] {
+        assert!(!cpu::conv_direct::applies(isa, &first), "{isa}");
+    }
 }
 
 #[test]
@@ -67,10 +78,10 @@ fn direct_forward_gives_the_tiles_bits() {
             rand_vec(seed + 1, s.w_len()),
             rand_vec(seed + 2, s.cout),
         );
-        let d = cpu::conv_direct::Direct::new(&s, &x, &w);
+        let d = cpu::conv_direct::Direct::new(ISA, &s, &x, &w);
         for relu in [false, true] {
             let mut want = vec![0f32; s.y_len()];
-            cpu::conv::forward_into(&s, &x, &w, &b, relu, &mut want);
+            cpu::conv::forward_into(ISA, &s, (&x, &w, &b), relu, &mut want);
             // Runs of seven pixels: tiles that cross rows, images and end part-filled.
             let mut got = vec![f32::NAN; s.y_len()];
             for (k, run) in got.chunks_mut(7 * s.cout).enumerate() {
@@ -105,7 +116,7 @@ fn weight_gradient_from_pooling_matches_reference() {
         let x = rand_vec(seed, s.x_len());
         let (_, arg) = pool::forward_ref(&p, &rand_vec(seed + 1, s.y_len()));
         let dy = rand_vec(seed + 2, p.y_len());
-        let (dw, db) = cpu::conv_direct::weight_grad_pooled(&s, &p, &x, &dy, &arg);
+        let (dw, db) = cpu::conv_direct::weight_grad_pooled(ISA, &s, &p, &x, &dy, &arg);
         let g = pool::backward_ref(&p, &dy, &arg);
         let (rw, rb) = conv2d::backward_weights_ref(&s, &x, &g);
         let atol = ATOL * ((s.n * s.oh * s.ow) as f32).sqrt();
@@ -133,7 +144,7 @@ fn weight_gradient_from_pooling_matches_finite_differences() {
         let at: Vec<f32> = arg.iter().map(|&a| y[a as usize]).collect();
         dot(&c, &at)
     };
-    let (dw, db) = cpu::conv_direct::weight_grad_pooled(&s, &p, &x, &c, &arg);
+    let (dw, db) = cpu::conv_direct::weight_grad_pooled(ISA, &s, &p, &x, &c, &arg);
     check_grad("direct dw", &w, &dw, |w| loss(w, &b));
     check_grad("direct db", &b, &db, |b| loss(&w, b));
 }
@@ -152,7 +163,8 @@ fn weight_gradient_does_not_depend_on_the_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap();
-        let (dw, db) = pool.install(|| cpu::conv_direct::weight_grad_pooled(&s, &p, &x, &dy, &arg));
+        let (dw, db) =
+            pool.install(|| cpu::conv_direct::weight_grad_pooled(ISA, &s, &p, &x, &dy, &arg));
         (bits(&dw), bits(&db))
     };
     let one = run(1);

@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use wgnn_engine::ops::dropout as dr;
 use wgnn_engine::ops::step::StepParams;
+use wgnn_engine::util::simd::Isa;
 
 fn step(seed: u64, t: u32) -> StepParams {
     let (lo, hi) = StepParams::seed_words(seed);
@@ -155,8 +156,11 @@ fn into_and_in_place_forms_match_the_allocating_ones() {
     let n = 40_000;
     let (x, dy) = (rand_vec(21, n), rand_vec(22, n));
     let mut mask = vec![f32::NAN; n];
-    dr::mask_into(0.3, 5, 2, 1, &mut mask);
-    assert_eq!(mask, dr::mask_ref(n, 0.3, 5, 2, 1));
+    for isa in Isa::available() {
+        mask.fill(f32::NAN);
+        dr::mask_into(isa, 0.3, (5, 2, 1), &mut mask);
+        assert_eq!(mask, dr::mask_ref(n, 0.3, 5, 2, 1), "on {isa}");
+    }
     let mut y = vec![f32::NAN; n];
     dr::forward_into(&x, &mask, &mut y);
     assert_eq!(y, dr::forward_ref(&x, &mask));

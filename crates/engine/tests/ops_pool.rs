@@ -5,6 +5,7 @@ mod common;
 use common::pool::{distinct, max_on_gpu};
 use common::*;
 use wgnn_engine::ops::pool::{self, PoolShape};
+use wgnn_engine::util::simd::Isa;
 
 fn check_case(
     dims: (usize, usize, usize, usize),
@@ -155,9 +156,11 @@ fn into_forms_overwrite_whatever_the_output_held() {
         let x = distinct(9, s.x_len());
         let dy = rand_vec(10, s.y_len());
         let (ry, rarg) = pool::forward_ref(&s, &x);
-        let (mut y, mut arg) = (vec![f32::NAN; s.y_len()], vec![u32::MAX; s.y_len()]);
-        pool::forward_into(&s, &x, &mut y, &mut arg);
-        assert_eq!((&y, &arg), (&ry, &rarg), "{dims:?}: forward_into");
+        for isa in Isa::available() {
+            let (mut y, mut arg) = (vec![f32::NAN; s.y_len()], vec![u32::MAX; s.y_len()]);
+            pool::forward_into(isa, &s, &x, &mut y, &mut arg);
+            assert_eq!((&y, &arg), (&ry, &rarg), "{dims:?}: forward_into on {isa}");
+        }
         let mut dx = vec![f32::NAN; s.x_len()];
         pool::backward_into(&s, &dy, &rarg, &mut dx);
         assert_eq!(

@@ -3,6 +3,7 @@
 //! rows; dense layers through the packed, multi-threaded `cpu::gemm`).
 //! It is the oracle for whole-step GPU tests and the fallback when no adapter exists.
 
+use crate::util::simd::Isa;
 use std::ops::ControlFlow;
 
 use super::backend::{Backend, EpochStats, GraphState, Metrics, Mode, Pass, Progress, Tensors};
@@ -37,6 +38,8 @@ pub struct CpuGraph {
     indices: Recycler<u32>,
     /// `fused[i]`: nodes i and i + 1 (a convolution and a max pooling) as one pass.
     fused: Vec<Option<ConvMaxPool>>,
+    /// The widest instruction set the kernels may use.
+    isa: Isa,
 }
 
 impl CpuGraph {
@@ -82,7 +85,25 @@ impl CpuGraph {
             augment: None,
             floats: Recycler::default(),
             indices: Recycler::default(),
+            isa: Isa::detected(),
         })
+    }
+
+    /// The same graph with its kernels held to instruction set `isa` (this processor's widest
+    /// by default); an error if the processor does not run it.
+    pub fn with_isa(mut self, isa: Isa) -> Result<Self> {
+        if !isa.supported() {
+            return Err(Error::msg(format!(
+                "this processor does not run the CPU kernels' {isa} path"
+            )));
+        }
+        self.isa = isa;
+        Ok(self)
+    }
+
+    /// The instruction set the kernels use.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// The op context of a step over a batch of `batch` real samples at optimizer step `t`.
@@ -102,6 +123,7 @@ impl CpuGraph {
             t,
             floats: &mut self.floats,
             indices: &mut self.indices,
+            isa: self.isa,
         };
         (&self.plan, cx)
     }
@@ -379,7 +401,11 @@ impl CpuGraph {
 
 impl Backend for CpuGraph {
     fn describe(&self) -> String {
-        format!("CPU backend ({} threads)", rayon::current_num_threads())
+        format!(
+            "CPU backend ({} threads, {})",
+            rayon::current_num_threads(),
+            self.isa
+        )
     }
 
     fn name(&self) -> &'static str {

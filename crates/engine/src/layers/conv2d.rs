@@ -230,7 +230,7 @@ impl Op for ConvOp {
         let s = &self.s;
         let mut y = cx.floats.take(s.y_len());
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        cpu::conv::forward_into(s, x, w, b, self.fused_on_cpu(), &mut y);
+        cpu::conv::forward_into(cx.isa, s, (x, w, b), self.fused_on_cpu(), &mut y);
         if !self.fused_on_cpu() {
             elementwise::act_forward_in_place(self.act, &mut y);
         }
@@ -321,12 +321,12 @@ pub(super) fn cpu_conv_grads(
     g: Vec<f32>,
     need_dx: bool,
 ) -> Vec<f32> {
-    let (dw, db) = cpu::conv::backward_weights(s, x, &g);
+    let (dw, db) = cpu::conv::backward_weights(cx.isa, s, x, &g);
     cx.grads[w] = dw;
     cx.grads[b] = db;
     let dx = if need_dx {
         let mut dx = cx.floats.take(x.len());
-        cpu::conv::backward_input_into(s, &cx.params[w], &g, &mut dx);
+        cpu::conv::backward_input_into(cx.isa, s, &cx.params[w], &g, &mut dx);
         dx
     } else {
         Vec::new()

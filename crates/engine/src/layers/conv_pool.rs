@@ -50,7 +50,8 @@ impl ConvMaxPool {
         let mut y = cx.floats.take(self.pool.y_len());
         let mut arg = cx.indices.take(self.pool.y_len());
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        cpu::conv_pool::forward_into(&self.s, &self.pool, x, w, b, self.act, &mut y, &mut arg);
+        let pair = (&self.s, &self.pool);
+        cpu::conv_pool::forward_into(cx.isa, pair, x, w, b, self.act, &mut y, &mut arg);
         (y, arg)
     }
 
@@ -68,10 +69,10 @@ impl ConvMaxPool {
         need_dx: bool,
     ) -> Vec<f32> {
         elementwise::act_backward_in_place(self.act, y, &mut dy);
-        if !need_dx && cpu::conv_direct::applies(&self.s) {
+        if !need_dx && cpu::conv_direct::applies(cx.isa, &self.s) {
             // A first layer: its weight gradient straight from the pooled gradient.
             let (dw, db) =
-                cpu::conv_direct::weight_grad_pooled(&self.s, &self.pool, x, &dy, &argmax);
+                cpu::conv_direct::weight_grad_pooled(cx.isa, &self.s, &self.pool, x, &dy, &argmax);
             (cx.grads[self.w], cx.grads[self.b]) = (dw, db);
             cx.floats.give(dy);
             cx.indices.give(argmax);

@@ -1,6 +1,7 @@
 //! What an op's CPU passes see: the parameters, the step, and buffers reused across steps.
 
 use crate::util::recycle::Recycler;
+use crate::util::simd::Isa;
 
 /// The CPU backend's state an op reads and writes during one step.
 pub struct CpuCx<'a> {
@@ -19,6 +20,8 @@ pub struct CpuCx<'a> {
     /// Large buffers handed from one step to the next (contents unspecified: see `Recycler`).
     pub floats: &'a mut Recycler<f32>,
     pub indices: &'a mut Recycler<u32>,
+    /// The widest instruction set the kernels may use.
+    pub isa: Isa,
 }
 
 impl CpuCx<'_> {

@@ -130,7 +130,7 @@ impl Op for DenseOp {
         let gs = self.shapes(cx.max_batch).forward;
         let mut y = cx.floats.take(gs.m * gs.n);
         let (w, b) = (&cx.params[self.w], &cx.params[self.b]);
-        cpu::gemm::gemm_into(&gs, x, w, Some(b), self.fused_on_cpu(), &mut y);
+        cpu::gemm::gemm_into(cx.isa, &gs, (x, w), Some(b), self.fused_on_cpu(), &mut y);
         if !self.fused_on_cpu() {
             elementwise::act_forward_in_place(self.act, &mut y);
         }
@@ -148,11 +148,12 @@ impl Op for DenseOp {
     ) -> Vec<f32> {
         elementwise::act_backward_in_place(self.act, y, &mut g);
         let shapes = self.shapes(cx.max_batch);
-        cx.grads[self.w] = cpu::gemm::gemm(&shapes.weights, x, &g, None, false);
+        cx.grads[self.w] = cpu::gemm::gemm(cx.isa, &shapes.weights, (x, &g), None, false);
         cx.grads[self.b] = reduce::col_sum_cpu(cx.max_batch, self.units, &g);
         let dx = if need_dx {
             let mut dx = cx.floats.take(x.len());
-            cpu::gemm::gemm_into(&shapes.input, &g, &cx.params[self.w], None, false, &mut dx);
+            let w = &cx.params[self.w];
+            cpu::gemm::gemm_into(cx.isa, &shapes.input, (&g, w), None, false, &mut dx);
             dx
         } else {
             Vec::new()

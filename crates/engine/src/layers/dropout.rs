@@ -74,7 +74,7 @@ impl Op for DropoutOp {
             return (cx.copy(x), Vec::new());
         }
         let mut mask = cx.floats.take(x.len());
-        dropout::mask_into(self.rate, cx.seed, cx.t, self.stream, &mut mask);
+        dropout::mask_into(cx.isa, self.rate, (cx.seed, cx.t, self.stream), &mut mask);
         let mut y = cx.floats.take(x.len());
         dropout::forward_into(x, &mask, &mut y);
         (y, mask)

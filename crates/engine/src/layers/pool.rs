@@ -180,7 +180,7 @@ impl Op for PoolOp {
         match self.strategy {
             Strategy::Max => {
                 let mut arg = cx.indices.take(self.s.y_len());
-                pool::forward_into(&self.s, x, &mut y, &mut arg);
+                pool::forward_into(cx.isa, &self.s, x, &mut y, &mut arg);
                 (y, arg)
             }
             Strategy::Avg => {

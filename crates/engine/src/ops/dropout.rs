@@ -5,6 +5,7 @@
 //! identically here and in WGSL: element i is kept iff `hash >= threshold(rate)`, so the same seed
 //! gives the same mask on every device and on the CPU, with no random state to carry.
 
+use crate::util::simd::Isa;
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
@@ -62,22 +63,24 @@ fn scale(rate: f32) -> f32 {
 /// The mask for `n` elements: 0 (dropped) or 1/(1-rate) (kept).
 pub fn mask_ref(n: usize, rate: f32, seed: u64, t: u32, layer: u32) -> Vec<f32> {
     let mut mask = vec![0f32; n];
-    mask_into(rate, seed, t, layer, &mut mask);
+    mask_into(Isa::Portable, rate, (seed, t, layer), &mut mask);
     mask
 }
 
 /// `mask_ref` for `mask.len()` elements into `mask` (contents ignored).
-pub fn mask_into(rate: f32, seed: u64, t: u32, layer: u32, mask: &mut [f32]) {
+pub fn mask_into(isa: Isa, rate: f32, (seed, t, layer): (u64, u32, u32), mask: &mut [f32]) {
     let thr = threshold(rate);
     let s = scale(rate);
     let key = stream_key(seed, t, layer);
     #[cfg(target_arch = "x86_64")]
-    let avx2 = crate::util::simd::has_avx2_fma();
+    let avx2 = isa.avx2();
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
     mask.par_chunks_mut(CHUNK).enumerate().for_each(|(c, m)| {
         let first = (c * CHUNK) as u32;
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            // SAFETY: `has_avx2_fma` found the features the copy is compiled for.
+            // SAFETY: `Isa::avx2` found the features the copy is compiled for.
             return unsafe { mask_chunk_avx2(key, thr, s, first, m) };
         }
         mask_chunk(key, thr, s, first, m)

@@ -6,6 +6,7 @@ use super::conv2d::Conv2dShape;
 use super::cpu::gemm::{gemm, gemm_into};
 use super::gemm::GemmShape;
 use super::reduce::col_sum_cpu;
+use crate::util::simd::Isa;
 use rayon::prelude::*;
 
 /// The parts of output pixel (oy, ox)'s window that lie inside the image, as contiguous runs:
@@ -139,7 +140,7 @@ pub fn forward_from_cols_into(
         trans_a: false,
         trans_b: false,
     };
-    gemm_into(&g, cols, w, Some(b), relu, y)
+    gemm_into(Isa::detected(), &g, (cols, w), Some(b), relu, y)
 }
 
 /// Same result as `conv2d::backward_input_ref`.
@@ -166,7 +167,7 @@ pub fn backward_input_into(
         trans_a: false,
         trans_b: true,
     };
-    gemm_into(&g, dy, w, None, false, dcols);
+    gemm_into(Isa::detected(), &g, (dy, w), None, false, dcols);
     col2im_into(s, dcols, dx)
 }
 
@@ -189,7 +190,7 @@ pub fn backward_weights_from_cols(
         trans_b: false,
     };
     (
-        gemm(&g, cols, dy, None, false),
+        gemm(Isa::detected(), &g, (cols, dy), None, false),
         col_sum_cpu(rows(s), s.cout, dy),
     )
 }

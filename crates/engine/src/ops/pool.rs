@@ -8,6 +8,7 @@
 //! them (as TensorFlow's `SAME` pooling does). `argmax` holds u32: the flat index into `x` of each
 //! window's maximum (the first in row-major window order wins ties).
 
+use crate::util::simd::Isa;
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
@@ -178,7 +179,7 @@ fn window(s: &PoolShape, b: usize, oy: usize, ox: usize, ch: usize) -> impl Iter
 
 /// The CPU backend's max pooling into `y` and `arg`, whose contents are ignored: every element is
 /// written.
-pub fn forward_into(s: &PoolShape, x: &[f32], y: &mut [f32], arg: &mut [u32]) {
+pub fn forward_into(isa: Isa, s: &PoolShape, x: &[f32], y: &mut [f32], arg: &mut [u32]) {
     assert_eq!(
         (y.len(), arg.len()),
         (s.y_len(), s.y_len()),
@@ -187,14 +188,16 @@ pub fn forward_into(s: &PoolShape, x: &[f32], y: &mut [f32], arg: &mut [u32]) {
     let per = s.oh * s.ow * s.c;
     // One image per task: the same values as a plain loop, in parallel.
     #[cfg(target_arch = "x86_64")]
-    let avx2 = crate::util::simd::has_avx2_fma();
+    let avx2 = isa.avx2();
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
     y.par_chunks_mut(per.max(1))
         .zip(arg.par_chunks_mut(per.max(1)))
         .enumerate()
         .for_each(|(b, (y, arg))| {
             #[cfg(target_arch = "x86_64")]
             if avx2 {
-                // SAFETY: `has_avx2_fma` found the features the copy is compiled for.
+                // SAFETY: `Isa::avx2` found the features the copy is compiled for.
                 return unsafe { forward_image_avx2(s, x, b, y, arg) };
             }
             forward_image(s, x, b, y, arg)

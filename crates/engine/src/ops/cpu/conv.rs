@@ -15,8 +15,9 @@
 
 use std::borrow::Cow;
 
-use super::tile::{accumulate, Isa, Operands, Seg, MR};
+use super::tile::{accumulate, Body, Operands, Seg, MR};
 use crate::ops::conv2d::Conv2dShape;
+use crate::util::simd::Isa;
 use rayon::prelude::*;
 
 /// Output pixels per forward task (a multiple of MR): enough work to amortise scheduling.
@@ -106,7 +107,9 @@ fn row_offsets(r0: usize, end: usize, offset: impl Fn(usize) -> usize) -> ([usiz
 pub struct Forward<'a> {
     s: Conv2dShape,
     xin: Input<'a>,
-    isa: Isa,
+    body: Body,
+    /// The bias and ReLU run 8 lanes wide.
+    avx2: bool,
     panels: Vec<f32>,
     /// Per panel of output channels, one segment per window row.
     segs: Vec<Vec<Seg>>,
@@ -114,12 +117,12 @@ pub struct Forward<'a> {
 
 impl<'a> Forward<'a> {
     /// Panics if `x` or `w` does not match the shape.
-    pub fn new(s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
+    pub fn new(isa: Isa, s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
         assert_eq!(x.len(), s.x_len(), "conv forward: x length");
         assert_eq!(w.len(), s.w_len(), "conv forward: weights length");
         let xin = input(s, x);
-        let (isa, k, n) = (Isa::for_width(s.cout), s.kh * s.kw * s.cin, s.cout);
-        let nr = isa.nr();
+        let (body, k, n) = (Body::for_width(s.cout, isa), s.kh * s.kw * s.cin, s.cout);
+        let nr = body.nr();
         let panels = pack(nr, k, n, |kk, j| w[kk * n + j]);
         // A window row is kw*cin contiguous inputs, and the matching rows of the panel.
         let segs = (0..n.div_ceil(nr))
@@ -136,7 +139,8 @@ impl<'a> Forward<'a> {
         Self {
             s: *s,
             xin,
-            isa,
+            body,
+            avx2: isa.avx2(),
             panels,
             segs,
         }
@@ -145,12 +149,10 @@ impl<'a> Forward<'a> {
     /// Output pixels `r0..r0 + out.len() / cout` (flat over images and rows) into `out`, plus the
     /// bias, then ReLU when `relu`; every element of `out` is written.
     pub fn rows(&self, r0: usize, b: &[f32], relu: bool, out: &mut [f32]) {
-        let (n, nr) = (self.s.cout, self.isa.nr());
+        let (n, nr) = (self.s.cout, self.body.nr());
         assert_eq!(b.len(), n, "conv forward: bias length");
         let r_end = r0 + out.len() / n;
         let mut next = pixel_cursor(&self.s, &self.xin, r0);
-        #[cfg(target_arch = "x86_64")]
-        let avx2 = crate::util::simd::has_avx2_fma();
         let mut acc = vec![0f32; MR * nr];
         for g0 in (r0..r_end).step_by(MR) {
             let tile: [usize; MR] = std::array::from_fn(|_| next());
@@ -164,7 +166,7 @@ impl<'a> Forward<'a> {
             };
             for (p, segs) in self.segs.iter().enumerate() {
                 acc.fill(0.0);
-                accumulate(self.isa, &op, segs, &mut acc);
+                accumulate(self.body, &op, segs, &mut acc);
                 let (j0, wc) = (p * nr, nr.min(n - p * nr));
                 let tile = Tile {
                     acc: &acc,
@@ -174,8 +176,8 @@ impl<'a> Forward<'a> {
                 };
                 let out = &mut out[(g0 - r0) * n + j0..];
                 #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: `has_avx2_fma` found the features the copy is compiled for.
+                if self.avx2 {
+                    // SAFETY: `Isa::avx2` found the features the copy is compiled for.
                     unsafe { store_avx2(&tile, relu, out, n) };
                     continue;
                 }
@@ -246,9 +248,15 @@ fn store(t: &Tile, relu: bool, out: &mut [f32], ld: usize) {
 
 /// `y = x (*) w + b`, then ReLU when `relu`; every element of `y` is written. Same result as
 /// `conv2d::forward_ref` to rounding.
-pub fn forward_into(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool, y: &mut [f32]) {
+pub fn forward_into(
+    isa: Isa,
+    s: &Conv2dShape,
+    (x, w, b): (&[f32], &[f32], &[f32]),
+    relu: bool,
+    y: &mut [f32],
+) {
     assert_eq!(y.len(), s.y_len(), "conv forward: y length");
-    let f = Forward::new(s, x, w);
+    let f = Forward::new(isa, s, x, w);
     y.par_chunks_mut(TASK_ROWS * s.cout)
         .enumerate()
         .for_each(|(t, yc)| f.rows(t * TASK_ROWS, b, relu, yc));
@@ -260,13 +268,13 @@ pub fn forward_into(s: &Conv2dShape, x: &[f32], w: &[f32], b: &[f32], relu: bool
 /// (The forward pass of the transposed convolution, over dy padded by k - 1, would also multiply
 /// that padding's zeros: 40% more work at convnet's 13x13, and slower here, 4.3-4.5 against
 /// 3.8-3.9 ms.)
-pub fn backward_input_into(s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+pub fn backward_input_into(isa: Isa, s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     assert_eq!(w.len(), s.w_len(), "conv input gradient: weights length");
     assert_eq!(dy.len(), s.y_len(), "conv input gradient: dy length");
     assert_eq!(dx.len(), s.x_len(), "conv input gradient: dx length");
     let (cin, cout) = (s.cin, s.cout);
-    let (isa, taps) = (Isa::for_width(cin), s.kh * s.kw);
-    let nr = isa.nr();
+    let (body, taps) = (Body::for_width(cin, isa), s.kh * s.kw);
+    let nr = body.nr();
     let np = cin.div_ceil(nr);
     // Per tap, Wᵀ ([cout, cin]) as panels over cin.
     let wt: Vec<f32> = (0..taps)
@@ -279,7 +287,7 @@ pub fn backward_input_into(s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32
             img.fill(0.0);
             let mut acc = vec![0f32; MR * nr];
             #[cfg(target_arch = "x86_64")]
-            let avx2 = crate::util::simd::has_avx2_fma();
+            let avx2 = isa.avx2();
             for r0 in (0..opix).step_by(MR) {
                 let (rows, live) = row_offsets(r0, opix, |r| r * cout);
                 // The rows' output positions, divided out once per tile rather than per tap.
@@ -299,7 +307,7 @@ pub fn backward_input_into(s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32
                         len: cout,
                     };
                     acc.fill(0.0);
-                    accumulate(isa, &op, &[seg], &mut acc);
+                    accumulate(body, &op, &[seg], &mut acc);
                     let (j0, wc) = (p * nr, nr.min(cin - p * nr));
                     let (ky, kx) = (t / s.kw, t % s.kw);
                     for (i, &(y0, x0)) in at.iter().enumerate().take(live) {
@@ -315,7 +323,7 @@ pub fn backward_input_into(s: &Conv2dShape, w: &[f32], dy: &[f32], dx: &mut [f32
                         let v = &acc[i * nr..][..wc];
                         #[cfg(target_arch = "x86_64")]
                         if avx2 {
-                            // SAFETY: `has_avx2_fma` found the features the copy is compiled for.
+                            // SAFETY: `Isa::avx2` found the features the copy is compiled for.
                             unsafe { add_avx2(d, v) };
                             continue;
                         }
@@ -345,12 +353,12 @@ fn add(d: &mut [f32], v: &[f32]) {
 /// `conv2d::backward_weights_ref` to rounding, and the same for every thread count: the batch is
 /// cut into at most `WEIGHT_SPLITS` fixed runs of images, each summed by one task, then added in
 /// order.
-pub fn backward_weights(s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+pub fn backward_weights(isa: Isa, s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), s.x_len(), "conv weight gradient: x length");
     assert_eq!(dy.len(), s.y_len(), "conv weight gradient: dy length");
     let xin = input(s, x);
-    let (isa, cout) = (Isa::for_width(s.cout), s.cout);
-    let nr = isa.nr();
+    let (body, cout) = (Body::for_width(s.cout, isa), s.cout);
+    let nr = body.nr();
     // dy is B, read in place; when its rows are not whole panels, from a copy padded with zeros.
     let ld = cout.next_multiple_of(nr);
     let dyb: Cow<[f32]> = if ld == cout {
@@ -365,7 +373,7 @@ pub fn backward_weights(s: &Conv2dShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Ve
     let per = s.n.div_ceil(WEIGHT_SPLITS.min(s.n));
     let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..s.n.div_ceil(per))
         .into_par_iter()
-        .map(|q| weight_split(s, &xin, &dyb, ld, isa, q * per..s.n.min((q + 1) * per)))
+        .map(|q| weight_split(s, &xin, &dyb, ld, body, q * per..s.n.min((q + 1) * per)))
         .collect();
     let m = s.kh * s.kw * s.cin;
     let (np, groups) = (ld / nr, m.div_ceil(MR));
@@ -398,10 +406,10 @@ fn weight_split(
     xin: &Input,
     dy: &[f32],
     ld: usize,
-    isa: Isa,
+    body: Body,
     images: std::ops::Range<usize>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let nr = isa.nr();
+    let nr = body.nr();
     let (m, np) = (s.kh * s.kw * s.cin, ld / nr);
     let groups = m.div_ceil(MR);
     let mut tiles = vec![0f32; groups * np * MR * nr];
@@ -438,7 +446,7 @@ fn weight_split(
             };
             for (p, segs) in segs.iter().enumerate() {
                 let tile = &mut tiles[(g * np + p) * MR * nr..][..MR * nr];
-                accumulate(isa, &op, segs, tile);
+                accumulate(body, &op, segs, tile);
             }
         }
         for row in dy[b0 * s.oh * s.ow * ld..b1 * s.oh * s.ow * ld].chunks(ld) {

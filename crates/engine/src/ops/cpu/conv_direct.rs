@@ -27,6 +27,7 @@
 use super::conv::{input, pixel_cursor, Input};
 use crate::ops::conv2d::Conv2dShape;
 use crate::ops::pool::PoolShape;
+use crate::util::simd::Isa;
 use rayon::prelude::*;
 
 /// Accumulator registers of a forward tile: pixels times registers per pixel.
@@ -40,18 +41,9 @@ const MAX_TAPS: usize = 75;
 /// Fixed image splits of the weight gradient (fewer when the batch is smaller).
 const WEIGHT_SPLITS: usize = 8;
 
-/// Whether convolution `s` runs directly on this processor: few taps and AVX-512.
-pub fn applies(s: &Conv2dShape) -> bool {
-    let shape = s.kh * s.kw * s.cin <= MAX_TAPS;
-    #[cfg(target_arch = "x86_64")]
-    {
-        shape && std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = shape;
-        false
-    }
+/// Whether convolution `s` runs directly with instruction set `isa`: few taps and AVX-512.
+pub fn applies(isa: Isa, s: &Conv2dShape) -> bool {
+    s.kh * s.kw * s.cin <= MAX_TAPS && isa.avx512()
 }
 
 /// The input as the tiles read it, and where each tap reads from a window's first input.
@@ -64,9 +56,9 @@ struct Taps<'a> {
 
 impl<'a> Taps<'a> {
     /// Panics if `x` does not match the shape or `!applies(s)`.
-    fn new(s: &Conv2dShape, x: &'a [f32]) -> Self {
+    fn new(isa: Isa, s: &Conv2dShape, x: &'a [f32]) -> Self {
         assert!(
-            applies(s),
+            applies(isa, s),
             "direct convolution: not for this shape or processor"
         );
         assert_eq!(x.len(), s.x_len(), "direct convolution: x length");
@@ -111,7 +103,7 @@ pub struct Direct<'a> {
 
 impl<'a> Direct<'a> {
     /// Panics if `x` or `w` does not match the shape, or `!applies(s)`.
-    pub fn new(s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
+    pub fn new(isa: Isa, s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
         assert_eq!(w.len(), s.w_len(), "direct convolution: weights length");
         let cpad = s.cout.next_multiple_of(LANES);
         let mut wp = vec![0f32; s.kh * s.kw * s.cin * cpad];
@@ -119,7 +111,7 @@ impl<'a> Direct<'a> {
             dst[..s.cout].copy_from_slice(src);
         }
         Self {
-            taps: Taps::new(s, x),
+            taps: Taps::new(isa, s, x),
             w: wp,
             cpad,
         }
@@ -228,6 +220,7 @@ fn spill<const V: usize>(row: &[std::arch::x86_64::__m512; V]) -> [f32; 2 * LANE
 /// every thread count (fixed image splits added in order). Panics if `!applies(s)`, the pooling
 /// does not read the convolution's output, or a length does not match.
 pub fn weight_grad_pooled(
+    isa: Isa,
     s: &Conv2dShape,
     p: &PoolShape,
     x: &[f32],
@@ -244,7 +237,7 @@ pub fn weight_grad_pooled(
         (p.y_len(), p.y_len()),
         "direct convolution: pooled gradient length"
     );
-    let t = Taps::new(s, x);
+    let t = Taps::new(isa, s, x);
     let per = s.n.div_ceil(WEIGHT_SPLITS.min(s.n));
     let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..s.n.div_ceil(per))
         .into_par_iter()

@@ -12,6 +12,7 @@ use super::conv_direct::{self, Direct};
 use crate::ops::conv2d::Conv2dShape;
 use crate::ops::elementwise::Act;
 use crate::ops::pool::PoolShape;
+use crate::util::simd::Isa;
 use rayon::prelude::*;
 
 /// Whether pooling `p` can follow convolution `s` fused: its input is the convolution's output
@@ -30,8 +31,8 @@ pub fn fusable(s: &Conv2dShape, p: &PoolShape) -> bool {
 /// `!fusable(s, p)` or a length does not match.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_into(
-    s: &Conv2dShape,
-    p: &PoolShape,
+    isa: Isa,
+    (s, p): (&Conv2dShape, &PoolShape),
     x: &[f32],
     w: &[f32],
     b: &[f32],
@@ -48,10 +49,10 @@ pub fn forward_into(
         (p.y_len(), p.y_len()),
         "conv + pool: output length"
     );
-    let conv = Conv::new(s, x, w);
+    let conv = Conv::new(isa, s, x, w);
     let per = p.oh * p.ow * p.c;
     #[cfg(target_arch = "x86_64")]
-    let avx2 = crate::util::simd::has_avx2_fma();
+    let avx2 = isa.avx2();
     // One image per task; one strip (ph rows of the convolution's output) at a time.
     y.par_chunks_mut(per.max(1))
         .zip(arg.par_chunks_mut(per.max(1)))
@@ -69,7 +70,7 @@ pub fn forward_into(
                 let (y, arg) = (&mut y[o..o + p.ow * p.c], &mut arg[o..o + p.ow * p.c]);
                 #[cfg(target_arch = "x86_64")]
                 if avx2 {
-                    // SAFETY: `has_avx2_fma` found the features the copy is compiled for.
+                    // SAFETY: `Isa::avx2` found the features the copy is compiled for.
                     unsafe { pool_strip_avx2(p, &strip, first * s.cout, y, arg) };
                     continue;
                 }
@@ -86,11 +87,11 @@ enum Conv<'a> {
 }
 
 impl<'a> Conv<'a> {
-    fn new(s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
-        if conv_direct::applies(s) {
-            Self::Direct(Direct::new(s, x, w))
+    fn new(isa: Isa, s: &Conv2dShape, x: &'a [f32], w: &[f32]) -> Self {
+        if conv_direct::applies(isa, s) {
+            Self::Direct(Direct::new(isa, s, x, w))
         } else {
-            Self::Tile(Forward::new(s, x, w))
+            Self::Tile(Forward::new(isa, s, x, w))
         }
     }
 

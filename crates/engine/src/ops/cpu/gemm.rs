@@ -5,7 +5,7 @@
 //! depend on the thread count. `gemm::matmul_ref` stays the oracle (crates/engine/tests/ops_cpu_gemm.rs).
 
 use crate::ops::gemm::GemmShape;
-use crate::util::simd::has_avx2_fma;
+use crate::util::simd::Isa;
 use rayon::prelude::*;
 
 const MR: usize = 6; // rows of C per micro-tile
@@ -36,17 +36,23 @@ impl<'a> View<'a> {
 
 /// C = op(A)·op(B) (+ bias[n]) (then ReLU). Same contract and result (to rounding) as
 /// `gemm::matmul_ref`; panics if the slices do not match the shape.
-pub fn gemm(s: &GemmShape, a: &[f32], b: &[f32], bias: Option<&[f32]>, relu: bool) -> Vec<f32> {
+pub fn gemm(
+    isa: Isa,
+    s: &GemmShape,
+    (a, b): (&[f32], &[f32]),
+    bias: Option<&[f32]>,
+    relu: bool,
+) -> Vec<f32> {
     let mut c = vec![0f32; s.m * s.n];
-    gemm_into(s, a, b, bias, relu, &mut c);
+    gemm_into(isa, s, (a, b), bias, relu, &mut c);
     c
 }
 
 /// `gemm` into `c` ([m, n]), whose contents are ignored: every element is written.
 pub fn gemm_into(
+    isa: Isa,
     s: &GemmShape,
-    a: &[f32],
-    b: &[f32],
+    (a, b): (&[f32], &[f32]),
     bias: Option<&[f32]>,
     relu: bool,
     c: &mut [f32],
@@ -93,7 +99,6 @@ pub fn gemm_into(
         return;
     }
     let bp = BPanels::new(bv, k, n);
-    let avx2 = has_avx2_fma();
     if m < 2 * MC && k >= K_SPLIT * KC {
         // Too few rows to share out: each task takes a slice of k, then the slices are summed in
         // a fixed order and the epilogue runs once.
@@ -104,7 +109,7 @@ pub fn gemm_into(
                 let mut part = vec![0f32; m * n];
                 let (k0, k1) = (t * per, ((t + 1) * per).min(k));
                 if k0 < k1 {
-                    block(av, &bp, n, 0, m, k0..k1, None, false, avx2, &mut part);
+                    block(av, &bp, n, 0, m, k0..k1, None, false, isa, &mut part);
                 }
                 part
             })
@@ -119,7 +124,7 @@ pub fn gemm_into(
     } else {
         c.par_chunks_mut(MC * n).enumerate().for_each(|(t, cblk)| {
             let rows = cblk.len() / n;
-            block(av, &bp, n, t * MC, rows, 0..k, bias, relu, avx2, cblk);
+            block(av, &bp, n, t * MC, rows, 0..k, bias, relu, isa, cblk);
         });
     }
 }
@@ -227,7 +232,7 @@ fn block(
     ks: std::ops::Range<usize>,
     bias: Option<&[f32]>,
     relu: bool,
-    avx2: bool,
+    isa: Isa,
     c: &mut [f32],
 ) {
     let (k0, k1) = (ks.start, ks.end);
@@ -288,7 +293,7 @@ fn block(
                     relu: relu && kc0 + kc == k1,
                     bias: &bias_tile,
                 };
-                micro(&src, &panel, kc, avx2, &mut out);
+                micro(&src, &panel, kc, isa, &mut out);
             }
         }
     }
@@ -315,20 +320,23 @@ struct Out<'a> {
     bias: &'a [f32; NR],
 }
 
-/// One MR×NR tile of A · B-panel over `kc` steps, written into `out`; `avx2` must come from
-/// `has_avx2_fma`.
-fn micro(a: &ASrc, b: &BSrc, kc: usize, avx2: bool, out: &mut Out) {
+/// One MR×NR tile of A · B-panel over `kc` steps, written into `out`, with `isa`'s fused
+/// multiply-add where it has one: AVX2's, or NEON's (aarch64 always has it, so the compiler
+/// vectorises `mul_add` into `fmla` without a second copy of the body).
+fn micro(a: &ASrc, b: &BSrc, kc: usize, isa: Isa, out: &mut Out) {
     // The unchecked loads in `micro_body` rely on these bounds.
     assert!(kc == 0 || a.base + (MR - 1) * a.rs + (kc - 1) * a.cs < a.x.len());
     assert!(kc == 0 || b.base + (kc - 1) * b.stride + NR <= b.x.len());
     #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        // SAFETY: `has_avx2_fma` found the features the function is compiled for, and the
-        // bounds `micro_body` needs were checked above.
+    if isa.avx2() {
+        // SAFETY: `Isa::avx2` found the features the function is compiled for, and the bounds
+        // `micro_body` needs were checked above.
         return unsafe { micro_avx2(a, b, kc, out) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = avx2;
+    if isa == Isa::Neon && isa.supported() {
+        // SAFETY: bounds checked above.
+        return store(&unsafe { micro_body::<true>(a, b, kc) }, out);
+    }
     // SAFETY: bounds checked above.
     store(&unsafe { micro_body::<false>(a, b, kc) }, out)
 }

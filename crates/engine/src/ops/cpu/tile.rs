@@ -4,9 +4,12 @@
 //! the segments let one tile walk a window row by row (forward) or an image output row by output
 //! row (weight gradient) without a patch matrix. Three bodies, chosen at run time so one binary
 //! runs anywhere: AVX-512 (32 columns, two zmm per row: Zen 4 runs each 512-bit FMA as two
-//! 256-bit halves, so the gain is half the loads per FMA), AVX2+FMA (16 columns) and plain Rust.
+//! 256-bit halves, so the gain is half the loads per FMA), AVX2+FMA and NEON (16 columns) and
+//! plain Rust, as the graph's instruction set (`util::simd::Isa`) allows.
 //! Every body sums each element in the same order (segment by segment, step by step, fused
 //! multiply-add where the processor has it), so the width changes speed, not results.
+
+use crate::util::simd::Isa;
 
 /// Rows of A per tile.
 pub const MR: usize = 6;
@@ -29,70 +32,65 @@ pub struct Operands<'a> {
     pub b_step: usize,
 }
 
-/// The instruction set a tile runs with, which fixes the panel width `nr`.
+/// The body a tile runs with, which fixes the panel width `nr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
+pub enum Body {
     Avx512,
     Avx2,
+    Neon,
     Scalar,
 }
 
-impl Isa {
-    /// The widest body this processor runs for B panels of a matrix `n` columns wide: AVX-512
-    /// only when `n` fills its 32 columns, else the 16-wide one (less zero padding to compute).
-    pub fn for_width(n: usize) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if n.is_multiple_of(32) && std::arch::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = n; // AVX-512 is the only width it decides.
-        if crate::util::simd::has_avx2_fma() {
-            Isa::Avx2
+impl Body {
+    /// The widest body `isa` allows for B panels of a matrix `n` columns wide: AVX-512 only when
+    /// `n` fills its 32 columns, else the 16-wide one (less zero padding to compute).
+    pub fn for_width(n: usize, isa: Isa) -> Self {
+        if isa.avx512() && n.is_multiple_of(32) {
+            Body::Avx512
+        } else if isa.avx2() {
+            Body::Avx2
+        } else if isa == Isa::Neon && isa.supported() {
+            Body::Neon
         } else {
-            Isa::Scalar
+            Body::Scalar
         }
     }
 
     /// Whether this processor runs the body (a guard for the unchecked bodies).
     pub fn supported(self) -> bool {
         match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-            #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx512 => false,
-            Isa::Avx2 => crate::util::simd::has_avx2_fma(),
-            Isa::Scalar => true,
+            Body::Avx512 => Isa::Avx512.supported(),
+            Body::Avx2 => Isa::Avx2.supported(),
+            Body::Neon => Isa::Neon.supported(),
+            Body::Scalar => true,
         }
     }
 
     /// Every body this processor runs, widest first (the tests run each).
     pub fn available() -> Vec<Self> {
-        [Isa::Avx512, Isa::Avx2, Isa::Scalar]
+        [Body::Avx512, Body::Avx2, Body::Neon, Body::Scalar]
             .into_iter()
-            .filter(|i| i.supported())
+            .filter(|b| b.supported())
             .collect()
     }
 
     /// Columns of B per panel.
     pub fn nr(self) -> usize {
         match self {
-            Isa::Avx512 => 32,
-            Isa::Avx2 | Isa::Scalar => 16,
+            Body::Avx512 => 32,
+            Body::Avx2 | Body::Neon | Body::Scalar => 16,
         }
     }
 }
 
 /// `acc[i * nr + j] += Σ_seg Σ_kk A[i](seg, kk) · B(seg, kk)[j]`, `acc` being the tile
-/// (`MR * isa.nr()` floats, row-major). Panics if a segment reads outside A or B (the bodies'
+/// (`MR * kind.nr()` floats, row-major). Panics if a segment reads outside A or B (the bodies'
 /// loads are unchecked, so the bounds are checked here once per segment).
-pub fn accumulate(isa: Isa, op: &Operands, segs: &[Seg], acc: &mut [f32]) {
-    let nr = isa.nr();
+pub fn accumulate(kind: Body, op: &Operands, segs: &[Seg], acc: &mut [f32]) {
+    let nr = kind.nr();
     assert!(
-        isa.supported(),
-        "tile: {isa:?} is not supported by this processor"
+        kind.supported(),
+        "tile: {kind:?} is not supported by this processor"
     );
     assert_eq!(acc.len(), MR * nr, "tile: accumulator size");
     let far_row = op.rows.iter().copied().max().unwrap_or(0);
@@ -106,23 +104,76 @@ pub fn accumulate(isa: Isa, op: &Operands, segs: &[Seg], acc: &mut [f32]) {
             "tile: B bounds"
         );
     }
-    match isa {
+    match kind {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => {
+        Body::Avx512 => {
             let acc: &mut [f32; MR * 32] = acc.try_into().expect("checked above");
             // SAFETY: `supported` found avx512f; bounds checked above.
             unsafe { body_avx512(op, segs, acc) }
         }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
+        Body::Avx2 => {
             let acc: &mut [f32; MR * 16] = acc.try_into().expect("checked above");
             // SAFETY: `supported` found AVX2 and FMA; bounds checked above.
             unsafe { body_avx2(op, segs, acc) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Body::Neon => {
+            let acc: &mut [f32; MR * 16] = acc.try_into().expect("checked above");
+            // SAFETY: NEON is part of every aarch64 processor; bounds checked above.
+            unsafe { body_neon(op, segs, acc) }
         }
         _ => {
             let acc: &mut [f32; MR * 16] = acc.try_into().expect("checked above");
             // SAFETY: bounds checked above.
             unsafe { body::<false>(op, segs, acc) }
+        }
+    }
+}
+
+/// The 16-wide body with NEON's fused multiply-add: four q registers per row, 24 accumulators of
+/// the 32 registers. It fuses each multiply-add in the order `body::<true>` does, so it gives the
+/// AVX2 body's bits.
+///
+/// # Safety
+/// Every segment's loads lie inside A and B (as `accumulate` checks).
+#[cfg(target_arch = "aarch64")]
+unsafe fn body_neon(op: &Operands, segs: &[Seg], acc: &mut [f32; MR * 16]) {
+    use std::arch::aarch64::*;
+    let p = acc.as_mut_ptr();
+    // SAFETY: `acc` holds MR * 16 floats; A and B loads are inside by the caller's bounds.
+    unsafe {
+        let mut c = [[vdupq_n_f32(0.0); 4]; MR];
+        for (i, row) in c.iter_mut().enumerate() {
+            for (q, v) in row.iter_mut().enumerate() {
+                *v = vld1q_f32(p.add(i * 16 + q * 4));
+            }
+        }
+        let (a, b) = (op.a.as_ptr(), op.b.as_ptr());
+        let rows = op.rows;
+        for s in segs {
+            let (mut pa, mut pb) = (a.add(s.a), b.add(s.b));
+            for _ in 0..s.len {
+                let bq = [
+                    vld1q_f32(pb),
+                    vld1q_f32(pb.add(4)),
+                    vld1q_f32(pb.add(8)),
+                    vld1q_f32(pb.add(12)),
+                ];
+                for (row, &r) in c.iter_mut().zip(&rows) {
+                    let av = vdupq_n_f32(*pa.add(r));
+                    for (v, &bv) in row.iter_mut().zip(&bq) {
+                        *v = vfmaq_f32(*v, av, bv);
+                    }
+                }
+                pa = pa.wrapping_add(op.a_step);
+                pb = pb.wrapping_add(op.b_step);
+            }
+        }
+        for (i, row) in c.iter().enumerate() {
+            for (q, v) in row.iter().enumerate() {
+                vst1q_f32(p.add(i * 16 + q * 4), *v);
+            }
         }
     }
 }
