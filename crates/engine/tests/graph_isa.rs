@@ -8,8 +8,8 @@ use common::synthetic::{host, synthetic};
 use common::*;
 
 use wgnn_engine::check::{conv_pool_pairs, every_layer, STEP_ATOL, STEP_RTOL};
-use wgnn_engine::graph::{Backend, CpuGraph, Plan};
-use wgnn_engine::model::Layer;
+use wgnn_engine::graph::{Backend, CpuGraph, HostData, Plan};
+use wgnn_engine::model::{preset, Layer};
 use wgnn_engine::ops::optim::Optimizer;
 use wgnn_engine::util::simd::Isa;
 
@@ -80,4 +80,43 @@ fn a_set_this_processor_lacks_is_refused_in_words() {
     assert!(Isa::parse("sse4")
         .unwrap_err()
         .contains("avx512, avx2, neon, portable"));
+}
+
+/// The `tiny` preset trains on every set: eight steps at batch 16 on random 28x28 images, the
+/// loss finite and falling from its start (the aarch64 build runs this under qemu in CI).
+#[test]
+fn tiny_trains_a_few_steps_on_every_instruction_set() {
+    let spec = preset("tiny").unwrap();
+    let data = synthetic(128, 28 * 28, 10);
+    let order: Vec<u32> = (0..128).collect();
+    for isa in Isa::available() {
+        let plan = Plan::new(spec.input, &spec.layers, 16).unwrap();
+        let g = CpuGraph::new(plan, Optimizer::adam(), 3).unwrap();
+        let mut g = g.with_isa(isa).unwrap();
+        g.load(0, HostData::copied(&data.images, &data.labels, 28 * 28))
+            .unwrap();
+        let before = g.eval(0, &order, false).unwrap().loss;
+        for _ in 0..4 {
+            g.train_at(0, &order[..32], 0.01).unwrap();
+        }
+        let after = g.eval(0, &order[..32], false).unwrap().loss;
+        assert_eq!(g.steps_done(), 8, "{isa}");
+        assert!(
+            after.is_finite() && after < before,
+            "{isa}: loss {before} -> {after}"
+        );
+    }
+}
+
+/// The widest set comes first and is the one a graph uses unless told otherwise; on aarch64 it
+/// is NEON (so the emulated run in CI exercises the NEON kernels), on x86-64 never.
+#[test]
+fn the_widest_set_is_the_default() {
+    let available = Isa::available();
+    assert_eq!(available.first(), Some(&Isa::detected()));
+    assert_eq!(available.last(), Some(&Isa::Portable));
+    assert_eq!(Isa::detected() == Isa::Neon, cfg!(target_arch = "aarch64"));
+    let plan = Plan::new([12, 12, 1], &every_layer(), 4).unwrap();
+    let g = CpuGraph::new(plan, Optimizer::adam(), 1).unwrap();
+    assert_eq!(g.isa(), Isa::detected());
 }
