@@ -22,11 +22,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<storage, read_write> mask: array<f32>;
 
-
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * WG;
-}
-
 // The high seed word enters through lowbias32(seed_hi), which is 0 for seeds below 2^32.
 fn stream_key(seed: u32, seed_hi: u32, t: u32, layer: u32) -> u32 {
     let k = lowbias32(seed ^ 0x9e3779b9u) ^ lowbias32(seed_hi);

@@ -16,10 +16,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> average: array<f32>;
 
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * WG;
-}
-
 // After step t's update: average = m * average + (1 - m) * params, where m is 0 on the first step
 // (t = 1), so the average starts at the weights, as Keras' does.
 @compute @workgroup_size(WG)

@@ -25,11 +25,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(5) var<storage, read_write> s2: array<f32>;
 
-
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * WG;
-}
-
 // The parameter after weight decay (untouched when wd is 0, so -0.0 stays -0.0 as on the CPU).
 fn decayed(i: u32) -> f32 {
     let w = params[i];

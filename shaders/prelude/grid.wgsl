@@ -3,3 +3,8 @@
 // once. Every kernel sized by WG is correct for any power of two; 256 is the default.
 // Convention for every 1-D kernel: i = gid.x + gid.y * nwg.x * WG (grids fold into y past 65,535).
 override WG: u32 = 256u;
+
+// The flat index of a 1-D kernel's invocation, by that convention.
+fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * WG;
+}
