@@ -21,13 +21,17 @@ fn ema() -> Ema {
     Ema::new(0.8).unwrap()
 }
 
+/// A CPU graph keeping the average, with the synthetic set loaded as set 0.
+fn averaging_cpu_graph() -> CpuGraph {
+    let g = CpuGraph::new(plan(), Optimizer::adam(), 3).unwrap();
+    let mut g = g.averaging(ema());
+    g.load(0, host(&synthetic(40, 144, 5))).unwrap();
+    g
+}
+
 #[test]
 fn the_cpu_graph_averages_each_steps_weights_as_the_reference_does() {
-    let data = synthetic(40, 144, 5);
-    let mut g = CpuGraph::new(plan(), Optimizer::adam(), 3)
-        .unwrap()
-        .averaging(ema());
-    g.load(0, host(&data)).unwrap();
+    let mut g = averaging_cpu_graph();
     let mut want: Tensors = g.params().unwrap().0;
     for (t, batch) in ORDER.chunks(4).enumerate() {
         g.train_at(0, batch, 0.01).unwrap();
@@ -58,11 +62,7 @@ fn the_cpu_graph_averages_each_steps_weights_as_the_reference_does() {
 
 #[test]
 fn new_weights_restart_the_average_and_states_must_agree_on_keeping_one() {
-    let data = synthetic(40, 144, 5);
-    let mut g = CpuGraph::new(plan(), Optimizer::adam(), 3)
-        .unwrap()
-        .averaging(ema());
-    g.load(0, host(&data)).unwrap();
+    let mut g = averaging_cpu_graph();
     g.train_at(0, &ORDER, 0.01).unwrap();
     let (params, stats) = g.params().unwrap();
     let zeros: Tensors = params.iter().map(|p| vec![0.0; p.len()]).collect();
