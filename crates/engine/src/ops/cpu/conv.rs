@@ -286,8 +286,6 @@ pub fn backward_input_into(isa: Isa, s: &Conv2dShape, w: &[f32], dy: &[f32], dx:
         .for_each(|(img, dyi)| {
             img.fill(0.0);
             let mut acc = vec![0f32; MR * nr];
-            #[cfg(target_arch = "x86_64")]
-            let avx2 = isa.avx2();
             for r0 in (0..opix).step_by(MR) {
                 let (rows, live) = row_offsets(r0, opix, |r| r * cout);
                 // The rows' output positions, divided out once per tile rather than per tap.
@@ -300,45 +298,85 @@ pub fn backward_input_into(isa: Isa, s: &Conv2dShape, w: &[f32], dy: &[f32], dx:
                     b: &wt,
                     b_step: nr,
                 };
-                for (t, p) in (0..taps).flat_map(|t| (0..np).map(move |p| (t, p))) {
-                    let seg = Seg {
-                        a: 0,
-                        b: (t * np + p) * cout * nr,
-                        len: cout,
-                    };
-                    acc.fill(0.0);
-                    accumulate(body, &op, &[seg], &mut acc);
-                    let (j0, wc) = (p * nr, nr.min(cin - p * nr));
-                    let (ky, kx) = (t / s.kw, t % s.kw);
-                    for (i, &(y0, x0)) in at.iter().enumerate().take(live) {
-                        let iy = (y0 + ky).checked_sub(s.pad_top);
-                        let ix = (x0 + kx).checked_sub(s.pad_left);
-                        let (Some(iy), Some(ix)) = (iy, ix) else {
-                            continue;
+                for t in 0..taps {
+                    let dest = tap_destinations(s, (t / s.kw, t % s.kw), &at, live);
+                    for p in 0..np {
+                        let seg = Seg {
+                            a: 0,
+                            b: (t * np + p) * cout * nr,
+                            len: cout,
                         };
-                        if iy >= s.h || ix >= s.w {
-                            continue;
-                        }
-                        let d = &mut img[(iy * s.w + ix) * cin + j0..][..wc];
-                        let v = &acc[i * nr..][..wc];
-                        #[cfg(target_arch = "x86_64")]
-                        if avx2 {
-                            // SAFETY: `Isa::avx2` found the features the copy is compiled for.
-                            unsafe { add_avx2(d, v) };
-                            continue;
-                        }
-                        add(d, v);
+                        acc.fill(0.0);
+                        accumulate(body, &op, &[seg], &mut acc);
+                        let cols = (p * nr, nr.min(cin - p * nr));
+                        scatter(isa, img, &dest, (&acc, nr), cols);
                     }
                 }
             }
         });
 }
 
-/// `add` compiled for AVX2 (8 lanes; baseline x86-64: 4).
+/// Where each of a tile's rows (output positions `at`, the first `live` of them) sends its
+/// gradient through tap `(ky, kx)`: the offset of that input pixel's first channel in the
+/// image, or None where the tap reads padding.
+fn tap_destinations(
+    s: &Conv2dShape,
+    (ky, kx): (usize, usize),
+    at: &[(usize, usize); MR],
+    live: usize,
+) -> [Option<usize>; MR] {
+    std::array::from_fn(|i| {
+        let (y0, x0) = at[i];
+        let iy = (y0 + ky).checked_sub(s.pad_top)?;
+        let ix = (x0 + kx).checked_sub(s.pad_left)?;
+        (i < live && iy < s.h && ix < s.w).then_some((iy * s.w + ix) * s.cin)
+    })
+}
+
+/// Adds the tile's rows (`acc`, rows `nr` apart) into their input pixels (`dest`), columns
+/// `j0..j0 + wc` of each pixel's channels; one call per tile and panel, so that the AVX2 copy's
+/// adds inline.
+fn scatter(
+    isa: Isa,
+    img: &mut [f32],
+    dest: &[Option<usize>; MR],
+    (acc, nr): (&[f32], usize),
+    (j0, wc): (usize, usize),
+) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx2() {
+        // SAFETY: `Isa::avx2` found the features the copy is compiled for.
+        return unsafe { scatter_avx2(img, dest, (acc, nr), (j0, wc)) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
+    scatter_rows(img, dest, (acc, nr), (j0, wc))
+}
+
+/// `scatter_rows` compiled for AVX2 (8 lanes; baseline x86-64: 4).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn add_avx2(d: &mut [f32], v: &[f32]) {
-    add(d, v)
+unsafe fn scatter_avx2(
+    img: &mut [f32],
+    dest: &[Option<usize>; MR],
+    (acc, nr): (&[f32], usize),
+    (j0, wc): (usize, usize),
+) {
+    scatter_rows(img, dest, (acc, nr), (j0, wc))
+}
+
+#[inline(always)]
+fn scatter_rows(
+    img: &mut [f32],
+    dest: &[Option<usize>; MR],
+    (acc, nr): (&[f32], usize),
+    (j0, wc): (usize, usize),
+) {
+    for (i, d) in dest.iter().enumerate() {
+        if let Some(px) = d {
+            add(&mut img[px + j0..][..wc], &acc[i * nr..][..wc]);
+        }
+    }
 }
 
 /// `d += v`, element by element.
