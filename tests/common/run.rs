@@ -67,11 +67,39 @@ pub fn fails(args: &[&str], needles: &[&str]) -> String {
     t
 }
 
-/// A fresh scratch folder (not created) for `name` in this test binary and process.
+/// A fresh scratch folder (not created) for `name` in this test binary and process. The first
+/// call of a process also removes this binary's folders left by earlier runs whose process has
+/// exited, so that repeated runs do not fill the disk; a failed run's folders stay for
+/// inspection until the binary runs again.
 pub fn scratch(binary: &str, name: &str) -> PathBuf {
+    static TIDY: std::sync::Once = std::sync::Once::new();
+    TIDY.call_once(|| tidy_exited_runs(binary));
     let d = std::env::temp_dir().join(format!("wgnn-{binary}-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
+}
+
+/// Removes `wgnn-{binary}-{pid}-*` folders of the temporary folder whose process is gone (Linux:
+/// no `/proc/{pid}`; elsewhere nothing is removed, as liveness is not known).
+fn tidy_exited_runs(binary: &str) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!("wgnn-{binary}-");
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let gone = |pid: u32| !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if pid.is_some_and(|p| p != std::process::id() && gone(p)) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The optimizer steps the checkpoint of the run in `dir` holds (its header's `t`); None before
