@@ -44,22 +44,18 @@ pub fn predict_set(
     })
 }
 
-/// Which weights checkpoint `dir` holds, in words, where they are not the last step's: the
-/// moving average its run kept (`--ema`).
-pub fn weights_text(dir: &Path) -> Result<Option<String>> {
-    Ok(checkpoint::averaged(dir)?.map(|m| {
+/// Tells people, on stderr, when the weights checkpoint `dir` holds are not the last step's but
+/// the moving average its run kept (`--ema`); that description, in words.
+pub fn say_weights(dir: &Path) -> Result<Option<String>> {
+    let text = checkpoint::averaged(dir)?.map(|m| {
         format!(
             "the moving average of the weights (momentum {m}), which its run kept for evaluation"
         )
-    }))
-}
-
-/// Tells people, on stderr, when the weights used are a moving average.
-pub fn say_weights(dir: &Path) -> Result<()> {
-    if let Some(text) = weights_text(dir)? {
+    });
+    if let Some(text) = &text {
         eprintln!("Note: {} holds {text}; this uses it", dir.display());
     }
-    Ok(())
+    Ok(text)
 }
 
 /// `values` as a float32 `.npy` file of shape `[rows, cols]` (NumPy's format 1.0).

@@ -63,8 +63,7 @@ pub fn run(a: &ServeArgs, device: &Device) -> Result<()> {
     let (params_total, _) = spec.param_counts()?;
     let plan = Plan::new(spec.input, &spec.layers, BATCH)?;
     let (params, stats) = checkpoint::load_params(dir, &plan)?;
-    super::eval::say_weights(dir)?;
-    let weights = super::eval::weights_text(dir)?.unwrap_or_else(|| "the last step's".into());
+    let weights = super::eval::say_weights(dir)?.unwrap_or_else(|| "the last step's".into());
     with_backend(a.backend, device, plan, GraphKind::Inference, |b| {
         b.set_params(&params, &stats)?;
         let device = b.describe();

@@ -710,7 +710,7 @@ impl Backend for GpuGraph<'_> {
         }
         // New weights start a new average (`--init-from`, early stopping's best weights).
         match &self.average {
-            Some(a) => a.restart(self.ctx, &self.params_all),
+            Some(a) => a.write(self.ctx, params),
             None => Ok(()),
         }
     }

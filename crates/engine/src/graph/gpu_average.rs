@@ -25,21 +25,18 @@ impl Average {
         let (all, views) = ctx.alloc_arena(plens, "moving average")?;
         let update = ema::update(ctx, ema, params, &all, step)?;
         let swap = ema::swap(ctx, params, &all)?;
-        let average = Self { all, views, swap };
-        average.restart(ctx, params)?;
-        Ok((average, update))
-    }
-
-    /// The average set to the weights in `params` (the same arena layout, padding included).
-    pub fn restart(&self, ctx: &GpuContext, params: &GpuTensor) -> Result<()> {
-        ctx.write(&self.all, &ctx.read_f32(params)?)
+        // The weights were initialised on the GPU: the arena is copied whole, padding included.
+        ctx.write(&all, &ctx.read_f32(params)?)?;
+        Ok((Self { all, views, swap }, update))
     }
 
     pub fn read(&self, ctx: &GpuContext) -> Result<Tensors> {
         ctx.read_views(&self.all, &self.views)
     }
 
-    pub fn write(&self, ctx: &GpuContext, tensors: &Tensors) -> Result<()> {
+    /// The average set to `tensors` (one per parameter; the arena's padding stays zero, as the
+    /// parameters' does).
+    pub fn write(&self, ctx: &GpuContext, tensors: &[Vec<f32>]) -> Result<()> {
         for (t, v) in self.views.iter().zip(tensors) {
             ctx.write(t, v)?;
         }
